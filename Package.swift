@@ -1,0 +1,60 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "PrefixKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "PrefixKit", targets: ["PrefixKit"]),
+        .executable(name: "prefixkit", targets: ["PrefixKitCLI"]),
+        .executable(name: "prefixkit-bench", targets: ["PrefixKitBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, each behind a thin shim header of `static inline` accessors.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CPosix"),
+
+        // Swift modules, one concern each.
+        .target(name: "PrefixCore"),
+        .target(
+            name: "PrefixStore",
+            dependencies: [
+                "PrefixCore", "CHDF5", "CLibCrypto", "CPosix",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(name: "PrefixKit", dependencies: ["PrefixCore", "PrefixStore"]),
+        .executableTarget(
+            name: "PrefixKitCLI",
+            dependencies: [
+                "PrefixKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "PrefixKitBench", dependencies: ["PrefixKit"]),
+
+        // Tests mirror the source modules.
+        .target(name: "TestSupport", dependencies: ["PrefixKit"], path: "Tests/TestSupport"),
+        .testTarget(name: "PrefixCoreTests", dependencies: ["PrefixCore", "TestSupport"]),
+        .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
+        .testTarget(
+            name: "PrefixKitCLITests",
+            dependencies: ["PrefixKitCLI", "TestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+// The same Swift settings for every Swift target.
+for target in package.targets where target.type != .system && target.name != "CPosix" {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("InternalImportsByDefault"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("ExistentialAny"),
+    ]
+}

@@ -1,0 +1,150 @@
+/// The Transformer family a model belongs to, which fixes its block structure.
+public enum ArchitectureFamily: String, Sendable, Codable, CaseIterable, Hashable {
+    /// GPT-2: learned positions, pre-LN LayerNorm, fused Conv1D attention, GELU MLP.
+    case gpt2
+    /// LLaMA: RMSNorm, RoPE, grouped-query attention, SwiGLU MLP.
+    case llama
+    /// Qwen2: LLaMA with q/k/v biases.
+    case qwen2
+    /// Mistral: LLaMA with optional sliding-window attention.
+    case mistral
+}
+
+/// How a block normalises its input.
+public enum NormKind: String, Sendable, Codable, Hashable {
+    case layerNorm = "layernorm"
+    case rmsNorm = "rmsnorm"
+}
+
+/// How positions enter the model.
+public enum PositionScheme: String, Sendable, Codable, Hashable {
+    /// A learned table added to the token embeddings once (GPT-2 `wpe`).
+    case learned
+    /// Rotary embeddings applied to queries and keys inside every block.
+    case rope
+}
+
+/// Linear RoPE scaling (`rope_scaling: {"type": "linear", "factor": f}`).
+public struct RopeScaling: Sendable, Codable, Hashable {
+    /// The scaling type; only `linear` is computed.
+    public var type: String
+    /// Positions are divided by this factor.
+    public var factor: Double
+
+    /// Creates a scaling description.
+    public init(type: String, factor: Double) {
+        self.type = type
+        self.factor = factor
+    }
+}
+
+/// The compute-relevant configuration of a base model.
+///
+/// These typed fields are what the engine reads and what a base's fingerprint covers; the
+/// original `config.json` is kept verbatim beside them in the catalog.
+///
+/// ```swift
+/// let config = ModelConfig.gpt2(layers: 12, width: 768, heads: 12)
+/// try config.validate()
+/// ```
+public struct ModelConfig: Sendable, Codable, Hashable {
+    /// The architecture family.
+    public var family: ArchitectureFamily
+    /// `L`, the number of Transformer blocks.
+    public var numLayers: Int
+    /// `d`, the model width.
+    public var hiddenSize: Int
+    /// `H`, the number of query heads.
+    public var numHeads: Int
+    /// `Hkv`, the number of key/value heads (`== numHeads` unless grouped-query attention).
+    public var numKVHeads: Int
+    /// `hd`, the per-head dimension (usually `d / H`).
+    public var headDim: Int
+    /// The MLP's inner width.
+    public var intermediateSize: Int
+    /// The normalisation kind.
+    public var normKind: NormKind
+    /// The normalisation epsilon.
+    public var normEps: Double
+    /// How positions enter the model.
+    public var positionScheme: PositionScheme
+    /// The largest number of positions the model supports.
+    public var maxPositions: Int
+    /// The vocabulary size.
+    public var vocabSize: Int
+    /// The MLP activation, in Hugging Face's spelling (`gelu_new`, `silu`).
+    public var activation: String
+    /// RoPE base frequency (RoPE models only).
+    public var ropeTheta: Double?
+    /// RoPE scaling, if any.
+    public var ropeScaling: RopeScaling?
+    /// Whether the LM head shares the token embedding matrix.
+    public var tieWordEmbeddings: Bool
+    /// Whether q/k/v projections carry biases (Qwen2; GPT-2's fused projection always has one).
+    public var attentionBias: Bool
+
+    /// Creates a configuration from its fields.
+    public init(family: ArchitectureFamily, numLayers: Int, hiddenSize: Int, numHeads: Int,
+                numKVHeads: Int, headDim: Int, intermediateSize: Int, normKind: NormKind,
+                normEps: Double, positionScheme: PositionScheme, maxPositions: Int, vocabSize: Int,
+                activation: String, ropeTheta: Double? = nil, ropeScaling: RopeScaling? = nil,
+                tieWordEmbeddings: Bool, attentionBias: Bool) {
+        self.family = family
+        self.numLayers = numLayers
+        self.hiddenSize = hiddenSize
+        self.numHeads = numHeads
+        self.numKVHeads = numKVHeads
+        self.headDim = headDim
+        self.intermediateSize = intermediateSize
+        self.normKind = normKind
+        self.normEps = normEps
+        self.positionScheme = positionScheme
+        self.maxPositions = maxPositions
+        self.vocabSize = vocabSize
+        self.activation = activation
+        self.ropeTheta = ropeTheta
+        self.ropeScaling = ropeScaling
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.attentionBias = attentionBias
+    }
+
+    /// A GPT-2 configuration (`d_ff = 4d`, LayerNorm eps 1e-5, GELU tanh, tied head).
+    public static func gpt2(layers: Int, width: Int, heads: Int, vocabSize: Int = 50257,
+                            maxPositions: Int = 1024) -> ModelConfig {
+        ModelConfig(family: .gpt2, numLayers: layers, hiddenSize: width, numHeads: heads,
+                    numKVHeads: heads, headDim: heads > 0 ? width / heads : 0,
+                    intermediateSize: 4 * width, normKind: .layerNorm, normEps: 1e-5,
+                    positionScheme: .learned, maxPositions: maxPositions, vocabSize: vocabSize,
+                    activation: "gelu_new", tieWordEmbeddings: true, attentionBias: true)
+    }
+
+    /// The width of one layer's keys (or values) across heads: `Hkv * hd`.
+    public var tokenDim: Int { numKVHeads * headDim }
+
+    /// Checks the fields for consistency.
+    ///
+    /// - Throws: ``CoreError`` `.invalidConfig` naming the first inconsistent field.
+    public func validate() throws(CoreError) {
+        func require(_ ok: Bool, _ field: String, _ why: String) throws(CoreError) {
+            if !ok { throw CoreError(.invalidConfig, "config field '\(field)' \(why)") }
+        }
+        let limit = 1 << 24
+        try require((1...limit).contains(numLayers), "num_layers", "must be in 1...\(limit), found \(numLayers)")
+        try require((1...limit).contains(hiddenSize), "hidden_size", "must be in 1...\(limit), found \(hiddenSize)")
+        try require((1...limit).contains(numHeads), "num_attention_heads", "must be in 1...\(limit), found \(numHeads)")
+        try require((1...numHeads).contains(numKVHeads) && numHeads % numKVHeads == 0, "num_key_value_heads",
+                    "must divide num_attention_heads (\(numHeads)), found \(numKVHeads)")
+        try require((1...limit).contains(headDim), "head_dim", "must be in 1...\(limit), found \(headDim)")
+        try require((1...limit).contains(intermediateSize), "intermediate_size", "must be in 1...\(limit), found \(intermediateSize)")
+        try require((1...limit).contains(maxPositions), "max_position_embeddings", "must be in 1...\(limit), found \(maxPositions)")
+        try require((1...(1 << 28)).contains(vocabSize), "vocab_size", "must be in 1...\(1 << 28), found \(vocabSize)")
+        try require(normEps.isFinite && normEps >= 0, "norm eps", "must be a finite non-negative number")
+        if positionScheme == .rope {
+            try require(headDim % 2 == 0, "head_dim", "must be even for RoPE, found \(headDim)")
+            try require((ropeTheta ?? 0) > 0, "rope_theta", "must be positive")
+        }
+        if family == .gpt2 {
+            try require(headDim * numHeads == hiddenSize, "n_embd", "must equal n_head * head_dim for GPT-2")
+        }
+    }
+}

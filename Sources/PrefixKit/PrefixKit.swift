@@ -1,0 +1,3 @@
+// The library product: everything a user of PrefixKit needs, from one import.
+@_exported public import PrefixCore
+@_exported public import PrefixStore

@@ -1,0 +1,181 @@
+import Foundation
+import GRDB
+import PrefixCore
+
+extension Store {
+    /// Saves a base model's weights, once: a base with the same fingerprint is not written again.
+    ///
+    /// The fingerprint is the SHA-256 of a canonical text listing the compute-relevant config
+    /// (``ModelConfig`` as sorted-key JSON) and, sorted by name, every tensor's name, dtype,
+    /// shape and SHA-256. Tensors already stored anywhere in the store (same digest, dtype and
+    /// shape) are referenced, not rewritten.
+    ///
+    /// - Parameters:
+    ///   - weights: the config and tensors.
+    ///   - alias: a name usable instead of `base:FP`, if the base has none yet.
+    ///   - provenance: where the weights came from.
+    /// - Returns: the stored base and what the save wrote.
+    /// - Throws: ``StorageError`` `.invalidArgument` for an invalid config, name or duplicate
+    ///   name; `.alreadyExists` when `alias` names another base; `.storeLocked`; `.io`.
+    @discardableResult
+    public func saveBase(_ weights: BaseWeights, alias: String? = nil, provenance: Provenance) throws(StorageError) -> BaseSaveResult {
+        do {
+            try weights.config.validate()
+            if let alias { try Names.validate(name: alias, kind: "base alias") }
+            var seen = Set<String>()
+            for item in weights.tensors {
+                try Names.validate(tensorName: item.name)
+                guard seen.insert(item.name).inserted else {
+                    throw StorageError(.invalidArgument, "duplicate tensor name in base", tensor: item.name)
+                }
+            }
+        } catch let error as CoreError {
+            throw StorageError(.invalidArgument, error.description, underlying: error)
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(.invalidArgument, "\(error)")
+        }
+        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
+
+        let pending = weights.tensors.map { PendingTensor(key: $0.name, dataset: "/base/\($0.name)", tensor: $0.tensor) }
+        let batch = try writeBatch(pending)
+        let fingerprint = Store.fingerprint(config: weights.config, tensors: weights.tensors, digests: batch.digests)
+        let configDigest = SHA256Digest.hex(of: Store.canonicalJSON(weights.config) + "\n" + weights.configJSON)
+        let created: Bool
+        do {
+            created = try write { db -> Bool in
+                if try BaseRecord.fetchOne(db, key: fingerprint) != nil {
+                    if let alias {
+                        try db.execute(sql: "UPDATE base SET alias = ? WHERE fingerprint = ? AND alias IS NULL", arguments: [alias, fingerprint])
+                    }
+                    return false
+                }
+                if let alias, try Int.fetchOne(db, sql: "SELECT 1 FROM base WHERE alias = ?", arguments: [alias]) != nil {
+                    throw StorageError(.alreadyExists, "base alias '\(alias)' is already used by another base")
+                }
+                let ids = try batch.insert(db)
+                let modelID = try Store.findOrInsertModel(db, config: weights.config, json: weights.configJSON, digest: configDigest)
+                try BaseRecord(fingerprint: fingerprint, modelId: modelID, alias: alias, createdAt: Store.timestamp(),
+                               sourceFormat: provenance.sourceFormat, sourcePath: provenance.sourcePath,
+                               toolVersion: provenance.toolVersion).insert(db)
+                for (item, id) in zip(weights.tensors, ids) {
+                    try BaseTensorRecord(baseFingerprint: fingerprint, name: item.name, tensorId: id).insert(db)
+                }
+                FaultInjection.point("save base: catalog rows inserted, before commit")
+                return true
+            }
+        } catch {
+            discard(batch)
+            throw error
+        }
+        if !created { discard(batch) }
+        FaultInjection.point("save base: committed")
+        let info = try base("base:" + fingerprint)
+        return BaseSaveResult(base: info, created: created, summary: batch.summary)
+    }
+
+    /// Every stored base, oldest first.
+    ///
+    /// - Throws: ``StorageError`` on a catalog failure.
+    public func bases() throws(StorageError) -> [BaseInfo] {
+        try read { db in
+            try BaseRecord.order(Column("created_at"), Column("fingerprint")).fetchAll(db).map { try Store.baseInfo(db, $0) }
+        }
+    }
+
+    /// The base a reference names: `base:FP` or a bare fingerprint prefix of at least 8 hex
+    /// digits, or an alias.
+    ///
+    /// - Throws: ``StorageError`` `.notFound`, or `.ambiguous` when a prefix matches several.
+    public func base(_ reference: String) throws(StorageError) -> BaseInfo {
+        try read { db in try Store.resolveBase(db, reference) }
+    }
+
+    static func resolveBase(_ db: Database, _ reference: String) throws -> BaseInfo {
+        var key = reference
+        if key.hasPrefix("base:") { key.removeFirst(5) }
+        if let record = try BaseRecord.filter(Column("alias") == key).fetchOne(db) {
+            return try baseInfo(db, record)
+        }
+        let isHex = key.count >= 8 && key.count <= 64 && key.allSatisfy { $0.isHexDigit }
+        if isHex {
+            let matches = try BaseRecord.filter(sql: "fingerprint LIKE ?", arguments: [key.lowercased() + "%"]).fetchAll(db)
+            if matches.count == 1 { return try baseInfo(db, matches[0]) }
+            if matches.count > 1 {
+                throw StorageError(.ambiguous, "base reference '\(reference)' matches \(matches.count) bases; give more digits",
+                                   reference: reference)
+            }
+        }
+        let hint = isHex || reference.hasPrefix("base:") ? "" : " (use base:FP with at least 8 hex digits, or an alias)"
+        throw StorageError(.notFound, "no base matches '\(Names.printable(reference))'\(hint)", reference: reference)
+    }
+
+    static func baseInfo(_ db: Database, _ record: BaseRecord) throws -> BaseInfo {
+        guard let model = try ModelRecord.fetchOne(db, key: record.modelId) else {
+            throw StorageError(.corruptCatalog, "base \(record.fingerprint) has no model row")
+        }
+        let row = try Row.fetchOne(db, sql: """
+            SELECT count(*) AS n, coalesce(sum(t.byte_length), 0) AS bytes
+            FROM base_tensor bt JOIN tensor t ON t.id = bt.tensor_id WHERE bt.base_fingerprint = ?
+            """, arguments: [record.fingerprint])
+        return BaseInfo(fingerprint: record.fingerprint, alias: record.alias, config: try model.config(),
+                        configJSON: model.configJson, createdAt: record.createdAt,
+                        provenance: Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath, toolVersion: record.toolVersion),
+                        tensorCount: row?["n"] ?? 0, byteCount: row?["bytes"] ?? 0)
+    }
+
+    static func findOrInsertModel(_ db: Database, config: ModelConfig, json: String, digest: String) throws -> Int64 {
+        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM model WHERE config_digest = ?", arguments: [digest]) {
+            return id
+        }
+        var record = ModelRecord(config: config, json: json, digest: digest)
+        try record.insert(db)
+        return record.id ?? -1
+    }
+
+    /// The base fingerprint: SHA-256 of the canonical config and the sorted tensor list.
+    static func fingerprint(config: ModelConfig, tensors: [NamedTensor], digests: [String]) -> String {
+        var lines = ["prefixkit-base-fingerprint/1", canonicalJSON(config)]
+        let entries = zip(tensors, digests).sorted { $0.0.name < $1.0.name }
+        for (item, digest) in entries {
+            lines.append("\(item.name)\t\(item.tensor.dtype.rawValue)\t\(shapeText(item.tensor.shape))\t\(digest)")
+        }
+        return SHA256Digest.hex(of: lines.joined(separator: "\n") + "\n")
+    }
+
+    /// Sorted-key JSON of a value (the canonical text hashed into fingerprints).
+    static func canonicalJSON(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(value) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension ModelRecord {
+    init(config: ModelConfig, json: String, digest: String) {
+        self.init(id: nil, configDigest: digest, family: config.family.rawValue, numLayers: config.numLayers,
+                  hiddenSize: config.hiddenSize, numHeads: config.numHeads, numKvHeads: config.numKVHeads,
+                  headDim: config.headDim, intermediateSize: config.intermediateSize, normKind: config.normKind.rawValue,
+                  normEps: config.normEps, positionScheme: config.positionScheme.rawValue, maxPositions: config.maxPositions,
+                  vocabSize: config.vocabSize, activation: config.activation, ropeTheta: config.ropeTheta,
+                  ropeScalingType: config.ropeScaling?.type, ropeScalingFactor: config.ropeScaling?.factor,
+                  tieWordEmbeddings: config.tieWordEmbeddings, attentionBias: config.attentionBias, configJson: json)
+    }
+
+    func config() throws -> ModelConfig {
+        guard let family = ArchitectureFamily(rawValue: family), let norm = NormKind(rawValue: normKind),
+              let positions = PositionScheme(rawValue: positionScheme) else {
+            throw StorageError(.corruptCatalog, "model row \(id ?? -1) has an unknown family, norm or position scheme")
+        }
+        var scaling: RopeScaling?
+        if let type = ropeScalingType, let factor = ropeScalingFactor { scaling = RopeScaling(type: type, factor: factor) }
+        return ModelConfig(family: family, numLayers: numLayers, hiddenSize: hiddenSize, numHeads: numHeads,
+                           numKVHeads: numKvHeads, headDim: headDim, intermediateSize: intermediateSize, normKind: norm,
+                           normEps: normEps, positionScheme: positions, maxPositions: maxPositions, vocabSize: vocabSize,
+                           activation: activation, ropeTheta: ropeTheta, ropeScaling: scaling,
+                           tieWordEmbeddings: tieWordEmbeddings, attentionBias: attentionBias)
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import GRDB
+import PrefixCore
+
+/// One problem ``Store/check(digests:record:)`` found.
+public struct CheckFinding: Sendable, Codable, Hashable {
+    /// `error` (the store is damaged) or `warning` (leftovers that `gc` removes).
+    public var severity: String
+    /// Which check found it: `catalog`, `blob`, `structure`, `digest` or `orphan`.
+    public var check: String
+    /// What was found.
+    public var message: String
+    /// The file concerned.
+    public var path: String?
+    /// The checkpoints or bases that own the tensor concerned.
+    public var owners: [String]?
+    /// The tensor concerned.
+    public var tensor: String?
+}
+
+/// The result of ``Store/check(digests:record:)``.
+public struct CheckReport: Sendable, Codable, Hashable {
+    /// The store directory.
+    public var store: String
+    /// When the check ran (ISO 8601, UTC).
+    public var checkedAt: String
+    /// Catalog rows checked: bases, checkpoints, blobs, tensors.
+    public var bases: Int
+    public var checkpoints: Int
+    public var blobs: Int
+    public var tensors: Int
+    /// Tensors whose digest was recomputed, and their bytes.
+    public var tensorsHashed: Int
+    public var bytesHashed: Int64
+    /// Everything found, errors first.
+    public var findings: [CheckFinding]
+    /// Whether the result was recorded in the catalog.
+    public var recorded: Bool
+
+    /// `true` when no finding is an error (warnings do not fail a check).
+    public var passed: Bool { !findings.contains { $0.severity == "error" } }
+}
+
+extension Store {
+    /// Checks the whole store: catalog integrity and foreign keys, every blob's presence, size
+    /// and HDF5 structure against the catalog, every tensor's SHA-256 (unless `digests` is
+    /// false), and leftovers.
+    ///
+    /// Damage is reported as findings, not thrown: only a catalog that cannot be read at all
+    /// throws.
+    ///
+    /// - Parameters:
+    ///   - digests: recompute every tensor's digest (the expensive part).
+    ///   - record: save the result as a `check_run` row.
+    /// - Throws: ``StorageError`` when the catalog cannot be queried.
+    public func check(digests: Bool = true, record: Bool = true) throws(StorageError) -> CheckReport {
+        let started = Store.timestamp()
+        var findings: [CheckFinding] = []
+        func error(_ check: String, _ message: String, path: String? = nil, owners: [String]? = nil, tensor: String? = nil) {
+            findings.append(CheckFinding(severity: "error", check: check, message: message, path: path, owners: owners, tensor: tensor))
+        }
+
+        // 1. Catalog.
+        let integrity = try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+        for line in integrity where line != "ok" { error("catalog", "SQLite integrity: \(line)", path: catalogPath) }
+        let foreignKeys = try read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
+        for row in foreignKeys {
+            let table: String = row[0] ?? "?"
+            let rowid: Int64 = row[1] ?? -1
+            let parent: String = row[2] ?? "?"
+            error("catalog", "foreign key: row \(rowid) of \(table) references a missing \(parent)", path: catalogPath)
+        }
+
+        // 2-3. Blobs, structure and digests.
+        let (blobs, tensors, owners, counts) = try read { db in
+            (try BlobRecord.fetchAll(db, sql: "SELECT * FROM blob ORDER BY path"),
+             try TensorRecord.fetchAll(db, sql: "SELECT * FROM tensor ORDER BY blob_id, file_offset, id"),
+             try Store.tensorOwners(db),
+             (bases: try Int.fetchOne(db, sql: "SELECT count(*) FROM base") ?? 0,
+              checkpoints: try Int.fetchOne(db, sql: "SELECT count(*) FROM checkpoint") ?? 0))
+        }
+        let tensorsByBlob = Dictionary(grouping: tensors, by: \.blobId)
+        var hashed = 0
+        var bytesHashed: Int64 = 0
+        for blob in blobs {
+            let path = "\(directory)/\(blob.path)"
+            let blobTensors = tensorsByBlob[blob.id] ?? []
+            let blobOwners = Array(Set(blobTensors.flatMap { owners[$0.id ?? -1]?.map(\.owner) ?? [] })).sorted()
+            guard let size = try? FileSystem.fileSize(path) else {
+                error("blob", "blob file is missing", path: path, owners: blobOwners)
+                continue
+            }
+            guard size == UInt64(blob.byteLength) else {
+                error("blob", "blob file has \(size) bytes, the catalog recorded \(blob.byteLength)", path: path, owners: blobOwners)
+                continue
+            }
+            let reader: HDF5BlobReader
+            do {
+                reader = try HDF5BlobReader(path: path)
+            } catch let failure {
+                error("blob", failure.message, path: path, owners: blobOwners)
+                continue
+            }
+            for tensor in blobTensors {
+                let names = owners[tensor.id ?? -1] ?? []
+                let tensorOwners = names.map(\.owner)
+                let tensorName = names.first?.name ?? tensor.dataset
+                guard let dtype = DType(rawValue: tensor.dtype), let shape = try? Store.parseShape(tensor.shape) else {
+                    error("catalog", "unknown dtype or malformed shape in the catalog", path: catalogPath, owners: tensorOwners, tensor: tensorName)
+                    continue
+                }
+                do {
+                    let info = try reader.info(tensor.dataset, expecting: dtype)
+                    var problems: [String] = []
+                    if info.dimensions != shape.dimensions { problems.append("shape \(info.dimensions) instead of \(shape)") }
+                    if !info.matchesType { problems.append("stored type differs from \(dtype)") }
+                    if info.dtypeAttribute != dtype.hdf5AttributeName {
+                        problems.append("dtype attribute \(info.dtypeAttribute ?? "missing") instead of \(dtype.hdf5AttributeName)")
+                    }
+                    if tensor.byteLength > 0, info.offset.map({ Int64($0) }) != tensor.fileOffset, !info.isChunked {
+                        problems.append("data at offset \(info.offset.map(String.init) ?? "none") instead of \(tensor.fileOffset.map(String.init) ?? "none")")
+                    }
+                    if !problems.isEmpty {
+                        error("structure", "dataset \(tensor.dataset): " + problems.joined(separator: "; "), path: path, owners: tensorOwners, tensor: tensorName)
+                        continue
+                    }
+                } catch let failure {
+                    error("structure", "dataset \(tensor.dataset) cannot be read: \(failure)", path: path, owners: tensorOwners, tensor: tensorName)
+                    continue
+                }
+                guard digests else { continue }
+                let entry = TensorEntry(name: tensorName, role: names.first?.role ?? "unreferenced", layer: nil, dtype: dtype,
+                                        shape: shape.dimensions, byteCount: tensor.byteLength, sha256: tensor.sha256,
+                                        blobPath: blob.path, dataset: tensor.dataset, fileOffset: tensor.fileOffset)
+                do {
+                    _ = try load(entry, verify: true, owner: tensorOwners.first)
+                    hashed += 1
+                    bytesHashed += tensor.byteLength
+                } catch let failure {
+                    error(failure.code == .digestMismatch ? "digest" : "blob", failure.message, path: path, owners: tensorOwners, tensor: tensorName)
+                }
+            }
+            reader.close()
+        }
+
+        // 4. Leftovers.
+        let known = Set(blobs.map(\.path))
+        for leftover in try leftoverFiles(known: known) {
+            findings.append(CheckFinding(severity: "warning", check: "orphan", message: "leftover file not in the catalog (run gc)", path: leftover))
+        }
+        for tensor in tensors where owners[tensor.id ?? -1] == nil {
+            findings.append(CheckFinding(severity: "warning", check: "orphan", message: "tensor row \(tensor.id ?? -1) is referenced by nothing (run gc)",
+                                         path: catalogPath, tensor: tensor.dataset))
+        }
+
+        var report = CheckReport(store: directory, checkedAt: started, bases: counts.bases, checkpoints: counts.checkpoints,
+                                 blobs: blobs.count, tensors: tensors.count, tensorsHashed: hashed, bytesHashed: bytesHashed,
+                                 findings: findings.sorted { ($0.severity, $0.check) < ($1.severity, $1.check) }, recorded: false)
+        if record {
+            report.recorded = (try? recordRun(kind: "check", checkpointID: nil, started: started, passed: report.passed,
+                                              details: ["findings": report.findings.count, "tensors_hashed": hashed])) != nil
+        }
+        return report
+    }
+
+    /// Saves a check or verification result in the catalog.
+    func recordRun(kind: String, checkpointID: Int64?, started: String, passed: Bool, details: [String: Int]) throws(StorageError) {
+        let json = Store.canonicalJSON(details)
+        try write { db in
+            var run = CheckRunRecord(id: nil, kind: kind, checkpointId: checkpointID, startedAt: started, finishedAt: Store.timestamp(),
+                                     verdict: passed ? "pass" : "fail", checksJson: json, toolVersion: PrefixKitVersion.current)
+            try run.insert(db)
+        }
+    }
+
+    /// For each tensor id, who uses it: `(owner reference, role, name within owner)`.
+    static func tensorOwners(_ db: Database) throws -> [Int64: [(owner: String, role: String, name: String)]] {
+        var result: [Int64: [(owner: String, role: String, name: String)]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT ct.tensor_id, c.name || '@' || c.step AS owner, ct.role, ct.name
+            FROM checkpoint_tensor ct JOIN checkpoint c ON c.id = ct.checkpoint_id
+            UNION ALL
+            SELECT bt.tensor_id, 'base:' || substr(bt.base_fingerprint, 1, 12), 'base', bt.name FROM base_tensor bt
+            """) {
+            result[row[0], default: []].append((row[1], row[2], row[3]))
+        }
+        return result
+    }
+}

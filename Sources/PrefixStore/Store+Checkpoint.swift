@@ -1,0 +1,183 @@
+import Foundation
+import GRDB
+import PrefixCore
+
+extension Store {
+    /// Saves a checkpoint on a stored base. Only its prefix (and MLP and probe) tensors are
+    /// written, and of those only the ones not already stored.
+    ///
+    /// The checkpoint becomes visible in one catalog transaction after its blob is durable.
+    ///
+    /// - Parameters:
+    ///   - content: the per-layer prefix and optional MLP and probe.
+    ///   - spec: name, step, base, parent, tags and provenance.
+    /// - Returns: the stored checkpoint and what the save wrote.
+    /// - Throws: ``StorageError`` `.invalidArgument` when the content does not fit the base
+    ///   (layer count, shapes, dtypes, names); `.notFound` for an unknown base or parent;
+    ///   `.alreadyExists` for a taken `(name, step)`; `.storeLocked`; `.io`.
+    @discardableResult
+    public func saveCheckpoint(_ content: CheckpointContent, as spec: CheckpointSpec) throws(StorageError) -> CheckpointSaveResult {
+        let reference = "\(spec.name)@\(spec.step)"
+        do {
+            try Names.validate(name: spec.name, kind: "checkpoint name")
+            for tag in spec.tags { try Names.validate(name: tag, kind: "tag") }
+            for item in content.mlp + content.probe { try Names.validate(tensorName: item.name) }
+        } catch {
+            throw StorageError(.invalidArgument, error.description, reference: reference, underlying: error)
+        }
+        guard spec.step >= 0 else { throw StorageError(.invalidArgument, "step must be non-negative", reference: reference) }
+        let baseInfo = try base(spec.base)
+        try Store.validate(content, against: baseInfo.config, reference: reference)
+
+        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
+        let parentID: Int64? = try spec.parent.map { parent throws(StorageError) in try checkpoint(parent).id }
+        if try read({ db in try Int.fetchOne(db, sql: "SELECT 1 FROM checkpoint WHERE name = ? AND step = ?", arguments: [spec.name, spec.step]) }) != nil {
+            throw StorageError(.alreadyExists, "a checkpoint with this name and step already exists", reference: reference)
+        }
+
+        let layerCount = content.layers.count
+        var pending: [PendingTensor] = []
+        var roles: [(role: String, name: String, layer: Int?)] = []
+        for (layer, prefix) in content.layers.enumerated() {
+            let label = layerLabel(layer, layerCount: layerCount)
+            for part in prefix.parts {
+                let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
+                let dataset = part.suffix.isEmpty ? "/prefix/\(label)" : "/prefix/\(label)/\(part.suffix)"
+                pending.append(PendingTensor(key: name, dataset: dataset, tensor: part.tensor))
+                roles.append(("prefix", name, layer))
+            }
+        }
+        for item in content.mlp {
+            pending.append(PendingTensor(key: "mlp.\(item.name)", dataset: "/mlp/\(item.name)", tensor: item.tensor))
+            roles.append(("mlp", item.name, nil))
+        }
+        for item in content.probe {
+            pending.append(PendingTensor(key: "probe.\(item.name)", dataset: "/probe/\(item.name)", tensor: item.tensor))
+            roles.append(("probe", item.name, nil))
+        }
+
+        let batch = try writeBatch(pending)
+        let id: Int64
+        do {
+            id = try write { db -> Int64 in
+                let ids = try batch.insert(db)
+                var record = CheckpointRecord(
+                    id: nil, name: spec.name, step: spec.step, baseFingerprint: baseInfo.fingerprint, parentId: parentID,
+                    form: content.form.rawValue, prefixLength: content.prefixLength, numLayers: layerCount,
+                    prefixStart: content.positions.prefixStart, inputStart: content.positions.inputStart,
+                    hasMlp: !content.mlp.isEmpty, probeMeta: content.probeMeta, createdAt: Store.timestamp(),
+                    sourceFormat: spec.provenance.sourceFormat, sourcePath: spec.provenance.sourcePath,
+                    toolVersion: spec.provenance.toolVersion)
+                try record.insert(db)
+                let checkpointID = record.id ?? -1
+                for tag in Set(spec.tags) { try CheckpointTagRecord(checkpointId: checkpointID, tag: tag).insert(db) }
+                for (role, tensorID) in zip(roles, ids) {
+                    try CheckpointTensorRecord(checkpointId: checkpointID, role: role.role, name: role.name,
+                                               layer: role.layer, tensorId: tensorID).insert(db)
+                }
+                FaultInjection.point("save checkpoint: catalog rows inserted, before commit")
+                return checkpointID
+            }
+        } catch {
+            discard(batch)
+            if error.code == .database, let db = error.underlying as? DatabaseError, db.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw StorageError(.alreadyExists, "a checkpoint with this name and step already exists", reference: reference)
+            }
+            throw error
+        }
+        FaultInjection.point("save checkpoint: committed")
+        let info = try read { db in try Store.checkpointInfo(db, id: id) }
+        return CheckpointSaveResult(checkpoint: info, summary: batch.summary)
+    }
+
+    /// Checks that `content` fits a base with `config`.
+    static func validate(_ content: CheckpointContent, against config: ModelConfig, reference: String) throws(StorageError) {
+        func fail(_ message: String, tensor: String? = nil) -> StorageError {
+            StorageError(.invalidArgument, message, reference: reference, tensor: tensor)
+        }
+        let pn = content.prefixLength
+        guard pn > 0 else { throw fail("prefix length must be positive, found \(pn)") }
+        guard content.layers.count == config.numLayers else {
+            throw fail("the base has \(config.numLayers) layers but the checkpoint holds \(content.layers.count) prefixes")
+        }
+        guard content.positions.prefixStart >= 0, content.positions.inputStart >= 0 else {
+            throw fail("positions must be non-negative")
+        }
+        for (layer, prefix) in content.layers.enumerated() {
+            let label = layerLabel(layer, layerCount: content.layers.count)
+            guard prefix.form == content.form else {
+                throw fail("layer is in \(prefix.form) form but the checkpoint is \(content.form)", tensor: label)
+            }
+            let expected: [Int] = switch prefix {
+            case .hidden: [pn, config.hiddenSize]
+            case .kv: [config.numKVHeads, pn, config.headDim]
+            }
+            for part in prefix.parts {
+                let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
+                guard part.tensor.dtype.isFloatingPoint else {
+                    throw fail("prefix tensors must be floating point, found \(part.tensor.dtype)", tensor: name)
+                }
+                guard part.tensor.shape.dimensions == expected else {
+                    throw fail("expected shape \(expected), found \(part.tensor.shape)", tensor: name)
+                }
+            }
+        }
+    }
+
+    /// Every stored checkpoint, by name then step.
+    ///
+    /// - Throws: ``StorageError`` on a catalog failure.
+    public func checkpoints() throws(StorageError) -> [CheckpointInfo] {
+        try read { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM checkpoint ORDER BY name, step").map { try Store.checkpointInfo(db, id: $0) }
+        }
+    }
+
+    /// The checkpoint a reference names: `NAME` (its latest step) or `NAME@STEP`.
+    ///
+    /// - Throws: ``StorageError`` `.notFound`.
+    public func checkpoint(_ reference: String) throws(StorageError) -> CheckpointInfo {
+        try read { db in try Store.resolveCheckpoint(db, reference) }
+    }
+
+    static func resolveCheckpoint(_ db: Database, _ reference: String) throws -> CheckpointInfo {
+        let parts = reference.split(separator: "@", omittingEmptySubsequences: false)
+        let id: Int64?
+        if parts.count == 2, let step = Int(parts[1]) {
+            id = try Int64.fetchOne(db, sql: "SELECT id FROM checkpoint WHERE name = ? AND step = ?", arguments: [String(parts[0]), step])
+        } else if parts.count == 1 {
+            id = try Int64.fetchOne(db, sql: "SELECT id FROM checkpoint WHERE name = ? ORDER BY step DESC LIMIT 1", arguments: [reference])
+        } else {
+            throw StorageError(.notFound, "malformed checkpoint reference '\(Names.printable(reference))' (expected NAME or NAME@STEP)",
+                               reference: reference)
+        }
+        guard let id else {
+            throw StorageError(.notFound, "no checkpoint '\(Names.printable(reference))' in the store", reference: reference)
+        }
+        return try checkpointInfo(db, id: id)
+    }
+
+    static func checkpointInfo(_ db: Database, id: Int64) throws -> CheckpointInfo {
+        guard let record = try CheckpointRecord.fetchOne(db, key: id), let form = PrefixForm(rawValue: record.form) else {
+            throw StorageError(.corruptCatalog, "checkpoint row \(id) is missing or has an unknown form")
+        }
+        let parent = try record.parentId.flatMap { parentID in
+            try Row.fetchOne(db, sql: "SELECT name, step FROM checkpoint WHERE id = ?", arguments: [parentID])
+        }.map { row -> String in
+            let name: String = row["name"]
+            let step: Int = row["step"]
+            return "\(name)@\(step)"
+        }
+        let tags = try String.fetchAll(db, sql: "SELECT tag FROM checkpoint_tag WHERE checkpoint_id = ? ORDER BY tag", arguments: [id])
+        let hasProbe = try Int.fetchOne(db, sql: "SELECT 1 FROM checkpoint_tensor WHERE checkpoint_id = ? AND role = 'probe' LIMIT 1",
+                                        arguments: [id]) != nil
+        return CheckpointInfo(id: id, name: record.name, step: record.step, baseFingerprint: record.baseFingerprint,
+                              parent: parent, tags: tags, form: form, prefixLength: record.prefixLength,
+                              numLayers: record.numLayers,
+                              positions: PositionConvention(prefixStart: record.prefixStart, inputStart: record.inputStart),
+                              hasMLP: record.hasMlp, hasProbe: hasProbe, createdAt: record.createdAt,
+                              provenance: Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath,
+                                                     toolVersion: record.toolVersion))
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+import PrefixCore
+
+/// What ``Store/delete(_:cascade:)`` or ``Store/gc()`` removed.
+public struct RemovalSummary: Sendable, Codable, Hashable {
+    /// Checkpoints deleted (`NAME@STEP`).
+    public var checkpoints: [String] = []
+    /// Bases deleted (fingerprints).
+    public var bases: [String] = []
+    /// Tensor rows no longer referenced, deleted.
+    public var tensors: Int = 0
+    /// Blob files removed.
+    public var blobFiles: Int = 0
+    /// Leftover temporary or unreferenced files removed.
+    public var leftoverFiles: Int = 0
+    /// Bytes freed on disk.
+    public var bytesFreed: Int64 = 0
+}
+
+extension Store {
+    /// Deletes a checkpoint (`NAME`, `NAME@STEP`) or a base (`base:FP` or alias).
+    ///
+    /// A base that checkpoints use, or a checkpoint that others name as parent, is deleted only
+    /// with `cascade`, which deletes those dependents too. Blob files are removed only when no
+    /// remaining tensor references them, after the catalog transaction commits.
+    ///
+    /// - Throws: ``StorageError`` `.notFound`, `.inUse` (listing the dependents), `.storeLocked`.
+    @discardableResult
+    public func delete(_ reference: String, cascade: Bool = false) throws(StorageError) -> RemovalSummary {
+        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
+        let isBase = reference.hasPrefix("base:") || (try? checkpoint(reference)) == nil
+        var summary = RemovalSummary()
+        let files: [(path: String, bytes: Int64)] = try write { db in
+            if isBase {
+                let base = try Store.resolveBase(db, reference)
+                let users = try String.fetchAll(db, sql: "SELECT name || '@' || step FROM checkpoint WHERE base_fingerprint = ? ORDER BY name, step",
+                                                arguments: [base.fingerprint])
+                if !users.isEmpty && !cascade {
+                    throw StorageError(.inUse, "base is used by \(users.count) checkpoint(s): \(users.prefix(5).joined(separator: ", "))\(users.count > 5 ? ", …" : ""); pass --cascade to delete them too",
+                                       reference: base.shortReference)
+                }
+                summary.checkpoints = users
+                summary.bases = [base.fingerprint]
+                try db.execute(sql: "DELETE FROM base WHERE fingerprint = ?", arguments: [base.fingerprint])
+            } else {
+                let info = try Store.resolveCheckpoint(db, reference)
+                let descendants = try String.fetchAll(db, sql: """
+                    WITH RECURSIVE d(id) AS (SELECT id FROM checkpoint WHERE parent_id = ?
+                                            UNION SELECT c.id FROM checkpoint c JOIN d ON c.parent_id = d.id)
+                    SELECT name || '@' || step FROM checkpoint WHERE id IN d ORDER BY name, step
+                    """, arguments: [info.id])
+                if !descendants.isEmpty && !cascade {
+                    throw StorageError(.inUse, "checkpoint is the parent of \(descendants.prefix(5).joined(separator: ", "))\(descendants.count > 5 ? ", …" : ""); pass --cascade to delete them too",
+                                       reference: info.reference)
+                }
+                summary.checkpoints = [info.reference] + descendants
+                try db.execute(sql: "DELETE FROM checkpoint WHERE id = ?", arguments: [info.id])
+            }
+            return try Store.deleteUnreferenced(db, summary: &summary)
+        }
+        removeFiles(files, summary: &summary)
+        return summary
+    }
+
+    /// Deletes tensor, blob and model rows nothing references any more; returns the blob files
+    /// to unlink once the transaction commits.
+    static func deleteUnreferenced(_ db: Database, summary: inout RemovalSummary) throws -> [(path: String, bytes: Int64)] {
+        try db.execute(sql: """
+            DELETE FROM tensor WHERE id NOT IN (SELECT tensor_id FROM base_tensor)
+                                 AND id NOT IN (SELECT tensor_id FROM checkpoint_tensor)
+            """)
+        summary.tensors += db.changesCount
+        let blobs = try BlobRecord.fetchAll(db, sql: "SELECT * FROM blob WHERE id NOT IN (SELECT blob_id FROM tensor)")
+        try db.execute(sql: "DELETE FROM blob WHERE id NOT IN (SELECT blob_id FROM tensor)")
+        try db.execute(sql: "DELETE FROM model WHERE id NOT IN (SELECT model_id FROM base)")
+        return blobs.map { ($0.path, $0.byteLength) }
+    }
+
+    private func removeFiles(_ files: [(path: String, bytes: Int64)], summary: inout RemovalSummary) {
+        for file in files {
+            // A failure here only leaves an unreferenced file, which gc removes later.
+            if (try? FileSystem.remove("\(directory)/\(file.path)")) != nil {
+                summary.blobFiles += 1
+                summary.bytesFreed += file.bytes
+            }
+        }
+    }
+
+    /// Removes what a crash or an interrupted save can leave behind: temporary blobs, blob files
+    /// the catalog does not know, and catalog rows nothing references.
+    ///
+    /// Takes the writer lock, so it never removes the blob of a save in progress.
+    ///
+    /// - Throws: ``StorageError`` `.storeLocked`, `.io`.
+    @discardableResult
+    public func gc() throws(StorageError) -> RemovalSummary {
+        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
+        var summary = RemovalSummary()
+        let files = try write { db in try Store.deleteUnreferenced(db, summary: &summary) }
+        removeFiles(files, summary: &summary)
+        let known = Set(try read { db in try String.fetchAll(db, sql: "SELECT path FROM blob") })
+        for leftover in try leftoverFiles(known: known) {
+            let size = (try? FileSystem.fileSize(leftover)) ?? nil
+            try FileSystem.remove(leftover)
+            summary.leftoverFiles += 1
+            summary.bytesFreed += Int64(size ?? 0)
+        }
+        return summary
+    }
+
+    /// Files under `tmp/` and blob files with no catalog row (absolute paths).
+    func leftoverFiles(known: Set<String>) throws(StorageError) -> [String] {
+        var result = FileSystem.contents(of: temporaryDirectory).sorted().map { "\(temporaryDirectory)/\($0)" }
+        for name in FileSystem.contents(of: blobDirectory).sorted() where !known.contains("blobs/\(name)") {
+            result.append("\(blobDirectory)/\(name)")
+        }
+        return result
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import GRDB
+import PrefixCore
+
+/// A PrefixKit store: a directory holding a SQLite catalog and immutable HDF5 blob files.
+///
+/// ```
+/// STORE/
+///   catalog.sqlite      SQLite (WAL): models, bases, checkpoints, tensors and their digests
+///   blobs/<id>.h5       one HDF5 file per save; datasets /base/<hf name>, /prefix/layer_00[/key|/value],
+///                       /mlp/<name>, /probe/<exchange key>, each with a `dtype` attribute
+///   tmp/                blobs being written (removed by gc after a crash)
+///   .lock               the single-writer lock
+/// ```
+///
+/// A save writes its blob under `tmp/`, fsyncs it, renames it into `blobs/`, fsyncs the
+/// directory and only then commits one catalog transaction: a checkpoint becomes visible only
+/// once all its bytes are durable, and a crash at any moment leaves earlier checkpoints intact.
+///
+/// ```swift
+/// let store = try Store.create(at: "/tmp/my-store")
+/// let base = try store.saveBase(weights, provenance: Provenance(sourceFormat: "api"))
+/// let saved = try store.saveCheckpoint(content, as: CheckpointSpec(name: "run", step: 1, base: base.base.shortReference))
+/// let layer3 = try store.checkpoint("run@1").prefix(layer: 3)
+/// ```
+///
+/// ## Topics
+/// ### Opening
+/// - ``create(at:compression:lockTimeout:)``
+/// - ``open(at:lockTimeout:)``
+/// ### Saving
+/// - ``saveBase(_:alias:provenance:)``
+/// - ``saveCheckpoint(_:as:)``
+/// ### Reading
+/// - ``bases()``
+/// - ``checkpoints()``
+/// - ``checkpoint(_:)``
+/// - ``base(_:)``
+/// ### Maintenance
+/// - ``delete(_:cascade:)``
+/// - ``gc()``
+/// - ``check(digests:)``
+public final class Store: Sendable {
+    /// The store directory.
+    public let directory: String
+    /// Compression applied to new blobs (a per-store setting).
+    public let compression: Compression
+    /// How long a writer waits for another writer before failing, in seconds.
+    public let lockTimeout: Double
+    let pool: DatabasePool
+
+    var catalogPath: String { directory + "/catalog.sqlite" }
+    var blobDirectory: String { directory + "/blobs" }
+    var temporaryDirectory: String { directory + "/tmp" }
+
+    private init(directory: String, pool: DatabasePool, compression: Compression, lockTimeout: Double) {
+        self.directory = directory
+        self.pool = pool
+        self.compression = compression
+        self.lockTimeout = lockTimeout
+    }
+
+    /// Opens the store at `path`, creating it (directory and catalog) if it does not exist.
+    ///
+    /// `compression` applies only when the store is created; an existing store keeps its own.
+    ///
+    /// - Throws: ``StorageError`` `.notAStore` when `path` is a non-empty directory without a
+    ///   catalog, and the errors of ``open(at:lockTimeout:)``.
+    public static func create(at path: String, compression: Compression = .none, lockTimeout: Double = 10) throws(StorageError) -> Store {
+        let directory = Store.normalize(path)
+        if FileSystem.isDirectory(directory) {
+            if FileManager.default.fileExists(atPath: directory + "/catalog.sqlite") {
+                return try open(at: directory, lockTimeout: lockTimeout)
+            }
+            let contents = FileSystem.contents(of: directory).filter { $0 != ".lock" }
+            if !contents.isEmpty {
+                throw StorageError(.notAStore, "directory is not empty and holds no PrefixKit catalog", path: directory)
+            }
+        } else if FileManager.default.fileExists(atPath: directory) {
+            throw StorageError(.notAStore, "not a directory", path: directory)
+        }
+        try FileSystem.makeDirectory(directory + "/blobs")
+        try FileSystem.makeDirectory(directory + "/tmp")
+        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
+        let pool = try openPool(directory + "/catalog.sqlite", create: true)
+        do {
+            try CatalogMigrations.migrator.migrate(pool)
+            try pool.write { db in
+                if try String.fetchOne(db, sql: "SELECT value FROM store_setting WHERE key = 'compression'") == nil {
+                    try db.execute(sql: "INSERT INTO store_setting (key, value) VALUES ('compression', ?), ('created_at', ?), ('created_by', ?)",
+                                   arguments: [compression.description, Store.timestamp(), PrefixKitVersion.current])
+                }
+            }
+        } catch {
+            throw StorageError(.database, "cannot initialise the catalog", path: directory + "/catalog.sqlite", underlying: error)
+        }
+        try? FileSystem.fsyncDirectory(directory)
+        return try open(at: directory, lockTimeout: lockTimeout)
+    }
+
+    /// Opens an existing store, migrating an older catalog to the current schema.
+    ///
+    /// - Throws: ``StorageError`` `.storeNotFound`, `.notAStore`, `.corruptCatalog` (not a
+    ///   SQLite database, or one whose tables are not PrefixKit's), `.newerSchema`.
+    public static func open(at path: String, lockTimeout: Double = 10) throws(StorageError) -> Store {
+        let directory = Store.normalize(path)
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw StorageError(.storeNotFound, "no store at this path", path: directory)
+        }
+        guard FileSystem.isDirectory(directory) else {
+            throw StorageError(.notAStore, "not a directory", path: directory)
+        }
+        let catalog = directory + "/catalog.sqlite"
+        guard FileManager.default.fileExists(atPath: catalog) else {
+            throw StorageError(.notAStore, "directory holds no PrefixKit catalog (catalog.sqlite)", path: directory)
+        }
+        let pool = try openPool(catalog, create: false)
+        let compressionText: String
+        do {
+            let migrator = CatalogMigrations.migrator
+            let state = try pool.read { db in
+                (superseded: try migrator.hasBeenSuperseded(db),
+                 complete: try migrator.hasCompletedMigrations(db),
+                 applied: try migrator.appliedIdentifiers(db))
+            }
+            if state.superseded {
+                let unknown = state.applied.subtracting(CatalogMigrations.identifiers)
+                throw StorageError(.newerSchema,
+                                   "the catalog was written by a newer PrefixKit (unknown migrations: \(unknown.sorted().joined(separator: ", "))); upgrade PrefixKit to open it",
+                                   path: catalog)
+            }
+            if state.applied.isEmpty {
+                throw StorageError(.notAStore, "catalog.sqlite holds no PrefixKit schema", path: catalog)
+            }
+            if !state.complete {
+                let lock = try WriterLock(store: directory, timeout: lockTimeout)
+                try migrator.migrate(pool)
+                withExtendedLifetime(lock) {}
+            }
+            compressionText = try pool.read { db in
+                try String.fetchOne(db, sql: "SELECT value FROM store_setting WHERE key = 'compression'")
+            } ?? "none"
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw Store.catalogError(error, path: catalog)
+        }
+        return Store(directory: directory, pool: pool, compression: try Compression(parsing: compressionText), lockTimeout: lockTimeout)
+    }
+
+    private static func openPool(_ path: String, create: Bool) throws(StorageError) -> DatabasePool {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // Commits must be durable: a checkpoint is visible only once it survives power loss.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            // Touch the file so a non-database is reported here, not on first use.
+            _ = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+            return pool
+        } catch {
+            throw catalogError(error, path: path)
+        }
+    }
+
+    static func catalogError(_ error: any Error, path: String) -> StorageError {
+        if let error = error as? StorageError { return error }
+        if let error = error as? DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+                return StorageError(.corruptCatalog, "the catalog is not a valid SQLite database (\(error.message ?? "corrupt"))",
+                                    path: path, sql: error.sql, underlying: error)
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                return StorageError(.storeLocked, "the catalog is busy", path: path, sql: error.sql, underlying: error)
+            case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
+                return StorageError(.io, "cannot open the catalog (\(error.message ?? "\(error.resultCode)"))", path: path, sql: error.sql, underlying: error)
+            default:
+                return StorageError(.database, "catalog query failed: \(error.message ?? "\(error.resultCode)")",
+                                    path: path, sql: error.sql, underlying: error)
+            }
+        }
+        return StorageError(.database, "catalog access failed", path: path, underlying: error)
+    }
+
+    /// Runs a read on the catalog, mapping failures to ``StorageError``.
+    func read<T>(_ body: (Database) throws -> T) throws(StorageError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw Store.catalogError(error, path: catalogPath)
+        }
+    }
+
+    /// Runs a write transaction on the catalog, mapping failures to ``StorageError``.
+    func write<T>(_ body: (Database) throws -> T) throws(StorageError) -> T {
+        do {
+            return try pool.write(body)
+        } catch {
+            throw Store.catalogError(error, path: catalogPath)
+        }
+    }
+
+    static func normalize(_ path: String) -> String {
+        var path = (path as NSString).expandingTildeInPath
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path
+    }
+
+    static func timestamp(_ date: Date = Date()) -> String {
+        var style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        style.timeZone = TimeZone(identifier: "UTC") ?? .current
+        return date.formatted(style)
+    }
+
+    /// A fresh 32-hex-digit identifier for a blob file.
+    static func newBlobID() -> String {
+        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+}

@@ -1,0 +1,231 @@
+public import PrefixCore
+
+/// Where a base or checkpoint came from.
+public struct Provenance: Sendable, Codable, Hashable {
+    /// The format it was read from (`demo`, `hf`, `peft`, `npz`, `safetensors`, `api`, ...).
+    public var sourceFormat: String
+    /// The file or directory it was read from, if any.
+    public var sourcePath: String?
+    /// The PrefixKit version that saved it.
+    public var toolVersion: String
+
+    /// Creates a provenance record (the tool version defaults to this build's).
+    public init(sourceFormat: String, sourcePath: String? = nil, toolVersion: String = PrefixKitVersion.current) {
+        self.sourceFormat = sourceFormat
+        self.sourcePath = sourcePath
+        self.toolVersion = toolVersion
+    }
+}
+
+/// A base model's weights, as handed to ``Store/saveBase(_:alias:provenance:)``.
+public struct BaseWeights: Sendable {
+    /// The compute-relevant configuration.
+    public var config: ModelConfig
+    /// The original `config.json` text, kept verbatim.
+    public var configJSON: String
+    /// The tensors, by Hugging Face name.
+    public var tensors: [NamedTensor]
+
+    /// Creates a base weight set.
+    public init(config: ModelConfig, configJSON: String, tensors: [NamedTensor]) {
+        self.config = config
+        self.configJSON = configJSON
+        self.tensors = tensors
+    }
+}
+
+/// One layer's prefix.
+public enum LayerPrefix: Sendable, Equatable {
+    /// `P^l`, shape `[Pn, d]`.
+    case hidden(Tensor)
+    /// `K^l` and `V^l`, each of shape `[Hkv, Pn, hd]`.
+    case kv(key: Tensor, value: Tensor)
+
+    /// The prefix form this layer is in.
+    public var form: PrefixForm {
+        switch self {
+        case .hidden: .hidden
+        case .kv: .kv
+        }
+    }
+
+    /// The layer's tensors with their names relative to the layer (`""`, `key`, `value`).
+    public var parts: [(suffix: String, tensor: Tensor)] {
+        switch self {
+        case .hidden(let p): [("", p)]
+        case .kv(let k, let v): [("key", k), ("value", v)]
+        }
+    }
+}
+
+/// Everything a checkpoint holds besides its identity: the per-layer prefix, its form and
+/// length, the position convention, and optionally the reparameterisation MLP and a probe.
+public struct CheckpointContent: Sendable, Equatable {
+    /// The prefix form (every layer must be in it).
+    public var form: PrefixForm
+    /// `Pn`, the number of prefix rows.
+    public var prefixLength: Int
+    /// Where prefix and input rows sit in the position sequence.
+    public var positions: PositionConvention
+    /// One prefix per layer, layer 0 first.
+    public var layers: [LayerPrefix]
+    /// The reparameterisation MLP (`embedding.weight`, `transform.0.weight`, ...), if stored.
+    public var mlp: [NamedTensor]
+    /// Reference inputs and activations under exchange-format keys, if stored.
+    public var probe: [NamedTensor]
+    /// The probe's `meta` JSON, if any.
+    public var probeMeta: String?
+
+    /// Creates checkpoint content; positions default to HF/PEFT's convention.
+    public init(form: PrefixForm, prefixLength: Int, positions: PositionConvention? = nil,
+                layers: [LayerPrefix], mlp: [NamedTensor] = [], probe: [NamedTensor] = [], probeMeta: String? = nil) {
+        self.form = form
+        self.prefixLength = prefixLength
+        self.positions = positions ?? .standard(prefixLength: prefixLength)
+        self.layers = layers
+        self.mlp = mlp
+        self.probe = probe
+        self.probeMeta = probeMeta
+    }
+}
+
+/// The identity of a checkpoint being saved.
+public struct CheckpointSpec: Sendable {
+    /// The checkpoint's name.
+    public var name: String
+    /// Its step; `(name, step)` is unique in a store.
+    public var step: Int
+    /// The base it applies to: `base:FP`, a fingerprint prefix, or an alias.
+    public var base: String
+    /// The parent checkpoint (`NAME` or `NAME@STEP`), if any.
+    public var parent: String?
+    /// Free-form tags.
+    public var tags: [String]
+    /// Where it came from.
+    public var provenance: Provenance
+
+    /// Creates a spec.
+    public init(name: String, step: Int, base: String, parent: String? = nil, tags: [String] = [],
+                provenance: Provenance = Provenance(sourceFormat: "api")) {
+        self.name = name
+        self.step = step
+        self.base = base
+        self.parent = parent
+        self.tags = tags
+        self.provenance = provenance
+    }
+}
+
+/// A stored base, as listed.
+public struct BaseInfo: Sendable, Codable, Hashable {
+    /// The fingerprint (64 hex digits).
+    public var fingerprint: String
+    /// The alias given at import, if any.
+    public var alias: String?
+    /// The configuration.
+    public var config: ModelConfig
+    /// The original `config.json`.
+    public var configJSON: String
+    /// When it was saved (ISO 8601, UTC).
+    public var createdAt: String
+    /// Where it came from.
+    public var provenance: Provenance
+    /// How many tensors it has.
+    public var tensorCount: Int
+    /// Their total size in bytes.
+    public var byteCount: Int64
+
+    /// `base:` and the first 12 digits of the fingerprint.
+    public var shortReference: String { "base:" + fingerprint.prefix(12) }
+}
+
+/// A stored checkpoint, as listed.
+public struct CheckpointInfo: Sendable, Codable, Hashable {
+    /// The catalog's row id.
+    public var id: Int64
+    /// The name.
+    public var name: String
+    /// The step.
+    public var step: Int
+    /// The base fingerprint.
+    public var baseFingerprint: String
+    /// The parent, as `NAME@STEP`, if any.
+    public var parent: String?
+    /// The tags.
+    public var tags: [String]
+    /// The prefix form.
+    public var form: PrefixForm
+    /// `Pn`.
+    public var prefixLength: Int
+    /// The number of layers.
+    public var numLayers: Int
+    /// The position convention.
+    public var positions: PositionConvention
+    /// Whether the reparameterisation MLP is stored.
+    public var hasMLP: Bool
+    /// Whether a probe is stored.
+    public var hasProbe: Bool
+    /// When it was saved (ISO 8601, UTC).
+    public var createdAt: String
+    /// Where it came from.
+    public var provenance: Provenance
+
+    /// `NAME@STEP`.
+    public var reference: String { "\(name)@\(step)" }
+}
+
+/// A stored tensor's catalog entry: identity, integrity data and where its bytes are.
+public struct TensorEntry: Sendable, Codable, Hashable {
+    /// The name within its owner (`layer_03.key`, `h.0.attn.c_attn.weight`, `layer_00.input`).
+    public var name: String
+    /// `prefix`, `mlp`, `probe` or `base`.
+    public var role: String
+    /// The layer, for prefix tensors.
+    public var layer: Int?
+    /// The element type.
+    public var dtype: DType
+    /// The dimensions.
+    public var shape: [Int]
+    /// The byte count.
+    public var byteCount: Int64
+    /// The SHA-256 of the bytes (lowercase hex).
+    public var sha256: String
+    /// The blob file, relative to the store directory.
+    public var blobPath: String
+    /// The HDF5 dataset path inside the blob.
+    public var dataset: String
+    /// The byte offset of a contiguous dataset's data in the blob file.
+    public var fileOffset: Int64?
+}
+
+/// What a save did.
+public struct SaveSummary: Sendable, Codable, Hashable {
+    /// Tensors whose bytes were written.
+    public var tensorsWritten: Int
+    /// Tensors that were already stored (same digest, dtype and shape) and were only referenced.
+    public var tensorsReused: Int
+    /// Bytes written.
+    public var bytesWritten: Int64
+    /// Bytes not written thanks to deduplication.
+    public var bytesReused: Int64
+    /// The blob file written, if any (relative to the store).
+    public var blobPath: String?
+}
+
+/// The outcome of ``Store/saveBase(_:alias:provenance:)``.
+public struct BaseSaveResult: Sendable {
+    /// The stored base.
+    public var base: BaseInfo
+    /// `false` when the same base was already stored (nothing was written).
+    public var created: Bool
+    /// What the save did.
+    public var summary: SaveSummary
+}
+
+/// The outcome of ``Store/saveCheckpoint(_:as:)``.
+public struct CheckpointSaveResult: Sendable {
+    /// The stored checkpoint.
+    public var checkpoint: CheckpointInfo
+    /// What the save did.
+    public var summary: SaveSummary
+}
