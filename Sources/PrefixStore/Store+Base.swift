@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import PrefixCore
+public import PrefixCore
 
 extension Store {
     /// Saves a base model's weights, once: a base with the same fingerprint is not written again.
@@ -14,11 +14,13 @@ extension Store {
     ///   - weights: the config and tensors.
     ///   - alias: a name usable instead of `base:FP`, if the base has none yet.
     ///   - provenance: where the weights came from.
+    ///   - progress: called after each tensor with the bytes processed so far.
     /// - Returns: the stored base and what the save wrote.
     /// - Throws: ``StorageError`` `.invalidArgument` for an invalid config, name or duplicate
     ///   name; `.alreadyExists` when `alias` names another base; `.storeLocked`; `.io`.
     @discardableResult
-    public func saveBase(_ weights: BaseWeights, alias: String? = nil, provenance: Provenance) throws(StorageError) -> BaseSaveResult {
+    public func saveBase(_ weights: BaseWeights, alias: String? = nil, provenance: Provenance,
+                         progress: ProgressHandler? = nil) throws(StorageError) -> BaseSaveResult {
         do {
             try weights.config.validate()
             if let alias { try Names.validate(name: alias, kind: "base alias") }
@@ -40,7 +42,7 @@ extension Store {
         defer { withExtendedLifetime(lock) {} }
 
         let pending = weights.tensors.map { PendingTensor(key: $0.name, dataset: "/base/\($0.name)", tensor: $0.tensor) }
-        let batch = try writeBatch(pending)
+        let batch = try writeBatch(pending, progress: progress)
         let fingerprint = Store.fingerprint(config: weights.config, tensors: weights.tensors, digests: batch.digests)
         let configDigest = SHA256Digest.hex(of: Store.canonicalJSON(weights.config) + "\n" + weights.configJSON)
         let created: Bool

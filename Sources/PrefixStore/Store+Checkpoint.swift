@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import PrefixCore
+public import PrefixCore
 
 extension Store {
     /// Saves a checkpoint on a stored base. Only its prefix (and MLP and probe) tensors are
@@ -11,12 +11,14 @@ extension Store {
     /// - Parameters:
     ///   - content: the per-layer prefix and optional MLP and probe.
     ///   - spec: name, step, base, parent, tags and provenance.
+    ///   - progress: called after each tensor with the bytes processed so far.
     /// - Returns: the stored checkpoint and what the save wrote.
     /// - Throws: ``StorageError`` `.invalidArgument` when the content does not fit the base
     ///   (layer count, shapes, dtypes, names); `.notFound` for an unknown base or parent;
     ///   `.alreadyExists` for a taken `(name, step)`; `.storeLocked`; `.io`.
     @discardableResult
-    public func saveCheckpoint(_ content: CheckpointContent, as spec: CheckpointSpec) throws(StorageError) -> CheckpointSaveResult {
+    public func saveCheckpoint(_ content: CheckpointContent, as spec: CheckpointSpec,
+                               progress: ProgressHandler? = nil) throws(StorageError) -> CheckpointSaveResult {
         let reference = "\(spec.name)@\(spec.step)"
         do {
             try Names.validate(name: spec.name, kind: "checkpoint name")
@@ -57,7 +59,7 @@ extension Store {
             roles.append(("probe", item.name, nil))
         }
 
-        let batch = try writeBatch(pending)
+        let batch = try writeBatch(pending, progress: progress)
         let id: Int64
         do {
             id = try write { db -> Int64 in

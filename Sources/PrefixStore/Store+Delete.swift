@@ -120,3 +120,12 @@ extension Store {
         return result
     }
 }
+
+extension Store {
+    /// The total size of the blob files the catalog knows.
+    ///
+    /// - Throws: ``StorageError`` on a catalog failure.
+    public func blobBytes() throws(StorageError) -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(sum(byte_length), 0) FROM blob") ?? 0 }
+    }
+}

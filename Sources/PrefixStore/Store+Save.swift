@@ -41,11 +41,16 @@ struct WrittenBatch {
     }
 }
 
+/// Called after each tensor of a save or load with the bytes done so far and the total.
+public typealias ProgressHandler = (_ done: Int64, _ total: Int64) -> Void
+
 extension Store {
     /// Writes the tensors that are not stored yet into one new blob and makes the blob durable
     /// (fsync, rename into `blobs/`, directory fsync). Nothing is visible until the caller's
     /// catalog transaction inserts the returned records. Must run under the writer lock.
-    func writeBatch(_ items: [PendingTensor]) throws(StorageError) -> WrittenBatch {
+    func writeBatch(_ items: [PendingTensor], progress: ProgressHandler? = nil) throws(StorageError) -> WrittenBatch {
+        let totalBytes = items.reduce(Int64(0)) { $0 + Int64($1.tensor.byteCount) }
+        var doneBytes: Int64 = 0
         let digests = DigestPipeline(items.map(\.tensor))
         let blobID = Store.newBlobID()
         let relativePath = "blobs/\(blobID).h5"
@@ -61,6 +66,8 @@ extension Store {
         do throws(StorageError) {
             for (index, item) in items.enumerated() {
                 let digest = digests.digest(index)
+                doneBytes += Int64(item.tensor.byteCount)
+                defer { progress?(doneBytes, totalBytes) }
                 allDigests.append(digest)
                 let shapeText = Store.shapeText(item.tensor.shape)
                 let dtype = item.tensor.dtype.rawValue

@@ -29,8 +29,8 @@ import PrefixCore
 /// - ``create(at:compression:lockTimeout:)``
 /// - ``open(at:lockTimeout:)``
 /// ### Saving
-/// - ``saveBase(_:alias:provenance:)``
-/// - ``saveCheckpoint(_:as:)``
+/// - ``saveBase(_:alias:provenance:progress:)``
+/// - ``saveCheckpoint(_:as:progress:)``
 /// ### Reading
 /// - ``bases()``
 /// - ``checkpoints()``

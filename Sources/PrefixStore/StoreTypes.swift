@@ -17,78 +17,6 @@ public struct Provenance: Sendable, Codable, Hashable {
     }
 }
 
-/// A base model's weights, as handed to ``Store/saveBase(_:alias:provenance:)``.
-public struct BaseWeights: Sendable {
-    /// The compute-relevant configuration.
-    public var config: ModelConfig
-    /// The original `config.json` text, kept verbatim.
-    public var configJSON: String
-    /// The tensors, by Hugging Face name.
-    public var tensors: [NamedTensor]
-
-    /// Creates a base weight set.
-    public init(config: ModelConfig, configJSON: String, tensors: [NamedTensor]) {
-        self.config = config
-        self.configJSON = configJSON
-        self.tensors = tensors
-    }
-}
-
-/// One layer's prefix.
-public enum LayerPrefix: Sendable, Equatable {
-    /// `P^l`, shape `[Pn, d]`.
-    case hidden(Tensor)
-    /// `K^l` and `V^l`, each of shape `[Hkv, Pn, hd]`.
-    case kv(key: Tensor, value: Tensor)
-
-    /// The prefix form this layer is in.
-    public var form: PrefixForm {
-        switch self {
-        case .hidden: .hidden
-        case .kv: .kv
-        }
-    }
-
-    /// The layer's tensors with their names relative to the layer (`""`, `key`, `value`).
-    public var parts: [(suffix: String, tensor: Tensor)] {
-        switch self {
-        case .hidden(let p): [("", p)]
-        case .kv(let k, let v): [("key", k), ("value", v)]
-        }
-    }
-}
-
-/// Everything a checkpoint holds besides its identity: the per-layer prefix, its form and
-/// length, the position convention, and optionally the reparameterisation MLP and a probe.
-public struct CheckpointContent: Sendable, Equatable {
-    /// The prefix form (every layer must be in it).
-    public var form: PrefixForm
-    /// `Pn`, the number of prefix rows.
-    public var prefixLength: Int
-    /// Where prefix and input rows sit in the position sequence.
-    public var positions: PositionConvention
-    /// One prefix per layer, layer 0 first.
-    public var layers: [LayerPrefix]
-    /// The reparameterisation MLP (`embedding.weight`, `transform.0.weight`, ...), if stored.
-    public var mlp: [NamedTensor]
-    /// Reference inputs and activations under exchange-format keys, if stored.
-    public var probe: [NamedTensor]
-    /// The probe's `meta` JSON, if any.
-    public var probeMeta: String?
-
-    /// Creates checkpoint content; positions default to HF/PEFT's convention.
-    public init(form: PrefixForm, prefixLength: Int, positions: PositionConvention? = nil,
-                layers: [LayerPrefix], mlp: [NamedTensor] = [], probe: [NamedTensor] = [], probeMeta: String? = nil) {
-        self.form = form
-        self.prefixLength = prefixLength
-        self.positions = positions ?? .standard(prefixLength: prefixLength)
-        self.layers = layers
-        self.mlp = mlp
-        self.probe = probe
-        self.probeMeta = probeMeta
-    }
-}
-
 /// The identity of a checkpoint being saved.
 public struct CheckpointSpec: Sendable {
     /// The checkpoint's name.
@@ -212,7 +140,7 @@ public struct SaveSummary: Sendable, Codable, Hashable {
     public var blobPath: String?
 }
 
-/// The outcome of ``Store/saveBase(_:alias:provenance:)``.
+/// The outcome of ``Store/saveBase(_:alias:provenance:progress:)``.
 public struct BaseSaveResult: Sendable {
     /// The stored base.
     public var base: BaseInfo
@@ -222,7 +150,7 @@ public struct BaseSaveResult: Sendable {
     public var summary: SaveSummary
 }
 
-/// The outcome of ``Store/saveCheckpoint(_:as:)``.
+/// The outcome of ``Store/saveCheckpoint(_:as:progress:)``.
 public struct CheckpointSaveResult: Sendable {
     /// The stored checkpoint.
     public var checkpoint: CheckpointInfo

@@ -1,0 +1,27 @@
+import ArgumentParser
+import PrefixKit
+
+/// `prefixkit delete`: remove a checkpoint or a base.
+struct Delete: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete a checkpoint or a base; blobs are removed once nothing references them.",
+        discussion: "A base that checkpoints use, or a checkpoint other checkpoints name as parent, is deleted only with --cascade.")
+
+    @OptionGroup var store: StoreArgument
+
+    @Argument(help: "The checkpoint (NAME or NAME@STEP) or base (base:FP or alias) to delete.")
+    var ref: String
+
+    @Flag(name: .long, help: "Also delete the checkpoints that depend on it.")
+    var cascade = false
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
+        let summary = try opened.delete(ref, cascade: cascade)
+        if output.json { return try JSONOutput.print(summary) }
+        let what = (summary.bases.map { "base:" + $0.prefix(12) } + summary.checkpoints).joined(separator: ", ")
+        print("deleted \(what); removed \(summary.blobFiles) blob(s), freed \(Format.bytes(summary.bytesFreed))")
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import PrefixKit
+
+/// `prefixkit inspect`: what a store, base or checkpoint holds.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a checkpoint or base in detail: config, per-layer shapes, dtypes and digests, positions, provenance.",
+        discussion: "Without REF, summarises the store. REF is NAME, NAME@STEP, base:FP or a base alias.")
+
+    @OptionGroup var store: StoreArgument
+
+    @Argument(help: "The checkpoint (NAME or NAME@STEP) or base (base:FP or alias) to show.")
+    var ref: String?
+
+    @OptionGroup var output: OutputOptions
+
+    struct CheckpointDocument: Encodable {
+        var checkpoint: CheckpointInfo
+        var base: BaseInfo
+        var tensors: [TensorEntry]
+    }
+
+    struct BaseDocument: Encodable {
+        var base: BaseInfo
+        var tensors: [TensorEntry]
+    }
+
+    struct StoreDocument: Encodable {
+        var store: String
+        var compression: String
+        var bases: Int
+        var checkpoints: Int
+        var blobBytes: Int64
+    }
+
+    func run() throws {
+        let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
+        guard let ref else {
+            let document = StoreDocument(store: opened.directory, compression: opened.compression.description,
+                                         bases: try opened.bases().count, checkpoints: try opened.checkpoints().count,
+                                         blobBytes: try opened.blobBytes())
+            if output.json { return try JSONOutput.print(document) }
+            print("store \(document.store): \(document.bases) base(s), \(document.checkpoints) checkpoint(s), blobs \(Format.bytes(document.blobBytes)), compression \(document.compression)")
+            return
+        }
+        if !ref.hasPrefix("base:"), let checkpoint = try? opened.checkpoint(ref) {
+            let base = try opened.base("base:" + checkpoint.baseFingerprint)
+            let document = CheckpointDocument(checkpoint: checkpoint, base: base, tensors: try opened.tensorEntries(of: checkpoint))
+            if output.json { return try JSONOutput.print(document) }
+            printCheckpoint(document)
+            return
+        }
+        let base = try resolveBase(opened, ref)
+        let document = BaseDocument(base: base, tensors: try opened.tensorEntries(of: base))
+        if output.json { return try JSONOutput.print(document) }
+        print("base \(base.shortReference)\(base.alias.map { " (alias \($0))" } ?? "")")
+        print("  fingerprint  \(base.fingerprint)")
+        printConfig(base.config)
+        print("  provenance   \(base.provenance.sourceFormat)\(base.provenance.sourcePath.map { " \($0)" } ?? ""), PrefixKit \(base.provenance.toolVersion), \(base.createdAt)")
+        print("  tensors      \(base.tensorCount), \(Format.bytes(base.byteCount))")
+        if output.verbose {
+            print(Format.table(document.tensors.map { [$0.name, "\($0.shape)", $0.dtype.rawValue, String($0.sha256.prefix(16)) + "…"] }, indent: "    "))
+        }
+    }
+
+    private func resolveBase(_ store: Store, _ ref: String) throws -> BaseInfo {
+        let result = Result { () throws(StorageError) -> BaseInfo in try store.base(ref) }
+        if case .failure(let error) = result, error.code == .notFound {
+            throw StorageError(.notFound, "no checkpoint or base matches '\(Names.printable(ref))'", reference: ref)
+        }
+        return try result.get()
+    }
+
+    private func printCheckpoint(_ document: CheckpointDocument) {
+        let info = document.checkpoint
+        print("checkpoint \(info.reference)")
+        print("  base         \(document.base.shortReference) (fingerprint \(info.baseFingerprint))")
+        printConfig(document.base.config)
+        print("  form         \(info.form.rawValue), Pn=\(info.prefixLength), \(info.numLayers) layers")
+        print("  positions    prefix rows from \(info.positions.prefixStart), input rows from \(info.positions.inputStart)")
+        print("  provenance   \(info.provenance.sourceFormat)\(info.provenance.sourcePath.map { " \($0)" } ?? ""), PrefixKit \(info.provenance.toolVersion), \(info.createdAt)")
+        if let parent = info.parent { print("  parent       \(parent)") }
+        if !info.tags.isEmpty { print("  tags         \(info.tags.joined(separator: ", "))") }
+        print("  mlp          \(info.hasMLP ? "stored" : "none"); probe \(info.hasProbe ? "stored" : "none")")
+        print(Format.table([["tensor", "shape", "dtype", "bytes", "sha256", "blob"]] + document.tensors.map { entry in
+            [entry.role == "prefix" ? entry.name : "\(entry.role).\(entry.name)", "\(entry.shape)", entry.dtype.rawValue,
+             Format.bytes(entry.byteCount), output.verbose ? entry.sha256 : String(entry.sha256.prefix(16)) + "…",
+             "\(entry.blobPath):\(entry.dataset)"]
+        }))
+    }
+
+    private func printConfig(_ config: ModelConfig) {
+        print("  config       \(Format.config(config)) hd=\(config.headDim) d_ff=\(config.intermediateSize) \(config.normKind.rawValue)(eps \(config.normEps)) \(config.positionScheme.rawValue) positions=\(config.maxPositions) vocab=\(config.vocabSize) \(config.activation)\(config.ropeTheta.map { " rope_theta=\($0)" } ?? "")")
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import PrefixKit
+
+/// The entry point: runs the command and maps every failure onto PrefixKit's exit codes
+/// (0 success, 1 a check found a problem, 2 usage, 3 unreadable input or I/O failure) instead
+/// of argument-parser's defaults, printing one `error: ...` line on stderr.
+@main
+enum Entry {
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let command: any ParsableCommand
+        do {
+            command = try Prefixkit.parseAsRoot(arguments)
+        } catch {
+            let code = Prefixkit.exitCode(for: error)
+            if code == .success {
+                print(Prefixkit.fullMessage(for: error))
+                exit(0)
+            }
+            FileHandle.standardError.write(Data((Prefixkit.fullMessage(for: error) + "\n").utf8))
+            exit(ExitStatus.usage.rawValue)
+        }
+        do {
+            var command = command
+            try command.run()
+        } catch let failure as CommandFailure {
+            exit(failure.status.rawValue)
+        } catch {
+            let status = ExitStatus(for: error)
+            let message = status == .usage && error is ValidationError ? "\(error)" : ExitStatus.message(for: error)
+            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            if ProcessInfo.processInfo.environment["PREFIXKIT_DEBUG"] != nil, let detailed = (error as? StorageError)?.detailedDescription {
+                FileHandle.standardError.write(Data((detailed + "\n").utf8))
+            }
+            exit(status.rawValue)
+        }
+    }
+}

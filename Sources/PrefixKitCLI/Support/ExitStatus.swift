@@ -1,0 +1,52 @@
+import ArgumentParser
+import PrefixKit
+
+/// PrefixKit's exit codes: a contract with users' CI scripts.
+enum ExitStatus: Int32 {
+    /// Everything succeeded.
+    case success = 0
+    /// A check or verification found a problem (including corruption).
+    case finding = 1
+    /// Bad flags, an unknown checkpoint or base, a name already taken.
+    case usage = 2
+    /// Input that cannot be opened or parsed, or an I/O failure.
+    case input = 3
+
+    /// The status an error maps to.
+    init(for error: any Error) {
+        switch error {
+        case let error as StorageError:
+            switch error.code {
+            case .digestMismatch, .structureMismatch: self = .finding
+            case .notFound, .ambiguous, .alreadyExists, .inUse, .invalidArgument: self = .usage
+            case .storeNotFound, .notAStore, .newerSchema, .corruptCatalog, .corruptBlob, .storeLocked, .readOnly, .io, .database:
+                self = .input
+            }
+        case let error as CoreError:
+            self = error.code == .invalidName ? .usage : .input
+        case is ValidationError:
+            self = .usage
+        case let error as UsageError:
+            _ = error
+            self = .usage
+        default:
+            self = .input
+        }
+    }
+
+    /// The one-line message for an error.
+    static func message(for error: any Error) -> String {
+        String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    }
+}
+
+/// A usage mistake found after parsing (e.g. a flag combination).
+struct UsageError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Ends a command with a status after it has printed its own report (a failed check).
+struct CommandFailure: Error {
+    var status: ExitStatus
+}
