@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
         .testTarget(
             name: "PrefixKitCLITests",
-            dependencies: ["PrefixKitCLI", "TestSupport"]
+            dependencies: ["TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,88 @@
+public import Foundation
+
+/// The result of running a child process.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    /// Whether the process was killed by a signal (and which).
+    public var signal: Int32?
+}
+
+/// Runs external programs for end-to-end and interop tests.
+public enum Processes {
+    /// The directory holding the built products (`prefixkit`, the test bundle).
+    public static var productsDirectory: URL {
+        // The test runner is `.build/<triple>/debug/PrefixKitPackageTests.xctest` on Linux.
+        let bundle = Bundle.main.bundleURL
+        for candidate in [bundle, bundle.deletingLastPathComponent()] where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("prefixkit").path) {
+            return candidate
+        }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    }
+
+    /// The built `prefixkit` executable.
+    public static var prefixkit: String { productsDirectory.appendingPathComponent("prefixkit").path }
+
+    /// The Python interpreter of the project's virtual environment.
+    public static var python: String {
+        if let configured = ProcessInfo.processInfo.environment["PREFIXKIT_PYTHON"] { return configured }
+        return repositoryRoot + "/.venv/bin/python"
+    }
+
+    /// The repository root (the directory holding Package.swift).
+    public static var repositoryRoot: String {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+        }
+        return FileManager.default.currentDirectoryPath
+    }
+
+    /// Runs `executable` with `arguments` and extra environment, waiting for it to end.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           input: String? = nil) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        if let input {
+            let pipe = Pipe()
+            process.standardInput = pipe
+            pipe.fileHandleForWriting.write(Data(input.utf8))
+            try pipe.fileHandleForWriting.close()
+        }
+        try process.run()
+        // Read both pipes concurrently so a chatty child never blocks on a full pipe.
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        let signaled = process.terminationReason == .uncaughtSignal
+        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                             stderr: String(decoding: errData, as: UTF8.self), signal: signaled ? process.terminationStatus : nil)
+    }
+
+    /// Runs the built `prefixkit` with `arguments`.
+    public static func prefixkit(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
+        try run(prefixkit, arguments, environment: environment)
+    }
+
+    /// Runs a Python script (given as text) in the project's virtual environment.
+    public static func python(_ script: String, _ arguments: [String] = []) throws -> ProcessResult {
+        try run(python, ["-c", script] + arguments)
+    }
+}
