@@ -111,6 +111,7 @@ enum CatalogMigrations {
           role TEXT NOT NULL CHECK (role IN ('prefix', 'mlp', 'probe')),
           name TEXT NOT NULL,
           layer INTEGER CHECK (layer IS NULL OR layer >= 0),
+          ordinal INTEGER NOT NULL CHECK (ordinal >= 0),
           tensor_id INTEGER NOT NULL REFERENCES tensor(id),
           PRIMARY KEY (checkpoint_id, role, name)
         ) WITHOUT ROWID;

@@ -114,6 +114,7 @@ struct CheckpointTensorRecord: Codable, FetchableRecord, PersistableRecord {
     var role: String
     var name: String
     var layer: Int?
+    var ordinal: Int
     var tensorId: Int64
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase

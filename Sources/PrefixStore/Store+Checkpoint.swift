@@ -74,9 +74,9 @@ extension Store {
                 try record.insert(db)
                 let checkpointID = record.id ?? -1
                 for tag in Set(spec.tags) { try CheckpointTagRecord(checkpointId: checkpointID, tag: tag).insert(db) }
-                for (role, tensorID) in zip(roles, ids) {
+                for (ordinal, (role, tensorID)) in zip(roles, ids).enumerated() {
                     try CheckpointTensorRecord(checkpointId: checkpointID, role: role.role, name: role.name,
-                                               layer: role.layer, tensorId: tensorID).insert(db)
+                                               layer: role.layer, ordinal: ordinal, tensorId: tensorID).insert(db)
                 }
                 FaultInjection.point("save checkpoint: catalog rows inserted, before commit")
                 return checkpointID

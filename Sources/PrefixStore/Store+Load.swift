@@ -13,7 +13,7 @@ extension Store {
                 SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
                 FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
                 WHERE ct.checkpoint_id = ?
-                ORDER BY CASE ct.role WHEN 'prefix' THEN 0 WHEN 'mlp' THEN 1 ELSE 2 END, ct.layer, ct.name
+                ORDER BY ct.ordinal
                 """, arguments: [checkpoint.id])
         }
     }

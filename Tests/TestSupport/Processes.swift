@@ -86,3 +86,20 @@ public enum Processes {
         try run(python, ["-c", script] + arguments)
     }
 }
+
+extension Processes {
+    /// Starts `executable` without waiting for it; the caller terminates or waits.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String], input: String?,
+                           background: Bool) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import PrefixKit
+import TestSupport
+import Testing
+
+@Suite("Deletion and garbage collection")
+struct DeletionTests {
+    private func blobCount(_ dir: TemporaryDirectory) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: dir.path + "/s/blobs").count
+    }
+
+    @Test("a base in use is kept unless asked to cascade")
+    func baseInUse() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.create(at: dir.path + "/s")
+        let base = try store.saveBase(Builders.tinyBase(), alias: "b", provenance: Provenance(sourceFormat: "test"))
+        try store.saveCheckpoint(Builders.hiddenPrefix(), as: CheckpointSpec(name: "c", step: 1, base: "b"))
+        let error = #expect(throws: StorageError.self) { try store.delete("base:" + base.base.fingerprint) }
+        #expect(error?.code == .inUse)
+        #expect(error?.description.contains("c@1") == true)
+        #expect(try store.bases().count == 1)
+        let removed = try store.delete("base:" + base.base.fingerprint, cascade: true)
+        #expect(removed.checkpoints == ["c@1"] && removed.blobFiles == 2)
+        #expect(try store.bases().isEmpty && store.checkpoints().isEmpty)
+        #expect(try blobCount(dir) == 0)
+        #expect(try store.check().findings.isEmpty)
+    }
+
+    @Test("a parent is kept unless asked to cascade, which deletes its descendants")
+    func parentInUse() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.create(at: dir.path + "/s")
+        try store.saveBase(Builders.tinyBase(), alias: "b", provenance: Provenance(sourceFormat: "test"))
+        try store.saveCheckpoint(Builders.hiddenPrefix(seed: 1), as: CheckpointSpec(name: "c", step: 1, base: "b"))
+        try store.saveCheckpoint(Builders.hiddenPrefix(seed: 2), as: CheckpointSpec(name: "c", step: 2, base: "b", parent: "c@1"))
+        try store.saveCheckpoint(Builders.hiddenPrefix(seed: 3), as: CheckpointSpec(name: "c", step: 3, base: "b", parent: "c@2"))
+        let error = #expect(throws: StorageError.self) { try store.delete("c@1") }
+        #expect(error?.code == .inUse)
+        // The leaf can go on its own.
+        #expect(try store.delete("c@3").checkpoints == ["c@3"])
+        let removed = try store.delete("c@1", cascade: true)
+        #expect(removed.checkpoints == ["c@1", "c@2"])
+        #expect(try store.checkpoints().isEmpty && store.bases().count == 1)
+    }
+
+    @Test("a blob is removed only when nothing references it")
+    func sharedBlobKept() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.create(at: dir.path + "/s")
+        try store.saveBase(Builders.tinyBase(), alias: "b", provenance: Provenance(sourceFormat: "test"))
+        let content = Builders.hiddenPrefix()
+        try store.saveCheckpoint(content, as: CheckpointSpec(name: "a", step: 1, base: "b"))
+        var changed = content
+        changed.layers[1] = Builders.hiddenPrefix(seed: 77).layers[1]
+        try store.saveCheckpoint(changed, as: CheckpointSpec(name: "b", step: 1, base: "b"))
+        #expect(try blobCount(dir) == 3)
+        // b@1 shares layer_00 with a@1: deleting a@1 must keep a's blob.
+        let removed = try store.delete("a@1")
+        #expect(removed.blobFiles == 0)
+        #expect(try store.load(store.checkpoint("b@1"), verify: true).layers == changed.layers)
+        try store.delete("b@1")
+        #expect(try blobCount(dir) == 1)
+        #expect(try store.check().findings.isEmpty)
+    }
+
+    @Test("gc removes temporary files and blobs the catalog does not know")
+    func gcLeftovers() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.create(at: dir.path + "/s")
+        try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
+        try Data(count: 100).write(to: URL(fileURLWithPath: dir.path + "/s/tmp/abc.h5.partial"))
+        try Data(count: 50).write(to: URL(fileURLWithPath: dir.path + "/s/blobs/0123456789abcdef0123456789abcdef.h5"))
+        let report = try store.check()
+        #expect(report.passed)
+        #expect(report.findings.filter { $0.severity == "warning" && $0.check == "orphan" }.count == 2)
+        let summary = try store.gc()
+        #expect(summary.leftoverFiles == 2 && summary.bytesFreed == 150)
+        #expect(try store.check().findings.isEmpty)
+        #expect(try store.load(store.bases()[0], verify: true).tensors.count == Builders.tinyBase().tensors.count)
+    }
+}
