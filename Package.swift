@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
         .testTarget(
             name: "PrefixKitCLITests",
-            dependencies: ["TestSupport"]
+            dependencies: ["TestSupport", "PrefixKit"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -26,6 +26,14 @@ enum Entry {
             try command.run()
         } catch let failure as CommandFailure {
             exit(failure.status.rawValue)
+        } catch where isArgumentParserError(error) {
+            // Help, version and parse errors raised while running (e.g. by the help command).
+            if Prefixkit.exitCode(for: error) == .success {
+                print(Prefixkit.fullMessage(for: error))
+                exit(0)
+            }
+            FileHandle.standardError.write(Data((Prefixkit.fullMessage(for: error) + "\n").utf8))
+            exit(ExitStatus.usage.rawValue)
         } catch {
             let status = ExitStatus(for: error)
             let message = status == .usage && error is ValidationError ? "\(error)" : ExitStatus.message(for: error)
@@ -35,5 +43,11 @@ enum Entry {
             }
             exit(status.rawValue)
         }
+    }
+
+    /// Whether an error comes from argument-parser itself rather than from PrefixKit.
+    private static func isArgumentParserError(_ error: any Error) -> Bool {
+        !(error is StorageError || error is CoreError || error is UsageError || error is ValidationError)
+            && String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
     }
 }

@@ -38,7 +38,7 @@ public struct CheckReport: Sendable, Codable, Hashable {
     public var recorded: Bool
 
     /// `true` when no finding is an error (warnings do not fail a check).
-    public var passed: Bool { !findings.contains { $0.severity == "error" } }
+    public var passed: Bool
 }
 
 extension Store {
@@ -155,7 +155,8 @@ extension Store {
 
         var report = CheckReport(store: directory, checkedAt: started, bases: counts.bases, checkpoints: counts.checkpoints,
                                  blobs: blobs.count, tensors: tensors.count, tensorsHashed: hashed, bytesHashed: bytesHashed,
-                                 findings: findings.sorted { ($0.severity, $0.check) < ($1.severity, $1.check) }, recorded: false)
+                                 findings: findings.sorted { ($0.severity, $0.check) < ($1.severity, $1.check) }, recorded: false,
+                                 passed: !findings.contains { $0.severity == "error" })
         if record {
             report.recorded = (try? recordRun(kind: "check", checkpointID: nil, started: started, passed: report.passed,
                                               details: ["findings": report.findings.count, "tensors_hashed": hashed])) != nil

@@ -1,0 +1,137 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// End-to-end runs of the built `prefixkit` binary: output and exit codes.
+@Suite("prefixkit command line")
+struct CommandLineTests {
+    private func demoStore(_ dir: TemporaryDirectory, checkpoints: Int = 2) throws -> String {
+        let store = dir.path + "/store"
+        let result = try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2",
+                                              "--prefix-length", "4", "--input-length", "6", "--checkpoints", "\(checkpoints)"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return store
+    }
+
+    /// Asserts one `error: ...` line on stderr and the exit code.
+    private func expectError(_ result: ProcessResult, status: Int32, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.status == status, "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("error: "), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stderr.contains(text), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+    }
+
+    @Test("demo saves, reloads and reports a byte-exact round trip; a second run stores nothing twice")
+    func demo() throws {
+        let dir = TemporaryDirectory()
+        let store = try demoStore(dir)
+        let again = try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2",
+                                             "--prefix-length", "4", "--input-length", "6", "--checkpoints", "1"])
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("was already stored: nothing written"))
+        #expect(again.stdout.contains("saved demo@3"))
+        #expect(again.stdout.contains("byte-exact, every digest verified: OK"))
+        #expect(again.stdout.contains("4 + 6 = 10 rows in, 10 out, keep the last 6"))
+    }
+
+    @Test("--version and --help succeed")
+    func versionAndHelp() throws {
+        let version = try Processes.prefixkit(["--version"])
+        #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
+        let help = try Processes.prefixkit(["--help"])
+        #expect(help.status == 0 && help.stdout.contains("Exit codes: 0 success"))
+        for command in ["demo", "list", "inspect", "check", "gc", "delete", "init"] {
+            let sub = try Processes.prefixkit([command, "--help"])
+            #expect(sub.status == 0 && sub.stdout.contains("USAGE"), "\(command)")
+        }
+    }
+
+    @Test("usage errors exit 2: unknown command, missing argument, bad option value")
+    func usageErrors() throws {
+        #expect(try Processes.prefixkit(["frobnicate"]).status == 2)
+        #expect(try Processes.prefixkit(["list"]).status == 2)
+        #expect(try Processes.prefixkit(["demo", "--layers", "0"]).status == 2)
+        #expect(try Processes.prefixkit(["demo", "--heads", "3", "--width", "8"]).status == 2)
+        #expect(try Processes.prefixkit(["init", "/tmp/x-\(UUID())", "--compression", "zstd"]).status == 2)
+    }
+
+    @Test("an unknown checkpoint or base exits 2 and names it")
+    func unknownReference() throws {
+        let dir = TemporaryDirectory()
+        let store = try demoStore(dir)
+        expectError(try Processes.prefixkit(["inspect", store, "ghost@4"]), status: 2, mentioning: "ghost@4")
+        expectError(try Processes.prefixkit(["delete", store, "base:0000000000"]), status: 2, mentioning: "base:0000000000")
+    }
+
+    @Test("a missing store, a non-store and a corrupt catalog exit 3 naming the file")
+    func unreadableStores() throws {
+        let dir = TemporaryDirectory()
+        expectError(try Processes.prefixkit(["list", dir.path + "/missing"]), status: 3, mentioning: dir.path + "/missing")
+        expectError(try Processes.prefixkit(["list", dir.path]), status: 3, mentioning: "no PrefixKit catalog")
+        try FileManager.default.createDirectory(atPath: dir.path + "/bad", withIntermediateDirectories: true)
+        try Data(repeating: 7, count: 2048).write(to: URL(fileURLWithPath: dir.path + "/bad/catalog.sqlite"))
+        expectError(try Processes.prefixkit(["check", dir.path + "/bad"]), status: 3, mentioning: "catalog.sqlite")
+    }
+
+    @Test("check exits 1 on corruption and names the checkpoint, tensor and file")
+    func checkFindsCorruption() throws {
+        let dir = TemporaryDirectory()
+        let store = try demoStore(dir)
+        let ok = try Processes.prefixkit(["check", store])
+        #expect(ok.status == 0 && ok.stdout.contains("OK"))
+        // Flip one byte of demo@2's layer_01 (path and offset straight from the catalog).
+        let row = try Processes.run("/usr/bin/sqlite3", [store + "/catalog.sqlite", """
+            SELECT b.path, t.file_offset FROM checkpoint c JOIN checkpoint_tensor ct ON ct.checkpoint_id = c.id
+            JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
+            WHERE c.name = 'demo' AND c.step = 2 AND ct.name = 'layer_01'
+            """]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|")
+        let path = store + "/" + row[0]
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(row[1]) ?? 0)
+        let byte = try handle.read(upToCount: 1) ?? Data([0])
+        try handle.seek(toOffset: UInt64(row[1]) ?? 0)
+        try handle.write(contentsOf: Data([byte[0] ^ 0x01]))
+        try handle.close()
+        let bad = try Processes.prefixkit(["check", store])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("[digest]") && bad.stdout.contains("layer_01") && bad.stdout.contains("demo@2") && bad.stdout.contains(path))
+        #expect(try Processes.prefixkit(["check", store, "--quick"]).status == 0)
+    }
+
+    @Test("delete refuses a parent without --cascade (exit 2) and removes it with it")
+    func deleteCascade() throws {
+        let dir = TemporaryDirectory()
+        let store = try demoStore(dir)
+        expectError(try Processes.prefixkit(["delete", store, "demo@1"]), status: 2, mentioning: "--cascade")
+        let removed = try Processes.prefixkit(["delete", store, "demo@1", "--cascade"])
+        #expect(removed.status == 0 && removed.stdout.contains("demo@1, demo@2"))
+        #expect(try Processes.prefixkit(["list", store]).stdout.contains("checkpoints (0)"))
+    }
+
+    @Test("a writer blocked by another exits 3 after --lock-timeout")
+    func lockedStore() throws {
+        let dir = TemporaryDirectory()
+        let store = try demoStore(dir)
+        let holder = try Processes.run("/usr/bin/flock", ["--exclusive", store + "/.lock", "sleep", "3"], environment: [:], input: nil, background: true)
+        defer { holder.terminate() }
+        Thread.sleep(forTimeInterval: 0.3)
+        expectError(try Processes.prefixkit(["gc", store, "--lock-timeout", "0.2"]), status: 3, mentioning: "another writer")
+        // Readers are not blocked.
+        #expect(try Processes.prefixkit(["list", store]).status == 0)
+    }
+
+    @Test("list and inspect print what is stored")
+    func listAndInspect() throws {
+        let dir = TemporaryDirectory()
+        let store = try demoStore(dir)
+        let list = try Processes.prefixkit(["list", store])
+        #expect(list.status == 0 && list.stdout.contains("demo@1") && list.stdout.contains("demo@2") && list.stdout.contains("gpt2 L=2 d=8 H=2"))
+        let inspect = try Processes.prefixkit(["inspect", store, "demo"])
+        #expect(inspect.status == 0)
+        #expect(inspect.stdout.contains("checkpoint demo@2") && inspect.stdout.contains("parent       demo@1"))
+        #expect(inspect.stdout.contains("prefix rows from 0, input rows from 4"))
+        #expect(inspect.stdout.contains("layer_01") && inspect.stdout.contains("[4, 8]"))
+        let summary = try Processes.prefixkit(["inspect", store])
+        #expect(summary.stdout.contains("1 base(s), 2 checkpoint(s)"))
+    }
+}
