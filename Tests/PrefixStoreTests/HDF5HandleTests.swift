@@ -1,0 +1,61 @@
+import Foundation
+@testable import PrefixStore
+import PrefixCore
+import TestSupport
+import Testing
+
+@Suite("HDF5 wrapper")
+struct HDF5HandleTests {
+    @Test("reading every dataset's structure leaves no HDF5 object open but the file")
+    func noLeakedHandles() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.create(at: dir.path + "/s")
+        let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
+        let entries = try store.tensorEntries(of: base.base)
+        let reader = try HDF5BlobReader(path: store.directory + "/" + entries[0].blobPath)
+        for entry in entries {
+            let info = try reader.info(entry.dataset, expecting: entry.dtype)
+            #expect(info.matchesType && info.dimensions == entry.shape)
+            #expect(info.dtypeAttribute == entry.dtype.hdf5AttributeName)
+        }
+        #expect(reader.openObjectCount == 1)
+        reader.close()
+    }
+
+    @Test("libhdf5 failures become HDF5Error with the library's error stack, not stderr noise")
+    func errorStack() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.create(at: dir.path + "/s")
+        let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
+        let reader = try HDF5BlobReader(path: store.directory + "/" + (try store.tensorEntries(of: base.base)[0].blobPath))
+        let error = #expect(throws: HDF5Error.self) { try reader.info("/base/no.such.tensor", expecting: .f32) }
+        #expect(error?.call == "H5Dopen2")
+        #expect(error?.frames.isEmpty == false)
+        #expect(reader.openObjectCount == 1)
+    }
+
+    @Test("the superblock check catches truncation and foreign files before libhdf5 sees them")
+    func superblock() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.create(at: dir.path + "/s")
+        let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
+        let path = store.directory + "/" + (try store.tensorEntries(of: base.base)[0].blobPath)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(HDF5Superblock.validate(header: Array(bytes.prefix(64)), fileSize: UInt64(bytes.count)) == nil)
+        if case .truncated = HDF5Superblock.validate(header: Array(bytes.prefix(64)), fileSize: UInt64(bytes.count - 1)) {} else {
+            Issue.record("truncation not detected")
+        }
+        #expect(HDF5Superblock.validate(header: [UInt8](repeating: 0, count: 64), fileSize: 64) == .badSignature)
+        #expect(HDF5Superblock.validate(header: [0x89, 0x48], fileSize: 2) == .tooShort(size: 2))
+    }
+
+    @Test("a store-level lock is exclusive across handles")
+    func lockExclusive() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.create(at: dir.path + "/s")
+        let held = try WriterLock(store: store.directory, timeout: 1)
+        let error = #expect(throws: StorageError.self) { try WriterLock(store: store.directory, timeout: 0.05) }
+        #expect(error?.code == .storeLocked)
+        withExtendedLifetime(held) {}
+    }
+}
