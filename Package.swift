@@ -44,7 +44,8 @@ let package = Package(
         .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
         .testTarget(
             name: "PrefixKitCLITests",
-            dependencies: ["TestSupport", "PrefixKit"]
+            dependencies: ["TestSupport", "PrefixKit"],
+            exclude: ["Snapshots"]
         ),
     ],
     swiftLanguageModes: [.v6]

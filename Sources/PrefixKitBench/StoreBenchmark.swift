@@ -116,9 +116,10 @@ struct StoreBenchmark {
         defer { close(fd) }
         for item in weights.tensors {
             try item.tensor.withUnsafeBytes { bytes in
+                guard let start = bytes.baseAddress else { return }
                 var offset = 0
                 while offset < bytes.count {
-                    let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    let n = write(fd, start + offset, bytes.count - offset)
                     guard n > 0 else { throw BenchError("write failed") }
                     offset += n
                 }
@@ -131,9 +132,10 @@ struct StoreBenchmark {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw BenchError("cannot open \(path)") }
         defer { close(fd) }
+        guard let start = buffer.baseAddress else { return 0 }
         var offset = 0
         while offset < buffer.count {
-            let n = read(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            let n = read(fd, start + offset, buffer.count - offset)
             guard n > 0 else { break }
             offset += n
         }
