@@ -43,12 +43,7 @@ public enum Processes {
     /// Runs `executable` with `arguments` and extra environment, waiting for it to end.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                            input: String? = nil) throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
+        let process = makeProcess(executable, arguments, environment)
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -76,6 +71,16 @@ public enum Processes {
                              stderr: String(decoding: errData, as: UTF8.self), signal: signaled ? process.terminationStatus : nil)
     }
 
+    private static func makeProcess(_ executable: String, _ arguments: [String], _ environment: [String: String]) -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        return process
+    }
+
     /// Runs the built `prefixkit` with `arguments`.
     public static func prefixkit(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
         try run(prefixkit, arguments, environment: environment)
@@ -91,12 +96,7 @@ extension Processes {
     /// Starts `executable` without waiting for it; the caller terminates or waits.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String], input: String?,
                            background: Bool) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
+        let process = makeProcess(executable, arguments, environment)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
