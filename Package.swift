@@ -12,11 +12,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // C libraries, each behind a thin shim header of `static inline` accessors.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CPosix"),
 
         // Swift modules, one concern each.
@@ -28,7 +30,9 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .target(name: "PrefixKit", dependencies: ["PrefixCore", "PrefixStore"]),
+        .target(name: "PrefixCompute", dependencies: ["PrefixCore", "COpenBLAS"]),
+        .target(name: "PrefixFormats", dependencies: ["PrefixCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "PrefixKit", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats"]),
         .executableTarget(
             name: "PrefixKitCLI",
             dependencies: [
@@ -42,6 +46,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["PrefixKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PrefixCoreTests", dependencies: ["PrefixCore", "TestSupport"]),
         .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
+        .testTarget(name: "PrefixComputeTests", dependencies: ["PrefixCompute", "TestSupport"]),
+        .testTarget(name: "PrefixFormatsTests", dependencies: ["PrefixFormats", "TestSupport"]),
         .testTarget(
             name: "PrefixKitCLITests",
             dependencies: ["TestSupport", "PrefixKit"],

@@ -82,13 +82,15 @@ public struct ModelConfig: Sendable, Codable, Hashable {
     public var tieWordEmbeddings: Bool
     /// Whether q/k/v projections carry biases (Qwen2; GPT-2's fused projection always has one).
     public var attentionBias: Bool
+    /// Mistral's sliding attention window, if any: sequences longer than it are refused.
+    public var slidingWindow: Int?
 
     /// Creates a configuration from its fields.
     public init(family: ArchitectureFamily, numLayers: Int, hiddenSize: Int, numHeads: Int,
                 numKVHeads: Int, headDim: Int, intermediateSize: Int, normKind: NormKind,
                 normEps: Double, positionScheme: PositionScheme, maxPositions: Int, vocabSize: Int,
                 activation: String, ropeTheta: Double? = nil, ropeScaling: RopeScaling? = nil,
-                tieWordEmbeddings: Bool, attentionBias: Bool) {
+                tieWordEmbeddings: Bool, attentionBias: Bool, slidingWindow: Int? = nil) {
         self.family = family
         self.numLayers = numLayers
         self.hiddenSize = hiddenSize
@@ -106,6 +108,7 @@ public struct ModelConfig: Sendable, Codable, Hashable {
         self.ropeScaling = ropeScaling
         self.tieWordEmbeddings = tieWordEmbeddings
         self.attentionBias = attentionBias
+        self.slidingWindow = slidingWindow
     }
 
     /// A GPT-2 configuration (`d_ff = 4d`, LayerNorm eps 1e-5, GELU tanh, tied head).

@@ -1,3 +1,5 @@
 // The library product: everything a user of PrefixKit needs, from one import.
 @_exported public import PrefixCore
 @_exported public import PrefixStore
+@_exported public import PrefixCompute
+@_exported public import PrefixFormats

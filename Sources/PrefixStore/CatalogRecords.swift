@@ -24,6 +24,7 @@ struct ModelRecord: Codable, FetchableRecord, MutablePersistableRecord {
     var ropeScalingFactor: Double?
     var tieWordEmbeddings: Bool
     var attentionBias: Bool
+    var slidingWindow: Int?
     var configJson: String
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase

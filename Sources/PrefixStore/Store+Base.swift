@@ -164,7 +164,8 @@ extension ModelRecord {
                   normEps: config.normEps, positionScheme: config.positionScheme.rawValue, maxPositions: config.maxPositions,
                   vocabSize: config.vocabSize, activation: config.activation, ropeTheta: config.ropeTheta,
                   ropeScalingType: config.ropeScaling?.type, ropeScalingFactor: config.ropeScaling?.factor,
-                  tieWordEmbeddings: config.tieWordEmbeddings, attentionBias: config.attentionBias, configJson: json)
+                  tieWordEmbeddings: config.tieWordEmbeddings, attentionBias: config.attentionBias,
+                  slidingWindow: config.slidingWindow, configJson: json)
     }
 
     func config() throws -> ModelConfig {
@@ -178,6 +179,6 @@ extension ModelRecord {
                            numKVHeads: numKvHeads, headDim: headDim, intermediateSize: intermediateSize, normKind: norm,
                            normEps: normEps, positionScheme: positions, maxPositions: maxPositions, vocabSize: vocabSize,
                            activation: activation, ropeTheta: ropeTheta, ropeScaling: scaling,
-                           tieWordEmbeddings: tieWordEmbeddings, attentionBias: attentionBias)
+                           tieWordEmbeddings: tieWordEmbeddings, attentionBias: attentionBias, slidingWindow: slidingWindow)
     }
 }

@@ -1,0 +1,102 @@
+internal import COpenBLAS
+public import PrefixCore
+
+/// A floating-point type the engine computes in: `Float` over `cblas_sgemm` with vectorised
+/// kernels, or `Double` over `cblas_dgemm` with the C library's functions (the reference path).
+public protocol ComputeScalar: BinaryFloatingPoint, Sendable {
+    /// The PrefixKit dtype of this scalar (`f32` or `f64`).
+    static var dtype: DType { get }
+
+    /// `C = alpha * op(A) * op(B) + beta * C`, row-major, over BLAS.
+    static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
+                     a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+
+    /// Replaces every value `x` with `exp(x)`.
+    static func expInPlace(_ values: UnsafeMutableBufferPointer<Self>)
+    /// Replaces every value with GPT-2's tanh-approximated GELU (`gelu_new`).
+    static func geluTanhInPlace(_ values: UnsafeMutableBufferPointer<Self>)
+    /// `gate[i] = silu(gate[i]) * up[i]` (SwiGLU).
+    static func swiGLUInPlace(_ gate: UnsafeMutableBufferPointer<Self>, _ up: UnsafeBufferPointer<Self>)
+    /// Converts from `Double` (rounding to nearest).
+    init(_ value: Double)
+    /// The square root.
+    var root: Self { get }
+    /// The elements of `tensor` in this type (exact for every float dtype except f64 -> f32).
+    static func elements(of tensor: Tensor) -> [Self]
+    /// A tensor of this dtype holding `values` with `shape`.
+    static func tensor(_ values: [Self], shape: Shape) -> Tensor
+}
+
+private func transpose(_ flag: Bool) -> CBLAS_TRANSPOSE { flag ? CblasTrans : CblasNoTrans }
+
+extension Float: ComputeScalar {
+    public static var dtype: DType { .f32 }
+
+    @inlinable public var root: Float { squareRoot() }
+
+    public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transpose(transposeA), transpose(transposeB), Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    public static func expInPlace(_ values: UnsafeMutableBufferPointer<Float>) {
+        FastMath.apply(values) { FastMath.exp($0) }
+    }
+
+    public static func geluTanhInPlace(_ values: UnsafeMutableBufferPointer<Float>) {
+        FastMath.apply(values) { x in
+            let inner = Float(0.797_884_56) * (x + Float(0.044715) * x * x * x)
+            // tanh(y) = 1 - 2 / (exp(2y) + 1); 0.5 x (1 + tanh y) = x - x / (exp(2y) + 1)
+            return x - x / (FastMath.exp(2 * inner) + 1)
+        }
+    }
+
+    public static func swiGLUInPlace(_ gate: UnsafeMutableBufferPointer<Float>, _ up: UnsafeBufferPointer<Float>) {
+        precondition(gate.count == up.count, "SwiGLU halves differ in size")
+        FastMath.apply(gate, up) { g, u in g / (1 + FastMath.exp(-g)) * u }
+    }
+
+    public static func elements(of tensor: Tensor) -> [Float] { tensor.floats() }
+
+    public static func tensor(_ values: [Float], shape: Shape) -> Tensor { Tensor(shape: shape, floats: values) }
+}
+
+extension Double: ComputeScalar {
+    public static var dtype: DType { .f64 }
+
+    @inlinable public var root: Double { squareRoot() }
+
+    public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+                            a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                            beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, transpose(transposeA), transpose(transposeB), Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    public static func expInPlace(_ values: UnsafeMutableBufferPointer<Double>) {
+        for i in values.indices { values[i] = LibM.exp(values[i]) }
+    }
+
+    public static func geluTanhInPlace(_ values: UnsafeMutableBufferPointer<Double>) {
+        let c = (2.0 / Double.pi).squareRoot()
+        for i in values.indices {
+            let x = values[i]
+            values[i] = 0.5 * x * (1 + LibM.tanh(c * (x + 0.044715 * x * x * x)))
+        }
+    }
+
+    public static func swiGLUInPlace(_ gate: UnsafeMutableBufferPointer<Double>, _ up: UnsafeBufferPointer<Double>) {
+        precondition(gate.count == up.count, "SwiGLU halves differ in size")
+        for i in gate.indices {
+            let g = gate[i]
+            gate[i] = g / (1 + LibM.exp(-g)) * up[i]
+        }
+    }
+
+    public static func elements(of tensor: Tensor) -> [Double] { tensor.doubles() }
+
+    public static func tensor(_ values: [Double], shape: Shape) -> Tensor { Tensor(shape: shape, doubles: values) }
+}

@@ -1,0 +1,49 @@
+/// Row-wise normalisations.
+enum Normalization {
+    /// LayerNorm: `(x - mean) / sqrt(var + eps) * weight + bias` per row (biased variance).
+    static func layerNorm<T>(_ x: Matrix<T>, weight: Weight<T>, bias: Weight<T>, eps: Double) -> Matrix<T> {
+        var out = x
+        let n = x.cols
+        let epsilon = T(eps)
+        weight.withValues { w in
+            bias.withValues { b in
+                out.values.withUnsafeMutableBufferPointer { v in
+                    for r in 0..<x.rows {
+                        let row = UnsafeMutableBufferPointer(rebasing: v[(r * n)..<((r + 1) * n)])
+                        var mean: T = 0
+                        for value in row { mean += value }
+                        mean /= T(Double(n))
+                        var variance: T = 0
+                        for value in row {
+                            let d = value - mean
+                            variance += d * d
+                        }
+                        variance /= T(Double(n))
+                        let scale = 1 / (variance + epsilon).root
+                        for i in 0..<n { row[i] = (row[i] - mean) * scale * w[i] + b[i] }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// RMSNorm: `x / sqrt(mean(x²) + eps) * weight` per row.
+    static func rmsNorm<T>(_ x: Matrix<T>, weight: Weight<T>, eps: Double) -> Matrix<T> {
+        var out = x
+        let n = x.cols
+        let epsilon = T(eps)
+        weight.withValues { w in
+            out.values.withUnsafeMutableBufferPointer { v in
+                for r in 0..<x.rows {
+                    let row = UnsafeMutableBufferPointer(rebasing: v[(r * n)..<((r + 1) * n)])
+                    var squares: T = 0
+                    for value in row { squares += value * value }
+                    let scale = 1 / (squares / T(Double(n)) + epsilon).root
+                    for i in 0..<n { row[i] = row[i] * scale * w[i] }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,128 @@
+import PrefixCore
+
+extension PrefixStack {
+    /// Runs the stack on `input`, computing in `T` (`Float` over sgemm, `Double` as the reference).
+    ///
+    /// Hidden form: `H^l = rowcat(P^l, Hbar^l)`, causal over all `Pn + N` rows, keep the last `N`.
+    /// Unless ``ForwardOptions/computePrefixRows`` is set, the prefix rows only go through the
+    /// norm and key/value projections: their outputs are discarded, and causal attention means
+    /// the kept rows depend on them only through those keys and values, so the kept rows are the
+    /// same (to rounding) and about 11% of the work is saved. KV form: each block attends to the
+    /// stored keys and values, then to its own rows.
+    ///
+    /// - Parameters:
+    ///   - input: ids or embeddings, with the attention mask.
+    ///   - type: the compute precision.
+    ///   - options: prefix rows and logits.
+    /// - Returns: every `H^l` and `Hbar^{l+1}`, the final output and optionally the logits.
+    /// - Throws: ``ComputeError``: `.invalidInput` (dtype, width, token ids out of range),
+    ///   `.positionsExceeded`, `.prefixShape`, `.source`.
+    /// - Complexity: one pass over the weights, one layer resident at a time.
+    public func forward<T: ComputeScalar>(_ input: ForwardInput, as type: T.Type, options: ForwardOptions = ForwardOptions()) throws(ComputeError) -> ForwardResult {
+        let batch = input.batch, n = input.length, d = config.hiddenSize, pn = prefix.prefixLength
+        let positions = prefix.positions
+        let lastPosition = max(positions.inputStart + n, positions.prefixStart + pn)
+        guard lastPosition <= config.maxPositions else {
+            throw ComputeError(.positionsExceeded, "Pn + N = \(pn) + \(n) needs positions up to \(lastPosition), beyond the model's maximum",
+                               expected: "<= \(config.maxPositions) positions", actual: "\(lastPosition)")
+        }
+        if let embeddings = input.embeddings, embeddings.shape[2] != d {
+            throw ComputeError(.invalidInput, "embeddings have the wrong width", tensor: "inputs_embeds", expected: "[B, N, \(d)]", actual: "\(embeddings.shape)")
+        }
+        if let ids = input.ids, let bad = ids.joined().first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw ComputeError(.invalidInput, "token id out of range", tensor: "input_ids", expected: "0 ..< \(config.vocabSize)", actual: "\(bad)")
+        }
+
+        // Positions: real tokens take inputStart, inputStart + 1, ... in order; padding reuses inputStart.
+        let inputPositions = input.mask.map { row in
+            var next = positions.inputStart
+            return row.map { real in
+                defer { if real { next += 1 } }
+                return real ? next : positions.inputStart
+            }
+        }
+        let prefixPositions = Array(positions.prefixStart..<(positions.prefixStart + pn))
+        var states = try embed(input, inputPositions, T.self)
+
+        var layerInputs: [Tensor] = [], layerOutputs: [Tensor] = [], prefixOutputs: [Tensor] = [], summaries: [LayerSummary] = []
+        let computePrefixRows = options.computePrefixRows && prefix.form == .hidden
+        for l in 0..<config.numLayers {
+            let block = try self.block(l, T.self)
+            let layerPrefix = try prefixLayer(l)
+            var inputsRecord: [T] = [], prefixRecord: [T] = []
+            for b in 0..<batch {
+                let keyMask = Array(repeating: true, count: pn) + input.mask[b]
+                switch layerPrefix {
+                case .hidden(let p):
+                    let rows = Matrix<T>(rows: pn, cols: d, values: T.elements(of: p))
+                    let full = rows.stacked(on: states[b])
+                    inputsRecord += full.values
+                    if computePrefixRows {
+                        let y = block(full, positions: prefixPositions + inputPositions[b], past: nil, keyMask: keyMask)
+                        prefixRecord += y.rows(0..<pn).values
+                        states[b] = y.rows(pn..<(pn + n))
+                    } else {
+                        let past = block.keysValues(rows, positions: prefixPositions)
+                        states[b] = block(states[b], positions: inputPositions[b], past: past, keyMask: keyMask)
+                    }
+                case .kv(let key, let value):
+                    inputsRecord += states[b].values
+                    let past = (keys: PrefixStack.keyValueMatrix(key) as Matrix<T>, values: PrefixStack.keyValueMatrix(value) as Matrix<T>)
+                    states[b] = block(states[b], positions: inputPositions[b], past: past, keyMask: keyMask)
+                }
+            }
+            let rowsIn = prefix.form == .hidden ? pn + n : n
+            layerInputs.append(T.tensor(inputsRecord, shape: [batch, rowsIn, d]))
+            layerOutputs.append(T.tensor(states.flatMap(\.values), shape: [batch, n, d]))
+            if computePrefixRows { prefixOutputs.append(T.tensor(prefixRecord, shape: [batch, pn, d])) }
+            summaries.append(LayerSummary(layer: l, rowsIn: rowsIn, prefixRows: pn, rowsKept: n, form: prefix.form,
+                                          prefixRowsComputed: computePrefixRows))
+        }
+
+        let finals = try states.map { state throws(ComputeError) in try finalNorm(state) }
+        var logits: Tensor?
+        if options.logits {
+            let head = Weight<T>(try load(config.tieWordEmbeddings || !has("lm_head.weight") ? embeddingKey : "lm_head.weight"))
+            logits = T.tensor(finals.flatMap { Linear.linear($0, head, nil).values }, shape: [batch, n, config.vocabSize])
+        }
+        return ForwardResult(form: prefix.form, prefixLength: pn, inputStart: positions.inputStart, dtype: T.dtype, mask: input.mask,
+                             layerInputs: layerInputs, layerOutputs: layerOutputs, prefixOutputs: prefixOutputs,
+                             final: T.tensor(finals.flatMap(\.values), shape: [batch, n, d]), logits: logits,
+                             summaries: summaries, skippedWeights: skippedWeights)
+    }
+
+    var embeddingKey: String { config.family == .gpt2 ? "wte.weight" : "embed_tokens.weight" }
+
+    /// `Hbar^0`: token embeddings (plus GPT-2's learned positions).
+    private func embed<T: ComputeScalar>(_ input: ForwardInput, _ positions: [[Int]], _: T.Type) throws(ComputeError) -> [Matrix<T>] {
+        let d = config.hiddenSize
+        var states: [Matrix<T>]
+        if let ids = input.ids {
+            let table = try load(embeddingKey)
+            states = ids.map { PrefixStack.embeddingRows(table, $0) }
+        } else if let embeddings = input.embeddings {
+            let values = T.elements(of: embeddings)
+            let n = embeddings.shape[1]
+            states = (0..<embeddings.shape[0]).map { b in Matrix(rows: n, cols: d, values: Array(values[(b * n * d)..<((b + 1) * n * d)])) }
+        } else {
+            throw ComputeError(.invalidInput, "no inputs")
+        }
+        if config.positionScheme == .learned {
+            let table = try load("wpe.weight")
+            for b in states.indices {
+                let rows: Matrix<T> = PrefixStack.embeddingRows(table, positions[b])
+                states[b].add(rows)
+            }
+        }
+        return states
+    }
+
+    private func finalNorm<T: ComputeScalar>(_ x: Matrix<T>) throws(ComputeError) -> Matrix<T> {
+        switch config.family {
+        case .gpt2:
+            Normalization.layerNorm(x, weight: Weight(try load("ln_f.weight")), bias: Weight(try load("ln_f.bias")), eps: config.normEps)
+        case .llama, .qwen2, .mistral:
+            Normalization.rmsNorm(x, weight: Weight(try load("norm.weight")), eps: config.normEps)
+        }
+    }
+}

@@ -1,0 +1,165 @@
+public import PrefixCore
+
+/// How the stack obtains the checkpoint's prefix: its form, length, position convention, and a
+/// loader for one layer at a time.
+public struct PrefixSource: Sendable {
+    /// The prefix form.
+    public var form: PrefixForm
+    /// `Pn`.
+    public var prefixLength: Int
+    /// Where prefix and input rows sit.
+    public var positions: PositionConvention
+    /// Loads layer `l`'s prefix.
+    public var layer: @Sendable (Int) throws -> LayerPrefix
+
+    /// Creates a source.
+    public init(form: PrefixForm, prefixLength: Int, positions: PositionConvention, layer: @escaping @Sendable (Int) throws -> LayerPrefix) {
+        self.form = form
+        self.prefixLength = prefixLength
+        self.positions = positions
+        self.layer = layer
+    }
+
+    /// A source over content held in memory.
+    public init(_ content: CheckpointContent) {
+        let layers = content.layers
+        self.init(form: content.form, prefixLength: content.prefixLength, positions: content.positions) { l in
+            guard layers.indices.contains(l) else { throw ComputeError(.prefixShape, "no prefix for layer \(l)") }
+            return layers[l]
+        }
+    }
+}
+
+/// The multi-layer prefix-tuned stack of a base model and a checkpoint's prefix.
+///
+/// Composes, exactly as prefix-tuning defines it,
+/// `H^l = [P^l ; Hbar^l]`, `Hbar^{l+1} = Block_l(H^l)[Pn ..< Pn+N]`, then the final norm; in KV
+/// form every block attends to the stored `K^l`, `V^l` before its own rows. Weights stream from
+/// the source one layer at a time, so memory holds about one layer plus the activations.
+///
+/// ```swift
+/// let stack = try PrefixStack(config: config, weights: InMemoryTensors(base.tensors), prefix: PrefixSource(content))
+/// let result = try stack.forward(try ForwardInput(ids: ids), as: Float.self)
+/// print(result.summaries[3])   // layer 3: 148 rows in -> kept last 128 ...
+/// ```
+public final class PrefixStack: Sendable {
+    /// The model configuration.
+    public let config: ModelConfig
+    /// The prefix.
+    public let prefix: PrefixSource
+    /// Source tensors skipped as known buffers or a tied head.
+    public var skippedWeights: [String] { layout.skipped }
+    let weights: any TensorSource
+    let layout: WeightLayout
+
+    /// Binds a model's weights and a prefix, checking every name and shape up front.
+    ///
+    /// - Throws: ``ComputeError``: `.unsupported` for config features the engine does not
+    ///   compute, `.unknownWeight`, `.missingWeight`, `.weightShape` naming the tensor, `.source`
+    ///   when the source cannot list its tensors.
+    public init(config: ModelConfig, weights: any TensorSource, prefix: PrefixSource) throws(ComputeError) {
+        do { try config.validate() } catch { throw ComputeError(.unsupported, error.description) }
+        if let scaling = config.ropeScaling, scaling.type != "linear" {
+            throw ComputeError(.unsupported, "rope_scaling type '\(scaling.type)' is not implemented (only 'linear')")
+        }
+        guard ["gelu_new", "gelu_pytorch_tanh", "silu"].contains(config.activation) else {
+            throw ComputeError(.unsupported, "activation '\(config.activation)' is not implemented (gelu_new, gelu_pytorch_tanh, silu)")
+        }
+        guard prefix.prefixLength > 0 else { throw ComputeError(.prefixShape, "prefix length must be positive") }
+        var layout = try WeightLayout(config)
+        let infos: [String: TensorInfo]
+        do { infos = try weights.tensorInfos() } catch { throw ComputeError(.source, "cannot list the model's tensors", underlying: "\(error)") }
+        try layout.bind(infos)
+        self.config = config
+        self.weights = weights
+        self.prefix = prefix
+        self.layout = layout
+    }
+
+    /// Loads canonical weight `key`.
+    func load(_ key: String) throws(ComputeError) -> Tensor {
+        guard let name = layout.name(key) else { throw ComputeError(.missingWeight, "weight is missing", tensor: key) }
+        do { return try weights.load(name) } catch let error as ComputeError { throw error } catch {
+            throw ComputeError(.source, "cannot read weight", tensor: name, underlying: "\(error)")
+        }
+    }
+
+    func has(_ key: String) -> Bool { layout.name(key) != nil }
+
+    /// Loads block `layer` in precision `T`.
+    func block<T: ComputeScalar>(_ layer: Int, _: T.Type) throws(ComputeError) -> any TransformerBlock<T> {
+        do {
+            switch config.family {
+            case .gpt2:
+                return try GPT2Block<T>(layer: layer, config: config, load: load)
+            case .llama, .qwen2, .mistral:
+                return try LlamaBlock<T>(layer: layer, config: config, rope: rope, has: has, load: load)
+            }
+        } catch let error as ComputeError {
+            throw error
+        } catch {
+            throw ComputeError(.source, "cannot read layer \(layer)", underlying: "\(error)")
+        }
+    }
+
+    var rope: RotaryEmbedding {
+        RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta ?? 10000, linearFactor: config.ropeScaling?.factor ?? 1)
+    }
+
+    /// Loads and checks layer `l`'s prefix.
+    func prefixLayer(_ l: Int) throws(ComputeError) -> LayerPrefix {
+        let layer: LayerPrefix
+        do { layer = try prefix.layer(l) } catch let error as ComputeError { throw error } catch {
+            throw ComputeError(.source, "cannot read the prefix of layer \(l)", underlying: "\(error)")
+        }
+        let label = layerLabel(l, layerCount: config.numLayers)
+        let pn = prefix.prefixLength
+        guard layer.form == prefix.form else {
+            throw ComputeError(.prefixShape, "prefix is in \(layer.form) form, expected \(prefix.form)", tensor: label)
+        }
+        let expected = layer.form == .hidden ? [pn, config.hiddenSize] : [config.numKVHeads, pn, config.headDim]
+        for part in layer.parts {
+            let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
+            guard part.tensor.shape.dimensions == expected else {
+                throw ComputeError(.prefixShape, "prefix has the wrong shape", tensor: name, expected: "\(expected)", actual: "\(part.tensor.shape)")
+            }
+            guard part.tensor.dtype.isFloatingPoint else {
+                throw ComputeError(.prefixShape, "prefix is not floating point", tensor: name, expected: "a float dtype", actual: part.tensor.dtype.rawValue)
+            }
+        }
+        return layer
+    }
+}
+
+extension PrefixStack {
+    /// `[Hkv, Pn, hd]` -> `[Pn, Hkv*hd]`.
+    static func keyValueMatrix<T: ComputeScalar>(_ tensor: Tensor) -> Matrix<T> {
+        let (heads, pn, hd) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
+        let values = T.elements(of: tensor)
+        var out = Matrix<T>(zeros: pn, heads * hd)
+        for h in 0..<heads { for p in 0..<pn { for e in 0..<hd { out.values[p * heads * hd + h * hd + e] = values[(h * pn + p) * hd + e] } } }
+        return out
+    }
+
+    /// `[Pn, Hkv*hd]` -> `[Hkv, Pn, hd]`.
+    static func keyValueTensor<T: ComputeScalar>(_ m: Matrix<T>, heads: Int, headDim: Int) -> Tensor {
+        let pn = m.rows
+        var values = [T](repeating: 0, count: m.values.count)
+        for h in 0..<heads { for p in 0..<pn { for e in 0..<headDim { values[(h * pn + p) * headDim + e] = m.values[p * heads * headDim + h * headDim + e] } } }
+        return T.tensor(values, shape: [heads, pn, headDim])
+    }
+
+    /// Rows `indices` of an embedding table `[V, d]` (only those rows are read).
+    static func embeddingRows<T: ComputeScalar>(_ table: Tensor, _ indices: [Int]) -> Matrix<T> {
+        let d = table.shape[1]
+        var out = Matrix<T>(zeros: indices.count, d)
+        table.withUnsafeBytes { raw in
+            for (r, index) in indices.enumerated() {
+                let row = try? Tensor(dtype: table.dtype, shape: Shape([d]),
+                                      bytes: UnsafeRawBufferPointer(rebasing: raw[(index * d * table.dtype.byteWidth)..<((index + 1) * d * table.dtype.byteWidth)]))
+                if let row { for (c, value) in T.elements(of: row).enumerated() { out.values[r * d + c] = value } }
+            }
+        }
+        return out
+    }
+}

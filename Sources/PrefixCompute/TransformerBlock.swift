@@ -1,0 +1,32 @@
+/// One Transformer block's computation, for a sequence of rows.
+///
+/// Keys and values are kept as `[rows, Hkv*hd]` matrices (row `p`, head `h` at columns
+/// `h*hd ..< (h+1)*hd`).
+protocol TransformerBlock<Scalar> {
+    associatedtype Scalar: ComputeScalar
+
+    /// The keys and values block `l` computes from rows `x` at `positions`, without attention:
+    /// the KV form of a hidden prefix.
+    func keysValues(_ x: Matrix<Scalar>, positions: [Int]) -> (keys: Matrix<Scalar>, values: Matrix<Scalar>)
+
+    /// The block's output for rows `x` at `positions`, attending causally over `past` keys and
+    /// values (if any) followed by the rows' own; `keyMask` covers past then own rows.
+    func callAsFunction(_ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
+                        keyMask: [Bool]) -> Matrix<Scalar>
+}
+
+/// Splits `[R, 3*w]` into its three `[R, w]` column blocks.
+func splitColumns<T>(_ m: Matrix<T>, into parts: [Int]) -> [Matrix<T>] {
+    var results = parts.map { Matrix<T>(zeros: m.rows, $0) }
+    m.values.withUnsafeBufferPointer { src in
+        for (index, width) in parts.enumerated() {
+            let start = parts[0..<index].reduce(0, +)
+            results[index].values.withUnsafeMutableBufferPointer { dst in
+                for r in 0..<m.rows {
+                    for c in 0..<width { dst[r * width + c] = src[r * m.cols + start + c] }
+                }
+            }
+        }
+    }
+    return results
+}

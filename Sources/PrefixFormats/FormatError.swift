@@ -1,0 +1,61 @@
+/// An error raised while reading or writing a file format: the file is missing, hostile,
+/// truncated or inconsistent, or asks for something PrefixKit refuses.
+///
+/// `description` is one line naming the file and, where one is involved, the tensor or member.
+public struct FormatError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, one code per kind of rejection.
+    public enum Code: String, Sendable, CaseIterable {
+        /// The file cannot be opened or read.
+        case io
+        /// The file is shorter than its header says.
+        case truncated
+        /// The magic bytes are wrong.
+        case badMagic
+        /// A format version PrefixKit does not read.
+        case unsupportedVersion
+        /// The header is longer than the cap.
+        case headerTooLarge
+        /// The header cannot be parsed.
+        case malformedHeader
+        /// The element type is refused (object arrays, pickles, structured or big-endian types).
+        case unsupportedDType
+        /// A shape that overflows or is negative.
+        case invalidShape
+        /// The data size disagrees with the header.
+        case sizeMismatch
+        /// An archive member's name would leave the destination, or repeats.
+        case unsafeName
+        /// An archive member inflates to more than its header promises.
+        case inflationBomb
+        /// The container (zip) is malformed.
+        case malformedArchive
+        /// A required key or tensor is absent.
+        case missingKey
+        /// Keys or tensors disagree with each other.
+        case inconsistent
+    }
+
+    /// The stable code.
+    public var code: Code
+    /// A sentence.
+    public var message: String
+    /// The file.
+    public var path: String?
+    /// The tensor or archive member.
+    public var member: String?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, path: String? = nil, member: String? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.member = member
+    }
+
+    public var description: String {
+        var text = message
+        if let member { text += " (in '\(member)')" }
+        if let path { text += "; file \(path)" }
+        return text
+    }
+}

@@ -1,0 +1,82 @@
+public import PrefixKit
+
+/// One case of `fixtures/engine/` (made by fixtures/generate.py with the NumPy reference).
+public struct EngineFixture: Sendable {
+    public let model: String
+    public let prefixLength: Int
+    public let inputLength: Int
+    public let config: ModelConfig
+    public let weights: [NamedTensor]
+    public let hidden: CheckpointContent
+    public let kv: CheckpointContent
+    public let expectedHidden: [String: Tensor]
+    public let expectedKV: [String: Tensor]
+
+    /// Every model and case the generator writes.
+    public static let models = ["gpt2-tiny", "llama-gqa-tiny", "qwen2-tiny"]
+    public static let cases = [(20, 128), (4, 4), (1, 1)]
+
+    public static var root: String { Processes.repositoryRoot + "/fixtures/engine" }
+
+    public init(_ model: String, prefixLength: Int, inputLength: Int) throws {
+        self.model = model
+        self.prefixLength = prefixLength
+        self.inputLength = inputLength
+        let dir = "\(EngineFixture.root)/\(model)"
+        config = try HFConfig.read(path: dir + "/config.json").config
+        weights = try NPZ.read(path: dir + "/weights.npz").compactMap { item in item.value.tensor.map { NamedTensor(item.name, $0) } }
+        let caseDir = "\(dir)/pn\(prefixLength)-n\(inputLength)"
+        let tensors = { (file: String) throws -> [String: Tensor] in
+            Dictionary(uniqueKeysWithValues: try NPZ.read(path: "\(caseDir)/\(file)").compactMap { item in item.value.tensor.map { (item.name, $0) } })
+        }
+        let hiddenPrefix = try tensors("prefix_hidden.npz")
+        let kvPrefix = try tensors("prefix_kv.npz")
+        let layers = config.numLayers
+        hidden = CheckpointContent(form: .hidden, prefixLength: prefixLength, layers: try (0..<layers).map { l in
+            .hidden(try EngineFixture.require(hiddenPrefix, "prefix.\(layerLabel(l, layerCount: layers))"))
+        })
+        kv = CheckpointContent(form: .kv, prefixLength: prefixLength, layers: try (0..<layers).map { l in
+            let label = layerLabel(l, layerCount: layers)
+            return .kv(key: try EngineFixture.require(kvPrefix, "prefix.\(label).key"), value: try EngineFixture.require(kvPrefix, "prefix.\(label).value"))
+        })
+        expectedHidden = try tensors("expected_hidden.npz")
+        expectedKV = try tensors("expected_kv.npz")
+    }
+
+    static func require(_ tensors: [String: Tensor], _ key: String) throws -> Tensor {
+        guard let tensor = tensors[key] else { throw FixtureError(description: "fixture lacks \(key)") }
+        return tensor
+    }
+
+    /// The forward input of the case (ids and mask).
+    public func input() throws -> ForwardInput {
+        try ForwardInput(ids: EngineFixture.require(expectedHidden, "input_ids"), mask: expectedHidden["attention_mask"])
+    }
+
+    public var mask: [[Bool]] { (try? input().mask) ?? [] }
+}
+
+public struct FixtureError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// semantics.md's metric: `max|A - R| / max(max|R|, 1e-30)` over the compared rows.
+public enum Closeness {
+    /// Compares `[B, R, d]` tensors; row `r` of batch `b` is compared when `include(b, r)`.
+    public static func relativeError(_ actual: Tensor, _ reference: Tensor, include: (Int, Int) -> Bool = { _, _ in true }) -> Double {
+        guard actual.shape == reference.shape, actual.shape.rank == 3 else { return .infinity }
+        let (batch, rows, width) = (actual.shape[0], actual.shape[1], actual.shape[2])
+        let a = actual.doubles(), r = reference.doubles()
+        var worst = 0.0, scale = 0.0
+        for b in 0..<batch {
+            for row in 0..<rows where include(b, row) {
+                for c in 0..<width {
+                    let i = (b * rows + row) * width + c
+                    worst = max(worst, abs(a[i] - r[i]))
+                    scale = max(scale, abs(r[i]))
+                }
+            }
+        }
+        return worst / max(scale, 1e-30)
+    }
+}
