@@ -24,6 +24,8 @@ enum ExitStatus: Int32 {
             }
         case let error as CoreError:
             self = error.code == .invalidName ? .usage : .input
+        case is ComputeError, is FormatError:
+            self = .input
         case is ValidationError:
             self = .usage
         case let error as UsageError:

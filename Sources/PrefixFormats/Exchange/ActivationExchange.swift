@@ -1,0 +1,123 @@
+public import PrefixCore
+
+/// The activation exchange format: what `prefixkit forward` writes, `verify --reference`
+/// reads, a probe stores, and a few lines of PyTorch can produce. An `.npz` with:
+///
+/// | key | shape | meaning |
+/// | --- | --- | --- |
+/// | `input_ids` or `inputs_embeds` | `[B, N]` int / `[B, N, d]` | inputs (embeddings without positional terms) |
+/// | `attention_mask` (optional) | `[B, N]` | 1 real, 0 padding (left padding) |
+/// | `layer_00.input` ... | `[B, Pn+N, d]` hidden form, `[B, N, d]` KV form | `H^l` |
+/// | `layer_00.output` ... | `[B, N, d]` | `Hbar^{l+1}`, before any final norm |
+/// | `final` | `[B, N, d]` | after the final norm |
+/// | `logits` (optional) | `[B, N, vocab]` | LM head output |
+/// | `meta` (optional) | 0-d string | JSON: form, Pn, input_start, compute dtype, layers, tool |
+///
+/// Layer indices have at least two digits (three when L > 100).
+public struct ActivationExchange: Sendable, Equatable {
+    /// Token ids `[B, N]`.
+    public var inputIDs: Tensor?
+    /// Token embeddings `[B, N, d]`.
+    public var inputsEmbeds: Tensor?
+    /// `[B, N]`, 1 real, 0 padding.
+    public var attentionMask: Tensor?
+    /// `H^l` by layer.
+    public var layerInputs: [Int: Tensor] = [:]
+    /// `Hbar^{l+1}` by layer.
+    public var layerOutputs: [Int: Tensor] = [:]
+    /// After the final norm.
+    public var final: Tensor?
+    /// LM head output.
+    public var logits: Tensor?
+    /// The `meta` JSON text.
+    public var meta: String?
+    /// Keys this format does not define, kept as they are.
+    public var other: [String: Tensor] = [:]
+
+    /// An empty exchange.
+    public init() {}
+
+    /// The highest layer index present plus one.
+    public var layerCount: Int { (Array(layerInputs.keys) + Array(layerOutputs.keys)).max().map { $0 + 1 } ?? 0 }
+
+    /// Builds an exchange from `.npz` entries.
+    ///
+    /// - Throws: ``FormatError`` `.inconsistent` for a string where a tensor belongs (or the
+    ///   reverse), both `input_ids` and `inputs_embeds`, or tensors of the wrong rank.
+    public init(entries: [(name: String, value: NPYValue)], path: String? = nil) throws(FormatError) {
+        for (name, value) in entries {
+            if name == "meta" {
+                guard let text = value.string else { throw FormatError(.inconsistent, "'meta' must be a 0-d string", path: path, member: name) }
+                meta = text
+                continue
+            }
+            guard let tensor = value.tensor else { throw FormatError(.inconsistent, "expected a numeric array", path: path, member: name) }
+            func rank(_ r: Int) throws(FormatError) {
+                guard tensor.shape.rank == r else {
+                    throw FormatError(.inconsistent, "expected rank \(r), found shape \(tensor.shape)", path: path, member: name)
+                }
+            }
+            switch name {
+            case "input_ids": try rank(2); inputIDs = tensor
+            case "inputs_embeds": try rank(3); inputsEmbeds = tensor
+            case "attention_mask": try rank(2); attentionMask = tensor
+            case "final": try rank(3); final = tensor
+            case "logits": try rank(3); logits = tensor
+            default:
+                if let (layer, part) = ActivationExchange.parseLayerKey(name) {
+                    try rank(3)
+                    if part == "input" { layerInputs[layer] = tensor } else { layerOutputs[layer] = tensor }
+                } else {
+                    other[name] = tensor
+                }
+            }
+        }
+        if inputIDs != nil && inputsEmbeds != nil {
+            throw FormatError(.inconsistent, "holds both input_ids and inputs_embeds", path: path)
+        }
+    }
+
+    /// Reads an exchange `.npz`.
+    ///
+    /// - Throws: the errors of ``NPZ/read(path:)`` and ``init(entries:path:)``.
+    public static func read(path: String) throws(FormatError) -> ActivationExchange {
+        try ActivationExchange(entries: try NPZ.read(path: path), path: path)
+    }
+
+    /// The entries in the format's key order.
+    public func entries(layerCount: Int? = nil) -> [(name: String, value: NPYValue)] {
+        let count = layerCount ?? self.layerCount
+        var out: [(name: String, value: NPYValue)] = []
+        if let inputIDs { out.append(("input_ids", .tensor(inputIDs))) }
+        if let inputsEmbeds { out.append(("inputs_embeds", .tensor(inputsEmbeds))) }
+        if let attentionMask { out.append(("attention_mask", .tensor(attentionMask))) }
+        for l in 0..<count {
+            let label = layerLabel(l, layerCount: count)
+            if let t = layerInputs[l] { out.append(("\(label).input", .tensor(t))) }
+            if let t = layerOutputs[l] { out.append(("\(label).output", .tensor(t))) }
+        }
+        if let final { out.append(("final", .tensor(final))) }
+        if let logits { out.append(("logits", .tensor(logits))) }
+        for key in other.keys.sorted() { if let t = other[key] { out.append((key, .tensor(t))) } }
+        if let meta { out.append(("meta", .strings([meta], shape: []))) }
+        return out
+    }
+
+    /// Writes the exchange as an `.npz`.
+    ///
+    /// - Throws: the errors of ``NPZ/write(_:to:)``.
+    public func write(to path: String) throws(FormatError) {
+        try NPZ.write(entries(), to: path)
+    }
+
+    /// `layer_07.input` -> (7, "input").
+    static func parseLayerKey(_ name: String) -> (Int, String)? {
+        guard name.hasPrefix("layer_") else { return nil }
+        let rest = name.dropFirst(6)
+        guard let dot = rest.firstIndex(of: ".") else { return nil }
+        let digits = rest[..<dot], part = String(rest[rest.index(after: dot)...])
+        guard digits.count >= 2, digits.count <= 4, digits.allSatisfy(\.isNumber), let layer = Int(digits),
+              part == "input" || part == "output" else { return nil }
+        return (layer, part)
+    }
+}

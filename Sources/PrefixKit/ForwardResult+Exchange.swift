@@ -1,0 +1,53 @@
+import Foundation
+public import PrefixCompute
+public import PrefixCore
+public import PrefixFormats
+
+extension ActivationExchange {
+    /// The exchange form of a forward pass: inputs, mask, every `H^l` and `Hbar^{l+1}`, the final
+    /// output, the logits when computed, and `meta`.
+    public init(result: ForwardResult, input: ForwardInput, tool: String = "prefixkit \(PrefixKitVersion.current)") {
+        self.init()
+        let batch = input.batch, n = input.length
+        if let ids = input.ids {
+            let values = ids.flatMap { $0.map { Int64($0).littleEndian } }
+            inputIDs = try? Tensor(dtype: .i64, shape: Shape([batch, n]), bytes: values.withUnsafeBytes { Array($0) })
+        } else {
+            inputsEmbeds = input.embeddings
+        }
+        let mask = input.mask.flatMap { $0.map { Int64($0 ? 1 : 0).littleEndian } }
+        attentionMask = try? Tensor(dtype: .i64, shape: Shape([batch, n]), bytes: mask.withUnsafeBytes { Array($0) })
+        for (l, t) in result.layerInputs.enumerated() { layerInputs[l] = t }
+        for (l, t) in result.layerOutputs.enumerated() { layerOutputs[l] = t }
+        final = result.final
+        logits = result.logits
+        let object: [String: Any] = ["form": result.form.rawValue, "Pn": result.prefixLength, "input_start": result.inputStart,
+                                     "compute_dtype": result.dtype.rawValue, "layers": result.layerOutputs.count, "tool": tool]
+        meta = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+extension ForwardInput {
+    /// Inputs from a file: an `.npy` of token ids (`[N]`, `[B, N]`) or embeddings (`[N, d]`,
+    /// `[B, N, d]`), or an exchange `.npz` (its `input_ids` or `inputs_embeds` and mask).
+    ///
+    /// - Throws: ``PrefixFormats/FormatError`` for unreadable files, ``PrefixCompute/ComputeError``
+    ///   for inputs of the wrong dtype or rank.
+    public init(file path: String) throws {
+        if path.hasSuffix(".npz") {
+            let exchange = try ActivationExchange.read(path: path)
+            if let ids = exchange.inputIDs {
+                try self.init(ids: ids, mask: exchange.attentionMask)
+            } else if let embeds = exchange.inputsEmbeds {
+                try self.init(embeddings: embeds, mask: exchange.attentionMask)
+            } else {
+                throw FormatError(.missingKey, "the exchange file has neither input_ids nor inputs_embeds", path: path)
+            }
+            return
+        }
+        guard let tensor = try NPY.read(path: path).tensor else {
+            throw FormatError(.unsupportedDType, "inputs must be numeric", path: path)
+        }
+        if tensor.dtype.isFloatingPoint { try self.init(embeddings: tensor) } else { try self.init(ids: tensor) }
+    }
+}

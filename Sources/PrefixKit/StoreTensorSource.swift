@@ -1,0 +1,75 @@
+import Foundation
+public import PrefixCompute
+public import PrefixCore
+public import PrefixStore
+
+/// A stored base's tensors as a ``PrefixCompute/TensorSource``: names and shapes come from the
+/// catalog, bytes are mapped from the blobs one tensor at a time, on demand.
+public struct StoredBaseTensors: TensorSource {
+    /// The store.
+    public let store: Store
+    /// The base.
+    public let base: BaseInfo
+    /// Whether each load checks the tensor's digest.
+    public let verify: Bool
+    private let entries: [String: TensorEntry]
+
+    /// Lists the base's tensors (no bytes are read).
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` on a catalog failure.
+    public init(store: Store, base: BaseInfo, verify: Bool = false) throws {
+        self.store = store
+        self.base = base
+        self.verify = verify
+        entries = Dictionary(uniqueKeysWithValues: try store.tensorEntries(of: base).map { ($0.name, $0) })
+    }
+
+    public func tensorInfos() throws -> [String: TensorInfo] {
+        entries.mapValues { TensorInfo(dtype: $0.dtype, shape: $0.shape) }
+    }
+
+    public func load(_ name: String) throws -> Tensor {
+        guard let entry = entries[name] else { throw ComputeError(.missingWeight, "the base has no such tensor", tensor: name) }
+        return try store.load(entry, verify: verify, owner: base.shortReference)
+    }
+}
+
+extension Store {
+    /// The prefix of `checkpoint`, loaded one layer at a time when the stack asks for it.
+    public func prefixSource(for checkpoint: CheckpointInfo, verify: Bool = false) -> PrefixSource {
+        let store = self
+        return PrefixSource(form: checkpoint.form, prefixLength: checkpoint.prefixLength, positions: checkpoint.positions) { layer in
+            try store.prefix(of: checkpoint, layer: layer, verify: verify)
+        }
+    }
+
+    /// The prefix-tuned stack of a stored checkpoint on its base, streaming weights from the store.
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` for catalog failures and
+    ///   ``PrefixCompute/ComputeError`` when the base does not fit its config.
+    public func stack(for checkpoint: CheckpointInfo, verify: Bool = false) throws -> PrefixStack {
+        let base = try self.base("base:" + checkpoint.baseFingerprint)
+        return try PrefixStack(config: base.config, weights: StoredBaseTensors(store: self, base: base, verify: verify),
+                               prefix: prefixSource(for: checkpoint, verify: verify))
+    }
+
+    /// Converts a hidden-form checkpoint to key/value form exactly and saves it as a new
+    /// checkpoint whose provenance names the source.
+    ///
+    /// - Parameters:
+    ///   - checkpoint: the hidden-form source.
+    ///   - name: the new checkpoint's name (default: the source's name with `-kv`).
+    ///   - step: its step (default: the source's).
+    ///   - dtype: the dtype of the keys and values (default: the prefix's).
+    /// - Throws: ``PrefixCompute/ComputeError`` `.notInvertible` for a KV source, and the errors
+    ///   of saving.
+    @discardableResult
+    public func saveKeyValueForm(of checkpoint: CheckpointInfo, name: String? = nil, step: Int? = nil,
+                                 dtype: DType? = nil) throws -> CheckpointSaveResult {
+        let content = try stack(for: checkpoint).keyValuePrefix(dtype: dtype)
+        let spec = CheckpointSpec(name: name ?? "\(checkpoint.name)-kv", step: step ?? checkpoint.step,
+                                  base: "base:" + checkpoint.baseFingerprint, parent: checkpoint.reference, tags: checkpoint.tags,
+                                  provenance: Provenance(sourceFormat: "hidden-to-kv", sourcePath: checkpoint.reference))
+        return try saveCheckpoint(content, as: spec)
+    }
+}
