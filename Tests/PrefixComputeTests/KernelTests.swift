@@ -1,0 +1,46 @@
+import Foundation
+@testable import PrefixCompute
+import PrefixCore
+import Testing
+
+@Suite("Kernels")
+struct KernelTests {
+    @Test("the vectorised exp is within 2e-7 relative of the C library's over [-87, 88]")
+    func fastExp() {
+        var worst: Double = 0
+        var x: Float = -87
+        while x < 88 {
+            let ours = Double(FastMath.exp(x))
+            let reference = Foundation.exp(Double(x))
+            worst = max(worst, abs(ours - reference) / reference)
+            x += 0.0137
+        }
+        #expect(worst < 2e-7, "worst relative error \(worst)")
+    }
+
+    @Test("GELU and SwiGLU agree between the f32 and f64 paths")
+    func activations() {
+        let inputs: [Float] = stride(from: -8, through: 8, by: 0.05).map { Float($0) }
+        var f = inputs
+        var d = inputs.map(Double.init)
+        f.withUnsafeMutableBufferPointer { Float.geluTanhInPlace($0) }
+        d.withUnsafeMutableBufferPointer { Double.geluTanhInPlace($0) }
+        for (a, b) in zip(f, d) { #expect(abs(Double(a) - b) <= 1e-6 * max(1, abs(b))) }
+        var g = inputs, gd = inputs.map(Double.init)
+        let up = inputs.map { $0 * 0.5 }, upd = up.map(Double.init)
+        g.withUnsafeMutableBufferPointer { gp in up.withUnsafeBufferPointer { Float.swiGLUInPlace(gp, $0) } }
+        gd.withUnsafeMutableBufferPointer { gp in upd.withUnsafeBufferPointer { Double.swiGLUInPlace(gp, $0) } }
+        for (a, b) in zip(g, gd) { #expect(abs(Double(a) - b) <= 1e-6 * max(1, abs(b))) }
+    }
+
+    @Test("masked keys get no attention; a fully masked query gets zeros, not NaN")
+    func attentionMasking() {
+        let q = Matrix<Double>(rows: 2, cols: 2, values: [1, 0, 0, 1])
+        let k = Matrix<Double>(rows: 3, cols: 2, values: [1, 0, 0, 1, 5, 5])
+        let v = Matrix<Double>(rows: 3, cols: 2, values: [1, 2, 3, 4, 100, 100])
+        let out = Attention.attend(q: q, k: k, v: v, heads: 1, kvHeads: 1, headDim: 2, queryOffset: 1, keyMask: [true, true, false])
+        #expect(out.values.allSatisfy { $0 < 10 })
+        let none = Attention.attend(q: q, k: k, v: v, heads: 1, kvHeads: 1, headDim: 2, queryOffset: 1, keyMask: [false, false, false])
+        #expect(none.values == [0, 0, 0, 0])
+    }
+}
