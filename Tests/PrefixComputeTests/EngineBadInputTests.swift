@@ -120,3 +120,25 @@ struct EngineBadInputTests {
         #expect(error?.code == .unsupported && error?.description.contains("relu") == true)
     }
 }
+
+@Suite("Prefix MLP")
+struct PrefixMLPTests {
+    @Test("the MLP materialises to the keys and values NumPy computes with PEFT's reshape")
+    func materialise() throws {
+        let fixture = try EngineFixture("gpt2-tiny", prefixLength: 4, inputLength: 4)
+        let entries = try NPZ.read(path: EngineFixture.root + "/gpt2-tiny/mlp.npz")
+        let mlp = entries.filter { $0.name.hasPrefix("mlp.") }.compactMap { e in e.value.tensor.map { NamedTensor(String(e.name.dropFirst(4)), $0) } }
+        let expected = Dictionary(uniqueKeysWithValues: entries.compactMap { e in e.value.tensor.map { (e.name, $0) } })
+        let content = try PrefixMLP.keyValues(mlp, config: fixture.config, dtype: .f64)
+        #expect(content.prefixLength == 4 && content.mlp.count == 5)
+        for (l, layer) in content.layers.enumerated() {
+            guard case .kv(let k, let v) = layer else { Issue.record("not KV"); continue }
+            let rk = try #require(expected["prefix.layer_0\(l).key"]), rv = try #require(expected["prefix.layer_0\(l).value"])
+            #expect(k.shape == rk.shape)
+            #expect(zip(k.doubles(), rk.doubles()).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
+            #expect(zip(v.doubles(), rv.doubles()).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
+        }
+        let missing = #expect(throws: ComputeError.self) { try PrefixMLP.keyValues(Array(mlp.dropFirst()), config: fixture.config) }
+        #expect(missing?.code == .missingWeight)
+    }
+}
