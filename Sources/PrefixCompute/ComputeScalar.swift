@@ -43,20 +43,24 @@ extension Float: ComputeScalar {
     }
 
     public static func expInPlace(_ values: UnsafeMutableBufferPointer<Float>) {
-        FastMath.apply(values) { FastMath.exp($0) }
+        let c = FastMath.ExpConstants()
+        FastMath.apply(values) { FastMath.exp($0, c) }
     }
 
     public static func geluTanhInPlace(_ values: UnsafeMutableBufferPointer<Float>) {
+        let c = FastMath.ExpConstants()
+        let twoSqrt2OverPi = FastMath.V(repeating: 2 * 0.797_884_56), cubic = FastMath.V(repeating: 0.044715)
         FastMath.apply(values) { x in
-            let inner = Float(0.797_884_56) * (x + Float(0.044715) * x * x * x)
-            // tanh(y) = 1 - 2 / (exp(2y) + 1); 0.5 x (1 + tanh y) = x - x / (exp(2y) + 1)
-            return x - x / (FastMath.exp(2 * inner) + 1)
+            // 0.5 x (1 + tanh y) = x - x / (exp(2y) + 1), y = sqrt(2/pi) (x + 0.044715 x^3)
+            let twoY = twoSqrt2OverPi * (x + cubic * x * x * x)
+            return x - x / (FastMath.exp(twoY, c) + c.one)
         }
     }
 
     public static func swiGLUInPlace(_ gate: UnsafeMutableBufferPointer<Float>, _ up: UnsafeBufferPointer<Float>) {
         precondition(gate.count == up.count, "SwiGLU halves differ in size")
-        FastMath.apply(gate, up) { g, u in g / (1 + FastMath.exp(-g)) * u }
+        let c = FastMath.ExpConstants()
+        FastMath.apply(gate, up) { g, u in g / (c.one + FastMath.exp(-g, c)) * u }
     }
 
     public static func elements(of tensor: Tensor) -> [Float] { tensor.floats() }

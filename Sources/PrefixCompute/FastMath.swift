@@ -22,36 +22,48 @@ enum LibM {
 enum FastMath {
     typealias V = SIMD16<Float>
 
-    @inline(__always)
-    static func exp(_ x: V) -> V {
-        let clamped = x.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.7))
-        let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
-        var r = clamped - n * 0.693_359_375
-        r = r - n * -2.121_944_4e-4
-        var p = V(repeating: 1.987_569_1e-4)
-        p = p * r + 1.398_199_9e-3
-        p = p * r + 8.333_452e-3
-        p = p * r + 4.166_579_6e-2
-        p = p * r + 1.666_666_5e-1
-        p = p * r + 5e-1
-        p = p * r * r + r + 1
-        let bits = SIMD16<Int32>(n, rounding: .towardZero) &+ 127
-        let scale = unsafeBitCast(bits &<< 23, to: V.self)
-        return p * scale
+    /// The constant vectors of `exp`, built once per kernel call rather than per element
+    /// (the optimizer does not hoist SIMD broadcasts out of these loops by itself).
+    struct ExpConstants {
+        let low = V(repeating: -87.3), high = V(repeating: 88.7), magic = V(repeating: 12_582_912)
+        let log2e = V(repeating: 1.442_695_04), ln2High = V(repeating: 0.693_359_375), ln2Low = V(repeating: -2.121_944_4e-4)
+        let p0 = V(repeating: 1.987_569_1e-4), p1 = V(repeating: 1.398_199_9e-3), p2 = V(repeating: 8.333_452e-3)
+        let p3 = V(repeating: 4.166_579_6e-2), p4 = V(repeating: 1.666_666_5e-1), p5 = V(repeating: 5.000_000_1e-1)
+        let one = V(repeating: 1)
+        let magicBits = SIMD16<Int32>(repeating: 0x4B40_0000), bias = SIMD16<Int32>(repeating: 127)
     }
 
     @inline(__always)
-    static func exp(_ x: Float) -> Float { exp(V(repeating: x))[0] }
+    static func exp(_ x: V, _ c: ExpConstants) -> V {
+        let clamped = x.replacing(with: c.low, where: x .< c.low).replacing(with: c.high, where: x .> c.high)
+        // Round x·log2(e) to the nearest integer with the 1.5·2^23 "magic number": after the add,
+        // the low mantissa bits of t hold n, and t - magic is n as a float. No int conversion.
+        let t = clamped * c.log2e + c.magic
+        let n = t - c.magic
+        let r = clamped - n * c.ln2High - n * c.ln2Low
+        var p = c.p0 * r + c.p1
+        p = p * r + c.p2
+        p = p * r + c.p3
+        p = p * r + c.p4
+        p = p * r + c.p5
+        p = p * r * r + r + c.one
+        // 2^n: n + 127 into the exponent field.
+        let k = unsafeBitCast(t, to: SIMD16<Int32>.self) &- c.magicBits
+        return p * unsafeBitCast((k &+ c.bias) &<< 23, to: V.self)
+    }
 
-    /// Applies `f` to every element, 16 at a time.
+    @inline(__always)
+    static func exp(_ x: Float) -> Float { exp(V(repeating: x), ExpConstants())[0] }
+
+    /// Applies `f` to every element, 16 at a time (the tail padded with zeros).
     @inline(__always)
     static func apply(_ values: UnsafeMutableBufferPointer<Float>, _ f: (V) -> V) {
         guard let base = values.baseAddress else { return }
         let count = values.count
         var i = 0
+        let raw = UnsafeMutableRawPointer(base)
         while i + 16 <= count {
-            let raw = UnsafeMutableRawPointer(base + i)
-            raw.storeBytes(of: f(raw.loadUnaligned(as: V.self)), as: V.self)
+            raw.storeBytes(of: f(raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)), toByteOffset: i * 4, as: V.self)
             i += 16
         }
         if i < count {
@@ -67,11 +79,11 @@ enum FastMath {
     static func apply(_ a: UnsafeMutableBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, _ f: (V, V) -> V) {
         guard let pa = a.baseAddress, let pb = b.baseAddress else { return }
         let count = a.count
+        let ra = UnsafeMutableRawPointer(pa), rb = UnsafeRawPointer(pb)
         var i = 0
         while i + 16 <= count {
-            let ra = UnsafeMutableRawPointer(pa + i)
-            let rb = UnsafeRawPointer(pb + i)
-            ra.storeBytes(of: f(ra.loadUnaligned(as: V.self), rb.loadUnaligned(as: V.self)), as: V.self)
+            ra.storeBytes(of: f(ra.loadUnaligned(fromByteOffset: i * 4, as: V.self), rb.loadUnaligned(fromByteOffset: i * 4, as: V.self)),
+                          toByteOffset: i * 4, as: V.self)
             i += 16
         }
         if i < count {

@@ -19,6 +19,31 @@ extension PrefixStack {
     ///   `.positionsExceeded`, `.prefixShape`, `.source`.
     /// - Complexity: one pass over the weights, one layer resident at a time.
     public func forward<T: ComputeScalar>(_ input: ForwardInput, as type: T.Type, options: ForwardOptions = ForwardOptions()) throws(ComputeError) -> ForwardResult {
+        // Callers in other modules reach this generic entry unspecialized: hand over to concrete
+        // instantiations so that every kernel below is compiled for Float or Double.
+        if T.self == Float.self { return try forwardFamily(input, Float.self, options) }
+        if T.self == Double.self { return try forwardFamily(input, Double.self, options) }
+        return try forwardFamily(input, T.self, options)
+    }
+
+    /// Picks the concrete block type, so the layer loop is specialised for it.
+    private func forwardFamily<T: ComputeScalar>(_ input: ForwardInput, _: T.Type, _ options: ForwardOptions) throws(ComputeError) -> ForwardResult {
+        switch config.family {
+        case .gpt2:
+            return try forwardLayers(input, options) { (l: Int) throws(ComputeError) -> GPT2Block<T> in
+                try loading(l) { try GPT2Block<T>(layer: l, config: config, load: load) }
+            }
+        case .llama, .qwen2, .mistral:
+            let rope = self.rope
+            return try forwardLayers(input, options) { (l: Int) throws(ComputeError) -> LlamaBlock<T> in
+                try loading(l) { try LlamaBlock<T>(layer: l, config: config, rope: rope, has: has, load: load) }
+            }
+        }
+    }
+
+    private func forwardLayers<B: TransformerBlock>(_ input: ForwardInput, _ options: ForwardOptions,
+                                                    makeBlock: (Int) throws(ComputeError) -> B) throws(ComputeError) -> ForwardResult {
+        typealias T = B.Scalar
         let batch = input.batch, n = input.length, d = config.hiddenSize, pn = prefix.prefixLength
         let positions = prefix.positions
         let lastPosition = max(positions.inputStart + n, positions.prefixStart + pn)
@@ -47,7 +72,7 @@ extension PrefixStack {
         var layerInputs: [Tensor] = [], layerOutputs: [Tensor] = [], prefixOutputs: [Tensor] = [], summaries: [LayerSummary] = []
         let computePrefixRows = options.computePrefixRows && prefix.form == .hidden
         for l in 0..<config.numLayers {
-            let block = try self.block(l, T.self)
+            let block = try makeBlock(l)
             let layerPrefix = try prefixLayer(l)
             var inputsRecord: [T] = [], prefixRecord: [T] = []
             for b in 0..<batch {

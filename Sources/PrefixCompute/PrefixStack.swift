@@ -86,19 +86,24 @@ public final class PrefixStack: Sendable {
 
     func has(_ key: String) -> Bool { layout.name(key) != nil }
 
-    /// Loads block `layer` in precision `T`.
-    func block<T: ComputeScalar>(_ layer: Int, _: T.Type) throws(ComputeError) -> any TransformerBlock<T> {
+    /// Runs a block loader, mapping its failures to ``ComputeError``.
+    func loading<B>(_ layer: Int, _ body: () throws -> B) throws(ComputeError) -> B {
         do {
-            switch config.family {
-            case .gpt2:
-                return try GPT2Block<T>(layer: layer, config: config, load: load)
-            case .llama, .qwen2, .mistral:
-                return try LlamaBlock<T>(layer: layer, config: config, rope: rope, has: has, load: load)
-            }
+            return try body()
         } catch let error as ComputeError {
             throw error
         } catch {
             throw ComputeError(.source, "cannot read layer \(layer)", underlying: "\(error)")
+        }
+    }
+
+    /// Loads block `layer` in precision `T` (for conversions; the forward pass uses concrete types).
+    func block<T: ComputeScalar>(_ layer: Int, _: T.Type) throws(ComputeError) -> any TransformerBlock<T> {
+        switch config.family {
+        case .gpt2:
+            return try loading(layer) { try GPT2Block<T>(layer: layer, config: config, load: load) }
+        case .llama, .qwen2, .mistral:
+            return try loading(layer) { try LlamaBlock<T>(layer: layer, config: config, rope: rope, has: has, load: load) }
         }
     }
 

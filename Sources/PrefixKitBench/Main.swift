@@ -5,7 +5,16 @@ import PrefixKit
 /// run (ratios, since this machine's absolute speed varies from run to run).
 @main
 enum Main {
-    static func main() throws {
+    static func main() {
+        do {
+            try run()
+        } catch {
+            FileHandle.standardError.write(Data("prefixkit-bench: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func run() throws {
         var arguments = Array(CommandLine.arguments.dropFirst())
         var options = BenchOptions()
         while let argument = arguments.first {
@@ -16,12 +25,16 @@ enum Main {
             case "--small": options.small = true
             case "--work": options.work = arguments.isEmpty ? options.work : arguments.removeFirst()
             case "store": options.sections.append("store")
+            case "forward": options.sections.append("forward")
             case "-h", "--help":
                 print("""
-                    usage: prefixkit-bench [store] [--rounds N] [--small] [--work DIR] [--python PATH]
+                    usage: prefixkit-bench [store] [forward] [--rounds N] [--small] [--work DIR] [--python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
-                      --small a 40 MB model, for a quick look
+                      forward the prefix-tuned forward pass (GPT-2 L=12 d=768, Pn=20, N=128, B=1, f32) vs NumPy on the
+                              same weights (all rows, and skipping discarded work) and vs the sgemm peak; peak RSS of a
+                              forward streaming a 24-layer d=1024 model from a store
+                      --small small models, for a quick look
                     """)
                 return
             default:
@@ -29,8 +42,9 @@ enum Main {
                 exit(2)
             }
         }
-        if options.sections.isEmpty { options.sections = ["store"] }
+        if options.sections.isEmpty { options.sections = ["store", "forward"] }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
+        if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
     }
 }
 
