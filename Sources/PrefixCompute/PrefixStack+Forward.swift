@@ -31,12 +31,12 @@ extension PrefixStack {
         switch config.family {
         case .gpt2:
             return try forwardLayers(input, options) { (l: Int) throws(ComputeError) -> GPT2Block<T> in
-                try loading(l) { try GPT2Block<T>(layer: l, config: config, load: load) }
+                try loading(l) { try GPT2Block<T>(layer: l, config: config) { try load($0) } }
             }
         case .llama, .qwen2, .mistral:
             let rope = self.rope
             return try forwardLayers(input, options) { (l: Int) throws(ComputeError) -> LlamaBlock<T> in
-                try loading(l) { try LlamaBlock<T>(layer: l, config: config, rope: rope, has: has, load: load) }
+                try loading(l) { try LlamaBlock<T>(layer: l, config: config, rope: rope, has: has) { try load($0) } }
             }
         }
     }
@@ -123,7 +123,7 @@ extension PrefixStack {
         let d = config.hiddenSize
         var states: [Matrix<T>]
         if let ids = input.ids {
-            let table = try load(embeddingKey)
+            let table = try load(embeddingKey, sparse: true)
             states = ids.map { PrefixStack.embeddingRows(table, $0) }
         } else if let embeddings = input.embeddings {
             let values = T.elements(of: embeddings)
@@ -133,7 +133,7 @@ extension PrefixStack {
             throw ComputeError(.invalidInput, "no inputs")
         }
         if config.positionScheme == .learned {
-            let table = try load("wpe.weight")
+            let table = try load("wpe.weight", sparse: true)
             for b in states.indices {
                 let rows: Matrix<T> = PrefixStack.embeddingRows(table, positions[b])
                 states[b].add(rows)

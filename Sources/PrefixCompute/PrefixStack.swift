@@ -76,10 +76,10 @@ public final class PrefixStack: Sendable {
         self.layout = layout
     }
 
-    /// Loads canonical weight `key`.
-    func load(_ key: String) throws(ComputeError) -> Tensor {
+    /// Loads canonical weight `key` (`sparse`: only a few rows will be read).
+    func load(_ key: String, sparse: Bool = false) throws(ComputeError) -> Tensor {
         guard let name = layout.name(key) else { throw ComputeError(.missingWeight, "weight is missing", tensor: key) }
-        do { return try weights.load(name) } catch let error as ComputeError { throw error } catch {
+        do { return sparse ? try weights.loadSparse(name) : try weights.load(name) } catch let error as ComputeError { throw error } catch {
             throw ComputeError(.source, "cannot read weight", tensor: name, underlying: "\(error)")
         }
     }
@@ -101,9 +101,9 @@ public final class PrefixStack: Sendable {
     func block<T: ComputeScalar>(_ layer: Int, _: T.Type) throws(ComputeError) -> any TransformerBlock<T> {
         switch config.family {
         case .gpt2:
-            return try loading(layer) { try GPT2Block<T>(layer: layer, config: config, load: load) }
+            return try loading(layer) { try GPT2Block<T>(layer: layer, config: config) { try load($0) } }
         case .llama, .qwen2, .mistral:
-            return try loading(layer) { try LlamaBlock<T>(layer: layer, config: config, rope: rope, has: has, load: load) }
+            return try loading(layer) { try LlamaBlock<T>(layer: layer, config: config, rope: rope, has: has) { try load($0) } }
         }
     }
 

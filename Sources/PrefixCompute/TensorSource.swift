@@ -20,6 +20,13 @@ public protocol TensorSource: Sendable {
     func tensorInfos() throws -> [String: TensorInfo]
     /// One tensor's bytes.
     func load(_ name: String) throws -> Tensor
+    /// A table of which only a few rows will be read (an embedding lookup): sources that map
+    /// files can skip reading the rest. Defaults to ``load(_:)``.
+    func loadSparse(_ name: String) throws -> Tensor
+}
+
+extension TensorSource {
+    public func loadSparse(_ name: String) throws -> Tensor { try load(name) }
 }
 
 /// Tensors held in memory.

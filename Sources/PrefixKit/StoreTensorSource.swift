@@ -29,8 +29,16 @@ public struct StoredBaseTensors: TensorSource {
     }
 
     public func load(_ name: String) throws -> Tensor {
+        try load(name, populate: true)
+    }
+
+    public func loadSparse(_ name: String) throws -> Tensor {
+        try load(name, populate: verify)
+    }
+
+    private func load(_ name: String, populate: Bool) throws -> Tensor {
         guard let entry = entries[name] else { throw ComputeError(.missingWeight, "the base has no such tensor", tensor: name) }
-        return try store.load(entry, verify: verify, owner: base.shortReference)
+        return try store.load(entry, verify: verify, owner: base.shortReference, populate: populate)
     }
 }
 

@@ -54,9 +54,11 @@ extension Store {
     ///   - entry: the tensor's catalog entry.
     ///   - verify: whether to check the SHA-256.
     ///   - owner: the checkpoint or base reference, named in errors.
+    ///   - populate: map every page up front (faster when every byte will be read); `false` for
+    ///     tables of which only a few rows are read, so that only those pages are loaded.
     /// - Throws: ``StorageError`` `.corruptBlob` (missing or truncated blob),
     ///   `.structureMismatch`, `.digestMismatch`, `.io`.
-    public func load(_ entry: TensorEntry, verify: Bool = false, owner: String? = nil) throws(StorageError) -> Tensor {
+    public func load(_ entry: TensorEntry, verify: Bool = false, owner: String? = nil, populate: Bool = true) throws(StorageError) -> Tensor {
         let path = "\(directory)/\(entry.blobPath)"
         let shape: Shape
         do {
@@ -82,7 +84,7 @@ extension Store {
                     throw StorageError(.corruptBlob, "blob file is truncated: tensor needs bytes up to \(offset + entry.byteCount), file has \(size)",
                                        path: path, reference: owner, tensor: entry.name)
                 }
-                let region = try MappedRegion(path: path, offset: UInt64(offset), length: Int(entry.byteCount), populate: true)
+                let region = try MappedRegion(path: path, offset: UInt64(offset), length: Int(entry.byteCount), populate: populate)
                 tensor = try Tensor(dtype: entry.dtype, shape: shape, storage: TensorStorage(borrowing: region.bytes, owner: region))
             } else {
                 tensor = try readThroughHDF5(entry, path: path, shape: shape, owner: owner)
