@@ -26,6 +26,7 @@ CREATE TABLE model (
   rope_scaling_factor REAL,
   tie_word_embeddings INTEGER NOT NULL CHECK (tie_word_embeddings IN (0, 1)),
   attention_bias INTEGER NOT NULL CHECK (attention_bias IN (0, 1)),
+  sliding_window INTEGER CHECK (sliding_window IS NULL OR sliding_window > 0),
   config_json TEXT NOT NULL CHECK (json_valid(config_json))
 );
 CREATE TABLE blob (
