@@ -41,6 +41,9 @@ public enum HFConfig {
                                  attentionBias: true)
             let scaled = try fields.optionalBool("scale_attn_by_inverse_layer_idx") ?? false
             let upcast = try fields.optionalBool("reorder_and_upcast_attn") ?? false
+            if try fields.optionalBool("scale_attn_weights") == false {
+                throw FormatError(.unsupportedDType, "config feature scale_attn_weights=false is not implemented", path: path)
+            }
             if scaled || upcast {
                 throw FormatError(.unsupportedDType, "config feature scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn is not implemented", path: path)
             }
