@@ -71,11 +71,11 @@ struct Demo: ParsableCommand {
         let firstStep = ((try? store.checkpoint("demo").step) ?? 0) + 1
         var random = SeededRandom(seed: seed &+ 1)
         var content = SyntheticModel.hiddenPrefix(config, prefixLength: prefixLength, seed: seed &+ 2)
-        content.probe = probe(batch: 2, length: inputLength, vocab: config.vocabSize, random: &random)
-        content.probeMeta = #"{"form": "hidden", "Pn": \#(prefixLength), "input_start": \#(prefixLength), "tool": "prefixkit demo", "activations": "none"}"#
+        let inputs = probe(batch: 2, length: inputLength, vocab: config.vocabSize, random: &random)
         var saves: [CheckpointSaveResult] = []
         for step in firstStep..<(firstStep + checkpoints) {
             if step > firstStep { content.layers = content.layers.map { trainingStep($0, random: &random) } }
+            try attachProbe(&content, inputs: inputs, weights: weights)
             let spec = CheckpointSpec(name: "demo", step: step, base: baseRef, parent: step > 1 ? "demo@\(step - 1)" : nil,
                                       tags: ["demo"], provenance: Provenance(sourceFormat: "demo"))
             let result = try store.saveCheckpoint(content, as: spec)
@@ -122,6 +122,17 @@ struct Demo: ParsableCommand {
         let exact = baseExact == weights.tensors.count && prefixExact == prefixTotal
         print("round trip: base \(baseExact)/\(weights.tensors.count) tensors and prefixes \(prefixExact)/\(prefixTotal) layers byte-exact, every digest verified: \(exact ? "OK" : "MISMATCH")")
         if !exact { throw CommandFailure(status: .finding) }
+    }
+
+    /// Stores reference activations with the checkpoint: the stack run in f64 on the probe inputs,
+    /// in the activation exchange format (the verifier checks later runs against them).
+    private func attachProbe(_ content: inout CheckpointContent, inputs: [NamedTensor], weights: BaseWeights) throws {
+        let stack = try PrefixStack(config: weights.config, weights: InMemoryTensors(weights.tensors), prefix: PrefixSource(content))
+        let input = try ForwardInput(ids: inputs[0].tensor, mask: inputs[1].tensor)
+        let exchange = ActivationExchange(result: try stack.forward(input, as: Double.self, options: ForwardOptions(logits: true)), input: input,
+                                          tool: "prefixkit demo")
+        content.probe = exchange.entries().compactMap { entry in entry.value.tensor.map { NamedTensor(entry.name, $0) } }
+        content.probeMeta = exchange.meta
     }
 
     /// One "training step": a small update to every value of the layer's prefix.
