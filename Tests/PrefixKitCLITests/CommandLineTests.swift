@@ -112,9 +112,8 @@ struct CommandLineTests {
     func lockedStore() throws {
         let dir = TemporaryDirectory()
         let store = try demoStore(dir)
-        let holder = try Processes.run("/usr/bin/flock", ["--exclusive", store + "/.lock", "sleep", "3"], environment: [:], input: nil, background: true)
+        let holder = try Processes.holdLock(store + "/.lock", seconds: 30)
         defer { holder.terminate() }
-        Thread.sleep(forTimeInterval: 0.3)
         expectError(try Processes.prefixkit(["gc", store, "--lock-timeout", "0.2"]), status: 3, mentioning: "another writer")
         // Readers are not blocked.
         #expect(try Processes.prefixkit(["list", store]).status == 0)

@@ -103,3 +103,19 @@ extension Processes {
         return process
     }
 }
+
+extension Processes {
+    /// Starts a process holding `lockFile` exclusively (flock) for `seconds`, and returns once the
+    /// lock is verifiably held.
+    public static func holdLock(_ lockFile: String, seconds: Double) throws -> Process {
+        let holder = try run("/usr/bin/flock", ["--exclusive", lockFile, "sleep", "\(seconds)"], environment: [:], input: nil, background: true)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            // flock --nonblock fails (exit 1) once the holder has the lock.
+            if try run("/usr/bin/flock", ["--nonblock", lockFile, "true"]).status != 0 { return holder }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        holder.terminate()
+        throw FixtureError(description: "the lock holder did not take \(lockFile) within 10 s")
+    }
+}
