@@ -33,6 +33,36 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
         case missingKey
         /// Keys or tensors disagree with each other.
         case inconsistent
+        /// The header claims more bytes than the file has.
+        case headerPastEnd
+        /// The header is not valid UTF-8.
+        case notUTF8
+        /// The header is not valid JSON (or not the expected shape of JSON).
+        case malformedJSON
+        /// The JSON nests deeper than the cap.
+        case nestingTooDeep
+        /// A metadata value is not a string.
+        case nonStringMetadata
+        /// A dtype spelling PrefixKit does not know.
+        case unknownDType
+        /// Tensor data offsets leave a gap, overlap, or do not start at 0.
+        case offsetsNotContiguous
+        /// A tensor's end offset is before its start.
+        case offsetsReversed
+        /// Shape times element size overflows.
+        case sizeOverflow
+        /// The data buffer does not end exactly where the last tensor ends.
+        case incompleteBuffer
+        /// A tensor name appears twice.
+        case duplicateName
+        /// More tensors than the cap.
+        case tooManyTensors
+        /// A tensor name longer than the cap.
+        case nameTooLong
+        /// A shard name that would leave the directory, or a link out of it.
+        case unsafePath
+        /// A pickled file (`.bin`, `.pt`) that PrefixKit never loads.
+        case pickleRefused
     }
 
     /// The stable code.
