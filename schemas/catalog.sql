@@ -55,7 +55,7 @@ CREATE TABLE base (
   source_format TEXT NOT NULL,
   source_path TEXT,
   tool_version TEXT NOT NULL
-);
+, weights_metadata TEXT CHECK (weights_metadata IS NULL OR json_valid(weights_metadata)));
 CREATE TABLE base_tensor (
   base_fingerprint TEXT NOT NULL REFERENCES base(fingerprint) ON DELETE CASCADE,
   name TEXT NOT NULL,
@@ -110,3 +110,10 @@ CREATE TABLE check_run (
   tool_version TEXT NOT NULL
 );
 CREATE INDEX check_run_checkpoint ON check_run(checkpoint_id);
+CREATE TABLE base_file (
+  base_fingerprint TEXT NOT NULL REFERENCES base(fingerprint) ON DELETE CASCADE,
+  name TEXT NOT NULL CHECK (length(name) > 0 AND instr(name, '/') = 0),
+  tensor_id INTEGER NOT NULL REFERENCES tensor(id),
+  PRIMARY KEY (base_fingerprint, name)
+) WITHOUT ROWID;
+CREATE INDEX base_file_tensor ON base_file(tensor_id);

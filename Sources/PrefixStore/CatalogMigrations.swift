@@ -7,12 +7,13 @@ import GRDB
 /// they produce is kept verbatim in `schemas/catalog.sql`, and a test proves the two agree.
 enum CatalogMigrations {
     /// The identifiers of every migration this version knows, in order.
-    static var identifiers: [String] { ["v1-catalog", "v2-check-runs"] }
+    static var identifiers: [String] { ["v1-catalog", "v2-check-runs", "v3-base-files"] }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-catalog") { db in try db.execute(sql: v1) }
         migrator.registerMigration("v2-check-runs") { db in try db.execute(sql: v2) }
+        migrator.registerMigration("v3-base-files") { db in try db.execute(sql: v3) }
         return migrator
     }
 
@@ -131,5 +132,19 @@ enum CatalogMigrations {
           tool_version TEXT NOT NULL
         );
         CREATE INDEX check_run_checkpoint ON check_run(checkpoint_id);
+        """
+
+    /// The non-weight files of a base's HF directory (tokenizer, generation config, vocab...),
+    /// stored as byte tensors so that they are content-addressed and deduplicated like weights;
+    /// and the `__metadata__` of the weights' safetensors file, for a faithful export.
+    static let v3 = """
+        CREATE TABLE base_file (
+          base_fingerprint TEXT NOT NULL REFERENCES base(fingerprint) ON DELETE CASCADE,
+          name TEXT NOT NULL CHECK (length(name) > 0 AND instr(name, '/') = 0),
+          tensor_id INTEGER NOT NULL REFERENCES tensor(id),
+          PRIMARY KEY (base_fingerprint, name)
+        ) WITHOUT ROWID;
+        CREATE INDEX base_file_tensor ON base_file(tensor_id);
+        ALTER TABLE base ADD COLUMN weights_metadata TEXT CHECK (weights_metadata IS NULL OR json_valid(weights_metadata));
         """
 }

@@ -65,6 +65,16 @@ struct BaseRecord: Codable, FetchableRecord, PersistableRecord {
     var sourceFormat: String
     var sourcePath: String?
     var toolVersion: String
+    var weightsMetadata: String?
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}
+
+struct BaseFileRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "base_file"
+    var baseFingerprint: String
+    var name: String
+    var tensorId: Int64
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }

@@ -21,15 +21,43 @@ extension Store {
     @discardableResult
     public func saveBase(_ weights: BaseWeights, alias: String? = nil, provenance: Provenance,
                          progress: ProgressHandler? = nil) throws(StorageError) -> BaseSaveResult {
+        try saveBase(config: weights.config, configJSON: weights.configJSON, tensors: weights.tensors.map(LazyTensor.init),
+                     alias: alias, provenance: provenance, progress: progress)
+    }
+
+    /// Saves a base whose tensors are read one at a time as the save reaches them (a base
+    /// larger than memory imports with a footprint of a few tensors), with the non-weight files
+    /// of its Hugging Face directory and the `__metadata__` of its safetensors file.
+    ///
+    /// - Parameters:
+    ///   - config: the compute-relevant configuration.
+    ///   - configJSON: the original `config.json`.
+    ///   - tensors: the weights, read lazily.
+    ///   - files: tokenizer, generation config, vocab... stored content-addressed.
+    ///   - weightsMetadata: the safetensors `__metadata__` entries, restored on export.
+    ///   - alias: a name usable instead of `base:FP`.
+    ///   - provenance: where the weights came from.
+    ///   - progress: called after each tensor with the bytes processed so far.
+    /// - Throws: see ``saveBase(_:alias:provenance:progress:)``.
+    @discardableResult
+    public func saveBase(config: ModelConfig, configJSON: String, tensors: [LazyTensor], files: [BaseFile] = [],
+                         weightsMetadata: [(key: String, value: String)]? = nil, alias: String? = nil, provenance: Provenance,
+                         progress: ProgressHandler? = nil) throws(StorageError) -> BaseSaveResult {
         do {
-            try weights.config.validate()
+            try config.validate()
             if let alias { try Names.validate(name: alias, kind: "base alias") }
             var seen = Set<String>()
-            for item in weights.tensors {
+            for item in tensors {
                 try Names.validate(tensorName: item.name)
                 guard seen.insert(item.name).inserted else {
                     throw StorageError(.invalidArgument, "duplicate tensor name in base", tensor: item.name)
                 }
+                _ = try item.shape.byteCount(of: item.dtype)
+            }
+            var fileNames = Set<String>()
+            for file in files {
+                try Names.validate(tensorName: file.name)
+                guard fileNames.insert(file.name).inserted else { throw StorageError(.invalidArgument, "duplicate file name in base", tensor: file.name) }
             }
         } catch let error as CoreError {
             throw StorageError(.invalidArgument, error.description, underlying: error)
@@ -41,10 +69,16 @@ extension Store {
         let lock = try WriterLock(store: directory, timeout: lockTimeout)
         defer { withExtendedLifetime(lock) {} }
 
-        let pending = weights.tensors.map { PendingTensor(key: $0.name, dataset: "/base/\($0.name)", tensor: $0.tensor) }
+        var pending = tensors.map { PendingTensor(key: $0.name, dataset: "/base/\($0.name)", tensor: $0) }
+        for file in files {
+            let bytes = file.bytes
+            pending.append(PendingTensor(key: "file \(file.name)", dataset: "/files/\(file.name)", tensor: LazyTensor(
+                name: file.name, dtype: .u8, shape: Shape(arrayLiteral: bytes.count)) { try Tensor(dtype: .u8, shape: Shape([bytes.count]), bytes: bytes) }))
+        }
         let batch = try writeBatch(pending, progress: progress)
-        let fingerprint = Store.fingerprint(config: weights.config, tensors: weights.tensors, digests: batch.digests)
-        let configDigest = SHA256Digest.hex(of: Store.canonicalJSON(weights.config) + "\n" + weights.configJSON)
+        let fingerprint = Store.fingerprint(config: config, tensors: tensors, digests: Array(batch.digests.prefix(tensors.count)))
+        let configDigest = SHA256Digest.hex(of: Store.canonicalJSON(config) + "\n" + configJSON)
+        let metadataJSON = weightsMetadata.map { pairs in Store.canonicalJSON(pairs.map { [$0.key, $0.value] }) }
         let created: Bool
         do {
             created = try write { db -> Bool in
@@ -58,12 +92,15 @@ extension Store {
                     throw StorageError(.alreadyExists, "base alias '\(alias)' is already used by another base")
                 }
                 let ids = try batch.insert(db)
-                let modelID = try Store.findOrInsertModel(db, config: weights.config, json: weights.configJSON, digest: configDigest)
+                let modelID = try Store.findOrInsertModel(db, config: config, json: configJSON, digest: configDigest)
                 try BaseRecord(fingerprint: fingerprint, modelId: modelID, alias: alias, createdAt: Store.timestamp(),
                                sourceFormat: provenance.sourceFormat, sourcePath: provenance.sourcePath,
-                               toolVersion: provenance.toolVersion).insert(db)
-                for (item, id) in zip(weights.tensors, ids) {
+                               toolVersion: provenance.toolVersion, weightsMetadata: metadataJSON).insert(db)
+                for (item, id) in zip(tensors, ids) {
                     try BaseTensorRecord(baseFingerprint: fingerprint, name: item.name, tensorId: id).insert(db)
+                }
+                for (file, id) in zip(files, ids.dropFirst(tensors.count)) {
+                    try BaseFileRecord(baseFingerprint: fingerprint, name: file.name, tensorId: id).insert(db)
                 }
                 FaultInjection.point("save base: catalog rows inserted, before commit")
                 return true
@@ -76,6 +113,35 @@ extension Store {
         FaultInjection.point("save base: committed")
         let info = try base("base:" + fingerprint)
         return BaseSaveResult(base: info, created: created, summary: batch.summary)
+    }
+
+    /// The non-weight files stored with a base.
+    ///
+    /// - Throws: the errors of ``load(_:verify:owner:populate:)``.
+    public func files(of base: BaseInfo, verify: Bool = false) throws(StorageError) -> [BaseFile] {
+        let entries = try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT bf.name, t.*, b.path AS blob_path FROM base_file bf JOIN tensor t ON t.id = bf.tensor_id
+                JOIN blob b ON b.id = t.blob_id WHERE bf.base_fingerprint = ? ORDER BY bf.name
+                """, arguments: [base.fingerprint]).map { row in
+                TensorEntry(name: row["name"], role: "file", layer: nil, dtype: .u8, shape: [row["byte_length"]],
+                            byteCount: row["byte_length"], sha256: row["sha256"], blobPath: row["blob_path"],
+                            dataset: row["dataset"], fileOffset: row["file_offset"])
+            }
+        }
+        var files: [BaseFile] = []
+        for entry in entries {
+            let tensor = try load(entry, verify: verify, owner: base.shortReference)
+            files.append(BaseFile(name: entry.name, bytes: tensor.withUnsafeBytes { Array($0) }))
+        }
+        return files
+    }
+
+    /// The `__metadata__` of the safetensors file the base was imported from, if any.
+    public func weightsMetadata(of base: BaseInfo) throws(StorageError) -> [(key: String, value: String)]? {
+        let text = try read { db in try String.fetchOne(db, sql: "SELECT weights_metadata FROM base WHERE fingerprint = ?", arguments: [base.fingerprint]) }
+        guard let text, let data = text.data(using: .utf8), let pairs = try? JSONDecoder().decode([[String]].self, from: data) else { return nil }
+        return pairs.compactMap { $0.count == 2 ? (key: $0[0], value: $0[1]) : nil }
     }
 
     /// Every stored base, oldest first.
@@ -138,11 +204,11 @@ extension Store {
     }
 
     /// The base fingerprint: SHA-256 of the canonical config and the sorted tensor list.
-    static func fingerprint(config: ModelConfig, tensors: [NamedTensor], digests: [String]) -> String {
+    static func fingerprint(config: ModelConfig, tensors: [LazyTensor], digests: [String]) -> String {
         var lines = ["prefixkit-base-fingerprint/1", canonicalJSON(config)]
         let entries = zip(tensors, digests).sorted { $0.0.name < $1.0.name }
         for (item, digest) in entries {
-            lines.append("\(item.name)\t\(item.tensor.dtype.rawValue)\t\(shapeText(item.tensor.shape))\t\(digest)")
+            lines.append("\(item.name)\t\(item.dtype.rawValue)\t\(shapeText(item.shape))\t\(digest)")
         }
         return SHA256Digest.hex(of: lines.joined(separator: "\n") + "\n")
     }

@@ -182,6 +182,8 @@ extension Store {
             FROM checkpoint_tensor ct JOIN checkpoint c ON c.id = ct.checkpoint_id
             UNION ALL
             SELECT bt.tensor_id, 'base:' || substr(bt.base_fingerprint, 1, 12), 'base', bt.name FROM base_tensor bt
+            UNION ALL
+            SELECT bf.tensor_id, 'base:' || substr(bf.base_fingerprint, 1, 12), 'file', bf.name FROM base_file bf
             """) {
             result[row[0], default: []].append((row[1], row[2], row[3]))
         }

@@ -46,16 +46,16 @@ extension Store {
             for part in prefix.parts {
                 let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
                 let dataset = part.suffix.isEmpty ? "/prefix/\(label)" : "/prefix/\(label)/\(part.suffix)"
-                pending.append(PendingTensor(key: name, dataset: dataset, tensor: part.tensor))
+                pending.append(PendingTensor(key: name, dataset: dataset, tensor: LazyTensor(NamedTensor(name, part.tensor))))
                 roles.append(("prefix", name, layer))
             }
         }
         for item in content.mlp {
-            pending.append(PendingTensor(key: "mlp.\(item.name)", dataset: "/mlp/\(item.name)", tensor: item.tensor))
+            pending.append(PendingTensor(key: "mlp.\(item.name)", dataset: "/mlp/\(item.name)", tensor: LazyTensor(item)))
             roles.append(("mlp", item.name, nil))
         }
         for item in content.probe {
-            pending.append(PendingTensor(key: "probe.\(item.name)", dataset: "/probe/\(item.name)", tensor: item.tensor))
+            pending.append(PendingTensor(key: "probe.\(item.name)", dataset: "/probe/\(item.name)", tensor: LazyTensor(item)))
             roles.append(("probe", item.name, nil))
         }
 

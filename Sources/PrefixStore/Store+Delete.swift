@@ -70,6 +70,7 @@ extension Store {
         try db.execute(sql: """
             DELETE FROM tensor WHERE id NOT IN (SELECT tensor_id FROM base_tensor)
                                  AND id NOT IN (SELECT tensor_id FROM checkpoint_tensor)
+                                 AND id NOT IN (SELECT tensor_id FROM base_file)
             """)
         summary.tensors += db.changesCount
         let blobs = try BlobRecord.fetchAll(db, sql: "SELECT * FROM blob WHERE id NOT IN (SELECT blob_id FROM tensor)")

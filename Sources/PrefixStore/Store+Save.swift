@@ -1,12 +1,15 @@
 import Foundation
 import GRDB
 import PrefixCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A tensor about to be saved: its logical name (for messages), its dataset path in a new blob.
 struct PendingTensor {
     var key: String
     var dataset: String
-    var tensor: Tensor
+    var tensor: LazyTensor
 }
 
 /// The result of writing a batch of tensors into (at most) one new blob, before the catalog
@@ -50,6 +53,7 @@ extension Store {
     /// catalog transaction inserts the returned records. Must run under the writer lock.
     func writeBatch(_ items: [PendingTensor], progress: ProgressHandler? = nil) throws(StorageError) -> WrittenBatch {
         let totalBytes = items.reduce(Int64(0)) { $0 + Int64($1.tensor.byteCount) }
+        try ensureFreeSpace(Int64(totalBytes))
         var doneBytes: Int64 = 0
         let digests = DigestPipeline(items.map(\.tensor))
         let blobID = Store.newBlobID()
@@ -65,9 +69,20 @@ extension Store {
 
         do throws(StorageError) {
             for (index, item) in items.enumerated() {
-                let digest = digests.digest(index)
+                let loaded: (tensor: Tensor, digest: String)
+                do { loaded = try digests.take(index) } catch let error as StorageError { throw error } catch {
+                    throw StorageError(.io, "cannot read tensor: \(error)", tensor: item.key, underlying: error)
+                }
+                let digest = loaded.digest
                 doneBytes += Int64(item.tensor.byteCount)
-                defer { progress?(doneBytes, totalBytes) }
+                defer {
+                    digests.finished(index)
+                    progress?(doneBytes, totalBytes)
+                }
+                guard loaded.tensor.dtype == item.tensor.dtype, loaded.tensor.shape == item.tensor.shape else {
+                    throw StorageError(.invalidArgument, "tensor is \(loaded.tensor.dtype) \(loaded.tensor.shape), announced as \(item.tensor.dtype) \(item.tensor.shape)",
+                                       tensor: item.key)
+                }
                 allDigests.append(digest)
                 let shapeText = Store.shapeText(item.tensor.shape)
                 let dtype = item.tensor.dtype.rawValue
@@ -98,7 +113,7 @@ extension Store {
                 guard let writer else { break }
                 let offset: UInt64?
                 do {
-                    offset = try writer.write(item.tensor, at: item.dataset)
+                    offset = try writer.write(loaded.tensor, at: item.dataset)
                 } catch {
                     throw StorageError(.io, "cannot write tensor to blob", path: temporaryPath, tensor: item.key, underlying: error)
                 }
@@ -136,9 +151,21 @@ extension Store {
             }
             return WrittenBatch(resolutions: resolutions, digests: allDigests, newRecords: newRecords, blob: blob, summary: summary)
         } catch {
+            digests.cancel()
             writer?.abandon()
             try? FileSystem.remove(temporaryPath)
             throw error
+        }
+    }
+
+    /// Refuses a save that cannot fit: `bytes` plus a margin must be free on the store's disk.
+    func ensureFreeSpace(_ bytes: Int64) throws(StorageError) {
+        var info = statvfs()
+        guard statvfs(directory, &info) == 0 else { return }
+        let free = Int64(info.f_bavail) * Int64(info.f_frsize)
+        let needed = bytes + (64 << 20)
+        if free < needed {
+            throw StorageError(.io, "not enough free disk space: the save needs up to \(needed) bytes, \(free) are free", path: directory)
         }
     }
 
