@@ -76,6 +76,17 @@ public final class PrefixStack: Sendable {
         self.layout = layout
     }
 
+    /// Checks that tensors named and shaped as in `infos` are exactly what `config`'s
+    /// architecture needs, without reading any bytes.
+    ///
+    /// - Returns: the tensors that would be skipped (known buffers, a tied head).
+    /// - Throws: ``ComputeError`` `.unknownWeight`, `.missingWeight`, `.weightShape`.
+    public static func checkWeights(config: ModelConfig, infos: [String: TensorInfo]) throws(ComputeError) -> [String] {
+        var layout = try WeightLayout(config)
+        try layout.bind(infos)
+        return layout.skipped
+    }
+
     /// Loads canonical weight `key` (`sparse`: only a few rows will be read).
     func load(_ key: String, sparse: Bool = false) throws(ComputeError) -> Tensor {
         guard let name = layout.name(key) else { throw ComputeError(.missingWeight, "weight is missing", tensor: key) }

@@ -197,8 +197,8 @@ struct BoundedJSON {
 /// Writes JSON strings exactly as serde_json does (the safetensors reference writer): `"` and `\`
 /// escaped, `\b \f \n \r \t` short, other controls as `\u00xx`, everything else (including `/`
 /// and non-ASCII) raw UTF-8.
-enum SerdeJSON {
-    static func quoted(_ text: String) -> String {
+package enum SerdeJSON {
+    package static func quoted(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

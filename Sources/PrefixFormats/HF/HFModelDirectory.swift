@@ -1,0 +1,158 @@
+import Foundation
+public import PrefixCore
+
+/// A Hugging Face model directory: `config.json`, `model.safetensors` or a sharded set
+/// (`model.safetensors.index.json` + shards), and non-weight files (tokenizer, generation
+/// config, vocab...). Tensors are read lazily from the memory-mapped files.
+///
+/// Hostile directories are refused: shard names with path separators or `..`, symbolic links
+/// out of the directory, weight maps that disagree with the shards, and pickled weights
+/// (`pytorch_model.bin`), which are never loaded.
+public struct HFModelDirectory: Sendable {
+    /// One tensor and where it is.
+    public struct Item: Sendable {
+        public var name: String
+        public var dtype: DType
+        public var shape: [Int]
+        public var file: SafetensorsFile
+        public var entry: SafetensorsFile.Entry
+
+        /// The tensor, borrowing the mapped bytes.
+        public func load() throws -> Tensor { try file.tensor(entry) }
+    }
+
+    /// Extensions of weight formats PrefixKit does not read (pickles and others): never loaded.
+    static let foreignWeights = [".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".pkl"]
+    /// The largest non-weight file kept.
+    public static let maxFileSize = 512 << 20
+
+    /// The directory.
+    public let path: String
+    /// The parsed configuration.
+    public let config: ModelConfig
+    /// `config.json` as it is.
+    public let configJSON: String
+    /// Every tensor, in file order.
+    public let tensors: [Item]
+    /// The `__metadata__` of the (first) safetensors file.
+    public let weightsMetadata: [(key: String, value: String)]?
+    /// Non-weight files kept with the base.
+    public let files: [String]
+    /// Files left out, with the reason.
+    public let skipped: [(name: String, reason: String)]
+    /// Whether the weights were sharded.
+    public let sharded: Bool
+
+    /// Whether `path` looks like an HF model directory.
+    public static func detect(_ path: String) -> Bool {
+        let fm = FileManager.default
+        return fm.fileExists(atPath: path + "/config.json")
+            && (fm.fileExists(atPath: path + "/model.safetensors") || fm.fileExists(atPath: path + "/model.safetensors.index.json")
+                || fm.fileExists(atPath: path + "/pytorch_model.bin"))
+    }
+
+    /// Opens the directory at `path`.
+    ///
+    /// - Throws: ``FormatError``: `.io`, `.pickleRefused`, `.unsafePath`, `.inconsistent`,
+    ///   `.missingKey`, and the errors of ``SafetensorsFile`` and ``HFConfig``.
+    public init(path: String) throws(FormatError) {
+        self.path = path
+        (config, configJSON) = try HFConfig.read(path: path + "/config.json")
+        let fm = FileManager.default
+        let index = path + "/model.safetensors.index.json"
+        var weightFiles: Set<String> = []
+        if fm.fileExists(atPath: index) {
+            let (items, shards, metadata) = try HFModelDirectory.readSharded(directory: path, index: index)
+            tensors = items
+            weightFiles = shards.union(["model.safetensors.index.json"])
+            weightsMetadata = metadata
+            sharded = true
+        } else if fm.fileExists(atPath: path + "/model.safetensors") {
+            let file = try SafetensorsFile(path: try HFModelDirectory.contained(path, "model.safetensors"))
+            tensors = file.entries.map { Item(name: $0.name, dtype: $0.dtype, shape: $0.shape, file: file, entry: $0) }
+            weightsMetadata = file.metadata
+            weightFiles = ["model.safetensors"]
+            sharded = false
+        } else if fm.fileExists(atPath: path + "/pytorch_model.bin") {
+            throw FormatError(.pickleRefused, "pytorch_model.bin is a PyTorch pickle, which PrefixKit never unpickles; convert it to safetensors first (e.g. save_pretrained(..., safe_serialization=True))",
+                              path: path + "/pytorch_model.bin")
+        } else {
+            throw FormatError(.missingKey, "no model.safetensors or model.safetensors.index.json", path: path)
+        }
+        var files: [String] = [], skipped: [(name: String, reason: String)] = []
+        for name in (try? fm.contentsOfDirectory(atPath: path))?.sorted() ?? [] where !weightFiles.contains(name) && name != "config.json" {
+            var isDirectory: ObjCBool = false
+            let full = path + "/" + name
+            if name.hasPrefix(".") { continue }
+            if fm.fileExists(atPath: full, isDirectory: &isDirectory), isDirectory.boolValue { skipped.append((name, "a directory")); continue }
+            if HFModelDirectory.foreignWeights.contains(where: { name.hasSuffix($0) }) || name.hasSuffix(".safetensors") {
+                skipped.append((name, "weights in a format PrefixKit does not read (never unpickled)"))
+                continue
+            }
+            guard (try? HFModelDirectory.contained(path, name)) != nil else { skipped.append((name, "a link out of the directory")); continue }
+            let size = (try? fm.attributesOfItem(atPath: full)[.size] as? Int) ?? 0
+            if size > HFModelDirectory.maxFileSize { skipped.append((name, "larger than \(HFModelDirectory.maxFileSize) bytes")); continue }
+            files.append(name)
+        }
+        self.files = files
+        self.skipped = skipped
+    }
+
+    /// The full path of `name` inside `directory`, refusing separators, `..` and links that
+    /// resolve outside the directory.
+    static func contained(_ directory: String, _ name: String) throws(FormatError) -> String {
+        guard !name.isEmpty, !name.contains("/"), !name.contains("\\"), name != ".", name != "..", !name.contains("\0") else {
+            throw FormatError(.unsafePath, "file name '\(name.prefix(200))' would leave the directory", path: directory)
+        }
+        let full = directory + "/" + name
+        let resolvedDirectory = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
+        let resolved = URL(fileURLWithPath: full).resolvingSymlinksInPath().path
+        guard resolved.hasPrefix(resolvedDirectory + "/") else {
+            throw FormatError(.unsafePath, "'\(name)' is a link out of the directory (to \(resolved))", path: directory)
+        }
+        return full
+    }
+
+    private static func readSharded(directory: String, index: String) throws(FormatError)
+        -> (items: [Item], shards: Set<String>, metadata: [(key: String, value: String)]?) {
+        let data: [UInt8]
+        do { data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: index))) } catch {
+            throw FormatError(.io, "cannot read the shard index", path: index)
+        }
+        guard data.count <= 64 << 20 else { throw FormatError(.headerTooLarge, "shard index larger than 64 MiB", path: index) }
+        let json: JSONValue
+        do { json = try BoundedJSON.parse(data) } catch {
+            var error = error
+            error.path = index
+            throw error
+        }
+        guard case .object(let top) = json, case .object(let map)? = top.first(where: { $0.key == "weight_map" })?.value else {
+            throw FormatError(.malformedJSON, "the shard index has no weight_map object", path: index)
+        }
+        var shardOf: [String: String] = [:]
+        for (name, value) in map {
+            guard case .string(let shard) = value else { throw FormatError(.malformedJSON, "weight_map values must be file names", path: index, member: name) }
+            _ = try contained(directory, shard)
+            shardOf[name] = shard
+        }
+        var files: [String: SafetensorsFile] = [:]
+        var items: [Item] = []
+        var metadata: [(key: String, value: String)]?
+        for shard in Set(shardOf.values).sorted() {
+            let file = try SafetensorsFile(path: try contained(directory, shard))
+            files[shard] = file
+            if metadata == nil { metadata = file.metadata }
+            for entry in file.entries {
+                guard shardOf[entry.name] == shard else {
+                    throw FormatError(.inconsistent, "tensor is in \(shard) but the index maps it to \(shardOf[entry.name] ?? "nothing")", path: index, member: entry.name)
+                }
+                items.append(Item(name: entry.name, dtype: entry.dtype, shape: entry.shape, file: file, entry: entry))
+            }
+        }
+        let present = Set(items.map(\.name))
+        if let missing = shardOf.keys.sorted().first(where: { !present.contains($0) }) {
+            throw FormatError(.inconsistent, "the index maps the tensor to \(shardOf[missing] ?? "?"), which does not hold it", path: index, member: missing)
+        }
+        return (items, Set(shardOf.values), metadata)
+    }
+}

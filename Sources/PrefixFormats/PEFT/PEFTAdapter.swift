@@ -1,0 +1,160 @@
+import Foundation
+public import PrefixCore
+
+/// An HF PEFT prefix-tuning adapter directory: `adapter_config.json` and
+/// `adapter_model.safetensors`, whose one tensor `prompt_embeddings` `[Pn, L*2*token_dim]` holds
+/// every layer's keys and values in PEFT's flat layout (``PrefixCore/FlatKVLayout``). With
+/// `prefix_projection`, that tensor is the projection MLP's output; the MLP itself is not saved.
+public struct PEFTAdapter: Sendable {
+    /// The fields of `adapter_config.json` PrefixKit reads.
+    public struct Config: Sendable, Equatable {
+        public var numVirtualTokens: Int
+        public var numLayers: Int
+        public var tokenDim: Int
+        public var numAttentionHeads: Int
+        public var encoderHiddenSize: Int?
+        public var prefixProjection: Bool
+        public var taskType: String?
+        public var baseModelNameOrPath: String?
+        public var numTransformerSubmodules: Int
+
+        /// The head dimension: `token_dim / num_attention_heads`.
+        public var headDim: Int { numAttentionHeads > 0 ? tokenDim / numAttentionHeads : 0 }
+    }
+
+    /// The directory.
+    public let path: String
+    /// The configuration.
+    public let config: Config
+    /// The flat keys and values, `[Pn, L*2*token_dim]`.
+    public let promptEmbeddings: Tensor
+
+    /// Whether `path` looks like a PEFT adapter directory.
+    public static func detect(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: path + "/adapter_config.json")
+    }
+
+    /// Reads and checks the adapter at `path`.
+    ///
+    /// - Throws: ``FormatError``: `.unsupportedDType` (not PREFIX_TUNING, encoder-decoder),
+    ///   `.pickleRefused` (only `adapter_model.bin`), `.missingKey`, `.inconsistent` (the
+    ///   tensor's shape disagrees with the config, naming the field), and the errors of reading
+    ///   JSON and safetensors.
+    public init(path: String) throws(FormatError) {
+        self.path = path
+        let configPath = path + "/adapter_config.json"
+        let data: [UInt8]
+        do { data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: configPath))) } catch {
+            throw FormatError(.io, "cannot read adapter_config.json", path: configPath)
+        }
+        guard data.count <= 1 << 20 else { throw FormatError(.headerTooLarge, "adapter_config.json is larger than 1 MiB", path: configPath) }
+        let json: JSONValue
+        do { json = try BoundedJSON.parse(data) } catch {
+            var error = error
+            error.path = configPath
+            throw error
+        }
+        guard case .object(let members) = json else { throw FormatError(.malformedJSON, "adapter_config.json is not an object", path: configPath) }
+        let fields = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        func int(_ key: String) throws(FormatError) -> Int {
+            guard case .number(let text)? = fields[key], let value = Int(text), value > 0 else {
+                throw FormatError(.missingKey, "adapter_config.json needs a positive integer '\(key)'", path: configPath, member: key)
+            }
+            return value
+        }
+        func string(_ key: String) -> String? { if case .string(let s)? = fields[key] { s } else { nil } }
+        let peftType = string("peft_type") ?? "?"
+        guard peftType == "PREFIX_TUNING" else {
+            throw FormatError(.unsupportedDType, "the adapter is \(peftType), not PREFIX_TUNING", path: configPath, member: "peft_type")
+        }
+        var submodules = 1
+        if case .number(let text)? = fields["num_transformer_submodules"], let n = Int(text) { submodules = n }
+        guard submodules == 1 else {
+            throw FormatError(.unsupportedDType, "encoder-decoder adapters (num_transformer_submodules = \(submodules)) are not supported yet", path: configPath)
+        }
+        var encoderHidden: Int?
+        if case .number(let text)? = fields["encoder_hidden_size"] { encoderHidden = Int(text) }
+        var projection = false
+        if case .bool(let b)? = fields["prefix_projection"] { projection = b }
+        config = Config(numVirtualTokens: try int("num_virtual_tokens"), numLayers: try int("num_layers"), tokenDim: try int("token_dim"),
+                        numAttentionHeads: try int("num_attention_heads"), encoderHiddenSize: encoderHidden, prefixProjection: projection,
+                        taskType: string("task_type"), baseModelNameOrPath: string("base_model_name_or_path"), numTransformerSubmodules: submodules)
+        guard config.tokenDim % config.numAttentionHeads == 0 else {
+            throw FormatError(.inconsistent, "token_dim \(config.tokenDim) is not a multiple of num_attention_heads \(config.numAttentionHeads)", path: configPath, member: "token_dim")
+        }
+        let weights = path + "/adapter_model.safetensors"
+        if !FileManager.default.fileExists(atPath: weights) {
+            if FileManager.default.fileExists(atPath: path + "/adapter_model.bin") {
+                throw FormatError(.pickleRefused, "adapter_model.bin is a PyTorch pickle, which PrefixKit never unpickles; re-save the adapter with safetensors (save_pretrained(..., safe_serialization=True))",
+                                  path: path + "/adapter_model.bin")
+            }
+            throw FormatError(.missingKey, "no adapter_model.safetensors", path: path)
+        }
+        let file = try SafetensorsFile(path: weights)
+        guard let entry = file.entry("prompt_embeddings") else {
+            throw FormatError(.missingKey, "adapter_model.safetensors has no 'prompt_embeddings' (found: \(file.entries.map(\.name).prefix(5).joined(separator: ", ")))", path: weights)
+        }
+        let width = config.numLayers * 2 * config.tokenDim
+        guard entry.shape.count == 2, entry.shape[1] == width else {
+            throw FormatError(.inconsistent, "prompt_embeddings is \(entry.shape), but num_layers \(config.numLayers) x 2 x token_dim \(config.tokenDim) needs [Pn, \(width)]",
+                              path: weights, member: "prompt_embeddings")
+        }
+        guard entry.shape[0] == config.numVirtualTokens else {
+            throw FormatError(.inconsistent, "prompt_embeddings has \(entry.shape[0]) rows but num_virtual_tokens is \(config.numVirtualTokens)",
+                              path: weights, member: "num_virtual_tokens")
+        }
+        guard entry.dtype.isFloatingPoint else {
+            throw FormatError(.inconsistent, "prompt_embeddings is \(entry.dtype), not a float type", path: weights, member: "prompt_embeddings")
+        }
+        promptEmbeddings = try file.tensor(entry)
+    }
+
+    /// The per-layer keys and values, `[Hkv, Pn, hd]`.
+    public func layers() throws(FormatError) -> [LayerPrefix] {
+        do {
+            return try FlatKVLayout.split(promptEmbeddings, layers: config.numLayers, kvHeads: config.numAttentionHeads, headDim: config.headDim)
+        } catch {
+            throw FormatError(.inconsistent, "\(error)", path: path, member: "prompt_embeddings")
+        }
+    }
+
+    /// Writes an adapter directory as PEFT 0.21 does: `adapter_config.json` (sorted keys, two-space
+    /// indent) and `adapter_model.safetensors` (`prompt_embeddings`, metadata `format: pt`).
+    ///
+    /// - Throws: ``FormatError`` `.io`, `.inconsistent` when the layers do not join.
+    public static func write(layers: [LayerPrefix], hiddenSize: Int, baseModel: String?, to directory: String) throws(FormatError) {
+        let flat: Tensor
+        do { flat = try FlatKVLayout.join(layers) } catch { throw FormatError(.inconsistent, "\(error)", path: directory) }
+        guard case .kv(let key, _)? = layers.first else { throw FormatError(.inconsistent, "no layers", path: directory) }
+        let heads = key.shape[0], pn = key.shape[1], hd = key.shape[2]
+        let base = baseModel.map(SerdeJSON.quoted) ?? "null"
+        let json = """
+            {
+              "auto_mapping": null,
+              "base_model_name_or_path": \(base),
+              "encoder_hidden_size": \(hiddenSize),
+              "inference_mode": true,
+              "init_weights": null,
+              "modules_to_save": null,
+              "num_attention_heads": \(heads),
+              "num_layers": \(layers.count),
+              "num_transformer_submodules": 1,
+              "num_virtual_tokens": \(pn),
+              "peft_type": "PREFIX_TUNING",
+              "peft_version": "0.21.2",
+              "prefix_projection": false,
+              "revision": null,
+              "task_type": "CAUSAL_LM",
+              "token_dim": \(heads * hd)
+            }
+            """
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data(json.utf8).write(to: URL(fileURLWithPath: directory + "/adapter_config.json"), options: .atomic)
+        } catch {
+            throw FormatError(.io, "cannot write adapter_config.json: \(error.localizedDescription)", path: directory)
+        }
+        try SafetensorsWriter.write([NamedTensor("prompt_embeddings", flat)], metadata: [("format", "pt")],
+                                    to: directory + "/adapter_model.safetensors")
+    }
+}

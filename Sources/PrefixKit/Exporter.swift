@@ -1,0 +1,178 @@
+import Foundation
+public import PrefixCompute
+public import PrefixCore
+public import PrefixFormats
+public import PrefixStore
+
+/// The formats a checkpoint or base exports to.
+public enum ExportFormat: String, Sendable, CaseIterable, Codable {
+    /// A Hugging Face model directory (the base, for a checkpoint its base).
+    case hf
+    /// A PEFT prefix-tuning adapter directory.
+    case peft
+    /// Prefix tensors in safetensors.
+    case safetensors
+    /// Prefix tensors in NumPy .npz.
+    case npz
+}
+
+/// What an export wrote.
+public struct ExportReport: Sendable, Codable {
+    /// The format.
+    public var format: ExportFormat
+    /// What was exported (`NAME@STEP` or `base:FP`).
+    public var reference: String
+    /// Where.
+    public var path: String
+    /// The files written (relative to `path` for directories).
+    public var files: [String]
+    /// Bytes written.
+    public var bytesWritten: Int64
+    /// How the prefix was converted, if it was (e.g. hidden to key/value for PEFT).
+    public var conversion: String?
+}
+
+/// Exports checkpoints and bases from a store.
+public enum Exporter {
+    /// Exports `reference` as `format` to `out`, which must not exist yet (it is written under a
+    /// temporary name and moved into place).
+    ///
+    /// - Parameters:
+    ///   - dtype: narrow (or widen) float tensors to this dtype; nothing changes when nil.
+    ///   - maxShardSize: for `hf`, the largest shard in bytes (sharded with an index when exceeded).
+    /// - Throws: ``PrefixStore/StorageError`` (unknown reference: usage), ``PrefixFormats/FormatError``
+    ///   (a dtype the format cannot hold, an existing destination, I/O), ``PrefixCompute/ComputeError``.
+    public static func run(_ store: Store, reference: String, format: ExportFormat, out: String, dtype: DType? = nil,
+                           maxShardSize: Int? = nil, progress: ((Int64) -> Void)? = nil) throws -> ExportReport {
+        let destination = Store.normalizePath(out)
+        guard !FileManager.default.fileExists(atPath: destination) else {
+            throw FormatError(.io, "the destination exists already; PrefixKit does not overwrite", path: destination)
+        }
+        let parent = (destination as NSString).deletingLastPathComponent
+        let temporary = (parent.isEmpty ? "." : parent) + "/.\((destination as NSString).lastPathComponent).tmp-\(getpid())"
+        try? FileManager.default.removeItem(atPath: temporary)
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        var report: ExportReport
+        switch format {
+        case .hf:
+            let base = reference.hasPrefix("base:") || (try? store.checkpoint(reference)) == nil
+                ? try store.base(reference) : try store.base("base:" + store.checkpoint(reference).baseFingerprint)
+            report = try exportHF(store, base: base, to: temporary, dtype: dtype, maxShardSize: maxShardSize, progress: progress)
+        case .peft:
+            let info = try store.checkpoint(reference)
+            var conversion: String?
+            var content = try store.load(info)
+            if info.form == .hidden {
+                content = try store.stack(for: info).keyValuePrefix()
+                conversion = "hidden -> key/value (exact: norm, key/value projections, RoPE at 0..<Pn; computed in f64)"
+            }
+            let base = try store.base("base:" + info.baseFingerprint)
+            let layers = content.layers.map { convert($0, dtype) }
+            try PEFTAdapter.write(layers: layers, hiddenSize: base.config.hiddenSize, baseModel: base.provenance.sourcePath ?? base.alias, to: temporary)
+            report = ExportReport(format: .peft, reference: info.reference, path: destination, files: ["adapter_config.json", "adapter_model.safetensors"],
+                                  bytesWritten: directorySize(temporary), conversion: conversion)
+        case .safetensors, .npz:
+            let info = try store.checkpoint(reference)
+            var content = try store.load(info)
+            content.layers = content.layers.map { convert($0, dtype) }
+            content.mlp = content.mlp.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
+            let (tensors, metadata) = PrefixFile.entries(content, baseFingerprint: info.baseFingerprint)
+            if format == .safetensors {
+                try SafetensorsWriter.write(tensors, metadata: metadata, to: temporary)
+            } else {
+                if let odd = tensors.first(where: { NPYHeader.descr(for: $0.tensor.dtype) == nil }) {
+                    throw FormatError(.unsupportedDType, "NumPy cannot hold \(odd.tensor.dtype) (tensor \(odd.name)): export with --dtype f32, or to safetensors")
+                }
+                let meta = "{" + metadata.map { "\"\($0.key)\": \(Int($0.value) != nil ? $0.value : "\"\($0.value)\"")" }.joined(separator: ", ") + "}"
+                try NPZ.write(tensors.map { ($0.name, .tensor($0.tensor)) } + [("meta", .strings([meta], shape: []))], to: temporary)
+            }
+            report = ExportReport(format: format, reference: info.reference, path: destination, files: [(destination as NSString).lastPathComponent],
+                                  bytesWritten: Int64((try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0), conversion: nil)
+        }
+        do {
+            try FileManager.default.moveItem(atPath: temporary, toPath: destination)
+        } catch {
+            throw FormatError(.io, "cannot move the export into place: \(error.localizedDescription)", path: destination)
+        }
+        report.path = destination
+        return report
+    }
+
+    /// Writes a base as an HF model directory: config.json, model.safetensors (or shards and an
+    /// index), and the non-weight files it was imported with.
+    static func exportHF(_ store: Store, base: BaseInfo, to directory: String, dtype: DType?, maxShardSize: Int?,
+                         progress: ((Int64) -> Void)?) throws -> ExportReport {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data(base.configJSON.utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
+        var files = ["config.json"]
+        let entries = try store.tensorEntries(of: base)
+        let items = entries.map { entry in
+            let target = dtype.flatMap { entry.dtype.isFloatingPoint ? $0 : nil } ?? entry.dtype
+            return SafetensorsWriter.Item(name: entry.name, dtype: target, shape: entry.shape) {
+                Exporter.convert(try store.load(entry, owner: base.shortReference), dtype)
+            }
+        }
+        let metadata = try store.weightsMetadata(of: base) ?? [("format", "pt")]
+        var written: Int64 = 0
+        let total = items.reduce(0) { $0 + $1.shape.reduce($1.dtype.byteWidth, *) }
+        if let maxShardSize, total > maxShardSize {
+            var shards: [[SafetensorsWriter.Item]] = [[]]
+            var size = 0
+            for item in items {
+                let bytes = item.shape.reduce(item.dtype.byteWidth, *)
+                if size + bytes > maxShardSize, !(shards.last ?? []).isEmpty {
+                    shards.append([])
+                    size = 0
+                }
+                shards[shards.count - 1].append(item)
+                size += bytes
+            }
+            var weightMap: [String: String] = [:]
+            for (i, shard) in shards.enumerated() {
+                let name = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
+                written += try SafetensorsWriter.write(shard, metadata: metadata, to: directory + "/" + name) { progress?(written + $0) }
+                for item in shard { weightMap[item.name] = name }
+                files.append(name)
+            }
+            let map = weightMap.keys.sorted().map { "    \(SerdeJSON.quoted($0)): \(SerdeJSON.quoted(weightMap[$0] ?? ""))" }.joined(separator: ",\n")
+            let index = "{\n  \"metadata\": {\n    \"total_size\": \(total)\n  },\n  \"weight_map\": {\n\(map)\n  }\n}\n"
+            try Data(index.utf8).write(to: URL(fileURLWithPath: directory + "/model.safetensors.index.json"))
+            files.append("model.safetensors.index.json")
+        } else {
+            written = try SafetensorsWriter.write(items, metadata: metadata, to: directory + "/model.safetensors") { progress?($0) }
+            files.append("model.safetensors")
+        }
+        for file in try store.files(of: base) {
+            try Data(file.bytes).write(to: URL(fileURLWithPath: directory + "/" + file.name))
+            files.append(file.name)
+        }
+        return ExportReport(format: .hf, reference: base.shortReference, path: directory, files: files, bytesWritten: written, conversion: nil)
+    }
+
+    static func convert(_ layer: LayerPrefix, _ dtype: DType?) -> LayerPrefix {
+        switch layer {
+        case .hidden(let p): .hidden(convert(p, dtype))
+        case .kv(let k, let v): .kv(key: convert(k, dtype), value: convert(v, dtype))
+        }
+    }
+
+    static func convert(_ tensor: Tensor, _ dtype: DType?) -> Tensor {
+        guard let dtype, tensor.dtype.isFloatingPoint, [.f64, .f32, .f16, .bf16].contains(dtype), tensor.dtype != dtype else { return tensor }
+        return tensor.converted(to: dtype)
+    }
+
+    static func directorySize(_ path: String) -> Int64 {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.reduce(Int64(0)) { $0 + Int64((try? FileManager.default.attributesOfItem(atPath: path + "/" + $1)[.size] as? Int) ?? 0) }
+    }
+}
+
+extension Exporter {
+    /// The bytes under `path` (a file, or a directory's files), for progress totals.
+    public static func sourceSize(_ path: String) -> Int64 {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return 0 }
+        if isDirectory.boolValue { return directorySize(path) }
+        return Int64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+public import PrefixCompute
+public import PrefixCore
+public import PrefixFormats
+public import PrefixStore
+
+/// What an import source is, detected from its content.
+public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
+    /// A Hugging Face model directory (config.json + safetensors).
+    case huggingFaceModel
+    /// A PEFT prefix-tuning adapter directory.
+    case peftAdapter
+    /// An .npz or .safetensors of prefix tensors.
+    case prefixFile
+
+    public var description: String {
+        switch self {
+        case .huggingFaceModel: "Hugging Face model directory"
+        case .peftAdapter: "PEFT prefix-tuning adapter"
+        case .prefixFile: "prefix tensor file"
+        }
+    }
+
+    /// Detects what `path` holds.
+    ///
+    /// - Throws: ``PrefixFormats/FormatError`` `.io` for a missing path, `.unsupportedDType`
+    ///   saying what was found and what is expected.
+    public static func detect(_ path: String) throws(FormatError) -> ImportSource {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw FormatError(.io, "no such file or directory", path: path)
+        }
+        if isDirectory.boolValue {
+            if PEFTAdapter.detect(path) { return .peftAdapter }
+            if HFModelDirectory.detect(path) { return .huggingFaceModel }
+            let found = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().prefix(8).joined(separator: ", ")
+            throw FormatError(.unsupportedDType, "a directory holding [\(found)]: expected an HF model directory (config.json + model.safetensors or shards) or a PEFT adapter (adapter_config.json + adapter_model.safetensors)", path: path)
+        }
+        if PrefixFile.detect(path) { return .prefixFile }
+        throw FormatError(.unsupportedDType, "a file PrefixKit cannot import: expected an HF model directory, a PEFT adapter directory, or prefix tensors in .npz / .safetensors", path: path)
+    }
+}
+
+/// Options of an import.
+public struct ImportOptions: Sendable {
+    /// The checkpoint name (default: the source's file or directory name).
+    public var name: String?
+    /// The checkpoint step (default: 0 for a new name, else the latest step + 1).
+    public var step: Int?
+    /// The parent checkpoint.
+    public var parent: String?
+    /// Tags.
+    public var tags: [String] = []
+    /// The base: an HF model directory (imported if new) or `base:FP` / alias.
+    public var base: String?
+    /// The alias of a base imported from an HF directory.
+    public var alias: String?
+    /// Read one flat tensor in PEFT's layout.
+    public var flatKV = false
+    /// The flat tensor's name.
+    public var tensor: String?
+
+    public init() {}
+}
+
+/// What an import did.
+public struct ImportReport: Sendable, Codable {
+    /// What the source was detected as.
+    public var detected: String
+    /// The source path.
+    public var source: String
+    /// The base (imported now or found).
+    public var base: BaseInfo
+    /// Whether the base was written by this import.
+    public var baseCreated: Bool
+    /// The checkpoint created, if the source was a prefix.
+    public var checkpoint: CheckpointInfo?
+    /// Source tensors or files left out, with the reason.
+    public var skipped: [String]
+    /// Bytes written to the store.
+    public var bytesWritten: Int64
+}
+
+/// Imports HF model directories, PEFT adapters and prefix files into a store.
+public enum Importer {
+    /// Imports `source` into `store`. Nothing is written unless the whole import succeeds: the
+    /// source, the base and their agreement are all checked before the first write.
+    ///
+    /// - Throws: ``PrefixFormats/FormatError`` for unreadable or inconsistent sources (naming
+    ///   the file and field), ``PrefixCompute/ComputeError`` for weights that do not fit the
+    ///   architecture, ``PrefixStore/StorageError`` for store failures and usage mistakes.
+    public static func run(_ store: Store, source: String, options: ImportOptions = ImportOptions(),
+                           progress: ProgressHandler? = nil) throws -> ImportReport {
+        let path = Store.normalizePath(source)
+        switch try ImportSource.detect(path) {
+        case .huggingFaceModel:
+            let directory = try HFModelDirectory(path: path)
+            let (result, skipped) = try importBase(store, directory, alias: options.alias, progress: progress)
+            return ImportReport(detected: ImportSource.huggingFaceModel.description + (directory.sharded ? " (sharded)" : ""), source: path,
+                                base: result.base, baseCreated: result.created, checkpoint: nil, skipped: skipped,
+                                bytesWritten: result.summary.bytesWritten)
+        case .peftAdapter:
+            let adapter = try PEFTAdapter(path: path)
+            let target = try resolveBase(store, options.base) { config in
+                config.numLayers == adapter.config.numLayers && config.numKVHeads == adapter.config.numAttentionHeads
+                    && config.tokenDim == adapter.config.tokenDim
+            }
+            try check(adapter.config, against: target.config, adapterPath: path)
+            let content = CheckpointContent(form: .kv, prefixLength: adapter.config.numVirtualTokens, layers: try adapter.layers())
+            let detected = "PEFT prefix-tuning adapter (\(adapter.config.prefixProjection ? "projected: the stored keys/values are the MLP's output, the MLP is not in the file" : "keys/values"))"
+            return try finish(store, target: target, content: content, source: path, format: "peft", detected: detected, options: options, progress: progress)
+        case .prefixFile:
+            let contents = try PrefixFile.read(path: path)
+            let target = try resolveBase(store, options.base) { config in
+                (try? PrefixFile.content(contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: config.numLayers,
+                                         kvHeads: config.numKVHeads, headDim: config.headDim)) != nil
+            }
+            let content = try PrefixFile.content(contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: target.config.numLayers,
+                                                 kvHeads: target.config.numKVHeads, headDim: target.config.headDim)
+            if let fingerprint = contents.metadata["base_fingerprint"], let base = target.base, !base.fingerprint.hasPrefix(fingerprint),
+               !fingerprint.isEmpty, options.base == nil {
+                throw FormatError(.inconsistent, "the file was exported from base \(fingerprint.prefix(12)), not \(base.shortReference); pass --base to override", path: path)
+            }
+            let format = path.hasSuffix(".npz") ? "npz" : "safetensors"
+            let detected = "\(format) prefix, \(options.flatKV ? "flat key/value layout" : content.form == .hidden ? "hidden form" : "key/value form")"
+            return try finish(store, target: target, content: content, source: path, format: format, detected: detected, options: options, progress: progress)
+        }
+    }
+
+    /// A base to attach a checkpoint to, with a directory not yet imported.
+    struct Target {
+        /// The stored base, or nil while `pending` is not imported yet.
+        var base: BaseInfo?
+        var config: ModelConfig
+        var pending: HFModelDirectory?
+    }
+
+    /// Imports an HF directory as a base, after checking its weights against the architecture.
+    static func importBase(_ store: Store, _ directory: HFModelDirectory, alias: String?,
+                           progress: ProgressHandler?) throws -> (BaseSaveResult, [String]) {
+        let infos = Dictionary(directory.tensors.map { ($0.name, TensorInfo(dtype: $0.dtype, shape: $0.shape)) }, uniquingKeysWith: { a, _ in a })
+        let buffers = Set(try PrefixStack.checkWeights(config: directory.config, infos: infos).filter { !$0.hasSuffix("lm_head.weight") })
+        let tensors = directory.tensors.filter { !buffers.contains($0.name) }.map { item in
+            LazyTensor(name: item.name, dtype: item.dtype, shape: (try? Shape(item.shape)) ?? [], load: { try item.load() },
+                       release: { item.file.release(item.entry) })
+        }
+        var files: [BaseFile] = []
+        for name in directory.files {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: directory.path + "/" + name))
+            files.append(BaseFile(name: name, bytes: [UInt8](bytes)))
+        }
+        let result = try store.saveBase(config: directory.config, configJSON: directory.configJSON, tensors: tensors, files: files,
+                                        weightsMetadata: directory.weightsMetadata, alias: alias,
+                                        provenance: Provenance(sourceFormat: "hf", sourcePath: directory.path), progress: progress)
+        let skipped = buffers.sorted().map { "\($0) (known non-parameter buffer)" } + directory.skipped.map { "\($0.name) (\($0.reason))" }
+        return (result, skipped)
+    }
+
+    /// The base named by `reference` (an HF directory or a stored base), or the one stored base
+    /// that `fits`.
+    static func resolveBase(_ store: Store, _ reference: String?, fits: (ModelConfig) -> Bool) throws -> Target {
+        if let reference {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: reference, isDirectory: &isDirectory), isDirectory.boolValue {
+                let directory = try HFModelDirectory(path: Store.normalizePath(reference))
+                // Saved (or found already stored, by fingerprint) only once the prefix is known to fit.
+                return Target(base: nil, config: directory.config, pending: directory)
+            }
+            let base = try store.base(reference)
+            return Target(base: base, config: base.config, pending: nil)
+        }
+        let candidates = try store.bases().filter { fits($0.config) }
+        guard candidates.count == 1, let only = candidates.first else {
+            let all = try store.bases()
+            if candidates.isEmpty {
+                throw StorageError(.notFound, all.isEmpty ? "the store holds no base: pass --base DIR (an HF model directory)"
+                    : "no stored base fits this prefix (stored: \(all.map { "\($0.shortReference) \($0.config.family.rawValue) L=\($0.config.numLayers)" }.joined(separator: ", "))); pass --base")
+            }
+            throw StorageError(.ambiguous, "several stored bases fit: \(candidates.map(\.shortReference).joined(separator: ", ")); pass --base base:FP")
+        }
+        return Target(base: only, config: only.config, pending: nil)
+    }
+
+    /// Refuses an adapter whose config disagrees with the base, naming the field.
+    static func check(_ adapter: PEFTAdapter.Config, against config: ModelConfig, adapterPath: String) throws {
+        let path = adapterPath + "/adapter_config.json"
+        if adapter.numLayers != config.numLayers {
+            throw FormatError(.inconsistent, "num_layers is \(adapter.numLayers) but the base has \(config.numLayers) layers", path: path, member: "num_layers")
+        }
+        if adapter.numAttentionHeads != config.numKVHeads {
+            throw FormatError(.inconsistent, "num_attention_heads is \(adapter.numAttentionHeads) but the base has \(config.numKVHeads) key/value heads", path: path, member: "num_attention_heads")
+        }
+        if adapter.tokenDim != config.tokenDim {
+            throw FormatError(.inconsistent, "token_dim is \(adapter.tokenDim) but the base's key/value width is \(config.numKVHeads) x head_dim \(config.headDim) = \(config.tokenDim)", path: path, member: "token_dim")
+        }
+    }
+
+    /// Saves the base if it is new, then the checkpoint; removes a base created here if the
+    /// checkpoint cannot be saved.
+    static func finish(_ store: Store, target: Target, content: CheckpointContent, source: String, format: String, detected: String,
+                       options: ImportOptions, progress: ProgressHandler?) throws -> ImportReport {
+        let name = options.name ?? defaultName(source)
+        try Names.validate(name: name, kind: "checkpoint name")
+        let step = try options.step ?? ((try? store.checkpoint(name).step).map { $0 + 1 } ?? 0)
+        if (try? store.checkpoint("\(name)@\(step)")) != nil {
+            throw StorageError(.alreadyExists, "a checkpoint with this name and step already exists", reference: "\(name)@\(step)")
+        }
+        if let parent = options.parent { _ = try store.checkpoint(parent) }
+        try StoreValidation.validate(content, config: target.config)
+        var created: BaseSaveResult?
+        var skipped: [String] = []
+        let base: BaseInfo
+        if let existing = target.base {
+            base = existing
+        } else if let directory = target.pending {
+            let (result, skippedHere) = try importBase(store, directory, alias: options.alias, progress: progress)
+            base = result.base
+            created = result.created ? result : nil
+            skipped = skippedHere
+        } else {
+            throw StorageError(.notFound, "no base for the checkpoint")
+        }
+        do {
+            let saved = try store.saveCheckpoint(content, as: CheckpointSpec(name: name, step: step, base: "base:" + base.fingerprint, parent: options.parent,
+                                                                             tags: options.tags, provenance: Provenance(sourceFormat: format, sourcePath: source)),
+                                                 progress: progress)
+            return ImportReport(detected: detected, source: source, base: base, baseCreated: created != nil, checkpoint: saved.checkpoint,
+                                skipped: skipped, bytesWritten: (created?.summary.bytesWritten ?? 0) + saved.summary.bytesWritten)
+        } catch {
+            if created != nil { _ = try? store.delete("base:" + base.fingerprint) }
+            throw error
+        }
+    }
+
+    /// A checkpoint name from a path: its last component without extension, invalid characters
+    /// replaced by `-`.
+    static func defaultName(_ path: String) -> String {
+        var name = (path as NSString).lastPathComponent
+        for ext in [".safetensors", ".npz"] where name.hasSuffix(ext) { name.removeLast(ext.count) }
+        let cleaned = String(name.unicodeScalars.map { s in
+            ("a"..."z").contains(s) || ("A"..."Z").contains(s) || ("0"..."9").contains(s) || "._+-".unicodeScalars.contains(s) ? Character(s) : "-"
+        }).trimmingCharacters(in: CharacterSet(charactersIn: "-."))
+        return cleaned.isEmpty ? "checkpoint" : String(cleaned.prefix(Names.maxNameLength))
+    }
+}
+
+/// Checks of checkpoint content that do not need a store.
+enum StoreValidation {
+    static func validate(_ content: CheckpointContent, config: ModelConfig) throws {
+        let expected = content.form == .hidden ? [content.prefixLength, config.hiddenSize] : [config.numKVHeads, content.prefixLength, config.headDim]
+        guard content.layers.count == config.numLayers else {
+            throw FormatError(.inconsistent, "the prefix has \(content.layers.count) layers, the base \(config.numLayers)")
+        }
+        for (l, layer) in content.layers.enumerated() {
+            for part in layer.parts where part.tensor.shape.dimensions != expected {
+                let label = layerLabel(l, layerCount: content.layers.count) + (part.suffix.isEmpty ? "" : ".\(part.suffix)")
+                throw FormatError(.inconsistent, "prefix tensor is \(part.tensor.shape), the base needs \(expected)", member: label)
+            }
+        }
+    }
+}
+
+extension Store {
+    /// A path with `~` expanded and trailing slashes removed.
+    public static func normalizePath(_ path: String) -> String {
+        var path = (path as NSString).expandingTildeInPath
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path
+    }
+}

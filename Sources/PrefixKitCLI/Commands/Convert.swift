@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import PrefixKit
+
+/// `prefixkit convert`: file to file through a temporary store.
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert any import source to any export format, through a temporary store.",
+        discussion: "For a prefix, --base DIR names the HF model directory it applies to.")
+
+    @Argument(help: "The file or directory to convert (as for import).")
+    var source: String
+
+    @Argument(help: "The file or directory to write (must not exist).")
+    var dest: String
+
+    @Option(name: .long, help: "The format: hf, peft, safetensors or npz.")
+    var to: ExportFormat
+
+    @Option(name: .long, help: "The HF model directory a prefix applies to.")
+    var base: String?
+
+    @Option(name: .long, help: "Convert float tensors to f32, f16 or bf16.")
+    var dtype: ExportDType?
+
+    @Option(name: .long, help: "The layout of a single flat tensor: flat-kv.")
+    var layout: String?
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let temporary = FileManager.default.temporaryDirectory.path + "/prefixkit-convert-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        let store = try Store.create(at: temporary)
+        var options = ImportOptions()
+        options.base = base
+        options.flatKV = layout == "flat-kv"
+        let imported = try Importer.run(store, source: source, options: options)
+        let reference = imported.checkpoint?.reference ?? imported.base.shortReference
+        let report = try Exporter.run(store, reference: reference, format: to, out: dest, dtype: dtype?.dtype)
+        if output.json { return try JSONOutput.print(report) }
+        print("converted \(imported.detected) \(source) to \(to.rawValue) at \(report.path): \(report.files.joined(separator: ", "))")
+        if let conversion = report.conversion { print("  converted \(conversion)") }
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import PrefixKit
+
+/// `prefixkit import`: bring an HF model directory, a PEFT adapter or prefix tensors into a store.
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import an HF model directory (as a base), a PEFT prefix-tuning adapter or prefix tensors (as a checkpoint).",
+        discussion: """
+            SOURCE is detected from its content: an HF model directory (config.json + model.safetensors or shards) becomes \
+            a base; a PEFT adapter directory becomes a key/value checkpoint; an .npz or .safetensors with prefix.layer_00 ... \
+            becomes a hidden-form checkpoint, with prefix.layer_00.key/.value a key/value one; one flat [Pn, L*2*token_dim] \
+            tensor needs --layout flat-kv. A checkpoint's base is --base DIR (imported if new) or --base base:FP, else the \
+            one stored base that fits. The store is created if missing. Nothing is written unless the whole import succeeds.
+            """)
+
+    @OptionGroup var store: StoreArgument
+
+    @Argument(help: "The file or directory to import.")
+    var source: String
+
+    @Option(name: .long, help: "The base: an HF model directory (imported if new), base:FP or an alias.")
+    var base: String?
+
+    @Option(name: .long, help: "The checkpoint name (default: the source's name); for an HF directory, the base's alias.")
+    var name: String?
+
+    @Option(name: .long, help: "The checkpoint step (default: 0, or the latest step of NAME + 1).")
+    var step: Int?
+
+    @Option(name: .long, help: "The parent checkpoint (NAME or NAME@STEP).")
+    var parent: String?
+
+    @Option(name: .long, help: "A tag (repeatable).")
+    var tag: [String] = []
+
+    @Option(name: .long, help: "The layout of a single flat tensor: flat-kv (PEFT / Li & Liang / P-tuning v2 order).")
+    var layout: String?
+
+    @Option(name: .long, help: "With --layout flat-kv, the tensor to read when the file holds several.")
+    var tensor: String?
+
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let layout, layout != "flat-kv" { throw ValidationError("--layout takes flat-kv") }
+        if tensor != nil && layout == nil { throw ValidationError("--tensor goes with --layout flat-kv") }
+    }
+
+    func run() throws {
+        let opened = try Store.create(at: store.store, lockTimeout: store.lockTimeout)
+        var options = ImportOptions()
+        let detected = try ImportSource.detect(Store.normalizePath(source))
+        if detected == .huggingFaceModel { options.alias = name } else { options.name = name }
+        options.step = step
+        options.parent = parent
+        options.tags = tag
+        options.base = base
+        options.flatKV = layout == "flat-kv"
+        options.tensor = tensor
+        let bar = Progress("importing", total: Exporter.sourceSize(source))
+        let report = try Importer.run(opened, source: source, options: options) { done, _ in bar.update(done) }
+        if output.json { return try JSONOutput.print(report) }
+        print("detected \(report.detected) at \(report.source)")
+        print(report.baseCreated ? "created base \(report.base.shortReference) (\(Format.config(report.base.config)), \(report.base.tensorCount) tensors, \(Format.bytes(report.base.byteCount)))"
+              : "base \(report.base.shortReference) was already stored: the same weights, nothing written for it")
+        if let checkpoint = report.checkpoint {
+            print("created checkpoint \(checkpoint.reference): \(checkpoint.form.rawValue) form, Pn=\(checkpoint.prefixLength), \(checkpoint.numLayers) layers")
+        }
+        for item in report.skipped { print("  skipped \(item)") }
+        print("wrote \(Format.bytes(report.bytesWritten))")
+    }
+}
