@@ -48,6 +48,7 @@ let package = Package(
         .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
         .testTarget(name: "PrefixComputeTests", dependencies: ["PrefixCompute", "TestSupport"]),
         .testTarget(name: "PrefixFormatsTests", dependencies: ["PrefixFormats", "TestSupport"]),
+        .testTarget(name: "PrefixKitTests", dependencies: ["PrefixKit", "TestSupport"]),
         .testTarget(
             name: "PrefixKitCLITests",
             dependencies: ["TestSupport", "PrefixKit"],
