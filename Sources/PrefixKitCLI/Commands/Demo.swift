@@ -119,9 +119,35 @@ struct Demo: ParsableCommand {
         let onDisk = try FileManager.default.contentsOfDirectory(atPath: reopened.directory + "/blobs")
             .reduce(Int64(0)) { $0 + Int64((try? FileManager.default.attributesOfItem(atPath: reopened.directory + "/blobs/" + $1)[.size] as? Int) ?? 0) }
         print("\ndedupe: \(stored.count) checkpoint(s) on one base reference \(Format.bytes(logical)) of tensors; the blobs hold \(Format.bytes(onDisk))")
-        let exact = baseExact == weights.tensors.count && prefixExact == prefixTotal
+        let conversions = try exportRoundTrip(reopened, last)
+        let exact = baseExact == weights.tensors.count && prefixExact == prefixTotal && conversions
         print("round trip: base \(baseExact)/\(weights.tensors.count) tensors and prefixes \(prefixExact)/\(prefixTotal) layers byte-exact, every digest verified: \(exact ? "OK" : "MISMATCH")")
         if !exact { throw CommandFailure(status: .finding) }
+    }
+
+    /// Exports the last checkpoint to PEFT and safetensors, re-imports both, and compares:
+    /// safetensors round-trips the hidden prefix bit for bit; the PEFT adapter holds the exact
+    /// key/value conversion bit for bit.
+    private func exportRoundTrip(_ store: Store, _ checkpoint: CheckpointInfo) throws -> Bool {
+        let work = FileManager.default.temporaryDirectory.path + "/prefixkit-demo-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let original = try store.load(checkpoint)
+        print("\nexport and re-import of \(checkpoint.reference):")
+        var options = ImportOptions()
+        options.base = "base:" + checkpoint.baseFingerprint
+        _ = try Exporter.run(store, reference: checkpoint.reference, format: .safetensors, out: work + "/prefix.safetensors")
+        options.name = "demo-safetensors"
+        let fromFile = try Importer.run(store, source: work + "/prefix.safetensors", options: options)
+        let fileExact = try fromFile.checkpoint.map { try store.load($0).layers == original.layers } ?? false
+        print("  safetensors: \(fromFile.checkpoint?.reference ?? "?") re-imported, hidden prefix \(fileExact ? "bit-identical" : "DIFFERENT")")
+        let peft = try Exporter.run(store, reference: checkpoint.reference, format: .peft, out: work + "/adapter")
+        options.name = "demo-peft"
+        let fromAdapter = try Importer.run(store, source: work + "/adapter", options: options)
+        let exactKV = try store.stack(for: checkpoint).keyValuePrefix()
+        let adapterExact = try fromAdapter.checkpoint.map { try store.load($0).layers == exactKV.layers } ?? false
+        print("  PEFT: \(peft.conversion ?? "as stored"); \(fromAdapter.checkpoint?.reference ?? "?") re-imported, keys/values \(adapterExact ? "bit-identical to the conversion" : "DIFFERENT")")
+        return fileExact && adapterExact
     }
 
     /// Stores reference activations with the checkpoint: the stack run in f64 on the probe inputs,
