@@ -31,7 +31,7 @@ let package = Package(
             ]
         ),
         .target(name: "PrefixCompute", dependencies: ["PrefixCore", "COpenBLAS"]),
-        .target(name: "PrefixFormats", dependencies: ["PrefixCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "PrefixFormats", dependencies: ["PrefixCore", "CPosix", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "PrefixKit", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats"]),
         .executableTarget(
             name: "PrefixKitCLI",

@@ -108,7 +108,9 @@ public enum Exporter {
         let entries = try store.tensorEntries(of: base)
         let items = entries.map { entry in
             let target = dtype.flatMap { entry.dtype.isFloatingPoint ? $0 : nil } ?? entry.dtype
-            return SafetensorsWriter.Item(name: entry.name, dtype: target, shape: entry.shape) {
+            // Uncompressed, same-dtype tensors are copied from the blob file inside the kernel.
+            let range = target == entry.dtype ? entry.fileOffset.map { (path: store.directory + "/" + entry.blobPath, offset: Int($0)) } : nil
+            return SafetensorsWriter.Item(name: entry.name, dtype: target, shape: entry.shape, fileRange: range) {
                 Exporter.convert(try store.load(entry, owner: base.shortReference), dtype)
             }
         }

@@ -26,14 +26,17 @@ enum Main {
             case "--work": options.work = arguments.isEmpty ? options.work : arguments.removeFirst()
             case "store": options.sections.append("store")
             case "forward": options.sections.append("forward")
+            case "convert": options.sections.append("convert")
             case "-h", "--help":
                 print("""
-                    usage: prefixkit-bench [store] [forward] [--rounds N] [--small] [--work DIR] [--python PATH]
+                    usage: prefixkit-bench [store] [forward] [convert] [--rounds N] [--small] [--work DIR] [--python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
                       forward the prefix-tuned forward pass (GPT-2 L=12 d=768, Pn=20, N=128, B=1, f32) vs NumPy on the
                               same weights (all rows, and skipping discarded work) and vs the sgemm peak; peak RSS of a
                               forward streaming a 24-layer d=1024 model from a store
+                      convert import of an HF safetensors model into a store and export back, vs Python safetensors
+                              load_file + writing the tensors + fsync, and load_file + save_file + fsync
                       --small small models, for a quick look
                     """)
                 return
@@ -42,9 +45,10 @@ enum Main {
                 exit(2)
             }
         }
-        if options.sections.isEmpty { options.sections = ["store", "forward"] }
+        if options.sections.isEmpty { options.sections = ["store", "forward", "convert"] }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
+        if options.sections.contains("convert") { try ConvertBenchmark(options: options).run() }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+internal import CPosix
 public import PrefixCore
 #if canImport(Glibc)
 import Glibc
@@ -22,11 +23,16 @@ public enum SafetensorsWriter {
         public var dtype: DType
         public var shape: [Int]
         public var load: @Sendable () throws -> Tensor
+        /// Where the exact bytes already sit in a file, if they do: copied inside the kernel
+        /// (`copy_file_range`) instead of through memory.
+        public var fileRange: (path: String, offset: Int)?
 
-        public init(name: String, dtype: DType, shape: [Int], load: @escaping @Sendable () throws -> Tensor) {
+        public init(name: String, dtype: DType, shape: [Int], fileRange: (path: String, offset: Int)? = nil,
+                    load: @escaping @Sendable () throws -> Tensor) {
             self.name = name
             self.dtype = dtype
             self.shape = shape
+            self.fileRange = fileRange
             self.load = load
         }
 
@@ -105,9 +111,16 @@ public enum SafetensorsWriter {
             }
         }
         var written = Int64(header.count)
+        var sinceWriteback = 0
         try header.withUnsafeBytes { b in Result { () throws(FormatError) in try writeAll(b) } }.get()
         for index in order {
             let item = items[index]
+            if let range = item.fileRange, copyRange(range, count: item.byteCount, to: fd) {
+                written += Int64(item.byteCount)
+                sinceWriteback += item.byteCount
+                progress?(written)
+                continue
+            }
             let tensor: Tensor
             do { tensor = try item.load() } catch {
                 unlink(temporary)
@@ -119,6 +132,12 @@ public enum SafetensorsWriter {
             }
             try tensor.withUnsafeBytes { (b) throws(FormatError) in try writeAll(b) }
             written += Int64(tensor.byteCount)
+            sinceWriteback += tensor.byteCount
+            if durable && sinceWriteback >= 64 << 20 {
+                // Start writing dirty pages now, so the final fsync has little left to flush.
+                _ = cposix_start_writeback(fd)
+                sinceWriteback = 0
+            }
             progress?(written)
         }
         if durable { guard fsync(fd) == 0 else { unlink(temporary); throw FormatError(.io, "fsync failed", path: path) } }
@@ -129,6 +148,35 @@ public enum SafetensorsWriter {
             throw FormatError(.io, "cannot rename into place: \(String(cString: strerror(errno)))", path: path)
         }
         return written
+    }
+
+    /// Copies `count` bytes of `range` to the current end of `out` in the kernel; false (nothing
+    /// written) when the source cannot be opened or the call is unsupported on the first attempt.
+    private static func copyRange(_ range: (path: String, offset: Int), count: Int, to out: Int32) -> Bool {
+        let input = open(range.path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return false }
+        defer { close(input) }
+        var done = 0
+        while done < count {
+            let n = cposix_copy_range(input, range.offset + done, out, UInt(count - done))
+            if n <= 0 {
+                // Nothing copied yet: let the caller fall back to reading the tensor.
+                if done == 0 { return false }
+                // Partially copied: finish through memory from where it stopped.
+                var buffer = [UInt8](repeating: 0, count: min(count - done, 1 << 24))
+                while done < count {
+                    let want = min(buffer.count, count - done)
+                    let got = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, want, off_t(range.offset + done)) }
+                    guard got > 0 else { return false }
+                    let put = buffer.withUnsafeBytes { Glibc.write(out, $0.baseAddress, got) }
+                    guard put == got else { return false }
+                    done += got
+                }
+                return true
+            }
+            done += n
+        }
+        return true
     }
 
     /// Writes in-memory tensors.
