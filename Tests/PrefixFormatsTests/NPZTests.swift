@@ -82,3 +82,26 @@ struct NPZTests {
         #expect(missing?.code == .io)
     }
 }
+
+@Suite("NumPy .npz round trips")
+struct NPZRoundTripTests {
+    @Test("a seeded property test: random arrays of every NumPy dtype round-trip bit-exactly")
+    func property() throws {
+        var random = SeededRandom(seed: 31)
+        let dir = TemporaryDirectory()
+        let dtypes = DType.allCases.filter { NPYHeader.descr(for: $0) != nil }
+        for round in 0..<40 {
+            var entries: [(name: String, value: NPYValue)] = []
+            for i in 0..<Int(1 + random.next() % 5) {
+                let dtype = dtypes[Int(random.next() % UInt64(dtypes.count))]
+                let shape = try Shape((0..<Int(random.next() % 4)).map { _ in Int(random.next() % 6) })
+                entries.append(("a\(i)", .tensor(Builders.randomTensor(dtype, shape, seed: random.next()))))
+            }
+            let path = dir.path + "/r\(round).npz"
+            try NPZ.write(entries, to: path)
+            let back = try NPZ.read(path: path)
+            #expect(back.map(\.name) == entries.map(\.name))
+            #expect(zip(back, entries).allSatisfy { $0.value == $1.value })
+        }
+    }
+}

@@ -128,3 +128,37 @@ struct ConverterRoundTripTests {
         #expect(try store.load(try #require(report.checkpoint)).layers == adapter.layers())
     }
 }
+
+@Suite("Converters: seeded property round trips")
+struct ConverterPropertyTests {
+    @Test("random checkpoints (form, Pn, float dtype, MLP) round-trip bit-exactly through safetensors and npz")
+    func property() throws {
+        let tmp = TemporaryDirectory()
+        let store = try Store.create(at: tmp.path + "/s")
+        let base = try Importer.run(store, source: Processes.repositoryRoot + "/fixtures/peft/llama-gqa-tiny/base").base
+        let config = base.config
+        var random = SeededRandom(seed: 77)
+        for round in 0..<12 {
+            let pn = Int(1 + random.next() % 6)
+            let dtype = [DType.f32, .f16, .bf16, .f64][Int(random.next() % 4)]
+            let hidden = random.next() % 2 == 0
+            let layers: [LayerPrefix] = (0..<config.numLayers).map { _ in
+                hidden ? .hidden(Builders.randomTensor(dtype, [pn, config.hiddenSize], seed: random.next()))
+                    : .kv(key: Builders.randomTensor(dtype, [config.numKVHeads, pn, config.headDim], seed: random.next()),
+                          value: Builders.randomTensor(dtype, [config.numKVHeads, pn, config.headDim], seed: random.next()))
+            }
+            var content = CheckpointContent(form: hidden ? .hidden : .kv, prefixLength: pn, layers: layers)
+            if random.next() % 2 == 0 { content.mlp = [NamedTensor("embedding.weight", Builders.randomTensor(dtype, [pn, 4], seed: random.next()))] }
+            let name = "r\(round)"
+            try store.saveCheckpoint(content, as: CheckpointSpec(name: name, step: 0, base: base.shortReference))
+            for format in [ExportFormat.safetensors, .npz] where !(format == .npz && dtype == .bf16) {
+                let out = tmp.path + "/\(name).\(format.rawValue)"
+                _ = try Exporter.run(store, reference: name, format: format, out: out)
+                var options = ImportOptions()
+                options.name = "\(name)-\(format.rawValue)"
+                let back = try store.load(try #require(try Importer.run(store, source: out, options: options).checkpoint))
+                #expect(back.layers == content.layers && back.mlp == content.mlp && back.form == content.form, "\(name) \(format)")
+            }
+        }
+    }
+}
