@@ -32,7 +32,9 @@ let package = Package(
         ),
         .target(name: "PrefixCompute", dependencies: ["PrefixCore", "COpenBLAS"]),
         .target(name: "PrefixFormats", dependencies: ["PrefixCore", "CPosix", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .target(name: "PrefixKit", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats"]),
+        .target(name: "PrefixConvert", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats"]),
+        .target(name: "PrefixVerify", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert"]),
+        .target(name: "PrefixKit", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixVerify"]),
         .executableTarget(
             name: "PrefixKitCLI",
             dependencies: [
@@ -48,7 +50,8 @@ let package = Package(
         .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
         .testTarget(name: "PrefixComputeTests", dependencies: ["PrefixCompute", "TestSupport"]),
         .testTarget(name: "PrefixFormatsTests", dependencies: ["PrefixFormats", "TestSupport"]),
-        .testTarget(name: "PrefixKitTests", dependencies: ["PrefixKit", "TestSupport"]),
+        .testTarget(name: "PrefixConvertTests", dependencies: ["PrefixConvert", "TestSupport"], path: "Tests/PrefixConvertTests"),
+        .testTarget(name: "PrefixVerifyTests", dependencies: ["PrefixVerify", "TestSupport"]),
         .testTarget(
             name: "PrefixKitCLITests",
             dependencies: ["TestSupport", "PrefixKit"],

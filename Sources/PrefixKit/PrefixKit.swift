@@ -3,3 +3,5 @@
 @_exported public import PrefixStore
 @_exported public import PrefixCompute
 @_exported public import PrefixFormats
+@_exported public import PrefixConvert
+@_exported public import PrefixVerify

@@ -1,0 +1,1 @@
+// The verifier: composition checks, diagnosis, reports.
