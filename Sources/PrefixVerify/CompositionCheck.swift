@@ -1,0 +1,337 @@
+import Foundation
+import PrefixCompute
+import PrefixCore
+import PrefixFormats
+
+/// Checks a checkpoint's composition against reference activations, layer by layer, and names
+/// the known bug the evidence matches when a check fails.
+struct CompositionCheck {
+    let stack: PrefixStack
+    let reference: ActivationExchange
+    let tolerances: Tolerances
+    let useDouble: Bool
+    /// Layers this run checks (sharding), and how many at once.
+    let layers: [Int]
+    let jobs: Int
+    let endToEnd: Bool
+
+    struct Outcome {
+        var checks: [CheckResult] = []
+        var diagnosis: Diagnosis?
+        var unexplained = false
+    }
+
+    /// The reference's form: its `meta`, else what its first layer's row count says.
+    var referenceForm: PrefixForm {
+        if let meta = reference.meta, let data = meta.data(using: .utf8),
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let form = object["form"] as? String {
+            return form == "kv" ? .kv : .hidden
+        }
+        let n = inputLength ?? 0
+        return reference.layerInputs[0]?.shape[1] == n ? .kv : .hidden
+    }
+
+    var inputLength: Int? { reference.inputIDs?.shape[1] ?? reference.inputsEmbeds?.shape[1] }
+
+    func run() -> Outcome {
+        var outcome = Outcome()
+        let config = stack.config
+        let pn = stack.prefix.prefixLength
+        guard let n = inputLength, let input = try? forwardInput() else {
+            outcome.checks.append(CheckResult(check: "reference", status: .fail, message: "the reference has no usable inputs (input_ids or inputs_embeds of the right shape)"))
+            outcome.unexplained = true
+            return outcome
+        }
+        if reference.layerCount > config.numLayers {
+            outcome.checks.append(CheckResult(check: "reference", status: .fail,
+                                              message: "the reference has \(reference.layerCount) layers, the checkpoint \(config.numLayers)"))
+            outcome.unexplained = true
+            return outcome
+        }
+        let mask = input.mask
+        let form = referenceForm
+        // Per layer, in parallel when asked; each job holds one layer's weights.
+        let results = LayerResults(count: config.numLayers)
+        let work = layers.filter { reference.layerInputs[$0] != nil && reference.layerOutputs[$0] != nil }
+        let workers = max(1, min(jobs, work.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: work.count, by: workers) {
+                let l = work[index]
+                results.set(l, checkLayer(l, n: n, pn: pn, mask: mask, form: form))
+            }
+        }
+        for l in 0..<config.numLayers {
+            guard let layer = results.get(l) else { continue }
+            outcome.checks += layer.checks
+            if layer.unexplained { outcome.unexplained = true }
+            if outcome.diagnosis == nil, let failed = layer.checks.first(where: { $0.status == .fail }) {
+                outcome.diagnosis = diagnose(layer.fits, layer: l, check: failed)
+            }
+            if layer.stop { break }
+        }
+        if endToEnd, !outcome.unexplained {
+            let (checks, diagnosis) = checkEndToEnd(input, n: n)
+            outcome.checks += checks
+            // A per-layer failure no known bug explains may still be explained by the inputs
+            // themselves (other base weights, inputs at other positions).
+            if outcome.diagnosis == nil || (outcome.diagnosis?.bug == .unknown && diagnosis.map { $0.bug != .unknown } == true) {
+                outcome.diagnosis = diagnosis
+            }
+        }
+        return outcome
+    }
+
+    func forwardInput() throws -> ForwardInput {
+        if let ids = reference.inputIDs { return try ForwardInput(ids: ids, mask: reference.attentionMask) }
+        guard let embeds = reference.inputsEmbeds else { throw ComputeError(.invalidInput, "no inputs") }
+        return try ForwardInput(embeddings: embeds, mask: reference.attentionMask)
+    }
+
+    // MARK: - One layer
+
+    /// Per-layer outcomes written by parallel jobs.
+    final class LayerResults: @unchecked Sendable {
+        // Safety: every access goes through `lock`.
+        private var items: [LayerOutcome?]
+        private let lock = NSLock()
+        init(count: Int) { items = Array(repeating: nil, count: count) }
+        func set(_ index: Int, _ value: LayerOutcome) { lock.lock(); items[index] = value; lock.unlock() }
+        func get(_ index: Int) -> LayerOutcome? { lock.lock(); defer { lock.unlock() }; return items[index] }
+    }
+
+    struct LayerOutcome {
+        var checks: [CheckResult] = []
+        var fits: [CandidateFit] = []
+        var stop = false
+        var unexplained = false
+    }
+
+    func runLayer(_ l: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix, _ variant: BlockVariant = .correct,
+                  prefixOutputs: Bool = false) throws -> LayerRun {
+        useDouble ? try stack.runLayer(l, rows: rows, mask: mask, prefix: prefix, variant: variant, prefixOutputs: prefixOutputs, as: Double.self)
+            : try stack.runLayer(l, rows: rows, mask: mask, prefix: prefix, variant: variant, prefixOutputs: prefixOutputs, as: Float.self)
+    }
+
+    func checkLayer(_ l: Int, n: Int, pn: Int, mask: [[Bool]], form: PrefixForm) -> LayerOutcome {
+        var result = LayerOutcome()
+        guard let input = reference.layerInputs[l], let output = reference.layerOutputs[l] else { return result }
+        let d = stack.config.hiddenSize, batch = mask.count
+        let expectedIn = form == .hidden ? pn + n : n
+        let (inRows, outRows) = (input.shape[1], output.shape[1])
+        guard input.shape[0] == batch, output.shape[0] == batch, input.shape[2] == d, output.shape[2] == d else {
+            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail,
+                                             message: "layer \(l): reference tensors are \(input.shape) in, \(output.shape) out; the checkpoint implies [\(batch), \(expectedIn), \(d)] and [\(batch), \(n), \(d)]"))
+            result.unexplained = true
+            result.stop = true
+            return result
+        }
+        // Rows that grow by Pn per layer: the prefix rows were passed on.
+        if outRows != n || (form == .hidden && inRows > expectedIn) {
+            if form == .hidden, inRows >= expectedIn, (inRows - n) % pn == 0, outRows == inRows {
+                result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail,
+                                                 message: "layer \(l): reference has \(outRows) rows, expected \(n): \(BugClass.keptPrefixPositions.explanation)",
+                                                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, fix: BugClass.keptPrefixPositions.fix))
+                result.fits = [CandidateFit(bug: .keptPrefixPositions, relativeError: 0)]
+            } else {
+                result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail,
+                                                 message: "layer \(l): reference has \(inRows) rows in and \(outRows) out; expected \(expectedIn) and \(n), which no known bug explains",
+                                                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n))
+                result.unexplained = true
+            }
+            result.stop = true
+            return result
+        }
+        let prefix: LayerPrefix
+        do { prefix = try stack.prefix.layer(l) } catch {
+            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): cannot read the prefix: \(error)"))
+            return result
+        }
+        let real = { (b: Int, r: Int) in mask[b][r] }
+        var hbar = input
+        var prefixRows: Tensor?
+        if form == .hidden {
+            if inRows == pn + n {
+                prefixRows = ErrorMetric.rows(input, 0..<pn)
+                hbar = ErrorMetric.rows(input, pn..<(pn + n))
+            } else if inRows == n {
+                result.checks.append(CheckResult(check: "prefix-rows", layer: l, status: .fail,
+                                                 message: "layer \(l): reference has \(n) rows in, expected \(pn + n): \(BugClass.prefixAppendedOrIgnored.explanation)",
+                                                 rowsIn: inRows, expectedRowsIn: pn + n, fix: BugClass.prefixAppendedOrIgnored.fix))
+                result.fits.append(CandidateFit(bug: .prefixAppendedOrIgnored, relativeError: 0))
+            } else {
+                result.checks.append(CheckResult(check: "prefix-rows", layer: l, status: .fail,
+                                                 message: "layer \(l): reference has \(inRows) rows in, expected \(pn + n), which no known bug explains",
+                                                 rowsIn: inRows, expectedRowsIn: pn + n))
+                result.unexplained = true
+                result.stop = true
+                return result
+            }
+        }
+        // (a) The reference's prefix rows against the checkpoint's P^l.
+        if let prefixRows, case .hidden(let p) = prefix {
+            let broadcast = ErrorMetric.broadcast(p, batch: batch)
+            if let (abs, rel) = ErrorMetric.compare(prefixRows, broadcast, include: { _, _ in true }) {
+                let pass = rel <= tolerances.perLayer
+                var check = CheckResult(check: "prefix-rows", layer: l, status: pass ? .pass : .fail,
+                                        message: pass ? "layer \(l): the reference's prefix rows are P^\(l)" : "layer \(l): the reference's prefix rows are not P^\(l)",
+                                        maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer, rowsIn: inRows, expectedRowsIn: expectedIn)
+                if !pass {
+                    var alternatives = prefixAlternatives(l, rows: prefixRows, mask: mask, n: n, pn: pn)
+                    // Appended: the prefix sits in the last Pn rows, after the inputs.
+                    if let e = ErrorMetric.compare(ErrorMetric.rows(input, n..<(n + pn)), broadcast, include: { _, _ in true }) {
+                        alternatives.append(CandidateFit(bug: .prefixAppendedOrIgnored, relativeError: e.relative))
+                    }
+                    result.fits += alternatives
+                    if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }), best.relativeError <= tolerances.perLayer * 10 {
+                        check.message += ": \(best.bug.explanation)"
+                        check.fix = best.bug.fix
+                    }
+                }
+                result.checks.append(check)
+            }
+        }
+        // (b) Teacher-forced: the checkpoint's own P^l on the reference's input rows.
+        do {
+            let ours = try runLayer(l, hbar, mask, prefix).output
+            guard let (abs, rel) = ErrorMetric.compare(ours, output, include: real) else { return result }
+            let pass = rel <= tolerances.perLayer
+            var check = CheckResult(check: "teacher-forced", layer: l, status: pass ? .pass : .fail,
+                                    message: "layer \(l): \(inRows) rows in -> \(form == .hidden ? "\(inRows) out -> kept last \(n)" : "\(n) out")",
+                                    maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer,
+                                    rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n)
+            if !pass {
+                let alternatives = blockAlternatives(l, hbar: hbar, output: output, mask: mask, prefix: prefix, n: n, pn: pn)
+                result.fits += alternatives
+                if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }), best.relativeError <= tolerances.perLayer * 10 {
+                    check.message += ": \(best.bug.explanation)"
+                    check.fix = best.bug.fix
+                }
+            }
+            result.checks.append(check)
+        } catch {
+            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): \(error)"))
+        }
+        return result
+    }
+
+    /// How well the reference's prefix rows match P^{l-1}, P^{l+1} and Y^{l-1}[0..<Pn].
+    func prefixAlternatives(_ l: Int, rows: Tensor, mask: [[Bool]], n: Int, pn: Int) -> [CandidateFit] {
+        var fits: [CandidateFit] = []
+        let batch = mask.count
+        func fit(_ bug: BugClass, _ prefix: LayerPrefix?) {
+            guard case .hidden(let p)? = prefix, let e = ErrorMetric.compare(rows, ErrorMetric.broadcast(p, batch: batch), include: { _, _ in true }) else { return }
+            fits.append(CandidateFit(bug: bug, relativeError: e.relative))
+        }
+        if l > 0 { fit(.reusedPreviousPrefix, try? stack.prefix.layer(l - 1)) }
+        if l + 1 < stack.config.numLayers { fit(.layerOffByOne, try? stack.prefix.layer(l + 1)) }
+        if l > 0, let carried = carriedPrefix(l, mask: mask, n: n, pn: pn), let e = ErrorMetric.compare(rows, carried, include: { _, _ in true }) {
+            fits.append(CandidateFit(bug: .prefixOutputsCarried, relativeError: e.relative))
+        }
+        return fits
+    }
+
+    /// `Y^{l-1}[0..<Pn]` computed from the reference's own input to layer l-1.
+    func carriedPrefix(_ l: Int, mask: [[Bool]], n: Int, pn: Int) -> Tensor? {
+        guard let previous = reference.layerInputs[l - 1], previous.shape[1] == pn + n,
+              let prefix = try? stack.prefix.layer(l - 1), case .hidden = prefix else { return nil }
+        let hbar = ErrorMetric.rows(previous, pn..<(pn + n))
+        let own = ErrorMetric.rows(previous, 0..<pn)
+        // The prefix rows fed to layer l-1 are whatever the reference fed (P^0 at layer 0, carried later).
+        let fed = LayerPrefix.hidden(Tensor(shape: [pn, stack.config.hiddenSize], doubles: Array(own.doubles().prefix(pn * stack.config.hiddenSize))))
+        return (try? runLayer(l - 1, hbar, mask, fed, prefixOutputs: true))?.prefixOutputs
+    }
+
+    /// How well each wrong composition of block l reproduces the reference's output.
+    func blockAlternatives(_ l: Int, hbar: Tensor, output: Tensor, mask: [[Bool]], prefix: LayerPrefix, n: Int, pn: Int) -> [CandidateFit] {
+        var fits: [CandidateFit] = []
+        let real = { (b: Int, r: Int) in mask[b][r] }
+        func fit(_ bug: BugClass, _ prefix: LayerPrefix?, _ variant: BlockVariant) {
+            guard let prefix, let run = try? runLayer(l, hbar, mask, prefix, variant), let e = ErrorMetric.compare(run.output, output, include: real) else { return }
+            if let existing = fits.firstIndex(where: { $0.bug == bug }) {
+                fits[existing].relativeError = min(fits[existing].relativeError, e.relative)
+            } else {
+                fits.append(CandidateFit(bug: bug, relativeError: e.relative))
+            }
+        }
+        if case .hidden = prefix { fit(.keptFirstN, prefix, .keptFirstN) }
+        fit(.prefixAppendedOrIgnored, prefix, .prefixIgnored)
+        fit(.prefixAppendedOrIgnored, prefix, .prefixIgnoredAtZero)
+        if l > 0 { fit(.reusedPreviousPrefix, try? stack.prefix.layer(l - 1), .correct) }
+        if l + 1 < stack.config.numLayers { fit(.layerOffByOne, try? stack.prefix.layer(l + 1), .correct) }
+        if l > 0, let carried = carriedPrefix(l, mask: mask, n: n, pn: pn) {
+            let first = Tensor(shape: [pn, stack.config.hiddenSize], doubles: Array(carried.doubles().prefix(pn * stack.config.hiddenSize)))
+            fit(.prefixOutputsCarried, .hidden(first), .correct)
+        }
+        fit(.keyValueSwapped, prefix, .keyValueSwapped)
+        if stack.config.positionScheme == .rope {
+            fit(.unrotatedKeys, prefix, .unrotatedKeys)
+            fit(.inputsAtWrongPosition, prefix, .inputsAtZero)
+        }
+        return fits
+    }
+
+    // MARK: - End to end
+
+    func checkEndToEnd(_ input: ForwardInput, n: Int) -> ([CheckResult], Diagnosis?) {
+        var checks: [CheckResult] = []
+        guard let final = reference.final else { return ([CheckResult(check: "end-to-end", status: .skip, message: "the reference has no 'final'")], nil) }
+        let mask = input.mask
+        let real = { (b: Int, r: Int) in mask[b][r] }
+        func forward(_ s: PrefixStack) throws -> ForwardResult {
+            useDouble ? try s.forward(input, as: Double.self, options: ForwardOptions(logits: reference.logits != nil))
+                : try s.forward(input, as: Float.self, options: ForwardOptions(logits: reference.logits != nil))
+        }
+        guard final.shape.dimensions == [mask.count, n, stack.config.hiddenSize] else {
+            return ([CheckResult(check: "end-to-end", status: .fail, message: "the reference's final is \(final.shape), expected [\(mask.count), \(n), \(stack.config.hiddenSize)]")], nil)
+        }
+        do {
+            let ours = try forward(stack)
+            let e = ErrorMetric.compare(ours.final, final, include: real)
+            let pass = (e?.relative ?? .infinity) <= tolerances.endToEnd
+            checks.append(CheckResult(check: "end-to-end", status: pass ? .pass : .fail, message: "inputs -> final over \(stack.config.numLayers) layers",
+                                      maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n))
+            if let logits = reference.logits, let ourLogits = ours.logits, let le = ErrorMetric.compare(ourLogits, logits, include: real) {
+                checks.append(CheckResult(check: "logits", status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: "LM head output",
+                                          maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd))
+            }
+            guard !pass else { return (checks, nil) }
+            // Not explained per layer: the inputs themselves (embeddings, positions) or the base.
+            var fits: [CandidateFit] = []
+            let shifted = try stack.with(positions: PositionConvention(prefixStart: stack.prefix.positions.prefixStart, inputStart: 0))
+            if let e = ErrorMetric.compare(try forward(shifted).final, final, include: real) {
+                fits.append(CandidateFit(bug: .inputsAtWrongPosition, relativeError: e.relative))
+            }
+            if let first = reference.layerInputs[0], let ourFirst = ours.layerInputs.first {
+                let offset = first.shape[1] - n, ourOffset = ourFirst.shape[1] - n
+                if offset >= 0, ourOffset >= 0, let e = ErrorMetric.compare(ErrorMetric.rows(ourFirst, ourOffset..<(ourOffset + n)),
+                                                                             ErrorMetric.rows(first, offset..<(offset + n)), include: real),
+                   e.relative > tolerances.perLayer, !(fits.first.map { $0.relativeError <= tolerances.endToEnd * 10 } ?? false) {
+                    fits.append(CandidateFit(bug: .wrongBase, relativeError: 0))
+                }
+            }
+            let check = checks[0]
+            return (checks, diagnose(fits, layer: nil, check: check))
+        } catch {
+            checks.append(CheckResult(check: "end-to-end", status: .fail, message: "\(error)"))
+            return (checks, nil)
+        }
+    }
+
+    // MARK: - Naming the bug
+
+    func diagnose(_ fits: [CandidateFit], layer: Int?, check: CheckResult) -> Diagnosis {
+        let sorted = fits.sorted { $0.relativeError < $1.relativeError }
+        let where_ = layer.map { "layer \($0): " } ?? ""
+        if let best = sorted.first, best.relativeError <= max(tolerances.perLayer * 10, tolerances.endToEnd) {
+            let evidence: String
+            if best.bug == .keptPrefixPositions || (best.bug == .prefixAppendedOrIgnored && best.relativeError == 0 && check.rowsIn != nil && check.rowsIn != check.expectedRowsIn) {
+                evidence = check.message.hasPrefix(where_) ? String(check.message.dropFirst(where_.count)) : check.message
+            } else {
+                evidence = "\(best.bug.explanation) (it reproduces the reference to \(String(format: "%.1e", best.relativeError)); the checkpoint's composition is off by \(String(format: "%.1e", check.relativeError ?? .nan)))"
+            }
+            return Diagnosis(bug: best.bug, layer: layer, summary: where_ + evidence, relativeError: best.relativeError, fix: best.bug.fix, candidates: sorted)
+        }
+        return Diagnosis(bug: .unknown, layer: layer, summary: where_ + "\(BugClass.unknown.explanation) (relative error \(String(format: "%.1e", check.relativeError ?? .nan)))",
+                         relativeError: check.relativeError, fix: BugClass.unknown.fix, candidates: sorted)
+    }
+}

@@ -1,1 +1,0 @@
-// The verifier: composition checks, diagnosis, reports.
