@@ -99,3 +99,8 @@ extension PrefixStack {
         return try PrefixStack(config: config, weights: weights, prefix: source)
     }
 }
+
+extension PrefixStack {
+    /// The weights this stack reads.
+    public var weightSource: any TensorSource { weights }
+}

@@ -213,6 +213,12 @@ extension Store {
         return SHA256Digest.hex(of: lines.joined(separator: "\n") + "\n")
     }
 
+    /// A stored base's fingerprint, recomputed from the catalog's digests of its tensors.
+    public static func baseFingerprint(config: ModelConfig, entries: [TensorEntry]) -> String {
+        let tensors = entries.map { LazyTensor(name: $0.name, dtype: $0.dtype, shape: (try? Shape($0.shape)) ?? [], load: { throw StorageError(.io, "not loaded") }) }
+        return fingerprint(config: config, tensors: tensors, digests: entries.map(\.sha256))
+    }
+
     /// Sorted-key JSON of a value (the canonical text hashed into fingerprints).
     static func canonicalJSON(_ value: some Encodable) -> String {
         let encoder = JSONEncoder()

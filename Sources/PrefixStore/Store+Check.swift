@@ -164,6 +164,21 @@ extension Store {
         return report
     }
 
+    /// Saves a verification result for a checkpoint in the catalog (`check_run`, kind `verify`).
+    ///
+    /// - Throws: ``StorageError`` when the catalog cannot be written (e.g. a read-only store).
+    public func recordVerification(checkpoint: CheckpointInfo, started: String, passed: Bool, details: [String: Int]) throws(StorageError) {
+        try recordRun(kind: "verify", checkpointID: checkpoint.id, started: started, passed: passed, details: details)
+    }
+
+    /// The most recent check or verification runs of a checkpoint (newest first).
+    public func runs(of checkpoint: CheckpointInfo, limit: Int = 5) throws(StorageError) -> [(kind: String, finishedAt: String, verdict: String, toolVersion: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT kind, finished_at, verdict, tool_version FROM check_run WHERE checkpoint_id = ? ORDER BY id DESC LIMIT ?",
+                             arguments: [checkpoint.id, limit]).map { ($0["kind"], $0["finished_at"], $0["verdict"], $0["tool_version"]) }
+        }
+    }
+
     /// Saves a check or verification result in the catalog.
     func recordRun(kind: String, checkpointID: Int64?, started: String, passed: Bool, details: [String: Int]) throws(StorageError) {
         let json = Store.canonicalJSON(details)

@@ -150,6 +150,44 @@ public struct CheckpointVerification: Sendable, Codable {
     /// A reference whose shapes no known bug explains (exit 3).
     public var unexplainedReference: Bool
     public var passed: Bool { !checks.contains { $0.status == .fail } && !unexplainedReference }
+
+    enum CodingKeys: String, CodingKey {
+        case checkpoint, reference, computeDType = "computeDtype", tolerances, checks, diagnosis, unexplainedReference, passed
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(checkpoint, forKey: .checkpoint)
+        try c.encode(reference, forKey: .reference)
+        try c.encode(computeDType, forKey: .computeDType)
+        try c.encode(tolerances, forKey: .tolerances)
+        try c.encode(checks, forKey: .checks)
+        try c.encodeIfPresent(diagnosis, forKey: .diagnosis)
+        try c.encode(unexplainedReference, forKey: .unexplainedReference)
+        try c.encode(passed, forKey: .passed)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        checkpoint = try c.decode(String.self, forKey: .checkpoint)
+        reference = try c.decode(String.self, forKey: .reference)
+        computeDType = try c.decode(String.self, forKey: .computeDType)
+        tolerances = try c.decode(Tolerances.self, forKey: .tolerances)
+        checks = try c.decode([CheckResult].self, forKey: .checks)
+        diagnosis = try c.decodeIfPresent(Diagnosis.self, forKey: .diagnosis)
+        unexplainedReference = try c.decode(Bool.self, forKey: .unexplainedReference)
+    }
+
+    init(checkpoint: String, reference: String, computeDType: String, tolerances: Tolerances, checks: [CheckResult],
+         diagnosis: Diagnosis?, unexplainedReference: Bool) {
+        self.checkpoint = checkpoint
+        self.reference = reference
+        self.computeDType = computeDType
+        self.tolerances = tolerances
+        self.checks = checks
+        self.diagnosis = diagnosis
+        self.unexplainedReference = unexplainedReference
+    }
 }
 
 /// A whole `verify` run.
@@ -167,5 +205,47 @@ public struct VerificationReport: Sendable, Codable {
     public var exitCode: Int32 {
         if checkpoints.contains(where: \.unexplainedReference) { return 3 }
         return passed ? 0 : 1
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case store, startedAt, toolVersion, catalog, checkpoints, recorded, recordNote, shard, passed, exitCode
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(store, forKey: .store)
+        try c.encode(startedAt, forKey: .startedAt)
+        try c.encode(toolVersion, forKey: .toolVersion)
+        try c.encode(catalog, forKey: .catalog)
+        try c.encode(checkpoints, forKey: .checkpoints)
+        try c.encode(recorded, forKey: .recorded)
+        try c.encodeIfPresent(recordNote, forKey: .recordNote)
+        try c.encodeIfPresent(shard, forKey: .shard)
+        try c.encode(passed, forKey: .passed)
+        try c.encode(exitCode, forKey: .exitCode)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        store = try c.decode(String.self, forKey: .store)
+        startedAt = try c.decode(String.self, forKey: .startedAt)
+        toolVersion = try c.decode(String.self, forKey: .toolVersion)
+        catalog = try c.decode([CheckResult].self, forKey: .catalog)
+        checkpoints = try c.decode([CheckpointVerification].self, forKey: .checkpoints)
+        recorded = try c.decode(Bool.self, forKey: .recorded)
+        recordNote = try c.decodeIfPresent(String.self, forKey: .recordNote)
+        shard = try c.decodeIfPresent(String.self, forKey: .shard)
+    }
+
+    init(store: String, startedAt: String, toolVersion: String, catalog: [CheckResult], checkpoints: [CheckpointVerification],
+         recorded: Bool, recordNote: String?, shard: String?) {
+        self.store = store
+        self.startedAt = startedAt
+        self.toolVersion = toolVersion
+        self.catalog = catalog
+        self.checkpoints = checkpoints
+        self.recorded = recorded
+        self.recordNote = recordNote
+        self.shard = shard
     }
 }

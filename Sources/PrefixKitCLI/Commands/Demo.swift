@@ -123,6 +123,12 @@ struct Demo: ParsableCommand {
         let exact = baseExact == weights.tensors.count && prefixExact == prefixTotal && conversions
         print("round trip: base \(baseExact)/\(weights.tensors.count) tensors and prefixes \(prefixExact)/\(prefixTotal) layers byte-exact, every digest verified: \(exact ? "OK" : "MISMATCH")")
         if !exact { throw CommandFailure(status: .finding) }
+
+        // Prove the stack composes correctly: verify the checkpoint against its stored probe.
+        print("")
+        let verification = try Verifier.run(reopened, options: { var o = VerifyOptions(); o.checkpoints = [last.reference]; return o }())
+        VerifySummary.print(verification, verbose: false)
+        if !verification.passed { throw CommandFailure(status: .finding) }
     }
 
     /// Exports the last checkpoint to PEFT and safetensors, re-imports both, and compares:

@@ -18,6 +18,19 @@ struct Inspect: ParsableCommand {
         var checkpoint: CheckpointInfo
         var base: BaseInfo
         var tensors: [TensorEntry]
+        var verifications: [Run]
+        var runs: [(kind: String, finishedAt: String, verdict: String, toolVersion: String)] {
+            verifications.map { ($0.kind, $0.finishedAt, $0.verdict, $0.toolVersion) }
+        }
+
+        struct Run: Encodable {
+            var kind: String
+            var finishedAt: String
+            var verdict: String
+            var toolVersion: String
+        }
+
+        enum CodingKeys: String, CodingKey { case checkpoint, base, tensors, verifications }
     }
 
     struct BaseDocument: Encodable {
@@ -45,7 +58,8 @@ struct Inspect: ParsableCommand {
         }
         if !ref.hasPrefix("base:"), let checkpoint = try? opened.checkpoint(ref) {
             let base = try opened.base("base:" + checkpoint.baseFingerprint)
-            let document = CheckpointDocument(checkpoint: checkpoint, base: base, tensors: try opened.tensorEntries(of: checkpoint))
+            let runs = try opened.runs(of: checkpoint).map { CheckpointDocument.Run(kind: $0.kind, finishedAt: $0.finishedAt, verdict: $0.verdict, toolVersion: $0.toolVersion) }
+            let document = CheckpointDocument(checkpoint: checkpoint, base: base, tensors: try opened.tensorEntries(of: checkpoint), verifications: runs)
             if output.json { return try JSONOutput.print(document) }
             printCheckpoint(document)
             return
@@ -82,6 +96,7 @@ struct Inspect: ParsableCommand {
         if let parent = info.parent { print("  parent       \(parent)") }
         if !info.tags.isEmpty { print("  tags         \(info.tags.joined(separator: ", "))") }
         print("  mlp          \(info.hasMLP ? "stored" : "none"); probe \(info.hasProbe ? "stored" : "none")")
+        for run in document.runs { print("  \(run.kind == "verify" ? "verified" : run.kind)     \(run.finishedAt): \(run.verdict) (PrefixKit \(run.toolVersion))") }
         print(Format.table([["tensor", "shape", "dtype", "bytes", "sha256", "blob"]] + document.tensors.map { entry in
             [entry.role == "prefix" ? entry.name : "\(entry.role).\(entry.name)", "\(entry.shape)", entry.dtype.rawValue,
              Format.bytes(entry.byteCount), output.verbose ? entry.sha256 : String(entry.sha256.prefix(16)) + "…",

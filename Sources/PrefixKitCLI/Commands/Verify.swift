@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import PrefixKit
+
+/// `prefixkit verify`: prove checkpoints intact and composing correctly; name the bug if not.
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify checkpoints: catalog, digests, structure, composition layer by layer, round trips; name the bug on failure.",
+        discussion: """
+            Composition is checked against reference activations (exchange format): --reference FILE.npz (one checkpoint), \
+            else the checkpoint's stored probe, else a deterministic probe (hidden form vs its key/value conversion, f32 vs f64). \
+            For each layer: the reference's prefix rows against P^l, then teacher-forced H^l = [P^l ; reference Hbar^l] through \
+            Block_l, keeping the last N rows, against the reference's output; then end to end. Exit codes: 0 pass, 1 a finding, \
+            2 usage, 3 a reference or store that cannot be read, or a reference whose shapes no known bug explains.
+            """)
+
+    @OptionGroup var store: StoreArgument
+
+    @Argument(help: "Checkpoints to verify (NAME or NAME@STEP); every checkpoint when none is named.")
+    var checkpoints: [String] = []
+
+    @Option(name: .long, help: "Reference activations in the exchange format (.npz); needs exactly one checkpoint.")
+    var reference: String?
+
+    @Flag(name: .long, help: "Sample digests instead of checking every one.")
+    var quick = false
+
+    @Option(name: .long, help: "Round trip: prefix (default), full (also the base, once per base) or none.")
+    var roundTrip: String = "prefix"
+
+    @Option(name: .long, help: "Recompute in f32 or f64 (default: f64 when the reference is f64 or absent, else f32).")
+    var dtype: ComputeType?
+
+    @Option(name: .long, help: "Override the per-layer tolerance (relative error).")
+    var toleranceLayer: Double?
+
+    @Option(name: .long, help: "Override the end-to-end tolerance (relative error).")
+    var toleranceEnd: Double?
+
+    @Option(name: .long, help: "Run this many independent per-layer checks at once.")
+    var jobs = 1
+
+    @Option(name: .long, help: "This job's share, i/N: checkpoints split across N jobs (layers, with one checkpoint).")
+    var shard: String?
+
+    @Option(name: .long, help: "Write a JUnit XML report here (a testcase per check per layer).")
+    var junit: String?
+
+    @Option(name: .long, help: "Write a self-contained HTML report with a per-layer error chart here.")
+    var html: String?
+
+    @Flag(name: .long, help: "Do not record the result in the catalog.")
+    var noRecord = false
+
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard ["prefix", "full", "none"].contains(roundTrip) else { throw ValidationError("--round-trip takes prefix, full or none") }
+        if let shard, Verify.parseShard(shard) == nil { throw ValidationError("--shard takes i/N with 0 <= i < N") }
+        guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be in 1...256") }
+        if reference != nil && checkpoints.count != 1 { throw ValidationError("--reference needs exactly one checkpoint") }
+    }
+
+    static func parseShard(_ text: String) -> (index: Int, count: Int)? {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n > 0, (0..<n).contains(i) else { return nil }
+        return (i, n)
+    }
+
+    func run() throws {
+        let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
+        var options = VerifyOptions()
+        options.checkpoints = checkpoints
+        options.reference = reference
+        options.quick = quick
+        options.fullRoundTrip = roundTrip == "full"
+        options.skipRoundTrip = roundTrip == "none"
+        options.computeDType = dtype?.rawValue
+        if toleranceLayer != nil || toleranceEnd != nil {
+            let defaults = Tolerances.for(computeDType: dtype?.rawValue ?? "f32")
+            options.tolerances = Tolerances(perLayer: toleranceLayer ?? defaults.perLayer, endToEnd: toleranceEnd ?? defaults.endToEnd)
+        }
+        options.jobs = jobs
+        options.shard = shard.flatMap(Verify.parseShard)
+        options.record = !noRecord
+        let report = try Verifier.run(opened, options: options)
+        if let junit { try JUnitReport.xml(report).write(toFile: junit, atomically: true, encoding: .utf8) }
+        if let html { try HTMLReport.page(report).write(toFile: html, atomically: true, encoding: .utf8) }
+        if output.json { try JSONOutput.print(report) } else { VerifySummary.print(report, verbose: output.verbose) }
+        if report.exitCode != 0 { throw CommandFailure(status: report.exitCode == 3 ? .input : .finding) }
+    }
+}
+
+/// The human summary of a verification.
+enum VerifySummary {
+    static func print(_ report: VerificationReport, verbose: Bool) {
+        Swift.print("verify \(report.store)\(report.shard.map { " (shard \($0))" } ?? "")")
+        for check in report.catalog { Swift.print("  \(mark(check.status)) \(check.check): \(check.message)") }
+        for checkpoint in report.checkpoints {
+            Swift.print("\n\(checkpoint.checkpoint): reference \(checkpoint.reference), recomputed in \(checkpoint.computeDType), tolerance \(checkpoint.tolerances.perLayer) per layer / \(checkpoint.tolerances.endToEnd) end to end")
+            var rows = [["check", "layer", "rows", "max abs", "relative", "tolerance", "verdict"]]
+            for check in checkpoint.checks where check.relativeError != nil || check.rowsIn != nil || verbose {
+                rows.append([check.check, check.layer.map(String.init) ?? "", rowText(check), check.maxAbsError.map { String(format: "%.2e", $0) } ?? "",
+                             check.relativeError.map { String(format: "%.2e", $0) } ?? "", check.tolerance.map { String(format: "%.0e", $0) } ?? "",
+                             check.status.rawValue])
+            }
+            Swift.print(Format.table(rows))
+            for check in checkpoint.checks where check.relativeError == nil && check.rowsIn == nil && !verbose {
+                Swift.print("  \(mark(check.status)) \(check.check): \(check.message)")
+            }
+            for check in checkpoint.checks where check.status == .fail {
+                Swift.print("  FAIL \(check.message)\(check.fix.map { "\n       fix: \($0)" } ?? "")")
+            }
+            if let diagnosis = checkpoint.diagnosis {
+                Swift.print("  diagnosis: \(diagnosis.summary)\n  fix: \(diagnosis.fix)")
+            }
+            Swift.print("  \(checkpoint.passed ? "PASS" : "FAIL")")
+        }
+        Swift.print("\n\(report.passed ? "PASS" : "FAIL")\(report.recorded ? " (recorded in the catalog)" : report.recordNote.map { " (\($0))" } ?? "")")
+    }
+
+    static func rowText(_ check: CheckResult) -> String {
+        guard let rowsIn = check.rowsIn else { return check.rowsOut.map { "\($0)" } ?? "" }
+        return "\(rowsIn) in" + (check.rowsOut.map { " -> \($0) out" } ?? "")
+    }
+
+    static func mark(_ status: CheckStatus) -> String {
+        switch status {
+        case .pass: "ok  "
+        case .fail: "FAIL"
+        case .skip: "skip"
+        }
+    }
+}

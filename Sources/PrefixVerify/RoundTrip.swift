@@ -1,0 +1,82 @@
+import Foundation
+import PrefixCompute
+import PrefixConvert
+import PrefixCore
+import PrefixFormats
+import PrefixStore
+
+/// Export and re-read, in a temporary directory, with the same readers `import` uses:
+/// bit-identical tensors on the lossless paths and identical recomputed compositions.
+enum RoundTrip {
+    static func temporary() -> String {
+        FileManager.default.temporaryDirectory.path + "/prefixkit-verify-\(UUID().uuidString.prefix(8))"
+    }
+
+    static func prefix(_ store: Store, _ info: CheckpointInfo) -> [CheckResult] {
+        let dir = temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var checks: [CheckResult] = []
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let original = try store.load(info)
+            let stack = try store.stack(for: info)
+            let config = stack.config
+            let input = try SelfConsistency.probe(stack)
+            let reference = try stack.forward(input, as: Float.self).final
+            let exactKV = info.form == .hidden ? try stack.keyValuePrefix() : original
+            for format in ExportFormat.allCases where format != .hf {
+                if format == .npz, original.layers.contains(where: { $0.parts.contains { NPYHeader.descr(for: $0.tensor.dtype) == nil } }) {
+                    checks.append(CheckResult(check: "round-trip", status: .skip, message: "npz: NumPy cannot hold this checkpoint's dtype"))
+                    continue
+                }
+                let out = dir + "/export." + format.rawValue
+                _ = try Exporter.run(store, reference: info.reference, format: format, out: out)
+                let back: CheckpointContent
+                if format == .peft {
+                    let adapter = try PEFTAdapter(path: out)
+                    back = CheckpointContent(form: .kv, prefixLength: adapter.config.numVirtualTokens, positions: info.positions, layers: try adapter.layers())
+                } else {
+                    back = try PrefixFile.content(try PrefixFile.read(path: out), path: out, flat: false, tensor: nil, layers: config.numLayers,
+                                                  kvHeads: config.numKVHeads, headDim: config.headDim)
+                }
+                let expected = format == .peft ? exactKV : original
+                let identical = back.layers == expected.layers && (format == .peft || back.mlp == original.mlp)
+                let rerun = try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(back)).forward(input, as: Float.self).final
+                let expectedRun = format == .peft && info.form == .hidden
+                    ? try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(exactKV)).forward(input, as: Float.self).final : reference
+                let same = rerun == expectedRun
+                let what = format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix"
+                checks.append(CheckResult(check: "round-trip", status: identical && same ? .pass : .fail,
+                                          message: "\(format.rawValue): \(identical ? "bit-identical to \(what)" : "tensors differ from \(what)"); compositions \(same ? "identical" : "differ")",
+                                          fix: identical && same ? nil : "report this: a lossless export path changed the tensors"))
+            }
+        } catch {
+            checks.append(CheckResult(check: "round-trip", status: .fail, message: "\(error)"))
+        }
+        return checks
+    }
+
+    /// The base exported as an HF directory and read back: every tensor's digest and the
+    /// fingerprint unchanged.
+    static func base(_ store: Store, _ info: CheckpointInfo) -> [CheckResult] {
+        let dir = temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let base = try store.base("base:" + info.baseFingerprint)
+            _ = try Exporter.run(store, reference: base.shortReference, format: .hf, out: dir)
+            let directory = try HFModelDirectory(path: dir)
+            let stored = Dictionary(uniqueKeysWithValues: try store.tensorEntries(of: base).map { ($0.name, $0.sha256) })
+            var differing: [String] = []
+            for item in directory.tensors {
+                let digest = try item.load().withUnsafeBytes { SHA256Digest.hex(of: $0) }
+                if stored[item.name] != digest { differing.append(item.name) }
+            }
+            let same = differing.isEmpty && directory.tensors.count == stored.count && directory.config == base.config
+            return [CheckResult(check: "round-trip", status: same ? .pass : .fail,
+                                message: same ? "hf: base \(base.shortReference) exported and read back, \(stored.count) tensors bit-identical"
+                                    : "hf: \(differing.count) tensor(s) differ after the round trip (\(differing.prefix(3).joined(separator: ", ")))")]
+        } catch {
+            return [CheckResult(check: "round-trip", status: .fail, message: "hf: \(error)")]
+        }
+    }
+}

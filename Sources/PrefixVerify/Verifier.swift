@@ -1,0 +1,169 @@
+import Foundation
+public import PrefixCompute
+public import PrefixConvert
+public import PrefixCore
+public import PrefixFormats
+public import PrefixStore
+
+/// Options of a verification.
+public struct VerifyOptions: Sendable {
+    /// The checkpoints to verify (`NAME`, `NAME@STEP`); every checkpoint when empty.
+    public var checkpoints: [String] = []
+    /// A reference in the exchange format (exactly one checkpoint); otherwise each checkpoint's
+    /// stored probe, otherwise a deterministic self-consistency probe.
+    public var reference: String?
+    /// Sample digests instead of checking every one.
+    public var quick = false
+    /// Round-trip the base too (once per base), not only the prefix.
+    public var fullRoundTrip = false
+    /// Skip the round trip.
+    public var skipRoundTrip = false
+    /// Override the tolerances.
+    public var tolerances: Tolerances?
+    /// The precision PrefixKit recomputes in (`f32` or `f64`); by default f64 when the
+    /// reference was computed in f64 (or there is none), else f32.
+    public var computeDType: String?
+    /// Independent per-layer checks run this many at once.
+    public var jobs = 1
+    /// This job's share of checkpoints (or of layers, with one checkpoint): `(index, count)`.
+    public var shard: (index: Int, count: Int)?
+    /// Record the result in the catalog.
+    public var record = true
+
+    public init() {}
+}
+
+/// Verifies checkpoints: catalog, blobs, structure, composition against reference activations
+/// (naming the bug when it fails), round trip; and records the result.
+public enum Verifier {
+    /// Runs every check on the selected checkpoints.
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` `.notFound` for an unknown checkpoint (usage),
+    ///   ``PrefixFormats/FormatError`` for a reference that cannot be read, and usage errors.
+    public static func run(_ store: Store, options: VerifyOptions = VerifyOptions()) throws -> VerificationReport {
+        let started = Store.timestampNow()
+        var selected = try options.checkpoints.isEmpty ? store.checkpoints() : options.checkpoints.map { try store.checkpoint($0) }
+        if options.reference != nil, selected.count != 1 {
+            throw StorageError(.invalidArgument, "--reference needs exactly one checkpoint (\(selected.count) selected)")
+        }
+        let reference = try options.reference.map { try ActivationExchange.read(path: $0) }
+        var layerShard: (index: Int, count: Int)?
+        if let shard = options.shard {
+            if selected.count >= shard.count {
+                selected = selected.enumerated().filter { $0.offset % shard.count == shard.index }.map(\.element)
+            } else {
+                layerShard = shard
+            }
+        }
+        var report = VerificationReport(store: store.directory, startedAt: started, toolVersion: PrefixKitVersion.current,
+                                        catalog: try catalogChecks(store, quick: options.quick, checkpoints: selected),
+                                        checkpoints: [], recorded: false, recordNote: nil,
+                                        shard: options.shard.map { "\($0.index)/\($0.count)" })
+        var roundTrippedBases = Set<String>()
+        for info in selected {
+            var result = try verify(store, info, reference: reference, referencePath: options.reference, options: options, layerShard: layerShard)
+            if !options.skipRoundTrip, layerShard.map({ $0.index == 0 }) ?? true {
+                result.checks += RoundTrip.prefix(store, info)
+                if options.fullRoundTrip, roundTrippedBases.insert(info.baseFingerprint).inserted {
+                    result.checks += RoundTrip.base(store, info)
+                }
+            }
+            report.checkpoints.append(result)
+        }
+        if options.record {
+            var failures: [String] = []
+            for (info, result) in zip(selected, report.checkpoints) {
+                let details = ["checks": result.checks.count, "failed": result.checks.filter { $0.status == .fail }.count]
+                do { try store.recordVerification(checkpoint: info, started: started, passed: result.passed, details: details) } catch {
+                    failures.append("\(error)")
+                }
+            }
+            report.recorded = failures.isEmpty && !selected.isEmpty
+            if let first = failures.first { report.recordNote = "the result was not recorded: \(first)" }
+        } else {
+            report.recordNote = "not recorded (--no-record)"
+        }
+        return report
+    }
+
+    /// Catalog integrity and blobs (every digest, or a sample with `quick`).
+    static func catalogChecks(_ store: Store, quick: Bool, checkpoints: [CheckpointInfo]) throws -> [CheckResult] {
+        let check = try store.check(digests: !quick, record: false)
+        let catalog = check.findings.filter { $0.check == "catalog" && $0.severity == "error" }
+        let blobs = check.findings.filter { ["blob", "structure", "digest"].contains($0.check) && $0.severity == "error" }
+        var results = [
+            CheckResult(check: "catalog", status: catalog.isEmpty ? .pass : .fail,
+                        message: catalog.isEmpty ? "SQLite integrity, foreign keys and schema version OK" : catalog.map(describe).joined(separator: "; "),
+                        fix: catalog.isEmpty ? nil : "restore the store from a backup; `prefixkit check` lists every finding"),
+            CheckResult(check: "blobs", status: blobs.isEmpty ? .pass : .fail,
+                        message: blobs.isEmpty ? (quick ? "\(check.blobs) blob(s): sizes and structure OK (digests sampled)" : "\(check.blobs) blob(s), \(check.tensorsHashed) digests OK")
+                            : blobs.map(describe).joined(separator: "; "),
+                        fix: blobs.isEmpty ? nil : "re-import the affected checkpoints; `prefixkit check` lists every finding"),
+        ]
+        if quick {
+            // A sample: each checkpoint's first and last layer, hashed.
+            var sampled = 0
+            var problems: [String] = []
+            for info in checkpoints {
+                for layer in Set([0, info.numLayers - 1]) {
+                    do { _ = try store.prefix(of: info, layer: layer, verify: true); sampled += 1 } catch { problems.append("\(error)") }
+                }
+            }
+            results.append(CheckResult(check: "blobs", status: problems.isEmpty ? .pass : .fail,
+                                       message: problems.isEmpty ? "sampled digests of \(sampled) layer(s) OK" : problems.joined(separator: "; ")))
+        }
+        return results
+    }
+
+    static func describe(_ finding: CheckFinding) -> String {
+        var text = finding.message
+        if let tensor = finding.tensor { text += " (tensor \(tensor))" }
+        if let owners = finding.owners, !owners.isEmpty { text += " [\(owners.joined(separator: ", "))]" }
+        if let path = finding.path { text += " \(path)" }
+        return text
+    }
+
+    static func verify(_ store: Store, _ info: CheckpointInfo, reference given: ActivationExchange?, referencePath: String?,
+                       options: VerifyOptions, layerShard: (index: Int, count: Int)?) throws -> CheckpointVerification {
+        var checks = Structure.checks(store, info)
+        let structureFailed = checks.contains { $0.status == .fail }
+        var reference = given
+        var label = referencePath ?? "none"
+        if reference == nil, info.hasProbe {
+            let content = try store.load(info)
+            var entries = content.probe.map { (name: $0.name, value: NPYValue.tensor($0.tensor)) }
+            if let meta = content.probeMeta { entries.append(("meta", .strings([meta], shape: []))) }
+            reference = try ActivationExchange(entries: entries)
+            label = "stored probe"
+        }
+        let metaDType = reference?.meta.flatMap { Data($0.utf8) }.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["compute_dtype"] as? String
+        let candidateDType = metaDType ?? (reference == nil ? "f64" : "f32")
+        let computeDType = options.computeDType ?? (candidateDType == "f64" ? "f64" : "f32")
+        let tolerances = options.tolerances ?? .for(computeDType: candidateDType == "f64" && computeDType == "f32" ? "f32" : candidateDType)
+        var result = CheckpointVerification(checkpoint: info.reference, reference: label, computeDType: computeDType, tolerances: tolerances,
+                                            checks: checks, diagnosis: nil, unexplainedReference: false)
+        guard !structureFailed else { return result }
+        let stack = try store.stack(for: info)
+        let layers = Array(0..<info.numLayers).filter { layer in layerShard.map { layer % $0.count == $0.index } ?? true }
+        if let reference {
+            let outcome = CompositionCheck(stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == "f64",
+                                           layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true).run()
+            checks += outcome.checks
+            result.diagnosis = outcome.diagnosis
+            result.unexplainedReference = outcome.unexplained
+        } else {
+            checks += SelfConsistency.checks(stack, info)
+        }
+        result.checks = checks
+        return result
+    }
+}
+
+extension Store {
+    /// The current time as catalog timestamps write it.
+    public static func timestampNow() -> String {
+        var style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        style.timeZone = TimeZone(identifier: "UTC") ?? .current
+        return Date().formatted(style)
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import PrefixKit
+import TestSupport
+import Testing
+
+/// `prefixkit verify` and `prefixkit probe add` end to end, on the verifier's bug fixtures.
+@Suite("prefixkit verify")
+struct VerifyCommandTests {
+    static let root = Processes.repositoryRoot + "/fixtures/verify"
+
+    /// A store holding the fixture model and its hidden prefix as `ck@1`.
+    private func store(_ dir: TemporaryDirectory, model: String = "gpt2", pn: Int = 4, n: Int = 6) throws -> String {
+        let store = try Store.create(at: dir.path + "/s")
+        let (config, json) = try HFConfig.read(path: "\(Self.root)/\(model)/config.json")
+        let weights = try NPZ.read(path: "\(Self.root)/\(model)/weights.npz").compactMap { e in e.value.tensor.map { NamedTensor(e.name, $0) } }
+        let base = try store.saveBase(BaseWeights(config: config, configJSON: json, tensors: weights), provenance: Provenance(sourceFormat: "npz"))
+        let layers = try NPZ.read(path: "\(Self.root)/\(model)/pn\(pn)-n\(n)/prefix_hidden.npz").compactMap { $0.value.tensor.map { LayerPrefix.hidden($0) } }
+        try store.saveCheckpoint(CheckpointContent(form: .hidden, prefixLength: pn, layers: layers), as: CheckpointSpec(name: "ck", step: 1, base: base.base.shortReference))
+        return store.directory
+    }
+
+    private func reference(_ bug: String, model: String = "gpt2", pn: Int = 4, n: Int = 6) -> String {
+        "\(Self.root)/\(model)/pn\(pn)-n\(n)/\(bug).npz"
+    }
+
+    @Test("a correct reference passes (exit 0), records the result, and inspect shows it; JSON, JUnit and HTML are valid")
+    func passes() throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir)
+        let run = try Processes.prefixkit(["verify", store, "ck", "--reference", reference("correct"), "--json",
+                                           "--junit", dir.path + "/r.xml", "--html", dir.path + "/r.html"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let validate = try Processes.run(Processes.python, ["-c", """
+            import json, sys, jsonschema, xml.etree.ElementTree as ET, html.parser
+            jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
+            suites = ET.parse(sys.argv[2]).getroot()
+            cases = suites.findall(".//testcase")
+            assert suites.get("failures") == "0" and len(cases) >= 8, (suites.attrib, len(cases))
+            page = open(sys.argv[3]).read()
+            html.parser.HTMLParser().feed(page)
+            assert "<svg" in page and "PASS" in page and "<script" not in page
+            print(len(cases))
+            """, Processes.repositoryRoot + "/schemas/verify.schema.json", dir.path + "/r.xml", dir.path + "/r.html"], input: run.stdout)
+        #expect(validate.status == 0, "\(validate.stdout)\(validate.stderr)")
+        let inspect = try Processes.prefixkit(["inspect", store, "ck"])
+        #expect(inspect.stdout.contains("verified") && inspect.stdout.contains(": pass"))
+    }
+
+    @Test("a bug in the reference is a finding (exit 1) named in the summary", arguments: [
+        ("kept_prefix_positions", "layer 0: reference has 10 rows, expected 6: prefix positions were not discarded"),
+        ("reused_previous_prefix", "layer 1: the layer used the previous layer's prefix"),
+        ("prefix_ignored", "prefix was appended after the inputs or ignored"),
+        ("kept_first_n", "the first N rows of the block output were kept"),
+    ])
+    func findings(bug: String, message: String) throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir)
+        let run = try Processes.prefixkit(["verify", store, "ck", "--reference", reference(bug), "--junit", dir.path + "/r.xml"])
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("diagnosis: ") && run.stdout.contains(message), "\(run.stdout)")
+        #expect(run.stdout.contains("fix: "))
+        let junit = try String(contentsOfFile: dir.path + "/r.xml", encoding: .utf8)
+        #expect(junit.contains("<failure"))
+    }
+
+    @Test("a reference whose shapes no known bug explains exits 3; an unreadable one exits 3; an unknown checkpoint exits 2")
+    func errors() throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir)
+        // The llama fixture's reference has d=16 where gpt2's checkpoint has d=8.
+        let wrong = try Processes.prefixkit(["verify", store, "ck", "--reference", reference("correct", model: "llama"), "--no-record"])
+        #expect(wrong.status == 3, "\(wrong.stdout)\(wrong.stderr)")
+        #expect(wrong.stdout.contains("no known bug explains"))
+        try Data("junk".utf8).write(to: URL(fileURLWithPath: dir.path + "/bad.npz"))
+        #expect(try Processes.prefixkit(["verify", store, "ck", "--reference", dir.path + "/bad.npz"]).status == 3)
+        #expect(try Processes.prefixkit(["verify", store, "ghost"]).status == 2)
+        #expect(try Processes.prefixkit(["verify", store, "--reference", reference("correct")]).status == 2)
+        #expect(try Processes.prefixkit(["verify", store, "--shard", "3/2"]).status == 2)
+    }
+
+    @Test("corruption found by verify is a finding (exit 1)")
+    func corruption() throws {
+        let dir = TemporaryDirectory()
+        let path = try store(dir)
+        let opened = try Store.open(at: path)
+        let entry = try opened.tensorEntries(of: opened.checkpoint("ck"))[0]
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path + "/" + entry.blobPath))
+        try handle.seek(toOffset: UInt64(entry.fileOffset ?? 0))
+        try handle.write(contentsOf: Data([0x55, 0x66]))
+        try handle.close()
+        let run = try Processes.prefixkit(["verify", path, "ck", "--round-trip", "none"])
+        #expect(run.status == 1 && run.stdout.contains("FAIL blobs"), "\(run.stdout)")
+    }
+
+    @Test("probe add stores a reference that verify then uses; without any reference, self-consistency runs")
+    func probe() throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir)
+        let none = try Processes.prefixkit(["verify", store, "ck", "--no-record"])
+        #expect(none.status == 0 && none.stdout.contains("self-consistency") && none.stdout.contains("reference none"), "\(none.stdout)")
+        let add = try Processes.prefixkit(["probe", "add", store, "ck", reference("correct")])
+        #expect(add.status == 0, "\(add.stderr)")
+        let run = try Processes.prefixkit(["verify", store, "ck", "--no-record"])
+        #expect(run.status == 0 && run.stdout.contains("reference stored probe"), "\(run.stdout)")
+        #expect(try Processes.prefixkit(["probe", "add", store, "ck", reference("kept_first_n")]).status == 0)
+        #expect(try Processes.prefixkit(["verify", store, "ck", "--no-record"]).status == 1)
+    }
+
+    @Test("--shard splits layers across jobs; --jobs runs them in parallel with the same verdicts")
+    func shardsAndJobs() throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir, model: "llama")
+        let ref = reference("correct", model: "llama")
+        var layers: [Int] = []
+        for i in 0..<2 {
+            let run = try Processes.prefixkit(["verify", store, "ck", "--reference", ref, "--shard", "\(i)/2", "--json", "--no-record"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let report = try decoder.decode(VerificationReport.self, from: Data(run.stdout.utf8))
+            layers += report.checkpoints[0].checks.filter { $0.check == "teacher-forced" }.compactMap(\.layer)
+        }
+        #expect(layers.sorted() == [0, 1, 2])
+        let parallel = try Processes.prefixkit(["verify", store, "ck", "--reference", reference("layer_off_by_one", model: "llama"), "--jobs", "3", "--no-record"])
+        #expect(parallel.status == 1 && parallel.stdout.contains("layer 0: the layer used the next layer's prefix"), "\(parallel.stdout)")
+    }
+}
