@@ -27,9 +27,10 @@ enum Main {
             case "store": options.sections.append("store")
             case "forward": options.sections.append("forward")
             case "convert": options.sections.append("convert")
+            case "verify": options.sections.append("verify")
             case "-h", "--help":
                 print("""
-                    usage: prefixkit-bench [store] [forward] [convert] [--rounds N] [--small] [--work DIR] [--python PATH]
+                    usage: prefixkit-bench [store] [forward] [convert] [verify] [--rounds N] [--small] [--work DIR] [--python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
                       forward the prefix-tuned forward pass (GPT-2 L=12 d=768, Pn=20, N=128, B=1, f32) vs NumPy on the
@@ -37,6 +38,8 @@ enum Main {
                               forward streaming a 24-layer d=1024 model from a store
                       convert import of an HF safetensors model into a store and export back, vs Python safetensors
                               load_file + writing the tensors + fsync, and load_file + save_file + fsync
+                      verify  verification of a 12-layer d=768 checkpoint against a reference, time split by check,
+                              beside one plain forward pass
                       --small small models, for a quick look
                     """)
                 return
@@ -45,10 +48,11 @@ enum Main {
                 exit(2)
             }
         }
-        if options.sections.isEmpty { options.sections = ["store", "forward", "convert"] }
+        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify"] }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
         if options.sections.contains("convert") { try ConvertBenchmark(options: options).run() }
+        if options.sections.contains("verify") { try VerifyBenchmark(options: options).run() }
     }
 }
 

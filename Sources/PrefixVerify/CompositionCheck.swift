@@ -19,6 +19,8 @@ struct CompositionCheck {
         var checks: [CheckResult] = []
         var diagnosis: Diagnosis?
         var unexplained = false
+        var perLayerSeconds = 0.0
+        var endToEndSeconds = 0.0
     }
 
     /// The reference's form: its `meta`, else what its first layer's row count says.
@@ -51,6 +53,7 @@ struct CompositionCheck {
         let mask = input.mask
         let form = referenceForm
         // Per layer, in parallel when asked; each job holds one layer's weights.
+        let layerClock = ContinuousClock.now
         let results = LayerResults(count: config.numLayers)
         let work = layers.filter { reference.layerInputs[$0] != nil && reference.layerOutputs[$0] != nil }
         let workers = max(1, min(jobs, work.count))
@@ -69,6 +72,8 @@ struct CompositionCheck {
             }
             if layer.stop { break }
         }
+        outcome.perLayerSeconds = Self.seconds(since: layerClock)
+        let endClock = ContinuousClock.now
         if endToEnd, !outcome.unexplained {
             let (checks, diagnosis) = checkEndToEnd(input, n: n)
             outcome.checks += checks
@@ -77,8 +82,14 @@ struct CompositionCheck {
             if outcome.diagnosis == nil || (outcome.diagnosis?.bug == .unknown && diagnosis.map { $0.bug != .unknown } == true) {
                 outcome.diagnosis = diagnosis
             }
+            outcome.endToEndSeconds = Self.seconds(since: endClock)
         }
         return outcome
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     func forwardInput() throws -> ForwardInput {

@@ -55,21 +55,29 @@ public enum Verifier {
                 layerShard = shard
             }
         }
+        var timings: [String: Double] = [:]
+        let catalogClock = ContinuousClock.now
+        let catalog = try catalogChecks(store, quick: options.quick, checkpoints: selected)
+        timings["catalog"] = CompositionCheck.seconds(since: catalogClock)
         var report = VerificationReport(store: store.directory, startedAt: started, toolVersion: PrefixKitVersion.current,
-                                        catalog: try catalogChecks(store, quick: options.quick, checkpoints: selected),
+                                        catalog: catalog,
                                         checkpoints: [], recorded: false, recordNote: nil,
                                         shard: options.shard.map { "\($0.index)/\($0.count)" })
         var roundTrippedBases = Set<String>()
         for info in selected {
-            var result = try verify(store, info, reference: reference, referencePath: options.reference, options: options, layerShard: layerShard)
+            var result = try verify(store, info, reference: reference, referencePath: options.reference, options: options,
+                                    layerShard: layerShard, timings: &timings)
             if !options.skipRoundTrip, layerShard.map({ $0.index == 0 }) ?? true {
+                let clock = ContinuousClock.now
                 result.checks += RoundTrip.prefix(store, info)
                 if options.fullRoundTrip, roundTrippedBases.insert(info.baseFingerprint).inserted {
                     result.checks += RoundTrip.base(store, info)
                 }
+                timings["round-trip", default: 0] += CompositionCheck.seconds(since: clock)
             }
             report.checkpoints.append(result)
         }
+        report.timings = timings
         if options.record {
             var failures: [String] = []
             for (info, result) in zip(selected, report.checkpoints) {
@@ -124,8 +132,10 @@ public enum Verifier {
     }
 
     static func verify(_ store: Store, _ info: CheckpointInfo, reference given: ActivationExchange?, referencePath: String?,
-                       options: VerifyOptions, layerShard: (index: Int, count: Int)?) throws -> CheckpointVerification {
+                       options: VerifyOptions, layerShard: (index: Int, count: Int)?, timings: inout [String: Double]) throws -> CheckpointVerification {
+        let structureClock = ContinuousClock.now
         var checks = Structure.checks(store, info)
+        timings["structure", default: 0] += CompositionCheck.seconds(since: structureClock)
         let structureFailed = checks.contains { $0.status == .fail }
         var reference = given
         var label = referencePath ?? "none"
@@ -149,10 +159,14 @@ public enum Verifier {
             let outcome = CompositionCheck(stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == "f64",
                                            layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true).run()
             checks += outcome.checks
+            timings["per-layer", default: 0] += outcome.perLayerSeconds
+            timings["end-to-end", default: 0] += outcome.endToEndSeconds
             result.diagnosis = outcome.diagnosis
             result.unexplainedReference = outcome.unexplained
         } else {
+            let clock = ContinuousClock.now
             checks += SelfConsistency.checks(stack, info)
+            timings["self-consistency", default: 0] += CompositionCheck.seconds(since: clock)
         }
         result.checks = checks
         return result

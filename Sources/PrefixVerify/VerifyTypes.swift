@@ -200,6 +200,9 @@ public struct VerificationReport: Sendable, Codable {
     public var recorded: Bool
     public var recordNote: String?
     public var shard: String?
+    /// Seconds spent per phase: catalog, structure, per-layer (teacher-forced and prefix rows),
+    /// end-to-end, round-trip.
+    public var timings: [String: Double] = [:]
     public var passed: Bool { !catalog.contains { $0.status == .fail } && checkpoints.allSatisfy(\.passed) }
     /// 0 pass, 1 a finding, 3 a reference no known bug explains.
     public var exitCode: Int32 {
@@ -208,7 +211,7 @@ public struct VerificationReport: Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case store, startedAt, toolVersion, catalog, checkpoints, recorded, recordNote, shard, passed, exitCode
+        case store, startedAt, toolVersion, catalog, checkpoints, recorded, recordNote, shard, passed, exitCode, timings
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -223,6 +226,7 @@ public struct VerificationReport: Sendable, Codable {
         try c.encodeIfPresent(shard, forKey: .shard)
         try c.encode(passed, forKey: .passed)
         try c.encode(exitCode, forKey: .exitCode)
+        try c.encode(timings, forKey: .timings)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -235,6 +239,7 @@ public struct VerificationReport: Sendable, Codable {
         recorded = try c.decode(Bool.self, forKey: .recorded)
         recordNote = try c.decodeIfPresent(String.self, forKey: .recordNote)
         shard = try c.decodeIfPresent(String.self, forKey: .shard)
+        timings = try c.decodeIfPresent([String: Double].self, forKey: .timings) ?? [:]
     }
 
     init(store: String, startedAt: String, toolVersion: String, catalog: [CheckResult], checkpoints: [CheckpointVerification],
