@@ -47,17 +47,21 @@ public final class Store: Sendable {
     public let compression: Compression
     /// How long a writer waits for another writer before failing, in seconds.
     public let lockTimeout: Double
+    /// Whether the catalog could only be opened read-only (a read-only mount, immutable files):
+    /// reads and checks work, writes fail.
+    public let isReadOnly: Bool
     let pool: DatabasePool
 
     var catalogPath: String { directory + "/catalog.sqlite" }
     var blobDirectory: String { directory + "/blobs" }
     var temporaryDirectory: String { directory + "/tmp" }
 
-    private init(directory: String, pool: DatabasePool, compression: Compression, lockTimeout: Double) {
+    private init(directory: String, pool: DatabasePool, compression: Compression, lockTimeout: Double, isReadOnly: Bool) {
         self.directory = directory
         self.pool = pool
         self.compression = compression
         self.lockTimeout = lockTimeout
+        self.isReadOnly = isReadOnly
     }
 
     /// Opens the store at `path`, creating it (directory and catalog) if it does not exist.
@@ -115,7 +119,20 @@ public final class Store: Sendable {
         guard FileManager.default.fileExists(atPath: catalog) else {
             throw StorageError(.notAStore, "directory holds no PrefixKit catalog (catalog.sqlite)", path: directory)
         }
-        let pool = try openPool(catalog, create: false)
+        var readOnly = false
+        let pool: DatabasePool
+        do {
+            pool = try openPool(catalog, create: false)
+        } catch where error.code == .io {
+            // Not writable (a read-only mount, immutable files): open it read-only. SQLite's WAL
+            // readers need a writable shared-memory file, so open it as immutable, which is exact
+            // only while no WAL holds pages the database file lacks (a clean close leaves none).
+            if let walSize = try FileSystem.fileSize(catalog + "-wal"), walSize > 0 {
+                throw StorageError(.readOnly, "the catalog is read-only and its write-ahead log is not checkpointed; open the store once with write access", path: catalog)
+            }
+            pool = try openPool(URL(fileURLWithPath: catalog).absoluteString + "?immutable=1", create: false, readOnly: true)
+            readOnly = true
+        }
         let compressionText: String
         do {
             let migrator = CatalogMigrations.migrator
@@ -133,6 +150,9 @@ public final class Store: Sendable {
             if state.applied.isEmpty {
                 throw StorageError(.notAStore, "catalog.sqlite holds no PrefixKit schema", path: catalog)
             }
+            if !state.complete && readOnly {
+                throw StorageError(.readOnly, "the catalog needs a schema migration but is read-only", path: catalog)
+            }
             if !state.complete {
                 let lock = try WriterLock(store: directory, timeout: lockTimeout)
                 try migrator.migrate(pool)
@@ -146,15 +166,19 @@ public final class Store: Sendable {
         } catch {
             throw Store.catalogError(error, path: catalog)
         }
-        return Store(directory: directory, pool: pool, compression: try Compression(parsing: compressionText), lockTimeout: lockTimeout)
+        return Store(directory: directory, pool: pool, compression: try Compression(parsing: compressionText), lockTimeout: lockTimeout,
+                     isReadOnly: readOnly)
     }
 
-    private static func openPool(_ path: String, create: Bool) throws(StorageError) -> DatabasePool {
+    private static func openPool(_ path: String, create: Bool, readOnly: Bool = false) throws(StorageError) -> DatabasePool {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            // Commits must be durable: a checkpoint is visible only once it survives power loss.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+        configuration.readonly = readOnly
+        if !readOnly {
+            configuration.prepareDatabase { db in
+                // Commits must be durable: a checkpoint is visible only once it survives power loss.
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)

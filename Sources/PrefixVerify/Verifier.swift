@@ -78,7 +78,9 @@ public enum Verifier {
             report.checkpoints.append(result)
         }
         report.timings = timings
-        if options.record {
+        if options.record && store.isReadOnly {
+            report.recordNote = "the store is read-only: the result was not recorded"
+        } else if options.record {
             var failures: [String] = []
             for (info, result) in zip(selected, report.checkpoints) {
                 let details = ["checks": result.checks.count, "failed": result.checks.filter { $0.status == .fail }.count]

@@ -125,3 +125,32 @@ struct VerifyCommandTests {
         #expect(parallel.status == 1 && parallel.stdout.contains("layer 0: the layer used the next layer's prefix"), "\(parallel.stdout)")
     }
 }
+
+/// A store on read-only storage (immutable files) still verifies and says the result was not recorded.
+@Suite("prefixkit verify on a read-only store")
+struct ReadOnlyVerifyTests {
+    static var immutableFilesWork: Bool {
+        let dir = TemporaryDirectory()
+        let file = dir.path + "/probe"
+        FileManager.default.createFile(atPath: file, contents: Data())
+        let set = (try? Processes.run("/usr/bin/chattr", ["+i", file]))?.status == 0
+        if set { _ = try? Processes.run("/usr/bin/chattr", ["-i", file]) }
+        return set
+    }
+
+    @Test("verify reads an immutable store and does not record", .enabled(if: immutableFilesWork, "chattr +i needs root on ext4-like file systems"))
+    func readOnly() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        #expect(try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "1",
+                                         "--input-length", "4"]).status == 0)
+        let targets = [store, store + "/catalog.sqlite"]
+        #expect(try Processes.run("/usr/bin/chattr", ["+i"] + targets).status == 0)
+        defer { _ = try? Processes.run("/usr/bin/chattr", ["-i"] + targets) }
+        let run = try Processes.prefixkit(["verify", store, "demo", "--round-trip", "none"])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("the store is read-only: the result was not recorded"))
+        let write = try Processes.prefixkit(["delete", store, "demo", "--lock-timeout", "0.1"])
+        #expect(write.status == 3)
+    }
+}
