@@ -38,11 +38,11 @@ struct VerifyBenchmark {
             verify.record = false
             let report = try Verifier.run(store, options: verify)
             guard report.passed else { throw BenchError("the benchmark's verification failed: \(report.checkpoints.first?.checks.filter { $0.status == .fail }.map(\.message) ?? [])") }
-            perLayer.append(report.timings["per-layer"] ?? .nan)
-            endToEnd.append(report.timings["end-to-end"] ?? .nan)
+            perLayer.append(report.timings["per_layer"] ?? .nan)
+            endToEnd.append(report.timings["end_to_end"] ?? .nan)
             catalog.append(report.timings["catalog"] ?? .nan)
             structure.append(report.timings["structure"] ?? .nan)
-            roundTrip.append(report.timings["round-trip"] ?? .nan)
+            roundTrip.append(report.timings["round_trip"] ?? .nan)
         }
         let f = Measure.median(forward), p = Measure.median(perLayer), e = Measure.median(endToEnd)
         print(Format.table([

@@ -73,7 +73,7 @@ public enum Verifier {
                 if options.fullRoundTrip, roundTrippedBases.insert(info.baseFingerprint).inserted {
                     result.checks += RoundTrip.base(store, info)
                 }
-                timings["round-trip", default: 0] += CompositionCheck.seconds(since: clock)
+                timings["round_trip", default: 0] += CompositionCheck.seconds(since: clock)
             }
             report.checkpoints.append(result)
         }
@@ -161,14 +161,14 @@ public enum Verifier {
             let outcome = CompositionCheck(stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == "f64",
                                            layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true).run()
             checks += outcome.checks
-            timings["per-layer", default: 0] += outcome.perLayerSeconds
-            timings["end-to-end", default: 0] += outcome.endToEndSeconds
+            timings["per_layer", default: 0] += outcome.perLayerSeconds
+            timings["end_to_end", default: 0] += outcome.endToEndSeconds
             result.diagnosis = outcome.diagnosis
             result.unexplainedReference = outcome.unexplained
         } else {
             let clock = ContinuousClock.now
             checks += SelfConsistency.checks(stack, info)
-            timings["self-consistency", default: 0] += CompositionCheck.seconds(since: clock)
+            timings["self_consistency", default: 0] += CompositionCheck.seconds(since: clock)
         }
         result.checks = checks
         return result

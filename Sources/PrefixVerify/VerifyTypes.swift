@@ -200,8 +200,8 @@ public struct VerificationReport: Sendable, Codable {
     public var recorded: Bool
     public var recordNote: String?
     public var shard: String?
-    /// Seconds spent per phase: catalog, structure, per-layer (teacher-forced and prefix rows),
-    /// end-to-end, round-trip.
+    /// Seconds spent per phase: `catalog`, `structure`, `per_layer` (teacher-forced and prefix
+    /// rows), `end_to_end`, `self_consistency`, `round_trip`.
     public var timings: [String: Double] = [:]
     public var passed: Bool { !catalog.contains { $0.status == .fail } && checkpoints.allSatisfy(\.passed) }
     /// 0 pass, 1 a finding, 3 a reference no known bug explains.
