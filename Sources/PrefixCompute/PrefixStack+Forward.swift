@@ -51,6 +51,10 @@ extension PrefixStack {
             throw ComputeError(.positionsExceeded, "Pn + N = \(pn) + \(n) needs positions up to \(lastPosition), beyond the model's maximum",
                                expected: "<= \(config.maxPositions) positions", actual: "\(lastPosition)")
         }
+        if let window = config.slidingWindow, pn + n > window {
+            throw ComputeError(.unsupported, "Pn + N = \(pn + n) rows exceed Mistral's sliding_window of \(window), and sliding-window attention is not implemented",
+                               expected: "<= \(window) rows", actual: "\(pn + n)")
+        }
         if let embeddings = input.embeddings, embeddings.shape[2] != d {
             throw ComputeError(.invalidInput, "embeddings have the wrong width", tensor: "inputs_embeds", expected: "[B, N, \(d)]", actual: "\(embeddings.shape)")
         }

@@ -142,3 +142,20 @@ struct PrefixMLPTests {
         #expect(missing?.code == .missingWeight)
     }
 }
+
+@Suite("Sliding-window attention")
+struct SlidingWindowTests {
+    @Test("a sequence longer than Mistral's sliding window is refused by name, a shorter one runs")
+    func refused() throws {
+        let fixture = try EngineFixture("llama-gqa-tiny", prefixLength: 4, inputLength: 4)
+        var config = fixture.config
+        config.family = .mistral
+        config.slidingWindow = 6
+        let stack = try PrefixStack(config: config, weights: InMemoryTensors(fixture.weights), prefix: PrefixSource(fixture.hidden))
+        let error = #expect(throws: ComputeError.self) { try stack.forward(fixture.input(), as: Float.self) }
+        #expect(error?.code == .unsupported && error?.description.contains("sliding_window") == true)
+        config.slidingWindow = 4096
+        let wide = try PrefixStack(config: config, weights: InMemoryTensors(fixture.weights), prefix: PrefixSource(fixture.hidden))
+        #expect(try wide.forward(fixture.input(), as: Float.self).final.shape == [2, 4, 16])
+    }
+}
