@@ -259,12 +259,3 @@ enum StoreValidation {
         }
     }
 }
-
-extension Store {
-    /// A path with `~` expanded and trailing slashes removed.
-    public static func normalizePath(_ path: String) -> String {
-        var path = (path as NSString).expandingTildeInPath
-        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-        return path
-    }
-}

@@ -71,7 +71,7 @@ public final class Store: Sendable {
     /// - Throws: ``StorageError`` `.notAStore` when `path` is a non-empty directory without a
     ///   catalog, and the errors of ``open(at:lockTimeout:)``.
     public static func create(at path: String, compression: Compression = .none, lockTimeout: Double = 10) throws(StorageError) -> Store {
-        let directory = Store.normalize(path)
+        let directory = Store.normalizePath(path)
         if FileSystem.isDirectory(directory) {
             if FileManager.default.fileExists(atPath: directory + "/catalog.sqlite") {
                 return try open(at: directory, lockTimeout: lockTimeout)
@@ -108,7 +108,7 @@ public final class Store: Sendable {
     /// - Throws: ``StorageError`` `.storeNotFound`, `.notAStore`, `.corruptCatalog` (not a
     ///   SQLite database, or one whose tables are not PrefixKit's), `.newerSchema`.
     public static func open(at path: String, lockTimeout: Double = 10) throws(StorageError) -> Store {
-        let directory = Store.normalize(path)
+        let directory = Store.normalizePath(path)
         guard FileManager.default.fileExists(atPath: directory) else {
             throw StorageError(.storeNotFound, "no store at this path", path: directory)
         }
@@ -227,13 +227,15 @@ public final class Store: Sendable {
         }
     }
 
-    static func normalize(_ path: String) -> String {
+    /// A path with `~` expanded and trailing slashes removed.
+    public static func normalizePath(_ path: String) -> String {
         var path = (path as NSString).expandingTildeInPath
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         return path
     }
 
-    static func timestamp(_ date: Date = Date()) -> String {
+    /// A time as the catalog records it: ISO 8601 with fractional seconds, UTC.
+    public static func timestamp(_ date: Date = Date()) -> String {
         var style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         style.timeZone = TimeZone(identifier: "UTC") ?? .current
         return date.formatted(style)

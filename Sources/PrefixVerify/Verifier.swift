@@ -41,7 +41,7 @@ public enum Verifier {
     /// - Throws: ``PrefixStore/StorageError`` `.notFound` for an unknown checkpoint (usage),
     ///   ``PrefixFormats/FormatError`` for a reference that cannot be read, and usage errors.
     public static func run(_ store: Store, options: VerifyOptions = VerifyOptions()) throws -> VerificationReport {
-        let started = Store.timestampNow()
+        let started = Store.timestamp()
         var selected = try options.checkpoints.isEmpty ? store.checkpoints() : options.checkpoints.map { try store.checkpoint($0) }
         if options.reference != nil, selected.count != 1 {
             throw StorageError(.invalidArgument, "--reference needs exactly one checkpoint (\(selected.count) selected)")
@@ -172,14 +172,5 @@ public enum Verifier {
         }
         result.checks = checks
         return result
-    }
-}
-
-extension Store {
-    /// The current time as catalog timestamps write it.
-    public static func timestampNow() -> String {
-        var style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-        style.timeZone = TimeZone(identifier: "UTC") ?? .current
-        return Date().formatted(style)
     }
 }
