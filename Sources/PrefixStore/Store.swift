@@ -235,7 +235,8 @@ public final class Store: Sendable {
     }
 
     /// A time as the catalog records it: ISO 8601 with fractional seconds, UTC.
-    public static func timestamp(_ date: Date = Date()) -> String {
+    public static func timestamp() -> String {
+        let date = Date()
         var style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         style.timeZone = TimeZone(identifier: "UTC") ?? .current
         return date.formatted(style)
