@@ -99,17 +99,6 @@ CREATE TABLE checkpoint_tensor (
   PRIMARY KEY (checkpoint_id, role, name)
 ) WITHOUT ROWID;
 CREATE INDEX checkpoint_tensor_tensor ON checkpoint_tensor(tensor_id);
-CREATE TABLE check_run (
-  id INTEGER PRIMARY KEY,
-  kind TEXT NOT NULL CHECK (kind IN ('check', 'verify')),
-  checkpoint_id INTEGER REFERENCES checkpoint(id) ON DELETE CASCADE,
-  started_at TEXT NOT NULL,
-  finished_at TEXT NOT NULL,
-  verdict TEXT NOT NULL CHECK (verdict IN ('pass', 'fail')),
-  checks_json TEXT NOT NULL CHECK (json_valid(checks_json)),
-  tool_version TEXT NOT NULL
-);
-CREATE INDEX check_run_checkpoint ON check_run(checkpoint_id);
 CREATE TABLE base_file (
   base_fingerprint TEXT NOT NULL REFERENCES base(fingerprint) ON DELETE CASCADE,
   name TEXT NOT NULL CHECK (length(name) > 0 AND instr(name, '/') = 0),
@@ -117,3 +106,14 @@ CREATE TABLE base_file (
   PRIMARY KEY (base_fingerprint, name)
 ) WITHOUT ROWID;
 CREATE INDEX base_file_tensor ON base_file(tensor_id);
+CREATE TABLE "check_run" (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('check', 'verify')),
+  checkpoint_id INTEGER REFERENCES checkpoint(id) ON DELETE CASCADE,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  verdict TEXT NOT NULL CHECK (verdict IN ('pass', 'fail', 'unverified')),
+  checks_json TEXT NOT NULL CHECK (json_valid(checks_json)),
+  tool_version TEXT NOT NULL
+);
+CREATE INDEX check_run_checkpoint ON check_run(checkpoint_id);

@@ -7,13 +7,14 @@ import GRDB
 /// they produce is kept verbatim in `schemas/catalog.sql`, and a test proves the two agree.
 enum CatalogMigrations {
     /// The identifiers of every migration this version knows, in order.
-    static var identifiers: [String] { ["v1-catalog", "v2-check-runs", "v3-base-files"] }
+    static var identifiers: [String] { ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict"] }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-catalog") { db in try db.execute(sql: v1) }
         migrator.registerMigration("v2-check-runs") { db in try db.execute(sql: v2) }
         migrator.registerMigration("v3-base-files") { db in try db.execute(sql: v3) }
+        migrator.registerMigration("v4-unverified-verdict") { db in try db.execute(sql: v4) }
         return migrator
     }
 
@@ -146,5 +147,25 @@ enum CatalogMigrations {
         ) WITHOUT ROWID;
         CREATE INDEX base_file_tensor ON base_file(tensor_id);
         ALTER TABLE base ADD COLUMN weights_metadata TEXT CHECK (weights_metadata IS NULL OR json_valid(weights_metadata));
+        """
+
+    /// A verification whose composition nothing independent checked is recorded as `unverified`.
+    /// SQLite cannot alter a CHECK constraint, so `check_run` is rebuilt (rows kept, ids kept).
+    static let v4 = """
+        CREATE TABLE check_run_v4 (
+          id INTEGER PRIMARY KEY,
+          kind TEXT NOT NULL CHECK (kind IN ('check', 'verify')),
+          checkpoint_id INTEGER REFERENCES checkpoint(id) ON DELETE CASCADE,
+          started_at TEXT NOT NULL,
+          finished_at TEXT NOT NULL,
+          verdict TEXT NOT NULL CHECK (verdict IN ('pass', 'fail', 'unverified')),
+          checks_json TEXT NOT NULL CHECK (json_valid(checks_json)),
+          tool_version TEXT NOT NULL
+        );
+        INSERT INTO check_run_v4 (id, kind, checkpoint_id, started_at, finished_at, verdict, checks_json, tool_version)
+          SELECT id, kind, checkpoint_id, started_at, finished_at, verdict, checks_json, tool_version FROM check_run;
+        DROP TABLE check_run;
+        ALTER TABLE check_run_v4 RENAME TO check_run;
+        CREATE INDEX check_run_checkpoint ON check_run(checkpoint_id);
         """
 }

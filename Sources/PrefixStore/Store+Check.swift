@@ -158,7 +158,7 @@ extension Store {
                                  findings: findings.sorted { ($0.severity, $0.check) < ($1.severity, $1.check) }, recorded: false,
                                  passed: !findings.contains { $0.severity == "error" })
         if record {
-            report.recorded = (try? recordRun(kind: "check", checkpointID: nil, started: started, passed: report.passed,
+            report.recorded = (try? recordRun(kind: "check", checkpointID: nil, started: started, verdict: report.passed ? "pass" : "fail",
                                               details: ["findings": report.findings.count, "tensors_hashed": hashed])) != nil
         }
         return report
@@ -166,9 +166,15 @@ extension Store {
 
     /// Saves a verification result for a checkpoint in the catalog (`check_run`, kind `verify`).
     ///
-    /// - Throws: ``StorageError`` when the catalog cannot be written (e.g. a read-only store).
-    public func recordVerification(checkpoint: CheckpointInfo, started: String, passed: Bool, details: [String: Int]) throws(StorageError) {
-        try recordRun(kind: "verify", checkpointID: checkpoint.id, started: started, passed: passed, details: details)
+    /// - Parameter verdict: `pass`, `fail` or `unverified` (no check failed, but nothing
+    ///   independent of PrefixKit checked the composition).
+    /// - Throws: ``StorageError`` `.invalidArgument` for another verdict; when the catalog
+    ///   cannot be written (e.g. a read-only store).
+    public func recordVerification(checkpoint: CheckpointInfo, started: String, verdict: String, details: [String: Int]) throws(StorageError) {
+        guard ["pass", "fail", "unverified"].contains(verdict) else {
+            throw StorageError(.invalidArgument, "unknown verdict '\(verdict)'", reference: checkpoint.reference)
+        }
+        try recordRun(kind: "verify", checkpointID: checkpoint.id, started: started, verdict: verdict, details: details)
     }
 
     /// The most recent check or verification runs of a checkpoint (newest first).
@@ -180,11 +186,11 @@ extension Store {
     }
 
     /// Saves a check or verification result in the catalog.
-    func recordRun(kind: String, checkpointID: Int64?, started: String, passed: Bool, details: [String: Int]) throws(StorageError) {
+    func recordRun(kind: String, checkpointID: Int64?, started: String, verdict: String, details: [String: Int]) throws(StorageError) {
         let json = Store.canonicalJSON(details)
         try write { db in
             var run = CheckRunRecord(id: nil, kind: kind, checkpointId: checkpointID, startedAt: started, finishedAt: Store.timestamp(),
-                                     verdict: passed ? "pass" : "fail", checksJson: json, toolVersion: PrefixKitVersion.current)
+                                     verdict: verdict, checksJson: json, toolVersion: PrefixKitVersion.current)
             try run.insert(db)
         }
     }

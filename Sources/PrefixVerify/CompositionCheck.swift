@@ -14,6 +14,12 @@ struct CompositionCheck {
     let layers: [Int]
     let jobs: Int
     let endToEnd: Bool
+    /// How independent the reference is; every composition check carries it.
+    var evidence: EvidenceKind = .independentReference
+    /// Other base weights the checkpoint's prefix fits (a store's other bases, labelled
+    /// `base:FP`): tried end to end when the reference is not reproduced, to name the base it
+    /// was computed with.
+    var alternativeBases: @Sendable () -> [(label: String, stack: PrefixStack)] = { [] }
 
     struct Outcome {
         var checks: [CheckResult] = []
@@ -21,14 +27,16 @@ struct CompositionCheck {
         var unexplained = false
         var perLayerSeconds = 0.0
         var endToEndSeconds = 0.0
+        /// Layers checked per layer, layers of this run the reference does not cover, and
+        /// whether the end-to-end check passed.
+        var layersChecked: [Int] = []
+        var layersUnchecked: [Int] = []
+        var endToEndPassed = false
     }
 
     /// The reference's form: its `meta`, else what its first layer's row count says.
     var referenceForm: PrefixForm {
-        if let meta = reference.meta, let data = meta.data(using: .utf8),
-           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let form = object["form"] as? String {
-            return form == "kv" ? .kv : .hidden
-        }
+        if let form = reference.metaString("form") { return form == "kv" ? .kv : .hidden }
         let n = inputLength ?? 0
         return reference.layerInputs[0]?.shape[1] == n ? .kv : .hidden
     }
@@ -40,13 +48,13 @@ struct CompositionCheck {
         let config = stack.config
         let pn = stack.prefix.prefixLength
         guard let n = inputLength, let input = try? forwardInput() else {
-            outcome.checks.append(CheckResult(check: "reference", status: .fail, message: "the reference has no usable inputs (input_ids or inputs_embeds of the right shape)"))
+            outcome.checks.append(CheckResult(check: "reference", status: .fail, message: "the reference has no usable inputs (input_ids or inputs_embeds of the right shape)", evidence: evidence))
             outcome.unexplained = true
             return outcome
         }
         if reference.layerCount > config.numLayers {
             outcome.checks.append(CheckResult(check: "reference", status: .fail,
-                                              message: "the reference has \(reference.layerCount) layers, the checkpoint \(config.numLayers)"))
+                                              message: "the reference has \(reference.layerCount) layers, the checkpoint \(config.numLayers)", evidence: evidence))
             outcome.unexplained = true
             return outcome
         }
@@ -63,20 +71,36 @@ struct CompositionCheck {
                 results.set(l, checkLayer(l, n: n, pn: pn, mask: mask, form: form))
             }
         }
+        var stopped = false
         for l in 0..<config.numLayers {
-            guard let layer = results.get(l) else { continue }
+            guard let layer = results.get(l) else {
+                if layers.contains(l), !stopped {
+                    let missing = [reference.layerInputs[l] == nil ? ActivationExchange.inputKey(l, layerCount: config.numLayers) : nil,
+                                   reference.layerOutputs[l] == nil ? ActivationExchange.outputKey(l, layerCount: config.numLayers) : nil].compactMap { $0 }
+                    outcome.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .skip,
+                                                      message: "layer \(l): not checked: the reference has no \(missing.joined(separator: " or "))",
+                                                      evidence: evidence))
+                    outcome.layersUnchecked.append(l)
+                }
+                continue
+            }
             outcome.checks += layer.checks
+            if layer.checks.contains(where: { $0.check == "teacher-forced" && $0.status != .skip }) { outcome.layersChecked.append(l) }
             if layer.unexplained { outcome.unexplained = true }
             if outcome.diagnosis == nil, let failed = layer.checks.first(where: { $0.status == .fail }) {
                 outcome.diagnosis = diagnose(layer.fits, layer: l, check: failed)
             }
-            if layer.stop { break }
+            if layer.stop {
+                stopped = true
+                break
+            }
         }
         outcome.perLayerSeconds = Self.seconds(since: layerClock)
         let endClock = ContinuousClock.now
         if endToEnd, !outcome.unexplained {
             let (checks, diagnosis) = checkEndToEnd(input, n: n)
             outcome.checks += checks
+            outcome.endToEndPassed = checks.contains { $0.check == "end-to-end" && $0.status == .pass }
             // A per-layer failure no known bug explains may still be explained by the inputs
             // themselves (other base weights, inputs at other positions).
             if outcome.diagnosis == nil || (outcome.diagnosis?.bug == .unknown && diagnosis.map { $0.bug != .unknown } == true) {
@@ -131,7 +155,7 @@ struct CompositionCheck {
         let (inRows, outRows) = (input.shape[1], output.shape[1])
         guard input.shape[0] == batch, output.shape[0] == batch, input.shape[2] == d, output.shape[2] == d else {
             result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail,
-                                             message: "layer \(l): reference tensors are \(input.shape) in, \(output.shape) out; the checkpoint implies [\(batch), \(expectedIn), \(d)] and [\(batch), \(n), \(d)]"))
+                                             message: "layer \(l): reference tensors are \(input.shape) in, \(output.shape) out; the checkpoint implies [\(batch), \(expectedIn), \(d)] and [\(batch), \(n), \(d)]", evidence: evidence))
             result.unexplained = true
             result.stop = true
             return result
@@ -141,12 +165,12 @@ struct CompositionCheck {
             if form == .hidden, inRows >= expectedIn, (inRows - n) % pn == 0, outRows == inRows {
                 result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail,
                                                  message: "layer \(l): reference has \(outRows) rows, expected \(n): \(BugClass.keptPrefixPositions.explanation)",
-                                                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, fix: BugClass.keptPrefixPositions.fix))
+                                                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, fix: BugClass.keptPrefixPositions.fix, evidence: evidence))
                 result.fits = [CandidateFit(bug: .keptPrefixPositions, relativeError: 0)]
             } else {
                 result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail,
                                                  message: "layer \(l): reference has \(inRows) rows in and \(outRows) out; expected \(expectedIn) and \(n), which no known bug explains",
-                                                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n))
+                                                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence))
                 result.unexplained = true
             }
             result.stop = true
@@ -154,7 +178,7 @@ struct CompositionCheck {
         }
         let prefix: LayerPrefix
         do { prefix = try stack.prefix.layer(l) } catch {
-            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): cannot read the prefix: \(error)"))
+            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): cannot read the prefix: \(error)", evidence: evidence))
             return result
         }
         let real = { (b: Int, r: Int) in mask[b][r] }
@@ -167,12 +191,12 @@ struct CompositionCheck {
             } else if inRows == n {
                 result.checks.append(CheckResult(check: "prefix-rows", layer: l, status: .fail,
                                                  message: "layer \(l): reference has \(n) rows in, expected \(pn + n): \(BugClass.prefixAppendedOrIgnored.explanation)",
-                                                 rowsIn: inRows, expectedRowsIn: pn + n, fix: BugClass.prefixAppendedOrIgnored.fix))
+                                                 rowsIn: inRows, expectedRowsIn: pn + n, fix: BugClass.prefixAppendedOrIgnored.fix, evidence: evidence))
                 result.fits.append(CandidateFit(bug: .prefixAppendedOrIgnored, relativeError: 0))
             } else {
                 result.checks.append(CheckResult(check: "prefix-rows", layer: l, status: .fail,
                                                  message: "layer \(l): reference has \(inRows) rows in, expected \(pn + n), which no known bug explains",
-                                                 rowsIn: inRows, expectedRowsIn: pn + n))
+                                                 rowsIn: inRows, expectedRowsIn: pn + n, evidence: evidence))
                 result.unexplained = true
                 result.stop = true
                 return result
@@ -185,7 +209,7 @@ struct CompositionCheck {
                 let pass = rel <= tolerances.perLayer
                 var check = CheckResult(check: "prefix-rows", layer: l, status: pass ? .pass : .fail,
                                         message: pass ? "layer \(l): the reference's prefix rows are P^\(l)" : "layer \(l): the reference's prefix rows are not P^\(l)",
-                                        maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer, rowsIn: inRows, expectedRowsIn: expectedIn)
+                                        maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer, rowsIn: inRows, expectedRowsIn: expectedIn, evidence: evidence)
                 if !pass {
                     var alternatives = prefixAlternatives(l, rows: prefixRows, mask: mask, n: n, pn: pn)
                     // Appended: the prefix sits in the last Pn rows, after the inputs.
@@ -209,7 +233,7 @@ struct CompositionCheck {
             var check = CheckResult(check: "teacher-forced", layer: l, status: pass ? .pass : .fail,
                                     message: "layer \(l): \(inRows) rows in -> \(form == .hidden ? "\(inRows) out -> kept last \(n)" : "\(n) out")",
                                     maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer,
-                                    rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n)
+                                    rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence)
             if !pass {
                 let alternatives = blockAlternatives(l, hbar: hbar, output: output, mask: mask, prefix: prefix, n: n, pn: pn)
                 result.fits += alternatives
@@ -220,7 +244,7 @@ struct CompositionCheck {
             }
             result.checks.append(check)
         } catch {
-            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): \(error)"))
+            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): \(error)", evidence: evidence))
         }
         return result
     }
@@ -285,7 +309,7 @@ struct CompositionCheck {
 
     func checkEndToEnd(_ input: ForwardInput, n: Int) -> ([CheckResult], Diagnosis?) {
         var checks: [CheckResult] = []
-        guard let final = reference.final else { return ([CheckResult(check: "end-to-end", status: .skip, message: "the reference has no 'final'")], nil) }
+        guard let final = reference.final else { return ([CheckResult(check: "end-to-end", status: .skip, message: "the reference has no 'final'", evidence: evidence)], nil) }
         let mask = input.mask
         let real = { (b: Int, r: Int) in mask[b][r] }
         func forward(_ s: PrefixStack) throws -> ForwardResult {
@@ -293,17 +317,17 @@ struct CompositionCheck {
                 : try s.forward(input, as: Float.self, options: ForwardOptions(logits: reference.logits != nil))
         }
         guard final.shape.dimensions == [mask.count, n, stack.config.hiddenSize] else {
-            return ([CheckResult(check: "end-to-end", status: .fail, message: "the reference's final is \(final.shape), expected [\(mask.count), \(n), \(stack.config.hiddenSize)]")], nil)
+            return ([CheckResult(check: "end-to-end", status: .fail, message: "the reference's final is \(final.shape), expected [\(mask.count), \(n), \(stack.config.hiddenSize)]", evidence: evidence)], nil)
         }
         do {
             let ours = try forward(stack)
             let e = ErrorMetric.compare(ours.final, final, include: real)
             let pass = (e?.relative ?? .infinity) <= tolerances.endToEnd
             checks.append(CheckResult(check: "end-to-end", status: pass ? .pass : .fail, message: "inputs -> final over \(stack.config.numLayers) layers",
-                                      maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n))
+                                      maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n, evidence: evidence))
             if let logits = reference.logits, let ourLogits = ours.logits, let le = ErrorMetric.compare(ourLogits, logits, include: real) {
                 checks.append(CheckResult(check: "logits", status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: "LM head output",
-                                          maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd))
+                                          maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd, evidence: evidence))
             }
             guard !pass else { return (checks, nil) }
             // Not explained per layer: the inputs themselves (embeddings, positions) or the base.
@@ -312,18 +336,39 @@ struct CompositionCheck {
             if let e = ErrorMetric.compare(try forward(shifted).final, final, include: real) {
                 fits.append(CandidateFit(bug: .inputsAtWrongPosition, relativeError: e.relative))
             }
-            if let first = reference.layerInputs[0], let ourFirst = ours.layerInputs.first {
-                let offset = first.shape[1] - n, ourOffset = ourFirst.shape[1] - n
-                if offset >= 0, ourOffset >= 0, let e = ErrorMetric.compare(ErrorMetric.rows(ourFirst, ourOffset..<(ourOffset + n)),
-                                                                             ErrorMetric.rows(first, offset..<(offset + n)), include: real),
-                   e.relative > tolerances.perLayer, !(fits.first.map { $0.relativeError <= tolerances.endToEnd * 10 } ?? false) {
-                    fits.append(CandidateFit(bug: .wrongBase, relativeError: 0))
+            let positionsExplain = fits.contains { $0.relativeError <= tolerances.endToEnd }
+            // Other base weights: each of the store's other bases that fits, run end to end.
+            var reproducing: (label: String, error: Double)?
+            if !positionsExplain {
+                for (label, other) in alternativeBases() {
+                    guard let e = ErrorMetric.compare(try forward(other).final, final, include: real) else { continue }
+                    fits.append(CandidateFit(bug: .wrongBase, relativeError: e.relative))
+                    if e.relative <= tolerances.endToEnd, e.relative < (reproducing?.error ?? .infinity) { reproducing = (label, e.relative) }
                 }
             }
             let check = checks[0]
+            if let reproducing {
+                let summary = "\(BugClass.wrongBase.explanation): \(reproducing.label) reproduces it to \(String(format: "%.1e", reproducing.error)); the checkpoint's own base is off by \(String(format: "%.1e", check.relativeError ?? .nan))"
+                return (checks, Diagnosis(bug: .wrongBase, layer: nil, summary: summary, relativeError: reproducing.error,
+                                          fix: "verify against \(reproducing.label), or import the checkpoint on it; otherwise recompute the reference",
+                                          candidates: fits.sorted { $0.relativeError < $1.relativeError }))
+            }
+            // No base at hand reproduces it, but the inputs to layer 0 (embeddings) already differ.
+            if !positionsExplain, let first = reference.layerInputs[0], let ourFirst = ours.layerInputs.first {
+                let offset = first.shape[1] - n, ourOffset = ourFirst.shape[1] - n
+                if offset >= 0, ourOffset >= 0, let e = ErrorMetric.compare(ErrorMetric.rows(ourFirst, ourOffset..<(ourOffset + n)),
+                                                                             ErrorMetric.rows(first, offset..<(offset + n)), include: real),
+                   e.relative > tolerances.perLayer {
+                    let tried = fits.filter { $0.bug == .wrongBase }.count
+                    let summary = "the reference's layer-0 input rows differ from this base's embeddings (relative error \(String(format: "%.1e", e.relative))): "
+                        + "it was most likely computed with other base weights; \(tried == 0 ? "the store holds no other base that fits" : "none of the \(tried) other stored base(s) that fit reproduces it")"
+                    return (checks, Diagnosis(bug: .wrongBase, layer: nil, summary: summary, relativeError: nil, fix: BugClass.wrongBase.fix,
+                                              candidates: fits.sorted { $0.relativeError < $1.relativeError }))
+                }
+            }
             return (checks, diagnose(fits, layer: nil, check: check))
         } catch {
-            checks.append(CheckResult(check: "end-to-end", status: .fail, message: "\(error)"))
+            checks.append(CheckResult(check: "end-to-end", status: .fail, message: "\(error)", evidence: evidence))
             return (checks, nil)
         }
     }
@@ -334,13 +379,13 @@ struct CompositionCheck {
         let sorted = fits.sorted { $0.relativeError < $1.relativeError }
         let where_ = layer.map { "layer \($0): " } ?? ""
         if let best = sorted.first, best.relativeError <= max(tolerances.perLayer * 10, tolerances.endToEnd) {
-            let evidence: String
+            let finding: String
             if best.bug == .keptPrefixPositions || (best.bug == .prefixAppendedOrIgnored && best.relativeError == 0 && check.rowsIn != nil && check.rowsIn != check.expectedRowsIn) {
-                evidence = check.message.hasPrefix(where_) ? String(check.message.dropFirst(where_.count)) : check.message
+                finding = check.message.hasPrefix(where_) ? String(check.message.dropFirst(where_.count)) : check.message
             } else {
-                evidence = "\(best.bug.explanation) (it reproduces the reference to \(String(format: "%.1e", best.relativeError)); the checkpoint's composition is off by \(String(format: "%.1e", check.relativeError ?? .nan)))"
+                finding = "\(best.bug.explanation) (it reproduces the reference to \(String(format: "%.1e", best.relativeError)); the checkpoint's composition is off by \(String(format: "%.1e", check.relativeError ?? .nan)))"
             }
-            return Diagnosis(bug: best.bug, layer: layer, summary: where_ + evidence, relativeError: best.relativeError, fix: best.bug.fix, candidates: sorted)
+            return Diagnosis(bug: best.bug, layer: layer, summary: where_ + finding, relativeError: best.relativeError, fix: best.bug.fix, candidates: sorted)
         }
         return Diagnosis(bug: .unknown, layer: layer, summary: where_ + "\(BugClass.unknown.explanation) (relative error \(String(format: "%.1e", check.relativeError ?? .nan)))",
                          relativeError: check.relativeError, fix: BugClass.unknown.fix, candidates: sorted)

@@ -6,19 +6,19 @@ public enum HTMLReport {
     public static func page(_ report: VerificationReport) -> String {
         let e = JUnitReport.escape
         var body = """
-            <h1>PrefixKit verification: \(report.passed ? "<span class=pass>PASS</span>" : "<span class=fail>FAIL</span>")</h1>
+            <h1>PrefixKit verification: \(badge(report.verdict))</h1>
             <p>Store <code>\(e(report.store))</code>, \(e(report.startedAt)), PrefixKit \(e(report.toolVersion))\(report.shard.map { ", shard \(e($0))" } ?? "").
             \(report.recorded ? "Recorded in the catalog." : e(report.recordNote ?? "Not recorded."))</p>
             \(table(report.catalog))
             """
         for checkpoint in report.checkpoints {
-            body += "<h2>\(e(checkpoint.checkpoint)): \(checkpoint.passed ? "<span class=pass>pass</span>" : "<span class=fail>fail</span>")</h2>"
-            body += "<p>Reference: \(e(checkpoint.reference)); recomputed in \(e(checkpoint.computeDType)); tolerances \(checkpoint.tolerances.perLayer) per layer, \(checkpoint.tolerances.endToEnd) end to end.</p>"
+            body += "<h2>\(e(checkpoint.checkpoint)): \(badge(checkpoint.verdict))</h2>"
+            body += "<p class=evidence><b>Evidence:</b> \(e(evidenceText(checkpoint)))</p>"
             if let diagnosis = checkpoint.diagnosis {
                 body += "<p class=diagnosis><b>Diagnosis:</b> \(e(diagnosis.summary))<br><b>Fix:</b> \(e(diagnosis.fix))</p>"
             }
             body += chart(checkpoint)
-            body += table(checkpoint.checks)
+            body += table(checkpoint.checks + [JUnitReport.verdictCheck(checkpoint, requireReference: report.requireReference)])
         }
         return """
             <!DOCTYPE html>
@@ -26,13 +26,40 @@ public enum HTMLReport {
             <style>
             body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
             table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
-            .pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; } .skip { color: #777; }
+            .pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; } .skip { color: #777; } .unverified { color: #9a6700; font-weight: bold; }
+            .evidence { background: #f6f8fa; padding: .6em; border-left: 4px solid #8c959f; }
             .diagnosis { background: #fff4e5; padding: .6em; border-left: 4px solid #d97706; }
             code { background: #f3f3f3; padding: 0 3px; }
             </style></head><body>
             \(body)
             </body></html>
             """
+    }
+
+    static func badge(_ verdict: Verdict) -> String {
+        "<span class=\(verdict.rawValue)>\(verdict.label)</span>"
+    }
+
+    /// What the composition was checked against, in a sentence.
+    static func evidenceText(_ checkpoint: CheckpointVerification) -> String {
+        let evidence = checkpoint.evidence
+        var text: String
+        switch evidence.kind {
+        case .independentReference:
+            text = "independent reference: \(evidence.source)\(evidence.tool.map { ", computed by \($0)" } ?? ", tool not recorded")"
+        case .sameEngine:
+            text = "\(evidence.source), computed by PrefixKit itself (\(evidence.tool ?? "prefixkit")): not independent"
+        case .selfConsistency:
+            text = "no reference: self-consistency only (PrefixKit in f32 against itself in f64)"
+        case .integrity, .structure, .roundTrip:
+            text = "structure only: the composition was not checked"
+        }
+        if evidence.kind == .independentReference || evidence.kind == .sameEngine {
+            text += "; recomputed in \(checkpoint.computeDType), tolerances \(checkpoint.tolerances.perLayer) per layer, \(checkpoint.tolerances.endToEnd) end to end"
+            if !evidence.layersUnchecked.isEmpty { text += "; layer(s) \(evidence.layersUnchecked.map(String.init).joined(separator: ", ")) not covered per layer" }
+        }
+        if let reason = checkpoint.unverifiedReason, checkpoint.verdict == .unverified { text += ". UNVERIFIED: \(reason)" }
+        return text
     }
 
     static func table(_ checks: [CheckResult]) -> String {

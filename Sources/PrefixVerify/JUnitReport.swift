@@ -1,8 +1,27 @@
 import Foundation
 
 /// JUnit XML, as CI systems read it: a testsuite per checkpoint (plus one for the store), a
-/// testcase per check per layer, with a `<failure>` that carries the message and the fix.
+/// testcase per check per layer, with a `<failure>` that carries the message and the fix, and per
+/// checkpoint a `verdict` testcase: passed with independent evidence, `<skipped>` when the
+/// composition is unverified (a `<failure>` with `--require-reference`), failed otherwise.
 public enum JUnitReport {
+    /// The verdict of a checkpoint as a check, for the JUnit and HTML reports.
+    static func verdictCheck(_ checkpoint: CheckpointVerification, requireReference: Bool) -> CheckResult {
+        switch checkpoint.verdict {
+        case .pass:
+            return CheckResult(check: "verdict", status: .pass, message: "PASS: checked against \(checkpoint.evidence.source)\(checkpoint.evidence.tool.map { " (\($0))" } ?? "")",
+                               evidence: checkpoint.evidence.kind)
+        case .unverified:
+            let message = "UNVERIFIED: \(checkpoint.unverifiedReason ?? "no independent evidence")"
+            return CheckResult(check: "verdict", status: requireReference ? .fail : .skip, message: message,
+                               fix: "give an independent reference (--reference FILE.npz, e.g. from scripts/peft_reference.py) or store one with `prefixkit probe add`",
+                               evidence: checkpoint.evidence.kind)
+        case .fail:
+            return CheckResult(check: "verdict", status: .fail, message: "FAIL: \(checkpoint.diagnosis?.summary ?? "a check failed")",
+                               fix: checkpoint.diagnosis?.fix, evidence: checkpoint.evidence.kind)
+        }
+    }
+
     public static func xml(_ report: VerificationReport) -> String {
         var suites: [String] = []
         func testcase(_ check: CheckResult, classname: String) -> String {
@@ -28,10 +47,12 @@ public enum JUnitReport {
         suites.append(suite("store \(report.store)", report.catalog))
         for checkpoint in report.checkpoints {
             let diagnosis = checkpoint.diagnosis.map { "\n    <system-err>\(escape("diagnosis: \($0.summary)\nfix: \($0.fix)"))</system-err>" } ?? ""
-            suites.append(suite("checkpoint \(checkpoint.checkpoint)", checkpoint.checks, extra: diagnosis))
+            suites.append(suite("checkpoint \(checkpoint.checkpoint)", checkpoint.checks + [verdictCheck(checkpoint, requireReference: report.requireReference)],
+                                extra: diagnosis))
         }
-        let tests = report.catalog.count + report.checkpoints.reduce(0) { $0 + $1.checks.count }
-        let failures = (report.catalog + report.checkpoints.flatMap(\.checks)).filter { $0.status == .fail }.count
+        let all = report.catalog + report.checkpoints.flatMap { $0.checks + [verdictCheck($0, requireReference: report.requireReference)] }
+        let tests = all.count
+        let failures = all.filter { $0.status == .fail }.count
         return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"prefixkit verify\" tests=\"\(tests)\" failures=\"\(failures)\">\n"
             + suites.joined(separator: "\n") + "\n</testsuites>\n"
     }

@@ -26,7 +26,7 @@ enum RoundTrip {
             let exactKV = info.form == .hidden ? try stack.keyValuePrefix() : original
             for format in ExportFormat.allCases where format != .hf {
                 if format == .npz, original.layers.contains(where: { $0.parts.contains { NPYHeader.descr(for: $0.tensor.dtype) == nil } }) {
-                    checks.append(CheckResult(check: "round-trip", status: .skip, message: "npz: NumPy cannot hold this checkpoint's dtype"))
+                    checks.append(CheckResult(check: "round-trip", status: .skip, message: "npz: NumPy cannot hold this checkpoint's dtype", evidence: .roundTrip))
                     continue
                 }
                 let out = dir + "/export." + format.rawValue
@@ -48,10 +48,10 @@ enum RoundTrip {
                 let what = format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix"
                 checks.append(CheckResult(check: "round-trip", status: identical && same ? .pass : .fail,
                                           message: "\(format.rawValue): \(identical ? "bit-identical to \(what)" : "tensors differ from \(what)"); compositions \(same ? "identical" : "differ")",
-                                          fix: identical && same ? nil : "report this: a lossless export path changed the tensors"))
+                                          fix: identical && same ? nil : "report this: a lossless export path changed the tensors", evidence: .roundTrip))
             }
         } catch {
-            checks.append(CheckResult(check: "round-trip", status: .fail, message: "\(error)"))
+            checks.append(CheckResult(check: "round-trip", status: .fail, message: "\(error)", evidence: .roundTrip))
         }
         return checks
     }
@@ -74,9 +74,9 @@ enum RoundTrip {
             let same = differing.isEmpty && directory.tensors.count == stored.count && directory.config == base.config
             return [CheckResult(check: "round-trip", status: same ? .pass : .fail,
                                 message: same ? "hf: base \(base.shortReference) exported and read back, \(stored.count) tensors bit-identical"
-                                    : "hf: \(differing.count) tensor(s) differ after the round trip (\(differing.prefix(3).joined(separator: ", ")))")]
+                                    : "hf: \(differing.count) tensor(s) differ after the round trip (\(differing.prefix(3).joined(separator: ", ")))", evidence: .roundTrip)]
         } catch {
-            return [CheckResult(check: "round-trip", status: .fail, message: "hf: \(error)")]
+            return [CheckResult(check: "round-trip", status: .fail, message: "hf: \(error)", evidence: .roundTrip)]
         }
     }
 }

@@ -33,6 +33,6 @@ enum Structure {
         }
         return [CheckResult(check: "structure", status: problems.isEmpty ? .pass : .fail,
                             message: problems.isEmpty ? "layer count, shapes, dtypes, Pn and base fingerprint OK" : problems.joined(separator: "; "),
-                            fix: problems.isEmpty ? nil : "re-import the checkpoint on the base it was trained with")]
+                            fix: problems.isEmpty ? nil : "re-import the checkpoint on the base it was trained with", evidence: .structure)]
     }
 }

@@ -29,6 +29,8 @@ public struct VerifyOptions: Sendable {
     public var shard: (index: Int, count: Int)?
     /// Record the result in the catalog.
     public var record = true
+    /// Count a checkpoint whose composition nothing independent checked as a finding (exit 1).
+    public var requireReference = false
 
     public init() {}
 }
@@ -43,6 +45,9 @@ public enum Verifier {
     public static func run(_ store: Store, options: VerifyOptions = VerifyOptions()) throws -> VerificationReport {
         let started = Store.timestamp()
         var selected = try options.checkpoints.isEmpty ? store.checkpoints() : options.checkpoints.map { try store.checkpoint($0) }
+        if selected.isEmpty {
+            throw StorageError(.invalidArgument, "the store holds no checkpoints: nothing to verify (import one first)", path: store.directory)
+        }
         if options.reference != nil, selected.count != 1 {
             throw StorageError(.invalidArgument, "--reference needs exactly one checkpoint (\(selected.count) selected)")
         }
@@ -63,6 +68,7 @@ public enum Verifier {
                                         catalog: catalog,
                                         checkpoints: [], recorded: false, recordNote: nil,
                                         shard: options.shard.map { "\($0.index)/\($0.count)" })
+        report.requireReference = options.requireReference
         var roundTrippedBases = Set<String>()
         for info in selected {
             var result = try verify(store, info, reference: reference, referencePath: options.reference, options: options,
@@ -84,7 +90,7 @@ public enum Verifier {
             var failures: [String] = []
             for (info, result) in zip(selected, report.checkpoints) {
                 let details = ["checks": result.checks.count, "failed": result.checks.filter { $0.status == .fail }.count]
-                do { try store.recordVerification(checkpoint: info, started: started, passed: result.passed, details: details) } catch {
+                do { try store.recordVerification(checkpoint: info, started: started, verdict: result.verdict.rawValue, details: details) } catch {
                     failures.append("\(error)")
                 }
             }
@@ -104,11 +110,11 @@ public enum Verifier {
         var results = [
             CheckResult(check: "catalog", status: catalog.isEmpty ? .pass : .fail,
                         message: catalog.isEmpty ? "SQLite integrity, foreign keys and schema version OK" : catalog.map(describe).joined(separator: "; "),
-                        fix: catalog.isEmpty ? nil : "restore the store from a backup; `prefixkit check` lists every finding"),
+                        fix: catalog.isEmpty ? nil : "restore the store from a backup; `prefixkit check` lists every finding", evidence: .integrity),
             CheckResult(check: "blobs", status: blobs.isEmpty ? .pass : .fail,
                         message: blobs.isEmpty ? (quick ? "\(check.blobs) blob(s): sizes and structure OK (digests sampled)" : "\(check.blobs) blob(s), \(check.tensorsHashed) digests OK")
                             : blobs.map(describe).joined(separator: "; "),
-                        fix: blobs.isEmpty ? nil : "re-import the affected checkpoints; `prefixkit check` lists every finding"),
+                        fix: blobs.isEmpty ? nil : "re-import the affected checkpoints; `prefixkit check` lists every finding", evidence: .integrity),
         ]
         if quick {
             // A sample: each checkpoint's first and last layer, hashed.
@@ -120,7 +126,7 @@ public enum Verifier {
                 }
             }
             results.append(CheckResult(check: "blobs", status: problems.isEmpty ? .pass : .fail,
-                                       message: problems.isEmpty ? "sampled digests of \(sampled) layer(s) OK" : problems.joined(separator: "; ")))
+                                       message: problems.isEmpty ? "sampled digests of \(sampled) layer(s) OK" : problems.joined(separator: "; "), evidence: .integrity))
         }
         return results
     }
@@ -140,31 +146,44 @@ public enum Verifier {
         timings["structure", default: 0] += CompositionCheck.seconds(since: structureClock)
         let structureFailed = checks.contains { $0.status == .fail }
         var reference = given
-        var label = referencePath ?? "none"
+        var source = referencePath.map { "reference \($0)" } ?? "none"
         if reference == nil, info.hasProbe {
             let content = try store.load(info)
             var entries = content.probe.map { (name: $0.name, value: NPYValue.tensor($0.tensor)) }
             if let meta = content.probeMeta { entries.append(("meta", .strings([meta], shape: []))) }
             reference = try ActivationExchange(entries: entries)
-            label = "stored probe"
+            source = "stored probe"
         }
-        let metaDType = reference?.meta.flatMap { Data($0.utf8) }.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["compute_dtype"] as? String
-        let candidateDType = metaDType ?? (reference == nil ? "f64" : "f32")
+        let tool = reference?.metaString("tool")
+        let kind: EvidenceKind = reference == nil ? .selfConsistency : (CompositionEvidence.isPrefixKit(tool) ? .sameEngine : .independentReference)
+        let candidateDType = reference?.metaString("compute_dtype") ?? (reference == nil ? "f64" : "f32")
         let computeDType = options.computeDType ?? (candidateDType == "f64" ? "f64" : "f32")
-        let tolerances = options.tolerances ?? .for(computeDType: candidateDType == "f64" && computeDType == "f32" ? "f32" : candidateDType)
-        var result = CheckpointVerification(checkpoint: info.reference, reference: label, computeDType: computeDType, tolerances: tolerances,
-                                            checks: checks, diagnosis: nil, unexplainedReference: false)
+        // A reference whose rotary angles were computed in f32 (HF transformers does so in every
+        // dtype) is only as exact as f32 on RoPE models: hold it to the f32 row.
+        let ropeInF32 = reference?.metaString("rope_dtype") == "f32"
+            && (try? store.base("base:" + info.baseFingerprint).config.positionScheme) == .rope
+        let tolerances = options.tolerances
+            ?? .for(computeDType: (candidateDType == "f64" && computeDType == "f32") || ropeInF32 ? "f32" : candidateDType)
+        var result = CheckpointVerification(checkpoint: info.reference, reference: source == "none" ? "none" : source.replacingOccurrences(of: "reference ", with: ""),
+                                            computeDType: computeDType, tolerances: tolerances, checks: checks, diagnosis: nil, unexplainedReference: false,
+                                            evidence: CompositionEvidence(kind: structureFailed ? .structure : kind, source: source, tool: tool))
         guard !structureFailed else { return result }
         let stack = try store.stack(for: info)
         let layers = Array(0..<info.numLayers).filter { layer in layerShard.map { layer % $0.count == $0.index } ?? true }
         if let reference {
-            let outcome = CompositionCheck(stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == "f64",
-                                           layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true).run()
+            var composition = CompositionCheck(stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == "f64",
+                                               layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true)
+            composition.evidence = kind
+            composition.alternativeBases = { otherBases(store, info) }
+            let outcome = composition.run()
             checks += outcome.checks
             timings["per_layer", default: 0] += outcome.perLayerSeconds
             timings["end_to_end", default: 0] += outcome.endToEndSeconds
             result.diagnosis = outcome.diagnosis
             result.unexplainedReference = outcome.unexplained
+            result.evidence.layersChecked = outcome.layersChecked
+            result.evidence.layersUnchecked = outcome.layersUnchecked
+            result.evidence.endToEndChecked = outcome.endToEndPassed
         } else {
             let clock = ContinuousClock.now
             checks += SelfConsistency.checks(stack, info)
@@ -172,5 +191,16 @@ public enum Verifier {
         }
         result.checks = checks
         return result
+    }
+
+    /// The checkpoint's prefix on each other stored base that it fits, labelled `base:FP`.
+    static func otherBases(_ store: Store, _ info: CheckpointInfo) -> [(label: String, stack: PrefixStack)] {
+        guard let bases = try? store.bases() else { return [] }
+        return bases.filter { $0.fingerprint != info.baseFingerprint }.compactMap { base in
+            guard base.config.numLayers == info.numLayers,
+                  let weights = try? StoredBaseTensors(store: store, base: base),
+                  let stack = try? PrefixStack(config: base.config, weights: weights, prefix: store.prefixSource(for: info)) else { return nil }
+            return (base.shortReference, stack)
+        }
     }
 }

@@ -79,6 +79,68 @@ public enum CheckStatus: String, Sendable, Codable {
     case pass, fail, skip
 }
 
+/// What a check's result rests on: how independent of PrefixKit the evidence is.
+public enum EvidenceKind: String, Sendable, Codable, CaseIterable {
+    /// SQLite integrity, blob files and tensor digests.
+    case integrity
+    /// Shapes, dtypes, layer count and fingerprints against the base's config.
+    case structure
+    /// Reference activations computed by another tool (a `--reference` file or a stored probe).
+    case independentReference = "independent_reference"
+    /// Reference activations PrefixKit itself computed (`prefixkit forward`, `demo`): they catch
+    /// changes since they were made, not a composition PrefixKit gets wrong.
+    case sameEngine = "same_engine"
+    /// PrefixKit against itself on a deterministic probe (f32 against f64): finds numerical
+    /// trouble, never a wrong composition.
+    case selfConsistency = "self_consistency"
+    /// Exported, read back with the import readers, compared.
+    case roundTrip = "round_trip"
+}
+
+/// A checkpoint's overall verdict.
+public enum Verdict: String, Sendable, Codable {
+    /// No check failed and the composition was checked against independent evidence.
+    case pass
+    /// A check failed.
+    case fail
+    /// No check failed, but nothing independent of PrefixKit checked the composition.
+    case unverified
+
+    /// The verdict as the human summary prints it.
+    public var label: String { rawValue.uppercased() }
+}
+
+/// Where the reference activations a composition was checked against came from.
+public struct CompositionEvidence: Sendable, Codable, Hashable {
+    /// How independent the evidence is.
+    public var kind: EvidenceKind
+    /// `reference FILE`, `stored probe`, or `none`.
+    public var source: String
+    /// The tool the reference's `meta` names, when it names one.
+    public var tool: String?
+    /// Layers checked per layer against the reference, and layers it does not cover.
+    public var layersChecked: [Int]
+    public var layersUnchecked: [Int]
+    /// Whether the end-to-end check (inputs -> final) passed against the reference.
+    public var endToEndChecked: Bool
+
+    public init(kind: EvidenceKind, source: String, tool: String?, layersChecked: [Int] = [], layersUnchecked: [Int] = [],
+                endToEndChecked: Bool = false) {
+        self.kind = kind
+        self.source = source
+        self.tool = tool
+        self.layersChecked = layersChecked
+        self.layersUnchecked = layersUnchecked
+        self.endToEndChecked = endToEndChecked
+    }
+
+    /// Whether `tool` (from a reference's `meta`) names PrefixKit itself.
+    static func isPrefixKit(_ tool: String?) -> Bool {
+        guard let tool = tool?.lowercased() else { return false }
+        return tool.hasPrefix("prefixkit")
+    }
+}
+
 /// One check's result (a check per layer for per-layer checks).
 public struct CheckResult: Sendable, Codable, Hashable {
     /// `catalog`, `blobs`, `structure`, `prefix-rows`, `teacher-forced`, `end-to-end`, `logits`,
@@ -104,10 +166,13 @@ public struct CheckResult: Sendable, Codable, Hashable {
     public var expectedRowsOut: Int?
     /// What to try, for failures.
     public var fix: String?
+    /// What the result rests on.
+    public var evidence: EvidenceKind
 
     public init(check: String, layer: Int? = nil, status: CheckStatus, message: String, maxAbsError: Double? = nil,
                 relativeError: Double? = nil, tolerance: Double? = nil, rowsIn: Int? = nil, expectedRowsIn: Int? = nil,
-                rowsOut: Int? = nil, expectedRowsOut: Int? = nil, fix: String? = nil) {
+                rowsOut: Int? = nil, expectedRowsOut: Int? = nil, fix: String? = nil, evidence: EvidenceKind) {
+        self.evidence = evidence
         self.check = check
         self.layer = layer
         self.status = status
@@ -142,17 +207,46 @@ public struct Diagnosis: Sendable, Codable, Hashable {
 /// Everything verified about one checkpoint.
 public struct CheckpointVerification: Sendable, Codable {
     public var checkpoint: String
+    /// Where the composition's reference came from (`--reference` path, `stored probe`, `none`).
     public var reference: String
     public var computeDType: String
+    /// The tolerances composition checks against a reference are held to (the summary prints
+    /// them only when such checks ran; every check carries the tolerance it used).
     public var tolerances: Tolerances
     public var checks: [CheckResult]
     public var diagnosis: Diagnosis?
     /// A reference whose shapes no known bug explains (exit 3).
     public var unexplainedReference: Bool
+    /// What the composition checks rest on.
+    public var evidence: CompositionEvidence
+    /// No check failed (the composition may still be unverified: read ``verdict``).
     public var passed: Bool { !checks.contains { $0.status == .fail } && !unexplainedReference }
+    /// Pass only with independent evidence for the composition; unverified without it.
+    public var verdict: Verdict {
+        guard passed else { return .fail }
+        return unverifiedReason == nil ? .pass : .unverified
+    }
+    /// Why the verdict is not a pass although no check failed.
+    public var unverifiedReason: String? {
+        switch evidence.kind {
+        case .independentReference:
+            if !evidence.endToEndChecked && !evidence.layersUnchecked.isEmpty {
+                return "layer(s) \(evidence.layersUnchecked.map(String.init).joined(separator: ", ")) not covered by the reference, and no end-to-end check"
+            }
+            if evidence.layersChecked.isEmpty && !evidence.endToEndChecked { return "the reference covers no layer and has no 'final'" }
+            return nil
+        case .sameEngine:
+            return evidence.source == "stored probe" ? "probe from the same engine" : "reference from the same engine"
+        case .selfConsistency:
+            return "no reference: self-consistency only"
+        case .integrity, .structure, .roundTrip:
+            return "structure only"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case checkpoint, reference, computeDType = "computeDtype", tolerances, checks, diagnosis, unexplainedReference, passed
+        case evidence, verdict, unverifiedReason
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -165,6 +259,9 @@ public struct CheckpointVerification: Sendable, Codable {
         try c.encodeIfPresent(diagnosis, forKey: .diagnosis)
         try c.encode(unexplainedReference, forKey: .unexplainedReference)
         try c.encode(passed, forKey: .passed)
+        try c.encode(evidence, forKey: .evidence)
+        try c.encode(verdict, forKey: .verdict)
+        try c.encodeIfPresent(unverifiedReason, forKey: .unverifiedReason)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -176,10 +273,11 @@ public struct CheckpointVerification: Sendable, Codable {
         checks = try c.decode([CheckResult].self, forKey: .checks)
         diagnosis = try c.decodeIfPresent(Diagnosis.self, forKey: .diagnosis)
         unexplainedReference = try c.decode(Bool.self, forKey: .unexplainedReference)
+        evidence = try c.decode(CompositionEvidence.self, forKey: .evidence)
     }
 
     init(checkpoint: String, reference: String, computeDType: String, tolerances: Tolerances, checks: [CheckResult],
-         diagnosis: Diagnosis?, unexplainedReference: Bool) {
+         diagnosis: Diagnosis?, unexplainedReference: Bool, evidence: CompositionEvidence) {
         self.checkpoint = checkpoint
         self.reference = reference
         self.computeDType = computeDType
@@ -187,6 +285,7 @@ public struct CheckpointVerification: Sendable, Codable {
         self.checks = checks
         self.diagnosis = diagnosis
         self.unexplainedReference = unexplainedReference
+        self.evidence = evidence
     }
 }
 
@@ -200,18 +299,32 @@ public struct VerificationReport: Sendable, Codable {
     public var recorded: Bool
     public var recordNote: String?
     public var shard: String?
+    /// Whether an unverified checkpoint fails the run (`--require-reference`).
+    public var requireReference = false
     /// Seconds spent per phase: `catalog`, `structure`, `per_layer` (teacher-forced and prefix
     /// rows), `end_to_end`, `self_consistency`, `round_trip`.
     public var timings: [String: Double] = [:]
+    /// No check failed anywhere (some checkpoints may still be unverified: read ``verdict``).
     public var passed: Bool { !catalog.contains { $0.status == .fail } && checkpoints.allSatisfy(\.passed) }
-    /// 0 pass, 1 a finding, 3 a reference no known bug explains.
+    /// Fail if anything failed, else unverified if any checkpoint is, else pass.
+    public var verdict: Verdict {
+        if !passed { return .fail }
+        return checkpoints.contains { $0.verdict == .unverified } ? .unverified : .pass
+    }
+    /// 0 pass or unverified, 1 a finding (or unverified with ``requireReference``), 3 a
+    /// reference no known bug explains.
     public var exitCode: Int32 {
         if checkpoints.contains(where: \.unexplainedReference) { return 3 }
-        return passed ? 0 : 1
+        switch verdict {
+        case .pass: return 0
+        case .fail: return 1
+        case .unverified: return requireReference ? 1 : 0
+        }
     }
 
     enum CodingKeys: String, CodingKey {
         case store, startedAt, toolVersion, catalog, checkpoints, recorded, recordNote, shard, passed, exitCode, timings
+        case verdict, requireReference
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -225,6 +338,8 @@ public struct VerificationReport: Sendable, Codable {
         try c.encodeIfPresent(recordNote, forKey: .recordNote)
         try c.encodeIfPresent(shard, forKey: .shard)
         try c.encode(passed, forKey: .passed)
+        try c.encode(verdict, forKey: .verdict)
+        try c.encode(requireReference, forKey: .requireReference)
         try c.encode(exitCode, forKey: .exitCode)
         try c.encode(timings, forKey: .timings)
     }
@@ -239,6 +354,7 @@ public struct VerificationReport: Sendable, Codable {
         recorded = try c.decode(Bool.self, forKey: .recorded)
         recordNote = try c.decodeIfPresent(String.self, forKey: .recordNote)
         shard = try c.decodeIfPresent(String.self, forKey: .shard)
+        requireReference = try c.decodeIfPresent(Bool.self, forKey: .requireReference) ?? false
         timings = try c.decodeIfPresent([String: Double].self, forKey: .timings) ?? [:]
     }
 

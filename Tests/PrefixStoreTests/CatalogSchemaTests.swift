@@ -67,6 +67,30 @@ struct CatalogSchemaTests {
         #expect(try store.check(digests: true).recorded)
     }
 
+    @Test("v4 keeps every check_run row and lets a verification be recorded as unverified, which v3 refused")
+    func unverifiedVerdictMigration() throws {
+        let dir = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path + "/s/blobs", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path + "/s/tmp", withIntermediateDirectories: true)
+        let queue = try DatabaseQueue(path: dir.path + "/s/catalog.sqlite")
+        try CatalogMigrations.migrator.migrate(queue, upTo: "v3-base-files")
+        let insert = "INSERT INTO check_run (kind, started_at, finished_at, verdict, checks_json, tool_version) VALUES ('check', 'a', 'b', ?, '{}', '0')"
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO store_setting VALUES ('compression', 'none')")
+            try db.execute(sql: insert, arguments: ["pass"])
+            try db.execute(sql: insert, arguments: ["fail"])
+        }
+        let refused = #expect(throws: DatabaseError.self) { try queue.write { db in try db.execute(sql: insert, arguments: ["unverified"]) } }
+        #expect(refused?.extendedResultCode == .SQLITE_CONSTRAINT_CHECK)
+        try queue.close()
+        let store = try Store.open(at: dir.path + "/s")
+        let kept = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT verdict FROM check_run ORDER BY id") }
+        #expect(kept == ["pass", "fail"])
+        try store.pool.write { db in try db.execute(sql: insert, arguments: ["unverified"]) }
+        let other = #expect(throws: DatabaseError.self) { try store.pool.write { db in try db.execute(sql: insert, arguments: ["maybe"]) } }
+        #expect(other?.extendedResultCode == .SQLITE_CONSTRAINT_CHECK)
+    }
+
     @Test("schema constraints reject invalid rows (dtype, shape, form)")
     func constraints() throws {
         let dir = TemporaryDirectory()

@@ -1,3 +1,4 @@
+import Foundation
 public import PrefixCore
 
 /// The activation exchange format: what `prefixkit forward` writes, `verify --reference`
@@ -109,6 +110,20 @@ public struct ActivationExchange: Sendable, Equatable {
     public func write(to path: String) throws(FormatError) {
         try NPZ.write(entries(), to: path)
     }
+
+    /// A string field of `meta` (`tool`, `form`, `compute_dtype`), if `meta` is a JSON object
+    /// that has it.
+    public func metaString(_ field: String) -> String? {
+        guard let meta, let data = meta.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object[field] as? String
+    }
+
+    /// The key of layer `l`'s input (`layer_07.input`) in an exchange of `layerCount` layers.
+    public static func inputKey(_ l: Int, layerCount: Int) -> String { layerLabel(l, layerCount: layerCount) + ".input" }
+
+    /// The key of layer `l`'s output (`layer_07.output`) in an exchange of `layerCount` layers.
+    public static func outputKey(_ l: Int, layerCount: Int) -> String { layerLabel(l, layerCount: layerCount) + ".output" }
 
     /// `layer_07.input` -> (7, "input").
     static func parseLayerKey(_ name: String) -> (Int, String)? {

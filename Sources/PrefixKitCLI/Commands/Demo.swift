@@ -124,11 +124,13 @@ struct Demo: ParsableCommand {
         print("round trip: base \(baseExact)/\(weights.tensors.count) tensors and prefixes \(prefixExact)/\(prefixTotal) layers byte-exact, every digest verified: \(exact ? "OK" : "MISMATCH")")
         if !exact { throw CommandFailure(status: .finding) }
 
-        // Prove the stack composes correctly: verify the checkpoint against its stored probe.
+        // Verify the checkpoint against its stored probe. The probe was computed by this same
+        // engine, so this shows the stored checkpoint still reproduces it (UNVERIFIED), not that
+        // the composition is right: the independent evidence is the NumPy and PEFT fixtures.
         print("")
         let verification = try Verifier.run(reopened, options: { var o = VerifyOptions(); o.checkpoints = [last.reference]; return o }())
         VerifySummary.print(verification, verbose: false)
-        if !verification.passed { throw CommandFailure(status: .finding) }
+        if verification.verdict == .fail { throw CommandFailure(status: .finding) }
     }
 
     /// Exports the last checkpoint to PEFT and safetensors, re-imports both, and compares:

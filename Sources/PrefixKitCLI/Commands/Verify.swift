@@ -10,8 +10,10 @@ struct Verify: ParsableCommand {
             Composition is checked against reference activations (exchange format): --reference FILE.npz (one checkpoint), \
             else the checkpoint's stored probe, else a deterministic probe (hidden form vs its key/value conversion, f32 vs f64). \
             For each layer: the reference's prefix rows against P^l, then teacher-forced H^l = [P^l ; reference Hbar^l] through \
-            Block_l, keeping the last N rows, against the reference's output; then end to end. Exit codes: 0 pass, 1 a finding, \
-            2 usage, 3 a reference or store that cannot be read, or a reference whose shapes no known bug explains.
+            Block_l, keeping the last N rows, against the reference's output; then end to end. A checkpoint whose composition \
+            nothing independent of PrefixKit checked (no reference, or one PrefixKit computed) is UNVERIFIED, not PASS. \
+            Exit codes: 0 pass or unverified, 1 a finding (or unverified with --require-reference), 2 usage, 3 a reference or \
+            store that cannot be read, or a reference whose shapes no known bug explains.
             """)
 
     @OptionGroup var store: StoreArgument
@@ -52,6 +54,9 @@ struct Verify: ParsableCommand {
     @Flag(name: .long, help: "Do not record the result in the catalog.")
     var noRecord = false
 
+    @Flag(name: .long, help: "Fail (exit 1) when a checkpoint's composition is unverified: no independent reference checked it.")
+    var requireReference = false
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -83,6 +88,7 @@ struct Verify: ParsableCommand {
         options.jobs = jobs
         options.shard = shard.flatMap(Verify.parseShard)
         options.record = !noRecord
+        options.requireReference = requireReference
         let report = try Verifier.run(opened, options: options)
         if let junit { try JUnitReport.xml(report).write(toFile: junit, atomically: true, encoding: .utf8) }
         if let html { try HTMLReport.page(report).write(toFile: html, atomically: true, encoding: .utf8) }
@@ -97,16 +103,16 @@ enum VerifySummary {
         Swift.print("verify \(report.store)\(report.shard.map { " (shard \($0))" } ?? "")")
         for check in report.catalog { Swift.print("  \(mark(check.status)) \(check.check): \(check.message)") }
         for checkpoint in report.checkpoints {
-            Swift.print("\n\(checkpoint.checkpoint): reference \(checkpoint.reference), recomputed in \(checkpoint.computeDType), tolerance \(checkpoint.tolerances.perLayer) per layer / \(checkpoint.tolerances.endToEnd) end to end")
+            Swift.print("\n\(checkpoint.checkpoint): \(evidenceLine(checkpoint))")
             var rows = [["check", "layer", "rows", "max abs", "relative", "tolerance", "verdict"]]
             for check in checkpoint.checks where check.relativeError != nil || check.rowsIn != nil || verbose {
                 rows.append([check.check, check.layer.map(String.init) ?? "", rowText(check), check.maxAbsError.map { String(format: "%.2e", $0) } ?? "",
                              check.relativeError.map { String(format: "%.2e", $0) } ?? "", check.tolerance.map { String(format: "%.0e", $0) } ?? "",
                              check.status.rawValue])
             }
-            Swift.print(Format.table(rows))
+            if rows.count > 1 { Swift.print(Format.table(rows)) }
             for check in checkpoint.checks where check.relativeError == nil && check.rowsIn == nil && !verbose {
-                Swift.print("  \(mark(check.status)) \(check.check): \(check.message)")
+                Swift.print("  \(mark(check.status)) \(check.check)\(check.layer.map { " layer \($0)" } ?? ""): \(check.message)")
             }
             for check in checkpoint.checks where check.status == .fail {
                 Swift.print("  FAIL \(check.message)\(check.fix.map { "\n       fix: \($0)" } ?? "")")
@@ -114,9 +120,30 @@ enum VerifySummary {
             if let diagnosis = checkpoint.diagnosis {
                 Swift.print("  diagnosis: \(diagnosis.summary)\n  fix: \(diagnosis.fix)")
             }
-            Swift.print("  \(checkpoint.passed ? "PASS" : "FAIL")")
+            Swift.print("  \(verdictText(checkpoint))")
         }
-        Swift.print("\n\(report.passed ? "PASS" : "FAIL")\(report.recorded ? " (recorded in the catalog)" : report.recordNote.map { " (\($0))" } ?? "")")
+        let overall = report.verdict == .unverified && report.requireReference ? "FAIL (unverified, and --require-reference was given)" : report.verdict.label
+        Swift.print("\n\(overall)\(report.recorded ? " (recorded in the catalog)" : report.recordNote.map { " (\($0))" } ?? "")")
+    }
+
+    /// What the checkpoint's composition was checked against, and with which tolerances.
+    static func evidenceLine(_ checkpoint: CheckpointVerification) -> String {
+        let evidence = checkpoint.evidence
+        let tool = evidence.tool.map { " (computed by \($0))" } ?? ""
+        switch evidence.kind {
+        case .independentReference, .sameEngine:
+            return "\(evidence.source)\(tool), recomputed in \(checkpoint.computeDType), tolerance \(checkpoint.tolerances.perLayer) per layer / \(checkpoint.tolerances.endToEnd) end to end"
+        case .selfConsistency:
+            return "no reference given or stored: the composition is not checked against anything independent (self-consistency only)"
+        case .integrity, .structure, .roundTrip:
+            return "structure checks failed: the composition was not checked"
+        }
+    }
+
+    /// `PASS`, `FAIL`, or `UNVERIFIED (why)`.
+    static func verdictText(_ checkpoint: CheckpointVerification) -> String {
+        let verdict = checkpoint.verdict
+        return verdict == .unverified ? "\(verdict.label) (\(checkpoint.unverifiedReason ?? "no independent evidence"))" : verdict.label
     }
 
     static func rowText(_ check: CheckResult) -> String {

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Writes an independent reference for `prefixkit verify --reference`: the activation exchange
+format (.npz) of an HF model + PEFT prefix-tuning adapter, computed by transformers and PEFT
+themselves, with every layer's input and output.
+
+    pip install torch transformers peft numpy          # the reference tools, not PrefixKit's
+    python scripts/peft_reference.py --base MODEL_DIR --adapter ADAPTER_DIR --input ids.npy --out ref.npz
+    prefixkit verify STORE CHECKPOINT --reference ref.npz
+
+--input is an .npy of token ids ([N] or [B, N]) or an .npz holding `input_ids` (and optionally
+`attention_mask`, 1 real / 0 padding, left padding). The model runs in float64 by default
+(--dtype f32 for float32); the file records the tool versions in `meta`.
+
+What is written (schemas/exchange-format.md): `input_ids`, `attention_mask`, for every block l
+`layer_LL.input` (the hidden states entering block l, [B, N, d]: PEFT's prefix is key/value
+form, so the input rows only) and `layer_LL.output` (what block l returns, before the final
+norm), `final` (after the final norm), `logits`, `meta`. Block inputs and outputs are taken with
+forward hooks on the decoder blocks, so the last block's output is included (HF's
+`hidden_states` tuple replaces it with the normed value).
+
+Rotary models: transformers computes RoPE angles in float32 even in a float64 model (relative
+error ~1e-8 per layer); `meta` then says `"rope_dtype": "f32"`, and `verify` holds such a
+reference to the f32 tolerances while recomputing in float64.
+
+Positions: real tokens of a left-padded row take Pn, Pn+1, ... The script checks, on the
+unpadded inputs, whether this PEFT version offsets caller-given `position_ids` by
+num_virtual_tokens (0.21 does) and passes them accordingly.
+"""
+import argparse, json, sys
+
+import numpy as np
+
+
+def decoder_blocks(model, num_layers):
+    """The ModuleList of decoder blocks: the first one with one entry per layer."""
+    import torch
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == num_layers and name.split(".")[-1] in ("h", "layers", "blocks", "layer"):
+            return name, module
+    raise SystemExit(f"error: no ModuleList of {num_layers} decoder blocks found in {type(model).__name__}")
+
+
+def load_inputs(path):
+    if path.endswith(".npz"):
+        data = np.load(path, allow_pickle=False)
+        if "input_ids" not in data.files:
+            raise SystemExit(f"error: {path} has no input_ids")
+        ids = data["input_ids"]
+        mask = data["attention_mask"] if "attention_mask" in data.files else np.ones_like(ids)
+    else:
+        ids = np.load(path, allow_pickle=False)
+        mask = np.ones_like(ids)
+    if ids.ndim == 1:
+        ids, mask = ids[None, :], mask[None, :]
+    if ids.ndim != 2 or mask.shape != ids.shape:
+        raise SystemExit(f"error: input ids must be [N] or [B, N] with a mask of the same shape; got {ids.shape} and {mask.shape}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise SystemExit(f"error: input ids must be integers; got {ids.dtype}")
+    return ids.astype(np.int64), mask.astype(np.int64)
+
+
+def reference(base, adapter, ids, mask, dtype="f64"):
+    """Runs the PEFT model and returns the exchange entries (a dict of NumPy arrays)."""
+    import torch, transformers, peft
+    from transformers import AutoModelForCausalLM
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).eval()
+    model = model.double() if dtype == "f64" else model.float()
+    config = model.peft_config[model.active_adapter]
+    if str(config.peft_type).split(".")[-1] != "PREFIX_TUNING":
+        raise SystemExit(f"error: {adapter} is a {config.peft_type} adapter, not prefix tuning")
+    pn = config.num_virtual_tokens
+    core = model.get_base_model()
+    num_layers = core.config.num_hidden_layers
+    _, blocks = decoder_blocks(core, num_layers)
+
+    captured = {}
+
+    def hook(index):
+        def record(module, args, kwargs, output):
+            hidden = args[0] if args else kwargs["hidden_states"]
+            out = output[0] if isinstance(output, tuple) else output
+            captured[index] = (hidden.detach().double().numpy().copy(), out.detach().double().numpy().copy())
+        return record
+
+    handles = [block.register_forward_hook(hook(i), with_kwargs=True) for i, block in enumerate(blocks)]
+    try:
+        t_ids, t_mask = torch.tensor(ids), torch.tensor(mask)
+        with torch.no_grad():
+            # Which position_ids does this PEFT version want? Compare both conventions with its
+            # default on the same rows, unpadded.
+            full = torch.ones_like(t_mask)
+            default = model(input_ids=t_ids, attention_mask=full).logits
+            zero_based = torch.arange(ids.shape[1]).expand_as(t_ids)
+            offset = None
+            for candidate in (0, pn):
+                got = model(input_ids=t_ids, attention_mask=full, position_ids=zero_based + candidate).logits
+                if torch.allclose(got, default, rtol=0, atol=1e-9 if dtype == "f64" else 1e-5):
+                    offset = candidate
+                    break
+            if offset is None:
+                raise SystemExit("error: cannot tell how this PEFT version places position_ids after the prefix")
+            positions = (t_mask.cumsum(-1) - 1).clamp(min=0) + offset
+            captured.clear()
+            out = model(input_ids=t_ids, attention_mask=t_mask, position_ids=positions, output_hidden_states=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if sorted(captured) != list(range(num_layers)):
+        raise SystemExit(f"error: hooks saw blocks {sorted(captured)}, expected 0..{num_layers - 1}")
+    data = {"input_ids": ids, "attention_mask": mask}
+    width = 3 if num_layers > 100 else 2
+    for l in range(num_layers):
+        data[f"layer_{l:0{width}d}.input"], data[f"layer_{l:0{width}d}.output"] = captured[l]
+    data["final"] = out.hidden_states[-1].double().numpy()
+    data["logits"] = out.logits.double().numpy()
+    meta = {"form": "kv", "Pn": pn, "input_start": pn, "compute_dtype": dtype, "layers": num_layers,
+            "tool": f"transformers {transformers.__version__} + peft {peft.__version__} (scripts/peft_reference.py)"}
+    # transformers computes rotary angles (inv_freq and cos/sin) in float32 whatever the model's
+    # dtype: say so, and the verifier holds the reference to the f32 tolerances.
+    if any("Rotary" in type(m).__name__ for m in core.modules()):
+        meta["rope_dtype"] = "f32"
+    data["meta"] = np.array(json.dumps(meta))
+    return data
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="the HF model directory the adapter was trained on")
+    parser.add_argument("--adapter", required=True, help="the PEFT prefix-tuning adapter directory")
+    parser.add_argument("--input", required=True, help="token ids: .npy [N] or [B, N], or .npz with input_ids (+ attention_mask)")
+    parser.add_argument("--out", required=True, help="the exchange .npz to write")
+    parser.add_argument("--dtype", choices=["f64", "f32"], default="f64", help="the precision the model runs in (default f64)")
+    args = parser.parse_args(argv)
+    ids, mask = load_inputs(args.input)
+    data = reference(args.base, args.adapter, ids, mask, args.dtype)
+    np.savez(args.out, **data)
+    layers = sum(1 for k in data if k.endswith(".output"))
+    print(f"wrote {args.out}: {ids.shape[0]} x {ids.shape[1]} tokens, {layers} layers, {args.dtype}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
