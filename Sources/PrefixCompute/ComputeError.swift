@@ -38,10 +38,14 @@ public struct ComputeError: Error, CustomStringConvertible, Sendable {
     public var actual: String?
     /// The cause, if a source failed.
     public var underlying: String?
+    /// The error a source threw, for callers that tell causes apart (a digest mismatch in the
+    /// store is a finding, not an unreadable input).
+    public var cause: (any Error & Sendable)?
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, tensor: String? = nil, expected: String? = nil,
-                actual: String? = nil, underlying: String? = nil) {
+                actual: String? = nil, underlying: String? = nil, cause: (any Error)? = nil) {
+        self.cause = cause as? any Error & Sendable
         self.code = code
         self.message = message
         self.tensor = tensor

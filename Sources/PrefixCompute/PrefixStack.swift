@@ -68,7 +68,7 @@ public final class PrefixStack: Sendable {
         guard prefix.prefixLength > 0 else { throw ComputeError(.prefixShape, "prefix length must be positive") }
         var layout = try WeightLayout(config)
         let infos: [String: TensorInfo]
-        do { infos = try weights.tensorInfos() } catch { throw ComputeError(.source, "cannot list the model's tensors", underlying: "\(error)") }
+        do { infos = try weights.tensorInfos() } catch { throw ComputeError(.source, "cannot list the model's tensors", underlying: "\(error)", cause: error) }
         try layout.bind(infos)
         self.config = config
         self.weights = weights
@@ -91,7 +91,7 @@ public final class PrefixStack: Sendable {
     func load(_ key: String, sparse: Bool = false) throws(ComputeError) -> Tensor {
         guard let name = layout.name(key) else { throw ComputeError(.missingWeight, "weight is missing", tensor: key) }
         do { return sparse ? try weights.loadSparse(name) : try weights.load(name) } catch let error as ComputeError { throw error } catch {
-            throw ComputeError(.source, "cannot read weight", tensor: name, underlying: "\(error)")
+            throw ComputeError(.source, "cannot read weight", tensor: name, underlying: "\(error)", cause: error)
         }
     }
 
@@ -104,7 +104,7 @@ public final class PrefixStack: Sendable {
         } catch let error as ComputeError {
             throw error
         } catch {
-            throw ComputeError(.source, "cannot read layer \(layer)", underlying: "\(error)")
+            throw ComputeError(.source, "cannot read layer \(layer)", underlying: "\(error)", cause: error)
         }
     }
 
@@ -126,7 +126,7 @@ public final class PrefixStack: Sendable {
     func prefixLayer(_ l: Int) throws(ComputeError) -> LayerPrefix {
         let layer: LayerPrefix
         do { layer = try prefix.layer(l) } catch let error as ComputeError { throw error } catch {
-            throw ComputeError(.source, "cannot read the prefix of layer \(l)", underlying: "\(error)")
+            throw ComputeError(.source, "cannot read the prefix of layer \(l)", underlying: "\(error)", cause: error)
         }
         let label = layerLabel(l, layerCount: config.numLayers)
         let pn = prefix.prefixLength

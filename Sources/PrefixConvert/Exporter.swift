@@ -40,10 +40,14 @@ public enum Exporter {
     /// - Parameters:
     ///   - dtype: narrow (or widen) float tensors to this dtype; nothing changes when nil.
     ///   - maxShardSize: for `hf`, the largest shard in bytes (sharded with an index when exceeded).
-    /// - Throws: ``PrefixStore/StorageError`` (unknown reference: usage), ``PrefixFormats/FormatError``
-    ///   (a dtype the format cannot hold, an existing destination, I/O), ``PrefixCompute/ComputeError``.
+    ///   - verify: check the digest of every tensor that leaves the store, while it is copied
+    ///     (on another core for the base's tensors); a mismatch fails the export and nothing is
+    ///     written.
+    /// - Throws: ``PrefixStore/StorageError`` (unknown reference: usage; `.digestMismatch`),
+    ///   ``PrefixFormats/FormatError`` (a dtype the format cannot hold, an existing destination,
+    ///   I/O; a digest mismatch as its `cause`), ``PrefixCompute/ComputeError``.
     public static func run(_ store: Store, reference: String, format: ExportFormat, out: String, dtype: DType? = nil,
-                           maxShardSize: Int? = nil, progress: ((Int64) -> Void)? = nil) throws -> ExportReport {
+                           maxShardSize: Int? = nil, verify: Bool = true, progress: ((Int64) -> Void)? = nil) throws -> ExportReport {
         let destination = Store.normalizePath(out)
         guard !FileManager.default.fileExists(atPath: destination) else {
             throw FormatError(.io, "the destination exists already; PrefixKit does not overwrite", path: destination)
@@ -53,17 +57,38 @@ public enum Exporter {
         try? FileManager.default.removeItem(atPath: temporary)
         defer { try? FileManager.default.removeItem(atPath: temporary) }
         var report: ExportReport
+        do {
+            report = try write(store, reference: reference, format: format, destination: destination, temporary: temporary, dtype: dtype,
+                               maxShardSize: maxShardSize, verify: verify, progress: progress)
+        } catch let error as FormatError {
+            // Damage found in the store is reported as such, not as a write failure.
+            if let damage = error.cause as? StorageError, damage.code == .digestMismatch || damage.code == .structureMismatch { throw damage }
+            throw error
+        }
+        do {
+            try FileManager.default.moveItem(atPath: temporary, toPath: destination)
+        } catch {
+            throw FormatError(.io, "cannot move the export into place: \(error.localizedDescription)", path: destination)
+        }
+        report.path = destination
+        return report
+    }
+
+    /// Writes the export at `temporary`.
+    private static func write(_ store: Store, reference: String, format: ExportFormat, destination: String, temporary: String,
+                              dtype: DType?, maxShardSize: Int?, verify: Bool, progress: ((Int64) -> Void)?) throws -> ExportReport {
+        let report: ExportReport
         switch format {
         case .hf:
             let base = reference.hasPrefix("base:") || (try? store.checkpoint(reference)) == nil
                 ? try store.base(reference) : try store.base("base:" + store.checkpoint(reference).baseFingerprint)
-            report = try exportHF(store, base: base, to: temporary, dtype: dtype, maxShardSize: maxShardSize, progress: progress)
+            report = try exportHF(store, base: base, to: temporary, dtype: dtype, maxShardSize: maxShardSize, verify: verify, progress: progress)
         case .peft:
             let info = try store.checkpoint(reference)
             var conversion: String?
-            var content = try store.load(info)
+            var content = try store.load(info, verify: verify)
             if info.form == .hidden {
-                content = try store.stack(for: info).keyValuePrefix()
+                content = try store.stack(for: info, verify: verify).keyValuePrefix()
                 conversion = "hidden -> key/value (exact: norm, key/value projections, RoPE at 0..<Pn; computed in f64)"
             }
             let base = try store.base("base:" + info.baseFingerprint)
@@ -73,7 +98,7 @@ public enum Exporter {
                                   bytesWritten: directorySize(temporary), conversion: conversion)
         case .safetensors, .npz:
             let info = try store.checkpoint(reference)
-            var content = try store.load(info)
+            var content = try store.load(info, verify: verify)
             content.layers = content.layers.map { convert($0, dtype) }
             content.mlp = content.mlp.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
             let (tensors, metadata) = PrefixFile.entries(content, baseFingerprint: info.baseFingerprint)
@@ -89,29 +114,30 @@ public enum Exporter {
             report = ExportReport(format: format, reference: info.reference, path: destination, files: [(destination as NSString).lastPathComponent],
                                   bytesWritten: Int64((try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0), conversion: nil)
         }
-        do {
-            try FileManager.default.moveItem(atPath: temporary, toPath: destination)
-        } catch {
-            throw FormatError(.io, "cannot move the export into place: \(error.localizedDescription)", path: destination)
-        }
-        report.path = destination
         return report
     }
 
     /// Writes a base as an HF model directory: config.json, model.safetensors (or shards and an
     /// index), and the non-weight files it was imported with.
     static func exportHF(_ store: Store, base: BaseInfo, to directory: String, dtype: DType?, maxShardSize: Int?,
-                         progress: ((Int64) -> Void)?) throws -> ExportReport {
+                         verify: Bool, progress: ((Int64) -> Void)?) throws -> ExportReport {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Data(base.configJSON.utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
         var files = ["config.json"]
         let entries = try store.tensorEntries(of: base)
-        let items = entries.map { entry in
+        let items = entries.map { (entry: TensorEntry) -> SafetensorsWriter.Item in
             let target = dtype.flatMap { entry.dtype.isFloatingPoint ? $0 : nil } ?? entry.dtype
             // Uncompressed, same-dtype tensors are copied from the blob file inside the kernel.
             let range = target == entry.dtype ? entry.fileOffset.map { (path: store.directory + "/" + entry.blobPath, offset: Int($0)) } : nil
-            return SafetensorsWriter.Item(name: entry.name, dtype: target, shape: entry.shape, fileRange: range) {
-                Exporter.convert(try store.load(entry, owner: base.shortReference), dtype)
+            let owner = base.shortReference
+            // Copied ranges are hashed from the page cache on another core while earlier tensors
+            // are copied; loaded tensors are hashed as they are read.
+            var check: (@Sendable () throws -> Void)?
+            if verify {
+                check = { () throws -> Void in _ = try store.load(entry, verify: true, owner: owner) }
+            }
+            return SafetensorsWriter.Item(name: entry.name, dtype: target, shape: entry.shape, fileRange: range, verify: check) {
+                Exporter.convert(try store.load(entry, verify: verify, owner: owner), dtype)
             }
         }
         let metadata = try store.weightsMetadata(of: base) ?? [("format", "pt")]
@@ -144,7 +170,7 @@ public enum Exporter {
             written = try SafetensorsWriter.write(items, metadata: metadata, to: directory + "/model.safetensors") { progress?($0) }
             files.append("model.safetensors")
         }
-        for file in try store.files(of: base) {
+        for file in try store.files(of: base, verify: verify) {
             try Data(file.bytes).write(to: URL(fileURLWithPath: directory + "/" + file.name))
             files.append(file.name)
         }

@@ -69,12 +69,13 @@ extension Store {
     ///   - name: the new checkpoint's name (default: the source's name with `-kv`).
     ///   - step: its step (default: the source's).
     ///   - dtype: the dtype of the keys and values (default: the prefix's).
+    ///   - verify: check the digest of every tensor the conversion reads (prefix and base).
     /// - Throws: ``PrefixCompute/ComputeError`` `.notInvertible` for a KV source, and the errors
     ///   of saving.
     @discardableResult
     public func saveKeyValueForm(of checkpoint: CheckpointInfo, name: String? = nil, step: Int? = nil,
-                                 dtype: DType? = nil) throws -> CheckpointSaveResult {
-        let content = try stack(for: checkpoint).keyValuePrefix(dtype: dtype)
+                                 dtype: DType? = nil, verify: Bool = true) throws -> CheckpointSaveResult {
+        let content = try stack(for: checkpoint, verify: verify).keyValuePrefix(dtype: dtype)
         let spec = CheckpointSpec(name: name ?? "\(checkpoint.name)-kv", step: step ?? checkpoint.step,
                                   base: "base:" + checkpoint.baseFingerprint, parent: checkpoint.reference, tags: checkpoint.tags,
                                   provenance: Provenance(sourceFormat: "hidden-to-kv", sourcePath: checkpoint.reference))

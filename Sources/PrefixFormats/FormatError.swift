@@ -73,9 +73,12 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
     public var path: String?
     /// The tensor or archive member.
     public var member: String?
+    /// The error that led to this one (e.g. a store's digest mismatch while a tensor was read).
+    public var cause: (any Error & Sendable)?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, path: String? = nil, member: String? = nil) {
+    public init(_ code: Code, _ message: String, path: String? = nil, member: String? = nil, cause: (any Error)? = nil) {
+        self.cause = cause as? any Error & Sendable
         self.code = code
         self.message = message
         self.path = path

@@ -73,7 +73,7 @@ public struct StorageError: Error, CustomStringConvertible {
 
     public var description: String {
         var parts = [message]
-        if let reference { parts.append("checkpoint \(reference)") }
+        if let reference { parts.append(reference.hasPrefix("base:") ? "base \(reference)" : "checkpoint \(reference)") }
         if let tensor { parts.append("tensor '\(tensor)'") }
         if let path { parts.append("file \(path)") }
         var text = parts.joined(separator: "; ")

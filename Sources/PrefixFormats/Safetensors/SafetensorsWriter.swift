@@ -26,9 +26,13 @@ public enum SafetensorsWriter {
         /// Where the exact bytes already sit in a file, if they do: copied inside the kernel
         /// (`copy_file_range`) instead of through memory.
         public var fileRange: (path: String, offset: Int)?
+        /// A check of the bytes at `fileRange` (a digest), run on another thread while the
+        /// writer copies earlier tensors; the write fails if it throws.
+        public var verify: (@Sendable () throws -> Void)?
 
         public init(name: String, dtype: DType, shape: [Int], fileRange: (path: String, offset: Int)? = nil,
-                    load: @escaping @Sendable () throws -> Tensor) {
+                    verify: (@Sendable () throws -> Void)? = nil, load: @escaping @Sendable () throws -> Tensor) {
+            self.verify = verify
             self.name = name
             self.dtype = dtype
             self.shape = shape
@@ -113,9 +117,16 @@ public enum SafetensorsWriter {
         var written = Int64(header.count)
         var sinceWriteback = 0
         try header.withUnsafeBytes { b in Result { () throws(FormatError) in try writeAll(b) } }.get()
-        for index in order {
+        // Copied ranges are checked on another thread, ahead of the copy, in write order.
+        let checks = BackgroundChecks(order.map { items[$0].fileRange == nil ? nil : items[$0].verify })
+        defer { checks.cancel() }
+        for (position, index) in order.enumerated() {
             let item = items[index]
             if let range = item.fileRange, copyRange(range, count: item.byteCount, to: fd) {
+                if let failure = checks.wait(position) {
+                    unlink(temporary)
+                    throw FormatError(.io, "cannot read tensor: \(failure)", path: path, member: item.name, cause: failure)
+                }
                 written += Int64(item.byteCount)
                 sinceWriteback += item.byteCount
                 progress?(written)
@@ -124,7 +135,7 @@ public enum SafetensorsWriter {
             let tensor: Tensor
             do { tensor = try item.load() } catch {
                 unlink(temporary)
-                throw FormatError(.io, "cannot read tensor: \(error)", path: path, member: item.name)
+                throw FormatError(.io, "cannot read tensor: \(error)", path: path, member: item.name, cause: error)
             }
             guard tensor.dtype == item.dtype, tensor.shape.dimensions == item.shape else {
                 unlink(temporary)
@@ -184,5 +195,55 @@ public enum SafetensorsWriter {
     public static func write(_ tensors: [NamedTensor], metadata: [(key: String, value: String)]?, to path: String,
                              durable: Bool = true) throws(FormatError) -> Int64 {
         try write(tensors.map(Item.init), metadata: metadata, to: path, durable: durable)
+    }
+}
+
+/// Runs checks in order on one background thread, ahead of the caller, who waits for each
+/// result in turn.
+final class BackgroundChecks: @unchecked Sendable {
+    // Safety: `results` and `cancelled` are guarded by `condition`.
+    private let condition = NSCondition()
+    private var results: [Int: any Error] = [:]
+    private var done = -1
+    private var cancelled = false
+    private let count: Int
+
+    init(_ checks: [(@Sendable () throws -> Void)?]) {
+        count = checks.count
+        guard checks.contains(where: { $0 != nil }) else {
+            done = checks.count - 1
+            return
+        }
+        Thread.detachNewThread { [self] in
+            for (index, check) in checks.enumerated() {
+                condition.lock()
+                let stop = cancelled
+                condition.unlock()
+                if stop { return }
+                var failure: (any Error)?
+                do { try check?() } catch { failure = error }
+                condition.lock()
+                if let failure { results[index] = failure }
+                done = index
+                condition.broadcast()
+                condition.unlock()
+            }
+        }
+    }
+
+    /// Waits for check `index` and returns its error, if it failed.
+    func wait(_ index: Int) -> (any Error)? {
+        condition.lock()
+        defer { condition.unlock() }
+        while done < index && !cancelled { condition.wait() }
+        return results[index]
+    }
+
+    /// Stops the remaining checks.
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
     }
 }

@@ -38,6 +38,9 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "For hf: the largest shard, e.g. 500MB, 2GB or a byte count.")
     var maxShardSize: String?
 
+    @Flag(name: .long, help: "Do not check the digest of each tensor as it leaves the store (by default a mismatch fails the export, exit 1).")
+    var noVerify = false
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -48,7 +51,7 @@ struct Export: ParsableCommand {
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
         let report = try Exporter.run(opened, reference: ref, format: format, out: out, dtype: dtype?.dtype,
-                                      maxShardSize: maxShardSize.flatMap(Export.parseSize))
+                                      maxShardSize: maxShardSize.flatMap(Export.parseSize), verify: !noVerify)
         if output.json { return try JSONOutput.print(report) }
         print("exported \(report.reference) as \(report.format.rawValue) to \(report.path): \(report.files.joined(separator: ", ")) (\(Format.bytes(report.bytesWritten)))")
         if let conversion = report.conversion { print("  converted \(conversion)") }

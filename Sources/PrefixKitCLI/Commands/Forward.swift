@@ -37,8 +37,8 @@ struct Forward: ParsableCommand {
     @Flag(name: .long, help: "Also compute the prefix rows' block outputs (hidden form), which the kept rows do not need.")
     var prefixRows = false
 
-    @Flag(name: .long, help: "Check every tensor's digest as it is read.")
-    var verify = false
+    @Flag(name: .long, inversion: .prefixedNo, help: "Check every tensor's digest as it is read (the default; a mismatch exits 1).")
+    var verify = true
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)

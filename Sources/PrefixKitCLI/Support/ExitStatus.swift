@@ -12,8 +12,13 @@ enum ExitStatus: Int32 {
     /// Input that cannot be opened or parsed, or an I/O failure.
     case input = 3
 
-    /// The status an error maps to.
+    /// The status an error maps to. Damage found in the store (a digest or structure mismatch)
+    /// is a finding wherever it surfaced, even wrapped by the engine or a format writer.
     init(for error: any Error) {
+        if ExitStatus.storeDamage(in: error) != nil {
+            self = .finding
+            return
+        }
         switch error {
         case let error as StorageError:
             switch error.code {
@@ -34,6 +39,22 @@ enum ExitStatus: Int32 {
         default:
             self = .input
         }
+    }
+
+    /// The store damage (digest or structure mismatch) behind `error`, if any.
+    static func storeDamage(in error: any Error) -> StorageError? {
+        var current: (any Error)? = error
+        for _ in 0..<8 {
+            switch current {
+            case let error as StorageError:
+                if error.code == .digestMismatch || error.code == .structureMismatch { return error }
+                current = error.underlying
+            case let error as ComputeError: current = error.cause
+            case let error as FormatError: current = error.cause
+            default: return nil
+            }
+        }
+        return nil
     }
 
     /// The one-line message for an error.
