@@ -20,7 +20,7 @@ struct ConvertBenchmark {
         print("convert benchmark: safetensors <-> store, \(Format.config(config)), \(String(format: "%.2f", Double(total) / 1e9)) GB; "
               + "\(options.rounds) rounds, medians")
 
-        var ours: [String: [Double]] = ["import": [], "export": []]
+        var ours: [String: [Double]] = ["import": [], "export": [], "export-unverified": []]
         var peer: [String: [Double]] = ["import": [], "export": []]
         for round in 1...options.rounds {
             let storePath = work + "/store-\(round)"
@@ -29,6 +29,11 @@ struct ConvertBenchmark {
             let base = try store.bases()[0]
             ours["export"]?.append(try Measure.seconds {
                 _ = try Exporter.run(store, reference: base.shortReference, format: .hf, out: work + "/export-\(round)")
+            })
+            try? FileManager.default.removeItem(atPath: work + "/export-\(round)")
+            // The same export without the digest check, to show what checking costs.
+            ours["export-unverified"]?.append(try Measure.seconds {
+                _ = try Exporter.run(store, reference: base.shortReference, format: .hf, out: work + "/export-\(round)", verify: false)
             })
             try? FileManager.default.removeItem(atPath: work + "/export-\(round)")
             try? FileManager.default.removeItem(atPath: storePath)
@@ -45,6 +50,11 @@ struct ConvertBenchmark {
             if let theirs = peer[key], !theirs.isEmpty {
                 let median = Measure.median(theirs)
                 rows.append(["  peer: " + peerLabel, Measure.ms(median), Measure.gbps(total, median), Measure.ratio(median / mine), ">= 1.00x"])
+            }
+            if key == "export" {
+                let unverified = Measure.median(ours["export-unverified"] ?? [])
+                rows.append(["  PrefixKit export --no-verify (no digest check)", Measure.ms(unverified), Measure.gbps(total, unverified),
+                             Measure.ratio(unverified / mine) + " of verified time", ""])
             }
         }
         print(Format.table(rows))

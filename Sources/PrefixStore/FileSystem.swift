@@ -52,6 +52,23 @@ enum FileSystem {
         return UInt64(info.st_size)
     }
 
+    /// What a path is, without following a symbolic link at the end of it.
+    enum Kind: Equatable {
+        case missing, regular, directory, symlink, other
+    }
+
+    /// The kind of `path` (`lstat`).
+    static func kind(_ path: String) -> Kind {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return .missing }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return .regular
+        case S_IFDIR: return .directory
+        case S_IFLNK: return .symlink
+        default: return .other
+        }
+    }
+
     /// Whether `path` is a directory.
     static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false

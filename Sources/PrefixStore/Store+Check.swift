@@ -145,8 +145,14 @@ extension Store {
 
         // 4. Leftovers.
         let known = Set(blobs.map(\.path))
-        for leftover in try leftoverFiles(known: known) {
+        let leftovers = leftovers(known: known)
+        for leftover in leftovers.removable {
             findings.append(CheckFinding(severity: "warning", check: "orphan", message: "leftover file not in the catalog (run gc)", path: leftover))
+        }
+        for file in leftovers.foreign {
+            findings.append(CheckFinding(severity: "warning", check: "orphan",
+                                         message: "file not created by PrefixKit (\(FileSystem.kind(file) == .symlink ? "a symbolic link" : "unknown name or kind")): gc leaves it alone",
+                                         path: file))
         }
         for tensor in tensors where owners[tensor.id ?? -1] == nil {
             findings.append(CheckFinding(severity: "warning", check: "orphan", message: "tensor row \(tensor.id ?? -1) is referenced by nothing (run gc)",

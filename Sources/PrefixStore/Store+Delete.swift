@@ -79,10 +79,14 @@ extension Store {
         return blobs.map { ($0.path, $0.byteLength) }
     }
 
-    private func removeFiles(_ files: [(path: String, bytes: Int64)], summary: inout RemovalSummary) {
+    func removeFiles(_ files: [(path: String, bytes: Int64)], summary: inout RemovalSummary) {
         for file in files {
-            // A failure here only leaves an unreferenced file, which gc removes later.
-            if (try? FileSystem.remove("\(directory)/\(file.path)")) != nil {
+            // Only what a save created: a regular file named like a blob, inside blobs/. A failure
+            // here only leaves an unreferenced file, which gc removes later.
+            let path = "\(directory)/\(file.path)"
+            guard file.path.hasPrefix("blobs/"), Store.isBlobName(String(file.path.dropFirst(6)), suffix: ".h5"),
+                  FileSystem.kind(path) == .regular else { continue }
+            if (try? FileSystem.remove(path)) != nil {
                 summary.blobFiles += 1
                 summary.bytesFreed += file.bytes
             }
@@ -103,7 +107,7 @@ extension Store {
         let files = try write { db in try Store.deleteUnreferenced(db, summary: &summary) }
         removeFiles(files, summary: &summary)
         let known = Set(try read { db in try String.fetchAll(db, sql: "SELECT path FROM blob") })
-        for leftover in try leftoverFiles(known: known) {
+        for leftover in leftovers(known: known).removable {
             let size = (try? FileSystem.fileSize(leftover)) ?? nil
             try FileSystem.remove(leftover)
             summary.leftoverFiles += 1
@@ -112,13 +116,30 @@ extension Store {
         return summary
     }
 
-    /// Files under `tmp/` and blob files with no catalog row (absolute paths).
-    func leftoverFiles(known: Set<String>) throws(StorageError) -> [String] {
-        var result = FileSystem.contents(of: temporaryDirectory).sorted().map { "\(temporaryDirectory)/\($0)" }
-        for name in FileSystem.contents(of: blobDirectory).sorted() where !known.contains("blobs/\(name)") {
-            result.append("\(blobDirectory)/\(name)")
+    /// Files under `tmp/` and `blobs/` that the catalog does not know: `removable` are names
+    /// PrefixKit creates (`tmp/<id>.h5.partial`, `blobs/<id>.h5`) that are regular files;
+    /// `foreign` is everything else, which PrefixKit never deletes (absolute paths).
+    func leftovers(known: Set<String>) -> (removable: [String], foreign: [String]) {
+        var removable: [String] = [], foreign: [String] = []
+        for (directory, suffix) in [(temporaryDirectory, ".h5.partial"), (blobDirectory, ".h5")] {
+            for name in FileSystem.contents(of: directory).sorted() {
+                let path = "\(directory)/\(name)"
+                if directory == blobDirectory && known.contains("blobs/\(name)") { continue }
+                if Store.isBlobName(name, suffix: suffix) && FileSystem.kind(path) == .regular {
+                    removable.append(path)
+                } else {
+                    foreign.append(path)
+                }
+            }
         }
-        return result
+        return (removable, foreign)
+    }
+
+    /// Whether `name` is 32 lowercase hex digits followed by `suffix`: what a save creates.
+    static func isBlobName(_ name: String, suffix: String) -> Bool {
+        guard name.hasSuffix(suffix) else { return false }
+        let id = name.utf8.dropLast(suffix.utf8.count)
+        return id.count == 32 && id.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 }
 

@@ -36,6 +36,6 @@ extension Store {
             discard(batch)
             throw error
         }
-        for file in files { try? FileSystem.remove("\(directory)/\(file.path)") }
+        removeFiles(files, summary: &summary)
     }
 }

@@ -54,6 +54,7 @@ extension Store {
     func writeBatch(_ items: [PendingTensor], progress: ProgressHandler? = nil) throws(StorageError) -> WrittenBatch {
         let totalBytes = items.reduce(Int64(0)) { $0 + Int64($1.tensor.byteCount) }
         try ensureFreeSpace(Int64(totalBytes))
+        try ensureDirectories()
         var doneBytes: Int64 = 0
         let digests = DigestPipeline(items.map(\.tensor))
         let blobID = Store.newBlobID()
@@ -155,6 +156,17 @@ extension Store {
             writer?.abandon()
             try? FileSystem.remove(temporaryPath)
             throw error
+        }
+    }
+
+    /// Creates `blobs/` and `tmp/` when they are missing; refuses anything but real directories
+    /// there (a link out of the store is never written through).
+    func ensureDirectories() throws(StorageError) {
+        for path in [blobDirectory, temporaryDirectory] where FileSystem.kind(path) != .directory {
+            guard FileSystem.kind(path) == .missing, mkdir(path, 0o755) == 0 || FileSystem.kind(path) == .directory else {
+                try Store.checkLayout(directory)
+                throw FileSystem.errnoError("mkdir", path)
+            }
         }
     }
 

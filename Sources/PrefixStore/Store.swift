@@ -80,6 +80,9 @@ public final class Store: Sendable {
             if !contents.isEmpty {
                 throw StorageError(.notAStore, "directory is not empty and holds no PrefixKit catalog", path: directory)
             }
+            if FileSystem.kind(directory + "/.lock") == .symlink {
+                throw StorageError(.notAStore, "the store's .lock is a symbolic link; PrefixKit never writes through one", path: directory + "/.lock")
+            }
         } else if FileManager.default.fileExists(atPath: directory) {
             throw StorageError(.notAStore, "not a directory", path: directory)
         }
@@ -119,6 +122,7 @@ public final class Store: Sendable {
         guard FileManager.default.fileExists(atPath: catalog) else {
             throw StorageError(.notAStore, "directory holds no PrefixKit catalog (catalog.sqlite)", path: directory)
         }
+        try checkLayout(directory)
         var readOnly = false
         let pool: DatabasePool
         do {
@@ -168,6 +172,38 @@ public final class Store: Sendable {
         }
         return Store(directory: directory, pool: pool, compression: try Compression(parsing: compressionText), lockTimeout: lockTimeout,
                      isReadOnly: readOnly)
+    }
+
+    /// Refuses a store whose layout is not what PrefixKit makes: `catalog.sqlite` (and its
+    /// `-wal`, `-shm`, `.lock`) must be regular files and `blobs/`, `tmp/` real directories, never
+    /// symbolic links, so that nothing is ever written or deleted outside the store.
+    ///
+    /// - Throws: ``StorageError`` `.notAStore` naming the path that differs.
+    static func checkLayout(_ directory: String) throws(StorageError) {
+        func describe(_ kind: FileSystem.Kind) -> String {
+            switch kind {
+            case .missing: "missing"
+            case .regular: "a file"
+            case .directory: "a directory"
+            case .symlink: "a symbolic link"
+            case .other: "a special file"
+            }
+        }
+        for name in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", ".lock"] {
+            let kind = FileSystem.kind("\(directory)/\(name)")
+            if kind != .regular && !(kind == .missing && name != "catalog.sqlite") {
+                throw StorageError(.notAStore, "the store's layout is not what PrefixKit made: \(name) is \(describe(kind)), expected a regular file",
+                                   path: "\(directory)/\(name)")
+            }
+        }
+        for name in ["blobs", "tmp"] {
+            // Missing is fine (a copy that dropped empty directories); a save creates them.
+            let kind = FileSystem.kind("\(directory)/\(name)")
+            if kind != .directory && kind != .missing {
+                throw StorageError(.notAStore, "the store's layout is not what PrefixKit made: \(name)/ is \(describe(kind)), expected a directory (PrefixKit never follows a link out of the store)",
+                                   path: "\(directory)/\(name)")
+            }
+        }
     }
 
     private static func openPool(_ path: String, create: Bool, readOnly: Bool = false) throws(StorageError) -> DatabasePool {

@@ -16,8 +16,12 @@ final class WriterLock {
     /// - Throws: ``StorageError`` `.storeLocked` naming the holder after the timeout.
     init(store: String, timeout: Double) throws(StorageError) {
         let path = store + "/.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FileSystem.errnoError("open", path) }
+        // Never through a symbolic link: the lock file is truncated and rewritten.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else {
+            if errno == ELOOP { throw StorageError(.notAStore, "the store's .lock is a symbolic link; PrefixKit never writes through one", path: path) }
+            throw FileSystem.errnoError("open", path)
+        }
         let deadline = Date().addingTimeInterval(max(timeout, 0))
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {

@@ -68,7 +68,7 @@ struct DeletionTests {
         let dir = TemporaryDirectory()
         let store = try Store.create(at: dir.path + "/s")
         try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
-        try Data(count: 100).write(to: URL(fileURLWithPath: dir.path + "/s/tmp/abc.h5.partial"))
+        try Data(count: 100).write(to: URL(fileURLWithPath: dir.path + "/s/tmp/" + String(repeating: "a", count: 32) + ".h5.partial"))
         try Data(count: 50).write(to: URL(fileURLWithPath: dir.path + "/s/blobs/0123456789abcdef0123456789abcdef.h5"))
         let report = try store.check()
         #expect(report.passed)
