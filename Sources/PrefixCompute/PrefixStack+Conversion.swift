@@ -12,6 +12,9 @@ extension PrefixStack {
         guard prefix.form == .hidden else {
             throw ComputeError(.notInvertible, "the prefix is already in key/value form")
         }
+        if let dtype, !PrefixStack.roundableTypes.contains(dtype) {
+            throw ComputeError(.unsupported, "keys and values can be written as f64, f32, f16 or bf16, not \(dtype)")
+        }
         let positions = Array(prefix.positions.prefixStart..<(prefix.positions.prefixStart + prefix.prefixLength))
         var layers: [LayerPrefix] = []
         for l in 0..<config.numLayers {
@@ -19,12 +22,16 @@ extension PrefixStack {
             let block = try self.block(l, Double.self)
             let rows = Matrix<Double>(rows: prefix.prefixLength, cols: config.hiddenSize, values: p.doubles())
             let (k, v) = block.keysValues(rows, positions: positions)
-            let target = dtype ?? (p.dtype == .f64 ? .f64 : p.dtype)
+            // By default the prefix's own dtype; an f8 (or integer) prefix gives f32 keys and values.
+            let target = dtype ?? (PrefixStack.roundableTypes.contains(p.dtype) ? p.dtype : .f32)
             layers.append(.kv(key: PrefixStack.keyValueTensor(k, heads: config.numKVHeads, headDim: config.headDim).converted(to: target),
                               value: PrefixStack.keyValueTensor(v, heads: config.numKVHeads, headDim: config.headDim).converted(to: target)))
         }
         return CheckpointContent(form: .kv, prefixLength: prefix.prefixLength, positions: prefix.positions, layers: layers)
     }
+
+    /// The dtypes a computed f64 result can be rounded to.
+    static let roundableTypes: Set<DType> = [.f64, .f32, .f16, .bf16]
 
     /// Refuses KV -> hidden, saying why.
     ///
@@ -53,6 +60,9 @@ public enum PrefixMLP {
         }
         let embedding = try tensor("embedding.weight"), w0 = try tensor("transform.0.weight"), b0 = try tensor("transform.0.bias")
         let w2 = try tensor("transform.2.weight"), b2 = try tensor("transform.2.bias")
+        guard PrefixStack.roundableTypes.contains(dtype) else {
+            throw ComputeError(.unsupported, "keys and values can be written as f64, f32, f16 or bf16, not \(dtype)")
+        }
         let tokenDim = config.tokenDim, width = config.numLayers * 2 * tokenDim
         guard embedding.shape.rank == 2, embedding.shape[1] == tokenDim else {
             throw ComputeError(.weightShape, "MLP embedding has the wrong shape", tensor: "embedding.weight", expected: "[Pn, \(tokenDim)]", actual: "\(embedding.shape)")

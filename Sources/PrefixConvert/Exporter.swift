@@ -53,7 +53,9 @@ public enum Exporter {
             throw FormatError(.io, "the destination exists already; PrefixKit does not overwrite", path: destination)
         }
         let parent = (destination as NSString).deletingLastPathComponent
-        let temporary = (parent.isEmpty ? "." : parent) + "/.\((destination as NSString).lastPathComponent).tmp-\(getpid())"
+        let name = (destination as NSString).lastPathComponent
+        removeStaleTemporaries(in: parent.isEmpty ? "." : parent, for: name)
+        let temporary = (parent.isEmpty ? "." : parent) + "/.\(name).tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: temporary)
         defer { try? FileManager.default.removeItem(atPath: temporary) }
         var report: ExportReport
@@ -187,6 +189,19 @@ public enum Exporter {
     static func convert(_ tensor: Tensor, _ dtype: DType?) -> Tensor {
         guard let dtype, tensor.dtype.isFloatingPoint, [.f64, .f32, .f16, .bf16].contains(dtype), tensor.dtype != dtype else { return tensor }
         return tensor.converted(to: dtype)
+    }
+
+    /// Removes what an export of `name` killed before its end left in `parent`:
+    /// `.NAME.tmp-PID` (and the writers' `NAME.tmp-PID`) whose process no longer runs. Only those
+    /// exact names are touched.
+    static func removeStaleTemporaries(in parent: String, for name: String) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
+            let prefix = entry.hasPrefix(".\(name).tmp-") ? ".\(name).tmp-" : entry.hasPrefix("\(name).tmp-") ? "\(name).tmp-" : nil
+            guard let prefix, let pid = Int32(entry.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
+            // Alive (or not ours to signal): leave it.
+            if kill(pid, 0) == 0 || errno == EPERM { continue }
+            try? FileManager.default.removeItem(atPath: parent + "/" + entry)
+        }
     }
 
     static func directorySize(_ path: String) -> Int64 {

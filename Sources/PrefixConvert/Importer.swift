@@ -36,6 +36,7 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
             let found = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().prefix(8).joined(separator: ", ")
             throw FormatError(.unsupportedDType, "a directory holding [\(found)]: expected an HF model directory (config.json + model.safetensors or shards) or a PEFT adapter (adapter_config.json + adapter_model.safetensors)", path: path)
         }
+        try InputFile.requireRegular(path, what: "the source")
         if PrefixFile.detect(path) { return .prefixFile }
         throw FormatError(.unsupportedDType, "a file PrefixKit cannot import: expected an HF model directory, a PEFT adapter directory, or prefix tensors in .npz / .safetensors", path: path)
     }
@@ -146,7 +147,7 @@ public enum Importer {
         }
         var files: [BaseFile] = []
         for name in directory.files {
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: directory.path + "/" + name))
+            let bytes = try InputFile.read(directory.path + "/" + name, limit: HFModelDirectory.maxFileSize)
             files.append(BaseFile(name: name, bytes: [UInt8](bytes)))
         }
         let result = try store.saveBase(config: directory.config, configJSON: directory.configJSON, tensors: tensors, files: files,
@@ -201,7 +202,13 @@ public enum Importer {
                        options: ImportOptions, progress: ProgressHandler?) throws -> ImportReport {
         let name = options.name ?? defaultName(source)
         try Names.validate(name: name, kind: "checkpoint name")
-        let step = try options.step ?? ((try? store.checkpoint(name).step).map { $0 + 1 } ?? 0)
+        var step = options.step ?? 0
+        if options.step == nil, let latest = try? store.checkpoint(name).step {
+            guard latest < Int.max else {
+                throw StorageError(.invalidArgument, "the latest step of '\(name)' is \(latest), so there is no next step: pass --step", reference: "\(name)@\(latest)")
+            }
+            step = latest + 1
+        }
         if (try? store.checkpoint("\(name)@\(step)")) != nil {
             throw StorageError(.alreadyExists, "a checkpoint with this name and step already exists", reference: "\(name)@\(step)")
         }

@@ -8,7 +8,11 @@ public enum FlatKVLayout {
     ///
     /// - Throws: ``CoreError`` `.invalidShape` when the tensor is not `[Pn, layers*2*kvHeads*headDim]`.
     public static func split(_ flat: Tensor, layers: Int, kvHeads: Int, headDim: Int) throws(CoreError) -> [LayerPrefix] {
-        let width = layers * 2 * kvHeads * headDim
+        let (perLayer, o1) = kvHeads.multipliedReportingOverflow(by: headDim)
+        let (width, o2) = perLayer.multipliedReportingOverflow(by: 2 &* max(layers, 0))
+        guard layers > 0, kvHeads > 0, headDim > 0, layers <= 1 << 24, !o1, !o2 else {
+            throw CoreError(.invalidShape, "flat key/value layout: L=\(layers), Hkv=\(kvHeads), hd=\(headDim) are not positive sizes whose product fits")
+        }
         guard flat.shape.rank == 2, flat.shape[1] == width, flat.shape[0] > 0 else {
             throw CoreError(.invalidShape, "flat key/value prefix must be [Pn, L*2*Hkv*hd]",
                             expected: "[Pn, \(width)] (L=\(layers), Hkv=\(kvHeads), hd=\(headDim))", actual: "\(flat.shape)")

@@ -15,12 +15,13 @@ final class FileMapping: @unchecked Sendable {
 
     init(path: String) throws(FormatError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking, so that opening a FIFO returns at once; refused below.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FormatError(.io, "cannot open file: \(String(cString: strerror(errno)))", path: path) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw FormatError(.io, "cannot stat file", path: path) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw FormatError(.io, "not a regular file", path: path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw FormatError(.notARegularFile, "not a regular file", path: path) }
         let size = Int(info.st_size)
         if size == 0 {
             base = nil

@@ -63,6 +63,10 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
         case unsafePath
         /// A pickled file (`.bin`, `.pt`) that PrefixKit never loads.
         case pickleRefused
+        /// A number (a size, a count, a dimension) beyond what PrefixKit accepts.
+        case outOfRange
+        /// A FIFO, device, socket or directory where a regular file belongs.
+        case notARegularFile
     }
 
     /// The stable code.

@@ -8,6 +8,9 @@ import PrefixKit
 @main
 enum Entry {
     static func main() {
+        // A write past a file-size limit then fails with EFBIG, reported like a full disk,
+        // instead of killing the process halfway through a save.
+        signal(SIGXFSZ, SIG_IGN)
         let arguments = Array(CommandLine.arguments.dropFirst())
         let command: any ParsableCommand
         do {

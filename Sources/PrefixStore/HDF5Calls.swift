@@ -13,6 +13,10 @@ import Foundation
 enum HDF5 {
     private static let lock = NSRecursiveLock()
     private static let initialized: Bool = {
+        // No library shutdown at exit: after a write error (a full disk) libhdf5 1.10 leaves the
+        // failed file half-closed, and its atexit handler then dereferences freed state
+        // (SIGSEGV in H5F__close_cb). The process is ending; the kernel reclaims everything.
+        _ = H5dont_atexit()
         _ = H5open()
         // Never let the library print its error stacks; they are walked into HDF5Error instead.
         _ = H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)

@@ -108,7 +108,7 @@ extension Store {
                     do {
                         writer = try HDF5BlobWriter(path: temporaryPath, compression: compression)
                     } catch {
-                        throw StorageError(.io, "cannot create blob", path: temporaryPath, underlying: error)
+                        throw StorageError(.io, "cannot create blob" + (error.plainReason.map { ": \($0)" } ?? ""), path: temporaryPath, underlying: error)
                     }
                 }
                 guard let writer else { break }
@@ -116,7 +116,8 @@ extension Store {
                 do {
                     offset = try writer.write(loaded.tensor, at: item.dataset)
                 } catch {
-                    throw StorageError(.io, "cannot write tensor to blob", path: temporaryPath, tensor: item.key, underlying: error)
+                    throw StorageError(.io, "cannot write tensor to blob" + (error.plainReason.map { ": \($0)" } ?? ""), path: temporaryPath, tensor: item.key,
+                                       underlying: error)
                 }
                 sinceWriteback += item.tensor.byteCount
                 if sinceWriteback >= 64 << 20 {
@@ -136,7 +137,7 @@ extension Store {
             var blob: BlobRecord?
             if let writer {
                 do { try writer.close() } catch {
-                    throw StorageError(.io, "cannot close blob", path: temporaryPath, underlying: error)
+                    throw StorageError(.io, "cannot close blob" + (error.plainReason.map { ": \($0)" } ?? ""), path: temporaryPath, underlying: error)
                 }
                 FaultInjection.point("save: closed blob")
                 try FileSystem.fsync(path: temporaryPath)

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import PrefixCore
 
@@ -66,44 +69,86 @@ public final class Store: Sendable {
 
     /// Opens the store at `path`, creating it (directory and catalog) if it does not exist.
     ///
-    /// `compression` applies only when the store is created; an existing store keeps its own.
+    /// A new store is built in a hidden directory beside `path` and renamed into place only once
+    /// its catalog is complete, so a failure (a full disk) leaves nothing behind. `compression`
+    /// applies only when the store is created; an existing store keeps its own.
     ///
     /// - Throws: ``StorageError`` `.notAStore` when `path` is a non-empty directory without a
-    ///   catalog, and the errors of ``open(at:lockTimeout:)``.
+    ///   catalog, `.io` when its parent directory does not exist or cannot be written, and the
+    ///   errors of ``open(at:lockTimeout:)``.
     public static func create(at path: String, compression: Compression = .none, lockTimeout: Double = 10) throws(StorageError) -> Store {
-        let directory = Store.normalizePath(path)
-        if FileSystem.isDirectory(directory) {
-            if FileManager.default.fileExists(atPath: directory + "/catalog.sqlite") {
+        var directory = Store.normalizePath(path)
+        if FileSystem.kind(directory) == .symlink, FileSystem.isDirectory(directory) {
+            // A link to the store's directory: build the store where it points, keep the link.
+            directory = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
+        }
+        switch FileSystem.kind(directory) {
+        case .directory:
+            if FileSystem.kind(directory + "/catalog.sqlite") != .missing {
                 return try open(at: directory, lockTimeout: lockTimeout)
             }
-            let contents = FileSystem.contents(of: directory).filter { $0 != ".lock" }
+            let contents = FileSystem.contents(of: directory)
             if !contents.isEmpty {
                 throw StorageError(.notAStore, "directory is not empty and holds no PrefixKit catalog", path: directory)
             }
-            if FileSystem.kind(directory + "/.lock") == .symlink {
-                throw StorageError(.notAStore, "the store's .lock is a symbolic link; PrefixKit never writes through one", path: directory + "/.lock")
-            }
-        } else if FileManager.default.fileExists(atPath: directory) {
+        case .missing:
+            break
+        default:
             throw StorageError(.notAStore, "not a directory", path: directory)
         }
-        try FileSystem.makeDirectory(directory + "/blobs")
-        try FileSystem.makeDirectory(directory + "/tmp")
-        let lock = try WriterLock(store: directory, timeout: lockTimeout)
-        defer { withExtendedLifetime(lock) {} }
-        let pool = try openPool(directory + "/catalog.sqlite", create: true)
-        do {
-            try CatalogMigrations.migrator.migrate(pool)
-            try pool.write { db in
-                if try String.fetchOne(db, sql: "SELECT value FROM store_setting WHERE key = 'compression'") == nil {
+        let parent = (directory as NSString).deletingLastPathComponent
+        guard FileSystem.isDirectory(parent.isEmpty ? "." : parent) else {
+            throw StorageError(.io, "the parent directory does not exist", path: parent)
+        }
+        let staging = (parent.isEmpty ? "." : parent) + "/.\((directory as NSString).lastPathComponent).creating-\(getpid())-\(newBlobID().prefix(8))"
+        do throws(StorageError) {
+            try FileSystem.makeDirectory(staging)
+            try FileSystem.makeDirectory(staging + "/blobs")
+            try FileSystem.makeDirectory(staging + "/tmp")
+            do {
+                let pool = try openPool(staging + "/catalog.sqlite", create: true)
+                try CatalogMigrations.migrator.migrate(pool)
+                try pool.write { db in
                     try db.execute(sql: "INSERT INTO store_setting (key, value) VALUES ('compression', ?), ('created_at', ?), ('created_by', ?)",
                                    arguments: [compression.description, Store.timestamp(), PrefixKitVersion.current])
                 }
+                // Fold the WAL into the database file: the new store is readable by anyone.
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+                try pool.close()
+            } catch let error as StorageError {
+                throw error
+            } catch {
+                throw StorageError(.database, "cannot initialise the catalog", path: directory + "/catalog.sqlite", underlying: error)
             }
+            try FileSystem.fsync(path: staging + "/catalog.sqlite")
+            try FileSystem.fsyncDirectory(staging)
+            // An empty directory at `path` is replaced; anything else there makes this fail.
+            try FileSystem.rename(staging, directory)
+            try? FileSystem.fsyncDirectory(parent.isEmpty ? "." : parent)
         } catch {
-            throw StorageError(.database, "cannot initialise the catalog", path: directory + "/catalog.sqlite", underlying: error)
+            discardNewStore(at: staging)
+            if FileSystem.kind(directory + "/catalog.sqlite") != .missing { return try open(at: directory, lockTimeout: lockTimeout) }
+            throw error
         }
-        try? FileSystem.fsyncDirectory(directory)
         return try open(at: directory, lockTimeout: lockTimeout)
+    }
+
+    /// Removes a store this process has just created and whose first command failed: only the
+    /// names PrefixKit creates (catalog files, `.lock`, blob and partial files, `blobs/`, `tmp/`),
+    /// then the directory if nothing else is left in it. Anything else stays.
+    public static func discardNewStore(at path: String) {
+        let directory = Store.normalizePath(path)
+        guard FileSystem.kind(directory) == .directory else { return }
+        for (sub, suffix) in [("blobs", ".h5"), ("tmp", ".h5.partial")] where FileSystem.kind("\(directory)/\(sub)") == .directory {
+            for name in FileSystem.contents(of: "\(directory)/\(sub)") where isBlobName(name, suffix: suffix) && FileSystem.kind("\(directory)/\(sub)/\(name)") == .regular {
+                try? FileSystem.remove("\(directory)/\(sub)/\(name)")
+            }
+            _ = rmdir("\(directory)/\(sub)")
+        }
+        for name in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", ".lock"] where FileSystem.kind("\(directory)/\(name)") == .regular {
+            try? FileSystem.remove("\(directory)/\(name)")
+        }
+        _ = rmdir(directory)
     }
 
     /// Opens an existing store, migrating an older catalog to the current schema.

@@ -30,4 +30,12 @@ struct FlatKVLayoutTests {
         let error = #expect(throws: CoreError.self) { try FlatKVLayout.split(flat, layers: 3, kvHeads: 2, headDim: 2) }
         #expect(error?.description.contains("[Pn, 24]") == true)
     }
+
+    @Test("sizes whose product overflows, or that are not positive, are an error, not a trap",
+          arguments: [(1 << 31, 1 << 31, 1 << 31), (2, 1 << 40, 1 << 40), (0, 2, 4), (2, -1, 4), (Int.max, 1, 1)])
+    func overflowingSizes(layers: Int, heads: Int, headDim: Int) throws {
+        let flat = Tensor(shape: [2, 8], floats: Array(repeating: 0, count: 16))
+        let error = #expect(throws: CoreError.self) { try FlatKVLayout.split(flat, layers: layers, kvHeads: heads, headDim: headDim) }
+        #expect(error?.code == .invalidShape)
+    }
 }

@@ -89,10 +89,7 @@ public enum HFConfig {
     ///
     /// - Throws: ``FormatError`` `.io`, and the errors of ``parse(_:path:)``.
     public static func read(path: String) throws(FormatError) -> (config: ModelConfig, json: String) {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FormatError(.io, "cannot read config.json: \(error.localizedDescription)", path: path)
-        }
+        let data = try InputFile.read(path, limit: 4 << 20, what: "config.json")
         return (try parse(data, path: path), String(decoding: data, as: UTF8.self))
     }
 }

@@ -23,8 +23,10 @@ public struct HFModelDirectory: Sendable {
 
     /// Extensions of weight formats PrefixKit does not read (pickles and others): never loaded.
     static let foreignWeights = [".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".pkl"]
-    /// The largest non-weight file kept.
-    public static let maxFileSize = 512 << 20
+    /// The largest non-weight file kept (tokenizers are a few MB; each kept file is read whole).
+    public static let maxFileSize = 64 << 20
+    /// The most non-weight bytes kept per directory.
+    public static let maxFilesTotal = 256 << 20
 
     /// The directory.
     public let path: String
@@ -80,6 +82,7 @@ public struct HFModelDirectory: Sendable {
             throw FormatError(.missingKey, "no model.safetensors or model.safetensors.index.json", path: path)
         }
         var files: [String] = [], skipped: [(name: String, reason: String)] = []
+        var kept = 0
         for name in (try? fm.contentsOfDirectory(atPath: path))?.sorted() ?? [] where !weightFiles.contains(name) && name != "config.json" {
             var isDirectory: ObjCBool = false
             let full = path + "/" + name
@@ -90,8 +93,14 @@ public struct HFModelDirectory: Sendable {
                 continue
             }
             guard (try? HFModelDirectory.contained(path, name)) != nil else { skipped.append((name, "a link out of the directory")); continue }
-            let size = (try? fm.attributesOfItem(atPath: full)[.size] as? Int) ?? 0
+            let size: Int
+            do { size = try InputFile.requireRegular(full) } catch {
+                skipped.append((name, error.code == .notARegularFile ? "not a regular file (\(error.message))" : "unreadable"))
+                continue
+            }
             if size > HFModelDirectory.maxFileSize { skipped.append((name, "larger than \(HFModelDirectory.maxFileSize) bytes")); continue }
+            if kept + size > HFModelDirectory.maxFilesTotal { skipped.append((name, "past \(HFModelDirectory.maxFilesTotal) bytes of non-weight files")); continue }
+            kept += size
             files.append(name)
         }
         self.files = files
@@ -115,11 +124,7 @@ public struct HFModelDirectory: Sendable {
 
     private static func readSharded(directory: String, index: String) throws(FormatError)
         -> (items: [Item], shards: Set<String>, metadata: [(key: String, value: String)]?) {
-        let data: [UInt8]
-        do { data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: index))) } catch {
-            throw FormatError(.io, "cannot read the shard index", path: index)
-        }
-        guard data.count <= 64 << 20 else { throw FormatError(.headerTooLarge, "shard index larger than 64 MiB", path: index) }
+        let data = [UInt8](try InputFile.read(index, limit: 64 << 20, what: "the shard index"))
         let json: JSONValue
         do { json = try BoundedJSON.parse(data) } catch {
             var error = error

@@ -125,6 +125,7 @@ public enum NPY {
     /// - Throws: ``FormatError`` `.io` when it cannot be read, and the errors of ``decode(_:)``
     ///   with the path attached.
     public static func read(path: String) throws(FormatError) -> NPYValue {
+        try InputFile.requireRegular(path)
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
             throw FormatError(.io, "cannot read file: \(error.localizedDescription)", path: path)

@@ -14,6 +14,7 @@ public enum NPZ {
     /// - Throws: ``FormatError`` `.io`, `.malformedArchive`, `.unsafeName`, `.inflationBomb`,
     ///   `.sizeMismatch`, and the errors of ``NPY/decode(_:)`` naming the member.
     public static func read(path: String) throws(FormatError) -> [(name: String, value: NPYValue)] {
+        try InputFile.requireRegular(path)
         guard FileManager.default.isReadableFile(atPath: path) else { throw FormatError(.io, "cannot read file", path: path) }
         let archive: Archive
         do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {

@@ -29,6 +29,9 @@ public struct PEFTAdapter: Sendable {
     /// The flat keys and values, `[Pn, L*2*token_dim]`.
     public let promptEmbeddings: Tensor
 
+    /// The largest `num_layers`, `token_dim`, `num_attention_heads` or `num_virtual_tokens` read.
+    public static let fieldLimit = 1 << 24
+
     /// Whether `path` looks like a PEFT adapter directory.
     public static func detect(_ path: String) -> Bool {
         FileManager.default.fileExists(atPath: path + "/adapter_config.json")
@@ -43,11 +46,7 @@ public struct PEFTAdapter: Sendable {
     public init(path: String) throws(FormatError) {
         self.path = path
         let configPath = path + "/adapter_config.json"
-        let data: [UInt8]
-        do { data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: configPath))) } catch {
-            throw FormatError(.io, "cannot read adapter_config.json", path: configPath)
-        }
-        guard data.count <= 1 << 20 else { throw FormatError(.headerTooLarge, "adapter_config.json is larger than 1 MiB", path: configPath) }
+        let data = [UInt8](try InputFile.read(configPath, limit: 1 << 20, what: "adapter_config.json"))
         let json: JSONValue
         do { json = try BoundedJSON.parse(data) } catch {
             var error = error
@@ -59,6 +58,10 @@ public struct PEFTAdapter: Sendable {
         func int(_ key: String) throws(FormatError) -> Int {
             guard case .number(let text)? = fields[key], let value = Int(text), value > 0 else {
                 throw FormatError(.missingKey, "adapter_config.json needs a positive integer '\(key)'", path: configPath, member: key)
+            }
+            // The same bound as a model config's dimensions: products of these never overflow.
+            guard value <= PEFTAdapter.fieldLimit else {
+                throw FormatError(.outOfRange, "'\(key)' is \(value), beyond the limit of \(PEFTAdapter.fieldLimit)", path: configPath, member: key)
             }
             return value
         }
@@ -94,7 +97,8 @@ public struct PEFTAdapter: Sendable {
         guard let entry = file.entry("prompt_embeddings") else {
             throw FormatError(.missingKey, "adapter_model.safetensors has no 'prompt_embeddings' (found: \(file.entries.map(\.name).prefix(5).joined(separator: ", ")))", path: weights)
         }
-        let width = config.numLayers * 2 * config.tokenDim
+        let (width, overflow) = (config.numLayers * 2).multipliedReportingOverflow(by: config.tokenDim)
+        guard !overflow else { throw FormatError(.outOfRange, "num_layers x 2 x token_dim overflows", path: configPath, member: "token_dim") }
         guard entry.shape.count == 2, entry.shape[1] == width else {
             throw FormatError(.inconsistent, "prompt_embeddings is \(entry.shape), but num_layers \(config.numLayers) x 2 x token_dim \(config.tokenDim) needs [Pn, \(width)]",
                               path: weights, member: "prompt_embeddings")

@@ -139,8 +139,9 @@ public final class SafetensorsFile: @unchecked Sendable {
             }
             end = entry.range.upperBound
         }
-        guard 8 + n + end == file.count else {
-            throw FormatError(.incompleteBuffer, "tensors end at \(8 + n + end) but the file has \(file.count) bytes")
+        let (dataEnd, overflow) = (8 + n).addingReportingOverflow(end)
+        guard !overflow, dataEnd == file.count else {
+            throw FormatError(.incompleteBuffer, "tensors end at \(overflow ? "more than \(Int.max)" : "\(dataEnd)") but the file has \(file.count) bytes")
         }
         return (metadata, entries, 8 + n)
     }

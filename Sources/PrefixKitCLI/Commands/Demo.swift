@@ -47,6 +47,9 @@ struct Demo: ParsableCommand {
         guard (1...4096).contains(prefixLength) else { throw ValidationError("--prefix-length must be in 1...4096") }
         guard (1...65536).contains(inputLength) else { throw ValidationError("--input-length must be in 1...65536") }
         guard (1...1000).contains(checkpoints) else { throw ValidationError("--checkpoints must be in 1...1000") }
+        guard lockTimeout.isFinite, (0...86_400).contains(lockTimeout) else {
+            throw ValidationError("--lock-timeout must be a number of seconds from 0 to 86400, not \(lockTimeout)")
+        }
     }
 
     func run() throws {

@@ -44,7 +44,7 @@ struct Export: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if let maxShardSize, Export.parseSize(maxShardSize) == nil { throw ValidationError("--max-shard-size: expected a size like 500MB, 2GB or 1000000") }
+        if let maxShardSize, Export.parseSize(maxShardSize) == nil { throw ValidationError("--max-shard-size: expected a size like 500MB, 2GB or 1000000, at most 2^62 bytes") }
         if maxShardSize != nil && format != .hf { throw ValidationError("--max-shard-size goes with --format hf") }
     }
 
@@ -61,8 +61,9 @@ struct Export: ParsableCommand {
     static func parseSize(_ text: String) -> Int? {
         let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
-            guard let value = Double(text.dropLast(suffix.count)), value > 0 else { return nil }
-            return Int(value * Double(factor))
+            // Finite, positive, and at most 2^62 bytes once scaled (Int(_:) of a larger Double traps).
+            guard let value = Double(text.dropLast(suffix.count)), value > 0, value * Double(factor) <= 0x1p62 else { return nil }
+            return max(1, Int(value * Double(factor)))
         }
         return Int(text).flatMap { $0 > 0 ? $0 : nil }
     }

@@ -48,7 +48,10 @@ struct Import: ParsableCommand {
     }
 
     func run() throws {
-        let opened = try Store.create(at: store.store, lockTimeout: store.lockTimeout)
+        try store.withStore { opened in try importInto(opened) }
+    }
+
+    private func importInto(_ opened: Store) throws {
         var options = ImportOptions()
         let detected = try ImportSource.detect(Store.normalizePath(source))
         if detected == .huggingFaceModel { options.alias = name } else { options.name = name }

@@ -63,6 +63,11 @@ struct Verify: ParsableCommand {
         guard ["prefix", "full", "none"].contains(roundTrip) else { throw ValidationError("--round-trip takes prefix, full or none") }
         if let shard, Verify.parseShard(shard) == nil { throw ValidationError("--shard takes i/N with 0 <= i < N") }
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be in 1...256") }
+        for (flag, value) in [("--tolerance-layer", toleranceLayer), ("--tolerance-end", toleranceEnd)] {
+            if let value, !(value.isFinite && value > 0) {
+                throw ValidationError("\(flag) must be a positive finite relative error, not \(value)")
+            }
+        }
         if reference != nil && checkpoints.count != 1 { throw ValidationError("--reference needs exactly one checkpoint") }
     }
 

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import PrefixKit
 
 /// Options every command that reports shares.
 struct OutputOptions: ParsableArguments {
@@ -14,6 +16,27 @@ struct StoreArgument: ParsableArguments {
     @Argument(help: "The store directory.")
     var store: String
 
-    @Option(name: .long, help: "Seconds to wait for another writer before failing.")
+    @Option(name: .long, help: "Seconds to wait for another writer before failing (0 to 86400).")
     var lockTimeout: Double = 10
+
+    func validate() throws {
+        guard lockTimeout.isFinite, (0...86_400).contains(lockTimeout) else {
+            throw ValidationError("--lock-timeout must be a number of seconds from 0 to 86400, not \(lockTimeout)")
+        }
+    }
+}
+
+extension StoreArgument {
+    /// Runs `body` on the store, creating it if it does not exist; a store created here is
+    /// removed again if `body` fails, so a failed command leaves no trace.
+    func withStore<T>(creating compression: Compression = .none, _ body: (Store) throws -> T) throws -> T {
+        let existed = FileManager.default.fileExists(atPath: Store.normalizePath(store))
+        let opened = try Store.create(at: store, compression: compression, lockTimeout: lockTimeout)
+        do {
+            return try body(opened)
+        } catch {
+            if !existed { Store.discardNewStore(at: opened.directory) }
+            throw error
+        }
+    }
 }
