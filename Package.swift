@@ -28,6 +28,7 @@ let package = Package(
             dependencies: [
                 "PrefixCore", "CHDF5", "CLibCrypto", "CPosix",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         .target(name: "PrefixCompute", dependencies: ["PrefixCore", "COpenBLAS"]),
@@ -43,6 +44,9 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "PrefixKitBench", dependencies: ["PrefixKit"]),
+        // Every parser of untrusted input under libFuzzer (scripts/fuzz); without -D FUZZING it
+        // replays the committed corpus.
+        .executableTarget(name: "PrefixFuzz", dependencies: ["PrefixCore", "PrefixFormats"], path: "Fuzz/Sources"),
 
         // Tests mirror the source modules.
         .target(name: "TestSupport", dependencies: ["PrefixKit"], path: "Tests/TestSupport"),

@@ -66,7 +66,7 @@ extension Store {
         } catch {
             throw StorageError(.invalidArgument, "\(error)")
         }
-        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
 
         var pending = tensors.map { PendingTensor(key: $0.name, dataset: "/base/\($0.name)", tensor: $0) }

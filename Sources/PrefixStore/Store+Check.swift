@@ -82,7 +82,16 @@ extension Store {
         let tensorsByBlob = Dictionary(grouping: tensors, by: \.blobId)
         var hashed = 0
         var bytesHashed: Int64 = 0
+        // A blob deleted by a concurrent delete or gc after the catalog snapshot was taken is
+        // work in flight, not damage: its findings are dropped once the catalog confirms it.
+        func deletedSince(_ blob: BlobRecord) -> Bool {
+            (try? read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM blob WHERE id = ?", arguments: [blob.id]) }) == 0
+        }
         for blob in blobs {
+            let before = findings.count
+            defer {
+                if findings.count > before, deletedSince(blob) { findings.removeSubrange(before...) }
+            }
             let path = "\(directory)/\(blob.path)"
             let blobTensors = tensorsByBlob[blob.id] ?? []
             let blobOwners = Array(Set(blobTensors.flatMap { owners[$0.id ?? -1]?.map(\.owner) ?? [] })).sorted()

@@ -31,7 +31,7 @@ extension Store {
         let baseInfo = try base(spec.base)
         try Store.validate(content, against: baseInfo.config, reference: reference)
 
-        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
         let parentID: Int64? = try spec.parent.map { parent throws(StorageError) in try checkpoint(parent).id }
         if try read({ db in try Int.fetchOne(db, sql: "SELECT 1 FROM checkpoint WHERE name = ? AND step = ?", arguments: [spec.name, spec.step]) }) != nil {

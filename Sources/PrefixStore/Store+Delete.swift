@@ -28,7 +28,7 @@ extension Store {
     /// - Throws: ``StorageError`` `.notFound`, `.inUse` (listing the dependents), `.storeLocked`.
     @discardableResult
     public func delete(_ reference: String, cascade: Bool = false) throws(StorageError) -> RemovalSummary {
-        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
         let isBase = reference.hasPrefix("base:") || (try? checkpoint(reference)) == nil
         var summary = RemovalSummary()
@@ -101,7 +101,7 @@ extension Store {
     /// - Throws: ``StorageError`` `.storeLocked`, `.io`.
     @discardableResult
     public func gc() throws(StorageError) -> RemovalSummary {
-        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
         var summary = RemovalSummary()
         let files = try write { db in try Store.deleteUnreferenced(db, summary: &summary) }

@@ -13,7 +13,7 @@ extension Store {
         } catch {
             throw StorageError(.invalidArgument, "\(error)", reference: checkpoint.reference)
         }
-        let lock = try WriterLock(store: directory, timeout: lockTimeout)
+        let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
         let pending = tensors.map { PendingTensor(key: "probe.\($0.name)", dataset: "/probe/\($0.name)", tensor: LazyTensor($0)) }
         let batch = try writeBatch(pending)

@@ -53,13 +53,17 @@ public final class Store: Sendable {
     /// Whether the catalog could only be opened read-only (a read-only mount, immutable files):
     /// reads and checks work, writes fail.
     public let isReadOnly: Bool
+    /// Why the store could only be opened for reading (`nil` when it is writable).
+    public let readOnlyReason: String?
     let pool: DatabasePool
 
     var catalogPath: String { directory + "/catalog.sqlite" }
     var blobDirectory: String { directory + "/blobs" }
     var temporaryDirectory: String { directory + "/tmp" }
 
-    private init(directory: String, pool: DatabasePool, compression: Compression, lockTimeout: Double, isReadOnly: Bool) {
+    private init(directory: String, pool: DatabasePool, compression: Compression, lockTimeout: Double, readOnlyReason: String?) {
+        self.readOnlyReason = readOnlyReason
+        let isReadOnly = readOnlyReason != nil
         self.directory = directory
         self.pool = pool
         self.compression = compression
@@ -172,15 +176,12 @@ public final class Store: Sendable {
         let pool: DatabasePool
         do {
             pool = try openPool(catalog, create: false)
-        } catch where error.code == .io {
-            // Not writable (a read-only mount, immutable files): open it read-only. SQLite's WAL
-            // readers need a writable shared-memory file, so open it as immutable, which is exact
-            // only while no WAL holds pages the database file lacks (a clean close leaves none).
-            if let walSize = try FileSystem.fileSize(catalog + "-wal"), walSize > 0 {
-                throw StorageError(.readOnly, "the catalog is read-only and its write-ahead log is not checkpointed; open the store once with write access", path: catalog)
-            }
-            pool = try openPool(URL(fileURLWithPath: catalog).absoluteString + "?immutable=1", create: false, readOnly: true)
+        } catch where error.code == .io || error.code == .database {
+            // Not writable (a read-only mount, another user's store, a full disk): read it
+            // without writing anything. With the -wal and -shm files PrefixKit keeps, SQLite
+            // reads a WAL database read-only and sees every committed transaction.
             readOnly = true
+            pool = try openReadOnly(catalog, cause: error)
         }
         let compressionText: String
         do {
@@ -216,7 +217,7 @@ public final class Store: Sendable {
             throw Store.catalogError(error, path: catalog)
         }
         return Store(directory: directory, pool: pool, compression: try Compression(parsing: compressionText), lockTimeout: lockTimeout,
-                     isReadOnly: readOnly)
+                     readOnlyReason: readOnly ? readOnlyReason(directory) : nil)
     }
 
     /// Refuses a store whose layout is not what PrefixKit makes: `catalog.sqlite` (and its
@@ -251,6 +252,38 @@ public final class Store: Sendable {
         }
     }
 
+    /// Why a store whose catalog would not open for writing is read-only, in words.
+    static func readOnlyReason(_ directory: String) -> String {
+        var info = statvfs()
+        if statvfs(directory, &info) == 0 {
+            if info.f_flag & UInt(ST_RDONLY) != 0 { return "the file system is read-only" }
+            if info.f_bavail == 0 { return "the disk is full" }
+        }
+        if !FileManager.default.isWritableFile(atPath: directory + "/catalog.sqlite") || !FileManager.default.isWritableFile(atPath: directory) {
+            return "no write permission"
+        }
+        return "the catalog cannot be opened for writing"
+    }
+
+    /// Opens the catalog without writing to it: read-only over the existing `-wal` and `-shm`,
+    /// or, when they are gone, as an immutable file (exact only while no WAL holds pages the
+    /// database file lacks).
+    private static func openReadOnly(_ catalog: String, cause: StorageError) throws(StorageError) -> DatabasePool {
+        let walSize = (try? FileSystem.fileSize(catalog + "-wal")) ?? nil
+        if walSize != nil, FileSystem.kind(catalog + "-shm") == .regular {
+            if let pool = try? openPool(catalog, create: false, readOnly: true) { return pool }
+        }
+        if let walSize, walSize > 0 {
+            throw StorageError(.readOnly, "the catalog cannot be written and its write-ahead log has no shared-memory index; open the store once with write access",
+                               path: catalog, underlying: cause)
+        }
+        do {
+            return try openPool(URL(fileURLWithPath: catalog).absoluteString + "?immutable=1", create: false, readOnly: true)
+        } catch {
+            throw cause.code == .database ? cause : error
+        }
+    }
+
     private static func openPool(_ path: String, create: Bool, readOnly: Bool = false) throws(StorageError) -> DatabasePool {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -259,6 +292,7 @@ public final class Store: Sendable {
             configuration.prepareDatabase { db in
                 // Commits must be durable: a checkpoint is visible only once it survives power loss.
                 try db.execute(sql: "PRAGMA synchronous = FULL")
+                try SQLiteCalls.persistWAL(db)
             }
         }
         do {
@@ -280,6 +314,8 @@ public final class Store: Sendable {
                                     path: path, sql: error.sql, underlying: error)
             case .SQLITE_BUSY, .SQLITE_LOCKED:
                 return StorageError(.storeLocked, "the catalog is busy", path: path, sql: error.sql, underlying: error)
+            case .SQLITE_FULL:
+                return StorageError(.io, "the disk is full: the catalog cannot grow (free some space and retry)", path: path, sql: error.sql, underlying: error)
             case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
                 return StorageError(.io, "cannot open the catalog (\(error.message ?? "\(error.resultCode)"))", path: path, sql: error.sql, underlying: error)
             default:
@@ -299,12 +335,37 @@ public final class Store: Sendable {
         }
     }
 
-    /// Runs a write transaction on the catalog, mapping failures to ``StorageError``.
+    /// Runs a write transaction on the catalog, mapping failures to ``StorageError``, then folds
+    /// the write-ahead log into the database file when no reader needs it (never waiting for
+    /// readers), so that `catalog.sqlite` alone holds every commit.
     func write<T>(_ body: (Database) throws -> T) throws(StorageError) -> T {
+        if let readOnlyReason {
+            throw StorageError(.readOnly, "the store cannot be written: \(readOnlyReason)", path: directory)
+        }
+        let result: T
         do {
-            return try pool.write(body)
+            result = try pool.write(body)
         } catch {
             throw Store.catalogError(error, path: catalogPath)
+        }
+        checkpointWAL()
+        return result
+    }
+
+    /// The writer lock, after checking that the store can be written at all.
+    func writerLock() throws(StorageError) -> WriterLock {
+        if let readOnlyReason {
+            throw StorageError(.readOnly, "the store cannot be written: \(readOnlyReason)", path: directory)
+        }
+        return try WriterLock(store: directory, timeout: lockTimeout)
+    }
+
+    /// `PRAGMA wal_checkpoint(TRUNCATE)` without waiting: skipped while readers hold snapshots.
+    func checkpointWAL() {
+        try? pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA busy_timeout = 0")
+            defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
+            _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
     }
 

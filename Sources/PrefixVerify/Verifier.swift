@@ -84,8 +84,8 @@ public enum Verifier {
             report.checkpoints.append(result)
         }
         report.timings = timings
-        if options.record && store.isReadOnly {
-            report.recordNote = "the store is read-only: the result was not recorded"
+        if options.record, let reason = store.readOnlyReason {
+            report.recordNote = "the store is read-only (\(reason)): the result was not recorded"
         } else if options.record {
             var failures: [String] = []
             for (info, result) in zip(selected, report.checkpoints) {

@@ -29,9 +29,9 @@ struct EngineBadInputTests {
     }
 
     @Test("a mis-shaped weight names the key and both shapes")
-    func misShaped() {
+    func misShaped() throws {
         var weights = fixture.weights
-        let index = weights.firstIndex { $0.name == "h.0.attn.c_attn.weight" } ?? 0
+        let index = try #require(weights.firstIndex { $0.name == "h.0.attn.c_attn.weight" })
         weights[index].tensor = Tensor(shape: [24, 8], floats: [Float](repeating: 0, count: 192))
         let error = #expect(throws: ComputeError.self) { try stack(weights: weights) }
         #expect(error?.code == .weightShape)
@@ -48,7 +48,8 @@ struct EngineBadInputTests {
         let result = try s.forward(fixture.input(), as: Double.self)
         #expect(result.skippedWeights.count == 2)
         let mask = fixture.mask
-        #expect(Closeness.relativeError(result.final, fixture.expectedHidden["final"] ?? result.final) { b, r in mask[b][r] } <= 1e-10)
+        let expected = try #require(fixture.expectedHidden["final"], "the fixture has no 'final'")
+        #expect(Closeness.relativeError(result.final, expected) { b, r in mask[b][r] } <= 1e-10)
     }
 
     @Test("Pn + N beyond the model's positions is refused")
@@ -56,7 +57,7 @@ struct EngineBadInputTests {
         var config = fixture.config
         config.maxPositions = 7
         var weights = fixture.weights
-        let index = weights.firstIndex { $0.name == "wpe.weight" } ?? 0
+        let index = try #require(weights.firstIndex { $0.name == "wpe.weight" })
         weights[index].tensor = Tensor(shape: [7, 8], floats: [Float](repeating: 0, count: 56))
         let error = #expect(throws: ComputeError.self) { try stack(weights: weights, config: config).forward(fixture.input(), as: Float.self) }
         #expect(error?.code == .positionsExceeded)

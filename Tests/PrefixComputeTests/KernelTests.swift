@@ -1,6 +1,7 @@
 import Foundation
 @testable import PrefixCompute
 import PrefixCore
+import TestSupport
 import Testing
 
 @Suite("Kernels")
@@ -12,7 +13,9 @@ struct KernelTests {
         while x < 88 {
             let ours = Double(FastMath.exp(x))
             let reference = Foundation.exp(Double(x))
-            worst = max(worst, abs(ours - reference) / reference)
+            // A NaN would vanish inside max(): count it as the worst possible error.
+            let error = abs(ours - reference) / reference
+            worst = error.isNaN ? .infinity : max(worst, error)
             x += 0.0137
         }
         #expect(worst < 2e-7, "worst relative error \(worst)")
@@ -42,5 +45,21 @@ struct KernelTests {
         #expect(out.values.allSatisfy { $0 < 10 })
         let none = Attention.attend(q: q, k: k, v: v, heads: 1, kvHeads: 1, headDim: 2, queryOffset: 1, keyMask: [false, false, false])
         #expect(none.values == [0, 0, 0, 0])
+    }
+}
+
+/// The test metric itself can fail: NaN, infinity and a wrong shape are never close.
+@Suite("Test metric")
+struct ClosenessTests {
+    @Test("NaN or infinity on either side, or shapes that differ, give an infinite error")
+    func nonFinite() {
+        let good = Tensor(shape: [1, 1, 2], doubles: [1, 2])
+        for bad in [[Double.nan, 2], [1, .infinity], [-.infinity, 2]] {
+            let other = Tensor(shape: [1, 1, 2], doubles: bad)
+            #expect(Closeness.relativeError(other, good) == .infinity)
+            #expect(Closeness.relativeError(good, other) == .infinity)
+        }
+        #expect(Closeness.relativeError(good, Tensor(shape: [1, 2, 1], doubles: [1, 2])) == .infinity)
+        #expect(Closeness.relativeError(good, good) == 0)
     }
 }

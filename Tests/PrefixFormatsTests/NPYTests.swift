@@ -107,15 +107,7 @@ struct NPYTests {
         var decoded = 0, rejected = 0
         for _ in 0..<5000 {
             var bytes = [UInt8](valid)
-            for _ in 0..<(1 + Int(random.next() % 4)) {
-                let i = Int(random.next() % UInt64(bytes.count))
-                switch random.next() % 3 {
-                case 0: bytes[i] = UInt8(truncatingIfNeeded: random.next())
-                case 1: bytes.removeSubrange(i...)
-                default: bytes.insert(UInt8(truncatingIfNeeded: random.next()), at: i)
-                }
-                if bytes.isEmpty { break }
-            }
+            Mutation.mutate(&bytes, &random)
             do {
                 _ = try NPY.decode(Data(bytes))
                 decoded += 1

@@ -122,16 +122,7 @@ struct SafetensorsTests {
         let path = dir.path + "/m.safetensors"
         for i in 0..<10_000 {
             var bytes = seeds[i % seeds.count]
-            for _ in 0..<Int(1 + random.next() % 3) {
-                guard !bytes.isEmpty else { break }
-                let at = Int(random.next() % UInt64(bytes.count))
-                switch random.next() % 4 {
-                case 0: bytes[at] = UInt8(truncatingIfNeeded: random.next())
-                case 1: bytes.removeSubrange(at...)
-                case 2: bytes.insert(UInt8(truncatingIfNeeded: random.next()), at: at)
-                default: bytes[at] = [UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\""), UInt8(ascii: "9"), 0xff][Int(random.next() % 5)]
-                }
-            }
+            Mutation.mutate(&bytes, &random)
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             do {
                 let file = try SafetensorsFile(path: path)

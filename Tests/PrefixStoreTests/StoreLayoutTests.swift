@@ -97,3 +97,27 @@ enum FileSystemHelpers {
         (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeSymbolicLink
     }
 }
+
+/// After every write the catalog's WAL is folded into `catalog.sqlite` and the `-wal` and
+/// `-shm` files stay, even once the store is closed: readers without write access need them.
+@Suite("Write-ahead log left readable")
+struct WriteAheadLogTests {
+    @Test("after saves and a delete, and after the store is closed, -wal and -shm exist and the WAL is empty")
+    func persistentCheckpointedWAL() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/s"
+        func size(_ name: String) -> Int? { (try? FileManager.default.attributesOfItem(atPath: "\(path)/\(name)")[.size] as? Int) ?? nil }
+        do {
+            let store = try Store.create(at: path)
+            try store.saveBase(Builders.tinyBase(), alias: "b", provenance: Provenance(sourceFormat: "test"))
+            try store.saveCheckpoint(Builders.hiddenPrefix(), as: CheckpointSpec(name: "c", step: 1, base: "b"))
+            #expect(size("catalog.sqlite-wal") == 0, "the WAL was not checkpointed after the save")
+            try store.saveCheckpoint(Builders.hiddenPrefix(seed: 5), as: CheckpointSpec(name: "c", step: 2, base: "b"))
+            try store.delete("c@1")
+            #expect(size("catalog.sqlite-wal") == 0)
+        }
+        // The store (and its connections) are gone now.
+        #expect(size("catalog.sqlite-wal") == 0 && size("catalog.sqlite-shm") != nil, "-wal \(size("catalog.sqlite-wal").map(String.init) ?? "missing"), -shm \(size("catalog.sqlite-shm").map(String.init) ?? "missing")")
+        #expect(try Store.open(at: path).checkpoints().map(\.reference) == ["c@2"])
+    }
+}

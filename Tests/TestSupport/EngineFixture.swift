@@ -63,6 +63,7 @@ public struct FixtureError: Error, CustomStringConvertible {
 /// semantics.md's metric: `max|A - R| / max(max|R|, 1e-30)` over the compared rows.
 public enum Closeness {
     /// Compares `[B, R, d]` tensors; row `r` of batch `b` is compared when `include(b, r)`.
+    /// A NaN or infinity on either side makes the error infinite: such a result never passes.
     public static func relativeError(_ actual: Tensor, _ reference: Tensor, include: (Int, Int) -> Bool = { _, _ in true }) -> Double {
         guard actual.shape == reference.shape, actual.shape.rank == 3 else { return .infinity }
         let (batch, rows, width) = (actual.shape[0], actual.shape[1], actual.shape[2])
@@ -72,6 +73,7 @@ public enum Closeness {
             for row in 0..<rows where include(b, row) {
                 for c in 0..<width {
                     let i = (b * rows + row) * width + c
+                    guard a[i].isFinite, r[i].isFinite else { return .infinity }
                     worst = max(worst, abs(a[i] - r[i]))
                     scale = max(scale, abs(r[i]))
                 }

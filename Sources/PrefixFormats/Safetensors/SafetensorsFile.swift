@@ -95,7 +95,7 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     // MARK: - Parsing
 
-    static func parse(_ file: UnsafeRawBufferPointer) throws(FormatError)
+    package static func parse(_ file: UnsafeRawBufferPointer) throws(FormatError)
         -> (metadata: [(key: String, value: String)]?, entries: [Entry], dataStart: Int) {
         guard file.count >= 8 else { throw FormatError(.truncated, "file of \(file.count) bytes is too small for a safetensors header") }
         let declared = file.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian
