@@ -31,11 +31,15 @@ extension ForwardInput {
     /// Inputs from a file: an `.npy` of token ids (`[N]`, `[B, N]`) or embeddings (`[N, d]`,
     /// `[B, N, d]`), or an exchange `.npz` (its `input_ids` or `inputs_embeds` and mask).
     ///
-    /// - Throws: ``PrefixFormats/FormatError`` for unreadable files, ``PrefixCompute/ComputeError``
-    ///   for inputs of the wrong dtype or rank.
-    public init(file path: String) throws {
+    /// With `bounds`, the shape is checked from the file's header before anything is read: at
+    /// most the model's positions and ``PrefixFormats/ExchangeBounds/maxBatch`` rows; of an
+    /// exchange file only the inputs and mask are read.
+    ///
+    /// - Throws: ``PrefixFormats/FormatError`` for unreadable files and `.outOfRange` past the
+    ///   bounds, ``PrefixCompute/ComputeError`` for inputs of the wrong dtype or rank.
+    public init(file path: String, bounds: ExchangeBounds? = nil) throws {
         if path.hasSuffix(".npz") {
-            let exchange = try ActivationExchange.read(path: path)
+            let exchange = try bounds.map { try ActivationExchange.read(path: path, bounds: $0, inputsOnly: true) } ?? ActivationExchange.read(path: path)
             if let ids = exchange.inputIDs {
                 try self.init(ids: ids, mask: exchange.attentionMask)
             } else if let embeds = exchange.inputsEmbeds {
@@ -44,6 +48,10 @@ extension ForwardInput {
                 throw FormatError(.missingKey, "the exchange file has neither input_ids nor inputs_embeds", path: path)
             }
             return
+        }
+        if let bounds {
+            let header = try NPY.header(path: path)
+            try bounds.checkInput(header.shape.count == 1 ? [1] + header.shape : header.shape, name: (path as NSString).lastPathComponent)
         }
         guard let tensor = try NPY.read(path: path).tensor else {
             throw FormatError(.unsupportedDType, "inputs must be numeric", path: path)

@@ -111,7 +111,11 @@ public enum Importer {
             let detected = "PEFT prefix-tuning adapter (\(adapter.config.prefixProjection ? "projected: the stored keys/values are the MLP's output, the MLP is not in the file" : "keys/values"))"
             return try finish(store, target: target, content: content, source: path, format: "peft", detected: detected, options: options, progress: progress)
         case .prefixFile:
-            let contents = try PrefixFile.read(path: path)
+            // Sized for the base when it is known before reading: a prefix larger than any that
+            // base could take is refused before it is inflated.
+            let known: [ModelConfig]? = try? options.base.map { [try resolveBase(store, $0) { _ in true }.config] } ?? store.bases().map(\.config)
+            let cap = known.map { configs in configs.map(PrefixFile.maxBytes(for:)).max() ?? PrefixFile.maxBytes } ?? PrefixFile.maxBytes
+            let contents = try PrefixFile.read(path: path, maxBytes: cap)
             let target = try resolveBase(store, options.base) { config in
                 (try? PrefixFile.content(contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: config.numLayers,
                                          kvHeads: config.numKVHeads, headDim: config.headDim)) != nil

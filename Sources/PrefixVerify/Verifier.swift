@@ -51,7 +51,10 @@ public enum Verifier {
         if options.reference != nil, selected.count != 1 {
             throw StorageError(.invalidArgument, "--reference needs exactly one checkpoint (\(selected.count) selected)")
         }
-        let reference = try options.reference.map { try ActivationExchange.read(path: $0) }
+        let reference = try options.reference.map { path in
+            let base = try store.base("base:" + selected[0].baseFingerprint)
+            return try ActivationExchange.read(path: path, bounds: ExchangeBounds(config: base.config, prefixLength: selected[0].prefixLength))
+        }
         var layerShard: (index: Int, count: Int)?
         if let shard = options.shard {
             if selected.count >= shard.count {

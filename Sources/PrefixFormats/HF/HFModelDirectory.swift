@@ -25,6 +25,9 @@ public struct HFModelDirectory: Sendable {
     static let foreignWeights = [".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".pkl"]
     /// The largest non-weight file kept (tokenizers are a few MB; each kept file is read whole).
     public static let maxFileSize = 64 << 20
+    /// The largest shard index read, and the most tensors it may map.
+    public static let maxIndexBytes = 16 << 20
+    public static let maxIndexEntries = 100_000
     /// The most non-weight bytes kept per directory.
     public static let maxFilesTotal = 256 << 20
 
@@ -124,7 +127,8 @@ public struct HFModelDirectory: Sendable {
 
     private static func readSharded(directory: String, index: String) throws(FormatError)
         -> (items: [Item], shards: Set<String>, metadata: [(key: String, value: String)]?) {
-        let data = [UInt8](try InputFile.read(index, limit: 64 << 20, what: "the shard index"))
+        // The largest real indexes (a few thousand tensors) are a few hundred KB.
+        let data = [UInt8](try InputFile.read(index, limit: HFModelDirectory.maxIndexBytes, what: "the shard index"))
         let json: JSONValue
         do { json = try BoundedJSON.parse(data) } catch {
             var error = error
@@ -135,9 +139,18 @@ public struct HFModelDirectory: Sendable {
             throw FormatError(.malformedJSON, "the shard index has no weight_map object", path: index)
         }
         var shardOf: [String: String] = [:]
+        var checked = Set<String>()
         for (name, value) in map {
+            if shardOf.count >= HFModelDirectory.maxIndexEntries {
+                throw FormatError(.tooManyTensors, "the shard index maps more than \(HFModelDirectory.maxIndexEntries) tensors", path: index)
+            }
             guard case .string(let shard) = value else { throw FormatError(.malformedJSON, "weight_map values must be file names", path: index, member: name) }
-            _ = try contained(directory, shard)
+            // Each shard's path is resolved once, however many tensors name it.
+            if !checked.contains(shard) {
+                checked.insert(shard)
+                if checked.count > 65_536 { throw FormatError(.tooManyTensors, "the shard index names more than 65536 shard files", path: index) }
+                _ = try contained(directory, shard)
+            }
             shardOf[name] = shard
         }
         var files: [String: SafetensorsFile] = [:]

@@ -120,6 +120,24 @@ public enum NPY {
         }
     }
 
+    /// The header of the `.npy` file at `path`, reading only its first bytes.
+    ///
+    /// - Throws: ``FormatError`` `.io`, `.notARegularFile`, and the errors of ``NPYHeader/parse(_:)``.
+    public static func header(path: String) throws(FormatError) -> NPYHeader {
+        try InputFile.requireRegular(path)
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw FormatError(.io, "cannot open file", path: path) }
+        defer { try? handle.close() }
+        let prefix = (try? handle.read(upToCount: NPYHeader.maxHeaderLength + 12)) ?? Data()
+        do {
+            return try prefix.withUnsafeBytes { raw in try NPYHeader.parse(raw) }
+        } catch var error as FormatError {
+            error.path = path
+            throw error
+        } catch {
+            throw FormatError(.io, "\(error)", path: path)
+        }
+    }
+
     /// Reads a `.npy` file.
     ///
     /// - Throws: ``FormatError`` `.io` when it cannot be read, and the errors of ``decode(_:)``

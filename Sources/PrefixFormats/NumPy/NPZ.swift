@@ -1,5 +1,6 @@
 import Foundation
 internal import ZIPFoundation
+import PrefixCore
 
 /// Reading and writing NumPy `.npz` archives (zip files of `NAME.npy` members, stored or deflated).
 ///
@@ -9,11 +10,37 @@ public enum NPZ {
     /// The most members an archive may hold.
     public static let maxMembers = 100_000
 
+    /// What a reader accepts from an archive, decided from each member's `.npy` header before
+    /// any of its data is inflated.
+    public struct Limits: Sendable {
+        /// The most bytes all members may inflate to together.
+        public var maxTotalBytes: Int
+        /// Called with each member's name (without `.npy`) and header before it is inflated;
+        /// throws to refuse a shape the caller cannot use.
+        public var accept: (@Sendable (_ name: String, _ header: NPYHeader) throws(FormatError) -> Void)?
+
+        /// Which members to read at all (others are skipped without inflating); all when nil.
+        public var include: (@Sendable (_ name: String) -> Bool)?
+
+        /// Limits with a total cap (16 GiB by default), an optional shape check and selection.
+        public init(maxTotalBytes: Int = 16 << 30, accept: (@Sendable (_ name: String, _ header: NPYHeader) throws(FormatError) -> Void)? = nil,
+                    include: (@Sendable (_ name: String) -> Bool)? = nil) {
+            self.maxTotalBytes = maxTotalBytes
+            self.accept = accept
+            self.include = include
+        }
+    }
+
     /// Reads every array of an `.npz`, in archive order, keyed by member name without `.npy`.
     ///
+    /// Each member's `.npy` header is read first: its shape goes to `limits.accept`, its size
+    /// must match the archive's and fit `limits.maxTotalBytes`, and only then is its data
+    /// inflated, straight into the tensor's own buffer (one copy, never past the header's size).
+    ///
     /// - Throws: ``FormatError`` `.io`, `.malformedArchive`, `.unsafeName`, `.inflationBomb`,
-    ///   `.sizeMismatch`, and the errors of ``NPY/decode(_:)`` naming the member.
-    public static func read(path: String) throws(FormatError) -> [(name: String, value: NPYValue)] {
+    ///   `.sizeMismatch`, `.outOfRange` (past the total cap), what `limits.accept` throws, and the
+    ///   errors of ``NPYHeader/parse(_:)`` and ``NPY/decode(_:)`` naming the member.
+    public static func read(path: String, limits: Limits = Limits()) throws(FormatError) -> [(name: String, value: NPYValue)] {
         try InputFile.requireRegular(path)
         guard FileManager.default.isReadableFile(atPath: path) else { throw FormatError(.io, "cannot read file", path: path) }
         let archive: Archive
@@ -23,6 +50,7 @@ public enum NPZ {
         var result: [(name: String, value: NPYValue)] = []
         var seen = Set<String>()
         var count = 0
+        var total = 0
         for entry in archive {
             count += 1
             guard count <= maxMembers else { throw FormatError(.malformedArchive, "more than \(maxMembers) members", path: path) }
@@ -36,50 +64,142 @@ public enum NPZ {
             guard seen.insert(name).inserted else {
                 throw FormatError(.unsafeName, "member '\(member)' appears twice", path: path, member: member)
             }
-            let data = try extract(entry, from: archive, path: path)
+            if let include = limits.include, !include(name) { continue }
             do {
-                result.append((name, try NPY.decode(data)))
+                result.append((name, try extract(entry, name: name, from: archive, limits: limits, total: &total)))
             } catch {
                 var error = error
                 error.path = path
-                error.member = member
+                if error.member == nil { error.member = member }
                 throw error
             }
         }
         return result
     }
 
-    /// Inflates one member, stopping as soon as it exceeds what it may hold.
-    private static func extract(_ entry: Entry, from archive: Archive, path: String) throws(FormatError) -> Data {
-        let declared = entry.uncompressedSize
+    /// Inflates one member: header first (checked), then the data into its final buffer.
+    private static func extract(_ entry: Entry, name: String, from archive: Archive, limits: Limits,
+                                total: inout Int) throws(FormatError) -> NPYValue {
+        let declared = Int(clamping: entry.uncompressedSize)
         let compressed = entry.compressedSize
         // Deflate cannot expand by more than about 1032:1; a larger claim is not data but a bomb.
-        let ceiling = min(declared, compressed > 0 ? compressed &* 1100 &+ 4096 : declared)
+        let ceiling = Int(clamping: min(entry.uncompressedSize, compressed > 0 ? compressed &* 1100 &+ 4096 : entry.uncompressedSize))
         guard declared <= ceiling || entry.checksum == 0 && declared == 0 else {
-            throw FormatError(.inflationBomb, "member claims \(declared) bytes from \(compressed) compressed", path: path, member: entry.path)
+            throw FormatError(.inflationBomb, "member claims \(declared) bytes from \(compressed) compressed", member: entry.path)
         }
-        var data = Data()
-        var limit = Int(clamping: ceiling)
+        var prefix: [UInt8] = []
+        var header: NPYHeader?
+        var body: InflationBuffer?
+        var received = 0
         do {
-            _ = try archive.extract(entry, skipCRC32: false) { chunk in
-                data.append(chunk)
-                if data.count >= 128, limit == Int(clamping: ceiling),
-                   let header = try? data.withUnsafeBytes({ try NPYHeader.parse($0) }),
-                   let body = try? header.dataByteCount() {
-                    // The npy header promises its size: never inflate past it.
-                    limit = min(limit, header.dataOffset + body)
+            _ = try archive.extract(entry, bufferSize: 1 << 20, skipCRC32: false) { chunk in
+                received += chunk.count
+                guard received <= declared else {
+                    throw FormatError(.inflationBomb, "member inflates past the \(declared) bytes the archive promises", member: entry.path)
                 }
-                if data.count > limit { throw FormatError(.inflationBomb, "member inflates past the \(limit) bytes it promises", path: path, member: entry.path) }
+                if let body {
+                    try body.append(chunk, member: entry.path)
+                    return
+                }
+                prefix.append(contentsOf: chunk)
+                guard let parsed = try headerIfComplete(prefix) else { return }
+                let size = try parsed.dataByteCount()
+                let (needed, overflow) = parsed.dataOffset.addingReportingOverflow(size)
+                guard !overflow, needed == declared else {
+                    throw FormatError(.sizeMismatch, "the .npy header's shape \(parsed.shape) needs \(overflow ? "too many" : "\(needed)") bytes, the archive says \(declared)",
+                                      member: entry.path)
+                }
+                try limits.accept?(name, parsed)
+                guard size <= limits.maxTotalBytes - total else {
+                    throw FormatError(.outOfRange, "the archive's arrays would take more than \(limits.maxTotalBytes) bytes", member: entry.path)
+                }
+                total += size
+                header = parsed
+                let buffer = InflationBuffer(count: size)
+                try buffer.append(Data(prefix[parsed.dataOffset...]), member: entry.path)
+                body = buffer
+                prefix.removeAll()
             }
         } catch let error as FormatError {
             throw error
         } catch {
-            throw FormatError(.malformedArchive, "cannot extract member: \(error)", path: path, member: entry.path)
+            throw FormatError(.malformedArchive, "cannot extract member: \(error)", member: entry.path)
         }
-        guard data.count == Int(clamping: declared) else {
-            throw FormatError(.sizeMismatch, "member inflated to \(data.count) bytes, the archive says \(declared)", path: path, member: entry.path)
+        guard let header, let body else {
+            // Shorter than its own header: let the decoder say what is wrong.
+            return try NPY.decode(Data(prefix))
         }
-        return data
+        guard body.filled == body.count else {
+            throw FormatError(.sizeMismatch, "member inflated to \(header.dataOffset + body.filled) bytes, the archive says \(declared)", member: entry.path)
+        }
+        if case .numeric(let dtype) = header.element, dtype != .bool, !(header.fortranOrder && header.shape.count > 1) {
+            do {
+                return .tensor(try Tensor(dtype: dtype, shape: Shape(header.shape), storage: TensorStorage(borrowing: body.bytes, owner: body)))
+            } catch {
+                throw FormatError(.invalidShape, "\(error)", member: entry.path)
+            }
+        }
+        // Fortran order, bool and strings are rewritten anyway: through the general decoder.
+        return try NPY.decode(Data(header.encoded()) + Data(body.bytes))
+    }
+
+    /// Each member's name and `.npy` header, inflating only as far as the header (a few hundred
+    /// bytes each), to size what a full read would take before doing it.
+    ///
+    /// - Throws: the errors of ``read(path:limits:)`` about the archive and its headers.
+    public static func headers(path: String) throws(FormatError) -> [(name: String, header: NPYHeader)] {
+        try InputFile.requireRegular(path)
+        let archive: Archive
+        do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
+            throw FormatError(.malformedArchive, "not a valid .npz (zip) archive: \(error)", path: path)
+        }
+        struct Enough: Error {}
+        var result: [(name: String, header: NPYHeader)] = []
+        var count = 0
+        for entry in archive where entry.type == .file {
+            count += 1
+            guard count <= maxMembers else { throw FormatError(.malformedArchive, "more than \(maxMembers) members", path: path) }
+            var prefix: [UInt8] = []
+            var found: NPYHeader?
+            do {
+                _ = try archive.extract(entry, bufferSize: 4096, skipCRC32: true) { chunk in
+                    prefix.append(contentsOf: chunk)
+                    if let header = try headerIfComplete(prefix) {
+                        found = header
+                        throw Enough()
+                    }
+                    if prefix.count > NPYHeader.maxHeaderLength + 16 { throw Enough() }
+                }
+            } catch is Enough {
+            } catch let error as FormatError {
+                var error = error
+                error.path = path
+                error.member = entry.path
+                throw error
+            } catch {
+                throw FormatError(.malformedArchive, "cannot extract member: \(error)", path: path, member: entry.path)
+            }
+            if let found {
+                result.append((entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path, found))
+            }
+        }
+        return result
+    }
+
+    /// The header of a `.npy` whose first bytes are `prefix`, once all of it has arrived.
+    private static func headerIfComplete(_ prefix: [UInt8]) throws(FormatError) -> NPYHeader? {
+        guard prefix.count >= 12 || (prefix.count >= 10 && prefix[6] == 1) else { return nil }
+        let major = prefix[6]
+        let length = major == 1 ? Int(prefix[8]) | Int(prefix[9]) << 8
+            : Int(prefix[8]) | Int(prefix[9]) << 8 | Int(prefix[10]) << 16 | Int(prefix[11]) << 24
+        guard prefix.count >= (major == 1 ? 10 : 12) + min(length, NPYHeader.maxHeaderLength + 1) else { return nil }
+        do {
+            return try prefix.withUnsafeBytes { raw in try NPYHeader.parse(raw) }
+        } catch let error as FormatError {
+            throw error
+        } catch {
+            throw FormatError(.malformedHeader, "\(error)")
+        }
     }
 
     /// Writes an `.npz` with stored (uncompressed) members, atomically (temporary file, rename).
@@ -118,5 +238,31 @@ public enum NPZ {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
         }
+    }
+}
+
+/// The final buffer a member inflates into, filled exactly once and then borrowed by its tensor.
+final class InflationBuffer: @unchecked Sendable {
+    // Safety: written only while the member is extracted, read-only afterwards.
+    private let base: UnsafeMutableRawPointer?
+    let count: Int
+    private(set) var filled = 0
+
+    init(count: Int) {
+        self.count = count
+        base = count > 0 ? UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64) : nil
+    }
+
+    deinit { base?.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    func append(_ chunk: Data, member: String) throws(FormatError) {
+        guard chunk.count <= count - filled else {
+            throw FormatError(.inflationBomb, "member inflates past the \(count) data bytes its header promises", member: member)
+        }
+        guard let base, !chunk.isEmpty else { return }
+        chunk.copyBytes(to: (base + filled).assumingMemoryBound(to: UInt8.self), count: chunk.count)
+        filled += chunk.count
     }
 }

@@ -16,10 +16,24 @@ public enum PrefixFile {
     /// Whether `path` is a file PrefixKit reads prefixes from.
     public static func detect(_ path: String) -> Bool { path.hasSuffix(".npz") || path.hasSuffix(".safetensors") }
 
-    /// Reads every tensor and the metadata of an `.npz` or `.safetensors`.
+    /// The most bytes the arrays of a prefix `.npz` may inflate to.
+    public static let maxBytes = 8 << 30
+
+    /// The most bytes a prefix for `config` can take, MLP included, in f64: per layer the larger
+    /// of `d` and `2 * token_dim` values for every position, and an MLP whose hidden width is up
+    /// to `4d`.
+    public static func maxBytes(for config: ModelConfig) -> Int {
+        let width = max(config.hiddenSize, 2 * config.tokenDim)
+        let (a, o1) = (config.numLayers * width).multipliedReportingOverflow(by: config.maxPositions + 8 * config.hiddenSize)
+        let (b, o2) = a.multipliedReportingOverflow(by: 8)
+        return o1 || o2 ? PrefixFile.maxBytes : min(PrefixFile.maxBytes, b + (1 << 20))
+    }
+
+    /// Reads every tensor and the metadata of an `.npz` or `.safetensors`; `.npz` arrays may
+    /// inflate to `maxBytes` at most.
     ///
     /// - Throws: ``FormatError`` from the format readers, `.unsupportedDType` for another extension.
-    public static func read(path: String) throws(FormatError) -> Contents {
+    public static func read(path: String, maxBytes: Int = PrefixFile.maxBytes) throws(FormatError) -> Contents {
         if path.hasSuffix(".safetensors") {
             let file = try SafetensorsFile(path: path)
             let tensors = try file.entries.map { (e) throws(FormatError) in NamedTensor(e.name, try file.tensor(e)) }
@@ -28,7 +42,13 @@ public enum PrefixFile {
         if path.hasSuffix(".npz") {
             var tensors: [NamedTensor] = []
             var metadata: [String: String] = [:]
-            for (name, value) in try NPZ.read(path: path) {
+            // Prefix tensors are rank 1 to 3 and, even for the largest models, a few GB.
+            let limits = NPZ.Limits(maxTotalBytes: min(maxBytes, PrefixFile.maxBytes)) { name, header throws(FormatError) in
+                guard header.shape.count <= 3 || name == "meta" else {
+                    throw FormatError(.invalidShape, "'\(name)' has rank \(header.shape.count); prefix tensors have rank 1 to 3", member: name)
+                }
+            }
+            for (name, value) in try NPZ.read(path: path, limits: limits) {
                 if name == "meta", let text = value.string {
                     if let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
                         for (k, v) in object { metadata[k] = "\(v)" }

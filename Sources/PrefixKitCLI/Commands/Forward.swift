@@ -44,7 +44,7 @@ struct Forward: ParsableCommand {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
         let info = try opened.checkpoint(checkpoint)
         let stack = try opened.stack(for: info, verify: verify)
-        let inputs = try ForwardInput(file: input)
+        let inputs = try ForwardInput(file: input, bounds: ExchangeBounds(config: stack.config, prefixLength: info.prefixLength))
         let options = ForwardOptions(computePrefixRows: prefixRows, logits: logits)
         let started = ContinuousClock.now
         let result = dtype == .f64 ? try stack.forward(inputs, as: Double.self, options: options)

@@ -22,7 +22,8 @@ struct Probe: ParsableCommand {
         func run() throws {
             let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
             let info = try opened.checkpoint(checkpoint)
-            let exchange = try ActivationExchange.read(path: file)
+            let config = try opened.base("base:" + info.baseFingerprint).config
+            let exchange = try ActivationExchange.read(path: file, bounds: ExchangeBounds(config: config, prefixLength: info.prefixLength))
             guard exchange.inputIDs != nil || exchange.inputsEmbeds != nil, exchange.final != nil else {
                 throw FormatError(.missingKey, "a probe needs the inputs (input_ids or inputs_embeds) and 'final'", path: file)
             }

@@ -1,0 +1,106 @@
+import Foundation
+import PrefixKit
+import TestSupport
+import Testing
+
+/// Hostile-shaped inputs are refused from their headers, before memory or time is spent on them.
+@Suite("Bounded memory and time on hostile-shaped input")
+struct BoundedInputTests {
+    /// An `.npz` of 2 MB whose `layer_00.input` member inflates to 2 GiB of zeros.
+    static func bomb(_ path: String) throws {
+        let run = try Processes.python("""
+            import sys, zipfile, struct, io, numpy as np
+            hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 134217728, 4), }"
+            hdr += ' ' * ((64 - (10 + len(hdr) + 1) % 64) % 64) + '\\n'
+            head = b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(hdr)) + hdr.encode()
+            with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
+                ids = io.BytesIO(); np.save(ids, np.array([[1, 2, 3, 4]])); z.writestr('input_ids.npy', ids.getvalue())
+                with z.open('layer_00.input.npy', 'w', force_zip64=True) as f:
+                    f.write(head)
+                    for _ in range(128): f.write(b'\\0' * (1 << 24))
+            """, [path])
+        #expect(run.status == 0, "\(run.stderr)")
+    }
+
+    /// Runs `prefixkit` under `/usr/bin/time`, returning the result and the peak RSS in KB.
+    static func measured(_ arguments: [String]) throws -> (ProcessResult, Int) {
+        let run = try Processes.run("/usr/bin/time", ["-f", "peak-rss-kb %M", Processes.prefixkit] + arguments)
+        let line = run.stderr.split(separator: "\n").last { $0.hasPrefix("peak-rss-kb ") } ?? ""
+        return (run, Int(line.dropFirst(12)) ?? .max)
+    }
+
+    @Test("an .npz member that inflates to 2 GiB is refused from its header by verify, probe add, forward and import: under 200 MB of memory")
+    func inflationBomb() throws {
+        let dir = TemporaryDirectory()
+        let store = try HostileInputTests.demoStore(dir)
+        let bomb = dir.path + "/bomb.npz"
+        try Self.bomb(bomb)
+        for command in [["verify", store, "demo", "--reference", bomb, "--no-record"], ["probe", "add", store, "demo", bomb],
+                        ["forward", store, "demo", "--input", bomb], ["import", store, bomb, "--name", "b"]] {
+            let (run, rss) = try Self.measured(command)
+            #expect(run.signal == nil && run.status != 0 || command[0] == "forward", "\(command): \(run.stderr)")
+            #expect(rss < 200_000, "\(command) peaked at \(rss) KB")
+        }
+        let (verify, _) = try Self.measured(["verify", store, "demo", "--reference", bomb, "--no-record"])
+        #expect(verify.status == 3 && verify.stderr.contains("'layer_00.input' has shape [1, 134217728, 4]"), "\(verify.stderr)")
+        let (imported, _) = try Self.measured(["import", store, bomb, "--name", "b"])
+        #expect(imported.status == 3 && imported.stderr.contains("more than"), "\(imported.stderr)")
+    }
+
+    @Test("input ids longer than the model's positions are refused from the .npy header")
+    func longInput() throws {
+        let dir = TemporaryDirectory()
+        let store = try HostileInputTests.demoStore(dir)
+        let ids = dir.path + "/ids.npy"
+        // A header claiming [1, 100000000] int64 over a short body: only the header is read.
+        let made = try Processes.python("""
+            import sys, struct
+            hdr = "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 100000000), }"
+            hdr += ' ' * ((64 - (10 + len(hdr) + 1) % 64) % 64) + '\\n'
+            open(sys.argv[1], 'wb').write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(hdr)) + hdr.encode() + b'\\0' * 64)
+            """, [ids])
+        #expect(made.status == 0)
+        let (run, rss) = try Self.measured(["forward", store, "demo", "--input", ids])
+        #expect(run.status == 3 && run.stderr.contains("holds 100000000 tokens, more than the model's"), "\(run.stderr)")
+        #expect(rss < 200_000)
+    }
+
+    @Test("a shard index mapping a million tensors is refused at once")
+    func hugeIndex() throws {
+        let dir = TemporaryDirectory()
+        let model = dir.path + "/model"
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+        let base = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/base"
+        try FileManager.default.copyItem(atPath: base + "/config.json", toPath: model + "/config.json")
+        try FileManager.default.copyItem(atPath: base + "/model.safetensors", toPath: model + "/model-00001-of-00001.safetensors")
+        let made = try Processes.python("""
+            import sys, json
+            json.dump({"metadata": {}, "weight_map": {f"t{i}": "model-00001-of-00001.safetensors" for i in range(int(sys.argv[2]))}}, open(sys.argv[1], "w"))
+            """, [model + "/model.safetensors.index.json", "1000000"])
+        #expect(made.status == 0)
+        let started = Date()
+        let run = try Processes.prefixkit(["import", dir.path + "/s", model])
+        #expect(run.status == 3 && run.stderr.contains("the shard index"), "\(run.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10)
+        _ = try Processes.python("""
+            import sys, json
+            json.dump({"metadata": {}, "weight_map": {f"t{i}": "model-00001-of-00001.safetensors" for i in range(int(sys.argv[2]))}}, open(sys.argv[1], "w"))
+            """, [model + "/model.safetensors.index.json", "150000"])
+        let many = try Processes.prefixkit(["import", dir.path + "/s", model])
+        #expect(many.status == 3 && many.stderr.contains("maps more than 100000 tensors"), "\(many.stderr)")
+    }
+
+    @Test("an HF directory's large extra file is skipped, not read into memory")
+    func largeExtraFile() throws {
+        let dir = TemporaryDirectory()
+        let model = dir.path + "/model"
+        try FileManager.default.copyItem(atPath: Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/base", toPath: model)
+        #expect(FileManager.default.createFile(atPath: model + "/huge.json", contents: nil))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: model + "/huge.json"))
+        try handle.truncate(atOffset: 500_000_000)
+        try handle.close()
+        let (run, rss) = try Self.measured(["import", dir.path + "/s", model])
+        #expect(run.status == 0 && run.stdout.contains("skipped huge.json (larger than"), "\(run.stdout)\(run.stderr)")
+        #expect(rss < 200_000)
+    }
+}
