@@ -37,7 +37,7 @@ public struct ExchangeBounds: Sendable, Equatable {
             throw FormatError(.outOfRange, "\(name) has a batch of \(shape[0]) rows, more than \(Self.maxBatch)", member: name)
         }
         guard shape[1] <= maxPositions else {
-            throw FormatError(.outOfRange, "\(name) holds \(shape[1]) tokens, more than the model's \(maxPositions) positions", member: name)
+            throw FormatError(.outOfRange, "\(name) holds \(shape[1]) tokens, beyond the model's maximum of \(maxPositions) positions", member: name)
         }
     }
 
