@@ -16,6 +16,10 @@ final class HDF5BlobReader {
         var matchesType: Bool
         var offset: UInt64?
         var isChunked: Bool
+        /// How many attributes the dataset carries (PrefixKit writes one, `dtype`).
+        var attributeCount: Int
+        /// The bytes its data takes in the file. The corresponding call is `H5Dget_storage_size`.
+        var storageSize: UInt64
     }
 
     /// Opens `path` read-only.
@@ -75,9 +79,11 @@ final class HDF5BlobReader {
             let layout = H5Pget_layout(dcpl.id)
             let offset = H5Dget_offset(dataset.id)
             let attribute = try HDF5.readStringAttribute(dataset.id, "dtype", subject: subject)
+            let attributes = H5Aget_num_attrs(dataset.id)
+            try HDF5.check(herr_t(attributes < 0 ? -1 : 0), "H5Aget_num_attrs", subject)
             return DatasetInfo(dtypeAttribute: attribute, dimensions: dims.map { Int(clamping: $0) },
                                matchesType: equal > 0, offset: offset == chdf5_haddr_undef() ? nil : UInt64(offset),
-                               isChunked: layout == H5D_CHUNKED)
+                               isChunked: layout == H5D_CHUNKED, attributeCount: Int(attributes), storageSize: H5Dget_storage_size(dataset.id))
         }
     }
 
@@ -91,6 +97,56 @@ final class HDF5BlobReader {
             let type = try HDF5.fileType(for: dtype)
             try HDF5.check(H5Dread(dataset.id, type.id, hid_t(H5S_ALL), hid_t(H5S_ALL), hid_t(H5P_DEFAULT), buffer.baseAddress),
                            "H5Dread", subject)
+        }
+    }
+
+    /// Visits every object of the file as h5py's `visititems` would, opening each and, for a
+    /// dataset, reading its dataspace, type and every attribute: damage anywhere h5py would
+    /// walk shows here, not only in the datasets the catalog names. Returns the number of
+    /// objects. The corresponding HDF5 call is `H5Ovisit2`.
+    func walk() throws(HDF5Error) -> Int {
+        try HDF5.serialized { () throws(HDF5Error) -> Int in
+            final class Visit { var objects = 0; var failed: String? }
+            let visit = Visit()
+            let status = withExtendedLifetime(visit) {
+                H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, { object, name, _, context in
+                    guard let context, let name else { return -1 }
+                    let visit = Unmanaged<Visit>.fromOpaque(context).takeUnretainedValue()
+                    visit.objects += 1
+                    let id = H5Oopen(object, name, hid_t(H5P_DEFAULT))
+                    guard id >= 0 else { visit.failed = "cannot open \(String(cString: name))"; return -1 }
+                    defer { H5Oclose(id) }
+                    if H5Iget_type(id) == H5I_DATASET {
+                        let space = H5Dget_space(id), type = H5Dget_type(id)
+                        defer {
+                            if space >= 0 { H5Sclose(space) }
+                            if type >= 0 { H5Tclose(type) }
+                        }
+                        guard space >= 0, type >= 0, H5Sget_simple_extent_ndims(space) >= 0, H5Tget_size(type) > 0 else {
+                            visit.failed = "cannot read the dataspace or type of \(String(cString: name))"
+                            return -1
+                        }
+                        let attributes = H5Aget_num_attrs(id)
+                        guard attributes >= 0 else { visit.failed = "cannot count the attributes of \(String(cString: name))"; return -1 }
+                        for index in 0..<UInt32(attributes) {
+                            let attribute = H5Aopen_idx(id, index)
+                            guard attribute >= 0 else { visit.failed = "cannot open an attribute of \(String(cString: name))"; return -1 }
+                            let attributeType = H5Aget_type(attribute)
+                            let ok = attributeType >= 0 && H5Tget_size(attributeType) > 0
+                            if attributeType >= 0 { H5Tclose(attributeType) }
+                            H5Aclose(attribute)
+                            guard ok else { visit.failed = "cannot read an attribute of \(String(cString: name))"; return -1 }
+                        }
+                    }
+                    return 0
+                }, Unmanaged.passUnretained(visit).toOpaque(), 0x001f)  // H5O_INFO_ALL, as h5py asks
+            }
+            guard status >= 0 else {
+                var error = HDF5.failure("H5Ovisit2", path)
+                if let failed = visit.failed { error.frames.append(failed) }
+                throw error
+            }
+            return visit.objects
         }
     }
 }

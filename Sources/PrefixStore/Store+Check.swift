@@ -53,7 +53,9 @@ extension Store {
     ///   - digests: recompute every tensor's digest (the expensive part).
     ///   - record: save the result as a `check_run` row.
     /// - Throws: ``StorageError`` when the catalog cannot be queried.
-    public func check(digests: Bool = true, record: Bool = true) throws(StorageError) -> CheckReport {
+    ///   - isolation: where libhdf5 reads the blobs' metadata; `prefixkit` reads it in a child
+    ///     process, so that damage which crashes or bloats libhdf5 is reported, not suffered.
+    public func check(digests: Bool = true, record: Bool = true, isolation: BlobIsolation = .inProcess) throws(StorageError) -> CheckReport {
         let started = Store.timestamp()
         var findings: [CheckFinding] = []
         func error(_ check: String, _ message: String, path: String? = nil, owners: [String]? = nil, tensor: String? = nil) {
@@ -103,43 +105,33 @@ extension Store {
                 error("blob", "blob file has \(size) bytes, the catalog recorded \(blob.byteLength)", path: path, owners: blobOwners)
                 continue
             }
-            let reader: HDF5BlobReader
-            do {
-                reader = try HDF5BlobReader(path: path)
-            } catch let failure {
-                error("blob", failure.message, path: path, owners: blobOwners)
+            let expectations = blobTensors.compactMap { tensor -> (TensorRecord, BlobExpectation)? in
+                guard let dtype = DType(rawValue: tensor.dtype), let shape = try? Store.parseShape(tensor.shape) else {
+                    let names = owners[tensor.id ?? -1] ?? []
+                    error("catalog", "unknown dtype or malformed shape in the catalog", path: catalogPath, owners: names.map(\.owner),
+                          tensor: names.first?.name ?? tensor.dataset)
+                    return nil
+                }
+                return (tensor, BlobExpectation(dataset: tensor.dataset, dtype: dtype, shape: shape.dimensions, byteLength: tensor.byteLength,
+                                                fileOffset: tensor.fileOffset))
+            }
+            let inspection = BlobInspector.inspect([(path, expectations.map(\.1))], isolation: isolation)[0]
+            if let failure = inspection.failure {
+                error("blob", failure, path: path, owners: blobOwners)
                 continue
             }
-            for tensor in blobTensors {
+            for (tensor, expected) in expectations {
                 let names = owners[tensor.id ?? -1] ?? []
                 let tensorOwners = names.map(\.owner)
                 let tensorName = names.first?.name ?? tensor.dataset
-                guard let dtype = DType(rawValue: tensor.dtype), let shape = try? Store.parseShape(tensor.shape) else {
-                    error("catalog", "unknown dtype or malformed shape in the catalog", path: catalogPath, owners: tensorOwners, tensor: tensorName)
+                if let problem = inspection.problems[tensor.dataset] {
+                    error("structure", "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners, tensor: tensorName)
                     continue
                 }
-                do {
-                    let info = try reader.info(tensor.dataset, expecting: dtype)
-                    var problems: [String] = []
-                    if info.dimensions != shape.dimensions { problems.append("shape \(info.dimensions) instead of \(shape)") }
-                    if !info.matchesType { problems.append("stored type differs from \(dtype)") }
-                    if info.dtypeAttribute != dtype.hdf5AttributeName {
-                        problems.append("dtype attribute \(info.dtypeAttribute ?? "missing") instead of \(dtype.hdf5AttributeName)")
-                    }
-                    if tensor.byteLength > 0, info.offset.map({ Int64($0) }) != tensor.fileOffset, !info.isChunked {
-                        problems.append("data at offset \(info.offset.map(String.init) ?? "none") instead of \(tensor.fileOffset.map(String.init) ?? "none")")
-                    }
-                    if !problems.isEmpty {
-                        error("structure", "dataset \(tensor.dataset): " + problems.joined(separator: "; "), path: path, owners: tensorOwners, tensor: tensorName)
-                        continue
-                    }
-                } catch let failure {
-                    error("structure", "dataset \(tensor.dataset) cannot be read: \(failure)", path: path, owners: tensorOwners, tensor: tensorName)
-                    continue
-                }
+                let (dtype, shape) = (expected.dtype, expected.shape)
                 guard digests else { continue }
                 let entry = TensorEntry(name: tensorName, role: names.first?.role ?? "unreferenced", layer: nil, dtype: dtype,
-                                        shape: shape.dimensions, byteCount: tensor.byteLength, sha256: tensor.sha256,
+                                        shape: shape, byteCount: tensor.byteLength, sha256: tensor.sha256,
                                         blobPath: blob.path, dataset: tensor.dataset, fileOffset: tensor.fileOffset)
                 do {
                     _ = try load(entry, verify: true, owner: tensorOwners.first)
@@ -149,7 +141,6 @@ extension Store {
                     error(failure.code == .digestMismatch ? "digest" : "blob", failure.message, path: path, owners: tensorOwners, tensor: tensorName)
                 }
             }
-            reader.close()
         }
 
         // 4. Leftovers.

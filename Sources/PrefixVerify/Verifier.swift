@@ -31,6 +31,8 @@ public struct VerifyOptions: Sendable {
     public var record = true
     /// Count a checkpoint whose composition nothing independent checked as a finding (exit 1).
     public var requireReference = false
+    /// Where libhdf5 reads the blobs' metadata during the blob checks.
+    public var blobIsolation: BlobIsolation = .inProcess
 
     public init() {}
 }
@@ -65,7 +67,7 @@ public enum Verifier {
         }
         var timings: [String: Double] = [:]
         let catalogClock = ContinuousClock.now
-        let catalog = try catalogChecks(store, quick: options.quick, checkpoints: selected)
+        let catalog = try catalogChecks(store, quick: options.quick, checkpoints: selected, isolation: options.blobIsolation)
         timings["catalog"] = CompositionCheck.seconds(since: catalogClock)
         var report = VerificationReport(store: store.directory, startedAt: started, toolVersion: PrefixKitVersion.current,
                                         catalog: catalog,
@@ -106,8 +108,8 @@ public enum Verifier {
     }
 
     /// Catalog integrity and blobs (every digest, or a sample with `quick`).
-    static func catalogChecks(_ store: Store, quick: Bool, checkpoints: [CheckpointInfo]) throws -> [CheckResult] {
-        let check = try store.check(digests: !quick, record: false)
+    static func catalogChecks(_ store: Store, quick: Bool, checkpoints: [CheckpointInfo], isolation: BlobIsolation) throws -> [CheckResult] {
+        let check = try store.check(digests: !quick, record: false, isolation: isolation)
         let catalog = check.findings.filter { $0.check == "catalog" && $0.severity == "error" }
         let blobs = check.findings.filter { ["blob", "structure", "digest"].contains($0.check) && $0.severity == "error" }
         var results = [

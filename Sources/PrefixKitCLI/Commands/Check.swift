@@ -18,7 +18,7 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
-        let report = try opened.check(digests: !quick, record: !noRecord)
+        let report = try opened.check(digests: !quick, record: !noRecord, isolation: InspectBlobs.isolation)
         if output.json {
             try JSONOutput.print(report)
         } else {

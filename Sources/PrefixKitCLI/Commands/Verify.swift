@@ -94,6 +94,7 @@ struct Verify: ParsableCommand {
         options.shard = shard.flatMap(Verify.parseShard)
         options.record = !noRecord
         options.requireReference = requireReference
+        options.blobIsolation = InspectBlobs.isolation
         let report = try Verifier.run(opened, options: options)
         if let junit { try JUnitReport.xml(report).write(toFile: junit, atomically: true, encoding: .utf8) }
         if let html { try HTMLReport.page(report).write(toFile: html, atomically: true, encoding: .utf8) }

@@ -1,0 +1,229 @@
+public import Foundation
+public import PrefixCore
+#if canImport(Glibc)
+public import Glibc
+#endif
+
+/// One dataset a blob holds, as the catalog records it.
+public struct BlobExpectation: Codable, Sendable, Hashable {
+    public var dataset: String
+    public var dtype: DType
+    public var shape: [Int]
+    public var byteLength: Int64
+    public var fileOffset: Int64?
+}
+
+/// What reading a blob's HDF5 metadata through libhdf5 showed, against the catalog: what h5py
+/// would read (datasets, shapes, types, attributes, data offsets).
+public struct BlobInspection: Codable, Sendable, Hashable {
+    /// The blob cannot be opened at all (or libhdf5 crashed or hung reading it).
+    public var failure: String?
+    /// Per dataset, what differs from the catalog.
+    public var problems: [String: String] = [:]
+}
+
+/// Where blobs' HDF5 metadata is read: libhdf5 walks structures a damaged file controls, and a
+/// flipped byte there has crashed it (SIGSEGV) or made it allocate gigabytes. In a child
+/// process, such a blob is reported as damaged and the caller lives on.
+public enum BlobIsolation: Sendable {
+    /// In this process (library use without an executable at hand).
+    case inProcess
+    /// In a child running `executable arguments... REQUESTS`, which must serve
+    /// ``BlobInspector/serve(requests:)``
+    /// (`prefixkit` does, as its hidden `inspect-blobs` command), under a memory limit, killed
+    /// after `timeout` seconds without progress.
+    case childProcess(executable: String, arguments: [String], timeout: Double)
+}
+
+/// Reads blobs' HDF5 views and compares them with the catalog.
+public enum BlobInspector {
+    /// The address space a child inspector may use.
+    public static let childMemoryLimit: rlim_t = 4 << 30
+
+    /// Inspects one blob in this process.
+    public static func inspect(path: String, expecting: [BlobExpectation]) -> BlobInspection {
+        var result = BlobInspection()
+        let reader: HDF5BlobReader
+        do {
+            reader = try HDF5BlobReader(path: path)
+        } catch {
+            result.failure = error.message
+            return result
+        }
+        defer { reader.close() }
+        do {
+            _ = try reader.walk()
+        } catch {
+            result.failure = "libhdf5 cannot walk the file's objects, so h5py cannot read it (\(error))"
+            return result
+        }
+        for expected in expecting {
+            do {
+                let info = try reader.info(expected.dataset, expecting: expected.dtype)
+                var problems: [String] = []
+                if info.dimensions != expected.shape { problems.append("shape \(info.dimensions) instead of \(expected.shape)") }
+                if !info.matchesType { problems.append("stored type differs from \(expected.dtype)") }
+                if info.dtypeAttribute != expected.dtype.hdf5AttributeName {
+                    problems.append("dtype attribute \(info.dtypeAttribute ?? "missing") instead of \(expected.dtype.hdf5AttributeName)")
+                }
+                if info.attributeCount != 1 { problems.append("\(info.attributeCount) attributes instead of 1 (dtype)") }
+                if expected.byteLength > 0, !info.isChunked {
+                    if info.offset.map({ Int64($0) }) != expected.fileOffset {
+                        problems.append("data at offset \(info.offset.map(String.init) ?? "none") instead of \(expected.fileOffset.map(String.init) ?? "none")")
+                    }
+                    if info.storageSize != UInt64(expected.byteLength) {
+                        problems.append("\(info.storageSize) bytes of data instead of \(expected.byteLength)")
+                    }
+                }
+                if !problems.isEmpty { result.problems[expected.dataset] = problems.joined(separator: "; ") }
+            } catch {
+                result.problems[expected.dataset] = "cannot be read: \(error)"
+            }
+        }
+        return result
+    }
+
+    /// Inspects every blob of `jobs`, in order, where `isolation` says.
+    static func inspect(_ jobs: [(path: String, expecting: [BlobExpectation])], isolation: BlobIsolation) -> [BlobInspection] {
+        switch isolation {
+        case .inProcess:
+            return jobs.map { inspect(path: $0.path, expecting: $0.expecting) }
+        case .childProcess(let executable, let arguments, let timeout):
+            return ChildInspection(executable: executable, arguments: arguments, timeout: timeout).run(jobs)
+        }
+    }
+
+    /// One request line of the child protocol.
+    struct Request: Codable {
+        var path: String
+        var expecting: [BlobExpectation]
+    }
+
+    /// The child side: limits its own memory, then reads one JSON request per line from the
+    /// file at `requests` and answers each with one JSON ``BlobInspection`` line on stdout.
+    public static func serve(requests: String) {
+        var limit = rlimit(rlim_cur: childMemoryLimit, rlim_max: childMemoryLimit)
+        _ = setrlimit(Int32(RLIMIT_AS.rawValue), &limit)
+        let decoder = JSONDecoder(), encoder = JSONEncoder()
+        let text = (try? String(contentsOfFile: requests, encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n").map(String.init) {
+            guard let request = try? decoder.decode(Request.self, from: Data(line.utf8)) else { continue }
+            let inspection = inspect(path: request.path, expecting: request.expecting)
+            let data = (try? encoder.encode(inspection)) ?? Data("{}".utf8)
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        }
+    }
+}
+
+/// Runs the child inspector over the jobs, restarting it after a blob that killed it.
+private struct ChildInspection {
+    let executable: String
+    let arguments: [String]
+    let timeout: Double
+
+    func run(_ jobs: [(path: String, expecting: [BlobExpectation])]) -> [BlobInspection] {
+        var results: [BlobInspection] = []
+        while results.count < jobs.count {
+            let remaining = Array(jobs[results.count...])
+            let (answers, death) = runOnce(remaining)
+            results += answers
+            if results.count < jobs.count {
+                // The blob being read when the child died (or stopped answering) is the damaged one.
+                results.append(BlobInspection(failure: death ?? "the inspector stopped without answering"))
+            }
+        }
+        return results
+    }
+
+    /// Answers until the child ends or stalls; the reason it ended early, if it did.
+    private func runOnce(_ jobs: [(path: String, expecting: [BlobExpectation])]) -> ([BlobInspection], String?) {
+        // Requests go in a file, not a pipe: a child that dies early must not SIGPIPE the caller.
+        let requests = FileManager.default.temporaryDirectory.path + "/prefixkit-inspect-\(getpid())-\(UUID().uuidString.prefix(8)).jsonl"
+        let encoder = JSONEncoder()
+        var body = Data()
+        for job in jobs {
+            if let data = try? encoder.encode(BlobInspector.Request(path: job.path, expecting: job.expecting)) { body += data + Data("\n".utf8) }
+        }
+        guard FileManager.default.createFile(atPath: requests, contents: body) else {
+            return ([], "cannot write the blob inspector's requests to \(requests)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: requests) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments + [requests]
+        let output = Pipe()
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch {
+            return ([], "cannot start the blob inspector \(executable): \(error)")
+        }
+        // Only the child writes answers: without this, the pipe never reaches end of file.
+        try? output.fileHandleForWriting.close()
+        let lines = LineCollector()
+        Thread.detachNewThread { lines.collect(output.fileHandleForReading) }
+        var answers: [BlobInspection] = []
+        while answers.count < jobs.count {
+            guard let line = lines.next(timeout: timeout) else {
+                if !lines.hasEnded {
+                    kill(process.processIdentifier, SIGKILL)
+                    process.waitUntilExit()
+                    return (answers, "libhdf5 did not finish reading its metadata within \(String(format: "%g", timeout)) s (killed)")
+                }
+                process.waitUntilExit()
+                let how = process.terminationReason == .uncaughtSignal ? "crashed (signal \(process.terminationStatus))" : "exited (status \(process.terminationStatus))"
+                return (answers, "libhdf5 \(how) reading its metadata: the HDF5 structures are damaged")
+            }
+            answers.append((try? JSONDecoder().decode(BlobInspection.self, from: Data(line.utf8))) ?? BlobInspection(failure: "unreadable inspector answer"))
+        }
+        process.waitUntilExit()
+        return (answers, nil)
+    }
+}
+
+/// Lines read from a pipe on a background thread, handed out one at a time.
+private final class LineCollector: @unchecked Sendable {
+    // Safety: `lines` and `ended` are guarded by `condition`.
+    private let condition = NSCondition()
+    private var lines: [String] = []
+    private var ended = false
+
+    func collect(_ handle: FileHandle) {
+        var buffer = Data()
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            while let newline = buffer.firstIndex(of: 0x0a) {
+                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...newline)
+                condition.lock()
+                lines.append(line)
+                condition.broadcast()
+                condition.unlock()
+            }
+        }
+        condition.lock()
+        ended = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Whether the pipe reached its end.
+    var hasEnded: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return ended && lines.isEmpty
+    }
+
+    /// The next line, or nil when the pipe ended or `timeout` passed without one.
+    func next(timeout: Double) -> String? {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while lines.isEmpty && !ended {
+            if !condition.wait(until: deadline) { break }
+        }
+        return lines.isEmpty ? nil : lines.removeFirst()
+    }
+}
