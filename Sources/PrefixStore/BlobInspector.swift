@@ -160,8 +160,7 @@ private struct ChildInspection {
         }
         // Only the child writes answers: without this, the pipe never reaches end of file.
         try? output.fileHandleForWriting.close()
-        let lines = LineCollector()
-        Thread.detachNewThread { lines.collect(output.fileHandleForReading) }
+        let lines = LineCollector(output.fileHandleForReading)
         var answers: [BlobInspection] = []
         while answers.count < jobs.count {
             guard let line = lines.next(timeout: timeout) else {
@@ -181,49 +180,33 @@ private struct ChildInspection {
     }
 }
 
-/// Lines read from a pipe on a background thread, handed out one at a time.
-private final class LineCollector: @unchecked Sendable {
-    // Safety: `lines` and `ended` are guarded by `condition`.
-    private let condition = NSCondition()
-    private var lines: [String] = []
-    private var ended = false
+/// Lines read from a pipe, waiting at most a timeout for each (`poll`).
+private final class LineCollector {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private(set) var hasEnded = false
 
-    func collect(_ handle: FileHandle) {
-        var buffer = Data()
-        while true {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-            while let newline = buffer.firstIndex(of: 0x0a) {
-                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-                buffer.removeSubrange(buffer.startIndex...newline)
-                condition.lock()
-                lines.append(line)
-                condition.broadcast()
-                condition.unlock()
-            }
-        }
-        condition.lock()
-        ended = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Whether the pipe reached its end.
-    var hasEnded: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return ended && lines.isEmpty
-    }
+    init(_ handle: FileHandle) { fd = handle.fileDescriptor }
 
     /// The next line, or nil when the pipe ended or `timeout` passed without one.
     func next(timeout: Double) -> String? {
-        condition.lock()
-        defer { condition.unlock() }
         let deadline = Date().addingTimeInterval(timeout)
-        while lines.isEmpty && !ended {
-            if !condition.wait(until: deadline) { break }
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0a) {
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
+                buffer.removeSubrange(...newline)
+                return line
+            }
+            if hasEnded { return nil }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return nil }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(min(left * 1000, 60_000)) + 1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            let count = read(fd, &chunk, chunk.count)
+            if count <= 0 { hasEnded = true } else { buffer += chunk[0..<count] }
         }
-        return lines.isEmpty ? nil : lines.removeFirst()
     }
 }

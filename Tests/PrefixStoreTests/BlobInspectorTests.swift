@@ -31,7 +31,7 @@ struct BlobInspectorTests {
         let store = try store(dir)
         let started = Date()
         let report = try store.check(digests: false, record: false,
-                                     isolation: .childProcess(executable: "/bin/sh", arguments: ["-c", "sleep 100"], timeout: 0.5))
+                                     isolation: .childProcess(executable: "/bin/sh", arguments: ["-c", "exec sleep 100"], timeout: 0.5))
         #expect(Date().timeIntervalSince(started) < 20)
         #expect(report.findings.contains { $0.message.contains("did not finish reading its metadata within 0.5 s (killed)") }, "\(report.findings)")
     }
