@@ -52,7 +52,8 @@ enum FuzzTarget: String, CaseIterable {
     static var selected: FuzzTarget {
         let name = ProcessInfo.processInfo.environment["PREFIXKIT_FUZZ_TARGET"] ?? ""
         guard let target = FuzzTarget(rawValue: name) else {
-            FileHandle.standardError.write(Data("set PREFIXKIT_FUZZ_TARGET to one of: \(allCases.map(\.rawValue).joined(separator: ", "))\n".utf8))
+            FileHandle.standardError.write(
+                Data("set PREFIXKIT_FUZZ_TARGET to one of: \(allCases.map(\.rawValue).joined(separator: ", "))\n".utf8))
             exit(2)
         }
         return target
@@ -60,44 +61,47 @@ enum FuzzTarget: String, CaseIterable {
 }
 
 #if FUZZING
-/// libFuzzer's entry point for one input.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    FuzzTarget.selected.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-
-/// libFuzzer's driver (in the fuzzer runtime that `-sanitize=fuzzer` links).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
-/// The executable's entry point under libFuzzer (`scripts/fuzz`): SwiftPM names an executable's
-/// main `<target>_main`, so this hands control to libFuzzer's driver itself.
-@_cdecl("PrefixFuzz_main")
-func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    _ = FuzzTarget.selected
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { data, size in fuzzOneInput(data, size) }
-}
-#else
-/// Without libFuzzer: replays files (a corpus, or crashes found earlier) through a target, so
-/// the committed corpus runs as a regression check in every build.
-@main
-enum Replay {
-    static func main() {
-        let target = FuzzTarget.selected
-        var count = 0
-        for path in CommandLine.arguments.dropFirst() {
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: path)).map { $0.sorted().map { path + "/" + $0 } } ?? [path]
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else { continue }
-                data.withUnsafeBytes { target.run($0) }
-                count += 1
-            }
-        }
-        print("\(target.rawValue): replayed \(count) input(s), none crashed")
+    /// libFuzzer's entry point for one input.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+        FuzzTarget.selected.run(UnsafeRawBufferPointer(start: data, count: size))
+        return 0
     }
-}
+
+    /// libFuzzer's driver (in the fuzzer runtime that `-sanitize=fuzzer` links).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func runFuzzerDriver(
+        _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+    ) -> Int32
+
+    /// The executable's entry point under libFuzzer (`scripts/fuzz`): SwiftPM names an executable's
+    /// main `<target>_main`, so this hands control to libFuzzer's driver itself.
+    @_cdecl("PrefixFuzz_main")
+    func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+        _ = FuzzTarget.selected
+        var count = argc
+        var arguments = argv
+        return runFuzzerDriver(&count, &arguments) { data, size in fuzzOneInput(data, size) }
+    }
+#else
+    /// Without libFuzzer: replays files (a corpus, or crashes found earlier) through a target, so
+    /// the committed corpus runs as a regression check in every build.
+    @main
+    enum Replay {
+        static func main() {
+            let target = FuzzTarget.selected
+            var count = 0
+            for path in CommandLine.arguments.dropFirst() {
+                let files =
+                    (try? FileManager.default.contentsOfDirectory(atPath: path)).map { $0.sorted().map { path + "/" + $0 } } ?? [path]
+                for file in files {
+                    guard let data = FileManager.default.contents(atPath: file) else { continue }
+                    data.withUnsafeBytes { target.run($0) }
+                    count += 1
+                }
+            }
+            print("\(target.rawValue): replayed \(count) input(s), none crashed")
+        }
+    }
 #endif

@@ -43,8 +43,10 @@ public struct ComputeError: Error, CustomStringConvertible, Sendable {
     public var cause: (any Error & Sendable)?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, tensor: String? = nil, expected: String? = nil,
-                actual: String? = nil, underlying: String? = nil, cause: (any Error)? = nil) {
+    public init(
+        _ code: Code, _ message: String, tensor: String? = nil, expected: String? = nil,
+        actual: String? = nil, underlying: String? = nil, cause: (any Error)? = nil
+    ) {
         self.cause = cause as? any Error & Sendable
         self.code = code
         self.message = message

@@ -24,8 +24,10 @@ extension PrefixStack {
             let (k, v) = block.keysValues(rows, positions: positions)
             // By default the prefix's own dtype; an f8 (or integer) prefix gives f32 keys and values.
             let target = dtype ?? (PrefixStack.roundableTypes.contains(p.dtype) ? p.dtype : .f32)
-            layers.append(.kv(key: PrefixStack.keyValueTensor(k, heads: config.numKVHeads, headDim: config.headDim).converted(to: target),
-                              value: PrefixStack.keyValueTensor(v, heads: config.numKVHeads, headDim: config.headDim).converted(to: target)))
+            layers.append(
+                .kv(
+                    key: PrefixStack.keyValueTensor(k, heads: config.numKVHeads, headDim: config.headDim).converted(to: target),
+                    value: PrefixStack.keyValueTensor(v, heads: config.numKVHeads, headDim: config.headDim).converted(to: target)))
         }
         return CheckpointContent(form: .kv, prefixLength: prefix.prefixLength, positions: prefix.positions, layers: layers)
     }
@@ -37,8 +39,10 @@ extension PrefixStack {
     ///
     /// - Throws: always ``ComputeError`` `.notInvertible`.
     public static func hiddenPrefix(fromKeyValue _: CheckpointContent) throws(ComputeError) -> Never {
-        throw ComputeError(.notInvertible,
-                           "a key/value prefix cannot be turned back into hidden vectors: keys and values are a projection of the normalised prefix (over-determined for full attention, not unique under grouped-query attention, and the norm discards scale and offset)")
+        throw ComputeError(
+            .notInvertible,
+            "a key/value prefix cannot be turned back into hidden vectors: keys and values are a projection of the normalised prefix (over-determined for full attention, not unique under grouped-query attention, and the norm discards scale and offset)"
+        )
     }
 }
 
@@ -65,11 +69,15 @@ public enum PrefixMLP {
         }
         let tokenDim = config.tokenDim, width = config.numLayers * 2 * tokenDim
         guard embedding.shape.rank == 2, embedding.shape[1] == tokenDim else {
-            throw ComputeError(.weightShape, "MLP embedding has the wrong shape", tensor: "embedding.weight", expected: "[Pn, \(tokenDim)]", actual: "\(embedding.shape)")
+            throw ComputeError(
+                .weightShape, "MLP embedding has the wrong shape", tensor: "embedding.weight", expected: "[Pn, \(tokenDim)]",
+                actual: "\(embedding.shape)")
         }
         let hidden = w0.shape.rank == 2 ? w0.shape[0] : -1
-        for (name, t, shape) in [("transform.0.weight", w0, [hidden, tokenDim]), ("transform.0.bias", b0, [hidden]),
-                                 ("transform.2.weight", w2, [width, hidden]), ("transform.2.bias", b2, [width])] where t.shape.dimensions != shape || hidden <= 0 {
+        for (name, t, shape) in [
+            ("transform.0.weight", w0, [hidden, tokenDim]), ("transform.0.bias", b0, [hidden]),
+            ("transform.2.weight", w2, [width, hidden]), ("transform.2.bias", b2, [width]),
+        ] where t.shape.dimensions != shape || hidden <= 0 {
             throw ComputeError(.weightShape, "MLP tensor has the wrong shape", tensor: name, expected: "\(shape)", actual: "\(t.shape)")
         }
         let pn = embedding.shape[0]
@@ -78,8 +86,9 @@ public enum PrefixMLP {
         let flat = Linear.linear(a, Weight(w2), Weight(b2))
         let layers: [LayerPrefix]
         do {
-            layers = try FlatKVLayout.split(Tensor(shape: [pn, width], doubles: flat.values).converted(to: dtype),
-                                            layers: config.numLayers, kvHeads: config.numKVHeads, headDim: config.headDim)
+            layers = try FlatKVLayout.split(
+                Tensor(shape: [pn, width], doubles: flat.values).converted(to: dtype),
+                layers: config.numLayers, kvHeads: config.numKVHeads, headDim: config.headDim)
         } catch {
             throw ComputeError(.weightShape, "\(error)")
         }

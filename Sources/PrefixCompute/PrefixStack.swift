@@ -13,7 +13,8 @@ public struct PrefixSource: Sendable {
     public var layer: @Sendable (Int) throws -> LayerPrefix
 
     /// Creates a source.
-    public init(form: PrefixForm, prefixLength: Int, positions: PositionConvention, layer: @escaping @Sendable (Int) throws -> LayerPrefix) {
+    public init(form: PrefixForm, prefixLength: Int, positions: PositionConvention, layer: @escaping @Sendable (Int) throws -> LayerPrefix)
+    {
         self.form = form
         self.prefixLength = prefixLength
         self.positions = positions
@@ -68,7 +69,9 @@ public final class PrefixStack: Sendable {
         guard prefix.prefixLength > 0 else { throw ComputeError(.prefixShape, "prefix length must be positive") }
         var layout = try WeightLayout(config)
         let infos: [String: TensorInfo]
-        do { infos = try weights.tensorInfos() } catch { throw ComputeError(.source, "cannot list the model's tensors", underlying: "\(error)", cause: error) }
+        do { infos = try weights.tensorInfos() } catch {
+            throw ComputeError(.source, "cannot list the model's tensors", underlying: "\(error)", cause: error)
+        }
         try layout.bind(infos)
         self.config = config
         self.weights = weights
@@ -137,10 +140,13 @@ public final class PrefixStack: Sendable {
         for part in layer.parts {
             let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
             guard part.tensor.shape.dimensions == expected else {
-                throw ComputeError(.prefixShape, "prefix has the wrong shape", tensor: name, expected: "\(expected)", actual: "\(part.tensor.shape)")
+                throw ComputeError(
+                    .prefixShape, "prefix has the wrong shape", tensor: name, expected: "\(expected)", actual: "\(part.tensor.shape)")
             }
             guard part.tensor.dtype.isFloatingPoint else {
-                throw ComputeError(.prefixShape, "prefix is not floating point", tensor: name, expected: "a float dtype", actual: part.tensor.dtype.rawValue)
+                throw ComputeError(
+                    .prefixShape, "prefix is not floating point", tensor: name, expected: "a float dtype",
+                    actual: part.tensor.dtype.rawValue)
             }
         }
         return layer
@@ -153,7 +159,9 @@ extension PrefixStack {
         let (heads, pn, hd) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
         let values = T.elements(of: tensor)
         var out = Matrix<T>(zeros: pn, heads * hd)
-        for h in 0..<heads { for p in 0..<pn { for e in 0..<hd { out.values[p * heads * hd + h * hd + e] = values[(h * pn + p) * hd + e] } } }
+        for h in 0..<heads {
+            for p in 0..<pn { for e in 0..<hd { out.values[p * heads * hd + h * hd + e] = values[(h * pn + p) * hd + e] } }
+        }
         return out
     }
 
@@ -161,7 +169,11 @@ extension PrefixStack {
     static func keyValueTensor<T: ComputeScalar>(_ m: Matrix<T>, heads: Int, headDim: Int) -> Tensor {
         let pn = m.rows
         var values = [T](repeating: 0, count: m.values.count)
-        for h in 0..<heads { for p in 0..<pn { for e in 0..<headDim { values[(h * pn + p) * headDim + e] = m.values[p * heads * headDim + h * headDim + e] } } }
+        for h in 0..<heads {
+            for p in 0..<pn {
+                for e in 0..<headDim { values[(h * pn + p) * headDim + e] = m.values[p * heads * headDim + h * headDim + e] }
+            }
+        }
         return T.tensor(values, shape: [heads, pn, headDim])
     }
 
@@ -171,8 +183,10 @@ extension PrefixStack {
         var out = Matrix<T>(zeros: indices.count, d)
         table.withUnsafeBytes { raw in
             for (r, index) in indices.enumerated() {
-                let row = try? Tensor(dtype: table.dtype, shape: Shape([d]),
-                                      bytes: UnsafeRawBufferPointer(rebasing: raw[(index * d * table.dtype.byteWidth)..<((index + 1) * d * table.dtype.byteWidth)]))
+                let row = try? Tensor(
+                    dtype: table.dtype, shape: Shape([d]),
+                    bytes: UnsafeRawBufferPointer(
+                        rebasing: raw[(index * d * table.dtype.byteWidth)..<((index + 1) * d * table.dtype.byteWidth)]))
                 if let row { for (c, value) in T.elements(of: row).enumerated() { out.values[r * d + c] = value } }
             }
         }

@@ -46,8 +46,10 @@ public enum Exporter {
     /// - Throws: ``PrefixStore/StorageError`` (unknown reference: usage; `.digestMismatch`),
     ///   ``PrefixFormats/FormatError`` (a dtype the format cannot hold, an existing destination,
     ///   I/O; a digest mismatch as its `cause`), ``PrefixCompute/ComputeError``.
-    public static func run(_ store: Store, reference: String, format: ExportFormat, out: String, dtype: DType? = nil,
-                           maxShardSize: Int? = nil, verify: Bool = true, progress: ((Int64) -> Void)? = nil) throws -> ExportReport {
+    public static func run(
+        _ store: Store, reference: String, format: ExportFormat, out: String, dtype: DType? = nil,
+        maxShardSize: Int? = nil, verify: Bool = true, progress: ((Int64) -> Void)? = nil
+    ) throws -> ExportReport {
         let destination = Store.normalizePath(out)
         guard !FileManager.default.fileExists(atPath: destination) else {
             throw FormatError(.io, "the destination exists already; PrefixKit does not overwrite", path: destination)
@@ -60,11 +62,14 @@ public enum Exporter {
         defer { try? FileManager.default.removeItem(atPath: temporary) }
         var report: ExportReport
         do {
-            report = try write(store, reference: reference, format: format, destination: destination, temporary: temporary, dtype: dtype,
-                               maxShardSize: maxShardSize, verify: verify, progress: progress)
+            report = try write(
+                store, reference: reference, format: format, destination: destination, temporary: temporary, dtype: dtype,
+                maxShardSize: maxShardSize, verify: verify, progress: progress)
         } catch let error as FormatError {
             // Damage found in the store is reported as such, not as a write failure.
-            if let damage = error.cause as? StorageError, damage.code == .digestMismatch || damage.code == .structureMismatch { throw damage }
+            if let damage = error.cause as? StorageError, damage.code == .digestMismatch || damage.code == .structureMismatch {
+                throw damage
+            }
             throw error
         }
         do {
@@ -77,14 +82,18 @@ public enum Exporter {
     }
 
     /// Writes the export at `temporary`.
-    private static func write(_ store: Store, reference: String, format: ExportFormat, destination: String, temporary: String,
-                              dtype: DType?, maxShardSize: Int?, verify: Bool, progress: ((Int64) -> Void)?) throws -> ExportReport {
+    private static func write(
+        _ store: Store, reference: String, format: ExportFormat, destination: String, temporary: String,
+        dtype: DType?, maxShardSize: Int?, verify: Bool, progress: ((Int64) -> Void)?
+    ) throws -> ExportReport {
         let report: ExportReport
         switch format {
         case .hf:
-            let base = reference.hasPrefix("base:") || (try? store.checkpoint(reference)) == nil
+            let base =
+                reference.hasPrefix("base:") || (try? store.checkpoint(reference)) == nil
                 ? try store.base(reference) : try store.base("base:" + store.checkpoint(reference).baseFingerprint)
-            report = try exportHF(store, base: base, to: temporary, dtype: dtype, maxShardSize: maxShardSize, verify: verify, progress: progress)
+            report = try exportHF(
+                store, base: base, to: temporary, dtype: dtype, maxShardSize: maxShardSize, verify: verify, progress: progress)
         case .peft:
             let info = try store.checkpoint(reference)
             var conversion: String?
@@ -95,9 +104,11 @@ public enum Exporter {
             }
             let base = try store.base("base:" + info.baseFingerprint)
             let layers = content.layers.map { convert($0, dtype) }
-            try PEFTAdapter.write(layers: layers, hiddenSize: base.config.hiddenSize, baseModel: base.provenance.sourcePath ?? base.alias, to: temporary)
-            report = ExportReport(format: .peft, reference: info.reference, path: destination, files: ["adapter_config.json", "adapter_model.safetensors"],
-                                  bytesWritten: directorySize(temporary), conversion: conversion)
+            try PEFTAdapter.write(
+                layers: layers, hiddenSize: base.config.hiddenSize, baseModel: base.provenance.sourcePath ?? base.alias, to: temporary)
+            report = ExportReport(
+                format: .peft, reference: info.reference, path: destination, files: ["adapter_config.json", "adapter_model.safetensors"],
+                bytesWritten: directorySize(temporary), conversion: conversion)
         case .safetensors, .npz:
             let info = try store.checkpoint(reference)
             var content = try store.load(info, verify: verify)
@@ -108,21 +119,28 @@ public enum Exporter {
                 try SafetensorsWriter.write(tensors, metadata: metadata, to: temporary)
             } else {
                 if let odd = tensors.first(where: { NPYHeader.descr(for: $0.tensor.dtype) == nil }) {
-                    throw FormatError(.unsupportedDType, "NumPy cannot hold \(odd.tensor.dtype) (tensor \(odd.name)): export with --dtype f32, or to safetensors")
+                    throw FormatError(
+                        .unsupportedDType,
+                        "NumPy cannot hold \(odd.tensor.dtype) (tensor \(odd.name)): export with --dtype f32, or to safetensors")
                 }
-                let meta = "{" + metadata.map { "\"\($0.key)\": \(Int($0.value) != nil ? $0.value : "\"\($0.value)\"")" }.joined(separator: ", ") + "}"
+                let meta =
+                    "{" + metadata.map { "\"\($0.key)\": \(Int($0.value) != nil ? $0.value : "\"\($0.value)\"")" }.joined(separator: ", ")
+                    + "}"
                 try NPZ.write(tensors.map { ($0.name, .tensor($0.tensor)) } + [("meta", .strings([meta], shape: []))], to: temporary)
             }
-            report = ExportReport(format: format, reference: info.reference, path: destination, files: [(destination as NSString).lastPathComponent],
-                                  bytesWritten: Int64((try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0), conversion: nil)
+            report = ExportReport(
+                format: format, reference: info.reference, path: destination, files: [(destination as NSString).lastPathComponent],
+                bytesWritten: Int64((try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0), conversion: nil)
         }
         return report
     }
 
     /// Writes a base as an HF model directory: config.json, model.safetensors (or shards and an
     /// index), and the non-weight files it was imported with.
-    static func exportHF(_ store: Store, base: BaseInfo, to directory: String, dtype: DType?, maxShardSize: Int?,
-                         verify: Bool, progress: ((Int64) -> Void)?) throws -> ExportReport {
+    static func exportHF(
+        _ store: Store, base: BaseInfo, to directory: String, dtype: DType?, maxShardSize: Int?,
+        verify: Bool, progress: ((Int64) -> Void)?
+    ) throws -> ExportReport {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Data(base.configJSON.utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
         var files = ["config.json"]
@@ -130,7 +148,8 @@ public enum Exporter {
         let items = entries.map { (entry: TensorEntry) -> SafetensorsWriter.Item in
             let target = dtype.flatMap { entry.dtype.isFloatingPoint ? $0 : nil } ?? entry.dtype
             // Uncompressed, same-dtype tensors are copied from the blob file inside the kernel.
-            let range = target == entry.dtype ? entry.fileOffset.map { (path: store.directory + "/" + entry.blobPath, offset: Int($0)) } : nil
+            let range =
+                target == entry.dtype ? entry.fileOffset.map { (path: store.directory + "/" + entry.blobPath, offset: Int($0)) } : nil
             let owner = base.shortReference
             // Copied ranges are hashed from the page cache on another core while earlier tensors
             // are copied; loaded tensors are hashed as they are read.
@@ -164,7 +183,8 @@ public enum Exporter {
                 for item in shard { weightMap[item.name] = name }
                 files.append(name)
             }
-            let map = weightMap.keys.sorted().map { "    \(SerdeJSON.quoted($0)): \(SerdeJSON.quoted(weightMap[$0] ?? ""))" }.joined(separator: ",\n")
+            let map = weightMap.keys.sorted().map { "    \(SerdeJSON.quoted($0)): \(SerdeJSON.quoted(weightMap[$0] ?? ""))" }.joined(
+                separator: ",\n")
             let index = "{\n  \"metadata\": {\n    \"total_size\": \(total)\n  },\n  \"weight_map\": {\n\(map)\n  }\n}\n"
             try Data(index.utf8).write(to: URL(fileURLWithPath: directory + "/model.safetensors.index.json"))
             files.append("model.safetensors.index.json")
@@ -176,7 +196,8 @@ public enum Exporter {
             try Data(file.bytes).write(to: URL(fileURLWithPath: directory + "/" + file.name))
             files.append(file.name)
         }
-        return ExportReport(format: .hf, reference: base.shortReference, path: directory, files: files, bytesWritten: written, conversion: nil)
+        return ExportReport(
+            format: .hf, reference: base.shortReference, path: directory, files: files, bytesWritten: written, conversion: nil)
     }
 
     static func convert(_ layer: LayerPrefix, _ dtype: DType?) -> LayerPrefix {
@@ -187,7 +208,9 @@ public enum Exporter {
     }
 
     static func convert(_ tensor: Tensor, _ dtype: DType?) -> Tensor {
-        guard let dtype, tensor.dtype.isFloatingPoint, [.f64, .f32, .f16, .bf16].contains(dtype), tensor.dtype != dtype else { return tensor }
+        guard let dtype, tensor.dtype.isFloatingPoint, [.f64, .f32, .f16, .bf16].contains(dtype), tensor.dtype != dtype else {
+            return tensor
+        }
         return tensor.converted(to: dtype)
     }
 
@@ -206,7 +229,9 @@ public enum Exporter {
 
     static func directorySize(_ path: String) -> Int64 {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        return names.reduce(Int64(0)) { $0 + Int64((try? FileManager.default.attributesOfItem(atPath: path + "/" + $1)[.size] as? Int) ?? 0) }
+        return names.reduce(Int64(0)) {
+            $0 + Int64((try? FileManager.default.attributesOfItem(atPath: path + "/" + $1)[.size] as? Int) ?? 0)
+        }
     }
 }
 

@@ -21,8 +21,10 @@ extension ActivationExchange {
         for (l, t) in result.layerOutputs.enumerated() { layerOutputs[l] = t }
         final = result.final
         logits = result.logits
-        let object: [String: Any] = ["form": result.form.rawValue, "Pn": result.prefixLength, "input_start": result.inputStart,
-                                     "compute_dtype": result.dtype.rawValue, "layers": result.layerOutputs.count, "tool": tool]
+        let object: [String: Any] = [
+            "form": result.form.rawValue, "Pn": result.prefixLength, "input_start": result.inputStart,
+            "compute_dtype": result.dtype.rawValue, "layers": result.layerOutputs.count, "tool": tool,
+        ]
         meta = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
     }
 }
@@ -39,7 +41,9 @@ extension ForwardInput {
     ///   bounds, ``PrefixCompute/ComputeError`` for inputs of the wrong dtype or rank.
     public init(file path: String, bounds: ExchangeBounds? = nil) throws {
         if path.hasSuffix(".npz") {
-            let exchange = try bounds.map { try ActivationExchange.read(path: path, bounds: $0, inputsOnly: true) } ?? ActivationExchange.read(path: path)
+            let exchange =
+                try bounds.map { try ActivationExchange.read(path: path, bounds: $0, inputsOnly: true) }
+                ?? ActivationExchange.read(path: path)
             if let ids = exchange.inputIDs {
                 try self.init(ids: ids, mask: exchange.attentionMask)
             } else if let embeds = exchange.inputsEmbeds {

@@ -34,11 +34,17 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
             if PEFTAdapter.detect(path) { return .peftAdapter }
             if HFModelDirectory.detect(path) { return .huggingFaceModel }
             let found = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().prefix(8).joined(separator: ", ")
-            throw FormatError(.unsupportedDType, "a directory holding [\(found)]: expected an HF model directory (config.json + model.safetensors or shards) or a PEFT adapter (adapter_config.json + adapter_model.safetensors)", path: path)
+            throw FormatError(
+                .unsupportedDType,
+                "a directory holding [\(found)]: expected an HF model directory (config.json + model.safetensors or shards) or a PEFT adapter (adapter_config.json + adapter_model.safetensors)",
+                path: path)
         }
         try InputFile.requireRegular(path, what: "the source")
         if PrefixFile.detect(path) { return .prefixFile }
-        throw FormatError(.unsupportedDType, "a file PrefixKit cannot import: expected an HF model directory, a PEFT adapter directory, or prefix tensors in .npz / .safetensors", path: path)
+        throw FormatError(
+            .unsupportedDType,
+            "a file PrefixKit cannot import: expected an HF model directory, a PEFT adapter directory, or prefix tensors in .npz / .safetensors",
+            path: path)
     }
 }
 
@@ -90,16 +96,19 @@ public enum Importer {
     /// - Throws: ``PrefixFormats/FormatError`` for unreadable or inconsistent sources (naming
     ///   the file and field), ``PrefixCompute/ComputeError`` for weights that do not fit the
     ///   architecture, ``PrefixStore/StorageError`` for store failures and usage mistakes.
-    public static func run(_ store: Store, source: String, options: ImportOptions = ImportOptions(),
-                           progress: ProgressHandler? = nil) throws -> ImportReport {
+    public static func run(
+        _ store: Store, source: String, options: ImportOptions = ImportOptions(),
+        progress: ProgressHandler? = nil
+    ) throws -> ImportReport {
         let path = Store.normalizePath(source)
         switch try ImportSource.detect(path) {
         case .huggingFaceModel:
             let directory = try HFModelDirectory(path: path)
             let (result, skipped) = try importBase(store, directory, alias: options.alias, progress: progress)
-            return ImportReport(detected: ImportSource.huggingFaceModel.description + (directory.sharded ? " (sharded)" : ""), source: path,
-                                base: result.base, baseCreated: result.created, checkpoint: nil, skipped: skipped,
-                                bytesWritten: result.summary.bytesWritten)
+            return ImportReport(
+                detected: ImportSource.huggingFaceModel.description + (directory.sharded ? " (sharded)" : ""), source: path,
+                base: result.base, baseCreated: result.created, checkpoint: nil, skipped: skipped,
+                bytesWritten: result.summary.bytesWritten)
         case .peftAdapter:
             let adapter = try PEFTAdapter(path: path)
             let target = try resolveBase(store, options.base) { config in
@@ -108,27 +117,40 @@ public enum Importer {
             }
             try check(adapter.config, against: target.config, adapterPath: path)
             let content = CheckpointContent(form: .kv, prefixLength: adapter.config.numVirtualTokens, layers: try adapter.layers())
-            let detected = "PEFT prefix-tuning adapter (\(adapter.config.prefixProjection ? "projected: the stored keys/values are the MLP's output, the MLP is not in the file" : "keys/values"))"
-            return try finish(store, target: target, content: content, source: path, format: "peft", detected: detected, options: options, progress: progress)
+            let detected =
+                "PEFT prefix-tuning adapter (\(adapter.config.prefixProjection ? "projected: the stored keys/values are the MLP's output, the MLP is not in the file" : "keys/values"))"
+            return try finish(
+                store, target: target, content: content, source: path, format: "peft", detected: detected, options: options,
+                progress: progress)
         case .prefixFile:
             // Sized for the base when it is known before reading: a prefix larger than any that
             // base could take is refused before it is inflated.
-            let known: [ModelConfig]? = try? options.base.map { [try resolveBase(store, $0) { _ in true }.config] } ?? store.bases().map(\.config)
+            let known: [ModelConfig]? =
+                try? options.base.map { [try resolveBase(store, $0) { _ in true }.config] } ?? store.bases().map(\.config)
             let cap = known.map { configs in configs.map(PrefixFile.maxBytes(for:)).max() ?? PrefixFile.maxBytes } ?? PrefixFile.maxBytes
             let contents = try PrefixFile.read(path: path, maxBytes: cap)
             let target = try resolveBase(store, options.base) { config in
-                (try? PrefixFile.content(contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: config.numLayers,
-                                         kvHeads: config.numKVHeads, headDim: config.headDim)) != nil
+                (try? PrefixFile.content(
+                    contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: config.numLayers,
+                    kvHeads: config.numKVHeads, headDim: config.headDim)) != nil
             }
-            let content = try PrefixFile.content(contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: target.config.numLayers,
-                                                 kvHeads: target.config.numKVHeads, headDim: target.config.headDim)
+            let content = try PrefixFile.content(
+                contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: target.config.numLayers,
+                kvHeads: target.config.numKVHeads, headDim: target.config.headDim)
             if let fingerprint = contents.metadata["base_fingerprint"], let base = target.base, !base.fingerprint.hasPrefix(fingerprint),
-               !fingerprint.isEmpty, options.base == nil {
-                throw FormatError(.inconsistent, "the file was exported from base \(fingerprint.prefix(12)), not \(base.shortReference); pass --base to override", path: path)
+                !fingerprint.isEmpty, options.base == nil
+            {
+                throw FormatError(
+                    .inconsistent,
+                    "the file was exported from base \(fingerprint.prefix(12)), not \(base.shortReference); pass --base to override",
+                    path: path)
             }
             let format = path.hasSuffix(".npz") ? "npz" : "safetensors"
-            let detected = "\(format) prefix, \(options.flatKV ? "flat key/value layout" : content.form == .hidden ? "hidden form" : "key/value form")"
-            return try finish(store, target: target, content: content, source: path, format: format, detected: detected, options: options, progress: progress)
+            let detected =
+                "\(format) prefix, \(options.flatKV ? "flat key/value layout" : content.form == .hidden ? "hidden form" : "key/value form")"
+            return try finish(
+                store, target: target, content: content, source: path, format: format, detected: detected, options: options,
+                progress: progress)
         }
     }
 
@@ -141,22 +163,27 @@ public enum Importer {
     }
 
     /// Imports an HF directory as a base, after checking its weights against the architecture.
-    static func importBase(_ store: Store, _ directory: HFModelDirectory, alias: String?,
-                           progress: ProgressHandler?) throws -> (BaseSaveResult, [String]) {
-        let infos = Dictionary(directory.tensors.map { ($0.name, TensorInfo(dtype: $0.dtype, shape: $0.shape)) }, uniquingKeysWith: { a, _ in a })
+    static func importBase(
+        _ store: Store, _ directory: HFModelDirectory, alias: String?,
+        progress: ProgressHandler?
+    ) throws -> (BaseSaveResult, [String]) {
+        let infos = Dictionary(
+            directory.tensors.map { ($0.name, TensorInfo(dtype: $0.dtype, shape: $0.shape)) }, uniquingKeysWith: { a, _ in a })
         let buffers = Set(try PrefixStack.checkWeights(config: directory.config, infos: infos).filter { !$0.hasSuffix("lm_head.weight") })
         let tensors = directory.tensors.filter { !buffers.contains($0.name) }.map { item in
-            LazyTensor(name: item.name, dtype: item.dtype, shape: (try? Shape(item.shape)) ?? [], load: { try item.load() },
-                       release: { item.file.release(item.entry) })
+            LazyTensor(
+                name: item.name, dtype: item.dtype, shape: (try? Shape(item.shape)) ?? [], load: { try item.load() },
+                release: { item.file.release(item.entry) })
         }
         var files: [BaseFile] = []
         for name in directory.files {
             let bytes = try InputFile.read(directory.path + "/" + name, limit: HFModelDirectory.maxFileSize)
             files.append(BaseFile(name: name, bytes: [UInt8](bytes)))
         }
-        let result = try store.saveBase(config: directory.config, configJSON: directory.configJSON, tensors: tensors, files: files,
-                                        weightsMetadata: directory.weightsMetadata, alias: alias,
-                                        provenance: Provenance(sourceFormat: "hf", sourcePath: directory.path), progress: progress)
+        let result = try store.saveBase(
+            config: directory.config, configJSON: directory.configJSON, tensors: tensors, files: files,
+            weightsMetadata: directory.weightsMetadata, alias: alias,
+            provenance: Provenance(sourceFormat: "hf", sourcePath: directory.path), progress: progress)
         let skipped = buffers.sorted().map { "\($0) (known non-parameter buffer)" } + directory.skipped.map { "\($0.name) (\($0.reason))" }
         return (result, skipped)
     }
@@ -178,10 +205,15 @@ public enum Importer {
         guard candidates.count == 1, let only = candidates.first else {
             let all = try store.bases()
             if candidates.isEmpty {
-                throw StorageError(.notFound, all.isEmpty ? "the store holds no base: pass --base DIR (an HF model directory)"
-                    : "no stored base fits this prefix (stored: \(all.map { "\($0.shortReference) \($0.config.family.rawValue) L=\($0.config.numLayers)" }.joined(separator: ", "))); pass --base")
+                throw StorageError(
+                    .notFound,
+                    all.isEmpty
+                        ? "the store holds no base: pass --base DIR (an HF model directory)"
+                        : "no stored base fits this prefix (stored: \(all.map { "\($0.shortReference) \($0.config.family.rawValue) L=\($0.config.numLayers)" }.joined(separator: ", "))); pass --base"
+                )
             }
-            throw StorageError(.ambiguous, "several stored bases fit: \(candidates.map(\.shortReference).joined(separator: ", ")); pass --base base:FP")
+            throw StorageError(
+                .ambiguous, "several stored bases fit: \(candidates.map(\.shortReference).joined(separator: ", ")); pass --base base:FP")
         }
         return Target(base: only, config: only.config, pending: nil)
     }
@@ -190,26 +222,37 @@ public enum Importer {
     static func check(_ adapter: PEFTAdapter.Config, against config: ModelConfig, adapterPath: String) throws {
         let path = adapterPath + "/adapter_config.json"
         if adapter.numLayers != config.numLayers {
-            throw FormatError(.inconsistent, "num_layers is \(adapter.numLayers) but the base has \(config.numLayers) layers", path: path, member: "num_layers")
+            throw FormatError(
+                .inconsistent, "num_layers is \(adapter.numLayers) but the base has \(config.numLayers) layers", path: path,
+                member: "num_layers")
         }
         if adapter.numAttentionHeads != config.numKVHeads {
-            throw FormatError(.inconsistent, "num_attention_heads is \(adapter.numAttentionHeads) but the base has \(config.numKVHeads) key/value heads", path: path, member: "num_attention_heads")
+            throw FormatError(
+                .inconsistent, "num_attention_heads is \(adapter.numAttentionHeads) but the base has \(config.numKVHeads) key/value heads",
+                path: path, member: "num_attention_heads")
         }
         if adapter.tokenDim != config.tokenDim {
-            throw FormatError(.inconsistent, "token_dim is \(adapter.tokenDim) but the base's key/value width is \(config.numKVHeads) x head_dim \(config.headDim) = \(config.tokenDim)", path: path, member: "token_dim")
+            throw FormatError(
+                .inconsistent,
+                "token_dim is \(adapter.tokenDim) but the base's key/value width is \(config.numKVHeads) x head_dim \(config.headDim) = \(config.tokenDim)",
+                path: path, member: "token_dim")
         }
     }
 
     /// Saves the base if it is new, then the checkpoint; removes a base created here if the
     /// checkpoint cannot be saved.
-    static func finish(_ store: Store, target: Target, content: CheckpointContent, source: String, format: String, detected: String,
-                       options: ImportOptions, progress: ProgressHandler?) throws -> ImportReport {
+    static func finish(
+        _ store: Store, target: Target, content: CheckpointContent, source: String, format: String, detected: String,
+        options: ImportOptions, progress: ProgressHandler?
+    ) throws -> ImportReport {
         let name = options.name ?? defaultName(source)
         try Names.validate(name: name, kind: "checkpoint name")
         var step = options.step ?? 0
         if options.step == nil, let latest = try? store.checkpoint(name).step {
             guard latest < Int.max else {
-                throw StorageError(.invalidArgument, "the latest step of '\(name)' is \(latest), so there is no next step: pass --step", reference: "\(name)@\(latest)")
+                throw StorageError(
+                    .invalidArgument, "the latest step of '\(name)' is \(latest), so there is no next step: pass --step",
+                    reference: "\(name)@\(latest)")
             }
             step = latest + 1
         }
@@ -232,11 +275,15 @@ public enum Importer {
             throw StorageError(.notFound, "no base for the checkpoint")
         }
         do {
-            let saved = try store.saveCheckpoint(content, as: CheckpointSpec(name: name, step: step, base: "base:" + base.fingerprint, parent: options.parent,
-                                                                             tags: options.tags, provenance: Provenance(sourceFormat: format, sourcePath: source)),
-                                                 progress: progress)
-            return ImportReport(detected: detected, source: source, base: base, baseCreated: created != nil, checkpoint: saved.checkpoint,
-                                skipped: skipped, bytesWritten: (created?.summary.bytesWritten ?? 0) + saved.summary.bytesWritten)
+            let saved = try store.saveCheckpoint(
+                content,
+                as: CheckpointSpec(
+                    name: name, step: step, base: "base:" + base.fingerprint, parent: options.parent,
+                    tags: options.tags, provenance: Provenance(sourceFormat: format, sourcePath: source)),
+                progress: progress)
+            return ImportReport(
+                detected: detected, source: source, base: base, baseCreated: created != nil, checkpoint: saved.checkpoint,
+                skipped: skipped, bytesWritten: (created?.summary.bytesWritten ?? 0) + saved.summary.bytesWritten)
         } catch {
             if created != nil { _ = try? store.delete("base:" + base.fingerprint) }
             throw error
@@ -248,9 +295,12 @@ public enum Importer {
     static func defaultName(_ path: String) -> String {
         var name = (path as NSString).lastPathComponent
         for ext in [".safetensors", ".npz"] where name.hasSuffix(ext) { name.removeLast(ext.count) }
-        let cleaned = String(name.unicodeScalars.map { s in
-            ("a"..."z").contains(s) || ("A"..."Z").contains(s) || ("0"..."9").contains(s) || "._+-".unicodeScalars.contains(s) ? Character(s) : "-"
-        }).trimmingCharacters(in: CharacterSet(charactersIn: "-."))
+        let cleaned = String(
+            name.unicodeScalars.map { s in
+                ("a"..."z").contains(s) || ("A"..."Z").contains(s) || ("0"..."9").contains(s) || "._+-".unicodeScalars.contains(s)
+                    ? Character(s) : "-"
+            }
+        ).trimmingCharacters(in: CharacterSet(charactersIn: "-."))
         return cleaned.isEmpty ? "checkpoint" : String(cleaned.prefix(Names.maxNameLength))
     }
 }
@@ -258,7 +308,9 @@ public enum Importer {
 /// Checks of checkpoint content that do not need a store.
 enum StoreValidation {
     static func validate(_ content: CheckpointContent, config: ModelConfig) throws {
-        let expected = content.form == .hidden ? [content.prefixLength, config.hiddenSize] : [config.numKVHeads, content.prefixLength, config.headDim]
+        let expected =
+            content.form == .hidden
+            ? [content.prefixLength, config.hiddenSize] : [config.numKVHeads, content.prefixLength, config.headDim]
         guard content.layers.count == config.numLayers else {
             throw FormatError(.inconsistent, "the prefix has \(content.layers.count) layers, the base \(config.numLayers)")
         }

@@ -57,8 +57,9 @@ extension Store {
     ///   ``PrefixCompute/ComputeError`` when the base does not fit its config.
     public func stack(for checkpoint: CheckpointInfo, verify: Bool = false) throws -> PrefixStack {
         let base = try self.base("base:" + checkpoint.baseFingerprint)
-        return try PrefixStack(config: base.config, weights: StoredBaseTensors(store: self, base: base, verify: verify),
-                               prefix: prefixSource(for: checkpoint, verify: verify))
+        return try PrefixStack(
+            config: base.config, weights: StoredBaseTensors(store: self, base: base, verify: verify),
+            prefix: prefixSource(for: checkpoint, verify: verify))
     }
 
     /// Converts a hidden-form checkpoint to key/value form exactly and saves it as a new
@@ -73,12 +74,15 @@ extension Store {
     /// - Throws: ``PrefixCompute/ComputeError`` `.notInvertible` for a KV source, and the errors
     ///   of saving.
     @discardableResult
-    public func saveKeyValueForm(of checkpoint: CheckpointInfo, name: String? = nil, step: Int? = nil,
-                                 dtype: DType? = nil, verify: Bool = true) throws -> CheckpointSaveResult {
+    public func saveKeyValueForm(
+        of checkpoint: CheckpointInfo, name: String? = nil, step: Int? = nil,
+        dtype: DType? = nil, verify: Bool = true
+    ) throws -> CheckpointSaveResult {
         let content = try stack(for: checkpoint, verify: verify).keyValuePrefix(dtype: dtype)
-        let spec = CheckpointSpec(name: name ?? "\(checkpoint.name)-kv", step: step ?? checkpoint.step,
-                                  base: "base:" + checkpoint.baseFingerprint, parent: checkpoint.reference, tags: checkpoint.tags,
-                                  provenance: Provenance(sourceFormat: "hidden-to-kv", sourcePath: checkpoint.reference))
+        let spec = CheckpointSpec(
+            name: name ?? "\(checkpoint.name)-kv", step: step ?? checkpoint.step,
+            base: "base:" + checkpoint.baseFingerprint, parent: checkpoint.reference, tags: checkpoint.tags,
+            provenance: Provenance(sourceFormat: "hidden-to-kv", sourcePath: checkpoint.reference))
         return try saveCheckpoint(content, as: spec)
     }
 }

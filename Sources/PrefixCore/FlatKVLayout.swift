@@ -11,11 +11,14 @@ public enum FlatKVLayout {
         let (perLayer, o1) = kvHeads.multipliedReportingOverflow(by: headDim)
         let (width, o2) = perLayer.multipliedReportingOverflow(by: 2 &* max(layers, 0))
         guard layers > 0, kvHeads > 0, headDim > 0, layers <= 1 << 24, !o1, !o2 else {
-            throw CoreError(.invalidShape, "flat key/value layout: L=\(layers), Hkv=\(kvHeads), hd=\(headDim) are not positive sizes whose product fits")
+            throw CoreError(
+                .invalidShape, "flat key/value layout: L=\(layers), Hkv=\(kvHeads), hd=\(headDim) are not positive sizes whose product fits"
+            )
         }
         guard flat.shape.rank == 2, flat.shape[1] == width, flat.shape[0] > 0 else {
-            throw CoreError(.invalidShape, "flat key/value prefix must be [Pn, L*2*Hkv*hd]",
-                            expected: "[Pn, \(width)] (L=\(layers), Hkv=\(kvHeads), hd=\(headDim))", actual: "\(flat.shape)")
+            throw CoreError(
+                .invalidShape, "flat key/value prefix must be [Pn, L*2*Hkv*hd]",
+                expected: "[Pn, \(width)] (L=\(layers), Hkv=\(kvHeads), hd=\(headDim))", actual: "\(flat.shape)")
         }
         let pn = flat.shape[0]
         let size = flat.dtype.byteWidth
@@ -28,7 +31,9 @@ public enum FlatKVLayout {
                             for p in 0..<pn {
                                 let from = (p * width + ((2 * l + kv) * kvHeads + h) * headDim) * size
                                 let to = ((h * pn + p) * headDim) * size
-                                if let o = out.baseAddress, let s = src.baseAddress { (o + to).copyMemory(from: s + from, byteCount: headDim * size) }
+                                if let o = out.baseAddress, let s = src.baseAddress {
+                                    (o + to).copyMemory(from: s + from, byteCount: headDim * size)
+                                }
                             }
                         }
                     }
@@ -51,8 +56,12 @@ public enum FlatKVLayout {
         guard let first = parts.first, first.shape.rank == 3 else { throw CoreError(.invalidShape, "no key/value layers to join") }
         let (kvHeads, pn, headDim) = (first.shape[0], first.shape[1], first.shape[2])
         for part in parts {
-            guard part.shape == first.shape else { throw CoreError(.invalidShape, "layers disagree in shape", expected: "\(first.shape)", actual: "\(part.shape)") }
-            guard part.dtype == first.dtype else { throw CoreError(.dtypeMismatch, "layers disagree in dtype", expected: first.dtype.rawValue, actual: part.dtype.rawValue) }
+            guard part.shape == first.shape else {
+                throw CoreError(.invalidShape, "layers disagree in shape", expected: "\(first.shape)", actual: "\(part.shape)")
+            }
+            guard part.dtype == first.dtype else {
+                throw CoreError(.dtypeMismatch, "layers disagree in dtype", expected: first.dtype.rawValue, actual: part.dtype.rawValue)
+            }
         }
         let width = parts.count * kvHeads * headDim
         let size = first.dtype.byteWidth
@@ -64,7 +73,9 @@ public enum FlatKVLayout {
                         for p in 0..<pn {
                             let to = (p * width + (index * kvHeads + h) * headDim) * size
                             let from = ((h * pn + p) * headDim) * size
-                            if let o = out.baseAddress, let s = src.baseAddress { (o + to).copyMemory(from: s + from, byteCount: headDim * size) }
+                            if let o = out.baseAddress, let s = src.baseAddress {
+                                (o + to).copyMemory(from: s + from, byteCount: headDim * size)
+                            }
                         }
                     }
                 }

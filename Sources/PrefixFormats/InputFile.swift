@@ -1,8 +1,9 @@
 public import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Checks on a file a user hands PrefixKit, before anything opens it: it must be a regular file
@@ -21,7 +22,8 @@ public enum InputFile {
         }
         let kind = info.st_mode & S_IFMT
         guard kind == S_IFREG else {
-            let name = kind == S_IFDIR ? "a directory" : kind == S_IFIFO ? "a FIFO" : kind == S_IFSOCK ? "a socket" : "a device or special file"
+            let name =
+                kind == S_IFDIR ? "a directory" : kind == S_IFIFO ? "a FIFO" : kind == S_IFSOCK ? "a socket" : "a device or special file"
             throw FormatError(.notARegularFile, "\(what) is \(name), not a regular file", path: path)
         }
         return Int(info.st_size)

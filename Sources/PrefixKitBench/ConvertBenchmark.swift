@@ -7,7 +7,9 @@ struct ConvertBenchmark {
     var options: BenchOptions
 
     func run() throws {
-        let config = options.small ? ModelConfig.gpt2(layers: 4, width: 256, heads: 8, vocabSize: 4096, maxPositions: 1024)
+        let config =
+            options.small
+            ? ModelConfig.gpt2(layers: 4, width: 256, heads: 8, vocabSize: 4096, maxPositions: 1024)
             : ModelConfig.gpt2(layers: 24, width: 1024, heads: 16, vocabSize: 8192, maxPositions: 1024)
         let work = URL(fileURLWithPath: options.work).standardizedFileURL.path
         try? FileManager.default.removeItem(atPath: work)
@@ -17,8 +19,9 @@ struct ConvertBenchmark {
         let total = weights.tensors.reduce(0) { $0 + $1.tensor.byteCount }
         try Data(config.huggingFaceJSON().utf8).write(to: URL(fileURLWithPath: work + "/hf/config.json"))
         try SafetensorsWriter.write(weights.tensors, metadata: [("format", "pt")], to: work + "/hf/model.safetensors")
-        print("convert benchmark: safetensors <-> store, \(Format.config(config)), \(String(format: "%.2f", Double(total) / 1e9)) GB; "
-              + "\(options.rounds) rounds, medians")
+        print(
+            "convert benchmark: safetensors <-> store, \(Format.config(config)), \(String(format: "%.2f", Double(total) / 1e9)) GB; "
+                + "\(options.rounds) rounds, medians")
 
         var ours: [String: [Double]] = ["import": [], "export": [], "export-unverified": []]
         var peer: [String: [Double]] = ["import": [], "export": []]
@@ -27,14 +30,16 @@ struct ConvertBenchmark {
             let store = try Store.create(at: storePath)
             ours["import"]?.append(try Measure.seconds { _ = try Importer.run(store, source: work + "/hf") })
             let base = try store.bases()[0]
-            ours["export"]?.append(try Measure.seconds {
-                _ = try Exporter.run(store, reference: base.shortReference, format: .hf, out: work + "/export-\(round)")
-            })
+            ours["export"]?.append(
+                try Measure.seconds {
+                    _ = try Exporter.run(store, reference: base.shortReference, format: .hf, out: work + "/export-\(round)")
+                })
             try? FileManager.default.removeItem(atPath: work + "/export-\(round)")
             // The same export without the digest check, to show what checking costs.
-            ours["export-unverified"]?.append(try Measure.seconds {
-                _ = try Exporter.run(store, reference: base.shortReference, format: .hf, out: work + "/export-\(round)", verify: false)
-            })
+            ours["export-unverified"]?.append(
+                try Measure.seconds {
+                    _ = try Exporter.run(store, reference: base.shortReference, format: .hf, out: work + "/export-\(round)", verify: false)
+                })
             try? FileManager.default.removeItem(atPath: work + "/export-\(round)")
             try? FileManager.default.removeItem(atPath: storePath)
             if let python = options.python {
@@ -43,18 +48,24 @@ struct ConvertBenchmark {
             }
         }
         var rows = [["measure", "time", "throughput", "PrefixKit vs peer", "target"]]
-        for (label, key, peerLabel) in [("import HF safetensors -> store (hash, write, fsync)", "import", "Python load_file + write + fsync"),
-                                        ("export store -> HF safetensors (+ fsync)", "export", "Python load_file + save_file + fsync")] {
+        for (label, key, peerLabel) in [
+            ("import HF safetensors -> store (hash, write, fsync)", "import", "Python load_file + write + fsync"),
+            ("export store -> HF safetensors (+ fsync)", "export", "Python load_file + save_file + fsync"),
+        ] {
             let mine = Measure.median(ours[key] ?? [])
             rows.append(["PrefixKit " + label, Measure.ms(mine), Measure.gbps(total, mine), "", ""])
             if let theirs = peer[key], !theirs.isEmpty {
                 let median = Measure.median(theirs)
-                rows.append(["  peer: " + peerLabel, Measure.ms(median), Measure.gbps(total, median), Measure.ratio(median / mine), ">= 1.00x"])
+                rows.append([
+                    "  peer: " + peerLabel, Measure.ms(median), Measure.gbps(total, median), Measure.ratio(median / mine), ">= 1.00x",
+                ])
             }
             if key == "export" {
                 let unverified = Measure.median(ours["export-unverified"] ?? [])
-                rows.append(["  PrefixKit export --no-verify (no digest check)", Measure.ms(unverified), Measure.gbps(total, unverified),
-                             Measure.ratio(unverified / mine) + " of verified time", ""])
+                rows.append([
+                    "  PrefixKit export --no-verify (no digest check)", Measure.ms(unverified), Measure.gbps(total, unverified),
+                    Measure.ratio(unverified / mine) + " of verified time", "",
+                ])
             }
         }
         print(Format.table(rows))

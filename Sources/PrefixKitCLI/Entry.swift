@@ -29,7 +29,7 @@ enum Entry {
             try command.run()
         } catch let failure as CommandFailure {
             exit(failure.status.rawValue)
-        } catch where isArgumentParserError(error) {
+        } catch  where isArgumentParserError(error) {
             // Help, version and parse errors raised while running (e.g. by the help command).
             if Prefixkit.exitCode(for: error) == .success {
                 print(Prefixkit.fullMessage(for: error))

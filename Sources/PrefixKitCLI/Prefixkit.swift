@@ -12,7 +12,9 @@ struct Prefixkit: ParsableCommand {
             or by alias. Exit codes: 0 success, 1 a check found a problem, 2 usage error, 3 unreadable input or I/O failure.
             """,
         version: PrefixKitVersion.current,
-        subcommands: [Demo.self, Init.self, Import.self, Export.self, Convert.self, List.self, Inspect.self, Check.self, GC.self, Delete.self,
-                      Forward.self, KeyValue.self, Verify.self, Probe.self, InspectBlobs.self]
+        subcommands: [
+            Demo.self, Init.self, Import.self, Export.self, Convert.self, List.self, Inspect.self, Check.self, GC.self, Delete.self,
+            Forward.self, KeyValue.self, Verify.self, Probe.self, InspectBlobs.self,
+        ]
     )
 }

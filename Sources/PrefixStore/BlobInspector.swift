@@ -1,7 +1,8 @@
 public import Foundation
 public import PrefixCore
+
 #if canImport(Glibc)
-public import Glibc
+    public import Glibc
 #endif
 
 /// One dataset a blob holds, as the catalog records it.
@@ -69,7 +70,9 @@ public enum BlobInspector {
                 if info.attributeCount != 1 { problems.append("\(info.attributeCount) attributes instead of 1 (dtype)") }
                 if expected.byteLength > 0, !info.isChunked {
                     if info.offset.map({ Int64($0) }) != expected.fileOffset {
-                        problems.append("data at offset \(info.offset.map(String.init) ?? "none") instead of \(expected.fileOffset.map(String.init) ?? "none")")
+                        problems.append(
+                            "data at offset \(info.offset.map(String.init) ?? "none") instead of \(expected.fileOffset.map(String.init) ?? "none")"
+                        )
                     }
                     if info.storageSize != UInt64(expected.byteLength) {
                         problems.append("\(info.storageSize) bytes of data instead of \(expected.byteLength)")
@@ -142,7 +145,9 @@ private struct ChildInspection {
         let encoder = JSONEncoder()
         var body = Data()
         for job in jobs {
-            if let data = try? encoder.encode(BlobInspector.Request(path: job.path, expecting: job.expecting)) { body += data + Data("\n".utf8) }
+            if let data = try? encoder.encode(BlobInspector.Request(path: job.path, expecting: job.expecting)) {
+                body += data + Data("\n".utf8)
+            }
         }
         guard FileManager.default.createFile(atPath: requests, contents: body) else {
             return ([], "cannot write the blob inspector's requests to \(requests)")
@@ -170,10 +175,14 @@ private struct ChildInspection {
                     return (answers, "libhdf5 did not finish reading its metadata within \(String(format: "%g", timeout)) s (killed)")
                 }
                 process.waitUntilExit()
-                let how = process.terminationReason == .uncaughtSignal ? "crashed (signal \(process.terminationStatus))" : "exited (status \(process.terminationStatus))"
+                let how =
+                    process.terminationReason == .uncaughtSignal
+                    ? "crashed (signal \(process.terminationStatus))" : "exited (status \(process.terminationStatus))"
                 return (answers, "libhdf5 \(how) reading its metadata: the HDF5 structures are damaged")
             }
-            answers.append((try? JSONDecoder().decode(BlobInspection.self, from: Data(line.utf8))) ?? BlobInspection(failure: "unreadable inspector answer"))
+            answers.append(
+                (try? JSONDecoder().decode(BlobInspection.self, from: Data(line.utf8)))
+                    ?? BlobInspection(failure: "unreadable inspector answer"))
         }
         process.waitUntilExit()
         return (answers, nil)

@@ -69,7 +69,9 @@ final class HDF5BlobReader {
             let space = H5Handle(try HDF5.check(H5Dget_space(dataset.id), "H5Dget_space", subject), .dataspace)
             let rank = H5Sget_simple_extent_ndims(space.id)
             try HDF5.check(rank, "H5Sget_simple_extent_ndims", subject)
-            guard rank <= 32 else { throw HDF5Error(call: "H5Sget_simple_extent_ndims", subject: subject, frames: ["rank \(rank) too large"]) }
+            guard rank <= 32 else {
+                throw HDF5Error(call: "H5Sget_simple_extent_ndims", subject: subject, frames: ["rank \(rank) too large"])
+            }
             var dims = [hsize_t](repeating: 0, count: Int(rank))
             if rank > 0 { try HDF5.check(H5Sget_simple_extent_dims(space.id, &dims, nil), "H5Sget_simple_extent_dims", subject) }
             let stored = H5Handle(try HDF5.check(H5Dget_type(dataset.id), "H5Dget_type", subject), .datatype)
@@ -81,9 +83,10 @@ final class HDF5BlobReader {
             let attribute = try HDF5.readStringAttribute(dataset.id, "dtype", subject: subject)
             let attributes = H5Aget_num_attrs(dataset.id)
             try HDF5.check(herr_t(attributes < 0 ? -1 : 0), "H5Aget_num_attrs", subject)
-            return DatasetInfo(dtypeAttribute: attribute, dimensions: dims.map { Int(clamping: $0) },
-                               matchesType: equal > 0, offset: offset == chdf5_haddr_undef() ? nil : UInt64(offset),
-                               isChunked: layout == H5D_CHUNKED, attributeCount: Int(attributes), storageSize: H5Dget_storage_size(dataset.id))
+            return DatasetInfo(
+                dtypeAttribute: attribute, dimensions: dims.map { Int(clamping: $0) },
+                matchesType: equal > 0, offset: offset == chdf5_haddr_undef() ? nil : UInt64(offset),
+                isChunked: layout == H5D_CHUNKED, attributeCount: Int(attributes), storageSize: H5Dget_storage_size(dataset.id))
         }
     }
 
@@ -95,8 +98,9 @@ final class HDF5BlobReader {
             let subject = "\(path):\(datasetPath)"
             let dataset = H5Handle(try HDF5.check(H5Dopen2(file, datasetPath, hid_t(H5P_DEFAULT)), "H5Dopen2", subject), .dataset)
             let type = try HDF5.fileType(for: dtype)
-            try HDF5.check(H5Dread(dataset.id, type.id, hid_t(H5S_ALL), hid_t(H5S_ALL), hid_t(H5P_DEFAULT), buffer.baseAddress),
-                           "H5Dread", subject)
+            try HDF5.check(
+                H5Dread(dataset.id, type.id, hid_t(H5S_ALL), hid_t(H5S_ALL), hid_t(H5P_DEFAULT), buffer.baseAddress),
+                "H5Dread", subject)
         }
     }
 
@@ -109,37 +113,43 @@ final class HDF5BlobReader {
             final class Visit { var objects = 0; var failed: String? }
             let visit = Visit()
             let status = withExtendedLifetime(visit) {
-                H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, { object, name, _, context in
-                    guard let context, let name else { return -1 }
-                    let visit = Unmanaged<Visit>.fromOpaque(context).takeUnretainedValue()
-                    visit.objects += 1
-                    let id = H5Oopen(object, name, hid_t(H5P_DEFAULT))
-                    guard id >= 0 else { visit.failed = "cannot open \(String(cString: name))"; return -1 }
-                    defer { H5Oclose(id) }
-                    if H5Iget_type(id) == H5I_DATASET {
-                        let space = H5Dget_space(id), type = H5Dget_type(id)
-                        defer {
-                            if space >= 0 { H5Sclose(space) }
-                            if type >= 0 { H5Tclose(type) }
+                H5Ovisit2(
+                    file, H5_INDEX_NAME, H5_ITER_NATIVE,
+                    { object, name, _, context in
+                        guard let context, let name else { return -1 }
+                        let visit = Unmanaged<Visit>.fromOpaque(context).takeUnretainedValue()
+                        visit.objects += 1
+                        let id = H5Oopen(object, name, hid_t(H5P_DEFAULT))
+                        guard id >= 0 else { visit.failed = "cannot open \(String(cString: name))"; return -1 }
+                        defer { H5Oclose(id) }
+                        if H5Iget_type(id) == H5I_DATASET {
+                            let space = H5Dget_space(id), type = H5Dget_type(id)
+                            defer {
+                                if space >= 0 { H5Sclose(space) }
+                                if type >= 0 { H5Tclose(type) }
+                            }
+                            guard space >= 0, type >= 0, H5Sget_simple_extent_ndims(space) >= 0, H5Tget_size(type) > 0 else {
+                                visit.failed = "cannot read the dataspace or type of \(String(cString: name))"
+                                return -1
+                            }
+                            let attributes = H5Aget_num_attrs(id)
+                            guard attributes >= 0 else {
+                                visit.failed = "cannot count the attributes of \(String(cString: name))"; return -1
+                            }
+                            for index in 0..<UInt32(attributes) {
+                                let attribute = H5Aopen_idx(id, index)
+                                guard attribute >= 0 else {
+                                    visit.failed = "cannot open an attribute of \(String(cString: name))"; return -1
+                                }
+                                let attributeType = H5Aget_type(attribute)
+                                let ok = attributeType >= 0 && H5Tget_size(attributeType) > 0
+                                if attributeType >= 0 { H5Tclose(attributeType) }
+                                H5Aclose(attribute)
+                                guard ok else { visit.failed = "cannot read an attribute of \(String(cString: name))"; return -1 }
+                            }
                         }
-                        guard space >= 0, type >= 0, H5Sget_simple_extent_ndims(space) >= 0, H5Tget_size(type) > 0 else {
-                            visit.failed = "cannot read the dataspace or type of \(String(cString: name))"
-                            return -1
-                        }
-                        let attributes = H5Aget_num_attrs(id)
-                        guard attributes >= 0 else { visit.failed = "cannot count the attributes of \(String(cString: name))"; return -1 }
-                        for index in 0..<UInt32(attributes) {
-                            let attribute = H5Aopen_idx(id, index)
-                            guard attribute >= 0 else { visit.failed = "cannot open an attribute of \(String(cString: name))"; return -1 }
-                            let attributeType = H5Aget_type(attribute)
-                            let ok = attributeType >= 0 && H5Tget_size(attributeType) > 0
-                            if attributeType >= 0 { H5Tclose(attributeType) }
-                            H5Aclose(attribute)
-                            guard ok else { visit.failed = "cannot read an attribute of \(String(cString: name))"; return -1 }
-                        }
-                    }
-                    return 0
-                }, Unmanaged.passUnretained(visit).toOpaque(), 0x001f)  // H5O_INFO_ALL, as h5py asks
+                        return 0
+                    }, Unmanaged.passUnretained(visit).toOpaque(), 0x001f)  // H5O_INFO_ALL, as h5py asks
             }
             guard status >= 0 else {
                 var error = HDF5.failure("H5Ovisit2", path)

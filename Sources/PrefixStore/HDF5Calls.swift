@@ -1,8 +1,9 @@
 internal import CHDF5
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The single funnel through which PrefixKit calls libhdf5.
 ///
@@ -47,15 +48,17 @@ enum HDF5 {
     static func failure(_ call: String, _ subject: String) -> HDF5Error {
         var frames: [String] = []
         withUnsafeMutablePointer(to: &frames) { pointer in
-            _ = H5Ewalk2(hid_t(H5E_DEFAULT), H5E_WALK_UPWARD, { _, error, context in
-                guard let error, let context else { return 0 }
-                let list = context.assumingMemoryBound(to: [String].self)
-                if let desc = error.pointee.desc {
-                    let function = error.pointee.func_name.map { String(cString: $0) } ?? "?"
-                    list.pointee.append("\(function): \(String(cString: desc))")
-                }
-                return 0
-            }, pointer)
+            _ = H5Ewalk2(
+                hid_t(H5E_DEFAULT), H5E_WALK_UPWARD,
+                { _, error, context in
+                    guard let error, let context else { return 0 }
+                    let list = context.assumingMemoryBound(to: [String].self)
+                    if let desc = error.pointee.desc {
+                        let function = error.pointee.func_name.map { String(cString: $0) } ?? "?"
+                        list.pointee.append("\(function): \(String(cString: desc))")
+                    }
+                    return 0
+                }, pointer)
         }
         _ = H5Eclear2(hid_t(H5E_DEFAULT))
         return HDF5Error(call: call, subject: subject, frames: frames)

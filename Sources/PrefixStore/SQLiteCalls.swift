@@ -10,6 +10,8 @@ enum SQLiteCalls {
     static func persistWAL(_ db: Database) throws {
         var flag: CInt = 1
         let code = withUnsafeMutablePointer(to: &flag) { sqlite3_file_control(db.sqliteConnection, nil, SQLITE_FCNTL_PERSIST_WAL, $0) }
-        guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "cannot keep the write-ahead log") }
+        guard code == SQLITE_OK else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "cannot keep the write-ahead log")
+        }
     }
 }

@@ -58,9 +58,11 @@ public struct StorageError: Error, CustomStringConvertible {
     public var location: String
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, path: String? = nil, reference: String? = nil,
-                tensor: String? = nil, sql: String? = nil, underlying: (any Error)? = nil,
-                fileID: StaticString = #fileID, line: UInt = #line) {
+    public init(
+        _ code: Code, _ message: String, path: String? = nil, reference: String? = nil,
+        tensor: String? = nil, sql: String? = nil, underlying: (any Error)? = nil,
+        fileID: StaticString = #fileID, line: UInt = #line
+    ) {
         self.code = code
         self.message = message
         self.path = path

@@ -19,10 +19,13 @@ extension Store {
     /// - Throws: ``StorageError`` `.invalidArgument` for an invalid config, name or duplicate
     ///   name; `.alreadyExists` when `alias` names another base; `.storeLocked`; `.io`.
     @discardableResult
-    public func saveBase(_ weights: BaseWeights, alias: String? = nil, provenance: Provenance,
-                         progress: ProgressHandler? = nil) throws(StorageError) -> BaseSaveResult {
-        try saveBase(config: weights.config, configJSON: weights.configJSON, tensors: weights.tensors.map(LazyTensor.init),
-                     alias: alias, provenance: provenance, progress: progress)
+    public func saveBase(
+        _ weights: BaseWeights, alias: String? = nil, provenance: Provenance,
+        progress: ProgressHandler? = nil
+    ) throws(StorageError) -> BaseSaveResult {
+        try saveBase(
+            config: weights.config, configJSON: weights.configJSON, tensors: weights.tensors.map(LazyTensor.init),
+            alias: alias, provenance: provenance, progress: progress)
     }
 
     /// Saves a base whose tensors are read one at a time as the save reaches them (a base
@@ -40,9 +43,11 @@ extension Store {
     ///   - progress: called after each tensor with the bytes processed so far.
     /// - Throws: see ``saveBase(_:alias:provenance:progress:)``.
     @discardableResult
-    public func saveBase(config: ModelConfig, configJSON: String, tensors: [LazyTensor], files: [BaseFile] = [],
-                         weightsMetadata: [(key: String, value: String)]? = nil, alias: String? = nil, provenance: Provenance,
-                         progress: ProgressHandler? = nil) throws(StorageError) -> BaseSaveResult {
+    public func saveBase(
+        config: ModelConfig, configJSON: String, tensors: [LazyTensor], files: [BaseFile] = [],
+        weightsMetadata: [(key: String, value: String)]? = nil, alias: String? = nil, provenance: Provenance,
+        progress: ProgressHandler? = nil
+    ) throws(StorageError) -> BaseSaveResult {
         do {
             try config.validate()
             if let alias { try Names.validate(name: alias, kind: "base alias") }
@@ -57,7 +62,9 @@ extension Store {
             var fileNames = Set<String>()
             for file in files {
                 try Names.validate(tensorName: file.name)
-                guard fileNames.insert(file.name).inserted else { throw StorageError(.invalidArgument, "duplicate file name in base", tensor: file.name) }
+                guard fileNames.insert(file.name).inserted else {
+                    throw StorageError(.invalidArgument, "duplicate file name in base", tensor: file.name)
+                }
             }
         } catch let error as CoreError {
             throw StorageError(.invalidArgument, error.description, underlying: error)
@@ -72,8 +79,12 @@ extension Store {
         var pending = tensors.map { PendingTensor(key: $0.name, dataset: "/base/\($0.name)", tensor: $0) }
         for file in files {
             let bytes = file.bytes
-            pending.append(PendingTensor(key: "file \(file.name)", dataset: "/files/\(file.name)", tensor: LazyTensor(
-                name: file.name, dtype: .u8, shape: Shape(arrayLiteral: bytes.count)) { try Tensor(dtype: .u8, shape: Shape([bytes.count]), bytes: bytes) }))
+            pending.append(
+                PendingTensor(
+                    key: "file \(file.name)", dataset: "/files/\(file.name)",
+                    tensor: LazyTensor(
+                        name: file.name, dtype: .u8, shape: Shape(arrayLiteral: bytes.count)
+                    ) { try Tensor(dtype: .u8, shape: Shape([bytes.count]), bytes: bytes) }))
         }
         let batch = try writeBatch(pending, progress: progress)
         let fingerprint = Store.fingerprint(config: config, tensors: tensors, digests: Array(batch.digests.prefix(tensors.count)))
@@ -84,7 +95,8 @@ extension Store {
             created = try write { db -> Bool in
                 if try BaseRecord.fetchOne(db, key: fingerprint) != nil {
                     if let alias {
-                        try db.execute(sql: "UPDATE base SET alias = ? WHERE fingerprint = ? AND alias IS NULL", arguments: [alias, fingerprint])
+                        try db.execute(
+                            sql: "UPDATE base SET alias = ? WHERE fingerprint = ? AND alias IS NULL", arguments: [alias, fingerprint])
                     }
                     return false
                 }
@@ -93,9 +105,11 @@ extension Store {
                 }
                 let ids = try batch.insert(db)
                 let modelID = try Store.findOrInsertModel(db, config: config, json: configJSON, digest: configDigest)
-                try BaseRecord(fingerprint: fingerprint, modelId: modelID, alias: alias, createdAt: Store.timestamp(),
-                               sourceFormat: provenance.sourceFormat, sourcePath: provenance.sourcePath,
-                               toolVersion: provenance.toolVersion, weightsMetadata: metadataJSON).insert(db)
+                try BaseRecord(
+                    fingerprint: fingerprint, modelId: modelID, alias: alias, createdAt: Store.timestamp(),
+                    sourceFormat: provenance.sourceFormat, sourcePath: provenance.sourcePath,
+                    toolVersion: provenance.toolVersion, weightsMetadata: metadataJSON
+                ).insert(db)
                 for (item, id) in zip(tensors, ids) {
                     try BaseTensorRecord(baseFingerprint: fingerprint, name: item.name, tensorId: id).insert(db)
                 }
@@ -120,13 +134,17 @@ extension Store {
     /// - Throws: the errors of ``load(_:verify:owner:populate:)``.
     public func files(of base: BaseInfo, verify: Bool = false) throws(StorageError) -> [BaseFile] {
         let entries = try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT bf.name, t.*, b.path AS blob_path FROM base_file bf JOIN tensor t ON t.id = bf.tensor_id
-                JOIN blob b ON b.id = t.blob_id WHERE bf.base_fingerprint = ? ORDER BY bf.name
-                """, arguments: [base.fingerprint]).map { row in
-                TensorEntry(name: row["name"], role: "file", layer: nil, dtype: .u8, shape: [row["byte_length"]],
-                            byteCount: row["byte_length"], sha256: row["sha256"], blobPath: row["blob_path"],
-                            dataset: row["dataset"], fileOffset: row["file_offset"])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT bf.name, t.*, b.path AS blob_path FROM base_file bf JOIN tensor t ON t.id = bf.tensor_id
+                    JOIN blob b ON b.id = t.blob_id WHERE bf.base_fingerprint = ? ORDER BY bf.name
+                    """, arguments: [base.fingerprint]
+            ).map { row in
+                TensorEntry(
+                    name: row["name"], role: "file", layer: nil, dtype: .u8, shape: [row["byte_length"]],
+                    byteCount: row["byte_length"], sha256: row["sha256"], blobPath: row["blob_path"],
+                    dataset: row["dataset"], fileOffset: row["file_offset"])
             }
         }
         var files: [BaseFile] = []
@@ -139,8 +157,12 @@ extension Store {
 
     /// The `__metadata__` of the safetensors file the base was imported from, if any.
     public func weightsMetadata(of base: BaseInfo) throws(StorageError) -> [(key: String, value: String)]? {
-        let text = try read { db in try String.fetchOne(db, sql: "SELECT weights_metadata FROM base WHERE fingerprint = ?", arguments: [base.fingerprint]) }
-        guard let text, let data = text.data(using: .utf8), let pairs = try? JSONDecoder().decode([[String]].self, from: data) else { return nil }
+        let text = try read { db in
+            try String.fetchOne(db, sql: "SELECT weights_metadata FROM base WHERE fingerprint = ?", arguments: [base.fingerprint])
+        }
+        guard let text, let data = text.data(using: .utf8), let pairs = try? JSONDecoder().decode([[String]].self, from: data) else {
+            return nil
+        }
         return pairs.compactMap { $0.count == 2 ? (key: $0[0], value: $0[1]) : nil }
     }
 
@@ -172,8 +194,9 @@ extension Store {
             let matches = try BaseRecord.filter(sql: "fingerprint LIKE ?", arguments: [key.lowercased() + "%"]).fetchAll(db)
             if matches.count == 1 { return try baseInfo(db, matches[0]) }
             if matches.count > 1 {
-                throw StorageError(.ambiguous, "base reference '\(reference)' matches \(matches.count) bases; give more digits",
-                                   reference: reference)
+                throw StorageError(
+                    .ambiguous, "base reference '\(reference)' matches \(matches.count) bases; give more digits",
+                    reference: reference)
             }
         }
         let hint = isHex || reference.hasPrefix("base:") ? "" : " (use base:FP with at least 8 hex digits, or an alias)"
@@ -184,14 +207,17 @@ extension Store {
         guard let model = try ModelRecord.fetchOne(db, key: record.modelId) else {
             throw StorageError(.corruptCatalog, "base \(record.fingerprint) has no model row")
         }
-        let row = try Row.fetchOne(db, sql: """
-            SELECT count(*) AS n, coalesce(sum(t.byte_length), 0) AS bytes
-            FROM base_tensor bt JOIN tensor t ON t.id = bt.tensor_id WHERE bt.base_fingerprint = ?
-            """, arguments: [record.fingerprint])
-        return BaseInfo(fingerprint: record.fingerprint, alias: record.alias, config: try model.config(),
-                        configJSON: model.configJson, createdAt: record.createdAt,
-                        provenance: Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath, toolVersion: record.toolVersion),
-                        tensorCount: row?["n"] ?? 0, byteCount: row?["bytes"] ?? 0)
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT count(*) AS n, coalesce(sum(t.byte_length), 0) AS bytes
+                FROM base_tensor bt JOIN tensor t ON t.id = bt.tensor_id WHERE bt.base_fingerprint = ?
+                """, arguments: [record.fingerprint])
+        return BaseInfo(
+            fingerprint: record.fingerprint, alias: record.alias, config: try model.config(),
+            configJSON: model.configJson, createdAt: record.createdAt,
+            provenance: Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath, toolVersion: record.toolVersion),
+            tensorCount: row?["n"] ?? 0, byteCount: row?["bytes"] ?? 0)
     }
 
     static func findOrInsertModel(_ db: Database, config: ModelConfig, json: String, digest: String) throws -> Int64 {
@@ -215,7 +241,9 @@ extension Store {
 
     /// A stored base's fingerprint, recomputed from the catalog's digests of its tensors.
     public static func baseFingerprint(config: ModelConfig, entries: [TensorEntry]) -> String {
-        let tensors = entries.map { LazyTensor(name: $0.name, dtype: $0.dtype, shape: (try? Shape($0.shape)) ?? [], load: { throw StorageError(.io, "not loaded") }) }
+        let tensors = entries.map {
+            LazyTensor(name: $0.name, dtype: $0.dtype, shape: (try? Shape($0.shape)) ?? [], load: { throw StorageError(.io, "not loaded") })
+        }
         return fingerprint(config: config, tensors: tensors, digests: entries.map(\.sha256))
     }
 
@@ -230,27 +258,30 @@ extension Store {
 
 extension ModelRecord {
     init(config: ModelConfig, json: String, digest: String) {
-        self.init(id: nil, configDigest: digest, family: config.family.rawValue, numLayers: config.numLayers,
-                  hiddenSize: config.hiddenSize, numHeads: config.numHeads, numKvHeads: config.numKVHeads,
-                  headDim: config.headDim, intermediateSize: config.intermediateSize, normKind: config.normKind.rawValue,
-                  normEps: config.normEps, positionScheme: config.positionScheme.rawValue, maxPositions: config.maxPositions,
-                  vocabSize: config.vocabSize, activation: config.activation, ropeTheta: config.ropeTheta,
-                  ropeScalingType: config.ropeScaling?.type, ropeScalingFactor: config.ropeScaling?.factor,
-                  tieWordEmbeddings: config.tieWordEmbeddings, attentionBias: config.attentionBias,
-                  slidingWindow: config.slidingWindow, configJson: json)
+        self.init(
+            id: nil, configDigest: digest, family: config.family.rawValue, numLayers: config.numLayers,
+            hiddenSize: config.hiddenSize, numHeads: config.numHeads, numKvHeads: config.numKVHeads,
+            headDim: config.headDim, intermediateSize: config.intermediateSize, normKind: config.normKind.rawValue,
+            normEps: config.normEps, positionScheme: config.positionScheme.rawValue, maxPositions: config.maxPositions,
+            vocabSize: config.vocabSize, activation: config.activation, ropeTheta: config.ropeTheta,
+            ropeScalingType: config.ropeScaling?.type, ropeScalingFactor: config.ropeScaling?.factor,
+            tieWordEmbeddings: config.tieWordEmbeddings, attentionBias: config.attentionBias,
+            slidingWindow: config.slidingWindow, configJson: json)
     }
 
     func config() throws -> ModelConfig {
         guard let family = ArchitectureFamily(rawValue: family), let norm = NormKind(rawValue: normKind),
-              let positions = PositionScheme(rawValue: positionScheme) else {
+            let positions = PositionScheme(rawValue: positionScheme)
+        else {
             throw StorageError(.corruptCatalog, "model row \(id ?? -1) has an unknown family, norm or position scheme")
         }
         var scaling: RopeScaling?
         if let type = ropeScalingType, let factor = ropeScalingFactor { scaling = RopeScaling(type: type, factor: factor) }
-        return ModelConfig(family: family, numLayers: numLayers, hiddenSize: hiddenSize, numHeads: numHeads,
-                           numKVHeads: numKvHeads, headDim: headDim, intermediateSize: intermediateSize, normKind: norm,
-                           normEps: normEps, positionScheme: positions, maxPositions: maxPositions, vocabSize: vocabSize,
-                           activation: activation, ropeTheta: ropeTheta, ropeScaling: scaling,
-                           tieWordEmbeddings: tieWordEmbeddings, attentionBias: attentionBias, slidingWindow: slidingWindow)
+        return ModelConfig(
+            family: family, numLayers: numLayers, hiddenSize: hiddenSize, numHeads: numHeads,
+            numKVHeads: numKvHeads, headDim: headDim, intermediateSize: intermediateSize, normKind: norm,
+            normEps: normEps, positionScheme: positions, maxPositions: maxPositions, vocabSize: vocabSize,
+            activation: activation, ropeTheta: ropeTheta, ropeScaling: scaling,
+            tieWordEmbeddings: tieWordEmbeddings, attentionBias: attentionBias, slidingWindow: slidingWindow)
     }
 }

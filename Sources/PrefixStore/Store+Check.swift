@@ -55,7 +55,8 @@ extension Store {
     /// - Throws: ``StorageError`` when the catalog cannot be queried.
     ///   - isolation: where libhdf5 reads the blobs' metadata; `prefixkit` reads it in a child
     ///     process, so that damage which crashes or bloats libhdf5 is reported, not suffered.
-    public func check(digests: Bool = true, record: Bool = true, isolation: BlobIsolation = .inProcess) throws(StorageError) -> CheckReport {
+    public func check(digests: Bool = true, record: Bool = true, isolation: BlobIsolation = .inProcess) throws(StorageError) -> CheckReport
+    {
         let started = Store.timestamp()
         var findings: [CheckFinding] = []
         func error(_ check: String, _ message: String, path: String? = nil, owners: [String]? = nil, tensor: String? = nil) {
@@ -75,11 +76,15 @@ extension Store {
 
         // 2-3. Blobs, structure and digests.
         let (blobs, tensors, owners, counts) = try read { db in
-            (try BlobRecord.fetchAll(db, sql: "SELECT * FROM blob ORDER BY path"),
-             try TensorRecord.fetchAll(db, sql: "SELECT * FROM tensor ORDER BY blob_id, file_offset, id"),
-             try Store.tensorOwners(db),
-             (bases: try Int.fetchOne(db, sql: "SELECT count(*) FROM base") ?? 0,
-              checkpoints: try Int.fetchOne(db, sql: "SELECT count(*) FROM checkpoint") ?? 0))
+            (
+                try BlobRecord.fetchAll(db, sql: "SELECT * FROM blob ORDER BY path"),
+                try TensorRecord.fetchAll(db, sql: "SELECT * FROM tensor ORDER BY blob_id, file_offset, id"),
+                try Store.tensorOwners(db),
+                (
+                    bases: try Int.fetchOne(db, sql: "SELECT count(*) FROM base") ?? 0,
+                    checkpoints: try Int.fetchOne(db, sql: "SELECT count(*) FROM checkpoint") ?? 0
+                )
+            )
         }
         let tensorsByBlob = Dictionary(grouping: tensors, by: \.blobId)
         var hashed = 0
@@ -108,12 +113,17 @@ extension Store {
             let expectations = blobTensors.compactMap { tensor -> (TensorRecord, BlobExpectation)? in
                 guard let dtype = DType(rawValue: tensor.dtype), let shape = try? Store.parseShape(tensor.shape) else {
                     let names = owners[tensor.id ?? -1] ?? []
-                    error("catalog", "unknown dtype or malformed shape in the catalog", path: catalogPath, owners: names.map(\.owner),
-                          tensor: names.first?.name ?? tensor.dataset)
+                    error(
+                        "catalog", "unknown dtype or malformed shape in the catalog", path: catalogPath, owners: names.map(\.owner),
+                        tensor: names.first?.name ?? tensor.dataset)
                     return nil
                 }
-                return (tensor, BlobExpectation(dataset: tensor.dataset, dtype: dtype, shape: shape.dimensions, byteLength: tensor.byteLength,
-                                                fileOffset: tensor.fileOffset))
+                return (
+                    tensor,
+                    BlobExpectation(
+                        dataset: tensor.dataset, dtype: dtype, shape: shape.dimensions, byteLength: tensor.byteLength,
+                        fileOffset: tensor.fileOffset)
+                )
             }
             let inspection = BlobInspector.inspect([(path, expectations.map(\.1))], isolation: isolation)[0]
             if let failure = inspection.failure {
@@ -130,15 +140,18 @@ extension Store {
                 }
                 let (dtype, shape) = (expected.dtype, expected.shape)
                 guard digests else { continue }
-                let entry = TensorEntry(name: tensorName, role: names.first?.role ?? "unreferenced", layer: nil, dtype: dtype,
-                                        shape: shape, byteCount: tensor.byteLength, sha256: tensor.sha256,
-                                        blobPath: blob.path, dataset: tensor.dataset, fileOffset: tensor.fileOffset)
+                let entry = TensorEntry(
+                    name: tensorName, role: names.first?.role ?? "unreferenced", layer: nil, dtype: dtype,
+                    shape: shape, byteCount: tensor.byteLength, sha256: tensor.sha256,
+                    blobPath: blob.path, dataset: tensor.dataset, fileOffset: tensor.fileOffset)
                 do {
                     _ = try load(entry, verify: true, owner: tensorOwners.first)
                     hashed += 1
                     bytesHashed += tensor.byteLength
                 } catch let failure {
-                    error(failure.code == .digestMismatch ? "digest" : "blob", failure.message, path: path, owners: tensorOwners, tensor: tensorName)
+                    error(
+                        failure.code == .digestMismatch ? "digest" : "blob", failure.message, path: path, owners: tensorOwners,
+                        tensor: tensorName)
                 }
             }
         }
@@ -147,25 +160,34 @@ extension Store {
         let known = Set(blobs.map(\.path))
         let leftovers = leftovers(known: known)
         for leftover in leftovers.removable {
-            findings.append(CheckFinding(severity: "warning", check: "orphan", message: "leftover file not in the catalog (run gc)", path: leftover))
+            findings.append(
+                CheckFinding(severity: "warning", check: "orphan", message: "leftover file not in the catalog (run gc)", path: leftover))
         }
         for file in leftovers.foreign {
-            findings.append(CheckFinding(severity: "warning", check: "orphan",
-                                         message: "file not created by PrefixKit (\(FileSystem.kind(file) == .symlink ? "a symbolic link" : "unknown name or kind")): gc leaves it alone",
-                                         path: file))
+            findings.append(
+                CheckFinding(
+                    severity: "warning", check: "orphan",
+                    message:
+                        "file not created by PrefixKit (\(FileSystem.kind(file) == .symlink ? "a symbolic link" : "unknown name or kind")): gc leaves it alone",
+                    path: file))
         }
         for tensor in tensors where owners[tensor.id ?? -1] == nil {
-            findings.append(CheckFinding(severity: "warning", check: "orphan", message: "tensor row \(tensor.id ?? -1) is referenced by nothing (run gc)",
-                                         path: catalogPath, tensor: tensor.dataset))
+            findings.append(
+                CheckFinding(
+                    severity: "warning", check: "orphan", message: "tensor row \(tensor.id ?? -1) is referenced by nothing (run gc)",
+                    path: catalogPath, tensor: tensor.dataset))
         }
 
-        var report = CheckReport(store: directory, checkedAt: started, bases: counts.bases, checkpoints: counts.checkpoints,
-                                 blobs: blobs.count, tensors: tensors.count, tensorsHashed: hashed, bytesHashed: bytesHashed,
-                                 findings: findings.sorted { ($0.severity, $0.check) < ($1.severity, $1.check) }, recorded: false,
-                                 passed: !findings.contains { $0.severity == "error" })
+        var report = CheckReport(
+            store: directory, checkedAt: started, bases: counts.bases, checkpoints: counts.checkpoints,
+            blobs: blobs.count, tensors: tensors.count, tensorsHashed: hashed, bytesHashed: bytesHashed,
+            findings: findings.sorted { ($0.severity, $0.check) < ($1.severity, $1.check) }, recorded: false,
+            passed: !findings.contains { $0.severity == "error" })
         if record {
-            report.recorded = (try? recordRun(kind: "check", checkpointID: nil, started: started, verdict: report.passed ? "pass" : "fail",
-                                              details: ["findings": report.findings.count, "tensors_hashed": hashed])) != nil
+            report.recorded =
+                (try? recordRun(
+                    kind: "check", checkpointID: nil, started: started, verdict: report.passed ? "pass" : "fail",
+                    details: ["findings": report.findings.count, "tensors_hashed": hashed])) != nil
         }
         return report
     }
@@ -176,7 +198,9 @@ extension Store {
     ///   independent of PrefixKit checked the composition).
     /// - Throws: ``StorageError`` `.invalidArgument` for another verdict; when the catalog
     ///   cannot be written (e.g. a read-only store).
-    public func recordVerification(checkpoint: CheckpointInfo, started: String, verdict: String, details: [String: Int]) throws(StorageError) {
+    public func recordVerification(checkpoint: CheckpointInfo, started: String, verdict: String, details: [String: Int])
+        throws(StorageError)
+    {
         guard ["pass", "fail", "unverified"].contains(verdict) else {
             throw StorageError(.invalidArgument, "unknown verdict '\(verdict)'", reference: checkpoint.reference)
         }
@@ -184,10 +208,14 @@ extension Store {
     }
 
     /// The most recent check or verification runs of a checkpoint (newest first).
-    public func runs(of checkpoint: CheckpointInfo, limit: Int = 5) throws(StorageError) -> [(kind: String, finishedAt: String, verdict: String, toolVersion: String)] {
+    public func runs(of checkpoint: CheckpointInfo, limit: Int = 5) throws(StorageError) -> [(
+        kind: String, finishedAt: String, verdict: String, toolVersion: String
+    )] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT kind, finished_at, verdict, tool_version FROM check_run WHERE checkpoint_id = ? ORDER BY id DESC LIMIT ?",
-                             arguments: [checkpoint.id, limit]).map { ($0["kind"], $0["finished_at"], $0["verdict"], $0["tool_version"]) }
+            try Row.fetchAll(
+                db, sql: "SELECT kind, finished_at, verdict, tool_version FROM check_run WHERE checkpoint_id = ? ORDER BY id DESC LIMIT ?",
+                arguments: [checkpoint.id, limit]
+            ).map { ($0["kind"], $0["finished_at"], $0["verdict"], $0["tool_version"]) }
         }
     }
 
@@ -195,8 +223,9 @@ extension Store {
     func recordRun(kind: String, checkpointID: Int64?, started: String, verdict: String, details: [String: Int]) throws(StorageError) {
         let json = Store.canonicalJSON(details)
         try write { db in
-            var run = CheckRunRecord(id: nil, kind: kind, checkpointId: checkpointID, startedAt: started, finishedAt: Store.timestamp(),
-                                     verdict: verdict, checksJson: json, toolVersion: PrefixKitVersion.current)
+            var run = CheckRunRecord(
+                id: nil, kind: kind, checkpointId: checkpointID, startedAt: started, finishedAt: Store.timestamp(),
+                verdict: verdict, checksJson: json, toolVersion: PrefixKitVersion.current)
             try run.insert(db)
         }
     }
@@ -204,14 +233,17 @@ extension Store {
     /// For each tensor id, who uses it: `(owner reference, role, name within owner)`.
     static func tensorOwners(_ db: Database) throws -> [Int64: [(owner: String, role: String, name: String)]] {
         var result: [Int64: [(owner: String, role: String, name: String)]] = [:]
-        for row in try Row.fetchAll(db, sql: """
-            SELECT ct.tensor_id, c.name || '@' || c.step AS owner, ct.role, ct.name
-            FROM checkpoint_tensor ct JOIN checkpoint c ON c.id = ct.checkpoint_id
-            UNION ALL
-            SELECT bt.tensor_id, 'base:' || substr(bt.base_fingerprint, 1, 12), 'base', bt.name FROM base_tensor bt
-            UNION ALL
-            SELECT bf.tensor_id, 'base:' || substr(bf.base_fingerprint, 1, 12), 'file', bf.name FROM base_file bf
-            """) {
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT ct.tensor_id, c.name || '@' || c.step AS owner, ct.role, ct.name
+                FROM checkpoint_tensor ct JOIN checkpoint c ON c.id = ct.checkpoint_id
+                UNION ALL
+                SELECT bt.tensor_id, 'base:' || substr(bt.base_fingerprint, 1, 12), 'base', bt.name FROM base_tensor bt
+                UNION ALL
+                SELECT bf.tensor_id, 'base:' || substr(bf.base_fingerprint, 1, 12), 'file', bf.name FROM base_file bf
+                """)
+        {
             result[row[0], default: []].append((row[1], row[2], row[3]))
         }
         return result

@@ -17,8 +17,10 @@ extension Store {
     ///   (layer count, shapes, dtypes, names); `.notFound` for an unknown base or parent;
     ///   `.alreadyExists` for a taken `(name, step)`; `.storeLocked`; `.io`.
     @discardableResult
-    public func saveCheckpoint(_ content: CheckpointContent, as spec: CheckpointSpec,
-                               progress: ProgressHandler? = nil) throws(StorageError) -> CheckpointSaveResult {
+    public func saveCheckpoint(
+        _ content: CheckpointContent, as spec: CheckpointSpec,
+        progress: ProgressHandler? = nil
+    ) throws(StorageError) -> CheckpointSaveResult {
         let reference = "\(spec.name)@\(spec.step)"
         do {
             try Names.validate(name: spec.name, kind: "checkpoint name")
@@ -34,7 +36,9 @@ extension Store {
         let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
         let parentID: Int64? = try spec.parent.map { parent throws(StorageError) in try checkpoint(parent).id }
-        if try read({ db in try Int.fetchOne(db, sql: "SELECT 1 FROM checkpoint WHERE name = ? AND step = ?", arguments: [spec.name, spec.step]) }) != nil {
+        if try read({ db in
+            try Int.fetchOne(db, sql: "SELECT 1 FROM checkpoint WHERE name = ? AND step = ?", arguments: [spec.name, spec.step])
+        }) != nil {
             throw StorageError(.alreadyExists, "a checkpoint with this name and step already exists", reference: reference)
         }
 
@@ -75,8 +79,10 @@ extension Store {
                 let checkpointID = record.id ?? -1
                 for tag in Set(spec.tags) { try CheckpointTagRecord(checkpointId: checkpointID, tag: tag).insert(db) }
                 for (ordinal, (role, tensorID)) in zip(roles, ids).enumerated() {
-                    try CheckpointTensorRecord(checkpointId: checkpointID, role: role.role, name: role.name,
-                                               layer: role.layer, ordinal: ordinal, tensorId: tensorID).insert(db)
+                    try CheckpointTensorRecord(
+                        checkpointId: checkpointID, role: role.role, name: role.name,
+                        layer: role.layer, ordinal: ordinal, tensorId: tensorID
+                    ).insert(db)
                 }
                 FaultInjection.point("save checkpoint: catalog rows inserted, before commit")
                 return checkpointID
@@ -111,10 +117,11 @@ extension Store {
             guard prefix.form == content.form else {
                 throw fail("layer is in \(prefix.form) form but the checkpoint is \(content.form)", tensor: label)
             }
-            let expected: [Int] = switch prefix {
-            case .hidden: [pn, config.hiddenSize]
-            case .kv: [config.numKVHeads, pn, config.headDim]
-            }
+            let expected: [Int] =
+                switch prefix {
+                case .hidden: [pn, config.hiddenSize]
+                case .kv: [config.numKVHeads, pn, config.headDim]
+                }
             for part in prefix.parts {
                 let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
                 guard part.tensor.dtype.isFloatingPoint else {
@@ -151,8 +158,9 @@ extension Store {
         } else if parts.count == 1 {
             id = try Int64.fetchOne(db, sql: "SELECT id FROM checkpoint WHERE name = ? ORDER BY step DESC LIMIT 1", arguments: [reference])
         } else {
-            throw StorageError(.notFound, "malformed checkpoint reference '\(Names.printable(reference))' (expected NAME or NAME@STEP)",
-                               reference: reference)
+            throw StorageError(
+                .notFound, "malformed checkpoint reference '\(Names.printable(reference))' (expected NAME or NAME@STEP)",
+                reference: reference)
         }
         guard let id else {
             throw StorageError(.notFound, "no checkpoint '\(Names.printable(reference))' in the store", reference: reference)
@@ -172,14 +180,18 @@ extension Store {
             return "\(name)@\(step)"
         }
         let tags = try String.fetchAll(db, sql: "SELECT tag FROM checkpoint_tag WHERE checkpoint_id = ? ORDER BY tag", arguments: [id])
-        let hasProbe = try Int.fetchOne(db, sql: "SELECT 1 FROM checkpoint_tensor WHERE checkpoint_id = ? AND role = 'probe' LIMIT 1",
-                                        arguments: [id]) != nil
-        return CheckpointInfo(id: id, name: record.name, step: record.step, baseFingerprint: record.baseFingerprint,
-                              parent: parent, tags: tags, form: form, prefixLength: record.prefixLength,
-                              numLayers: record.numLayers,
-                              positions: PositionConvention(prefixStart: record.prefixStart, inputStart: record.inputStart),
-                              hasMLP: record.hasMlp, hasProbe: hasProbe, createdAt: record.createdAt,
-                              provenance: Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath,
-                                                     toolVersion: record.toolVersion))
+        let hasProbe =
+            try Int.fetchOne(
+                db, sql: "SELECT 1 FROM checkpoint_tensor WHERE checkpoint_id = ? AND role = 'probe' LIMIT 1",
+                arguments: [id]) != nil
+        return CheckpointInfo(
+            id: id, name: record.name, step: record.step, baseFingerprint: record.baseFingerprint,
+            parent: parent, tags: tags, form: form, prefixLength: record.prefixLength,
+            numLayers: record.numLayers,
+            positions: PositionConvention(prefixStart: record.prefixStart, inputStart: record.inputStart),
+            hasMLP: record.hasMlp, hasProbe: hasProbe, createdAt: record.createdAt,
+            provenance: Provenance(
+                sourceFormat: record.sourceFormat, sourcePath: record.sourcePath,
+                toolVersion: record.toolVersion))
     }
 }

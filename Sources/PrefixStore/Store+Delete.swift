@@ -35,25 +35,32 @@ extension Store {
         let files: [(path: String, bytes: Int64)] = try write { db in
             if isBase {
                 let base = try Store.resolveBase(db, reference)
-                let users = try String.fetchAll(db, sql: "SELECT name || '@' || step FROM checkpoint WHERE base_fingerprint = ? ORDER BY name, step",
-                                                arguments: [base.fingerprint])
+                let users = try String.fetchAll(
+                    db, sql: "SELECT name || '@' || step FROM checkpoint WHERE base_fingerprint = ? ORDER BY name, step",
+                    arguments: [base.fingerprint])
                 if !users.isEmpty && !cascade {
-                    throw StorageError(.inUse, "base is used by \(users.count) checkpoint(s): \(users.prefix(5).joined(separator: ", "))\(users.count > 5 ? ", …" : ""); pass --cascade to delete them too",
-                                       reference: base.shortReference)
+                    throw StorageError(
+                        .inUse,
+                        "base is used by \(users.count) checkpoint(s): \(users.prefix(5).joined(separator: ", "))\(users.count > 5 ? ", …" : ""); pass --cascade to delete them too",
+                        reference: base.shortReference)
                 }
                 summary.checkpoints = users
                 summary.bases = [base.fingerprint]
                 try db.execute(sql: "DELETE FROM base WHERE fingerprint = ?", arguments: [base.fingerprint])
             } else {
                 let info = try Store.resolveCheckpoint(db, reference)
-                let descendants = try String.fetchAll(db, sql: """
-                    WITH RECURSIVE d(id) AS (SELECT id FROM checkpoint WHERE parent_id = ?
-                                            UNION SELECT c.id FROM checkpoint c JOIN d ON c.parent_id = d.id)
-                    SELECT name || '@' || step FROM checkpoint WHERE id IN d ORDER BY name, step
-                    """, arguments: [info.id])
+                let descendants = try String.fetchAll(
+                    db,
+                    sql: """
+                        WITH RECURSIVE d(id) AS (SELECT id FROM checkpoint WHERE parent_id = ?
+                                                UNION SELECT c.id FROM checkpoint c JOIN d ON c.parent_id = d.id)
+                        SELECT name || '@' || step FROM checkpoint WHERE id IN d ORDER BY name, step
+                        """, arguments: [info.id])
                 if !descendants.isEmpty && !cascade {
-                    throw StorageError(.inUse, "checkpoint is the parent of \(descendants.prefix(5).joined(separator: ", "))\(descendants.count > 5 ? ", …" : ""); pass --cascade to delete them too",
-                                       reference: info.reference)
+                    throw StorageError(
+                        .inUse,
+                        "checkpoint is the parent of \(descendants.prefix(5).joined(separator: ", "))\(descendants.count > 5 ? ", …" : ""); pass --cascade to delete them too",
+                        reference: info.reference)
                 }
                 summary.checkpoints = [info.reference] + descendants
                 try db.execute(sql: "DELETE FROM checkpoint WHERE id = ?", arguments: [info.id])
@@ -67,11 +74,12 @@ extension Store {
     /// Deletes tensor, blob and model rows nothing references any more; returns the blob files
     /// to unlink once the transaction commits.
     static func deleteUnreferenced(_ db: Database, summary: inout RemovalSummary) throws -> [(path: String, bytes: Int64)] {
-        try db.execute(sql: """
-            DELETE FROM tensor WHERE id NOT IN (SELECT tensor_id FROM base_tensor)
-                                 AND id NOT IN (SELECT tensor_id FROM checkpoint_tensor)
-                                 AND id NOT IN (SELECT tensor_id FROM base_file)
-            """)
+        try db.execute(
+            sql: """
+                DELETE FROM tensor WHERE id NOT IN (SELECT tensor_id FROM base_tensor)
+                                     AND id NOT IN (SELECT tensor_id FROM checkpoint_tensor)
+                                     AND id NOT IN (SELECT tensor_id FROM base_file)
+                """)
         summary.tensors += db.changesCount
         let blobs = try BlobRecord.fetchAll(db, sql: "SELECT * FROM blob WHERE id NOT IN (SELECT blob_id FROM tensor)")
         try db.execute(sql: "DELETE FROM blob WHERE id NOT IN (SELECT blob_id FROM tensor)")
@@ -85,7 +93,8 @@ extension Store {
             // here only leaves an unreferenced file, which gc removes later.
             let path = "\(directory)/\(file.path)"
             guard file.path.hasPrefix("blobs/"), Store.isBlobName(String(file.path.dropFirst(6)), suffix: ".h5"),
-                  FileSystem.kind(path) == .regular else { continue }
+                FileSystem.kind(path) == .regular
+            else { continue }
             if (try? FileSystem.remove(path)) != nil {
                 summary.blobFiles += 1
                 summary.bytesFreed += file.bytes

@@ -22,12 +22,16 @@ extension Store {
         do {
             files = try write { db in
                 let ids = try batch.insert(db)
-                let base = try Int.fetchOne(db, sql: "SELECT coalesce(max(ordinal), -1) + 1 FROM checkpoint_tensor WHERE checkpoint_id = ? AND role != 'probe'",
-                                            arguments: [checkpoint.id]) ?? 0
+                let base =
+                    try Int.fetchOne(
+                        db, sql: "SELECT coalesce(max(ordinal), -1) + 1 FROM checkpoint_tensor WHERE checkpoint_id = ? AND role != 'probe'",
+                        arguments: [checkpoint.id]) ?? 0
                 try db.execute(sql: "DELETE FROM checkpoint_tensor WHERE checkpoint_id = ? AND role = 'probe'", arguments: [checkpoint.id])
                 for (offset, (item, id)) in zip(tensors, ids).enumerated() {
-                    try CheckpointTensorRecord(checkpointId: checkpoint.id, role: "probe", name: item.name, layer: nil, ordinal: base + offset,
-                                               tensorId: id).insert(db)
+                    try CheckpointTensorRecord(
+                        checkpointId: checkpoint.id, role: "probe", name: item.name, layer: nil, ordinal: base + offset,
+                        tensorId: id
+                    ).insert(db)
                 }
                 try db.execute(sql: "UPDATE checkpoint SET probe_meta = ? WHERE id = ?", arguments: [meta, checkpoint.id])
                 return try Store.deleteUnreferenced(db, summary: &summary)

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import PrefixCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A tensor about to be saved: its logical name (for messages), its dataset path in a new blob.
@@ -81,8 +82,10 @@ extension Store {
                     progress?(doneBytes, totalBytes)
                 }
                 guard loaded.tensor.dtype == item.tensor.dtype, loaded.tensor.shape == item.tensor.shape else {
-                    throw StorageError(.invalidArgument, "tensor is \(loaded.tensor.dtype) \(loaded.tensor.shape), announced as \(item.tensor.dtype) \(item.tensor.shape)",
-                                       tensor: item.key)
+                    throw StorageError(
+                        .invalidArgument,
+                        "tensor is \(loaded.tensor.dtype) \(loaded.tensor.shape), announced as \(item.tensor.dtype) \(item.tensor.shape)",
+                        tensor: item.key)
                 }
                 allDigests.append(digest)
                 let shapeText = Store.shapeText(item.tensor.shape)
@@ -95,8 +98,9 @@ extension Store {
                     continue
                 }
                 let existing = try read { db in
-                    try Int64.fetchOne(db, sql: "SELECT id FROM tensor WHERE sha256 = ? AND dtype = ? AND shape = ?",
-                                       arguments: [digest, dtype, shapeText])
+                    try Int64.fetchOne(
+                        db, sql: "SELECT id FROM tensor WHERE sha256 = ? AND dtype = ? AND shape = ?",
+                        arguments: [digest, dtype, shapeText])
                 }
                 if let existing {
                     resolutions.append(.existing(existing))
@@ -108,7 +112,8 @@ extension Store {
                     do {
                         writer = try HDF5BlobWriter(path: temporaryPath, compression: compression)
                     } catch {
-                        throw StorageError(.io, "cannot create blob" + (error.plainReason.map { ": \($0)" } ?? ""), path: temporaryPath, underlying: error)
+                        throw StorageError(
+                            .io, "cannot create blob" + (error.plainReason.map { ": \($0)" } ?? ""), path: temporaryPath, underlying: error)
                     }
                 }
                 guard let writer else { break }
@@ -116,8 +121,10 @@ extension Store {
                 do {
                     offset = try writer.write(loaded.tensor, at: item.dataset)
                 } catch {
-                    throw StorageError(.io, "cannot write tensor to blob" + (error.plainReason.map { ": \($0)" } ?? ""), path: temporaryPath, tensor: item.key,
-                                       underlying: error)
+                    throw StorageError(
+                        .io, "cannot write tensor to blob" + (error.plainReason.map { ": \($0)" } ?? ""), path: temporaryPath,
+                        tensor: item.key,
+                        underlying: error)
                 }
                 sinceWriteback += item.tensor.byteCount
                 if sinceWriteback >= 64 << 20 {
@@ -127,9 +134,11 @@ extension Store {
                 FaultInjection.point("save: wrote tensor \(item.key)")
                 pendingByKey[identity] = newRecords.count
                 resolutions.append(.new(newRecords.count))
-                newRecords.append(TensorRecord(id: nil, sha256: digest, dtype: dtype, shape: shapeText,
-                                               byteLength: Int64(item.tensor.byteCount), blobId: blobID,
-                                               dataset: item.dataset, fileOffset: offset.map { Int64($0) }))
+                newRecords.append(
+                    TensorRecord(
+                        id: nil, sha256: digest, dtype: dtype, shape: shapeText,
+                        byteLength: Int64(item.tensor.byteCount), blobId: blobID,
+                        dataset: item.dataset, fileOffset: offset.map { Int64($0) }))
                 summary.tensorsWritten += 1
                 summary.bytesWritten += Int64(item.tensor.byteCount)
             }
@@ -137,7 +146,8 @@ extension Store {
             var blob: BlobRecord?
             if let writer {
                 do { try writer.close() } catch {
-                    throw StorageError(.io, "cannot close blob" + (error.plainReason.map { ": \($0)" } ?? ""), path: temporaryPath, underlying: error)
+                    throw StorageError(
+                        .io, "cannot close blob" + (error.plainReason.map { ": \($0)" } ?? ""), path: temporaryPath, underlying: error)
                 }
                 FaultInjection.point("save: closed blob")
                 try FileSystem.fsync(path: temporaryPath)
@@ -195,8 +205,9 @@ extension Store {
     /// Parses the catalog's text form of a shape.
     static func parseShape(_ text: String) throws(StorageError) -> Shape {
         guard let data = text.data(using: .utf8),
-              let dims = try? JSONDecoder().decode([Int].self, from: data),
-              let shape = try? Shape(dims) else {
+            let dims = try? JSONDecoder().decode([Int].self, from: data),
+            let shape = try? Shape(dims)
+        else {
             throw StorageError(.corruptCatalog, "malformed shape '\(text)' in the catalog")
         }
         return shape

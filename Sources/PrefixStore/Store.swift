@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import GRDB
 import PrefixCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A PrefixKit store: a directory holding a SQLite catalog and immutable HDF5 blob files.
 ///
@@ -104,7 +105,8 @@ public final class Store: Sendable {
         guard FileSystem.isDirectory(parent.isEmpty ? "." : parent) else {
             throw StorageError(.io, "the parent directory does not exist", path: parent)
         }
-        let staging = (parent.isEmpty ? "." : parent) + "/.\((directory as NSString).lastPathComponent).creating-\(getpid())-\(newBlobID().prefix(8))"
+        let staging =
+            (parent.isEmpty ? "." : parent) + "/.\((directory as NSString).lastPathComponent).creating-\(getpid())-\(newBlobID().prefix(8))"
         do throws(StorageError) {
             try FileSystem.makeDirectory(staging)
             try FileSystem.makeDirectory(staging + "/blobs")
@@ -113,8 +115,9 @@ public final class Store: Sendable {
                 let pool = try openPool(staging + "/catalog.sqlite", create: true)
                 try CatalogMigrations.migrator.migrate(pool)
                 try pool.write { db in
-                    try db.execute(sql: "INSERT INTO store_setting (key, value) VALUES ('compression', ?), ('created_at', ?), ('created_by', ?)",
-                                   arguments: [compression.description, Store.timestamp(), PrefixKitVersion.current])
+                    try db.execute(
+                        sql: "INSERT INTO store_setting (key, value) VALUES ('compression', ?), ('created_at', ?), ('created_by', ?)",
+                        arguments: [compression.description, Store.timestamp(), PrefixKitVersion.current])
                 }
                 // Fold the WAL into the database file: the new store is readable by anyone.
                 try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
@@ -144,12 +147,14 @@ public final class Store: Sendable {
         let directory = Store.normalizePath(path)
         guard FileSystem.kind(directory) == .directory else { return }
         for (sub, suffix) in [("blobs", ".h5"), ("tmp", ".h5.partial")] where FileSystem.kind("\(directory)/\(sub)") == .directory {
-            for name in FileSystem.contents(of: "\(directory)/\(sub)") where isBlobName(name, suffix: suffix) && FileSystem.kind("\(directory)/\(sub)/\(name)") == .regular {
+            for name in FileSystem.contents(of: "\(directory)/\(sub)")
+            where isBlobName(name, suffix: suffix) && FileSystem.kind("\(directory)/\(sub)/\(name)") == .regular {
                 try? FileSystem.remove("\(directory)/\(sub)/\(name)")
             }
             _ = rmdir("\(directory)/\(sub)")
         }
-        for name in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", ".lock"] where FileSystem.kind("\(directory)/\(name)") == .regular {
+        for name in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", ".lock"]
+        where FileSystem.kind("\(directory)/\(name)") == .regular {
             try? FileSystem.remove("\(directory)/\(name)")
         }
         _ = rmdir(directory)
@@ -176,7 +181,7 @@ public final class Store: Sendable {
         let pool: DatabasePool
         do {
             pool = try openPool(catalog, create: false)
-        } catch where error.code == .io || error.code == .database {
+        } catch  where error.code == .io || error.code == .database {
             // Not writable (a read-only mount, another user's store, a full disk): read it
             // without writing anything. With the -wal and -shm files PrefixKit keeps, SQLite
             // reads a WAL database read-only and sees every committed transaction.
@@ -187,15 +192,18 @@ public final class Store: Sendable {
         do {
             let migrator = CatalogMigrations.migrator
             let state = try pool.read { db in
-                (superseded: try migrator.hasBeenSuperseded(db),
-                 complete: try migrator.hasCompletedMigrations(db),
-                 applied: try migrator.appliedIdentifiers(db))
+                (
+                    superseded: try migrator.hasBeenSuperseded(db),
+                    complete: try migrator.hasCompletedMigrations(db),
+                    applied: try migrator.appliedIdentifiers(db)
+                )
             }
             if state.superseded {
                 let unknown = state.applied.subtracting(CatalogMigrations.identifiers)
-                throw StorageError(.newerSchema,
-                                   "the catalog was written by a newer PrefixKit (unknown migrations: \(unknown.sorted().joined(separator: ", "))); upgrade PrefixKit to open it",
-                                   path: catalog)
+                throw StorageError(
+                    .newerSchema,
+                    "the catalog was written by a newer PrefixKit (unknown migrations: \(unknown.sorted().joined(separator: ", "))); upgrade PrefixKit to open it",
+                    path: catalog)
             }
             if state.applied.isEmpty {
                 throw StorageError(.notAStore, "catalog.sqlite holds no PrefixKit schema", path: catalog)
@@ -208,16 +216,18 @@ public final class Store: Sendable {
                 try migrator.migrate(pool)
                 withExtendedLifetime(lock) {}
             }
-            compressionText = try pool.read { db in
-                try String.fetchOne(db, sql: "SELECT value FROM store_setting WHERE key = 'compression'")
-            } ?? "none"
+            compressionText =
+                try pool.read { db in
+                    try String.fetchOne(db, sql: "SELECT value FROM store_setting WHERE key = 'compression'")
+                } ?? "none"
         } catch let error as StorageError {
             throw error
         } catch {
             throw Store.catalogError(error, path: catalog)
         }
-        return Store(directory: directory, pool: pool, compression: try Compression(parsing: compressionText), lockTimeout: lockTimeout,
-                     readOnlyReason: readOnly ? readOnlyReason(directory) : nil)
+        return Store(
+            directory: directory, pool: pool, compression: try Compression(parsing: compressionText), lockTimeout: lockTimeout,
+            readOnlyReason: readOnly ? readOnlyReason(directory) : nil)
     }
 
     /// Refuses a store whose layout is not what PrefixKit makes: `catalog.sqlite` (and its
@@ -238,16 +248,19 @@ public final class Store: Sendable {
         for name in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", ".lock"] {
             let kind = FileSystem.kind("\(directory)/\(name)")
             if kind != .regular && !(kind == .missing && name != "catalog.sqlite") {
-                throw StorageError(.notAStore, "the store's layout is not what PrefixKit made: \(name) is \(describe(kind)), expected a regular file",
-                                   path: "\(directory)/\(name)")
+                throw StorageError(
+                    .notAStore, "the store's layout is not what PrefixKit made: \(name) is \(describe(kind)), expected a regular file",
+                    path: "\(directory)/\(name)")
             }
         }
         for name in ["blobs", "tmp"] {
             // Missing is fine (a copy that dropped empty directories); a save creates them.
             let kind = FileSystem.kind("\(directory)/\(name)")
             if kind != .directory && kind != .missing {
-                throw StorageError(.notAStore, "the store's layout is not what PrefixKit made: \(name)/ is \(describe(kind)), expected a directory (PrefixKit never follows a link out of the store)",
-                                   path: "\(directory)/\(name)")
+                throw StorageError(
+                    .notAStore,
+                    "the store's layout is not what PrefixKit made: \(name)/ is \(describe(kind)), expected a directory (PrefixKit never follows a link out of the store)",
+                    path: "\(directory)/\(name)")
             }
         }
     }
@@ -259,7 +272,9 @@ public final class Store: Sendable {
             if info.f_flag & UInt(ST_RDONLY) != 0 { return "the file system is read-only" }
             if info.f_bavail == 0 { return "the disk is full" }
         }
-        if !FileManager.default.isWritableFile(atPath: directory + "/catalog.sqlite") || !FileManager.default.isWritableFile(atPath: directory) {
+        if !FileManager.default.isWritableFile(atPath: directory + "/catalog.sqlite")
+            || !FileManager.default.isWritableFile(atPath: directory)
+        {
             return "no write permission"
         }
         return "the catalog cannot be opened for writing"
@@ -274,8 +289,10 @@ public final class Store: Sendable {
             if let pool = try? openPool(catalog, create: false, readOnly: true) { return pool }
         }
         if let walSize, walSize > 0 {
-            throw StorageError(.readOnly, "the catalog cannot be written and its write-ahead log has no shared-memory index; open the store once with write access",
-                               path: catalog, underlying: cause)
+            throw StorageError(
+                .readOnly,
+                "the catalog cannot be written and its write-ahead log has no shared-memory index; open the store once with write access",
+                path: catalog, underlying: cause)
         }
         do {
             return try openPool(URL(fileURLWithPath: catalog).absoluteString + "?immutable=1", create: false, readOnly: true)
@@ -310,17 +327,23 @@ public final class Store: Sendable {
         if let error = error as? DatabaseError {
             switch error.resultCode {
             case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-                return StorageError(.corruptCatalog, "the catalog is not a valid SQLite database (\(error.message ?? "corrupt"))",
-                                    path: path, sql: error.sql, underlying: error)
+                return StorageError(
+                    .corruptCatalog, "the catalog is not a valid SQLite database (\(error.message ?? "corrupt"))",
+                    path: path, sql: error.sql, underlying: error)
             case .SQLITE_BUSY, .SQLITE_LOCKED:
                 return StorageError(.storeLocked, "the catalog is busy", path: path, sql: error.sql, underlying: error)
             case .SQLITE_FULL:
-                return StorageError(.io, "the disk is full: the catalog cannot grow (free some space and retry)", path: path, sql: error.sql, underlying: error)
+                return StorageError(
+                    .io, "the disk is full: the catalog cannot grow (free some space and retry)", path: path, sql: error.sql,
+                    underlying: error)
             case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
-                return StorageError(.io, "cannot open the catalog (\(error.message ?? "\(error.resultCode)"))", path: path, sql: error.sql, underlying: error)
+                return StorageError(
+                    .io, "cannot open the catalog (\(error.message ?? "\(error.resultCode)"))", path: path, sql: error.sql,
+                    underlying: error)
             default:
-                return StorageError(.database, "catalog query failed: \(error.message ?? "\(error.resultCode)")",
-                                    path: path, sql: error.sql, underlying: error)
+                return StorageError(
+                    .database, "catalog query failed: \(error.message ?? "\(error.resultCode)")",
+                    path: path, sql: error.sql, underlying: error)
             }
         }
         return StorageError(.database, "catalog access failed", path: path, underlying: error)

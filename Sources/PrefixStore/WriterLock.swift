@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The store's single-writer lock: an exclusive `flock` on `STORE/.lock`, held for a whole save,
 /// delete or gc. Readers never take it (the catalog's WAL snapshots and immutable blobs keep
@@ -19,7 +20,9 @@ final class WriterLock {
         // Never through a symbolic link: the lock file is truncated and rewritten.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else {
-            if errno == ELOOP { throw StorageError(.notAStore, "the store's .lock is a symbolic link; PrefixKit never writes through one", path: path) }
+            if errno == ELOOP {
+                throw StorageError(.notAStore, "the store's .lock is a symbolic link; PrefixKit never writes through one", path: path)
+            }
             throw FileSystem.errnoError("open", path)
         }
         let deadline = Date().addingTimeInterval(max(timeout, 0))
@@ -34,9 +37,10 @@ final class WriterLock {
                 let n = pread(fd, &holder, 31, 0)
                 let pid = n > 0 ? String(decoding: holder.prefix(n), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
                 close(fd)
-                throw StorageError(.storeLocked,
-                                   "another writer (pid \(pid)) holds the store; gave up after \(timeout) s (raise --lock-timeout or retry)",
-                                   path: store)
+                throw StorageError(
+                    .storeLocked,
+                    "another writer (pid \(pid)) holds the store; gave up after \(timeout) s (raise --lock-timeout or retry)",
+                    path: store)
             }
             usleep(20_000)
         }

@@ -48,13 +48,18 @@ struct CompositionCheck {
         let config = stack.config
         let pn = stack.prefix.prefixLength
         guard let n = inputLength, let input = try? forwardInput() else {
-            outcome.checks.append(CheckResult(check: "reference", status: .fail, message: "the reference has no usable inputs (input_ids or inputs_embeds of the right shape)", evidence: evidence))
+            outcome.checks.append(
+                CheckResult(
+                    check: "reference", status: .fail,
+                    message: "the reference has no usable inputs (input_ids or inputs_embeds of the right shape)", evidence: evidence))
             outcome.unexplained = true
             return outcome
         }
         if reference.layerCount > config.numLayers {
-            outcome.checks.append(CheckResult(check: "reference", status: .fail,
-                                              message: "the reference has \(reference.layerCount) layers, the checkpoint \(config.numLayers)", evidence: evidence))
+            outcome.checks.append(
+                CheckResult(
+                    check: "reference", status: .fail,
+                    message: "the reference has \(reference.layerCount) layers, the checkpoint \(config.numLayers)", evidence: evidence))
             outcome.unexplained = true
             return outcome
         }
@@ -75,11 +80,15 @@ struct CompositionCheck {
         for l in 0..<config.numLayers {
             guard let layer = results.get(l) else {
                 if layers.contains(l), !stopped {
-                    let missing = [reference.layerInputs[l] == nil ? ActivationExchange.inputKey(l, layerCount: config.numLayers) : nil,
-                                   reference.layerOutputs[l] == nil ? ActivationExchange.outputKey(l, layerCount: config.numLayers) : nil].compactMap { $0 }
-                    outcome.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .skip,
-                                                      message: "layer \(l): not checked: the reference has no \(missing.joined(separator: " or "))",
-                                                      evidence: evidence))
+                    let missing = [
+                        reference.layerInputs[l] == nil ? ActivationExchange.inputKey(l, layerCount: config.numLayers) : nil,
+                        reference.layerOutputs[l] == nil ? ActivationExchange.outputKey(l, layerCount: config.numLayers) : nil,
+                    ].compactMap { $0 }
+                    outcome.checks.append(
+                        CheckResult(
+                            check: "teacher-forced", layer: l, status: .skip,
+                            message: "layer \(l): not checked: the reference has no \(missing.joined(separator: " or "))",
+                            evidence: evidence))
                     outcome.layersUnchecked.append(l)
                 }
                 continue
@@ -141,9 +150,12 @@ struct CompositionCheck {
         var unexplained = false
     }
 
-    func runLayer(_ l: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix, _ variant: BlockVariant = .correct,
-                  prefixOutputs: Bool = false) throws -> LayerRun {
-        useDouble ? try stack.runLayer(l, rows: rows, mask: mask, prefix: prefix, variant: variant, prefixOutputs: prefixOutputs, as: Double.self)
+    func runLayer(
+        _ l: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix, _ variant: BlockVariant = .correct,
+        prefixOutputs: Bool = false
+    ) throws -> LayerRun {
+        useDouble
+            ? try stack.runLayer(l, rows: rows, mask: mask, prefix: prefix, variant: variant, prefixOutputs: prefixOutputs, as: Double.self)
             : try stack.runLayer(l, rows: rows, mask: mask, prefix: prefix, variant: variant, prefixOutputs: prefixOutputs, as: Float.self)
     }
 
@@ -154,8 +166,12 @@ struct CompositionCheck {
         let expectedIn = form == .hidden ? pn + n : n
         let (inRows, outRows) = (input.shape[1], output.shape[1])
         guard input.shape[0] == batch, output.shape[0] == batch, input.shape[2] == d, output.shape[2] == d else {
-            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail,
-                                             message: "layer \(l): reference tensors are \(input.shape) in, \(output.shape) out; the checkpoint implies [\(batch), \(expectedIn), \(d)] and [\(batch), \(n), \(d)]", evidence: evidence))
+            result.checks.append(
+                CheckResult(
+                    check: "teacher-forced", layer: l, status: .fail,
+                    message:
+                        "layer \(l): reference tensors are \(input.shape) in, \(output.shape) out; the checkpoint implies [\(batch), \(expectedIn), \(d)] and [\(batch), \(n), \(d)]",
+                    evidence: evidence))
             result.unexplained = true
             result.stop = true
             return result
@@ -163,14 +179,20 @@ struct CompositionCheck {
         // Rows that grow by Pn per layer: the prefix rows were passed on.
         if outRows != n || (form == .hidden && inRows > expectedIn) {
             if form == .hidden, inRows >= expectedIn, (inRows - n) % pn == 0, outRows == inRows {
-                result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail,
-                                                 message: "layer \(l): reference has \(outRows) rows, expected \(n): \(BugClass.keptPrefixPositions.explanation)",
-                                                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, fix: BugClass.keptPrefixPositions.fix, evidence: evidence))
+                result.checks.append(
+                    CheckResult(
+                        check: "teacher-forced", layer: l, status: .fail,
+                        message: "layer \(l): reference has \(outRows) rows, expected \(n): \(BugClass.keptPrefixPositions.explanation)",
+                        rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n,
+                        fix: BugClass.keptPrefixPositions.fix, evidence: evidence))
                 result.fits = [CandidateFit(bug: .keptPrefixPositions, relativeError: 0)]
             } else {
-                result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail,
-                                                 message: "layer \(l): reference has \(inRows) rows in and \(outRows) out; expected \(expectedIn) and \(n), which no known bug explains",
-                                                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence))
+                result.checks.append(
+                    CheckResult(
+                        check: "teacher-forced", layer: l, status: .fail,
+                        message:
+                            "layer \(l): reference has \(inRows) rows in and \(outRows) out; expected \(expectedIn) and \(n), which no known bug explains",
+                        rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence))
                 result.unexplained = true
             }
             result.stop = true
@@ -178,7 +200,10 @@ struct CompositionCheck {
         }
         let prefix: LayerPrefix
         do { prefix = try stack.prefix.layer(l) } catch {
-            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): cannot read the prefix: \(error)", evidence: evidence))
+            result.checks.append(
+                CheckResult(
+                    check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): cannot read the prefix: \(error)",
+                    evidence: evidence))
             return result
         }
         let real = { (b: Int, r: Int) in mask[b][r] }
@@ -189,14 +214,19 @@ struct CompositionCheck {
                 prefixRows = ErrorMetric.rows(input, 0..<pn)
                 hbar = ErrorMetric.rows(input, pn..<(pn + n))
             } else if inRows == n {
-                result.checks.append(CheckResult(check: "prefix-rows", layer: l, status: .fail,
-                                                 message: "layer \(l): reference has \(n) rows in, expected \(pn + n): \(BugClass.prefixAppendedOrIgnored.explanation)",
-                                                 rowsIn: inRows, expectedRowsIn: pn + n, fix: BugClass.prefixAppendedOrIgnored.fix, evidence: evidence))
+                result.checks.append(
+                    CheckResult(
+                        check: "prefix-rows", layer: l, status: .fail,
+                        message:
+                            "layer \(l): reference has \(n) rows in, expected \(pn + n): \(BugClass.prefixAppendedOrIgnored.explanation)",
+                        rowsIn: inRows, expectedRowsIn: pn + n, fix: BugClass.prefixAppendedOrIgnored.fix, evidence: evidence))
                 result.fits.append(CandidateFit(bug: .prefixAppendedOrIgnored, relativeError: 0))
             } else {
-                result.checks.append(CheckResult(check: "prefix-rows", layer: l, status: .fail,
-                                                 message: "layer \(l): reference has \(inRows) rows in, expected \(pn + n), which no known bug explains",
-                                                 rowsIn: inRows, expectedRowsIn: pn + n, evidence: evidence))
+                result.checks.append(
+                    CheckResult(
+                        check: "prefix-rows", layer: l, status: .fail,
+                        message: "layer \(l): reference has \(inRows) rows in, expected \(pn + n), which no known bug explains",
+                        rowsIn: inRows, expectedRowsIn: pn + n, evidence: evidence))
                 result.unexplained = true
                 result.stop = true
                 return result
@@ -207,9 +237,12 @@ struct CompositionCheck {
             let broadcast = ErrorMetric.broadcast(p, batch: batch)
             if let (abs, rel) = ErrorMetric.compare(prefixRows, broadcast, include: { _, _ in true }) {
                 let pass = rel <= tolerances.perLayer
-                var check = CheckResult(check: "prefix-rows", layer: l, status: pass ? .pass : .fail,
-                                        message: pass ? "layer \(l): the reference's prefix rows are P^\(l)" : "layer \(l): the reference's prefix rows are not P^\(l)",
-                                        maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer, rowsIn: inRows, expectedRowsIn: expectedIn, evidence: evidence)
+                var check = CheckResult(
+                    check: "prefix-rows", layer: l, status: pass ? .pass : .fail,
+                    message: pass
+                        ? "layer \(l): the reference's prefix rows are P^\(l)" : "layer \(l): the reference's prefix rows are not P^\(l)",
+                    maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer, rowsIn: inRows, expectedRowsIn: expectedIn,
+                    evidence: evidence)
                 if !pass {
                     var alternatives = prefixAlternatives(l, rows: prefixRows, mask: mask, n: n, pn: pn)
                     // Appended: the prefix sits in the last Pn rows, after the inputs.
@@ -217,7 +250,9 @@ struct CompositionCheck {
                         alternatives.append(CandidateFit(bug: .prefixAppendedOrIgnored, relativeError: e.relative))
                     }
                     result.fits += alternatives
-                    if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }), best.relativeError <= tolerances.perLayer * 10 {
+                    if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }),
+                        best.relativeError <= tolerances.perLayer * 10
+                    {
                         check.message += ": \(best.bug.explanation)"
                         check.fix = best.bug.fix
                     }
@@ -230,21 +265,24 @@ struct CompositionCheck {
             let ours = try runLayer(l, hbar, mask, prefix).output
             guard let (abs, rel) = ErrorMetric.compare(ours, output, include: real) else { return result }
             let pass = rel <= tolerances.perLayer
-            var check = CheckResult(check: "teacher-forced", layer: l, status: pass ? .pass : .fail,
-                                    message: "layer \(l): \(inRows) rows in -> \(form == .hidden ? "\(inRows) out -> kept last \(n)" : "\(n) out")",
-                                    maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer,
-                                    rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence)
+            var check = CheckResult(
+                check: "teacher-forced", layer: l, status: pass ? .pass : .fail,
+                message: "layer \(l): \(inRows) rows in -> \(form == .hidden ? "\(inRows) out -> kept last \(n)" : "\(n) out")",
+                maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer,
+                rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence)
             if !pass {
                 let alternatives = blockAlternatives(l, hbar: hbar, output: output, mask: mask, prefix: prefix, n: n, pn: pn)
                 result.fits += alternatives
-                if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }), best.relativeError <= tolerances.perLayer * 10 {
+                if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }), best.relativeError <= tolerances.perLayer * 10
+                {
                     check.message += ": \(best.bug.explanation)"
                     check.fix = best.bug.fix
                 }
             }
             result.checks.append(check)
         } catch {
-            result.checks.append(CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): \(error)", evidence: evidence))
+            result.checks.append(
+                CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): \(error)", evidence: evidence))
         }
         return result
     }
@@ -254,12 +292,16 @@ struct CompositionCheck {
         var fits: [CandidateFit] = []
         let batch = mask.count
         func fit(_ bug: BugClass, _ prefix: LayerPrefix?) {
-            guard case .hidden(let p)? = prefix, let e = ErrorMetric.compare(rows, ErrorMetric.broadcast(p, batch: batch), include: { _, _ in true }) else { return }
+            guard case .hidden(let p)? = prefix,
+                let e = ErrorMetric.compare(rows, ErrorMetric.broadcast(p, batch: batch), include: { _, _ in true })
+            else { return }
             fits.append(CandidateFit(bug: bug, relativeError: e.relative))
         }
         if l > 0 { fit(.reusedPreviousPrefix, try? stack.prefix.layer(l - 1)) }
         if l + 1 < stack.config.numLayers { fit(.layerOffByOne, try? stack.prefix.layer(l + 1)) }
-        if l > 0, let carried = carriedPrefix(l, mask: mask, n: n, pn: pn), let e = ErrorMetric.compare(rows, carried, include: { _, _ in true }) {
+        if l > 0, let carried = carriedPrefix(l, mask: mask, n: n, pn: pn),
+            let e = ErrorMetric.compare(rows, carried, include: { _, _ in true })
+        {
             fits.append(CandidateFit(bug: .prefixOutputsCarried, relativeError: e.relative))
         }
         return fits
@@ -268,11 +310,13 @@ struct CompositionCheck {
     /// `Y^{l-1}[0..<Pn]` computed from the reference's own input to layer l-1.
     func carriedPrefix(_ l: Int, mask: [[Bool]], n: Int, pn: Int) -> Tensor? {
         guard let previous = reference.layerInputs[l - 1], previous.shape[1] == pn + n,
-              let prefix = try? stack.prefix.layer(l - 1), case .hidden = prefix else { return nil }
+            let prefix = try? stack.prefix.layer(l - 1), case .hidden = prefix
+        else { return nil }
         let hbar = ErrorMetric.rows(previous, pn..<(pn + n))
         let own = ErrorMetric.rows(previous, 0..<pn)
         // The prefix rows fed to layer l-1 are whatever the reference fed (P^0 at layer 0, carried later).
-        let fed = LayerPrefix.hidden(Tensor(shape: [pn, stack.config.hiddenSize], doubles: Array(own.doubles().prefix(pn * stack.config.hiddenSize))))
+        let fed = LayerPrefix.hidden(
+            Tensor(shape: [pn, stack.config.hiddenSize], doubles: Array(own.doubles().prefix(pn * stack.config.hiddenSize))))
         return (try? runLayer(l - 1, hbar, mask, fed, prefixOutputs: true))?.prefixOutputs
     }
 
@@ -281,7 +325,9 @@ struct CompositionCheck {
         var fits: [CandidateFit] = []
         let real = { (b: Int, r: Int) in mask[b][r] }
         func fit(_ bug: BugClass, _ prefix: LayerPrefix?, _ variant: BlockVariant) {
-            guard let prefix, let run = try? runLayer(l, hbar, mask, prefix, variant), let e = ErrorMetric.compare(run.output, output, include: real) else { return }
+            guard let prefix, let run = try? runLayer(l, hbar, mask, prefix, variant),
+                let e = ErrorMetric.compare(run.output, output, include: real)
+            else { return }
             if let existing = fits.firstIndex(where: { $0.bug == bug }) {
                 fits[existing].relativeError = min(fits[existing].relativeError, e.relative)
             } else {
@@ -294,7 +340,8 @@ struct CompositionCheck {
         if l > 0 { fit(.reusedPreviousPrefix, try? stack.prefix.layer(l - 1), .correct) }
         if l + 1 < stack.config.numLayers { fit(.layerOffByOne, try? stack.prefix.layer(l + 1), .correct) }
         if l > 0, let carried = carriedPrefix(l, mask: mask, n: n, pn: pn) {
-            let first = Tensor(shape: [pn, stack.config.hiddenSize], doubles: Array(carried.doubles().prefix(pn * stack.config.hiddenSize)))
+            let first = Tensor(
+                shape: [pn, stack.config.hiddenSize], doubles: Array(carried.doubles().prefix(pn * stack.config.hiddenSize)))
             fit(.prefixOutputsCarried, .hidden(first), .correct)
         }
         fit(.keyValueSwapped, prefix, .keyValueSwapped)
@@ -309,25 +356,40 @@ struct CompositionCheck {
 
     func checkEndToEnd(_ input: ForwardInput, n: Int) -> ([CheckResult], Diagnosis?) {
         var checks: [CheckResult] = []
-        guard let final = reference.final else { return ([CheckResult(check: "end-to-end", status: .skip, message: "the reference has no 'final'", evidence: evidence)], nil) }
+        guard let final = reference.final else {
+            return ([CheckResult(check: "end-to-end", status: .skip, message: "the reference has no 'final'", evidence: evidence)], nil)
+        }
         let mask = input.mask
         let real = { (b: Int, r: Int) in mask[b][r] }
         func forward(_ s: PrefixStack) throws -> ForwardResult {
-            useDouble ? try s.forward(input, as: Double.self, options: ForwardOptions(logits: reference.logits != nil))
+            useDouble
+                ? try s.forward(input, as: Double.self, options: ForwardOptions(logits: reference.logits != nil))
                 : try s.forward(input, as: Float.self, options: ForwardOptions(logits: reference.logits != nil))
         }
         guard final.shape.dimensions == [mask.count, n, stack.config.hiddenSize] else {
-            return ([CheckResult(check: "end-to-end", status: .fail, message: "the reference's final is \(final.shape), expected [\(mask.count), \(n), \(stack.config.hiddenSize)]", evidence: evidence)], nil)
+            return (
+                [
+                    CheckResult(
+                        check: "end-to-end", status: .fail,
+                        message: "the reference's final is \(final.shape), expected [\(mask.count), \(n), \(stack.config.hiddenSize)]",
+                        evidence: evidence)
+                ], nil
+            )
         }
         do {
             let ours = try forward(stack)
             let e = ErrorMetric.compare(ours.final, final, include: real)
             let pass = (e?.relative ?? .infinity) <= tolerances.endToEnd
-            checks.append(CheckResult(check: "end-to-end", status: pass ? .pass : .fail, message: "inputs -> final over \(stack.config.numLayers) layers",
-                                      maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n, evidence: evidence))
+            checks.append(
+                CheckResult(
+                    check: "end-to-end", status: pass ? .pass : .fail, message: "inputs -> final over \(stack.config.numLayers) layers",
+                    maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n,
+                    evidence: evidence))
             if let logits = reference.logits, let ourLogits = ours.logits, let le = ErrorMetric.compare(ourLogits, logits, include: real) {
-                checks.append(CheckResult(check: "logits", status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: "LM head output",
-                                          maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd, evidence: evidence))
+                checks.append(
+                    CheckResult(
+                        check: "logits", status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: "LM head output",
+                        maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd, evidence: evidence))
             }
             guard !pass else { return (checks, nil) }
             // Not explained per layer: the inputs themselves (embeddings, positions) or the base.
@@ -343,27 +405,42 @@ struct CompositionCheck {
                 for (label, other) in alternativeBases() {
                     guard let e = ErrorMetric.compare(try forward(other).final, final, include: real) else { continue }
                     fits.append(CandidateFit(bug: .wrongBase, relativeError: e.relative))
-                    if e.relative <= tolerances.endToEnd, e.relative < (reproducing?.error ?? .infinity) { reproducing = (label, e.relative) }
+                    if e.relative <= tolerances.endToEnd, e.relative < (reproducing?.error ?? .infinity) {
+                        reproducing = (label, e.relative)
+                    }
                 }
             }
             let check = checks[0]
             if let reproducing {
-                let summary = "\(BugClass.wrongBase.explanation): \(reproducing.label) reproduces it to \(String(format: "%.1e", reproducing.error)); the checkpoint's own base is off by \(String(format: "%.1e", check.relativeError ?? .nan))"
-                return (checks, Diagnosis(bug: .wrongBase, layer: nil, summary: summary, relativeError: reproducing.error,
-                                          fix: "verify against \(reproducing.label), or import the checkpoint on it; otherwise recompute the reference",
-                                          candidates: fits.sorted { $0.relativeError < $1.relativeError }))
+                let summary =
+                    "\(BugClass.wrongBase.explanation): \(reproducing.label) reproduces it to \(String(format: "%.1e", reproducing.error)); the checkpoint's own base is off by \(String(format: "%.1e", check.relativeError ?? .nan))"
+                return (
+                    checks,
+                    Diagnosis(
+                        bug: .wrongBase, layer: nil, summary: summary, relativeError: reproducing.error,
+                        fix: "verify against \(reproducing.label), or import the checkpoint on it; otherwise recompute the reference",
+                        candidates: fits.sorted { $0.relativeError < $1.relativeError })
+                )
             }
             // No base at hand reproduces it, but the inputs to layer 0 (embeddings) already differ.
             if !positionsExplain, let first = reference.layerInputs[0], let ourFirst = ours.layerInputs.first {
                 let offset = first.shape[1] - n, ourOffset = ourFirst.shape[1] - n
-                if offset >= 0, ourOffset >= 0, let e = ErrorMetric.compare(ErrorMetric.rows(ourFirst, ourOffset..<(ourOffset + n)),
-                                                                             ErrorMetric.rows(first, offset..<(offset + n)), include: real),
-                   e.relative > tolerances.perLayer {
+                if offset >= 0, ourOffset >= 0,
+                    let e = ErrorMetric.compare(
+                        ErrorMetric.rows(ourFirst, ourOffset..<(ourOffset + n)),
+                        ErrorMetric.rows(first, offset..<(offset + n)), include: real),
+                    e.relative > tolerances.perLayer
+                {
                     let tried = fits.filter { $0.bug == .wrongBase }.count
-                    let summary = "the reference's layer-0 input rows differ from this base's embeddings (relative error \(String(format: "%.1e", e.relative))): "
+                    let summary =
+                        "the reference's layer-0 input rows differ from this base's embeddings (relative error \(String(format: "%.1e", e.relative))): "
                         + "it was most likely computed with other base weights; \(tried == 0 ? "the store holds no other base that fits" : "none of the \(tried) other stored base(s) that fit reproduces it")"
-                    return (checks, Diagnosis(bug: .wrongBase, layer: nil, summary: summary, relativeError: nil, fix: BugClass.wrongBase.fix,
-                                              candidates: fits.sorted { $0.relativeError < $1.relativeError }))
+                    return (
+                        checks,
+                        Diagnosis(
+                            bug: .wrongBase, layer: nil, summary: summary, relativeError: nil, fix: BugClass.wrongBase.fix,
+                            candidates: fits.sorted { $0.relativeError < $1.relativeError })
+                    )
                 }
             }
             return (checks, diagnose(fits, layer: nil, check: check))
@@ -380,14 +457,22 @@ struct CompositionCheck {
         let where_ = layer.map { "layer \($0): " } ?? ""
         if let best = sorted.first, best.relativeError <= max(tolerances.perLayer * 10, tolerances.endToEnd) {
             let finding: String
-            if best.bug == .keptPrefixPositions || (best.bug == .prefixAppendedOrIgnored && best.relativeError == 0 && check.rowsIn != nil && check.rowsIn != check.expectedRowsIn) {
+            if best.bug == .keptPrefixPositions
+                || (best.bug == .prefixAppendedOrIgnored && best.relativeError == 0 && check.rowsIn != nil
+                    && check.rowsIn != check.expectedRowsIn)
+            {
                 finding = check.message.hasPrefix(where_) ? String(check.message.dropFirst(where_.count)) : check.message
             } else {
-                finding = "\(best.bug.explanation) (it reproduces the reference to \(String(format: "%.1e", best.relativeError)); the checkpoint's composition is off by \(String(format: "%.1e", check.relativeError ?? .nan)))"
+                finding =
+                    "\(best.bug.explanation) (it reproduces the reference to \(String(format: "%.1e", best.relativeError)); the checkpoint's composition is off by \(String(format: "%.1e", check.relativeError ?? .nan)))"
             }
-            return Diagnosis(bug: best.bug, layer: layer, summary: where_ + finding, relativeError: best.relativeError, fix: best.bug.fix, candidates: sorted)
+            return Diagnosis(
+                bug: best.bug, layer: layer, summary: where_ + finding, relativeError: best.relativeError, fix: best.bug.fix,
+                candidates: sorted)
         }
-        return Diagnosis(bug: .unknown, layer: layer, summary: where_ + "\(BugClass.unknown.explanation) (relative error \(String(format: "%.1e", check.relativeError ?? .nan)))",
-                         relativeError: check.relativeError, fix: BugClass.unknown.fix, candidates: sorted)
+        return Diagnosis(
+            bug: .unknown, layer: layer,
+            summary: where_ + "\(BugClass.unknown.explanation) (relative error \(String(format: "%.1e", check.relativeError ?? .nan)))",
+            relativeError: check.relativeError, fix: BugClass.unknown.fix, candidates: sorted)
     }
 }

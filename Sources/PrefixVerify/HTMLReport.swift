@@ -55,8 +55,11 @@ public enum HTMLReport {
             text = "structure only: the composition was not checked"
         }
         if evidence.kind == .independentReference || evidence.kind == .sameEngine {
-            text += "; recomputed in \(checkpoint.computeDType), tolerances \(checkpoint.tolerances.perLayer) per layer, \(checkpoint.tolerances.endToEnd) end to end"
-            if !evidence.layersUnchecked.isEmpty { text += "; layer(s) \(evidence.layersUnchecked.map(String.init).joined(separator: ", ")) not covered per layer" }
+            text +=
+                "; recomputed in \(checkpoint.computeDType), tolerances \(checkpoint.tolerances.perLayer) per layer, \(checkpoint.tolerances.endToEnd) end to end"
+            if !evidence.layersUnchecked.isEmpty {
+                text += "; layer(s) \(evidence.layersUnchecked.map(String.init).joined(separator: ", ")) not covered per layer"
+            }
         }
         if let reason = checkpoint.unverifiedReason, checkpoint.verdict == .unverified { text += ". UNVERIFIED: \(reason)" }
         return text
@@ -70,7 +73,8 @@ public enum HTMLReport {
                 + "<td>\(c.maxAbsError.map { String(format: "%.2e", $0) } ?? "")</td><td>\(c.relativeError.map { String(format: "%.2e", $0) } ?? "")</td>"
                 + "<td>\(c.tolerance.map { String(format: "%.0e", $0) } ?? "")</td><td>\(e(c.message))\(c.fix.map { "<br><i>fix: \(e($0))</i>" } ?? "")</td></tr>"
         }.joined(separator: "\n")
-        return "<table><tr><th>check</th><th>layer</th><th>verdict</th><th>rows</th><th>max abs</th><th>relative</th><th>tolerance</th><th>detail</th></tr>\n\(rows)</table>"
+        return
+            "<table><tr><th>check</th><th>layer</th><th>verdict</th><th>rows</th><th>max abs</th><th>relative</th><th>tolerance</th><th>detail</th></tr>\n\(rows)</table>"
     }
 
     /// Per-layer relative errors of the teacher-forced (or self-consistency) checks, log scale,
@@ -85,21 +89,25 @@ public enum HTMLReport {
             return (height - bottom) * (1 - (v - lo) / (hi - lo)) + 5
         }
         let step = (width - left - 10) / Double(points.count)
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"relative error per layer\">"
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"relative error per layer\">"
         for exponent in stride(from: -16, through: 0, by: 4) {
             let yy = y(pow(10, Double(exponent)))
-            svg += "<line x1=\"\(left)\" x2=\"\(width - 10)\" y1=\"\(yy)\" y2=\"\(yy)\" stroke=\"#eee\"/><text x=\"4\" y=\"\(yy + 4)\" font-size=\"11\">1e\(exponent)</text>"
+            svg +=
+                "<line x1=\"\(left)\" x2=\"\(width - 10)\" y1=\"\(yy)\" y2=\"\(yy)\" stroke=\"#eee\"/><text x=\"4\" y=\"\(yy + 4)\" font-size=\"11\">1e\(exponent)</text>"
         }
         for (i, point) in points.enumerated() {
             let x = left + Double(i) * step + step * 0.15
             let value = point.relativeError ?? 1
             let top = y(value)
             let color = point.status == .pass ? "#1a7f37" : "#cf222e"
-            svg += "<rect x=\"\(x)\" y=\"\(top)\" width=\"\(step * 0.7)\" height=\"\(max(1, height - bottom - top))\" fill=\"\(color)\"><title>layer \(point.layer ?? 0): \(String(format: "%.2e", value))</title></rect>"
+            svg +=
+                "<rect x=\"\(x)\" y=\"\(top)\" width=\"\(step * 0.7)\" height=\"\(max(1, height - bottom - top))\" fill=\"\(color)\"><title>layer \(point.layer ?? 0): \(String(format: "%.2e", value))</title></rect>"
             svg += "<text x=\"\(x)\" y=\"\(height - 12)\" font-size=\"11\">\(point.layer ?? 0)</text>"
             if let tolerance = point.tolerance {
                 let ty = y(tolerance)
-                svg += "<line x1=\"\(x - step * 0.1)\" x2=\"\(x + step * 0.8)\" y1=\"\(ty)\" y2=\"\(ty)\" stroke=\"#333\" stroke-dasharray=\"4 2\"/>"
+                svg +=
+                    "<line x1=\"\(x - step * 0.1)\" x2=\"\(x + step * 0.8)\" y1=\"\(ty)\" y2=\"\(ty)\" stroke=\"#333\" stroke-dasharray=\"4 2\"/>"
             }
         }
         svg += "<text x=\"\(left)\" y=\"\(height - 1)\" font-size=\"11\">layer (bars: relative error, dashed: tolerance)</text></svg>"

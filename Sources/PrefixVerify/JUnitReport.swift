@@ -9,16 +9,21 @@ public enum JUnitReport {
     static func verdictCheck(_ checkpoint: CheckpointVerification, requireReference: Bool) -> CheckResult {
         switch checkpoint.verdict {
         case .pass:
-            return CheckResult(check: "verdict", status: .pass, message: "PASS: checked against \(checkpoint.evidence.source)\(checkpoint.evidence.tool.map { " (\($0))" } ?? "")",
-                               evidence: checkpoint.evidence.kind)
+            return CheckResult(
+                check: "verdict", status: .pass,
+                message: "PASS: checked against \(checkpoint.evidence.source)\(checkpoint.evidence.tool.map { " (\($0))" } ?? "")",
+                evidence: checkpoint.evidence.kind)
         case .unverified:
             let message = "UNVERIFIED: \(checkpoint.unverifiedReason ?? "no independent evidence")"
-            return CheckResult(check: "verdict", status: requireReference ? .fail : .skip, message: message,
-                               fix: "give an independent reference (--reference FILE.npz, e.g. from scripts/peft_reference.py) or store one with `prefixkit probe add`",
-                               evidence: checkpoint.evidence.kind)
+            return CheckResult(
+                check: "verdict", status: requireReference ? .fail : .skip, message: message,
+                fix:
+                    "give an independent reference (--reference FILE.npz, e.g. from scripts/peft_reference.py) or store one with `prefixkit probe add`",
+                evidence: checkpoint.evidence.kind)
         case .fail:
-            return CheckResult(check: "verdict", status: .fail, message: "FAIL: \(checkpoint.diagnosis?.summary ?? "a check failed")",
-                               fix: checkpoint.diagnosis?.fix, evidence: checkpoint.evidence.kind)
+            return CheckResult(
+                check: "verdict", status: .fail, message: "FAIL: \(checkpoint.diagnosis?.summary ?? "a check failed")",
+                fix: checkpoint.diagnosis?.fix, evidence: checkpoint.evidence.kind)
         }
     }
 
@@ -29,8 +34,11 @@ public enum JUnitReport {
             var body = "    <testcase classname=\"\(escape(classname))\" name=\"\(escape(name))\">"
             switch check.status {
             case .fail:
-                let detail = [check.message, check.relativeError.map { "relative error \($0) (tolerance \(check.tolerance ?? .nan))" }, check.fix.map { "fix: \($0)" }]
-                    .compactMap { $0 }.joined(separator: "\n")
+                let detail = [
+                    check.message, check.relativeError.map { "relative error \($0) (tolerance \(check.tolerance ?? .nan))" },
+                    check.fix.map { "fix: \($0)" },
+                ]
+                .compactMap { $0 }.joined(separator: "\n")
                 body += "<failure message=\"\(escape(check.message))\">\(escape(detail))</failure>"
             case .skip:
                 body += "<skipped message=\"\(escape(check.message))\"/>"
@@ -41,19 +49,25 @@ public enum JUnitReport {
         }
         func suite(_ name: String, _ checks: [CheckResult], extra: String = "") -> String {
             let failures = checks.filter { $0.status == .fail }.count, skipped = checks.filter { $0.status == .skip }.count
-            return "  <testsuite name=\"\(escape(name))\" tests=\"\(checks.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" errors=\"0\" timestamp=\"\(escape(report.startedAt))\">\n"
+            return
+                "  <testsuite name=\"\(escape(name))\" tests=\"\(checks.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" errors=\"0\" timestamp=\"\(escape(report.startedAt))\">\n"
                 + checks.map { testcase($0, classname: name) }.joined(separator: "\n") + extra + "\n  </testsuite>"
         }
         suites.append(suite("store \(report.store)", report.catalog))
         for checkpoint in report.checkpoints {
-            let diagnosis = checkpoint.diagnosis.map { "\n    <system-err>\(escape("diagnosis: \($0.summary)\nfix: \($0.fix)"))</system-err>" } ?? ""
-            suites.append(suite("checkpoint \(checkpoint.checkpoint)", checkpoint.checks + [verdictCheck(checkpoint, requireReference: report.requireReference)],
-                                extra: diagnosis))
+            let diagnosis =
+                checkpoint.diagnosis.map { "\n    <system-err>\(escape("diagnosis: \($0.summary)\nfix: \($0.fix)"))</system-err>" } ?? ""
+            suites.append(
+                suite(
+                    "checkpoint \(checkpoint.checkpoint)",
+                    checkpoint.checks + [verdictCheck(checkpoint, requireReference: report.requireReference)],
+                    extra: diagnosis))
         }
         let all = report.catalog + report.checkpoints.flatMap { $0.checks + [verdictCheck($0, requireReference: report.requireReference)] }
         let tests = all.count
         let failures = all.filter { $0.status == .fail }.count
-        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"prefixkit verify\" tests=\"\(tests)\" failures=\"\(failures)\">\n"
+        return
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"prefixkit verify\" tests=\"\(tests)\" failures=\"\(failures)\">\n"
             + suites.joined(separator: "\n") + "\n</testsuites>\n"
     }
 
@@ -68,7 +82,11 @@ public enum JUnitReport {
             case "'": out += "&apos;"
             default:
                 // XML 1.0 forbids most control characters.
-                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" && scalar != "\r" { out += "?" } else { out.unicodeScalars.append(scalar) }
+                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" && scalar != "\r" {
+                    out += "?"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
             }
         }
         return out

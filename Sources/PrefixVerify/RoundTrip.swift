@@ -26,7 +26,10 @@ enum RoundTrip {
             let exactKV = info.form == .hidden ? try stack.keyValuePrefix() : original
             for format in ExportFormat.allCases where format != .hf {
                 if format == .npz, original.layers.contains(where: { $0.parts.contains { NPYHeader.descr(for: $0.tensor.dtype) == nil } }) {
-                    checks.append(CheckResult(check: "round-trip", status: .skip, message: "npz: NumPy cannot hold this checkpoint's dtype", evidence: .roundTrip))
+                    checks.append(
+                        CheckResult(
+                            check: "round-trip", status: .skip, message: "npz: NumPy cannot hold this checkpoint's dtype",
+                            evidence: .roundTrip))
                     continue
                 }
                 let out = dir + "/export." + format.rawValue
@@ -35,21 +38,31 @@ enum RoundTrip {
                 let back: CheckpointContent
                 if format == .peft {
                     let adapter = try PEFTAdapter(path: out)
-                    back = CheckpointContent(form: .kv, prefixLength: adapter.config.numVirtualTokens, positions: info.positions, layers: try adapter.layers())
+                    back = CheckpointContent(
+                        form: .kv, prefixLength: adapter.config.numVirtualTokens, positions: info.positions, layers: try adapter.layers())
                 } else {
-                    back = try PrefixFile.content(try PrefixFile.read(path: out), path: out, flat: false, tensor: nil, layers: config.numLayers,
-                                                  kvHeads: config.numKVHeads, headDim: config.headDim)
+                    back = try PrefixFile.content(
+                        try PrefixFile.read(path: out), path: out, flat: false, tensor: nil, layers: config.numLayers,
+                        kvHeads: config.numKVHeads, headDim: config.headDim)
                 }
                 let expected = format == .peft ? exactKV : original
                 let identical = back.layers == expected.layers && (format == .peft || back.mlp == original.mlp)
-                let rerun = try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(back)).forward(input, as: Float.self).final
-                let expectedRun = format == .peft && info.form == .hidden
-                    ? try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(exactKV)).forward(input, as: Float.self).final : reference
+                let rerun = try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(back)).forward(
+                    input, as: Float.self
+                ).final
+                let expectedRun =
+                    format == .peft && info.form == .hidden
+                    ? try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(exactKV)).forward(
+                        input, as: Float.self
+                    ).final : reference
                 let same = rerun == expectedRun
                 let what = format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix"
-                checks.append(CheckResult(check: "round-trip", status: identical && same ? .pass : .fail,
-                                          message: "\(format.rawValue): \(identical ? "bit-identical to \(what)" : "tensors differ from \(what)"); compositions \(same ? "identical" : "differ")",
-                                          fix: identical && same ? nil : "report this: a lossless export path changed the tensors", evidence: .roundTrip))
+                checks.append(
+                    CheckResult(
+                        check: "round-trip", status: identical && same ? .pass : .fail,
+                        message:
+                            "\(format.rawValue): \(identical ? "bit-identical to \(what)" : "tensors differ from \(what)"); compositions \(same ? "identical" : "differ")",
+                        fix: identical && same ? nil : "report this: a lossless export path changed the tensors", evidence: .roundTrip))
             }
         } catch {
             checks.append(CheckResult(check: "round-trip", status: .fail, message: "\(error)", evidence: .roundTrip))
@@ -73,9 +86,14 @@ enum RoundTrip {
                 if stored[item.name] != digest { differing.append(item.name) }
             }
             let same = differing.isEmpty && directory.tensors.count == stored.count && directory.config == base.config
-            return [CheckResult(check: "round-trip", status: same ? .pass : .fail,
-                                message: same ? "hf: base \(base.shortReference) exported and read back, \(stored.count) tensors bit-identical"
-                                    : "hf: \(differing.count) tensor(s) differ after the round trip (\(differing.prefix(3).joined(separator: ", ")))", evidence: .roundTrip)]
+            return [
+                CheckResult(
+                    check: "round-trip", status: same ? .pass : .fail,
+                    message: same
+                        ? "hf: base \(base.shortReference) exported and read back, \(stored.count) tensors bit-identical"
+                        : "hf: \(differing.count) tensor(s) differ after the round trip (\(differing.prefix(3).joined(separator: ", ")))",
+                    evidence: .roundTrip)
+            ]
         } catch {
             return [CheckResult(check: "round-trip", status: .fail, message: "hf: \(error)", evidence: .roundTrip)]
         }

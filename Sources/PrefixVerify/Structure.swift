@@ -11,11 +11,16 @@ enum Structure {
         do {
             let base = try store.base("base:" + info.baseFingerprint)
             let config = base.config
-            if info.numLayers != config.numLayers { problems.append("the checkpoint has \(info.numLayers) layers, its base \(config.numLayers)") }
-            let expected = info.form == .hidden ? [info.prefixLength, config.hiddenSize] : [config.numKVHeads, info.prefixLength, config.headDim]
+            if info.numLayers != config.numLayers {
+                problems.append("the checkpoint has \(info.numLayers) layers, its base \(config.numLayers)")
+            }
+            let expected =
+                info.form == .hidden ? [info.prefixLength, config.hiddenSize] : [config.numKVHeads, info.prefixLength, config.headDim]
             let entries = try store.tensorEntries(of: info).filter { $0.role == "prefix" }
             let perLayer = info.form == .hidden ? 1 : 2
-            if entries.count != info.numLayers * perLayer { problems.append("\(entries.count) prefix tensors for \(info.numLayers) layers") }
+            if entries.count != info.numLayers * perLayer {
+                problems.append("\(entries.count) prefix tensors for \(info.numLayers) layers")
+            }
             for entry in entries {
                 if entry.shape != expected { problems.append("\(entry.name) is \(entry.shape), expected \(expected)") }
                 if !entry.dtype.isFloatingPoint { problems.append("\(entry.name) is \(entry.dtype)") }
@@ -25,14 +30,22 @@ enum Structure {
             }
             let baseEntries = try store.tensorEntries(of: base)
             let recomputed = Store.baseFingerprint(config: config, entries: baseEntries)
-            if recomputed != base.fingerprint { problems.append("the base's fingerprint does not match its tensors (recomputed \(recomputed.prefix(12)))") }
-            _ = try PrefixStack.checkWeights(config: config, infos: Dictionary(baseEntries.map { ($0.name, TensorInfo(dtype: $0.dtype, shape: $0.shape)) },
-                                                                               uniquingKeysWith: { a, _ in a }))
+            if recomputed != base.fingerprint {
+                problems.append("the base's fingerprint does not match its tensors (recomputed \(recomputed.prefix(12)))")
+            }
+            _ = try PrefixStack.checkWeights(
+                config: config,
+                infos: Dictionary(
+                    baseEntries.map { ($0.name, TensorInfo(dtype: $0.dtype, shape: $0.shape)) },
+                    uniquingKeysWith: { a, _ in a }))
         } catch {
             problems.append("\(error)")
         }
-        return [CheckResult(check: "structure", status: problems.isEmpty ? .pass : .fail,
-                            message: problems.isEmpty ? "layer count, shapes, dtypes, Pn and base fingerprint OK" : problems.joined(separator: "; "),
-                            fix: problems.isEmpty ? nil : "re-import the checkpoint on the base it was trained with", evidence: .structure)]
+        return [
+            CheckResult(
+                check: "structure", status: problems.isEmpty ? .pass : .fail,
+                message: problems.isEmpty ? "layer count, shapes, dtypes, Pn and base fingerprint OK" : problems.joined(separator: "; "),
+                fix: problems.isEmpty ? nil : "re-import the checkpoint on the base it was trained with", evidence: .structure)
+        ]
     }
 }

@@ -48,14 +48,16 @@ public enum Verifier {
         let started = Store.timestamp()
         var selected = try options.checkpoints.isEmpty ? store.checkpoints() : options.checkpoints.map { try store.checkpoint($0) }
         if selected.isEmpty {
-            throw StorageError(.invalidArgument, "the store holds no checkpoints: nothing to verify (import one first)", path: store.directory)
+            throw StorageError(
+                .invalidArgument, "the store holds no checkpoints: nothing to verify (import one first)", path: store.directory)
         }
         if options.reference != nil, selected.count != 1 {
             throw StorageError(.invalidArgument, "--reference needs exactly one checkpoint (\(selected.count) selected)")
         }
         let reference = try options.reference.map { path in
             let base = try store.base("base:" + selected[0].baseFingerprint)
-            return try ActivationExchange.read(path: path, bounds: ExchangeBounds(config: base.config, prefixLength: selected[0].prefixLength))
+            return try ActivationExchange.read(
+                path: path, bounds: ExchangeBounds(config: base.config, prefixLength: selected[0].prefixLength))
         }
         var layerShard: (index: Int, count: Int)?
         if let shard = options.shard {
@@ -69,15 +71,17 @@ public enum Verifier {
         let catalogClock = ContinuousClock.now
         let catalog = try catalogChecks(store, quick: options.quick, checkpoints: selected, isolation: options.blobIsolation)
         timings["catalog"] = CompositionCheck.seconds(since: catalogClock)
-        var report = VerificationReport(store: store.directory, startedAt: started, toolVersion: PrefixKitVersion.current,
-                                        catalog: catalog,
-                                        checkpoints: [], recorded: false, recordNote: nil,
-                                        shard: options.shard.map { "\($0.index)/\($0.count)" })
+        var report = VerificationReport(
+            store: store.directory, startedAt: started, toolVersion: PrefixKitVersion.current,
+            catalog: catalog,
+            checkpoints: [], recorded: false, recordNote: nil,
+            shard: options.shard.map { "\($0.index)/\($0.count)" })
         report.requireReference = options.requireReference
         var roundTrippedBases = Set<String>()
         for info in selected {
-            var result = try verify(store, info, reference: reference, referencePath: options.reference, options: options,
-                                    layerShard: layerShard, timings: &timings)
+            var result = try verify(
+                store, info, reference: reference, referencePath: options.reference, options: options,
+                layerShard: layerShard, timings: &timings)
             if !options.skipRoundTrip, layerShard.map({ $0.index == 0 }) ?? true {
                 let clock = ContinuousClock.now
                 result.checks += RoundTrip.prefix(store, info)
@@ -95,7 +99,9 @@ public enum Verifier {
             var failures: [String] = []
             for (info, result) in zip(selected, report.checkpoints) {
                 let details = ["checks": result.checks.count, "failed": result.checks.filter { $0.status == .fail }.count]
-                do { try store.recordVerification(checkpoint: info, started: started, verdict: result.verdict.rawValue, details: details) } catch {
+                do {
+                    try store.recordVerification(checkpoint: info, started: started, verdict: result.verdict.rawValue, details: details)
+                } catch {
                     failures.append("\(error)")
                 }
             }
@@ -108,18 +114,26 @@ public enum Verifier {
     }
 
     /// Catalog integrity and blobs (every digest, or a sample with `quick`).
-    static func catalogChecks(_ store: Store, quick: Bool, checkpoints: [CheckpointInfo], isolation: BlobIsolation) throws -> [CheckResult] {
+    static func catalogChecks(_ store: Store, quick: Bool, checkpoints: [CheckpointInfo], isolation: BlobIsolation) throws -> [CheckResult]
+    {
         let check = try store.check(digests: !quick, record: false, isolation: isolation)
         let catalog = check.findings.filter { $0.check == "catalog" && $0.severity == "error" }
         let blobs = check.findings.filter { ["blob", "structure", "digest"].contains($0.check) && $0.severity == "error" }
         var results = [
-            CheckResult(check: "catalog", status: catalog.isEmpty ? .pass : .fail,
-                        message: catalog.isEmpty ? "SQLite integrity, foreign keys and schema version OK" : catalog.map(describe).joined(separator: "; "),
-                        fix: catalog.isEmpty ? nil : "restore the store from a backup; `prefixkit check` lists every finding", evidence: .integrity),
-            CheckResult(check: "blobs", status: blobs.isEmpty ? .pass : .fail,
-                        message: blobs.isEmpty ? (quick ? "\(check.blobs) blob(s): sizes and structure OK (digests sampled)" : "\(check.blobs) blob(s), \(check.tensorsHashed) digests OK")
-                            : blobs.map(describe).joined(separator: "; "),
-                        fix: blobs.isEmpty ? nil : "re-import the affected checkpoints; `prefixkit check` lists every finding", evidence: .integrity),
+            CheckResult(
+                check: "catalog", status: catalog.isEmpty ? .pass : .fail,
+                message: catalog.isEmpty
+                    ? "SQLite integrity, foreign keys and schema version OK" : catalog.map(describe).joined(separator: "; "),
+                fix: catalog.isEmpty ? nil : "restore the store from a backup; `prefixkit check` lists every finding", evidence: .integrity),
+            CheckResult(
+                check: "blobs", status: blobs.isEmpty ? .pass : .fail,
+                message: blobs.isEmpty
+                    ? (quick
+                        ? "\(check.blobs) blob(s): sizes and structure OK (digests sampled)"
+                        : "\(check.blobs) blob(s), \(check.tensorsHashed) digests OK")
+                    : blobs.map(describe).joined(separator: "; "),
+                fix: blobs.isEmpty ? nil : "re-import the affected checkpoints; `prefixkit check` lists every finding", evidence: .integrity
+            ),
         ]
         if quick {
             // A sample: each checkpoint's first and last layer, hashed.
@@ -130,8 +144,11 @@ public enum Verifier {
                     do { _ = try store.prefix(of: info, layer: layer, verify: true); sampled += 1 } catch { problems.append("\(error)") }
                 }
             }
-            results.append(CheckResult(check: "blobs", status: problems.isEmpty ? .pass : .fail,
-                                       message: problems.isEmpty ? "sampled digests of \(sampled) layer(s) OK" : problems.joined(separator: "; "), evidence: .integrity))
+            results.append(
+                CheckResult(
+                    check: "blobs", status: problems.isEmpty ? .pass : .fail,
+                    message: problems.isEmpty ? "sampled digests of \(sampled) layer(s) OK" : problems.joined(separator: "; "),
+                    evidence: .integrity))
         }
         return results
     }
@@ -144,8 +161,10 @@ public enum Verifier {
         return text
     }
 
-    static func verify(_ store: Store, _ info: CheckpointInfo, reference given: ActivationExchange?, referencePath: String?,
-                       options: VerifyOptions, layerShard: (index: Int, count: Int)?, timings: inout [String: Double]) throws -> CheckpointVerification {
+    static func verify(
+        _ store: Store, _ info: CheckpointInfo, reference given: ActivationExchange?, referencePath: String?,
+        options: VerifyOptions, layerShard: (index: Int, count: Int)?, timings: inout [String: Double]
+    ) throws -> CheckpointVerification {
         let structureClock = ContinuousClock.now
         var checks = Structure.checks(store, info)
         timings["structure", default: 0] += CompositionCheck.seconds(since: structureClock)
@@ -160,24 +179,29 @@ public enum Verifier {
             source = "stored probe"
         }
         let tool = reference?.metaString("tool")
-        let kind: EvidenceKind = reference == nil ? .selfConsistency : (CompositionEvidence.isPrefixKit(tool) ? .sameEngine : .independentReference)
+        let kind: EvidenceKind =
+            reference == nil ? .selfConsistency : (CompositionEvidence.isPrefixKit(tool) ? .sameEngine : .independentReference)
         let candidateDType = reference?.metaString("compute_dtype") ?? (reference == nil ? "f64" : "f32")
         let computeDType = options.computeDType ?? (candidateDType == "f64" ? "f64" : "f32")
         // A reference whose rotary angles were computed in f32 (HF transformers does so in every
         // dtype) is only as exact as f32 on RoPE models: hold it to the f32 row.
-        let ropeInF32 = reference?.metaString("rope_dtype") == "f32"
+        let ropeInF32 =
+            reference?.metaString("rope_dtype") == "f32"
             && (try? store.base("base:" + info.baseFingerprint).config.positionScheme) == .rope
-        let tolerances = options.tolerances
+        let tolerances =
+            options.tolerances
             ?? .for(computeDType: (candidateDType == "f64" && computeDType == "f32") || ropeInF32 ? "f32" : candidateDType)
-        var result = CheckpointVerification(checkpoint: info.reference, reference: source == "none" ? "none" : source.replacingOccurrences(of: "reference ", with: ""),
-                                            computeDType: computeDType, tolerances: tolerances, checks: checks, diagnosis: nil, unexplainedReference: false,
-                                            evidence: CompositionEvidence(kind: structureFailed ? .structure : kind, source: source, tool: tool))
+        var result = CheckpointVerification(
+            checkpoint: info.reference, reference: source == "none" ? "none" : source.replacingOccurrences(of: "reference ", with: ""),
+            computeDType: computeDType, tolerances: tolerances, checks: checks, diagnosis: nil, unexplainedReference: false,
+            evidence: CompositionEvidence(kind: structureFailed ? .structure : kind, source: source, tool: tool))
         guard !structureFailed else { return result }
         let stack = try store.stack(for: info)
         let layers = Array(0..<info.numLayers).filter { layer in layerShard.map { layer % $0.count == $0.index } ?? true }
         if let reference {
-            var composition = CompositionCheck(stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == "f64",
-                                               layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true)
+            var composition = CompositionCheck(
+                stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == "f64",
+                layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true)
             composition.evidence = kind
             composition.alternativeBases = { otherBases(store, info) }
             let outcome = composition.run()
@@ -203,8 +227,9 @@ public enum Verifier {
         guard let bases = try? store.bases() else { return [] }
         return bases.filter { $0.fingerprint != info.baseFingerprint }.compactMap { base in
             guard base.config.numLayers == info.numLayers,
-                  let weights = try? StoredBaseTensors(store: store, base: base),
-                  let stack = try? PrefixStack(config: base.config, weights: weights, prefix: store.prefixSource(for: info)) else { return nil }
+                let weights = try? StoredBaseTensors(store: store, base: base),
+                let stack = try? PrefixStack(config: base.config, weights: weights, prefix: store.prefixSource(for: info))
+            else { return nil }
             return (base.shortReference, stack)
         }
     }

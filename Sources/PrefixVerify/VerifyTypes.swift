@@ -124,8 +124,10 @@ public struct CompositionEvidence: Sendable, Codable, Hashable {
     /// Whether the end-to-end check (inputs -> final) passed against the reference.
     public var endToEndChecked: Bool
 
-    public init(kind: EvidenceKind, source: String, tool: String?, layersChecked: [Int] = [], layersUnchecked: [Int] = [],
-                endToEndChecked: Bool = false) {
+    public init(
+        kind: EvidenceKind, source: String, tool: String?, layersChecked: [Int] = [], layersUnchecked: [Int] = [],
+        endToEndChecked: Bool = false
+    ) {
         self.kind = kind
         self.source = source
         self.tool = tool
@@ -169,9 +171,11 @@ public struct CheckResult: Sendable, Codable, Hashable {
     /// What the result rests on.
     public var evidence: EvidenceKind
 
-    public init(check: String, layer: Int? = nil, status: CheckStatus, message: String, maxAbsError: Double? = nil,
-                relativeError: Double? = nil, tolerance: Double? = nil, rowsIn: Int? = nil, expectedRowsIn: Int? = nil,
-                rowsOut: Int? = nil, expectedRowsOut: Int? = nil, fix: String? = nil, evidence: EvidenceKind) {
+    public init(
+        check: String, layer: Int? = nil, status: CheckStatus, message: String, maxAbsError: Double? = nil,
+        relativeError: Double? = nil, tolerance: Double? = nil, rowsIn: Int? = nil, expectedRowsIn: Int? = nil,
+        rowsOut: Int? = nil, expectedRowsOut: Int? = nil, fix: String? = nil, evidence: EvidenceKind
+    ) {
         self.evidence = evidence
         self.check = check
         self.layer = layer
@@ -231,7 +235,8 @@ public struct CheckpointVerification: Sendable, Codable {
         switch evidence.kind {
         case .independentReference:
             if !evidence.endToEndChecked && !evidence.layersUnchecked.isEmpty {
-                return "layer(s) \(evidence.layersUnchecked.map(String.init).joined(separator: ", ")) not covered by the reference, and no end-to-end check"
+                return
+                    "layer(s) \(evidence.layersUnchecked.map(String.init).joined(separator: ", ")) not covered by the reference, and no end-to-end check"
             }
             if evidence.layersChecked.isEmpty && !evidence.endToEndChecked { return "the reference covers no layer and has no 'final'" }
             return nil
@@ -276,8 +281,10 @@ public struct CheckpointVerification: Sendable, Codable {
         evidence = try c.decode(CompositionEvidence.self, forKey: .evidence)
     }
 
-    init(checkpoint: String, reference: String, computeDType: String, tolerances: Tolerances, checks: [CheckResult],
-         diagnosis: Diagnosis?, unexplainedReference: Bool, evidence: CompositionEvidence) {
+    init(
+        checkpoint: String, reference: String, computeDType: String, tolerances: Tolerances, checks: [CheckResult],
+        diagnosis: Diagnosis?, unexplainedReference: Bool, evidence: CompositionEvidence
+    ) {
         self.checkpoint = checkpoint
         self.reference = reference
         self.computeDType = computeDType
@@ -358,8 +365,10 @@ public struct VerificationReport: Sendable, Codable {
         timings = try c.decodeIfPresent([String: Double].self, forKey: .timings) ?? [:]
     }
 
-    init(store: String, startedAt: String, toolVersion: String, catalog: [CheckResult], checkpoints: [CheckpointVerification],
-         recorded: Bool, recordNote: String?, shard: String?) {
+    init(
+        store: String, startedAt: String, toolVersion: String, catalog: [CheckResult], checkpoints: [CheckpointVerification],
+        recorded: Bool, recordNote: String?, shard: String?
+    ) {
         self.store = store
         self.startedAt = startedAt
         self.toolVersion = toolVersion

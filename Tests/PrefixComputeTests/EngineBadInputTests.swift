@@ -10,7 +10,9 @@ struct EngineBadInputTests {
     init() throws { fixture = try EngineFixture("gpt2-tiny", prefixLength: 4, inputLength: 4) }
 
     private func stack(weights: [NamedTensor]? = nil, prefix: CheckpointContent? = nil, config: ModelConfig? = nil) throws -> PrefixStack {
-        try PrefixStack(config: config ?? fixture.config, weights: InMemoryTensors(weights ?? fixture.weights), prefix: PrefixSource(prefix ?? fixture.hidden))
+        try PrefixStack(
+            config: config ?? fixture.config, weights: InMemoryTensors(weights ?? fixture.weights),
+            prefix: PrefixSource(prefix ?? fixture.hidden))
     }
 
     @Test("a missing weight is named with its expected shape")
@@ -59,7 +61,9 @@ struct EngineBadInputTests {
         var weights = fixture.weights
         let index = try #require(weights.firstIndex { $0.name == "wpe.weight" })
         weights[index].tensor = Tensor(shape: [7, 8], floats: [Float](repeating: 0, count: 56))
-        let error = #expect(throws: ComputeError.self) { try stack(weights: weights, config: config).forward(fixture.input(), as: Float.self) }
+        let error = #expect(throws: ComputeError.self) {
+            try stack(weights: weights, config: config).forward(fixture.input(), as: Float.self)
+        }
         #expect(error?.code == .positionsExceeded)
         #expect(error?.description.contains("4 + 4") == true)
     }
@@ -73,7 +77,8 @@ struct EngineBadInputTests {
         let narrow = try ForwardInput(embeddings: Tensor(shape: [3, 5], floats: [Float](repeating: 0.1, count: 15)))
         let width = #expect(throws: ComputeError.self) { try stack().forward(narrow, as: Float.self) }
         #expect(width?.description.contains("[B, N, 8]") == true)
-        let ids = try Tensor(dtype: .i64, shape: [2], bytes: [Int64(3), Int64(99)].flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
+        let ids = try Tensor(
+            dtype: .i64, shape: [2], bytes: [Int64(3), Int64(99)].flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
         let range = #expect(throws: ComputeError.self) { try stack().forward(ForwardInput(ids: ids), as: Float.self) }
         #expect(range?.description.contains("0 ..< 32") == true)
         let mask = #expect(throws: ComputeError.self) { try ForwardInput(ids: ids, mask: Builders.randomTensor(.i64, [3], seed: 2)) }
@@ -100,14 +105,25 @@ struct EngineBadInputTests {
         #expect(throws: ComputeError.self) { try kvStack.keyValuePrefix() }
     }
 
-    @Test("unimplemented config features are refused by name", arguments: [
-        (#"{"model_type": "bert", "hidden_size": 8}"#, "model_type 'bert'"),
-        (#"{"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "rope_scaling": {"type": "dynamic", "factor": 2.0}}"#, "rope_scaling type 'dynamic'"),
-        (#"{"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "mlp_bias": true}"#, "mlp_bias"),
-        (#"{"model_type": "gpt2", "n_layer": 1, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 8, "scale_attn_by_inverse_layer_idx": true}"#, "scale_attn_by_inverse_layer_idx"),
-        (#"[1, 2]"#, "not a JSON object"),
-        (#"{"model_type": "gpt2", "n_layer": 1}"#, "lacks 'n_embd'"),
-    ])
+    @Test(
+        "unimplemented config features are refused by name",
+        arguments: [
+            (#"{"model_type": "bert", "hidden_size": 8}"#, "model_type 'bert'"),
+            (
+                #"{"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "rope_scaling": {"type": "dynamic", "factor": 2.0}}"#,
+                "rope_scaling type 'dynamic'"
+            ),
+            (
+                #"{"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "mlp_bias": true}"#,
+                "mlp_bias"
+            ),
+            (
+                #"{"model_type": "gpt2", "n_layer": 1, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 8, "scale_attn_by_inverse_layer_idx": true}"#,
+                "scale_attn_by_inverse_layer_idx"
+            ),
+            (#"[1, 2]"#, "not a JSON object"),
+            (#"{"model_type": "gpt2", "n_layer": 1}"#, "lacks 'n_embd'"),
+        ])
     func unsupportedConfigs(json: String, mention: String) {
         let error = #expect(throws: FormatError.self) { try HFConfig.parse(Data(json.utf8)) }
         #expect(error?.description.contains(mention) == true, "\(String(describing: error))")
@@ -128,7 +144,9 @@ struct PrefixMLPTests {
     func materialise() throws {
         let fixture = try EngineFixture("gpt2-tiny", prefixLength: 4, inputLength: 4)
         let entries = try NPZ.read(path: EngineFixture.root + "/gpt2-tiny/mlp.npz")
-        let mlp = entries.filter { $0.name.hasPrefix("mlp.") }.compactMap { e in e.value.tensor.map { NamedTensor(String(e.name.dropFirst(4)), $0) } }
+        let mlp = entries.filter { $0.name.hasPrefix("mlp.") }.compactMap { e in
+            e.value.tensor.map { NamedTensor(String(e.name.dropFirst(4)), $0) }
+        }
         let expected = Dictionary(uniqueKeysWithValues: entries.compactMap { e in e.value.tensor.map { (e.name, $0) } })
         let content = try PrefixMLP.keyValues(mlp, config: fixture.config, dtype: .f64)
         #expect(content.prefixLength == 4 && content.mlp.count == 5)

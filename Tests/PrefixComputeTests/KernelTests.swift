@@ -1,8 +1,9 @@
 import Foundation
-@testable import PrefixCompute
 import PrefixCore
 import TestSupport
 import Testing
+
+@testable import PrefixCompute
 
 @Suite("Kernels")
 struct KernelTests {

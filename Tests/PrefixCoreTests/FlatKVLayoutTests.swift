@@ -15,9 +15,13 @@ struct FlatKVLayoutTests {
             #expect(k.shape == [heads, pn, hd])
             for (kv, t) in [(0, k), (1, v)] {
                 let values = t.floats()
-                for h in 0..<heads { for p in 0..<pn { for e in 0..<hd {
-                    #expect(values[(h * pn + p) * hd + e] == Float(p * width + ((2 * l + kv) * heads + h) * hd + e))
-                } } }
+                for h in 0..<heads {
+                    for p in 0..<pn {
+                        for e in 0..<hd {
+                            #expect(values[(h * pn + p) * hd + e] == Float(p * width + ((2 * l + kv) * heads + h) * hd + e))
+                        }
+                    }
+                }
             }
         }
         #expect(try FlatKVLayout.join(split) == flat)
@@ -31,8 +35,9 @@ struct FlatKVLayoutTests {
         #expect(error?.description.contains("[Pn, 24]") == true)
     }
 
-    @Test("sizes whose product overflows, or that are not positive, are an error, not a trap",
-          arguments: [(1 << 31, 1 << 31, 1 << 31), (2, 1 << 40, 1 << 40), (0, 2, 4), (2, -1, 4), (Int.max, 1, 1)])
+    @Test(
+        "sizes whose product overflows, or that are not positive, are an error, not a trap",
+        arguments: [(1 << 31, 1 << 31, 1 << 31), (2, 1 << 40, 1 << 40), (0, 2, 4), (2, -1, 4), (Int.max, 1, 1)])
     func overflowingSizes(layers: Int, heads: Int, headDim: Int) throws {
         let flat = Tensor(shape: [2, 8], floats: Array(repeating: 0, count: 16))
         let error = #expect(throws: CoreError.self) { try FlatKVLayout.split(flat, layers: layers, kvHeads: heads, headDim: headDim) }

@@ -6,8 +6,9 @@ import Testing
 /// parser target in a normal build: none of those inputs may crash a parser again.
 @Suite("Fuzz corpus replay")
 struct FuzzCorpusTests {
-    @Test("every committed input of every target parses or is refused, never crashes",
-          arguments: ["safetensors", "npy", "npz", "exchange", "hfconfig", "peftconfig"])
+    @Test(
+        "every committed input of every target parses or is refused, never crashes",
+        arguments: ["safetensors", "npy", "npz", "exchange", "hfconfig", "peftconfig"])
     func replay(target: String) throws {
         let binary = Processes.productsDirectory.appendingPathComponent("PrefixFuzz").path
         let corpus = Processes.repositoryRoot + "/Fuzz/corpus/" + target

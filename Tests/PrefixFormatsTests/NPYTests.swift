@@ -10,7 +10,8 @@ struct NPYTests {
         var text = Array(dict.utf8)
         text += [UInt8](repeating: 0x20, count: (64 - (10 + text.count + 1) % 64) % 64) + [0x0a]
         var bytes: [UInt8] = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0]
-        bytes += version == 1 ? [UInt8(text.count & 0xff), UInt8(text.count >> 8)] : [UInt8(text.count & 0xff), UInt8(text.count >> 8), 0, 0]
+        bytes +=
+            version == 1 ? [UInt8(text.count & 0xff), UInt8(text.count >> 8)] : [UInt8(text.count & 0xff), UInt8(text.count >> 8), 0, 0]
         return Data(bytes + text + body)
     }
 
@@ -77,24 +78,29 @@ struct NPYTests {
         #expect(error?.code == .unsupportedDType)
     }
 
-    @Test("hostile or malformed headers: one error code each", arguments: [
-        (Data([0x93, 0x4e]), FormatError.Code.truncated),
-        (Data("PK\u{3}\u{4}nonsense".utf8), .badMagic),
-        (file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", version: 9), .unsupportedVersion),
-        (Data([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0, 0xff, 0xff, 0xff, 0x7f] + [UInt8](repeating: 0x20, count: 64)), .headerTooLarge),
-        (Data([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0x40, 0x00, 0x7b]), .truncated),
-        (file("{'descr': '<f4', 'fortran_order': False}"), .malformedHeader),
-        (file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'evil': 1}"), .malformedHeader),
-        (file("__import__('os').system('true')"), .malformedHeader),
-        (file("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }"), .unsupportedDType),
-        (file("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }"), .unsupportedDType),
-        (file("{'descr': '<V2', 'fortran_order': False, 'shape': (2,), }"), .unsupportedDType),
-        (file("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }"), .malformedHeader),
-        (file("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }"), .invalidShape),
-        (file("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }"), .invalidShape),
-        (file("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", body: [0, 0, 0, 0]), .truncated),
-        (file("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", body: [UInt8](repeating: 0, count: 8)), .sizeMismatch),
-    ])
+    @Test(
+        "hostile or malformed headers: one error code each",
+        arguments: [
+            (Data([0x93, 0x4e]), FormatError.Code.truncated),
+            (Data("PK\u{3}\u{4}nonsense".utf8), .badMagic),
+            (file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", version: 9), .unsupportedVersion),
+            (
+                Data([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0, 0xff, 0xff, 0xff, 0x7f] + [UInt8](repeating: 0x20, count: 64)),
+                .headerTooLarge
+            ),
+            (Data([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0x40, 0x00, 0x7b]), .truncated),
+            (file("{'descr': '<f4', 'fortran_order': False}"), .malformedHeader),
+            (file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'evil': 1}"), .malformedHeader),
+            (file("__import__('os').system('true')"), .malformedHeader),
+            (file("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }"), .unsupportedDType),
+            (file("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }"), .unsupportedDType),
+            (file("{'descr': '<V2', 'fortran_order': False, 'shape': (2,), }"), .unsupportedDType),
+            (file("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }"), .malformedHeader),
+            (file("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }"), .invalidShape),
+            (file("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }"), .invalidShape),
+            (file("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", body: [0, 0, 0, 0]), .truncated),
+            (file("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", body: [UInt8](repeating: 0, count: 8)), .sizeMismatch),
+        ])
     func hostileHeaders(data: Data, code: FormatError.Code) {
         let error = #expect(throws: FormatError.self) { try NPY.decode(data) }
         #expect(error?.code == code, "\(String(describing: error))")

@@ -25,7 +25,9 @@ struct SafetensorsTests {
         return try Tensor(dtype: dtype, shape: Shape(item.shape), bytes: bytes)
     }
 
-    @Test("the writer is byte-identical to safetensors 0.8.0 on every fixture", arguments: ["every-dtype", "pt-metadata", "odd-names", "scalar-and-empty", "prompt-embeddings", "no-tensors"])
+    @Test(
+        "the writer is byte-identical to safetensors 0.8.0 on every fixture",
+        arguments: ["every-dtype", "pt-metadata", "odd-names", "scalar-and-empty", "prompt-embeddings", "no-tensors"])
     func byteIdentical(name: String) throws {
         let c = try #require(try Self.manifest()[name])
         let tensors = try c.tensors.map { NamedTensor($0.name, try Self.tensor($0)) }
@@ -37,7 +39,9 @@ struct SafetensorsTests {
         #expect(ours == theirs)
     }
 
-    @Test("the reader reads every fixture: names, dtypes, shapes, bytes and metadata", arguments: ["every-dtype", "pt-metadata", "odd-names", "scalar-and-empty", "prompt-embeddings", "no-tensors"])
+    @Test(
+        "the reader reads every fixture: names, dtypes, shapes, bytes and metadata",
+        arguments: ["every-dtype", "pt-metadata", "odd-names", "scalar-and-empty", "prompt-embeddings", "no-tensors"])
     func reads(name: String) throws {
         let c = try #require(try Self.manifest()[name])
         let file = try SafetensorsFile(path: "\(Self.root)/\(name).safetensors")
@@ -55,14 +59,17 @@ struct SafetensorsTests {
             for i in 0..<Int(1 + random.next() % 6) {
                 let dtype = DType.allCases[Int(random.next() % UInt64(DType.allCases.count))]
                 let shape = (0..<Int(random.next() % 4)).map { _ in Int(random.next() % 5) }
-                tensors.append(NamedTensor("t\(round).\(i).\(random.next() % 1000)", Builders.randomTensor(dtype, try Shape(shape), seed: random.next())))
+                tensors.append(
+                    NamedTensor(
+                        "t\(round).\(i).\(random.next() % 1000)", Builders.randomTensor(dtype, try Shape(shape), seed: random.next())))
             }
             let path = dir.path + "/r\(round).safetensors"
             try SafetensorsWriter.write(tensors, metadata: round % 2 == 0 ? [("format", "pt")] : nil, to: path)
             let file = try SafetensorsFile(path: path)
             for item in tensors { #expect(try file.tensor(item.name) == item.tensor) }
         }
-        let check = try Processes.python("""
+        let check = try Processes.python(
+            """
             import glob, sys
             from safetensors import safe_open
             n = 0
@@ -87,20 +94,70 @@ struct SafetensorsTests {
         ("header not UTF-8", withUnsafeBytes(of: UInt64(4).littleEndian, Array.init) + [0x7b, 0xff, 0xfe, 0x7d], .notUTF8),
         ("header not JSON", file("{\"a\": nope}"), .malformedJSON),
         ("header not an object", file("[1, 2]"), .malformedJSON),
-        ("nesting too deep", file("{\"__metadata__\":" + String(repeating: "[", count: 200) + String(repeating: "]", count: 200) + "}"), .nestingTooDeep),
+        (
+            "nesting too deep", file("{\"__metadata__\":" + String(repeating: "[", count: 200) + String(repeating: "]", count: 200) + "}"),
+            .nestingTooDeep
+        ),
         ("non-string metadata", file("{\"__metadata__\": {\"a\": 1}}"), .nonStringMetadata),
-        ("unknown dtype", file("{\"t\": {\"dtype\": \"C64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", data: [UInt8](repeating: 0, count: 8)), .unknownDType),
-        ("negative dimension", file("{\"t\": {\"dtype\": \"F32\", \"shape\": [-1], \"data_offsets\": [0, 4]}}", data: [0, 0, 0, 0]), .invalidShape),
-        ("gap between tensors", file("{\"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}, \"b\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [2, 3]}}", data: [0, 0, 0]), .offsetsNotContiguous),
-        ("overlapping tensors", file("{\"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]}, \"b\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [1, 3]}}", data: [0, 0, 0]), .offsetsNotContiguous),
-        ("not starting at 0", file("{\"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 2]}}", data: [0, 0]), .offsetsNotContiguous),
-        ("end before begin", file("{\"a\": {\"dtype\": \"U8\", \"shape\": [0], \"data_offsets\": [0, 0]}, \"b\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 0]}}", data: [0]), .offsetsReversed),
-        ("shape overflow", file("{\"a\": {\"dtype\": \"F64\", \"shape\": [4611686018427387904, 4], \"data_offsets\": [0, 8]}}", data: [UInt8](repeating: 0, count: 8)), .sizeOverflow),
-        ("size disagrees with shape", file("{\"a\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 8]}}", data: [UInt8](repeating: 0, count: 8)), .sizeMismatch),
-        ("trailing bytes", file("{\"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}}", data: [0, 9]), .incompleteBuffer),
+        (
+            "unknown dtype",
+            file("{\"t\": {\"dtype\": \"C64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", data: [UInt8](repeating: 0, count: 8)),
+            .unknownDType
+        ),
+        (
+            "negative dimension", file("{\"t\": {\"dtype\": \"F32\", \"shape\": [-1], \"data_offsets\": [0, 4]}}", data: [0, 0, 0, 0]),
+            .invalidShape
+        ),
+        (
+            "gap between tensors",
+            file(
+                "{\"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}, \"b\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [2, 3]}}",
+                data: [0, 0, 0]), .offsetsNotContiguous
+        ),
+        (
+            "overlapping tensors",
+            file(
+                "{\"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]}, \"b\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [1, 3]}}",
+                data: [0, 0, 0]), .offsetsNotContiguous
+        ),
+        (
+            "not starting at 0", file("{\"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 2]}}", data: [0, 0]),
+            .offsetsNotContiguous
+        ),
+        (
+            "end before begin",
+            file(
+                "{\"a\": {\"dtype\": \"U8\", \"shape\": [0], \"data_offsets\": [0, 0]}, \"b\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 0]}}",
+                data: [0]), .offsetsReversed
+        ),
+        (
+            "shape overflow",
+            file(
+                "{\"a\": {\"dtype\": \"F64\", \"shape\": [4611686018427387904, 4], \"data_offsets\": [0, 8]}}",
+                data: [UInt8](repeating: 0, count: 8)), .sizeOverflow
+        ),
+        (
+            "size disagrees with shape",
+            file("{\"a\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 8]}}", data: [UInt8](repeating: 0, count: 8)),
+            .sizeMismatch
+        ),
+        (
+            "trailing bytes", file("{\"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}}", data: [0, 9]),
+            .incompleteBuffer
+        ),
         ("missing bytes", file("{\"a\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}}", data: [0]), .incompleteBuffer),
-        ("duplicate names", file("{\"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}, \"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 2]}}", data: [0, 0]), .duplicateName),
-        ("name too long", file("{\"" + String(repeating: "n", count: 5000) + "\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}}", data: [0]), .nameTooLong),
+        (
+            "duplicate names",
+            file(
+                "{\"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}, \"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [1, 2]}}",
+                data: [0, 0]), .duplicateName
+        ),
+        (
+            "name too long",
+            file(
+                "{\"" + String(repeating: "n", count: 5000) + "\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0, 1]}}",
+                data: [0]), .nameTooLong
+        ),
     ]
 
     @Test("every rejection of the reference reader, and PrefixKit's limits, with its own code", arguments: rejections.indices)
@@ -116,7 +173,9 @@ struct SafetensorsTests {
     @Test("10,000 seeded mutations of valid files never crash or hang")
     func fuzz() throws {
         let dir = TemporaryDirectory()
-        let seeds = try ["every-dtype", "pt-metadata", "odd-names", "scalar-and-empty"].map { try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(Self.root)/\($0).safetensors"))) }
+        let seeds = try ["every-dtype", "pt-metadata", "odd-names", "scalar-and-empty"].map {
+            try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(Self.root)/\($0).safetensors")))
+        }
         var random = SeededRandom(seed: 7)
         var accepted = 0, rejected = 0
         let path = dir.path + "/m.safetensors"

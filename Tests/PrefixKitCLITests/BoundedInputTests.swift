@@ -8,7 +8,8 @@ import Testing
 struct BoundedInputTests {
     /// An `.npz` of 2 MB whose `layer_00.input` member inflates to 2 GiB of zeros.
     static func bomb(_ path: String) throws {
-        let run = try Processes.python("""
+        let run = try Processes.python(
+            """
             import sys, zipfile, struct, io, numpy as np
             hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 134217728, 4), }"
             hdr += ' ' * ((64 - (10 + len(hdr) + 1) % 64) % 64) + '\\n'
@@ -29,14 +30,17 @@ struct BoundedInputTests {
         return (run, Int(line.dropFirst(12)) ?? .max)
     }
 
-    @Test("an .npz member that inflates to 2 GiB is refused from its header by verify, probe add, forward and import: under 200 MB of memory")
+    @Test(
+        "an .npz member that inflates to 2 GiB is refused from its header by verify, probe add, forward and import: under 200 MB of memory")
     func inflationBomb() throws {
         let dir = TemporaryDirectory()
         let store = try HostileInputTests.demoStore(dir)
         let bomb = dir.path + "/bomb.npz"
         try Self.bomb(bomb)
-        for command in [["verify", store, "demo", "--reference", bomb, "--no-record"], ["probe", "add", store, "demo", bomb],
-                        ["forward", store, "demo", "--input", bomb], ["import", store, bomb, "--name", "b"]] {
+        for command in [
+            ["verify", store, "demo", "--reference", bomb, "--no-record"], ["probe", "add", store, "demo", bomb],
+            ["forward", store, "demo", "--input", bomb], ["import", store, bomb, "--name", "b"],
+        ] {
             let (run, rss) = try Self.measured(command)
             #expect(run.signal == nil && run.status != 0 || command[0] == "forward", "\(command): \(run.stderr)")
             #expect(rss < 200_000, "\(command) peaked at \(rss) KB")
@@ -53,7 +57,8 @@ struct BoundedInputTests {
         let store = try HostileInputTests.demoStore(dir)
         let ids = dir.path + "/ids.npy"
         // A header claiming [1, 100000000] int64 over a short body: only the header is read.
-        let made = try Processes.python("""
+        let made = try Processes.python(
+            """
             import sys, struct
             hdr = "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 100000000), }"
             hdr += ' ' * ((64 - (10 + len(hdr) + 1) % 64) % 64) + '\\n'
@@ -73,7 +78,8 @@ struct BoundedInputTests {
         let base = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/base"
         try FileManager.default.copyItem(atPath: base + "/config.json", toPath: model + "/config.json")
         try FileManager.default.copyItem(atPath: base + "/model.safetensors", toPath: model + "/model-00001-of-00001.safetensors")
-        let made = try Processes.python("""
+        let made = try Processes.python(
+            """
             import sys, json
             json.dump({"metadata": {}, "weight_map": {f"t{i}": "model-00001-of-00001.safetensors" for i in range(int(sys.argv[2]))}}, open(sys.argv[1], "w"))
             """, [model + "/model.safetensors.index.json", "1000000"])
@@ -82,7 +88,8 @@ struct BoundedInputTests {
         let run = try Processes.prefixkit(["import", dir.path + "/s", model])
         #expect(run.status == 3 && run.stderr.contains("the shard index"), "\(run.stderr)")
         #expect(Date().timeIntervalSince(started) < 10)
-        _ = try Processes.python("""
+        _ = try Processes.python(
+            """
             import sys, json
             json.dump({"metadata": {}, "weight_map": {f"t{i}": "model-00001-of-00001.safetensors" for i in range(int(sys.argv[2]))}}, open(sys.argv[1], "w"))
             """, [model + "/model.safetensors.index.json", "150000"])

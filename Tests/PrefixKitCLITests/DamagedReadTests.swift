@@ -10,11 +10,18 @@ struct DamagedReadTests {
     /// A demo store, with one tensor's first 8 bytes overwritten (the kind of damage `dd` does).
     static func damagedStore(_ dir: TemporaryDirectory, tensor: String, role: String) throws -> String {
         let store = dir.path + "/s"
-        let demo = try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "1", "--input-length", "4"])
+        let demo = try Processes.prefixkit([
+            "demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "1", "--input-length", "4",
+        ])
         #expect(demo.status == 0, "\(demo.stderr)")
-        let table = role == "base" ? "base_tensor bt ON bt.tensor_id = t.id" : "checkpoint_tensor bt ON bt.tensor_id = t.id AND bt.role = 'prefix'"
-        let row = try Processes.run("/usr/bin/sqlite3", [store + "/catalog.sqlite",
-                                                          "SELECT b.path || '|' || t.file_offset FROM tensor t JOIN blob b ON b.id = t.blob_id JOIN \(table) WHERE bt.name = '\(tensor)' LIMIT 1"])
+        let table =
+            role == "base" ? "base_tensor bt ON bt.tensor_id = t.id" : "checkpoint_tensor bt ON bt.tensor_id = t.id AND bt.role = 'prefix'"
+        let row = try Processes.run(
+            "/usr/bin/sqlite3",
+            [
+                store + "/catalog.sqlite",
+                "SELECT b.path || '|' || t.file_offset FROM tensor t JOIN blob b ON b.id = t.blob_id JOIN \(table) WHERE bt.name = '\(tensor)' LIMIT 1",
+            ])
         let parts = row.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|")
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: store + "/" + String(parts[0])))
         try handle.seek(toOffset: UInt64(parts[1]) ?? 0)
@@ -27,9 +34,12 @@ struct DamagedReadTests {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0 != "s" }
     }
 
-    @Test("export of a damaged tensor exits 1 naming it, writes nothing; --no-verify exports anyway",
-          arguments: [("hf", "wte.weight", "base"), ("hf", "h.1.mlp.c_fc.weight", "base"), ("peft", "layer_01", "prefix"),
-                      ("peft", "h.0.attn.c_attn.weight", "base"), ("safetensors", "layer_00", "prefix"), ("npz", "layer_01", "prefix")])
+    @Test(
+        "export of a damaged tensor exits 1 naming it, writes nothing; --no-verify exports anyway",
+        arguments: [
+            ("hf", "wte.weight", "base"), ("hf", "h.1.mlp.c_fc.weight", "base"), ("peft", "layer_01", "prefix"),
+            ("peft", "h.0.attn.c_attn.weight", "base"), ("safetensors", "layer_00", "prefix"), ("npz", "layer_01", "prefix"),
+        ])
     func export(format: String, tensor: String, role: String) throws {
         let dir = TemporaryDirectory()
         let store = try Self.damagedStore(dir, tensor: tensor, role: role)

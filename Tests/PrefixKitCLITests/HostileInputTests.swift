@@ -16,14 +16,19 @@ struct HostileInputTests {
     }
 
     static func expect(_ result: ProcessResult, status: Int32, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(result.signal == nil && result.status == status, "exit \(result.status) signal \(result.signal.map(String.init) ?? "-"): \(result.stderr)",
-                sourceLocation: sourceLocation)
+        #expect(
+            result.signal == nil && result.status == status,
+            "exit \(result.status) signal \(result.signal.map(String.init) ?? "-"): \(result.stderr)",
+            sourceLocation: sourceLocation)
         #expect(result.stderr.contains(text), "\(result.stderr)", sourceLocation: sourceLocation)
     }
 
     static func demoStore(_ dir: TemporaryDirectory) throws -> String {
         let store = dir.path + "/s"
-        #expect(try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "1", "--input-length", "4"]).status == 0)
+        #expect(
+            try Processes.prefixkit([
+                "demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "1", "--input-length", "4",
+            ]).status == 0)
         return store
     }
 
@@ -31,8 +36,11 @@ struct HostileInputTests {
     func overflows() throws {
         let dir = TemporaryDirectory()
         let store = try Self.demoStore(dir)
-        Self.expect(try Self.run(["export", store, "demo", "--format", "hf", "--out", dir.path + "/x", "--max-shard-size", "99999999999999999999GB"]),
-                    status: 2, mentioning: "at most 2^62 bytes")
+        Self.expect(
+            try Self.run([
+                "export", store, "demo", "--format", "hf", "--out", dir.path + "/x", "--max-shard-size", "99999999999999999999GB",
+            ]),
+            status: 2, mentioning: "at most 2^62 bytes")
         let adapter = dir.path + "/adapter"
         try FileManager.default.copyItem(atPath: Self.peft + "/adapter", toPath: adapter)
         let config = adapter + "/adapter_config.json"
@@ -40,13 +48,21 @@ struct HostileInputTests {
         json["num_layers"] = 1 << 31
         json["token_dim"] = 1 << 31
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: config))
-        Self.expect(try Self.run(["import", dir.path + "/new", adapter, "--base", Self.peft + "/base"]), status: 3, mentioning: "'num_layers' is 2147483648, beyond the limit")
+        Self.expect(
+            try Self.run(["import", dir.path + "/new", adapter, "--base", Self.peft + "/base"]), status: 3,
+            mentioning: "'num_layers' is 2147483648, beyond the limit")
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/new"), "a failed import created the store")
-        #expect(try Processes.prefixkit(["import", store, Self.peft + "/adapter", "--base", Self.peft + "/base", "--name", "x", "--step", "\(Int.max)"]).status == 0)
-        Self.expect(try Self.run(["import", store, Self.peft + "/adapter", "--name", "x"]), status: 2, mentioning: "there is no next step: pass --step")
+        #expect(
+            try Processes.prefixkit([
+                "import", store, Self.peft + "/adapter", "--base", Self.peft + "/base", "--name", "x", "--step", "\(Int.max)",
+            ]).status == 0)
+        Self.expect(
+            try Self.run(["import", store, Self.peft + "/adapter", "--name", "x"]), status: 2,
+            mentioning: "there is no next step: pass --step")
         let file = dir.path + "/huge.safetensors"
         let header = Array(#"{"prefix.layer_00":{"dtype":"U8","shape":[9223372036854775807],"data_offsets":[0,9223372036854775807]}}"#.utf8)
-        try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [0, 0, 0, 0]).write(to: URL(fileURLWithPath: file))
+        try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [0, 0, 0, 0]).write(
+            to: URL(fileURLWithPath: file))
         Self.expect(try Self.run(["convert", file, dir.path + "/o.npz", "--to", "npz"]), status: 3, mentioning: "tensors end at more than")
     }
 
@@ -64,7 +80,10 @@ struct HostileInputTests {
         let file = dir.path + "/f8.safetensors"
         try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + body).write(to: URL(fileURLWithPath: file))
         #expect(try Processes.prefixkit(["import", store, file, "--name", "f8", "--step", "0"]).status == 0)
-        for command in [["verify", store, "f8", "--no-record"], ["kv", store, "f8"], ["export", store, "f8", "--format", "peft", "--out", dir.path + "/p"]] {
+        for command in [
+            ["verify", store, "f8", "--no-record"], ["kv", store, "f8"],
+            ["export", store, "f8", "--format", "peft", "--out", dir.path + "/p"],
+        ] {
             let result = try Self.run(command)
             #expect(result.status == 0 && result.signal == nil, "\(command): \(result.stdout)\(result.stderr)")
         }
@@ -92,14 +111,21 @@ struct HostileInputTests {
         try FileManager.default.copyItem(atPath: Self.peft + "/base/model.safetensors", toPath: model + "/model.safetensors")
         #expect(mkfifo(model + "/tokenizer.json", 0o644) == 0)
         let imported = try Self.run(["import", store, model])
-        #expect(imported.status == 0 && imported.stdout.contains("skipped tokenizer.json (not a regular file"), "\(imported.stdout)\(imported.stderr)")
+        #expect(
+            imported.status == 0 && imported.stdout.contains("skipped tokenizer.json (not a regular file"),
+            "\(imported.stdout)\(imported.stderr)")
     }
 
-    @Test("flags out of range are usage errors that say why", arguments: [
-        (["gc", "S", "--lock-timeout", "inf"], "--lock-timeout must be"), (["gc", "S", "--lock-timeout", "1e308"], "--lock-timeout must be"),
-        (["gc", "S", "--lock-timeout", "nan"], "--lock-timeout must be"), (["verify", "S", "--tolerance-layer", "nan"], "--tolerance-layer must be"),
-        (["verify", "S", "--tolerance-end=-1"], "--tolerance-end must be"), (["verify", "S", "--tolerance-layer", "inf"], "--tolerance-layer must be"),
-    ])
+    @Test(
+        "flags out of range are usage errors that say why",
+        arguments: [
+            (["gc", "S", "--lock-timeout", "inf"], "--lock-timeout must be"),
+            (["gc", "S", "--lock-timeout", "1e308"], "--lock-timeout must be"),
+            (["gc", "S", "--lock-timeout", "nan"], "--lock-timeout must be"),
+            (["verify", "S", "--tolerance-layer", "nan"], "--tolerance-layer must be"),
+            (["verify", "S", "--tolerance-end=-1"], "--tolerance-end must be"),
+            (["verify", "S", "--tolerance-layer", "inf"], "--tolerance-layer must be"),
+        ])
     func flags(arguments: [String], message: String) throws {
         let dir = TemporaryDirectory()
         let store = try Self.demoStore(dir)
@@ -107,13 +133,18 @@ struct HostileInputTests {
         #expect(result.status == 2 && result.stderr.contains(message), "\(result.stderr)")
     }
 
-    @Test("a disk that fills during a save: a clear error (exit 3), no signal, the store usable, nothing partial left",
-          arguments: ["300000", "2000000", "6000000"])
+    @Test(
+        "a disk that fills during a save: a clear error (exit 3), no signal, the store usable, nothing partial left",
+        arguments: ["300000", "2000000", "6000000"])
     func fillingDisk(limit: String) throws {
         let dir = TemporaryDirectory()
         let store = try Self.demoStore(dir)
         let model = dir.path + "/big"
-        #expect(try Processes.prefixkit(["demo", "--store", dir.path + "/src", "--layers", "4", "--width", "256", "--heads", "4", "--checkpoints", "1", "--input-length", "4"]).status == 0)
+        #expect(
+            try Processes.prefixkit([
+                "demo", "--store", dir.path + "/src", "--layers", "4", "--width", "256", "--heads", "4", "--checkpoints", "1",
+                "--input-length", "4",
+            ]).status == 0)
         #expect(try Processes.prefixkit(["export", dir.path + "/src", "demo", "--format", "hf", "--out", model]).status == 0)
         Self.expect(try Self.run(["import", store, model], limit: limit), status: 3, mentioning: "the file-size limit was reached")
         let check = try Processes.prefixkit(["check", store])

@@ -12,10 +12,17 @@ struct VerifyCommandTests {
     private func store(_ dir: TemporaryDirectory, model: String = "gpt2", pn: Int = 4, n: Int = 6) throws -> String {
         let store = try Store.create(at: dir.path + "/s")
         let (config, json) = try HFConfig.read(path: "\(Self.root)/\(model)/config.json")
-        let weights = try NPZ.read(path: "\(Self.root)/\(model)/weights.npz").compactMap { e in e.value.tensor.map { NamedTensor(e.name, $0) } }
-        let base = try store.saveBase(BaseWeights(config: config, configJSON: json, tensors: weights), provenance: Provenance(sourceFormat: "npz"))
-        let layers = try NPZ.read(path: "\(Self.root)/\(model)/pn\(pn)-n\(n)/prefix_hidden.npz").compactMap { $0.value.tensor.map { LayerPrefix.hidden($0) } }
-        try store.saveCheckpoint(CheckpointContent(form: .hidden, prefixLength: pn, layers: layers), as: CheckpointSpec(name: "ck", step: 1, base: base.base.shortReference))
+        let weights = try NPZ.read(path: "\(Self.root)/\(model)/weights.npz").compactMap { e in
+            e.value.tensor.map { NamedTensor(e.name, $0) }
+        }
+        let base = try store.saveBase(
+            BaseWeights(config: config, configJSON: json, tensors: weights), provenance: Provenance(sourceFormat: "npz"))
+        let layers = try NPZ.read(path: "\(Self.root)/\(model)/pn\(pn)-n\(n)/prefix_hidden.npz").compactMap {
+            $0.value.tensor.map { LayerPrefix.hidden($0) }
+        }
+        try store.saveCheckpoint(
+            CheckpointContent(form: .hidden, prefixLength: pn, layers: layers),
+            as: CheckpointSpec(name: "ck", step: 1, base: base.base.shortReference))
         return store.directory
     }
 
@@ -27,31 +34,40 @@ struct VerifyCommandTests {
     func passes() throws {
         let dir = TemporaryDirectory()
         let store = try store(dir)
-        let run = try Processes.prefixkit(["verify", store, "ck", "--reference", reference("correct"), "--json",
-                                           "--junit", dir.path + "/r.xml", "--html", dir.path + "/r.html"])
+        let run = try Processes.prefixkit([
+            "verify", store, "ck", "--reference", reference("correct"), "--json",
+            "--junit", dir.path + "/r.xml", "--html", dir.path + "/r.html",
+        ])
         #expect(run.status == 0, "\(run.stderr)")
-        let validate = try Processes.run(Processes.python, ["-c", """
-            import json, sys, jsonschema, xml.etree.ElementTree as ET, html.parser
-            jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
-            suites = ET.parse(sys.argv[2]).getroot()
-            cases = suites.findall(".//testcase")
-            assert suites.get("failures") == "0" and len(cases) >= 8, (suites.attrib, len(cases))
-            page = open(sys.argv[3]).read()
-            html.parser.HTMLParser().feed(page)
-            assert "<svg" in page and "PASS" in page and "<script" not in page
-            print(len(cases))
-            """, Processes.repositoryRoot + "/schemas/verify.schema.json", dir.path + "/r.xml", dir.path + "/r.html"], input: run.stdout)
+        let validate = try Processes.run(
+            Processes.python,
+            [
+                "-c",
+                """
+                import json, sys, jsonschema, xml.etree.ElementTree as ET, html.parser
+                jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
+                suites = ET.parse(sys.argv[2]).getroot()
+                cases = suites.findall(".//testcase")
+                assert suites.get("failures") == "0" and len(cases) >= 8, (suites.attrib, len(cases))
+                page = open(sys.argv[3]).read()
+                html.parser.HTMLParser().feed(page)
+                assert "<svg" in page and "PASS" in page and "<script" not in page
+                print(len(cases))
+                """, Processes.repositoryRoot + "/schemas/verify.schema.json", dir.path + "/r.xml", dir.path + "/r.html",
+            ], input: run.stdout)
         #expect(validate.status == 0, "\(validate.stdout)\(validate.stderr)")
         let inspect = try Processes.prefixkit(["inspect", store, "ck"])
         #expect(inspect.stdout.contains("verified") && inspect.stdout.contains(": pass"))
     }
 
-    @Test("a bug in the reference is a finding (exit 1) named in the summary", arguments: [
-        ("kept_prefix_positions", "layer 0: reference has 10 rows, expected 6: prefix positions were not discarded"),
-        ("reused_previous_prefix", "layer 1: the layer used the previous layer's prefix"),
-        ("prefix_ignored", "prefix was appended after the inputs or ignored"),
-        ("kept_first_n", "the first N rows of the block output were kept"),
-    ])
+    @Test(
+        "a bug in the reference is a finding (exit 1) named in the summary",
+        arguments: [
+            ("kept_prefix_positions", "layer 0: reference has 10 rows, expected 6: prefix positions were not discarded"),
+            ("reused_previous_prefix", "layer 1: the layer used the previous layer's prefix"),
+            ("prefix_ignored", "prefix was appended after the inputs or ignored"),
+            ("kept_first_n", "the first N rows of the block output were kept"),
+        ])
     func findings(bug: String, message: String) throws {
         let dir = TemporaryDirectory()
         let store = try store(dir)
@@ -97,7 +113,9 @@ struct VerifyCommandTests {
         let dir = TemporaryDirectory()
         let store = try store(dir)
         let none = try Processes.prefixkit(["verify", store, "ck", "--no-record"])
-        #expect(none.status == 0 && none.stdout.contains("self-consistency") && none.stdout.contains("no reference given or stored"), "\(none.stdout)")
+        #expect(
+            none.status == 0 && none.stdout.contains("self-consistency") && none.stdout.contains("no reference given or stored"),
+            "\(none.stdout)")
         #expect(none.stdout.contains("UNVERIFIED (no reference: self-consistency only)") && !none.stdout.contains("PASS"), "\(none.stdout)")
         // No tolerance is claimed that no check used.
         #expect(!none.stdout.contains("1e-12"), "\(none.stdout)")
@@ -125,7 +143,9 @@ struct VerifyCommandTests {
             layers += report.checkpoints[0].checks.filter { $0.check == "teacher-forced" }.compactMap(\.layer)
         }
         #expect(layers.sorted() == [0, 1, 2])
-        let parallel = try Processes.prefixkit(["verify", store, "ck", "--reference", reference("layer_off_by_one", model: "llama"), "--jobs", "3", "--no-record"])
+        let parallel = try Processes.prefixkit([
+            "verify", store, "ck", "--reference", reference("layer_off_by_one", model: "llama"), "--jobs", "3", "--no-record",
+        ])
         #expect(parallel.status == 1 && parallel.stdout.contains("layer 0: the layer used the next layer's prefix"), "\(parallel.stdout)")
     }
 }
@@ -142,12 +162,17 @@ struct ReadOnlyVerifyTests {
         return set
     }
 
-    @Test("verify reads an immutable store and does not record", .enabled(if: immutableFilesWork, "chattr +i needs root on ext4-like file systems"))
+    @Test(
+        "verify reads an immutable store and does not record",
+        .enabled(if: immutableFilesWork, "chattr +i needs root on ext4-like file systems"))
     func readOnly() throws {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
-        #expect(try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "1",
-                                         "--input-length", "4"]).status == 0)
+        #expect(
+            try Processes.prefixkit([
+                "demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "1",
+                "--input-length", "4",
+            ]).status == 0)
         let targets = [store, store + "/catalog.sqlite"]
         #expect(try Processes.run("/usr/bin/chattr", ["+i"] + targets).status == 0)
         defer { _ = try? Processes.run("/usr/bin/chattr", ["-i"] + targets) }

@@ -17,57 +17,88 @@ struct VerifyEvidenceTests {
     }
 
     /// A store with the verify fixture's base (and optionally its other base) and `ck@1`.
-    static func store(_ dir: TemporaryDirectory, model: String = "gpt2", on weights: String = "weights", alsoStore other: String? = nil) throws -> (path: String, bases: [String: String]) {
+    static func store(_ dir: TemporaryDirectory, model: String = "gpt2", on weights: String = "weights", alsoStore other: String? = nil)
+        throws -> (path: String, bases: [String: String])
+    {
         let store = try Store.create(at: dir.path + "/s")
         let (config, json) = try HFConfig.read(path: "\(verifyRoot)/\(model)/config.json")
         var bases: [String: String] = [:]
         for file in [weights] + (other.map { [$0] } ?? []) {
-            let tensors = try NPZ.read(path: "\(verifyRoot)/\(model)/\(file).npz").compactMap { e in e.value.tensor.map { NamedTensor(e.name, $0) } }
-            bases[file] = try store.saveBase(BaseWeights(config: config, configJSON: json, tensors: tensors), provenance: Provenance(sourceFormat: "npz")).base.shortReference
+            let tensors = try NPZ.read(path: "\(verifyRoot)/\(model)/\(file).npz").compactMap { e in
+                e.value.tensor.map { NamedTensor(e.name, $0) }
+            }
+            bases[file] = try store.saveBase(
+                BaseWeights(config: config, configJSON: json, tensors: tensors), provenance: Provenance(sourceFormat: "npz")
+            ).base.shortReference
         }
-        let layers = try NPZ.read(path: "\(verifyRoot)/\(model)/pn4-n6/prefix_hidden.npz").compactMap { $0.value.tensor.map { LayerPrefix.hidden($0) } }
-        try store.saveCheckpoint(CheckpointContent(form: .hidden, prefixLength: 4, layers: layers),
-                                 as: CheckpointSpec(name: "ck", step: 1, base: bases[weights] ?? ""))
+        let layers = try NPZ.read(path: "\(verifyRoot)/\(model)/pn4-n6/prefix_hidden.npz").compactMap {
+            $0.value.tensor.map { LayerPrefix.hidden($0) }
+        }
+        try store.saveCheckpoint(
+            CheckpointContent(form: .hidden, prefixLength: 4, layers: layers),
+            as: CheckpointSpec(name: "ck", step: 1, base: bases[weights] ?? ""))
         return (store.directory, bases)
     }
 
     static func reference(_ bug: String, model: String = "gpt2") -> String { "\(verifyRoot)/\(model)/pn4-n6/\(bug).npz" }
 
-    @Test("a reference written by scripts/peft_reference.py (transformers + PEFT) passes on the imported adapter, every layer checked",
-          arguments: ["gpt2-tiny", "llama-gqa-tiny"])
+    @Test(
+        "a reference written by scripts/peft_reference.py (transformers + PEFT) passes on the imported adapter, every layer checked",
+        arguments: ["gpt2-tiny", "llama-gqa-tiny"])
     func peftReference(model: String) throws {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
-        let imported = try Processes.prefixkit(["import", store, "\(Self.peftRoot)/\(model)/adapter", "--base", "\(Self.peftRoot)/\(model)/base", "--name", "run", "--step", "1"])
+        let imported = try Processes.prefixkit([
+            "import", store, "\(Self.peftRoot)/\(model)/adapter", "--base", "\(Self.peftRoot)/\(model)/base", "--name", "run", "--step",
+            "1",
+        ])
         #expect(imported.status == 0, "\(imported.stderr)")
-        let run = try Processes.prefixkit(["verify", store, "run", "--reference", "\(Self.peftRoot)/\(model)/reference.npz", "--json", "--round-trip", "none"])
+        let run = try Processes.prefixkit([
+            "verify", store, "run", "--reference", "\(Self.peftRoot)/\(model)/reference.npz", "--json", "--round-trip", "none",
+        ])
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         let checkpoint = try #require(try Self.decode(run.stdout).checkpoints.first)
         #expect(checkpoint.verdict == .pass)
         #expect(checkpoint.evidence.kind == .independentReference)
         #expect(checkpoint.evidence.tool?.hasPrefix("transformers 5.24.0 + peft 0.21.2") == true)
-        #expect(checkpoint.evidence.layersChecked == [0, 1] && checkpoint.evidence.layersUnchecked.isEmpty && checkpoint.evidence.endToEndChecked)
-        #expect(checkpoint.checks.filter { $0.check == "teacher-forced" }.allSatisfy { $0.evidence == .independentReference && $0.status == .pass })
+        #expect(
+            checkpoint.evidence.layersChecked == [0, 1] && checkpoint.evidence.layersUnchecked.isEmpty
+                && checkpoint.evidence.endToEndChecked)
+        #expect(
+            checkpoint.checks.filter { $0.check == "teacher-forced" }.allSatisfy {
+                $0.evidence == .independentReference && $0.status == .pass
+            })
         // The reference is exact enough to fail a wrong composition: a prefix of another adapter.
         let other = model == "gpt2-tiny" ? "llama-gqa-tiny" : "gpt2-tiny"
-        let wrong = try Processes.prefixkit(["verify", store, "run", "--reference", "\(Self.peftRoot)/\(other)/reference.npz", "--round-trip", "none", "--no-record"])
+        let wrong = try Processes.prefixkit([
+            "verify", store, "run", "--reference", "\(Self.peftRoot)/\(other)/reference.npz", "--round-trip", "none", "--no-record",
+        ])
         #expect(wrong.status != 0)
     }
 
-    @Test("without a reference the verdict is UNVERIFIED: exit 0, exit 1 with --require-reference; JSON, JUnit <skipped>, HTML and the catalog say so")
+    @Test(
+        "without a reference the verdict is UNVERIFIED: exit 0, exit 1 with --require-reference; JSON, JUnit <skipped>, HTML and the catalog say so"
+    )
     func unverified() throws {
         let dir = TemporaryDirectory()
         let (store, _) = try Self.store(dir)
-        let run = try Processes.prefixkit(["verify", store, "ck", "--json", "--junit", dir.path + "/r.xml", "--html", dir.path + "/r.html", "--round-trip", "none"])
+        let run = try Processes.prefixkit([
+            "verify", store, "ck", "--json", "--junit", dir.path + "/r.xml", "--html", dir.path + "/r.html", "--round-trip", "none",
+        ])
         #expect(run.status == 0, "\(run.stderr)")
         let report = try Self.decode(run.stdout)
         #expect(report.verdict == .unverified && report.checkpoints[0].verdict == .unverified)
         #expect(report.checkpoints[0].evidence.kind == .selfConsistency)
         #expect(report.checkpoints[0].unverifiedReason == "no reference: self-consistency only")
-        let schema = try Processes.run(Processes.python, ["-c", """
-            import json, sys, jsonschema
-            jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
-            """, Processes.repositoryRoot + "/schemas/verify.schema.json"], input: run.stdout)
+        let schema = try Processes.run(
+            Processes.python,
+            [
+                "-c",
+                """
+                import json, sys, jsonschema
+                jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
+                """, Processes.repositoryRoot + "/schemas/verify.schema.json",
+            ], input: run.stdout)
         #expect(schema.status == 0, "\(schema.stdout)\(schema.stderr)")
         let junit = try String(contentsOfFile: dir.path + "/r.xml", encoding: .utf8)
         #expect(junit.contains(#"name="verdict"><skipped message="UNVERIFIED: no reference: self-consistency only"/>"#), "\(junit)")
@@ -75,10 +106,14 @@ struct VerifyEvidenceTests {
         #expect(html.contains("<span class=unverified>UNVERIFIED</span>") && !html.contains("class=pass>PASS"))
         let inspect = try Processes.prefixkit(["inspect", store, "ck"])
         #expect(inspect.stdout.contains(": unverified"), "\(inspect.stdout)")
-        let strict = try Processes.prefixkit(["verify", store, "ck", "--require-reference", "--junit", dir.path + "/s.xml", "--round-trip", "none", "--no-record"])
+        let strict = try Processes.prefixkit([
+            "verify", store, "ck", "--require-reference", "--junit", dir.path + "/s.xml", "--round-trip", "none", "--no-record",
+        ])
         #expect(strict.status == 1 && strict.stdout.contains("FAIL (unverified, and --require-reference was given)"), "\(strict.stdout)")
         #expect(try String(contentsOfFile: dir.path + "/s.xml", encoding: .utf8).contains(#"name="verdict"><failure message="UNVERIFIED"#))
-        let independent = try Processes.prefixkit(["verify", store, "ck", "--reference", Self.reference("correct"), "--require-reference", "--round-trip", "none", "--no-record"])
+        let independent = try Processes.prefixkit([
+            "verify", store, "ck", "--reference", Self.reference("correct"), "--require-reference", "--round-trip", "none", "--no-record",
+        ])
         #expect(independent.status == 0, "\(independent.stdout)")
     }
 
@@ -86,17 +121,26 @@ struct VerifyEvidenceTests {
     func sameEngine() throws {
         let dir = TemporaryDirectory()
         let (store, _) = try Self.store(dir)
-        let forward = try Processes.prefixkit(["forward", store, "ck", "--input", Self.reference("correct"), "--out", dir.path + "/own.npz", "--dtype", "f64"])
+        let forward = try Processes.prefixkit([
+            "forward", store, "ck", "--input", Self.reference("correct"), "--out", dir.path + "/own.npz", "--dtype", "f64",
+        ])
         #expect(forward.status == 0, "\(forward.stderr)")
-        let run = try Processes.prefixkit(["verify", store, "ck", "--reference", dir.path + "/own.npz", "--round-trip", "none", "--no-record"])
+        let run = try Processes.prefixkit([
+            "verify", store, "ck", "--reference", dir.path + "/own.npz", "--round-trip", "none", "--no-record",
+        ])
         #expect(run.status == 0 && run.stdout.contains("UNVERIFIED (reference from the same engine)"), "\(run.stdout)")
-        #expect(try Processes.prefixkit(["verify", store, "ck", "--reference", dir.path + "/own.npz", "--require-reference", "--no-record"]).status == 1)
+        #expect(
+            try Processes.prefixkit(["verify", store, "ck", "--reference", dir.path + "/own.npz", "--require-reference", "--no-record"])
+                .status == 1)
     }
 
     @Test("demo says its probe came from the same engine")
     func demo() throws {
         let dir = TemporaryDirectory()
-        let run = try Processes.prefixkit(["demo", "--store", dir.path + "/d", "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "1", "--input-length", "4"])
+        let run = try Processes.prefixkit([
+            "demo", "--store", dir.path + "/d", "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "1", "--input-length",
+            "4",
+        ])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("UNVERIFIED (probe from the same engine)") && !run.stdout.contains("PASS"), "\(run.stdout)")
     }
@@ -106,22 +150,32 @@ struct VerifyEvidenceTests {
         let dir = TemporaryDirectory()
         let (store, _) = try Self.store(dir)
         let partial = dir.path + "/partial.npz", bare = dir.path + "/bare.npz"
-        let cut = try Processes.run(Processes.python, ["-c", """
-            import sys, numpy as np
-            z = dict(np.load(sys.argv[1]))
-            del z["layer_02.output"]
-            np.savez(sys.argv[2], **z)
-            del z["final"], z["logits"]
-            np.savez(sys.argv[3], **z)
-            """, Self.reference("correct"), partial, bare])
+        let cut = try Processes.run(
+            Processes.python,
+            [
+                "-c",
+                """
+                import sys, numpy as np
+                z = dict(np.load(sys.argv[1]))
+                del z["layer_02.output"]
+                np.savez(sys.argv[2], **z)
+                del z["final"], z["logits"]
+                np.savez(sys.argv[3], **z)
+                """, Self.reference("correct"), partial, bare,
+            ])
         #expect(cut.status == 0, "\(cut.stderr)")
         let run = try Processes.prefixkit(["verify", store, "ck", "--reference", partial, "--json", "--round-trip", "none", "--no-record"])
         let checkpoint = try #require(try Self.decode(run.stdout).checkpoints.first)
         #expect(checkpoint.evidence.layersUnchecked == [2] && checkpoint.evidence.layersChecked == [0, 1])
-        #expect(checkpoint.checks.contains { $0.layer == 2 && $0.status == .skip && $0.message.contains("not checked: the reference has no layer_02.output") })
+        #expect(
+            checkpoint.checks.contains {
+                $0.layer == 2 && $0.status == .skip && $0.message.contains("not checked: the reference has no layer_02.output")
+            })
         #expect(checkpoint.verdict == .pass && checkpoint.evidence.endToEndChecked, "the end-to-end check covers layer 2")
         let bareRun = try Processes.prefixkit(["verify", store, "ck", "--reference", bare, "--round-trip", "none", "--no-record"])
-        #expect(bareRun.status == 0 && bareRun.stdout.contains("UNVERIFIED (layer(s) 2 not covered by the reference, and no end-to-end check)"), "\(bareRun.stdout)")
+        #expect(
+            bareRun.status == 0 && bareRun.stdout.contains("UNVERIFIED (layer(s) 2 not covered by the reference, and no end-to-end check)"),
+            "\(bareRun.stdout)")
     }
 
     @Test("an empty store or an empty selection is a usage error (exit 2), not a PASS")
@@ -136,7 +190,9 @@ struct VerifyEvidenceTests {
     func wrongBaseFound() throws {
         let dir = TemporaryDirectory()
         let (store, bases) = try Self.store(dir, alsoStore: "other_weights")
-        let run = try Processes.prefixkit(["verify", store, "ck", "--reference", Self.reference("wrong_base"), "--json", "--round-trip", "none", "--no-record"])
+        let run = try Processes.prefixkit([
+            "verify", store, "ck", "--reference", Self.reference("wrong_base"), "--json", "--round-trip", "none", "--no-record",
+        ])
         #expect(run.status == 1)
         let diagnosis = try #require(try Self.decode(run.stdout).checkpoints.first?.diagnosis)
         let other = try #require(bases["other_weights"])
@@ -146,7 +202,9 @@ struct VerifyEvidenceTests {
         // The checkpoint attached to the wrong base, with the right reference: the right base is named.
         let dir2 = TemporaryDirectory()
         let (misattached, bases2) = try Self.store(dir2, on: "other_weights", alsoStore: "weights")
-        let again = try Processes.prefixkit(["verify", misattached, "ck", "--reference", Self.reference("correct"), "--round-trip", "none", "--no-record"])
+        let again = try Processes.prefixkit([
+            "verify", misattached, "ck", "--reference", Self.reference("correct"), "--round-trip", "none", "--no-record",
+        ])
         #expect(again.status == 1 && again.stdout.contains("\(bases2["weights"] ?? "?") reproduces it to"), "\(again.stdout)")
     }
 
@@ -154,9 +212,12 @@ struct VerifyEvidenceTests {
     func wrongBaseNotFound() throws {
         let dir = TemporaryDirectory()
         let (store, _) = try Self.store(dir)
-        let run = try Processes.prefixkit(["verify", store, "ck", "--reference", Self.reference("wrong_base"), "--json", "--round-trip", "none", "--no-record"])
+        let run = try Processes.prefixkit([
+            "verify", store, "ck", "--reference", Self.reference("wrong_base"), "--json", "--round-trip", "none", "--no-record",
+        ])
         let diagnosis = try #require(try Self.decode(run.stdout).checkpoints.first?.diagnosis)
-        #expect(diagnosis.bug == .wrongBase && diagnosis.summary.contains("the store holds no other base that fits"), "\(diagnosis.summary)")
+        #expect(
+            diagnosis.bug == .wrongBase && diagnosis.summary.contains("the store holds no other base that fits"), "\(diagnosis.summary)")
         #expect(!diagnosis.summary.contains("reproduces the reference to") && diagnosis.relativeError == nil)
         #expect(!diagnosis.candidates.contains { $0.bug == .wrongBase })
     }

@@ -18,8 +18,9 @@ struct BlobInspectorTests {
     func crashingInspector() throws {
         let dir = TemporaryDirectory()
         let store = try store(dir)
-        let report = try store.check(digests: false, record: false,
-                                     isolation: .childProcess(executable: "/bin/sh", arguments: ["-c", "kill -SEGV $$"], timeout: 10))
+        let report = try store.check(
+            digests: false, record: false,
+            isolation: .childProcess(executable: "/bin/sh", arguments: ["-c", "kill -SEGV $$"], timeout: 10))
         let failures = report.findings.filter { $0.check == "blob" }
         #expect(failures.count == report.blobs && !report.passed)
         #expect(failures.allSatisfy { $0.message.contains("libhdf5 crashed (signal 11) reading its metadata") }, "\(failures)")
@@ -30,28 +31,34 @@ struct BlobInspectorTests {
         let dir = TemporaryDirectory()
         let store = try store(dir)
         let started = Date()
-        let report = try store.check(digests: false, record: false,
-                                     isolation: .childProcess(executable: "/bin/sh", arguments: ["-c", "exec sleep 100"], timeout: 0.5))
+        let report = try store.check(
+            digests: false, record: false,
+            isolation: .childProcess(executable: "/bin/sh", arguments: ["-c", "exec sleep 100"], timeout: 0.5))
         #expect(Date().timeIntervalSince(started) < 20)
-        #expect(report.findings.contains { $0.message.contains("did not finish reading its metadata within 0.5 s (killed)") }, "\(report.findings)")
+        #expect(
+            report.findings.contains { $0.message.contains("did not finish reading its metadata within 0.5 s (killed)") },
+            "\(report.findings)")
     }
 
     @Test("the prefixkit child inspector agrees with the in-process one on an intact store")
     func childAgrees() throws {
         let dir = TemporaryDirectory()
         let store = try store(dir)
-        let child = try store.check(digests: true, record: false,
-                                    isolation: .childProcess(executable: Processes.prefixkit, arguments: ["inspect-blobs"], timeout: 30))
+        let child = try store.check(
+            digests: true, record: false,
+            isolation: .childProcess(executable: Processes.prefixkit, arguments: ["inspect-blobs"], timeout: 30))
         #expect(child.passed && child.findings.isEmpty && child.tensorsHashed == child.tensors, "\(child.findings)")
     }
 
-    @Test("each kind of metadata damage h5py would see is a finding: dtype attribute, an extra attribute, a dataset unlinked, a type changed",
-          arguments: ["attribute", "extra-attribute", "unlinked", "retyped"])
+    @Test(
+        "each kind of metadata damage h5py would see is a finding: dtype attribute, an extra attribute, a dataset unlinked, a type changed",
+        arguments: ["attribute", "extra-attribute", "unlinked", "retyped"])
     func damageKinds(kind: String) throws {
         let dir = TemporaryDirectory()
         let store = try store(dir)
         let entry = try store.tensorEntries(of: store.checkpoint("c"))[0]
-        let edit = try Processes.python("""
+        let edit = try Processes.python(
+            """
             import sys, os, sqlite3, h5py, numpy as np
             path, dataset, kind, catalog = sys.argv[1:5]
             with h5py.File(path, "r+") as f:
@@ -69,21 +76,28 @@ struct BlobInspectorTests {
             """, [dir.path + "/s/" + entry.blobPath, entry.dataset, kind, dir.path + "/s/catalog.sqlite"])
         #expect(edit.status == 0, "\(edit.stderr)")
         let reopened = try Store.open(at: dir.path + "/s")
-        let report = try reopened.check(digests: false, record: false,
-                                        isolation: .childProcess(executable: Processes.prefixkit, arguments: ["inspect-blobs"], timeout: 30))
+        let report = try reopened.check(
+            digests: false, record: false,
+            isolation: .childProcess(executable: Processes.prefixkit, arguments: ["inspect-blobs"], timeout: 30))
         #expect(!report.passed, "\(kind): \(report.findings)")
-        let expected = ["attribute": "dtype attribute float64 instead of float32", "extra-attribute": "2 attributes instead of 1",
-                        "unlinked": "cannot be read", "retyped": "stored type differs"][kind] ?? "?"
+        let expected =
+            [
+                "attribute": "dtype attribute float64 instead of float32", "extra-attribute": "2 attributes instead of 1",
+                "unlinked": "cannot be read", "retyped": "stored type differs",
+            ][kind] ?? "?"
         #expect(report.findings.contains { $0.message.contains(expected) }, "\(kind): \(report.findings)")
     }
 
     @Test("seeded byte mutations of blob metadata: whenever h5py's view of a blob changes, check fails; check never crashes or hangs")
     func metadataMutations() throws {
         let dir = TemporaryDirectory()
-        let demo = try Processes.prefixkit(["demo", "--store", dir.path + "/orig", "--layers", "2", "--width", "8", "--heads", "2",
-                                            "--checkpoints", "1", "--input-length", "4"])
+        let demo = try Processes.prefixkit([
+            "demo", "--store", dir.path + "/orig", "--layers", "2", "--width", "8", "--heads", "2",
+            "--checkpoints", "1", "--input-length", "4",
+        ])
         #expect(demo.status == 0)
-        let run = try Processes.python("""
+        let run = try Processes.python(
+            """
             import sqlite3, random, sys, shutil, subprocess, h5py, json
             prefixkit, orig, work = sys.argv[1:4]
             db = sqlite3.connect(orig + "/catalog.sqlite")

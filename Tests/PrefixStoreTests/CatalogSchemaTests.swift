@@ -1,18 +1,22 @@
 import Foundation
 import GRDB
-@testable import PrefixStore
 import TestSupport
 import Testing
+
+@testable import PrefixStore
 
 @Suite("Catalog schema and migrations")
 struct CatalogSchemaTests {
     private func schema(of path: String) throws -> String {
         let queue = try DatabaseQueue(path: path)
         return try queue.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT sql || ';' FROM sqlite_master
-                WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' AND sql IS NOT NULL ORDER BY rowid
-                """).joined(separator: "\n")
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT sql || ';' FROM sqlite_master
+                    WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' AND sql IS NOT NULL ORDER BY rowid
+                    """
+            ).joined(separator: "\n")
         }
     }
 
@@ -34,8 +38,9 @@ struct CatalogSchemaTests {
         #expect(mode == "wal")
         let error = #expect(throws: DatabaseError.self) {
             try store.pool.write { db in
-                try db.execute(sql: "INSERT INTO base_tensor (base_fingerprint, name, tensor_id) VALUES (?, 'x', 1)",
-                               arguments: [String(repeating: "a", count: 64)])
+                try db.execute(
+                    sql: "INSERT INTO base_tensor (base_fingerprint, name, tensor_id) VALUES (?, 'x', 1)",
+                    arguments: [String(repeating: "a", count: 64)])
             }
         }
         #expect(error?.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -74,13 +79,16 @@ struct CatalogSchemaTests {
         try FileManager.default.createDirectory(atPath: dir.path + "/s/tmp", withIntermediateDirectories: true)
         let queue = try DatabaseQueue(path: dir.path + "/s/catalog.sqlite")
         try CatalogMigrations.migrator.migrate(queue, upTo: "v3-base-files")
-        let insert = "INSERT INTO check_run (kind, started_at, finished_at, verdict, checks_json, tool_version) VALUES ('check', 'a', 'b', ?, '{}', '0')"
+        let insert =
+            "INSERT INTO check_run (kind, started_at, finished_at, verdict, checks_json, tool_version) VALUES ('check', 'a', 'b', ?, '{}', '0')"
         try queue.write { db in
             try db.execute(sql: "INSERT INTO store_setting VALUES ('compression', 'none')")
             try db.execute(sql: insert, arguments: ["pass"])
             try db.execute(sql: insert, arguments: ["fail"])
         }
-        let refused = #expect(throws: DatabaseError.self) { try queue.write { db in try db.execute(sql: insert, arguments: ["unverified"]) } }
+        let refused = #expect(throws: DatabaseError.self) {
+            try queue.write { db in try db.execute(sql: insert, arguments: ["unverified"]) }
+        }
         #expect(refused?.extendedResultCode == .SQLITE_CONSTRAINT_CHECK)
         try queue.close()
         let store = try Store.open(at: dir.path + "/s")
@@ -97,9 +105,14 @@ struct CatalogSchemaTests {
         let store = try Store.create(at: dir.path + "/s")
         let error = #expect(throws: DatabaseError.self) {
             try store.pool.write { db in
-                try db.execute(sql: "INSERT INTO blob VALUES ('0123456789abcdef0123456789abcdef', 'blobs/0123456789abcdef0123456789abcdef.h5', 10, 'now')")
-                try db.execute(sql: "INSERT INTO tensor (sha256, dtype, shape, byte_length, blob_id, dataset) VALUES (?, 'complex64', '[1]', 8, '0123456789abcdef0123456789abcdef', '/x')",
-                               arguments: [String(repeating: "0", count: 64)])
+                try db.execute(
+                    sql:
+                        "INSERT INTO blob VALUES ('0123456789abcdef0123456789abcdef', 'blobs/0123456789abcdef0123456789abcdef.h5', 10, 'now')"
+                )
+                try db.execute(
+                    sql:
+                        "INSERT INTO tensor (sha256, dtype, shape, byte_length, blob_id, dataset) VALUES (?, 'complex64', '[1]', 8, '0123456789abcdef0123456789abcdef', '/x')",
+                    arguments: [String(repeating: "0", count: 64)])
             }
         }
         #expect(error?.extendedResultCode == .SQLITE_CONSTRAINT_CHECK)

@@ -24,7 +24,8 @@ struct StoreLayoutTests {
         ((try? FileManager.default.contentsOfDirectory(atPath: user)) ?? []).sorted()
     }
 
-    @Test("blobs/ or tmp/ as a symbolic link: the store is refused naming the path, and the user's files stay", arguments: ["blobs", "tmp"])
+    @Test(
+        "blobs/ or tmp/ as a symbolic link: the store is refused naming the path, and the user's files stay", arguments: ["blobs", "tmp"])
     func linkedDirectory(name: String) throws {
         let dir = TemporaryDirectory()
         let (store, user) = try setUp(dir)
@@ -59,7 +60,8 @@ struct StoreLayoutTests {
             try FileManager.default.createSymbolicLink(atPath: "\(store)/\(name)", withDestinationPath: "\(user)/precious.txt")
         }
         let error = #expect(throws: StorageError.self) { try Store.open(at: store) }
-        #expect(error?.code == .notAStore && error?.description.contains("\(name) is a symbolic link") == true, "\(error?.description ?? "")")
+        #expect(
+            error?.code == .notAStore && error?.description.contains("\(name) is a symbolic link") == true, "\(error?.description ?? "")")
         #expect(try String(contentsOfFile: "\(user)/precious.txt", encoding: .utf8) == "mine")
     }
 
@@ -117,7 +119,10 @@ struct WriteAheadLogTests {
             #expect(size("catalog.sqlite-wal") == 0)
         }
         // The store (and its connections) are gone now.
-        #expect(size("catalog.sqlite-wal") == 0 && size("catalog.sqlite-shm") != nil, "-wal \(size("catalog.sqlite-wal").map(String.init) ?? "missing"), -shm \(size("catalog.sqlite-shm").map(String.init) ?? "missing")")
+        #expect(
+            size("catalog.sqlite-wal") == 0 && size("catalog.sqlite-shm") != nil,
+            "-wal \(size("catalog.sqlite-wal").map(String.init) ?? "missing"), -shm \(size("catalog.sqlite-shm").map(String.init) ?? "missing")"
+        )
         #expect(try Store.open(at: path).checkpoints().map(\.reference) == ["c@2"])
     }
 }

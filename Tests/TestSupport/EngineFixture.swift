@@ -27,18 +27,27 @@ public struct EngineFixture: Sendable {
         weights = try NPZ.read(path: dir + "/weights.npz").compactMap { item in item.value.tensor.map { NamedTensor(item.name, $0) } }
         let caseDir = "\(dir)/pn\(prefixLength)-n\(inputLength)"
         let tensors = { (file: String) throws -> [String: Tensor] in
-            Dictionary(uniqueKeysWithValues: try NPZ.read(path: "\(caseDir)/\(file)").compactMap { item in item.value.tensor.map { (item.name, $0) } })
+            Dictionary(
+                uniqueKeysWithValues: try NPZ.read(path: "\(caseDir)/\(file)").compactMap { item in
+                    item.value.tensor.map { (item.name, $0) }
+                })
         }
         let hiddenPrefix = try tensors("prefix_hidden.npz")
         let kvPrefix = try tensors("prefix_kv.npz")
         let layers = config.numLayers
-        hidden = CheckpointContent(form: .hidden, prefixLength: prefixLength, layers: try (0..<layers).map { l in
-            .hidden(try EngineFixture.require(hiddenPrefix, "prefix.\(layerLabel(l, layerCount: layers))"))
-        })
-        kv = CheckpointContent(form: .kv, prefixLength: prefixLength, layers: try (0..<layers).map { l in
-            let label = layerLabel(l, layerCount: layers)
-            return .kv(key: try EngineFixture.require(kvPrefix, "prefix.\(label).key"), value: try EngineFixture.require(kvPrefix, "prefix.\(label).value"))
-        })
+        hidden = CheckpointContent(
+            form: .hidden, prefixLength: prefixLength,
+            layers: try (0..<layers).map { l in
+                .hidden(try EngineFixture.require(hiddenPrefix, "prefix.\(layerLabel(l, layerCount: layers))"))
+            })
+        kv = CheckpointContent(
+            form: .kv, prefixLength: prefixLength,
+            layers: try (0..<layers).map { l in
+                let label = layerLabel(l, layerCount: layers)
+                return .kv(
+                    key: try EngineFixture.require(kvPrefix, "prefix.\(label).key"),
+                    value: try EngineFixture.require(kvPrefix, "prefix.\(label).value"))
+            })
         expectedHidden = try tensors("expected_hidden.npz")
         expectedKV = try tensors("expected_kv.npz")
     }

@@ -4,8 +4,10 @@ public import PrefixCore
 /// and a run of ASCII digits replaced by an integer extreme (where sizes and offsets overflow).
 public enum Mutation {
     /// Numbers at the edges of the integer types PrefixKit computes with.
-    public static let extremes = ["9223372036854775807", "9223372036854775808", "18446744073709551615", "-9223372036854775808",
-                                  "4294967296", "4294967295", "2147483648", "2147483647", "-1", "0", "1e308", "65536"]
+    public static let extremes = [
+        "9223372036854775807", "9223372036854775808", "18446744073709551615", "-9223372036854775808",
+        "4294967296", "4294967295", "2147483648", "2147483647", "-1", "0", "1e308", "65536",
+    ]
 
     /// Applies one to three mutations to `bytes`.
     public static func mutate(_ bytes: inout [UInt8], _ random: inout SeededRandom) {

@@ -48,7 +48,9 @@ public struct ActivationExchange: Sendable, Equatable {
     public init(entries: [(name: String, value: NPYValue)], path: String? = nil) throws(FormatError) {
         for (name, value) in entries {
             if name == "meta" {
-                guard let text = value.string else { throw FormatError(.inconsistent, "'meta' must be a 0-d string", path: path, member: name) }
+                guard let text = value.string else {
+                    throw FormatError(.inconsistent, "'meta' must be a 0-d string", path: path, member: name)
+                }
                 meta = text
                 continue
             }
@@ -115,7 +117,8 @@ public struct ActivationExchange: Sendable, Equatable {
     /// that has it.
     public func metaString(_ field: String) -> String? {
         guard let meta, let data = meta.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return object[field] as? String
     }
 
@@ -132,7 +135,8 @@ public struct ActivationExchange: Sendable, Equatable {
         guard let dot = rest.firstIndex(of: ".") else { return nil }
         let digits = rest[..<dot], part = String(rest[rest.index(after: dot)...])
         guard digits.count >= 2, digits.count <= 4, digits.allSatisfy(\.isNumber), let layer = Int(digits),
-              part == "input" || part == "output" else { return nil }
+            part == "input" || part == "output"
+        else { return nil }
         return (layer, part)
     }
 }

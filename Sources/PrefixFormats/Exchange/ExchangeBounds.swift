@@ -26,8 +26,9 @@ public struct ExchangeBounds: Sendable, Equatable {
 
     /// The bounds of a model and a prefix of `prefixLength` rows.
     public init(config: ModelConfig, prefixLength: Int) {
-        self.init(layers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, prefixLength: prefixLength,
-                  maxPositions: config.maxPositions)
+        self.init(
+            layers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, prefixLength: prefixLength,
+            maxPositions: config.maxPositions)
     }
 
     /// Checks the input shape `[B, N]` (ids) or `[B, N, d]` (embeddings).
@@ -37,7 +38,8 @@ public struct ExchangeBounds: Sendable, Equatable {
             throw FormatError(.outOfRange, "\(name) has a batch of \(shape[0]) rows, more than \(Self.maxBatch)", member: name)
         }
         guard shape[1] <= maxPositions else {
-            throw FormatError(.outOfRange, "\(name) holds \(shape[1]) tokens, beyond the model's maximum of \(maxPositions) positions", member: name)
+            throw FormatError(
+                .outOfRange, "\(name) holds \(shape[1]) tokens, beyond the model's maximum of \(maxPositions) positions", member: name)
         }
     }
 
@@ -83,8 +85,10 @@ extension ActivationExchange {
                 let bytes = (try? header.dataByteCount()) ?? Int.max
                 let most = bounds.maxBytes(name, batch: batch, length: length)
                 guard bytes <= most else {
-                    throw FormatError(.outOfRange, "'\(name)' has shape \(header.shape) (\(bytes) bytes), more than a \(bounds.layers)-layer d=\(bounds.hiddenSize) model's \(most) for \(batch) x \(length) inputs",
-                                      member: name)
+                    throw FormatError(
+                        .outOfRange,
+                        "'\(name)' has shape \(header.shape) (\(bytes) bytes), more than a \(bounds.layers)-layer d=\(bounds.hiddenSize) model's \(most) for \(batch) x \(length) inputs",
+                        member: name)
                 }
             }
         }

@@ -31,21 +31,26 @@ public enum HFConfig {
         switch modelType {
         case "gpt2":
             let d = try fields.int("n_embd"), heads = try fields.int("n_head")
-            guard heads > 0, d % heads == 0 else { throw FormatError(.malformedHeader, "n_embd \(d) is not a multiple of n_head \(heads)", path: path) }
+            guard heads > 0, d % heads == 0 else {
+                throw FormatError(.malformedHeader, "n_embd \(d) is not a multiple of n_head \(heads)", path: path)
+            }
             let activation = try fields.optionalString("activation_function") ?? "gelu_new"
-            config = ModelConfig(family: .gpt2, numLayers: try fields.int("n_layer"), hiddenSize: d, numHeads: heads, numKVHeads: heads,
-                                 headDim: d / heads, intermediateSize: try fields.optionalInt("n_inner") ?? 4 * d, normKind: .layerNorm,
-                                 normEps: try fields.optionalDouble("layer_norm_epsilon") ?? 1e-5, positionScheme: .learned,
-                                 maxPositions: try fields.int("n_positions"), vocabSize: try fields.int("vocab_size"),
-                                 activation: activation, tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true,
-                                 attentionBias: true)
+            config = ModelConfig(
+                family: .gpt2, numLayers: try fields.int("n_layer"), hiddenSize: d, numHeads: heads, numKVHeads: heads,
+                headDim: d / heads, intermediateSize: try fields.optionalInt("n_inner") ?? 4 * d, normKind: .layerNorm,
+                normEps: try fields.optionalDouble("layer_norm_epsilon") ?? 1e-5, positionScheme: .learned,
+                maxPositions: try fields.int("n_positions"), vocabSize: try fields.int("vocab_size"),
+                activation: activation, tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true,
+                attentionBias: true)
             let scaled = try fields.optionalBool("scale_attn_by_inverse_layer_idx") ?? false
             let upcast = try fields.optionalBool("reorder_and_upcast_attn") ?? false
             if try fields.optionalBool("scale_attn_weights") == false {
                 throw FormatError(.unsupportedDType, "config feature scale_attn_weights=false is not implemented", path: path)
             }
             if scaled || upcast {
-                throw FormatError(.unsupportedDType, "config feature scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn is not implemented", path: path)
+                throw FormatError(
+                    .unsupportedDType, "config feature scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn is not implemented",
+                    path: path)
             }
         case "llama", "qwen2", "mistral":
             let family = ArchitectureFamily(rawValue: modelType) ?? .llama
@@ -54,7 +59,8 @@ public enum HFConfig {
             let ropeParameters = object["rope_parameters"] as? [String: Any]
             let theta = try fields.optionalDouble("rope_theta") ?? (ropeParameters?["rope_theta"] as? NSNumber)?.doubleValue ?? 10000
             var scaling: RopeScaling?
-            let scalingObject = (object["rope_scaling"] as? [String: Any]) ?? ropeParameters.flatMap { $0["rope_type"] as? String != "default" ? $0 : nil }
+            let scalingObject =
+                (object["rope_scaling"] as? [String: Any]) ?? ropeParameters.flatMap { $0["rope_type"] as? String != "default" ? $0 : nil }
             if let scalingObject {
                 let type = (scalingObject["type"] as? String) ?? (scalingObject["rope_type"] as? String) ?? "?"
                 guard type == "linear", let factor = (scalingObject["factor"] as? NSNumber)?.doubleValue, factor > 0 else {
@@ -66,16 +72,17 @@ public enum HFConfig {
                 throw FormatError(.unsupportedDType, "config feature mlp_bias is not implemented", path: path)
             }
             let activation = try fields.optionalString("hidden_act") ?? "silu"
-            config = ModelConfig(family: family, numLayers: try fields.int("num_hidden_layers"), hiddenSize: d, numHeads: heads,
-                                 numKVHeads: try fields.optionalInt("num_key_value_heads") ?? heads,
-                                 headDim: try fields.optionalInt("head_dim") ?? d / heads,
-                                 intermediateSize: try fields.int("intermediate_size"), normKind: .rmsNorm,
-                                 normEps: try fields.optionalDouble("rms_norm_eps") ?? 1e-6, positionScheme: .rope,
-                                 maxPositions: try fields.int("max_position_embeddings"), vocabSize: try fields.int("vocab_size"),
-                                 activation: activation, ropeTheta: theta, ropeScaling: scaling,
-                                 tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? false,
-                                 attentionBias: family == .qwen2 ? true : (try fields.optionalBool("attention_bias") ?? false),
-                                 slidingWindow: family == .mistral ? try fields.optionalInt("sliding_window") : nil)
+            config = ModelConfig(
+                family: family, numLayers: try fields.int("num_hidden_layers"), hiddenSize: d, numHeads: heads,
+                numKVHeads: try fields.optionalInt("num_key_value_heads") ?? heads,
+                headDim: try fields.optionalInt("head_dim") ?? d / heads,
+                intermediateSize: try fields.int("intermediate_size"), normKind: .rmsNorm,
+                normEps: try fields.optionalDouble("rms_norm_eps") ?? 1e-6, positionScheme: .rope,
+                maxPositions: try fields.int("max_position_embeddings"), vocabSize: try fields.int("vocab_size"),
+                activation: activation, ropeTheta: theta, ropeScaling: scaling,
+                tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? false,
+                attentionBias: family == .qwen2 ? true : (try fields.optionalBool("attention_bias") ?? false),
+                slidingWindow: family == .mistral ? try fields.optionalInt("sliding_window") : nil)
         default:
             throw FormatError(.unsupportedDType, "model_type '\(modelType)' is not supported (gpt2, llama, qwen2, mistral)", path: path)
         }
@@ -138,7 +145,9 @@ private struct Fields {
 
     func optionalBool(_ key: String) throws(FormatError) -> Bool? {
         guard let v = value(key) else { return nil }
-        guard let b = v as? Bool else { throw FormatError(.malformedHeader, "config.json field '\(key)' must be true or false", path: path) }
+        guard let b = v as? Bool else {
+            throw FormatError(.malformedHeader, "config.json field '\(key)' must be true or false", path: path)
+        }
         return b
     }
 }

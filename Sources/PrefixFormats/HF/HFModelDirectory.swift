@@ -79,8 +79,10 @@ public struct HFModelDirectory: Sendable {
             weightFiles = ["model.safetensors"]
             sharded = false
         } else if fm.fileExists(atPath: path + "/pytorch_model.bin") {
-            throw FormatError(.pickleRefused, "pytorch_model.bin is a PyTorch pickle, which PrefixKit never unpickles; convert it to safetensors first (e.g. save_pretrained(..., safe_serialization=True))",
-                              path: path + "/pytorch_model.bin")
+            throw FormatError(
+                .pickleRefused,
+                "pytorch_model.bin is a PyTorch pickle, which PrefixKit never unpickles; convert it to safetensors first (e.g. save_pretrained(..., safe_serialization=True))",
+                path: path + "/pytorch_model.bin")
         } else {
             throw FormatError(.missingKey, "no model.safetensors or model.safetensors.index.json", path: path)
         }
@@ -90,19 +92,25 @@ public struct HFModelDirectory: Sendable {
             var isDirectory: ObjCBool = false
             let full = path + "/" + name
             if name.hasPrefix(".") { continue }
-            if fm.fileExists(atPath: full, isDirectory: &isDirectory), isDirectory.boolValue { skipped.append((name, "a directory")); continue }
+            if fm.fileExists(atPath: full, isDirectory: &isDirectory), isDirectory.boolValue {
+                skipped.append((name, "a directory")); continue
+            }
             if HFModelDirectory.foreignWeights.contains(where: { name.hasSuffix($0) }) || name.hasSuffix(".safetensors") {
                 skipped.append((name, "weights in a format PrefixKit does not read (never unpickled)"))
                 continue
             }
-            guard (try? HFModelDirectory.contained(path, name)) != nil else { skipped.append((name, "a link out of the directory")); continue }
+            guard (try? HFModelDirectory.contained(path, name)) != nil else {
+                skipped.append((name, "a link out of the directory")); continue
+            }
             let size: Int
             do { size = try InputFile.requireRegular(full) } catch {
                 skipped.append((name, error.code == .notARegularFile ? "not a regular file (\(error.message))" : "unreadable"))
                 continue
             }
             if size > HFModelDirectory.maxFileSize { skipped.append((name, "larger than \(HFModelDirectory.maxFileSize) bytes")); continue }
-            if kept + size > HFModelDirectory.maxFilesTotal { skipped.append((name, "past \(HFModelDirectory.maxFilesTotal) bytes of non-weight files")); continue }
+            if kept + size > HFModelDirectory.maxFilesTotal {
+                skipped.append((name, "past \(HFModelDirectory.maxFilesTotal) bytes of non-weight files")); continue
+            }
             kept += size
             files.append(name)
         }
@@ -126,7 +134,8 @@ public struct HFModelDirectory: Sendable {
     }
 
     private static func readSharded(directory: String, index: String) throws(FormatError)
-        -> (items: [Item], shards: Set<String>, metadata: [(key: String, value: String)]?) {
+        -> (items: [Item], shards: Set<String>, metadata: [(key: String, value: String)]?)
+    {
         // The largest real indexes (a few thousand tensors) are a few hundred KB.
         let data = [UInt8](try InputFile.read(index, limit: HFModelDirectory.maxIndexBytes, what: "the shard index"))
         let json: JSONValue
@@ -142,13 +151,18 @@ public struct HFModelDirectory: Sendable {
         var checked = Set<String>()
         for (name, value) in map {
             if shardOf.count >= HFModelDirectory.maxIndexEntries {
-                throw FormatError(.tooManyTensors, "the shard index maps more than \(HFModelDirectory.maxIndexEntries) tensors", path: index)
+                throw FormatError(
+                    .tooManyTensors, "the shard index maps more than \(HFModelDirectory.maxIndexEntries) tensors", path: index)
             }
-            guard case .string(let shard) = value else { throw FormatError(.malformedJSON, "weight_map values must be file names", path: index, member: name) }
+            guard case .string(let shard) = value else {
+                throw FormatError(.malformedJSON, "weight_map values must be file names", path: index, member: name)
+            }
             // Each shard's path is resolved once, however many tensors name it.
             if !checked.contains(shard) {
                 checked.insert(shard)
-                if checked.count > 65_536 { throw FormatError(.tooManyTensors, "the shard index names more than 65536 shard files", path: index) }
+                if checked.count > 65_536 {
+                    throw FormatError(.tooManyTensors, "the shard index names more than 65536 shard files", path: index)
+                }
                 _ = try contained(directory, shard)
             }
             shardOf[name] = shard
@@ -162,14 +176,18 @@ public struct HFModelDirectory: Sendable {
             if metadata == nil { metadata = file.metadata }
             for entry in file.entries {
                 guard shardOf[entry.name] == shard else {
-                    throw FormatError(.inconsistent, "tensor is in \(shard) but the index maps it to \(shardOf[entry.name] ?? "nothing")", path: index, member: entry.name)
+                    throw FormatError(
+                        .inconsistent, "tensor is in \(shard) but the index maps it to \(shardOf[entry.name] ?? "nothing")", path: index,
+                        member: entry.name)
                 }
                 items.append(Item(name: entry.name, dtype: entry.dtype, shape: entry.shape, file: file, entry: entry))
             }
         }
         let present = Set(items.map(\.name))
         if let missing = shardOf.keys.sorted().first(where: { !present.contains($0) }) {
-            throw FormatError(.inconsistent, "the index maps the tensor to \(shardOf[missing] ?? "?"), which does not hold it", path: index, member: missing)
+            throw FormatError(
+                .inconsistent, "the index maps the tensor to \(shardOf[missing] ?? "?"), which does not hold it", path: index,
+                member: missing)
         }
         return (items, Set(shardOf.values), metadata)
     }

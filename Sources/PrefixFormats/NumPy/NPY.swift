@@ -52,8 +52,9 @@ public enum NPY {
             let expected = try header.dataByteCount()
             let available = raw.count - header.dataOffset
             guard available == expected else {
-                throw FormatError(available < expected ? .truncated : .sizeMismatch,
-                                  ".npy data is \(available) bytes, the header's shape \(header.shape) needs \(expected)")
+                throw FormatError(
+                    available < expected ? .truncated : .sizeMismatch,
+                    ".npy data is \(available) bytes, the header's shape \(header.shape) needs \(expected)")
             }
             let body = UnsafeRawBufferPointer(rebasing: raw[header.dataOffset...])
             switch header.element {
@@ -63,7 +64,8 @@ public enum NPY {
                     bytes = reorderFortran(bytes, shape: header.shape, width: dtype.byteWidth)
                 }
                 do {
-                    let tensor = try Tensor(dtype: dtype, shape: Shape(header.shape), bytes: dtype == .bool ? bytes.map { $0 == 0 ? 0 : 1 } : bytes)
+                    let tensor = try Tensor(
+                        dtype: dtype, shape: Shape(header.shape), bytes: dtype == .bool ? bytes.map { $0 == 0 ? 0 : 1 } : bytes)
                     return .tensor(tensor)
                 } catch {
                     throw FormatError(.invalidShape, "\(error)")
@@ -94,9 +96,11 @@ public enum NPY {
     /// - Throws: ``FormatError`` `.unsupportedDType` for bf16 and f8, which NumPy cannot hold.
     public static func encode(_ tensor: Tensor) throws(FormatError) -> Data {
         guard NPYHeader.descr(for: tensor.dtype) != nil else {
-            throw FormatError(.unsupportedDType, "NumPy has no \(tensor.dtype) dtype: convert it to f32 (or store its bits as u16/u8) first")
+            throw FormatError(
+                .unsupportedDType, "NumPy has no \(tensor.dtype) dtype: convert it to f32 (or store its bits as u16/u8) first")
         }
-        var data = Data(NPYHeader(element: .numeric(tensor.dtype), fortranOrder: false, shape: tensor.shape.dimensions, dataOffset: 0).encoded())
+        var data = Data(
+            NPYHeader(element: .numeric(tensor.dtype), fortranOrder: false, shape: tensor.shape.dimensions, dataOffset: 0).encoded())
         tensor.withUnsafeBytes { data.append(contentsOf: $0) }
         return data
     }

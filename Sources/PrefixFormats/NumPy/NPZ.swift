@@ -1,6 +1,6 @@
 import Foundation
-internal import ZIPFoundation
 import PrefixCore
+internal import ZIPFoundation
 
 /// Reading and writing NumPy `.npz` archives (zip files of `NAME.npy` members, stored or deflated).
 ///
@@ -23,8 +23,10 @@ public enum NPZ {
         public var include: (@Sendable (_ name: String) -> Bool)?
 
         /// Limits with a total cap (16 GiB by default), an optional shape check and selection.
-        public init(maxTotalBytes: Int = 16 << 30, accept: (@Sendable (_ name: String, _ header: NPYHeader) throws(FormatError) -> Void)? = nil,
-                    include: (@Sendable (_ name: String) -> Bool)? = nil) {
+        public init(
+            maxTotalBytes: Int = 16 << 30, accept: (@Sendable (_ name: String, _ header: NPYHeader) throws(FormatError) -> Void)? = nil,
+            include: (@Sendable (_ name: String) -> Bool)? = nil
+        ) {
             self.maxTotalBytes = maxTotalBytes
             self.accept = accept
             self.include = include
@@ -58,7 +60,8 @@ public enum NPZ {
             let member = entry.path
             let name = member.hasSuffix(".npy") ? String(member.dropLast(4)) : member
             guard !name.isEmpty, !member.contains("/"), !member.contains("\\"), !member.contains(".."), !member.hasPrefix("."),
-                  member.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else {
+                member.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f })
+            else {
                 throw FormatError(.unsafeName, "member name '\(member.prefix(200))' is not a plain array name", path: path, member: member)
             }
             guard seen.insert(name).inserted else {
@@ -78,8 +81,10 @@ public enum NPZ {
     }
 
     /// Inflates one member: header first (checked), then the data into its final buffer.
-    private static func extract(_ entry: Entry, name: String, from archive: Archive, limits: Limits,
-                                total: inout Int) throws(FormatError) -> NPYValue {
+    private static func extract(
+        _ entry: Entry, name: String, from archive: Archive, limits: Limits,
+        total: inout Int
+    ) throws(FormatError) -> NPYValue {
         let declared = Int(clamping: entry.uncompressedSize)
         let compressed = entry.compressedSize
         // Deflate cannot expand by more than about 1032:1; a larger claim is not data but a bomb.
@@ -106,12 +111,15 @@ public enum NPZ {
                 let size = try parsed.dataByteCount()
                 let (needed, overflow) = parsed.dataOffset.addingReportingOverflow(size)
                 guard !overflow, needed == declared else {
-                    throw FormatError(.sizeMismatch, "the .npy header's shape \(parsed.shape) needs \(overflow ? "too many" : "\(needed)") bytes, the archive says \(declared)",
-                                      member: entry.path)
+                    throw FormatError(
+                        .sizeMismatch,
+                        "the .npy header's shape \(parsed.shape) needs \(overflow ? "too many" : "\(needed)") bytes, the archive says \(declared)",
+                        member: entry.path)
                 }
                 try limits.accept?(name, parsed)
                 guard size <= limits.maxTotalBytes - total else {
-                    throw FormatError(.outOfRange, "the archive's arrays would take more than \(limits.maxTotalBytes) bytes", member: entry.path)
+                    throw FormatError(
+                        .outOfRange, "the archive's arrays would take more than \(limits.maxTotalBytes) bytes", member: entry.path)
                 }
                 total += size
                 header = parsed
@@ -130,11 +138,14 @@ public enum NPZ {
             return try NPY.decode(Data(prefix))
         }
         guard body.filled == body.count else {
-            throw FormatError(.sizeMismatch, "member inflated to \(header.dataOffset + body.filled) bytes, the archive says \(declared)", member: entry.path)
+            throw FormatError(
+                .sizeMismatch, "member inflated to \(header.dataOffset + body.filled) bytes, the archive says \(declared)",
+                member: entry.path)
         }
         if case .numeric(let dtype) = header.element, dtype != .bool, !(header.fortranOrder && header.shape.count > 1) {
             do {
-                return .tensor(try Tensor(dtype: dtype, shape: Shape(header.shape), storage: TensorStorage(borrowing: body.bytes, owner: body)))
+                return .tensor(
+                    try Tensor(dtype: dtype, shape: Shape(header.shape), storage: TensorStorage(borrowing: body.bytes, owner: body)))
             } catch {
                 throw FormatError(.invalidShape, "\(error)", member: entry.path)
             }
@@ -190,7 +201,9 @@ public enum NPZ {
     private static func headerIfComplete(_ prefix: [UInt8]) throws(FormatError) -> NPYHeader? {
         guard prefix.count >= 12 || (prefix.count >= 10 && prefix[6] == 1) else { return nil }
         let major = prefix[6]
-        let length = major == 1 ? Int(prefix[8]) | Int(prefix[9]) << 8
+        let length =
+            major == 1
+            ? Int(prefix[8]) | Int(prefix[9]) << 8
             : Int(prefix[8]) | Int(prefix[9]) << 8 | Int(prefix[10]) << 16 | Int(prefix[11]) << 24
         guard prefix.count >= (major == 1 ? 10 : 12) + min(length, NPYHeader.maxHeaderLength + 1) else { return nil }
         do {
@@ -216,12 +229,15 @@ public enum NPZ {
             var seen = Set<String>()
             for (name, value) in entries {
                 guard !name.isEmpty, !name.contains("/"), !name.contains("\\"), seen.insert(name).inserted else {
-                    throw FormatError(.unsafeName, "array name '\(name)' is empty, repeated or contains a path separator", path: path, member: name)
+                    throw FormatError(
+                        .unsafeName, "array name '\(name)' is empty, repeated or contains a path separator", path: path, member: name)
                 }
                 let data = try NPY.encode(value)
                 do {
-                    try archive.addEntry(with: name + ".npy", type: .file, uncompressedSize: Int64(data.count),
-                                         modificationDate: Date(timeIntervalSince1970: 315_532_800), compressionMethod: .none) { position, size in
+                    try archive.addEntry(
+                        with: name + ".npy", type: .file, uncompressedSize: Int64(data.count),
+                        modificationDate: Date(timeIntervalSince1970: 315_532_800), compressionMethod: .none
+                    ) { position, size in
                         data.subdata(in: Int(position)..<(Int(position) + size))
                     }
                 } catch {

@@ -53,7 +53,9 @@ public struct PEFTAdapter: Sendable {
             error.path = configPath
             throw error
         }
-        guard case .object(let members) = json else { throw FormatError(.malformedJSON, "adapter_config.json is not an object", path: configPath) }
+        guard case .object(let members) = json else {
+            throw FormatError(.malformedJSON, "adapter_config.json is not an object", path: configPath)
+        }
         let fields = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         func int(_ key: String) throws(FormatError) -> Int {
             guard case .number(let text)? = fields[key], let value = Int(text), value > 0 else {
@@ -61,7 +63,8 @@ public struct PEFTAdapter: Sendable {
             }
             // The same bound as a model config's dimensions: products of these never overflow.
             guard value <= PEFTAdapter.fieldLimit else {
-                throw FormatError(.outOfRange, "'\(key)' is \(value), beyond the limit of \(PEFTAdapter.fieldLimit)", path: configPath, member: key)
+                throw FormatError(
+                    .outOfRange, "'\(key)' is \(value), beyond the limit of \(PEFTAdapter.fieldLimit)", path: configPath, member: key)
             }
             return value
         }
@@ -73,42 +76,58 @@ public struct PEFTAdapter: Sendable {
         var submodules = 1
         if case .number(let text)? = fields["num_transformer_submodules"], let n = Int(text) { submodules = n }
         guard submodules == 1 else {
-            throw FormatError(.unsupportedDType, "encoder-decoder adapters (num_transformer_submodules = \(submodules)) are not supported yet", path: configPath)
+            throw FormatError(
+                .unsupportedDType, "encoder-decoder adapters (num_transformer_submodules = \(submodules)) are not supported yet",
+                path: configPath)
         }
         var encoderHidden: Int?
         if case .number(let text)? = fields["encoder_hidden_size"] { encoderHidden = Int(text) }
         var projection = false
         if case .bool(let b)? = fields["prefix_projection"] { projection = b }
-        config = Config(numVirtualTokens: try int("num_virtual_tokens"), numLayers: try int("num_layers"), tokenDim: try int("token_dim"),
-                        numAttentionHeads: try int("num_attention_heads"), encoderHiddenSize: encoderHidden, prefixProjection: projection,
-                        taskType: string("task_type"), baseModelNameOrPath: string("base_model_name_or_path"), numTransformerSubmodules: submodules)
+        config = Config(
+            numVirtualTokens: try int("num_virtual_tokens"), numLayers: try int("num_layers"), tokenDim: try int("token_dim"),
+            numAttentionHeads: try int("num_attention_heads"), encoderHiddenSize: encoderHidden, prefixProjection: projection,
+            taskType: string("task_type"), baseModelNameOrPath: string("base_model_name_or_path"), numTransformerSubmodules: submodules)
         guard config.tokenDim % config.numAttentionHeads == 0 else {
-            throw FormatError(.inconsistent, "token_dim \(config.tokenDim) is not a multiple of num_attention_heads \(config.numAttentionHeads)", path: configPath, member: "token_dim")
+            throw FormatError(
+                .inconsistent, "token_dim \(config.tokenDim) is not a multiple of num_attention_heads \(config.numAttentionHeads)",
+                path: configPath, member: "token_dim")
         }
         let weights = path + "/adapter_model.safetensors"
         if !FileManager.default.fileExists(atPath: weights) {
             if FileManager.default.fileExists(atPath: path + "/adapter_model.bin") {
-                throw FormatError(.pickleRefused, "adapter_model.bin is a PyTorch pickle, which PrefixKit never unpickles; re-save the adapter with safetensors (save_pretrained(..., safe_serialization=True))",
-                                  path: path + "/adapter_model.bin")
+                throw FormatError(
+                    .pickleRefused,
+                    "adapter_model.bin is a PyTorch pickle, which PrefixKit never unpickles; re-save the adapter with safetensors (save_pretrained(..., safe_serialization=True))",
+                    path: path + "/adapter_model.bin")
             }
             throw FormatError(.missingKey, "no adapter_model.safetensors", path: path)
         }
         let file = try SafetensorsFile(path: weights)
         guard let entry = file.entry("prompt_embeddings") else {
-            throw FormatError(.missingKey, "adapter_model.safetensors has no 'prompt_embeddings' (found: \(file.entries.map(\.name).prefix(5).joined(separator: ", ")))", path: weights)
+            throw FormatError(
+                .missingKey,
+                "adapter_model.safetensors has no 'prompt_embeddings' (found: \(file.entries.map(\.name).prefix(5).joined(separator: ", ")))",
+                path: weights)
         }
         let (width, overflow) = (config.numLayers * 2).multipliedReportingOverflow(by: config.tokenDim)
-        guard !overflow else { throw FormatError(.outOfRange, "num_layers x 2 x token_dim overflows", path: configPath, member: "token_dim") }
+        guard !overflow else {
+            throw FormatError(.outOfRange, "num_layers x 2 x token_dim overflows", path: configPath, member: "token_dim")
+        }
         guard entry.shape.count == 2, entry.shape[1] == width else {
-            throw FormatError(.inconsistent, "prompt_embeddings is \(entry.shape), but num_layers \(config.numLayers) x 2 x token_dim \(config.tokenDim) needs [Pn, \(width)]",
-                              path: weights, member: "prompt_embeddings")
+            throw FormatError(
+                .inconsistent,
+                "prompt_embeddings is \(entry.shape), but num_layers \(config.numLayers) x 2 x token_dim \(config.tokenDim) needs [Pn, \(width)]",
+                path: weights, member: "prompt_embeddings")
         }
         guard entry.shape[0] == config.numVirtualTokens else {
-            throw FormatError(.inconsistent, "prompt_embeddings has \(entry.shape[0]) rows but num_virtual_tokens is \(config.numVirtualTokens)",
-                              path: weights, member: "num_virtual_tokens")
+            throw FormatError(
+                .inconsistent, "prompt_embeddings has \(entry.shape[0]) rows but num_virtual_tokens is \(config.numVirtualTokens)",
+                path: weights, member: "num_virtual_tokens")
         }
         guard entry.dtype.isFloatingPoint else {
-            throw FormatError(.inconsistent, "prompt_embeddings is \(entry.dtype), not a float type", path: weights, member: "prompt_embeddings")
+            throw FormatError(
+                .inconsistent, "prompt_embeddings is \(entry.dtype), not a float type", path: weights, member: "prompt_embeddings")
         }
         promptEmbeddings = try file.tensor(entry)
     }
@@ -116,7 +135,8 @@ public struct PEFTAdapter: Sendable {
     /// The per-layer keys and values, `[Hkv, Pn, hd]`.
     public func layers() throws(FormatError) -> [LayerPrefix] {
         do {
-            return try FlatKVLayout.split(promptEmbeddings, layers: config.numLayers, kvHeads: config.numAttentionHeads, headDim: config.headDim)
+            return try FlatKVLayout.split(
+                promptEmbeddings, layers: config.numLayers, kvHeads: config.numAttentionHeads, headDim: config.headDim)
         } catch {
             throw FormatError(.inconsistent, "\(error)", path: path, member: "prompt_embeddings")
         }
@@ -158,7 +178,8 @@ public struct PEFTAdapter: Sendable {
         } catch {
             throw FormatError(.io, "cannot write adapter_config.json: \(error.localizedDescription)", path: directory)
         }
-        try SafetensorsWriter.write([NamedTensor("prompt_embeddings", flat)], metadata: [("format", "pt")],
-                                    to: directory + "/adapter_model.safetensors")
+        try SafetensorsWriter.write(
+            [NamedTensor("prompt_embeddings", flat)], metadata: [("format", "pt")],
+            to: directory + "/adapter_model.safetensors")
     }
 }

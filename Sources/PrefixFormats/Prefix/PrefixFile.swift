@@ -45,7 +45,8 @@ public enum PrefixFile {
             // Prefix tensors are rank 1 to 3 and, even for the largest models, a few GB.
             let limits = NPZ.Limits(maxTotalBytes: min(maxBytes, PrefixFile.maxBytes)) { name, header throws(FormatError) in
                 guard header.shape.count <= 3 || name == "meta" else {
-                    throw FormatError(.invalidShape, "'\(name)' has rank \(header.shape.count); prefix tensors have rank 1 to 3", member: name)
+                    throw FormatError(
+                        .invalidShape, "'\(name)' has rank \(header.shape.count); prefix tensors have rank 1 to 3", member: name)
                 }
             }
             for (name, value) in try NPZ.read(path: path, limits: limits) {
@@ -55,7 +56,9 @@ public enum PrefixFile {
                     }
                     continue
                 }
-                guard let tensor = value.tensor else { throw FormatError(.inconsistent, "expected a numeric array", path: path, member: name) }
+                guard let tensor = value.tensor else {
+                    throw FormatError(.inconsistent, "expected a numeric array", path: path, member: name)
+                }
                 tensors.append(NamedTensor(name, tensor))
             }
             return Contents(tensors: tensors, metadata: metadata)
@@ -79,19 +82,27 @@ public enum PrefixFile {
     /// - Parameters:
     ///   - flat: read one flat tensor (`tensor`, or the only tensor) in PEFT's layout.
     /// - Throws: ``FormatError`` `.inconsistent` or `.missingKey` saying what was found and what was expected.
-    public static func content(_ contents: Contents, path: String, flat: Bool, tensor: String?, layers: Int, kvHeads: Int,
-                               headDim: Int) throws(FormatError) -> CheckpointContent {
+    public static func content(
+        _ contents: Contents, path: String, flat: Bool, tensor: String?, layers: Int, kvHeads: Int,
+        headDim: Int
+    ) throws(FormatError) -> CheckpointContent {
         var mlp: [NamedTensor] = []
         var hidden: [Int: Tensor] = [:], keys: [Int: Tensor] = [:], values: [Int: Tensor] = [:]
         var unknown: [String] = []
         if flat {
             let candidates = contents.tensors.filter { tensor == nil || $0.name == tensor }
             guard candidates.count == 1, let only = candidates.first else {
-                throw FormatError(.missingKey, tensor.map { "no tensor '\($0)'" } ?? "--layout flat-kv needs one tensor or --tensor NAME (found: \(contents.tensors.map(\.name).prefix(6).joined(separator: ", ")))", path: path)
+                throw FormatError(
+                    .missingKey,
+                    tensor.map { "no tensor '\($0)'" }
+                        ?? "--layout flat-kv needs one tensor or --tensor NAME (found: \(contents.tensors.map(\.name).prefix(6).joined(separator: ", ")))",
+                    path: path)
             }
             do {
                 let split = try FlatKVLayout.split(only.tensor, layers: layers, kvHeads: kvHeads, headDim: headDim)
-                return CheckpointContent(form: .kv, prefixLength: only.tensor.shape[0], positions: positions(contents.metadata, pn: only.tensor.shape[0]), layers: split)
+                return CheckpointContent(
+                    form: .kv, prefixLength: only.tensor.shape[0], positions: positions(contents.metadata, pn: only.tensor.shape[0]),
+                    layers: split)
             } catch {
                 throw FormatError(.inconsistent, "\(error)", path: path, member: only.name)
             }
@@ -110,15 +121,25 @@ public enum PrefixFile {
             }
         }
         guard unknown.isEmpty else {
-            throw FormatError(.inconsistent, "found tensors that are not a prefix: \(unknown.prefix(5).joined(separator: ", ")); expected prefix.layer_00 ... (hidden), prefix.layer_00.key/.value (key/value), prefix_mlp.*, or --layout flat-kv", path: path)
+            throw FormatError(
+                .inconsistent,
+                "found tensors that are not a prefix: \(unknown.prefix(5).joined(separator: ", ")); expected prefix.layer_00 ... (hidden), prefix.layer_00.key/.value (key/value), prefix_mlp.*, or --layout flat-kv",
+                path: path)
         }
         let isHidden = !hidden.isEmpty
         guard isHidden != (!keys.isEmpty || !values.isEmpty) else {
-            throw FormatError(.inconsistent, isHidden ? "mixes hidden (prefix.layer_NN) and key/value (prefix.layer_NN.key) tensors" : "holds no prefix tensors (expected prefix.layer_00 ... or prefix.layer_00.key/.value)", path: path)
+            throw FormatError(
+                .inconsistent,
+                isHidden
+                    ? "mixes hidden (prefix.layer_NN) and key/value (prefix.layer_NN.key) tensors"
+                    : "holds no prefix tensors (expected prefix.layer_00 ... or prefix.layer_00.key/.value)", path: path)
         }
         let found = isHidden ? hidden.count : max(keys.count, values.count)
         guard found == layers, (0..<layers).allSatisfy({ isHidden ? hidden[$0] != nil : keys[$0] != nil && values[$0] != nil }) else {
-            throw FormatError(.inconsistent, "holds \(found) layer(s) of prefix, the base has \(layers) (each layer needs \(isHidden ? "prefix.layer_NN" : "both .key and .value"))", path: path)
+            throw FormatError(
+                .inconsistent,
+                "holds \(found) layer(s) of prefix, the base has \(layers) (each layer needs \(isHidden ? "prefix.layer_NN" : "both .key and .value"))",
+                path: path)
         }
         let prefixes: [LayerPrefix] = (0..<layers).compactMap { l in
             if isHidden { return hidden[l].map { .hidden($0) } }
@@ -126,15 +147,19 @@ public enum PrefixFile {
             return .kv(key: k, value: v)
         }
         let pn = isHidden ? (hidden[0]?.shape.dimensions.first ?? 0) : (keys[0].map { $0.shape.rank == 3 ? $0.shape[1] : 0 } ?? 0)
-        return CheckpointContent(form: isHidden ? .hidden : .kv, prefixLength: pn, positions: positions(contents.metadata, pn: pn), layers: prefixes, mlp: mlp)
+        return CheckpointContent(
+            form: isHidden ? .hidden : .kv, prefixLength: pn, positions: positions(contents.metadata, pn: pn), layers: prefixes, mlp: mlp)
     }
 
     private static func positions(_ metadata: [String: String], pn: Int) -> PositionConvention {
-        PositionConvention(prefixStart: metadata["prefix_start"].flatMap(Int.init) ?? 0, inputStart: metadata["input_start"].flatMap(Int.init) ?? pn)
+        PositionConvention(
+            prefixStart: metadata["prefix_start"].flatMap(Int.init) ?? 0, inputStart: metadata["input_start"].flatMap(Int.init) ?? pn)
     }
 
     /// The tensors and metadata to export for a checkpoint.
-    public static func entries(_ content: CheckpointContent, baseFingerprint: String) -> (tensors: [NamedTensor], metadata: [(key: String, value: String)]) {
+    public static func entries(_ content: CheckpointContent, baseFingerprint: String) -> (
+        tensors: [NamedTensor], metadata: [(key: String, value: String)]
+    ) {
         var tensors: [NamedTensor] = []
         for (l, layer) in content.layers.enumerated() {
             let label = "prefix." + layerLabel(l, layerCount: content.layers.count)

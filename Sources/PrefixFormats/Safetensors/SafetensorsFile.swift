@@ -96,7 +96,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     // MARK: - Parsing
 
     package static func parse(_ file: UnsafeRawBufferPointer) throws(FormatError)
-        -> (metadata: [(key: String, value: String)]?, entries: [Entry], dataStart: Int) {
+        -> (metadata: [(key: String, value: String)]?, entries: [Entry], dataStart: Int)
+    {
         guard file.count >= 8 else { throw FormatError(.truncated, "file of \(file.count) bytes is too small for a safetensors header") }
         let declared = file.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian
         guard declared <= UInt64(maxHeaderSize) else {
@@ -116,7 +117,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         var entries: [Entry] = []
         for (name, value) in members {
             if name == "__metadata__" {
-                guard case .object(let pairs) = value else { throw FormatError(.nonStringMetadata, "__metadata__ is not an object of strings") }
+                guard case .object(let pairs) = value else {
+                    throw FormatError(.nonStringMetadata, "__metadata__ is not an object of strings")
+                }
                 metadata = try pairs.map { (pair) throws(FormatError) -> (key: String, value: String) in
                     guard case .string(let text) = pair.value else {
                         throw FormatError(.nonStringMetadata, "__metadata__ value of '\(pair.key)' is not a string", member: pair.key)
@@ -127,7 +130,8 @@ public final class SafetensorsFile: @unchecked Sendable {
             }
             guard entries.count < maxTensors else { throw FormatError(.tooManyTensors, "more than \(maxTensors) tensors") }
             guard name.utf8.count <= maxNameLength else {
-                throw FormatError(.nameTooLong, "tensor name of \(name.utf8.count) bytes exceeds \(maxNameLength)", member: String(name.prefix(100)))
+                throw FormatError(
+                    .nameTooLong, "tensor name of \(name.utf8.count) bytes exceeds \(maxNameLength)", member: String(name.prefix(100)))
             }
             entries.append(try entry(name, value))
         }
@@ -135,13 +139,16 @@ public final class SafetensorsFile: @unchecked Sendable {
         var end = 0
         for entry in entries {
             guard entry.range.lowerBound == end else {
-                throw FormatError(.offsetsNotContiguous, "data starts at \(entry.range.lowerBound), expected \(end) (gap or overlap)", member: entry.name)
+                throw FormatError(
+                    .offsetsNotContiguous, "data starts at \(entry.range.lowerBound), expected \(end) (gap or overlap)", member: entry.name)
             }
             end = entry.range.upperBound
         }
         let (dataEnd, overflow) = (8 + n).addingReportingOverflow(end)
         guard !overflow, dataEnd == file.count else {
-            throw FormatError(.incompleteBuffer, "tensors end at \(overflow ? "more than \(Int.max)" : "\(dataEnd)") but the file has \(file.count) bytes")
+            throw FormatError(
+                .incompleteBuffer, "tensors end at \(overflow ? "more than \(Int.max)" : "\(dataEnd)") but the file has \(file.count) bytes"
+            )
         }
         return (metadata, entries, 8 + n)
     }
@@ -156,7 +163,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             case ("data_offsets", .array(let a)): offsetValues = a
             case ("dtype", _), ("shape", _), ("data_offsets", _):
                 throw FormatError(.malformedJSON, "tensor field '\(key)' has the wrong type", member: name)
-            default: continue   // the reference ignores unknown fields
+            default: continue  // the reference ignores unknown fields
             }
         }
         guard let dtypeText, let shapeValues, let offsetValues else {
@@ -178,13 +185,15 @@ public final class SafetensorsFile: @unchecked Sendable {
             bytes = p
         }
         guard end - begin == bytes else {
-            throw FormatError(.sizeMismatch, "data_offsets span \(end - begin) bytes, shape \(shape) of \(dtypeText) needs \(bytes)", member: name)
+            throw FormatError(
+                .sizeMismatch, "data_offsets span \(end - begin) bytes, shape \(shape) of \(dtypeText) needs \(bytes)", member: name)
         }
         return Entry(name: name, dtype: dtype, shape: shape, range: begin..<end)
     }
 
     private static func unsigned(_ value: JSONValue, name: String, what: String) throws(FormatError) -> Int {
-        guard case .number(let text) = value, !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+        guard case .number(let text) = value, !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+        else {
             throw FormatError(.invalidShape, "\(what) must hold non-negative integers", member: name)
         }
         guard let n = Int(text) else { throw FormatError(.sizeOverflow, "\(what) value \(text.prefix(30)) is too large", member: name) }

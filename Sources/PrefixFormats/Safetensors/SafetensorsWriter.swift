@@ -1,8 +1,9 @@
-import Foundation
 internal import CPosix
+import Foundation
 public import PrefixCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes safetensors files byte-identical to the reference writer (the `safetensors` Python
@@ -30,8 +31,10 @@ public enum SafetensorsWriter {
         /// writer copies earlier tensors; the write fails if it throws.
         public var verify: (@Sendable () throws -> Void)?
 
-        public init(name: String, dtype: DType, shape: [Int], fileRange: (path: String, offset: Int)? = nil,
-                    verify: (@Sendable () throws -> Void)? = nil, load: @escaping @Sendable () throws -> Tensor) {
+        public init(
+            name: String, dtype: DType, shape: [Int], fileRange: (path: String, offset: Int)? = nil,
+            verify: (@Sendable () throws -> Void)? = nil, load: @escaping @Sendable () throws -> Tensor
+        ) {
             self.verify = verify
             self.name = name
             self.dtype = dtype
@@ -63,14 +66,17 @@ public enum SafetensorsWriter {
         var parts: [String] = []
         if let metadata {
             let pairs = metadata.count > 1 ? metadata.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) } : metadata
-            parts.append("\"__metadata__\":{" + pairs.map { SerdeJSON.quoted($0.key) + ":" + SerdeJSON.quoted($0.value) }.joined(separator: ",") + "}")
+            parts.append(
+                "\"__metadata__\":{" + pairs.map { SerdeJSON.quoted($0.key) + ":" + SerdeJSON.quoted($0.value) }.joined(separator: ",")
+                    + "}")
         }
         var offset = 0
         for index in order {
             let item = items[index]
             let end = offset + item.byteCount
-            parts.append(SerdeJSON.quoted(item.name) + ":{\"dtype\":\"\(item.dtype.safetensorsName)\",\"shape\":["
-                         + item.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}")
+            parts.append(
+                SerdeJSON.quoted(item.name) + ":{\"dtype\":\"\(item.dtype.safetensorsName)\",\"shape\":["
+                    + item.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         var json = Array(("{" + parts.joined(separator: ",") + "}").utf8)
@@ -88,8 +94,10 @@ public enum SafetensorsWriter {
     /// - Returns: the number of bytes written.
     /// - Throws: ``FormatError`` `.io`, `.duplicateName`, or whatever a loader throws (wrapped).
     @discardableResult
-    public static func write(_ items: [Item], metadata: [(key: String, value: String)]?, to path: String,
-                             durable: Bool = true, progress: ((Int64) -> Void)? = nil) throws(FormatError) -> Int64 {
+    public static func write(
+        _ items: [Item], metadata: [(key: String, value: String)]?, to path: String,
+        durable: Bool = true, progress: ((Int64) -> Void)? = nil
+    ) throws(FormatError) -> Int64 {
         var seen = Set<String>()
         for item in items where !seen.insert(item.name).inserted {
             throw FormatError(.duplicateName, "tensor name appears twice", path: path, member: item.name)
@@ -139,7 +147,9 @@ public enum SafetensorsWriter {
             }
             guard tensor.dtype == item.dtype, tensor.shape.dimensions == item.shape else {
                 unlink(temporary)
-                throw FormatError(.inconsistent, "tensor is \(tensor.dtype) \(tensor.shape), announced as \(item.dtype) \(item.shape)", path: path, member: item.name)
+                throw FormatError(
+                    .inconsistent, "tensor is \(tensor.dtype) \(tensor.shape), announced as \(item.dtype) \(item.shape)", path: path,
+                    member: item.name)
             }
             try tensor.withUnsafeBytes { (b) throws(FormatError) in try writeAll(b) }
             written += Int64(tensor.byteCount)
@@ -192,8 +202,10 @@ public enum SafetensorsWriter {
 
     /// Writes in-memory tensors.
     @discardableResult
-    public static func write(_ tensors: [NamedTensor], metadata: [(key: String, value: String)]?, to path: String,
-                             durable: Bool = true) throws(FormatError) -> Int64 {
+    public static func write(
+        _ tensors: [NamedTensor], metadata: [(key: String, value: String)]?, to path: String,
+        durable: Bool = true
+    ) throws(FormatError) -> Int64 {
         try write(tensors.map(Item.init), metadata: metadata, to: path, durable: durable)
     }
 }

@@ -22,8 +22,11 @@ struct Check: ParsableCommand {
         if output.json {
             try JSONOutput.print(report)
         } else {
-            print("check \(report.store): \(report.bases) base(s), \(report.checkpoints) checkpoint(s), \(report.blobs) blob(s), \(report.tensors) tensor(s)")
-            print("  digests: \(quick ? "skipped (--quick)" : "\(report.tensorsHashed) tensors, \(Format.bytes(report.bytesHashed)) hashed")")
+            print(
+                "check \(report.store): \(report.bases) base(s), \(report.checkpoints) checkpoint(s), \(report.blobs) blob(s), \(report.tensors) tensor(s)"
+            )
+            print(
+                "  digests: \(quick ? "skipped (--quick)" : "\(report.tensorsHashed) tensors, \(Format.bytes(report.bytesHashed)) hashed")")
             for finding in report.findings {
                 var line = "  \(finding.severity) [\(finding.check)] \(finding.message)"
                 if let tensor = finding.tensor { line += "; tensor '\(tensor)'" }
@@ -31,7 +34,10 @@ struct Check: ParsableCommand {
                 if let path = finding.path { line += "; file \(path)" }
                 print(line)
             }
-            print(report.passed ? "OK\(report.findings.isEmpty ? "" : " (warnings only)")" : "FAILED: \(report.findings.filter { $0.severity == "error" }.count) error(s)")
+            print(
+                report.passed
+                    ? "OK\(report.findings.isEmpty ? "" : " (warnings only)")"
+                    : "FAILED: \(report.findings.filter { $0.severity == "error" }.count) error(s)")
         }
         if !report.passed { throw CommandFailure(status: .finding) }
     }

@@ -56,7 +56,9 @@ struct Demo: ParsableCommand {
         let positions = max(1024, prefixLength + inputLength)
         let config = ModelConfig.gpt2(layers: layers, width: width, heads: heads, vocabSize: 1000, maxPositions: positions)
         print("PrefixKit demo: GPT-2-style base \(Format.config(config)), Pn=\(prefixLength), N=\(inputLength)")
-        print("  each layer: \(prefixLength) + \(inputLength) = \(prefixLength + inputLength) rows in, \(prefixLength + inputLength) out, keep the last \(inputLength)")
+        print(
+            "  each layer: \(prefixLength) + \(inputLength) = \(prefixLength + inputLength) rows in, \(prefixLength + inputLength) out, keep the last \(inputLength)"
+        )
         print("  store: \(store)")
 
         let store = try Store.create(at: self.store, lockTimeout: lockTimeout)
@@ -65,11 +67,14 @@ struct Demo: ParsableCommand {
         let progress = Progress("saving base", total: weights.tensors.reduce(0) { $0 + Int64($1.tensor.byteCount) })
         let saved = try store.saveBase(weights, provenance: Provenance(sourceFormat: "demo"), progress: progress.update)
         let baseRef = saved.base.shortReference
-        print(saved.created
-              ? "saved base \(baseRef): \(saved.base.tensorCount) tensors, \(Format.bytes(saved.base.byteCount)) (\(elapsed(&clock)))"
-              : "base \(baseRef) was already stored: nothing written (\(elapsed(&clock)))")
+        print(
+            saved.created
+                ? "saved base \(baseRef): \(saved.base.tensorCount) tensors, \(Format.bytes(saved.base.byteCount)) (\(elapsed(&clock)))"
+                : "base \(baseRef) was already stored: nothing written (\(elapsed(&clock)))")
         let again = try store.saveBase(weights, provenance: Provenance(sourceFormat: "demo"))
-        print("saving the same base again: \(again.created ? "stored twice?!" : "already stored, \(Format.bytes(again.summary.bytesWritten)) written") (\(elapsed(&clock)))")
+        print(
+            "saving the same base again: \(again.created ? "stored twice?!" : "already stored, \(Format.bytes(again.summary.bytesWritten)) written") (\(elapsed(&clock)))"
+        )
 
         let firstStep = ((try? store.checkpoint("demo").step) ?? 0) + 1
         var random = SeededRandom(seed: seed &+ 1)
@@ -79,13 +84,15 @@ struct Demo: ParsableCommand {
         for step in firstStep..<(firstStep + checkpoints) {
             if step > firstStep { content.layers = content.layers.map { trainingStep($0, random: &random) } }
             try attachProbe(&content, inputs: inputs, weights: weights)
-            let spec = CheckpointSpec(name: "demo", step: step, base: baseRef, parent: step > 1 ? "demo@\(step - 1)" : nil,
-                                      tags: ["demo"], provenance: Provenance(sourceFormat: "demo"))
+            let spec = CheckpointSpec(
+                name: "demo", step: step, base: baseRef, parent: step > 1 ? "demo@\(step - 1)" : nil,
+                tags: ["demo"], provenance: Provenance(sourceFormat: "demo"))
             let result = try store.saveCheckpoint(content, as: spec)
             saves.append(result)
-            print("saved \(result.checkpoint.reference): \(config.numLayers) prefixes \(Shape(arrayLiteral: prefixLength, width)) f32, "
-                  + "\(result.summary.tensorsWritten) tensors written (\(Format.bytes(result.summary.bytesWritten))), "
-                  + "\(result.summary.tensorsReused) reused (\(elapsed(&clock)))")
+            print(
+                "saved \(result.checkpoint.reference): \(config.numLayers) prefixes \(Shape(arrayLiteral: prefixLength, width)) f32, "
+                    + "\(result.summary.tensorsWritten) tensors written (\(Format.bytes(result.summary.bytesWritten))), "
+                    + "\(result.summary.tensorsReused) reused (\(elapsed(&clock)))")
         }
 
         // Reopen from disk and load everything back, checking every digest.
@@ -108,30 +115,46 @@ struct Demo: ParsableCommand {
             }
         }
         let last = try reopened.checkpoint("demo")
-        print("\n\(last.reference) (base \(baseRef), form \(last.form.rawValue), Pn=\(last.prefixLength), positions prefix \(last.positions.prefixStart)..<\(last.positions.inputStart), inputs from \(last.positions.inputStart)):")
+        print(
+            "\n\(last.reference) (base \(baseRef), form \(last.form.rawValue), Pn=\(last.prefixLength), positions prefix \(last.positions.prefixStart)..<\(last.positions.inputStart), inputs from \(last.positions.inputStart)):"
+        )
         var rows = [["tensor", "shape", "dtype", "bytes", "sha256"]]
         for entry in try reopened.tensorEntries(of: last) {
-            rows.append([entry.role == "prefix" ? entry.name : "\(entry.role).\(entry.name)", "\(entry.shape)", entry.dtype.rawValue,
-                         Format.bytes(entry.byteCount), String(entry.sha256.prefix(16)) + "…"])
+            rows.append([
+                entry.role == "prefix" ? entry.name : "\(entry.role).\(entry.name)", "\(entry.shape)", entry.dtype.rawValue,
+                Format.bytes(entry.byteCount), String(entry.sha256.prefix(16)) + "…",
+            ])
         }
         print(Format.table(rows))
 
-        let logical = Int64(stored.count) * base.byteCount + stored.reduce(Int64(0)) { total, info in
-            total + ((try? reopened.tensorEntries(of: info).reduce(Int64(0)) { $0 + $1.byteCount }) ?? 0)
-        }
+        let logical =
+            Int64(stored.count) * base.byteCount
+            + stored.reduce(Int64(0)) { total, info in
+                total + ((try? reopened.tensorEntries(of: info).reduce(Int64(0)) { $0 + $1.byteCount }) ?? 0)
+            }
         let onDisk = try FileManager.default.contentsOfDirectory(atPath: reopened.directory + "/blobs")
-            .reduce(Int64(0)) { $0 + Int64((try? FileManager.default.attributesOfItem(atPath: reopened.directory + "/blobs/" + $1)[.size] as? Int) ?? 0) }
-        print("\ndedupe: \(stored.count) checkpoint(s) on one base reference \(Format.bytes(logical)) of tensors; the blobs hold \(Format.bytes(onDisk))")
+            .reduce(Int64(0)) {
+                $0 + Int64((try? FileManager.default.attributesOfItem(atPath: reopened.directory + "/blobs/" + $1)[.size] as? Int) ?? 0)
+            }
+        print(
+            "\ndedupe: \(stored.count) checkpoint(s) on one base reference \(Format.bytes(logical)) of tensors; the blobs hold \(Format.bytes(onDisk))"
+        )
         let conversions = try exportRoundTrip(reopened, last)
         let exact = baseExact == weights.tensors.count && prefixExact == prefixTotal && conversions
-        print("round trip: base \(baseExact)/\(weights.tensors.count) tensors and prefixes \(prefixExact)/\(prefixTotal) layers byte-exact, every digest verified: \(exact ? "OK" : "MISMATCH")")
+        print(
+            "round trip: base \(baseExact)/\(weights.tensors.count) tensors and prefixes \(prefixExact)/\(prefixTotal) layers byte-exact, every digest verified: \(exact ? "OK" : "MISMATCH")"
+        )
         if !exact { throw CommandFailure(status: .finding) }
 
         // Verify the checkpoint against its stored probe. The probe was computed by this same
         // engine, so this shows the stored checkpoint still reproduces it (UNVERIFIED), not that
         // the composition is right: the independent evidence is the NumPy and PEFT fixtures.
         print("")
-        let verification = try Verifier.run(reopened, options: { var o = VerifyOptions(); o.checkpoints = [last.reference]; return o }())
+        let verification = try Verifier.run(
+            reopened,
+            options: {
+                var o = VerifyOptions(); o.checkpoints = [last.reference]; return o
+            }())
         VerifySummary.print(verification, verbose: false)
         if verification.verdict == .fail { throw CommandFailure(status: .finding) }
     }
@@ -151,13 +174,17 @@ struct Demo: ParsableCommand {
         options.name = "demo-safetensors"
         let fromFile = try Importer.run(store, source: work + "/prefix.safetensors", options: options)
         let fileExact = try fromFile.checkpoint.map { try store.load($0).layers == original.layers } ?? false
-        print("  safetensors: \(fromFile.checkpoint?.reference ?? "?") re-imported, hidden prefix \(fileExact ? "bit-identical" : "DIFFERENT")")
+        print(
+            "  safetensors: \(fromFile.checkpoint?.reference ?? "?") re-imported, hidden prefix \(fileExact ? "bit-identical" : "DIFFERENT")"
+        )
         let peft = try Exporter.run(store, reference: checkpoint.reference, format: .peft, out: work + "/adapter")
         options.name = "demo-peft"
         let fromAdapter = try Importer.run(store, source: work + "/adapter", options: options)
         let exactKV = try store.stack(for: checkpoint).keyValuePrefix()
         let adapterExact = try fromAdapter.checkpoint.map { try store.load($0).layers == exactKV.layers } ?? false
-        print("  PEFT: \(peft.conversion ?? "as stored"); \(fromAdapter.checkpoint?.reference ?? "?") re-imported, keys/values \(adapterExact ? "bit-identical to the conversion" : "DIFFERENT")")
+        print(
+            "  PEFT: \(peft.conversion ?? "as stored"); \(fromAdapter.checkpoint?.reference ?? "?") re-imported, keys/values \(adapterExact ? "bit-identical to the conversion" : "DIFFERENT")"
+        )
         return fileExact && adapterExact
     }
 
@@ -166,8 +193,9 @@ struct Demo: ParsableCommand {
     private func attachProbe(_ content: inout CheckpointContent, inputs: [NamedTensor], weights: BaseWeights) throws {
         let stack = try PrefixStack(config: weights.config, weights: InMemoryTensors(weights.tensors), prefix: PrefixSource(content))
         let input = try ForwardInput(ids: inputs[0].tensor, mask: inputs[1].tensor)
-        let exchange = ActivationExchange(result: try stack.forward(input, as: Double.self, options: ForwardOptions(logits: true)), input: input,
-                                          tool: "prefixkit demo")
+        let exchange = ActivationExchange(
+            result: try stack.forward(input, as: Double.self, options: ForwardOptions(logits: true)), input: input,
+            tool: "prefixkit demo")
         content.probe = exchange.entries().compactMap { entry in entry.value.tensor.map { NamedTensor(entry.name, $0) } }
         content.probeMeta = exchange.meta
     }

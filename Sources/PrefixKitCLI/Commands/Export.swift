@@ -38,28 +38,37 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "For hf: the largest shard, e.g. 500MB, 2GB or a byte count.")
     var maxShardSize: String?
 
-    @Flag(name: .long, help: "Do not check the digest of each tensor as it leaves the store (by default a mismatch fails the export, exit 1).")
+    @Flag(
+        name: .long, help: "Do not check the digest of each tensor as it leaves the store (by default a mismatch fails the export, exit 1)."
+    )
     var noVerify = false
 
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if let maxShardSize, Export.parseSize(maxShardSize) == nil { throw ValidationError("--max-shard-size: expected a size like 500MB, 2GB or 1000000, at most 2^62 bytes") }
+        if let maxShardSize, Export.parseSize(maxShardSize) == nil {
+            throw ValidationError("--max-shard-size: expected a size like 500MB, 2GB or 1000000, at most 2^62 bytes")
+        }
         if maxShardSize != nil && format != .hf { throw ValidationError("--max-shard-size goes with --format hf") }
     }
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
-        let report = try Exporter.run(opened, reference: ref, format: format, out: out, dtype: dtype?.dtype,
-                                      maxShardSize: maxShardSize.flatMap(Export.parseSize), verify: !noVerify)
+        let report = try Exporter.run(
+            opened, reference: ref, format: format, out: out, dtype: dtype?.dtype,
+            maxShardSize: maxShardSize.flatMap(Export.parseSize), verify: !noVerify)
         if output.json { return try JSONOutput.print(report) }
-        print("exported \(report.reference) as \(report.format.rawValue) to \(report.path): \(report.files.joined(separator: ", ")) (\(Format.bytes(report.bytesWritten)))")
+        print(
+            "exported \(report.reference) as \(report.format.rawValue) to \(report.path): \(report.files.joined(separator: ", ")) (\(Format.bytes(report.bytesWritten)))"
+        )
         if let conversion = report.conversion { print("  converted \(conversion)") }
     }
 
     /// `500MB`, `2GB`, `10KiB`, `1000` -> bytes.
     static func parseSize(_ text: String) -> Int? {
-        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
+        let units: [(String, Int)] = [
+            ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1),
+        ]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             // Finite, positive, and at most 2^62 bytes once scaled (Int(_:) of a larger Double traps).
             guard let value = Double(text.dropLast(suffix.count)), value > 0, value * Double(factor) <= 0x1p62 else { return nil }

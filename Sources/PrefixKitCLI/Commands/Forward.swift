@@ -47,10 +47,14 @@ struct Forward: ParsableCommand {
         let inputs = try ForwardInput(file: input, bounds: ExchangeBounds(config: stack.config, prefixLength: info.prefixLength))
         let options = ForwardOptions(computePrefixRows: prefixRows, logits: logits)
         let started = ContinuousClock.now
-        let result = dtype == .f64 ? try stack.forward(inputs, as: Double.self, options: options)
+        let result =
+            dtype == .f64
+            ? try stack.forward(inputs, as: Double.self, options: options)
             : try stack.forward(inputs, as: Float.self, options: options)
         let elapsed = ContinuousClock.now - started
-        print("\(info.reference): \(info.form.rawValue) form, Pn=\(info.prefixLength), B=\(inputs.batch), N=\(inputs.length), \(dtype.rawValue)")
+        print(
+            "\(info.reference): \(info.form.rawValue) form, Pn=\(info.prefixLength), B=\(inputs.batch), N=\(inputs.length), \(dtype.rawValue)"
+        )
         for summary in result.summaries { print("  \(summary)") }
         if !result.skippedWeights.isEmpty { print("  skipped known buffers: \(result.skippedWeights.joined(separator: ", "))") }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18

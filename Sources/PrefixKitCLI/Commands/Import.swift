@@ -65,10 +65,14 @@ struct Import: ParsableCommand {
         let report = try Importer.run(opened, source: source, options: options) { done, _ in bar.update(done) }
         if output.json { return try JSONOutput.print(report) }
         print("detected \(report.detected) at \(report.source)")
-        print(report.baseCreated ? "created base \(report.base.shortReference) (\(Format.config(report.base.config)), \(report.base.tensorCount) tensors, \(Format.bytes(report.base.byteCount)))"
-              : "base \(report.base.shortReference) was already stored: the same weights, nothing written for it")
+        print(
+            report.baseCreated
+                ? "created base \(report.base.shortReference) (\(Format.config(report.base.config)), \(report.base.tensorCount) tensors, \(Format.bytes(report.base.byteCount)))"
+                : "base \(report.base.shortReference) was already stored: the same weights, nothing written for it")
         if let checkpoint = report.checkpoint {
-            print("created checkpoint \(checkpoint.reference): \(checkpoint.form.rawValue) form, Pn=\(checkpoint.prefixLength), \(checkpoint.numLayers) layers")
+            print(
+                "created checkpoint \(checkpoint.reference): \(checkpoint.form.rawValue) form, Pn=\(checkpoint.prefixLength), \(checkpoint.numLayers) layers"
+            )
         }
         for item in report.skipped { print("  skipped \(item)") }
         print("wrote \(Format.bytes(report.bytesWritten))")

@@ -112,9 +112,12 @@ enum VerifySummary {
             Swift.print("\n\(checkpoint.checkpoint): \(evidenceLine(checkpoint))")
             var rows = [["check", "layer", "rows", "max abs", "relative", "tolerance", "verdict"]]
             for check in checkpoint.checks where check.relativeError != nil || check.rowsIn != nil || verbose {
-                rows.append([check.check, check.layer.map(String.init) ?? "", rowText(check), check.maxAbsError.map { String(format: "%.2e", $0) } ?? "",
-                             check.relativeError.map { String(format: "%.2e", $0) } ?? "", check.tolerance.map { String(format: "%.0e", $0) } ?? "",
-                             check.status.rawValue])
+                rows.append([
+                    check.check, check.layer.map(String.init) ?? "", rowText(check),
+                    check.maxAbsError.map { String(format: "%.2e", $0) } ?? "",
+                    check.relativeError.map { String(format: "%.2e", $0) } ?? "", check.tolerance.map { String(format: "%.0e", $0) } ?? "",
+                    check.status.rawValue,
+                ])
             }
             if rows.count > 1 { Swift.print(Format.table(rows)) }
             for check in checkpoint.checks where check.relativeError == nil && check.rowsIn == nil && !verbose {
@@ -128,7 +131,9 @@ enum VerifySummary {
             }
             Swift.print("  \(verdictText(checkpoint))")
         }
-        let overall = report.verdict == .unverified && report.requireReference ? "FAIL (unverified, and --require-reference was given)" : report.verdict.label
+        let overall =
+            report.verdict == .unverified && report.requireReference
+            ? "FAIL (unverified, and --require-reference was given)" : report.verdict.label
         Swift.print("\n\(overall)\(report.recorded ? " (recorded in the catalog)" : report.recordNote.map { " (\($0))" } ?? "")")
     }
 
@@ -138,7 +143,8 @@ enum VerifySummary {
         let tool = evidence.tool.map { " (computed by \($0))" } ?? ""
         switch evidence.kind {
         case .independentReference, .sameEngine:
-            return "\(evidence.source)\(tool), recomputed in \(checkpoint.computeDType), tolerance \(checkpoint.tolerances.perLayer) per layer / \(checkpoint.tolerances.endToEnd) end to end"
+            return
+                "\(evidence.source)\(tool), recomputed in \(checkpoint.computeDType), tolerance \(checkpoint.tolerances.perLayer) per layer / \(checkpoint.tolerances.endToEnd) end to end"
         case .selfConsistency:
             return "no reference given or stored: the composition is not checked against anything independent (self-consistency only)"
         case .integrity, .structure, .roundTrip:
