@@ -142,7 +142,14 @@ final class HDF5BlobReader {
                                     visit.failed = "cannot open an attribute of \(String(cString: name))"; return -1
                                 }
                                 let attributeType = H5Aget_type(attribute)
-                                let ok = attributeType >= 0 && H5Tget_size(attributeType) > 0
+                                var ok = attributeType >= 0 && H5Tget_size(attributeType) > 0
+                                // Variable-length strings (PrefixKit's `dtype`) live in the global
+                                // heap: read the value, as h5py's attrs do.
+                                if ok, H5Tget_class(attributeType) == H5T_STRING, H5Tis_variable_str(attributeType) > 0 {
+                                    var value: UnsafeMutablePointer<CChar>? = nil
+                                    ok = H5Aread(attribute, attributeType, &value) >= 0
+                                    if let value { H5free_memory(value) }
+                                }
                                 if attributeType >= 0 { H5Tclose(attributeType) }
                                 H5Aclose(attribute)
                                 guard ok else { visit.failed = "cannot read an attribute of \(String(cString: name))"; return -1 }
