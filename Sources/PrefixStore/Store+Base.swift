@@ -125,6 +125,8 @@ extension Store {
         }
         if !created { discard(batch) }
         FaultInjection.point("save base: committed")
+        // After the commit, best effort (see saveCheckpoint); an existing base keeps its manifest.
+        if created || FileSystem.kind(manifestPath(base: fingerprint)) == .missing { try? writeBaseManifest(fingerprint) }
         let info = try base("base:" + fingerprint)
         return BaseSaveResult(base: info, created: created, summary: batch.summary)
     }

@@ -95,6 +95,9 @@ extension Store {
             throw error
         }
         FaultInjection.point("save checkpoint: committed")
+        // After the commit: a manifest never describes rows that were not committed. Best
+        // effort: the save stands without it, and check lists checkpoints that lack one.
+        try? writeCheckpointManifest(id)
         let info = try read { db in try Store.checkpointInfo(db, id: id) }
         return CheckpointSaveResult(checkpoint: info, summary: batch.summary)
     }

@@ -65,6 +65,12 @@ extension Store {
                 summary.checkpoints = [info.reference] + descendants
                 try db.execute(sql: "DELETE FROM checkpoint WHERE id = ?", arguments: [info.id])
             }
+            // The manifests go before the commit: a deleted object is never brought back.
+            for reference in summary.checkpoints {
+                let parts = reference.split(separator: "@")
+                if parts.count == 2, let step = Int(parts[1]) { try? FileSystem.remove(manifestPath(checkpoint: String(parts[0]), step: step)) }
+            }
+            for fingerprint in summary.bases { try? FileSystem.remove(manifestPath(base: fingerprint)) }
             return try Store.deleteUnreferenced(db, summary: &summary)
         }
         removeFiles(files, summary: &summary)
@@ -116,7 +122,9 @@ extension Store {
         let files = try write { db in try Store.deleteUnreferenced(db, summary: &summary) }
         removeFiles(files, summary: &summary)
         let known = Set(try read { db in try String.fetchAll(db, sql: "SELECT path FROM blob") })
-        for leftover in leftovers(known: known).removable {
+        // Blob files a manifest names are kept: the catalog may have lost their rows (recover).
+        let needed = Set(manifestBlobPaths().map { "\(directory)/\($0)" })
+        for leftover in leftovers(known: known).removable where !needed.contains(leftover) {
             let size = (try? FileSystem.fileSize(leftover)) ?? nil
             try FileSystem.remove(leftover)
             summary.leftoverFiles += 1

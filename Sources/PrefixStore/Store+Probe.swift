@@ -41,5 +41,6 @@ extension Store {
             throw error
         }
         removeFiles(files, summary: &summary)
+        try? writeCheckpointManifest(checkpoint.id)
     }
 }

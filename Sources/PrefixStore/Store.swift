@@ -153,6 +153,11 @@ public final class Store: Sendable {
             }
             _ = rmdir("\(directory)/\(sub)")
         }
+        let manifests = "\(directory)/manifests"
+        for name in FileSystem.contents(of: manifests) where (name.hasPrefix("base-") || name.hasPrefix("checkpoint-")) && name.hasSuffix(".json") {
+            try? FileSystem.remove("\(manifests)/\(name)")
+        }
+        _ = rmdir(manifests)
         for name in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", ".lock"]
         where FileSystem.kind("\(directory)/\(name)") == .regular {
             try? FileSystem.remove("\(directory)/\(name)")
@@ -253,7 +258,7 @@ public final class Store: Sendable {
                     path: "\(directory)/\(name)")
             }
         }
-        for name in ["blobs", "tmp"] {
+        for name in ["blobs", "tmp", "manifests"] {
             // Missing is fine (a copy that dropped empty directories); a save creates them.
             let kind = FileSystem.kind("\(directory)/\(name)")
             if kind != .directory && kind != .missing {

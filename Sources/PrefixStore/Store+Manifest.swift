@@ -1,0 +1,296 @@
+import Foundation
+import GRDB
+import PrefixCore
+
+/// Save manifests: after every save commits, `manifests/<kind>-<key>.json` holds the catalog
+/// rows that save made (the base or checkpoint, its tensors and blobs), so that a catalog that
+/// loses committed transactions (a damaged write-ahead log, an old backup put back) can be told
+/// apart from garbage and repaired by ``Store/recover()``. Deletes remove their manifests first;
+/// other catalog-only changes (tags, recorded check runs) are not in them.
+extension Store {
+    var manifestDirectory: String { directory + "/manifests" }
+
+    /// The tables a manifest holds rows of, in the order ``recover()`` inserts them.
+    static let manifestTables = ["blob", "tensor", "model", "base", "base_tensor", "base_file", "checkpoint", "checkpoint_tag", "checkpoint_tensor"]
+
+    /// The manifest file of a base.
+    func manifestPath(base fingerprint: String) -> String { "\(manifestDirectory)/base-\(fingerprint).json" }
+
+    /// The manifest file of a checkpoint (named by a digest of `NAME@STEP`: names are free text).
+    func manifestPath(checkpoint name: String, step: Int) -> String {
+        "\(manifestDirectory)/checkpoint-\(SHA256Digest.hex(of: "\(name)@\(step)").prefix(32)).json"
+    }
+
+    /// Writes the manifest of base `fingerprint` from the committed catalog, durably.
+    func writeBaseManifest(_ fingerprint: String) throws(StorageError) {
+        let rows = try read { db -> [String: [[String: DatabaseValue]]] in
+            let tensorIDs = "SELECT tensor_id FROM base_tensor WHERE base_fingerprint = :f UNION SELECT tensor_id FROM base_file WHERE base_fingerprint = :f"
+            return [
+                "base": try Store.rows(db, "SELECT * FROM base WHERE fingerprint = :f", fingerprint),
+                "model": try Store.rows(db, "SELECT * FROM model WHERE id = (SELECT model_id FROM base WHERE fingerprint = :f)", fingerprint),
+                "base_tensor": try Store.rows(db, "SELECT * FROM base_tensor WHERE base_fingerprint = :f", fingerprint),
+                "base_file": try Store.rows(db, "SELECT * FROM base_file WHERE base_fingerprint = :f", fingerprint),
+                "tensor": try Store.rows(db, "SELECT * FROM tensor WHERE id IN (\(tensorIDs))", fingerprint),
+                "blob": try Store.rows(db, "SELECT * FROM blob WHERE id IN (SELECT blob_id FROM tensor WHERE id IN (\(tensorIDs)))", fingerprint),
+            ]
+        }
+        try writeManifest(["kind": "base", "base": fingerprint], rows: rows, to: manifestPath(base: fingerprint))
+    }
+
+    /// Writes the manifest of checkpoint `id` from the committed catalog, durably.
+    func writeCheckpointManifest(_ id: Int64) throws(StorageError) {
+        let (info, parent, rows) = try read { db -> ((String, Int, String), String?, [String: [[String: DatabaseValue]]]) in
+            let key = String(id)
+            guard let row = try Row.fetchOne(db, sql: "SELECT name, step, base_fingerprint, parent_id FROM checkpoint WHERE id = ?", arguments: [id]) else {
+                throw StorageError(.notFound, "checkpoint row \(id) vanished")
+            }
+            let parentID: Int64? = row["parent_id"]
+            let parent = try parentID.flatMap { try String.fetchOne(db, sql: "SELECT name || '@' || step FROM checkpoint WHERE id = ?", arguments: [$0]) }
+            let tensorIDs = "SELECT tensor_id FROM checkpoint_tensor WHERE checkpoint_id = :f"
+            return ((row["name"], row["step"], row["base_fingerprint"]), parent, [
+                "checkpoint": try Store.rows(db, "SELECT * FROM checkpoint WHERE id = :f", key),
+                "checkpoint_tag": try Store.rows(db, "SELECT * FROM checkpoint_tag WHERE checkpoint_id = :f", key),
+                "checkpoint_tensor": try Store.rows(db, "SELECT * FROM checkpoint_tensor WHERE checkpoint_id = :f", key),
+                "tensor": try Store.rows(db, "SELECT * FROM tensor WHERE id IN (\(tensorIDs))", key),
+                "blob": try Store.rows(db, "SELECT * FROM blob WHERE id IN (SELECT blob_id FROM tensor WHERE id IN (\(tensorIDs)))", key),
+            ])
+        }
+        var header = ["kind": "checkpoint", "checkpoint": "\(info.0)@\(info.1)", "base": info.2]
+        if let parent { header["parent"] = parent }
+        try writeManifest(header, rows: rows, to: manifestPath(checkpoint: info.0, step: info.1))
+    }
+
+    private static func rows(_ db: Database, _ sql: String, _ key: String) throws -> [[String: DatabaseValue]] {
+        try Row.fetchAll(db, sql: sql, arguments: ["f": key]).map { row in
+            Dictionary(uniqueKeysWithValues: row.columnNames.map { ($0, row[$0] as DatabaseValue) })
+        }
+    }
+
+    private func writeManifest(_ header: [String: String], rows: [String: [[String: DatabaseValue]]], to path: String) throws(StorageError) {
+        var document: [String: Any] = ["format": "prefixkit-manifest", "version": 1, "written_at": Store.timestamp()]
+        for (key, value) in header { document[key] = value }
+        document["rows"] = rows.mapValues { $0.map { $0.mapValues(Store.jsonValue) } }
+        let data: Data
+        do { data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]) } catch {
+            throw StorageError(.io, "cannot encode a manifest", path: path, underlying: error)
+        }
+        try ensureManifestDirectory()
+        try FileSystem.writeAtomically(data, to: path)
+    }
+
+    func ensureManifestDirectory() throws(StorageError) {
+        switch FileSystem.kind(manifestDirectory) {
+        case .directory: return
+        case .missing:
+            guard mkdir(manifestDirectory, 0o755) == 0 || FileSystem.kind(manifestDirectory) == .directory else {
+                throw FileSystem.errnoError("mkdir", manifestDirectory)
+            }
+        default: try Store.checkLayout(directory)
+        }
+    }
+
+    static func jsonValue(_ value: DatabaseValue) -> Any {
+        switch value.storage {
+        case .null: NSNull()
+        case .int64(let n): n
+        case .double(let d): d
+        case .string(let s): s
+        case .blob(let b): ["blob": b.base64EncodedString()]
+        }
+    }
+
+    static func databaseValue(_ value: Any) -> DatabaseValue {
+        switch value {
+        case is NSNull: return .null
+        case let s as String: return s.databaseValue
+        case let n as NSNumber:
+            // Integers come back from JSON as whole numbers; REAL columns (eps, theta) as fractions.
+            let d = n.doubleValue
+            if d == d.rounded(), abs(d) < 9.0e15, String(describing: n).contains(".") == false { return n.int64Value.databaseValue }
+            return d.databaseValue
+        case let object as [String: String]: return (Data(base64Encoded: object["blob"] ?? "") ?? Data()).databaseValue
+        default: return .null
+        }
+    }
+
+    /// A manifest read back: its header fields and rows per table.
+    struct Manifest {
+        var path: String
+        var kind: String
+        var reference: String
+        var base: String
+        var parent: String?
+        var rows: [String: [[String: Any]]]
+    }
+
+    /// Every manifest in the store; unreadable ones are returned as problems.
+    func manifests() -> (manifests: [Manifest], unreadable: [String]) {
+        var manifests: [Manifest] = [], unreadable: [String] = []
+        for name in FileSystem.contents(of: manifestDirectory).sorted() where name.hasSuffix(".json") {
+            let path = "\(manifestDirectory)/\(name)"
+            guard FileSystem.kind(path) == .regular, let data = FileManager.default.contents(atPath: path),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  object["format"] as? String == "prefixkit-manifest", let kind = object["kind"] as? String,
+                  let base = object["base"] as? String, let rows = object["rows"] as? [String: [[String: Any]]] else {
+                unreadable.append(path)
+                continue
+            }
+            let reference = kind == "base" ? "base:" + base : (object["checkpoint"] as? String ?? "?")
+            manifests.append(Manifest(path: path, kind: kind, reference: reference, base: base, parent: object["parent"] as? String, rows: rows))
+        }
+        return (manifests, unreadable)
+    }
+
+    /// Whether the catalog holds what `manifest` records.
+    func catalogHolds(_ manifest: Manifest) throws(StorageError) -> Bool {
+        try read { db in
+            if manifest.kind == "base" {
+                return try Int.fetchOne(db, sql: "SELECT count(*) FROM base WHERE fingerprint = ?", arguments: [manifest.base]) == 1
+            }
+            guard let row = manifest.rows["checkpoint"]?.first, let name = row["name"] as? String, let step = (row["step"] as? NSNumber)?.intValue else {
+                return false
+            }
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM checkpoint WHERE name = ? AND step = ? AND base_fingerprint = ?",
+                                    arguments: [name, step, manifest.base]) == 1
+        }
+    }
+
+    /// The blob paths the manifests name: never garbage while a manifest may need them.
+    func manifestBlobPaths() -> Set<String> {
+        Set(manifests().manifests.flatMap { ($0.rows["blob"] ?? []).compactMap { $0["path"] as? String } })
+    }
+}
+
+/// What ``Store/recover()`` did.
+public struct RecoverySummary: Sendable, Codable, Hashable {
+    /// Bases and checkpoints put back into the catalog from their manifests.
+    public var recovered: [String] = []
+    /// Manifests already matched by the catalog.
+    public var intact: Int = 0
+    /// Manifests that could not be replayed, with the reason.
+    public var failed: [String] = []
+}
+
+extension Store {
+    /// Puts back every base and checkpoint whose manifest the catalog no longer matches (bases
+    /// first, then checkpoints parent before child), after checking that each blob file the
+    /// manifest names is present with its recorded size. Deletes and tag changes made after a
+    /// save are not in manifests and are not replayed.
+    ///
+    /// - Throws: ``StorageError`` `.storeLocked`, `.readOnly`, catalog failures.
+    @discardableResult
+    public func recover() throws(StorageError) -> RecoverySummary {
+        let lock = try writerLock()
+        defer { withExtendedLifetime(lock) {} }
+        var summary = RecoverySummary()
+        let (all, unreadable) = manifests()
+        summary.failed += unreadable.map { "\($0): not a readable manifest" }
+        // Bases, then checkpoints in order of step within a name (parents are earlier steps in
+        // practice); a checkpoint whose parent is still missing is retried after the others.
+        var queue = all.filter { $0.kind == "base" } + all.filter { $0.kind == "checkpoint" }.sorted { $0.reference < $1.reference }
+        var progress = true
+        while progress && !queue.isEmpty {
+            progress = false
+            var next: [Manifest] = []
+            for manifest in queue {
+                if try catalogHolds(manifest) {
+                    summary.intact += 1
+                    progress = true
+                    continue
+                }
+                do {
+                    try replay(manifest)
+                    summary.recovered.append(manifest.reference)
+                    progress = true
+                } catch let error where error.code == .notFound {
+                    next.append(manifest)
+                } catch {
+                    summary.failed.append("\(manifest.reference): \(error.message)")
+                    progress = true
+                }
+            }
+            queue = next
+        }
+        summary.failed += queue.map { "\($0.reference): its base or parent is missing and no manifest restores it" }
+        return summary
+    }
+
+    private func replay(_ manifest: Manifest) throws(StorageError) {
+        for row in manifest.rows["blob"] ?? [] {
+            guard let path = row["path"] as? String, let length = (row["byte_length"] as? NSNumber)?.int64Value else {
+                throw StorageError(.corruptCatalog, "a blob row without path or length", path: manifest.path)
+            }
+            guard let size = try FileSystem.fileSize("\(directory)/\(path)"), Int64(size) == length else {
+                throw StorageError(.corruptBlob, "blob \(path) is missing or not \(length) bytes", path: manifest.path)
+            }
+        }
+        try write { db in
+            if manifest.kind == "checkpoint" {
+                guard try Int.fetchOne(db, sql: "SELECT count(*) FROM base WHERE fingerprint = ?", arguments: [manifest.base]) == 1 else {
+                    throw StorageError(.notFound, "base \(manifest.base.prefix(12)) is missing")
+                }
+            }
+            var tensorIDs: [Int64: Int64] = [:]
+            var modelIDs: [Int64: Int64] = [:]
+            var checkpointID: Int64?
+            for table in Store.manifestTables {
+                for var row in manifest.rows[table] ?? [] {
+                    switch table {
+                    case "blob":
+                        if try Int.fetchOne(db, sql: "SELECT count(*) FROM blob WHERE id = ?", arguments: [Store.databaseValue(row["id"] as Any)]) == 1 { continue }
+                    case "tensor":
+                        let old = (row["id"] as? NSNumber)?.int64Value ?? -1
+                        if let existing = try Int64.fetchOne(db, sql: "SELECT id FROM tensor WHERE sha256 = ? AND dtype = ? AND shape = ?",
+                                                             arguments: [row["sha256"] as? String, row["dtype"] as? String, row["shape"] as? String]) {
+                            tensorIDs[old] = existing
+                            continue
+                        }
+                        row["id"] = NSNull()
+                        try Store.insert(db, table, row)
+                        tensorIDs[old] = db.lastInsertedRowID
+                        continue
+                    case "model":
+                        let old = (row["id"] as? NSNumber)?.int64Value ?? -1
+                        if let existing = try Int64.fetchOne(db, sql: "SELECT id FROM model WHERE config_digest = ?", arguments: [row["config_digest"] as? String]) {
+                            modelIDs[old] = existing
+                            continue
+                        }
+                        row["id"] = NSNull()
+                        try Store.insert(db, table, row)
+                        modelIDs[old] = db.lastInsertedRowID
+                        continue
+                    case "base":
+                        if let old = (row["model_id"] as? NSNumber)?.int64Value, let id = modelIDs[old] { row["model_id"] = id }
+                    case "base_tensor", "base_file", "checkpoint_tensor":
+                        if let old = (row["tensor_id"] as? NSNumber)?.int64Value, let id = tensorIDs[old] { row["tensor_id"] = id }
+                        if table == "checkpoint_tensor" { row["checkpoint_id"] = checkpointID.map { $0 as Any } ?? NSNull() }
+                    case "checkpoint":
+                        row["id"] = NSNull()
+                        row["parent_id"] = NSNull()
+                        if let parent = manifest.parent {
+                            let parts = parent.split(separator: "@")
+                            guard parts.count == 2, let step = Int(parts[1]),
+                                  let id = try Int64.fetchOne(db, sql: "SELECT id FROM checkpoint WHERE name = ? AND step = ?", arguments: [String(parts[0]), step]) else {
+                                throw StorageError(.notFound, "parent \(parent) is missing")
+                            }
+                            row["parent_id"] = id
+                        }
+                        try Store.insert(db, table, row)
+                        checkpointID = db.lastInsertedRowID
+                        continue
+                    case "checkpoint_tag":
+                        row["checkpoint_id"] = checkpointID.map { $0 as Any } ?? NSNull()
+                    default: break
+                    }
+                    try Store.insert(db, table, row)
+                }
+            }
+        }
+    }
+
+    private static func insert(_ db: Database, _ table: String, _ row: [String: Any]) throws {
+        let columns = row.keys.sorted()
+        let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
+        try db.execute(sql: sql, arguments: StatementArguments(columns.map { databaseValue(row[$0] as Any) }))
+    }
+}
