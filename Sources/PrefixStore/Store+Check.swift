@@ -163,12 +163,15 @@ extension Store {
         let (manifests, unreadableManifests) = manifests()
         var needed = Set<String>()
         for manifest in manifests where !((try? catalogHolds(manifest)) ?? true) {
-            error("manifest", "possible catalog loss: \(manifest.reference) was saved (its manifest records it) but the catalog no longer holds it; run `prefixkit recover`",
-                  path: manifest.path, owners: [manifest.reference])
+            error(
+                "manifest",
+                "possible catalog loss: \(manifest.reference) was saved (its manifest records it) but the catalog no longer holds it; run `prefixkit recover`",
+                path: manifest.path, owners: [manifest.reference])
             for row in manifest.rows["blob"] ?? [] { if let path = row["path"] as? String { needed.insert("\(directory)/\(path)") } }
         }
         for path in unreadableManifests {
-            findings.append(CheckFinding(severity: "warning", check: "manifest", message: "unreadable manifest: recover cannot use it", path: path))
+            findings.append(
+                CheckFinding(severity: "warning", check: "manifest", message: "unreadable manifest: recover cannot use it", path: path))
         }
         for leftover in leftovers.removable where !needed.contains(leftover) {
             findings.append(

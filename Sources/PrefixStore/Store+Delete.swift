@@ -68,7 +68,9 @@ extension Store {
             // The manifests go before the commit: a deleted object is never brought back.
             for reference in summary.checkpoints {
                 let parts = reference.split(separator: "@")
-                if parts.count == 2, let step = Int(parts[1]) { try? FileSystem.remove(manifestPath(checkpoint: String(parts[0]), step: step)) }
+                if parts.count == 2, let step = Int(parts[1]) {
+                    try? FileSystem.remove(manifestPath(checkpoint: String(parts[0]), step: step))
+                }
             }
             for fingerprint in summary.bases { try? FileSystem.remove(manifestPath(base: fingerprint)) }
             return try Store.deleteUnreferenced(db, summary: &summary)

@@ -11,7 +11,9 @@ extension Store {
     var manifestDirectory: String { directory + "/manifests" }
 
     /// The tables a manifest holds rows of, in the order ``recover()`` inserts them.
-    static let manifestTables = ["blob", "tensor", "model", "base", "base_tensor", "base_file", "checkpoint", "checkpoint_tag", "checkpoint_tensor"]
+    static let manifestTables = [
+        "blob", "tensor", "model", "base", "base_tensor", "base_file", "checkpoint", "checkpoint_tag", "checkpoint_tensor",
+    ]
 
     /// The manifest file of a base.
     func manifestPath(base fingerprint: String) -> String { "\(manifestDirectory)/base-\(fingerprint).json" }
@@ -24,14 +26,17 @@ extension Store {
     /// Writes the manifest of base `fingerprint` from the committed catalog, durably.
     func writeBaseManifest(_ fingerprint: String) throws(StorageError) {
         let rows = try read { db -> [String: [[String: DatabaseValue]]] in
-            let tensorIDs = "SELECT tensor_id FROM base_tensor WHERE base_fingerprint = :f UNION SELECT tensor_id FROM base_file WHERE base_fingerprint = :f"
+            let tensorIDs =
+                "SELECT tensor_id FROM base_tensor WHERE base_fingerprint = :f UNION SELECT tensor_id FROM base_file WHERE base_fingerprint = :f"
             return [
                 "base": try Store.rows(db, "SELECT * FROM base WHERE fingerprint = :f", fingerprint),
-                "model": try Store.rows(db, "SELECT * FROM model WHERE id = (SELECT model_id FROM base WHERE fingerprint = :f)", fingerprint),
+                "model": try Store.rows(
+                    db, "SELECT * FROM model WHERE id = (SELECT model_id FROM base WHERE fingerprint = :f)", fingerprint),
                 "base_tensor": try Store.rows(db, "SELECT * FROM base_tensor WHERE base_fingerprint = :f", fingerprint),
                 "base_file": try Store.rows(db, "SELECT * FROM base_file WHERE base_fingerprint = :f", fingerprint),
                 "tensor": try Store.rows(db, "SELECT * FROM tensor WHERE id IN (\(tensorIDs))", fingerprint),
-                "blob": try Store.rows(db, "SELECT * FROM blob WHERE id IN (SELECT blob_id FROM tensor WHERE id IN (\(tensorIDs)))", fingerprint),
+                "blob": try Store.rows(
+                    db, "SELECT * FROM blob WHERE id IN (SELECT blob_id FROM tensor WHERE id IN (\(tensorIDs)))", fingerprint),
             ]
         }
         try writeManifest(["kind": "base", "base": fingerprint], rows: rows, to: manifestPath(base: fingerprint))
@@ -41,19 +46,28 @@ extension Store {
     func writeCheckpointManifest(_ id: Int64) throws(StorageError) {
         let (info, parent, rows) = try read { db -> ((String, Int, String), String?, [String: [[String: DatabaseValue]]]) in
             let key = String(id)
-            guard let row = try Row.fetchOne(db, sql: "SELECT name, step, base_fingerprint, parent_id FROM checkpoint WHERE id = ?", arguments: [id]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT name, step, base_fingerprint, parent_id FROM checkpoint WHERE id = ?", arguments: [id])
+            else {
                 throw StorageError(.notFound, "checkpoint row \(id) vanished")
             }
             let parentID: Int64? = row["parent_id"]
-            let parent = try parentID.flatMap { try String.fetchOne(db, sql: "SELECT name || '@' || step FROM checkpoint WHERE id = ?", arguments: [$0]) }
+            let parent = try parentID.flatMap {
+                try String.fetchOne(db, sql: "SELECT name || '@' || step FROM checkpoint WHERE id = ?", arguments: [$0])
+            }
             let tensorIDs = "SELECT tensor_id FROM checkpoint_tensor WHERE checkpoint_id = :f"
-            return ((row["name"], row["step"], row["base_fingerprint"]), parent, [
-                "checkpoint": try Store.rows(db, "SELECT * FROM checkpoint WHERE id = :f", key),
-                "checkpoint_tag": try Store.rows(db, "SELECT * FROM checkpoint_tag WHERE checkpoint_id = :f", key),
-                "checkpoint_tensor": try Store.rows(db, "SELECT * FROM checkpoint_tensor WHERE checkpoint_id = :f", key),
-                "tensor": try Store.rows(db, "SELECT * FROM tensor WHERE id IN (\(tensorIDs))", key),
-                "blob": try Store.rows(db, "SELECT * FROM blob WHERE id IN (SELECT blob_id FROM tensor WHERE id IN (\(tensorIDs)))", key),
-            ])
+            return (
+                (row["name"], row["step"], row["base_fingerprint"]), parent,
+                [
+                    "checkpoint": try Store.rows(db, "SELECT * FROM checkpoint WHERE id = :f", key),
+                    "checkpoint_tag": try Store.rows(db, "SELECT * FROM checkpoint_tag WHERE checkpoint_id = :f", key),
+                    "checkpoint_tensor": try Store.rows(db, "SELECT * FROM checkpoint_tensor WHERE checkpoint_id = :f", key),
+                    "tensor": try Store.rows(db, "SELECT * FROM tensor WHERE id IN (\(tensorIDs))", key),
+                    "blob": try Store.rows(
+                        db, "SELECT * FROM blob WHERE id IN (SELECT blob_id FROM tensor WHERE id IN (\(tensorIDs)))", key),
+                ]
+            )
         }
         var header = ["kind": "checkpoint", "checkpoint": "\(info.0)@\(info.1)", "base": info.2]
         if let parent { header["parent"] = parent }
@@ -66,7 +80,8 @@ extension Store {
         }
     }
 
-    private func writeManifest(_ header: [String: String], rows: [String: [[String: DatabaseValue]]], to path: String) throws(StorageError) {
+    private func writeManifest(_ header: [String: String], rows: [String: [[String: DatabaseValue]]], to path: String) throws(StorageError)
+    {
         var document: [String: Any] = ["format": "prefixkit-manifest", "version": 1, "written_at": Store.timestamp()]
         for (key, value) in header { document[key] = value }
         document["rows"] = rows.mapValues { $0.map { $0.mapValues(Store.jsonValue) } }
@@ -129,14 +144,16 @@ extension Store {
         for name in FileSystem.contents(of: manifestDirectory).sorted() where name.hasSuffix(".json") {
             let path = "\(manifestDirectory)/\(name)"
             guard FileSystem.kind(path) == .regular, let data = FileManager.default.contents(atPath: path),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  object["format"] as? String == "prefixkit-manifest", let kind = object["kind"] as? String,
-                  let base = object["base"] as? String, let rows = object["rows"] as? [String: [[String: Any]]] else {
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                object["format"] as? String == "prefixkit-manifest", let kind = object["kind"] as? String,
+                let base = object["base"] as? String, let rows = object["rows"] as? [String: [[String: Any]]]
+            else {
                 unreadable.append(path)
                 continue
             }
             let reference = kind == "base" ? "base:" + base : (object["checkpoint"] as? String ?? "?")
-            manifests.append(Manifest(path: path, kind: kind, reference: reference, base: base, parent: object["parent"] as? String, rows: rows))
+            manifests.append(
+                Manifest(path: path, kind: kind, reference: reference, base: base, parent: object["parent"] as? String, rows: rows))
         }
         return (manifests, unreadable)
     }
@@ -147,11 +164,14 @@ extension Store {
             if manifest.kind == "base" {
                 return try Int.fetchOne(db, sql: "SELECT count(*) FROM base WHERE fingerprint = ?", arguments: [manifest.base]) == 1
             }
-            guard let row = manifest.rows["checkpoint"]?.first, let name = row["name"] as? String, let step = (row["step"] as? NSNumber)?.intValue else {
+            guard let row = manifest.rows["checkpoint"]?.first, let name = row["name"] as? String,
+                let step = (row["step"] as? NSNumber)?.intValue
+            else {
                 return false
             }
-            return try Int.fetchOne(db, sql: "SELECT count(*) FROM checkpoint WHERE name = ? AND step = ? AND base_fingerprint = ?",
-                                    arguments: [name, step, manifest.base]) == 1
+            return try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM checkpoint WHERE name = ? AND step = ? AND base_fingerprint = ?",
+                arguments: [name, step, manifest.base]) == 1
         }
     }
 
@@ -237,11 +257,17 @@ extension Store {
                 for var row in manifest.rows[table] ?? [] {
                     switch table {
                     case "blob":
-                        if try Int.fetchOne(db, sql: "SELECT count(*) FROM blob WHERE id = ?", arguments: [Store.databaseValue(row["id"] as Any)]) == 1 { continue }
+                        if try Int.fetchOne(
+                            db, sql: "SELECT count(*) FROM blob WHERE id = ?", arguments: [Store.databaseValue(row["id"] as Any)]) == 1
+                        {
+                            continue
+                        }
                     case "tensor":
                         let old = (row["id"] as? NSNumber)?.int64Value ?? -1
-                        if let existing = try Int64.fetchOne(db, sql: "SELECT id FROM tensor WHERE sha256 = ? AND dtype = ? AND shape = ?",
-                                                             arguments: [row["sha256"] as? String, row["dtype"] as? String, row["shape"] as? String]) {
+                        if let existing = try Int64.fetchOne(
+                            db, sql: "SELECT id FROM tensor WHERE sha256 = ? AND dtype = ? AND shape = ?",
+                            arguments: [row["sha256"] as? String, row["dtype"] as? String, row["shape"] as? String])
+                        {
                             tensorIDs[old] = existing
                             continue
                         }
@@ -251,7 +277,9 @@ extension Store {
                         continue
                     case "model":
                         let old = (row["id"] as? NSNumber)?.int64Value ?? -1
-                        if let existing = try Int64.fetchOne(db, sql: "SELECT id FROM model WHERE config_digest = ?", arguments: [row["config_digest"] as? String]) {
+                        if let existing = try Int64.fetchOne(
+                            db, sql: "SELECT id FROM model WHERE config_digest = ?", arguments: [row["config_digest"] as? String])
+                        {
                             modelIDs[old] = existing
                             continue
                         }
@@ -270,7 +298,9 @@ extension Store {
                         if let parent = manifest.parent {
                             let parts = parent.split(separator: "@")
                             guard parts.count == 2, let step = Int(parts[1]),
-                                  let id = try Int64.fetchOne(db, sql: "SELECT id FROM checkpoint WHERE name = ? AND step = ?", arguments: [String(parts[0]), step]) else {
+                                let id = try Int64.fetchOne(
+                                    db, sql: "SELECT id FROM checkpoint WHERE name = ? AND step = ?", arguments: [String(parts[0]), step])
+                            else {
                                 throw StorageError(.notFound, "parent \(parent) is missing")
                             }
                             row["parent_id"] = id

@@ -154,7 +154,8 @@ public final class Store: Sendable {
             _ = rmdir("\(directory)/\(sub)")
         }
         let manifests = "\(directory)/manifests"
-        for name in FileSystem.contents(of: manifests) where (name.hasPrefix("base-") || name.hasPrefix("checkpoint-")) && name.hasSuffix(".json") {
+        for name in FileSystem.contents(of: manifests)
+        where (name.hasPrefix("base-") || name.hasPrefix("checkpoint-")) && name.hasSuffix(".json") {
             try? FileSystem.remove("\(manifests)/\(name)")
         }
         _ = rmdir(manifests)

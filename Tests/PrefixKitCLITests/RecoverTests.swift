@@ -9,20 +9,29 @@ import Testing
 struct RecoverTests {
     static let adapter = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny"
 
-    @Test("a damaged write-ahead log drops committed saves: check reports possible catalog loss, gc keeps their blobs, recover restores them")
+    @Test(
+        "a damaged write-ahead log drops committed saves: check reports possible catalog loss, gc keeps their blobs, recover restores them")
     func damagedWAL() throws {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
-        #expect(try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--base", Self.adapter + "/base", "--name", "run", "--step", "1"]).status == 0)
+        #expect(
+            try Processes.prefixkit([
+                "import", store, Self.adapter + "/adapter", "--base", Self.adapter + "/base", "--name", "run", "--step", "1",
+            ]).status == 0)
         // A reader holding a snapshot keeps the WAL from being folded in while two more saves commit.
-        let reader = try Processes.run(Processes.python, ["-c", """
-            import sqlite3, sys, time
-            db = sqlite3.connect(sys.argv[1], isolation_level=None)
-            db.execute("BEGIN")
-            db.execute("SELECT count(*) FROM checkpoint").fetchall()
-            print("holding", flush=True)
-            time.sleep(30)
-            """, store + "/catalog.sqlite"], environment: [:], input: nil, background: true)
+        let reader = try Processes.run(
+            Processes.python,
+            [
+                "-c",
+                """
+                import sqlite3, sys, time
+                db = sqlite3.connect(sys.argv[1], isolation_level=None)
+                db.execute("BEGIN")
+                db.execute("SELECT count(*) FROM checkpoint").fetchall()
+                print("holding", flush=True)
+                time.sleep(30)
+                """, store + "/catalog.sqlite",
+            ], environment: [:], input: nil, background: true)
         Thread.sleep(forTimeInterval: 1.5)
         for step in ["2", "3"] {
             let run = try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "run", "--step", step])
@@ -57,7 +66,10 @@ struct RecoverTests {
     func deleteAndBackup() throws {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
-        #expect(try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--base", Self.adapter + "/base", "--name", "run", "--step", "1"]).status == 0)
+        #expect(
+            try Processes.prefixkit([
+                "import", store, Self.adapter + "/adapter", "--base", Self.adapter + "/base", "--name", "run", "--step", "1",
+            ]).status == 0)
         try FileManager.default.copyItem(atPath: store + "/catalog.sqlite", toPath: dir.path + "/backup.sqlite")
         #expect(try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "run", "--step", "2"]).status == 0)
         #expect(try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "other", "--step", "1"]).status == 0)
@@ -73,10 +85,15 @@ struct RecoverTests {
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let summary = try decoder.decode(RecoverySummary.self, from: Data(recover.stdout.utf8))
         #expect(summary.recovered == ["run@2"] && summary.failed.isEmpty, "\(summary)")
-        let schema = try Processes.run(Processes.python, ["-c", """
-            import json, sys, jsonschema
-            jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
-            """, Processes.repositoryRoot + "/schemas/recover.schema.json"], input: recover.stdout)
+        let schema = try Processes.run(
+            Processes.python,
+            [
+                "-c",
+                """
+                import json, sys, jsonschema
+                jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
+                """, Processes.repositoryRoot + "/schemas/recover.schema.json",
+            ], input: recover.stdout)
         #expect(schema.status == 0, "\(schema.stderr)")
         #expect(try Store.open(at: store).checkpoints().map(\.reference).sorted() == ["run@1", "run@2"])
         #expect(try Processes.prefixkit(["check", store]).status == 0)

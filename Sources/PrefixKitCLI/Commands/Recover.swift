@@ -4,7 +4,8 @@ import PrefixKit
 /// `prefixkit recover`: put back saves the catalog lost, from their manifests.
 struct Recover: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Put back bases and checkpoints the catalog lost (a damaged write-ahead log, an old backup), from the manifests every save writes.",
+        abstract:
+            "Put back bases and checkpoints the catalog lost (a damaged write-ahead log, an old backup), from the manifests every save writes.",
         discussion: """
             Every save writes manifests/<kind>-<key>.json with the catalog rows it made. recover replays those whose rows \
             the catalog no longer holds, after checking their blob files; check reports them as possible catalog loss. \
