@@ -136,7 +136,7 @@ public final class PrefixStack: Sendable {
         guard layer.form == prefix.form else {
             throw ComputeError(.prefixShape, "prefix is in \(layer.form) form, expected \(prefix.form)", tensor: label)
         }
-        let expected = layer.form == .hidden ? [pn, config.hiddenSize] : [config.numKVHeads, pn, config.headDim]
+        let expected = config.prefixShape(layer.form, prefixLength: pn)
         for part in layer.parts {
             let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
             guard part.tensor.shape.dimensions == expected else {

@@ -308,9 +308,7 @@ public enum Importer {
 /// Checks of checkpoint content that do not need a store.
 enum StoreValidation {
     static func validate(_ content: CheckpointContent, config: ModelConfig) throws {
-        let expected =
-            content.form == .hidden
-            ? [content.prefixLength, config.hiddenSize] : [config.numKVHeads, content.prefixLength, config.headDim]
+        let expected = config.prefixShape(content.form, prefixLength: content.prefixLength)
         guard content.layers.count == config.numLayers else {
             throw FormatError(.inconsistent, "the prefix has \(content.layers.count) layers, the base \(config.numLayers)")
         }

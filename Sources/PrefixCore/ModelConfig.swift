@@ -124,6 +124,16 @@ public struct ModelConfig: Sendable, Codable, Hashable {
     /// The width of one layer's keys (or values) across heads: `Hkv * hd`.
     public var tokenDim: Int { numKVHeads * headDim }
 
+    /// The shape of each tensor of one layer's prefix of `prefixLength` rows: `[Pn, d]` in
+    /// hidden form, `[Hkv, Pn, hd]` for each of the key and the value in key/value form. The one
+    /// place this rule is written; the store, the importer, the stack and the verifier ask here.
+    public func prefixShape(_ form: PrefixForm, prefixLength: Int) -> [Int] {
+        switch form {
+        case .hidden: [prefixLength, hiddenSize]
+        case .kv: [numKVHeads, prefixLength, headDim]
+        }
+    }
+
     /// Checks the fields for consistency.
     ///
     /// - Throws: ``CoreError`` `.invalidConfig` naming the first inconsistent field.

@@ -120,11 +120,7 @@ extension Store {
             guard prefix.form == content.form else {
                 throw fail("layer is in \(prefix.form) form but the checkpoint is \(content.form)", tensor: label)
             }
-            let expected: [Int] =
-                switch prefix {
-                case .hidden: [pn, config.hiddenSize]
-                case .kv: [config.numKVHeads, pn, config.headDim]
-                }
+            let expected = config.prefixShape(prefix.form, prefixLength: pn)
             for part in prefix.parts {
                 let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
                 guard part.tensor.dtype.isFloatingPoint else {

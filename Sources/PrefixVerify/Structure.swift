@@ -14,8 +14,7 @@ enum Structure {
             if info.numLayers != config.numLayers {
                 problems.append("the checkpoint has \(info.numLayers) layers, its base \(config.numLayers)")
             }
-            let expected =
-                info.form == .hidden ? [info.prefixLength, config.hiddenSize] : [config.numKVHeads, info.prefixLength, config.headDim]
+            let expected = config.prefixShape(info.form, prefixLength: info.prefixLength)
             let entries = try store.tensorEntries(of: info).filter { $0.role == "prefix" }
             let perLayer = info.form == .hidden ? 1 : 2
             if entries.count != info.numLayers * perLayer {

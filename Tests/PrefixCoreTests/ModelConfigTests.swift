@@ -24,3 +24,16 @@ struct ModelConfigTests {
         #expect(rope?.description.contains("rope_theta") == true)
     }
 }
+
+@Suite("Prefix shapes")
+struct PrefixShapeTests {
+    @Test("hidden form is [Pn, d]; key/value form is [Hkv, Pn, hd], head_dim taken from the config")
+    func shapes() {
+        var config = ModelConfig.gpt2(layers: 2, width: 16, heads: 4)
+        #expect(config.prefixShape(.hidden, prefixLength: 20) == [20, 16])
+        #expect(config.prefixShape(.kv, prefixLength: 20) == [4, 20, 4])
+        config.numKVHeads = 2
+        config.headDim = 6
+        #expect(config.prefixShape(.kv, prefixLength: 3) == [2, 3, 6])
+    }
+}
