@@ -263,29 +263,16 @@ extension Store {
                             continue
                         }
                     case "tensor":
-                        let old = (row["id"] as? NSNumber)?.int64Value ?? -1
-                        if let existing = try Int64.fetchOne(
-                            db, sql: "SELECT id FROM tensor WHERE sha256 = ? AND dtype = ? AND shape = ?",
-                            arguments: [row["sha256"] as? String, row["dtype"] as? String, row["shape"] as? String])
-                        {
-                            tensorIDs[old] = existing
-                            continue
-                        }
-                        row["id"] = NSNull()
-                        try Store.insert(db, table, row)
-                        tensorIDs[old] = db.lastInsertedRowID
+                        // Content-addressed: the same tensor may be stored already.
+                        let (old, id) = try Store.reuseOrInsert(
+                            db, table, row, existing: "SELECT id FROM tensor WHERE sha256 = ? AND dtype = ? AND shape = ?",
+                            [row["sha256"] as? String, row["dtype"] as? String, row["shape"] as? String])
+                        tensorIDs[old] = id
                         continue
                     case "model":
-                        let old = (row["id"] as? NSNumber)?.int64Value ?? -1
-                        if let existing = try Int64.fetchOne(
-                            db, sql: "SELECT id FROM model WHERE config_digest = ?", arguments: [row["config_digest"] as? String])
-                        {
-                            modelIDs[old] = existing
-                            continue
-                        }
-                        row["id"] = NSNull()
-                        try Store.insert(db, table, row)
-                        modelIDs[old] = db.lastInsertedRowID
+                        let (old, id) = try Store.reuseOrInsert(
+                            db, table, row, existing: "SELECT id FROM model WHERE config_digest = ?", [row["config_digest"] as? String])
+                        modelIDs[old] = id
                         continue
                     case "base":
                         if let old = (row["model_id"] as? NSNumber)?.int64Value, let id = modelIDs[old] { row["model_id"] = id }
@@ -316,6 +303,18 @@ extension Store {
                 }
             }
         }
+    }
+
+    /// The row's id in the manifest, and its id in the catalog: the row that `existing` finds,
+    /// or the row inserted under a fresh id.
+    private static func reuseOrInsert(_ db: Database, _ table: String, _ row: [String: Any], existing: String,
+                                      _ arguments: [(any DatabaseValueConvertible)?]) throws -> (old: Int64, new: Int64) {
+        let old = (row["id"] as? NSNumber)?.int64Value ?? -1
+        if let found = try Int64.fetchOne(db, sql: existing, arguments: StatementArguments(arguments)) { return (old, found) }
+        var fresh = row
+        fresh["id"] = NSNull()
+        try insert(db, table, fresh)
+        return (old, db.lastInsertedRowID)
     }
 
     private static func insert(_ db: Database, _ table: String, _ row: [String: Any]) throws {

@@ -85,15 +85,7 @@ struct RecoverTests {
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let summary = try decoder.decode(RecoverySummary.self, from: Data(recover.stdout.utf8))
         #expect(summary.recovered == ["run@2"] && summary.failed.isEmpty, "\(summary)")
-        let schema = try Processes.run(
-            Processes.python,
-            [
-                "-c",
-                """
-                import json, sys, jsonschema
-                jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
-                """, Processes.repositoryRoot + "/schemas/recover.schema.json",
-            ], input: recover.stdout)
+        let schema = try Processes.validateJSON(recover.stdout, schema: "recover.schema.json")
         #expect(schema.status == 0, "\(schema.stderr)")
         #expect(try Store.open(at: store).checkpoints().map(\.reference).sorted() == ["run@1", "run@2"])
         #expect(try Processes.prefixkit(["check", store]).status == 0)

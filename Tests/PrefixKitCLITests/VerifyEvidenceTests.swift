@@ -90,15 +90,7 @@ struct VerifyEvidenceTests {
         #expect(report.verdict == .unverified && report.checkpoints[0].verdict == .unverified)
         #expect(report.checkpoints[0].evidence.kind == .selfConsistency)
         #expect(report.checkpoints[0].unverifiedReason == "no reference: self-consistency only")
-        let schema = try Processes.run(
-            Processes.python,
-            [
-                "-c",
-                """
-                import json, sys, jsonschema
-                jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
-                """, Processes.repositoryRoot + "/schemas/verify.schema.json",
-            ], input: run.stdout)
+        let schema = try Processes.validateJSON(run.stdout, schema: "verify.schema.json")
         #expect(schema.status == 0, "\(schema.stdout)\(schema.stderr)")
         let junit = try String(contentsOfFile: dir.path + "/r.xml", encoding: .utf8)
         #expect(junit.contains(#"name="verdict"><skipped message="UNVERIFIED: no reference: self-consistency only"/>"#), "\(junit)")

@@ -119,3 +119,14 @@ extension Processes {
         throw FixtureError(description: "the lock holder did not take \(lockFile) within 10 s")
     }
 }
+
+extension Processes {
+    /// Validates `json` against `schemas/<schema>` with Python's jsonschema (an independent
+    /// validator); the result's status is 0 when it validates, and stderr says why not.
+    public static func validateJSON(_ json: String, schema: String) throws -> ProcessResult {
+        try run(python, ["-c", """
+            import json, sys, jsonschema
+            jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
+            """, repositoryRoot + "/schemas/" + schema], input: json)
+    }
+}
