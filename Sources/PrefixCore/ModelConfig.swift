@@ -86,11 +86,13 @@ public struct ModelConfig: Sendable, Codable, Hashable {
     public var slidingWindow: Int?
 
     /// Creates a configuration from its fields.
-    public init(family: ArchitectureFamily, numLayers: Int, hiddenSize: Int, numHeads: Int,
-                numKVHeads: Int, headDim: Int, intermediateSize: Int, normKind: NormKind,
-                normEps: Double, positionScheme: PositionScheme, maxPositions: Int, vocabSize: Int,
-                activation: String, ropeTheta: Double? = nil, ropeScaling: RopeScaling? = nil,
-                tieWordEmbeddings: Bool, attentionBias: Bool, slidingWindow: Int? = nil) {
+    public init(
+        family: ArchitectureFamily, numLayers: Int, hiddenSize: Int, numHeads: Int,
+        numKVHeads: Int, headDim: Int, intermediateSize: Int, normKind: NormKind,
+        normEps: Double, positionScheme: PositionScheme, maxPositions: Int, vocabSize: Int,
+        activation: String, ropeTheta: Double? = nil, ropeScaling: RopeScaling? = nil,
+        tieWordEmbeddings: Bool, attentionBias: Bool, slidingWindow: Int? = nil
+    ) {
         self.family = family
         self.numLayers = numLayers
         self.hiddenSize = hiddenSize
@@ -112,13 +114,16 @@ public struct ModelConfig: Sendable, Codable, Hashable {
     }
 
     /// A GPT-2 configuration (`d_ff = 4d`, LayerNorm eps 1e-5, GELU tanh, tied head).
-    public static func gpt2(layers: Int, width: Int, heads: Int, vocabSize: Int = 50257,
-                            maxPositions: Int = 1024) -> ModelConfig {
-        ModelConfig(family: .gpt2, numLayers: layers, hiddenSize: width, numHeads: heads,
-                    numKVHeads: heads, headDim: heads > 0 ? width / heads : 0,
-                    intermediateSize: 4 * width, normKind: .layerNorm, normEps: 1e-5,
-                    positionScheme: .learned, maxPositions: maxPositions, vocabSize: vocabSize,
-                    activation: "gelu_new", tieWordEmbeddings: true, attentionBias: true)
+    public static func gpt2(
+        layers: Int, width: Int, heads: Int, vocabSize: Int = 50257,
+        maxPositions: Int = 1024
+    ) -> ModelConfig {
+        ModelConfig(
+            family: .gpt2, numLayers: layers, hiddenSize: width, numHeads: heads,
+            numKVHeads: heads, headDim: heads > 0 ? width / heads : 0,
+            intermediateSize: 4 * width, normKind: .layerNorm, normEps: 1e-5,
+            positionScheme: .learned, maxPositions: maxPositions, vocabSize: vocabSize,
+            activation: "gelu_new", tieWordEmbeddings: true, attentionBias: true)
     }
 
     /// The width of one layer's keys (or values) across heads: `Hkv * hd`.
@@ -145,8 +150,9 @@ public struct ModelConfig: Sendable, Codable, Hashable {
         try require((1...limit).contains(numLayers), "num_layers", "must be in 1...\(limit), found \(numLayers)")
         try require((1...limit).contains(hiddenSize), "hidden_size", "must be in 1...\(limit), found \(hiddenSize)")
         try require((1...limit).contains(numHeads), "num_attention_heads", "must be in 1...\(limit), found \(numHeads)")
-        try require((1...numHeads).contains(numKVHeads) && numHeads % numKVHeads == 0, "num_key_value_heads",
-                    "must divide num_attention_heads (\(numHeads)), found \(numKVHeads)")
+        try require(
+            (1...numHeads).contains(numKVHeads) && numHeads % numKVHeads == 0, "num_key_value_heads",
+            "must divide num_attention_heads (\(numHeads)), found \(numKVHeads)")
         try require((1...limit).contains(headDim), "head_dim", "must be in 1...\(limit), found \(headDim)")
         try require((1...limit).contains(intermediateSize), "intermediate_size", "must be in 1...\(limit), found \(intermediateSize)")
         try require((1...limit).contains(maxPositions), "max_position_embeddings", "must be in 1...\(limit), found \(maxPositions)")

@@ -7,10 +7,15 @@ public import PrefixCore
 
 /// One dataset a blob holds, as the catalog records it.
 public struct BlobExpectation: Codable, Sendable, Hashable {
+    /// The dataset's path in the blob (`/prefix/layer_00`).
     public var dataset: String
+    /// The tensor's dtype.
     public var dtype: DType
+    /// The tensor's shape.
     public var shape: [Int]
+    /// The bytes of its data.
     public var byteLength: Int64
+    /// Where its data starts in the file (contiguous datasets).
     public var fileOffset: Int64?
 }
 

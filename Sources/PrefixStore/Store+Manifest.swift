@@ -307,8 +307,10 @@ extension Store {
 
     /// The row's id in the manifest, and its id in the catalog: the row that `existing` finds,
     /// or the row inserted under a fresh id.
-    private static func reuseOrInsert(_ db: Database, _ table: String, _ row: [String: Any], existing: String,
-                                      _ arguments: [(any DatabaseValueConvertible)?]) throws -> (old: Int64, new: Int64) {
+    private static func reuseOrInsert(
+        _ db: Database, _ table: String, _ row: [String: Any], existing: String,
+        _ arguments: [(any DatabaseValueConvertible)?]
+    ) throws -> (old: Int64, new: Int64) {
         let old = (row["id"] as? NSNumber)?.int64Value ?? -1
         if let found = try Int64.fetchOne(db, sql: existing, arguments: StatementArguments(arguments)) { return (old, found) }
         var fresh = row

@@ -15,7 +15,8 @@ public enum Processes {
     public static var productsDirectory: URL {
         // The test runner is `.build/<triple>/debug/PrefixKitPackageTests.xctest` on Linux.
         let bundle = Bundle.main.bundleURL
-        for candidate in [bundle, bundle.deletingLastPathComponent()] where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("prefixkit").path) {
+        for candidate in [bundle, bundle.deletingLastPathComponent()]
+        where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("prefixkit").path) {
             return candidate
         }
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -41,8 +42,10 @@ public enum Processes {
     }
 
     /// Runs `executable` with `arguments` and extra environment, waiting for it to end.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                           input: String? = nil) throws -> ProcessResult {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        input: String? = nil
+    ) throws -> ProcessResult {
         let process = makeProcess(executable, arguments, environment)
         let out = Pipe()
         let err = Pipe()
@@ -67,8 +70,9 @@ public enum Processes {
         group.wait()
         process.waitUntilExit()
         let signaled = process.terminationReason == .uncaughtSignal
-        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self), signal: signaled ? process.terminationStatus : nil)
+        return ProcessResult(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self), signal: signaled ? process.terminationStatus : nil)
     }
 
     private static func makeProcess(_ executable: String, _ arguments: [String], _ environment: [String: String]) -> Process {
@@ -94,8 +98,10 @@ public enum Processes {
 
 extension Processes {
     /// Starts `executable` without waiting for it; the caller terminates or waits.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String], input: String?,
-                           background: Bool) throws -> Process {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String], input: String?,
+        background: Bool
+    ) throws -> Process {
         let process = makeProcess(executable, arguments, environment)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -108,7 +114,8 @@ extension Processes {
     /// Starts a process holding `lockFile` exclusively (flock) for `seconds`, and returns once the
     /// lock is verifiably held.
     public static func holdLock(_ lockFile: String, seconds: Double) throws -> Process {
-        let holder = try run("/usr/bin/flock", ["--exclusive", lockFile, "sleep", "\(seconds)"], environment: [:], input: nil, background: true)
+        let holder = try run(
+            "/usr/bin/flock", ["--exclusive", lockFile, "sleep", "\(seconds)"], environment: [:], input: nil, background: true)
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             // flock --nonblock fails (exit 1) once the holder has the lock.
@@ -124,9 +131,14 @@ extension Processes {
     /// Validates `json` against `schemas/<schema>` with Python's jsonschema (an independent
     /// validator); the result's status is 0 when it validates, and stderr says why not.
     public static func validateJSON(_ json: String, schema: String) throws -> ProcessResult {
-        try run(python, ["-c", """
-            import json, sys, jsonschema
-            jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
-            """, repositoryRoot + "/schemas/" + schema], input: json)
+        try run(
+            python,
+            [
+                "-c",
+                """
+                import json, sys, jsonschema
+                jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.stdin.read()))
+                """, repositoryRoot + "/schemas/" + schema,
+            ], input: json)
     }
 }

@@ -8,13 +8,20 @@ public import PrefixCore
 /// widths may reach four times the model's (a reference for another model is still read, and
 /// reported as such).
 public struct ExchangeBounds: Sendable, Equatable {
+    /// `L`, the model\'s layers.
     public var layers: Int
+    /// `d`, the model\'s width.
     public var hiddenSize: Int
+    /// The vocabulary (the width of `logits`).
     public var vocabSize: Int
+    /// `Pn`, the checkpoint\'s prefix length.
     public var prefixLength: Int
+    /// The model\'s positions: the longest input.
     public var maxPositions: Int
     /// The most rows of a batch an input may hold.
     public static let maxBatch = 65_536
+
+    /// Bounds from their parts.
 
     public init(layers: Int, hiddenSize: Int, vocabSize: Int, prefixLength: Int, maxPositions: Int) {
         self.layers = layers
