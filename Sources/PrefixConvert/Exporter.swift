@@ -214,13 +214,13 @@ public enum Exporter {
         return tensor.converted(to: dtype)
     }
 
-    /// Removes what an export of `name` killed before its end left in `parent`:
-    /// `.NAME.tmp-PID` (and the writers' `NAME.tmp-PID`) whose process no longer runs. Only those
-    /// exact names are touched.
+    /// Removes what an export of `name` killed before its end left in `parent`: `.NAME.tmp-PID`
+    /// whose process no longer runs. Only that exact hidden name is touched.
     static func removeStaleTemporaries(in parent: String, for name: String) {
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
-            let prefix = entry.hasPrefix(".\(name).tmp-") ? ".\(name).tmp-" : entry.hasPrefix("\(name).tmp-") ? "\(name).tmp-" : nil
-            guard let prefix, let pid = Int32(entry.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
+            // Only the hidden name an export gives its work in progress.
+            let prefix = ".\(name).tmp-"
+            guard entry.hasPrefix(prefix), let pid = Int32(entry.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
             // Alive (or not ours to signal): leave it.
             if kill(pid, 0) == 0 || errno == EPERM { continue }
             try? FileManager.default.removeItem(atPath: parent + "/" + entry)

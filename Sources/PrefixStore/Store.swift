@@ -92,7 +92,13 @@ public final class Store: Sendable {
             if FileSystem.kind(directory + "/catalog.sqlite") != .missing {
                 return try open(at: directory, lockTimeout: lockTimeout)
             }
-            let contents = FileSystem.contents(of: directory)
+            var contents = FileSystem.contents(of: directory)
+            // An empty lock file from an older PrefixKit is all an unfinished store may hold.
+            let lockSize = ((try? FileSystem.fileSize(directory + "/.lock")) ?? nil) ?? UInt64.max
+            if contents == [".lock"], FileSystem.kind(directory + "/.lock") == .regular, lockSize <= 32 {
+                try? FileSystem.remove(directory + "/.lock")
+                contents = []
+            }
             if !contents.isEmpty {
                 throw StorageError(.notAStore, "directory is not empty and holds no PrefixKit catalog", path: directory)
             }

@@ -126,3 +126,21 @@ struct WriteAheadLogTests {
         #expect(try Store.open(at: path).checkpoints().map(\.reference) == ["c@2"])
     }
 }
+
+@Suite("Creating a store")
+struct StoreCreationTests {
+    @Test("a directory holding only an old empty .lock becomes a store; a .lock that links elsewhere is refused and its target untouched")
+    func leftoverLock() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/s"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try Data("123\n".utf8).write(to: URL(fileURLWithPath: path + "/.lock"))
+        #expect(try Store.create(at: path).checkpoints().isEmpty)
+        let linked = dir.path + "/t"
+        try FileManager.default.createDirectory(atPath: linked, withIntermediateDirectories: true)
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: dir.path + "/precious.txt"))
+        try FileManager.default.createSymbolicLink(atPath: linked + "/.lock", withDestinationPath: dir.path + "/precious.txt")
+        #expect(throws: StorageError.self) { try Store.create(at: linked) }
+        #expect(try String(contentsOfFile: dir.path + "/precious.txt", encoding: .utf8) == "mine")
+    }
+}
