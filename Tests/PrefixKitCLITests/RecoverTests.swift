@@ -9,15 +9,21 @@ import Testing
 struct RecoverTests {
     static let adapter = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny"
 
+    /// A store holding the fixture's base and its adapter as `run@1`.
+    static func storeWithRun(_ dir: TemporaryDirectory) throws -> String {
+        let store = dir.path + "/s"
+        let run = try Processes.prefixkit([
+            "import", store, adapter + "/adapter", "--base", adapter + "/base", "--name", "run", "--step", "1",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        return store
+    }
+
     @Test(
         "a damaged write-ahead log drops committed saves: check reports possible catalog loss, gc keeps their blobs, recover restores them")
     func damagedWAL() throws {
         let dir = TemporaryDirectory()
-        let store = dir.path + "/s"
-        #expect(
-            try Processes.prefixkit([
-                "import", store, Self.adapter + "/adapter", "--base", Self.adapter + "/base", "--name", "run", "--step", "1",
-            ]).status == 0)
+        let store = try Self.storeWithRun(dir)
         // A reader holding a snapshot keeps the WAL from being folded in while two more saves commit.
         let reader = try Processes.run(
             Processes.python,
@@ -65,11 +71,7 @@ struct RecoverTests {
     @Test("a deleted checkpoint is never brought back, and a restored backup of the catalog is recovered")
     func deleteAndBackup() throws {
         let dir = TemporaryDirectory()
-        let store = dir.path + "/s"
-        #expect(
-            try Processes.prefixkit([
-                "import", store, Self.adapter + "/adapter", "--base", Self.adapter + "/base", "--name", "run", "--step", "1",
-            ]).status == 0)
+        let store = try Self.storeWithRun(dir)
         try FileManager.default.copyItem(atPath: store + "/catalog.sqlite", toPath: dir.path + "/backup.sqlite")
         #expect(try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "run", "--step", "2"]).status == 0)
         #expect(try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "other", "--step", "1"]).status == 0)
