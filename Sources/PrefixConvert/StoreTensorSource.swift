@@ -71,6 +71,7 @@ extension Store {
     ///   - step: its step (default: the source's).
     ///   - dtype: the dtype of the keys and values (default: the prefix's).
     ///   - verify: check the digest of every tensor the conversion reads (prefix and base).
+    /// - Returns: the new checkpoint and what its save wrote.
     /// - Throws: ``PrefixCompute/ComputeError`` `.notInvertible` for a KV source, and the errors
     ///   of saving.
     @discardableResult

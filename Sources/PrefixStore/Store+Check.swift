@@ -52,9 +52,10 @@ extension Store {
     /// - Parameters:
     ///   - digests: recompute every tensor's digest (the expensive part).
     ///   - record: save the result as a `check_run` row.
-    /// - Throws: ``StorageError`` when the catalog cannot be queried.
     ///   - isolation: where libhdf5 reads the blobs' metadata; `prefixkit` reads it in a child
     ///     process, so that damage which crashes or bloats libhdf5 is reported, not suffered.
+    /// - Returns: every finding, errors first, with counts of what was checked.
+    /// - Throws: ``StorageError`` when the catalog cannot be queried.
     public func check(digests: Bool = true, record: Bool = true, isolation: BlobIsolation = .inProcess) throws(StorageError) -> CheckReport
     {
         let started = Store.timestamp()
@@ -208,8 +209,12 @@ extension Store {
 
     /// Saves a verification result for a checkpoint in the catalog (`check_run`, kind `verify`).
     ///
-    /// - Parameter verdict: `pass`, `fail` or `unverified` (no check failed, but nothing
-    ///   independent of PrefixKit checked the composition).
+    /// - Parameters:
+    ///   - checkpoint: the checkpoint verified.
+    ///   - started: when the verification started (``Store/timestamp()``).
+    ///   - verdict: `pass`, `fail` or `unverified` (no check failed, but nothing independent of
+    ///     PrefixKit checked the composition).
+    ///   - details: counts to record with the run (checks, failed).
     /// - Throws: ``StorageError`` `.invalidArgument` for another verdict; when the catalog
     ///   cannot be written (e.g. a read-only store).
     public func recordVerification(checkpoint: CheckpointInfo, started: String, verdict: String, details: [String: Int])
