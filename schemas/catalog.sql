@@ -1,33 +1,7 @@
--- The PrefixKit catalog schema (catalog.sqlite), as the migrations in
--- Sources/PrefixStore/CatalogMigrations.swift produce it. A test checks that they agree.
 
 CREATE TABLE store_setting (
   key TEXT PRIMARY KEY NOT NULL,
   value TEXT NOT NULL
-);
-CREATE TABLE model (
-  id INTEGER PRIMARY KEY,
-  config_digest TEXT NOT NULL UNIQUE CHECK (length(config_digest) = 64),
-  family TEXT NOT NULL CHECK (family IN ('gpt2', 'llama', 'qwen2', 'mistral')),
-  num_layers INTEGER NOT NULL CHECK (num_layers > 0),
-  hidden_size INTEGER NOT NULL CHECK (hidden_size > 0),
-  num_heads INTEGER NOT NULL CHECK (num_heads > 0),
-  num_kv_heads INTEGER NOT NULL CHECK (num_kv_heads > 0),
-  head_dim INTEGER NOT NULL CHECK (head_dim > 0),
-  intermediate_size INTEGER NOT NULL CHECK (intermediate_size > 0),
-  norm_kind TEXT NOT NULL CHECK (norm_kind IN ('layernorm', 'rmsnorm')),
-  norm_eps REAL NOT NULL CHECK (norm_eps >= 0),
-  position_scheme TEXT NOT NULL CHECK (position_scheme IN ('learned', 'rope')),
-  max_positions INTEGER NOT NULL CHECK (max_positions > 0),
-  vocab_size INTEGER NOT NULL CHECK (vocab_size > 0),
-  activation TEXT NOT NULL,
-  rope_theta REAL,
-  rope_scaling_type TEXT,
-  rope_scaling_factor REAL,
-  tie_word_embeddings INTEGER NOT NULL CHECK (tie_word_embeddings IN (0, 1)),
-  attention_bias INTEGER NOT NULL CHECK (attention_bias IN (0, 1)),
-  sliding_window INTEGER CHECK (sliding_window IS NULL OR sliding_window > 0),
-  config_json TEXT NOT NULL CHECK (json_valid(config_json))
 );
 CREATE TABLE blob (
   id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 32),
@@ -117,3 +91,10 @@ CREATE TABLE "check_run" (
   tool_version TEXT NOT NULL
 );
 CREATE INDEX check_run_checkpoint ON check_run(checkpoint_id);
+CREATE TABLE "model" (
+  id INTEGER PRIMARY KEY,
+  config_digest TEXT NOT NULL UNIQUE CHECK (length(config_digest) = 64),
+  family TEXT NOT NULL CHECK (length(family) > 0),
+  canonical_config TEXT NOT NULL CHECK (json_valid(canonical_config) AND json_extract(canonical_config, '$.family') = family),
+  config_json TEXT NOT NULL CHECK (json_valid(config_json))
+);

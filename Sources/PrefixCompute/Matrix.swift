@@ -29,6 +29,16 @@ struct Matrix<T: ComputeScalar> {
         return Matrix(rows: rows + other.rows, cols: cols, values: values + other.values)
     }
 
+    /// Multiplies by `other` element-wise (gated MLPs).
+    mutating func multiply(_ other: Matrix) {
+        precondition(rows == other.rows && cols == other.cols, "multiplying \(rows)x\(cols) by \(other.rows)x\(other.cols)")
+        values.withUnsafeMutableBufferPointer { a in
+            other.values.withUnsafeBufferPointer { b in
+                for i in a.indices { a[i] *= b[i] }
+            }
+        }
+    }
+
     /// Adds `other` element-wise (the residual connection).
     mutating func add(_ other: Matrix) {
         precondition(rows == other.rows && cols == other.cols, "adding \(other.rows)x\(other.cols) to \(rows)x\(cols)")

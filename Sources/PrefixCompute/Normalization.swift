@@ -1,12 +1,16 @@
 /// Row-wise normalisations.
 enum Normalization {
     /// LayerNorm: `(x - mean) / sqrt(var + eps) * weight + bias` per row (biased variance).
-    static func layerNorm<T>(_ x: Matrix<T>, weight: Weight<T>, bias: Weight<T>, eps: Double) -> Matrix<T> {
+    static func layerNorm<T>(_ x: Matrix<T>, weight: Weight<T>, bias: Weight<T>?, eps: Double) -> Matrix<T> {
         var out = x
         let n = x.cols
         let epsilon = T(eps)
+        let zeros = bias == nil ? [T](repeating: 0, count: n) : []
         weight.withValues { w in
-            bias.withValues { b in
+            func withBias(_ body: (UnsafeBufferPointer<T>) -> Void) {
+                if let bias { bias.withValues(body) } else { zeros.withUnsafeBufferPointer(body) }
+            }
+            withBias { b in
                 out.values.withUnsafeMutableBufferPointer { v in
                     for r in 0..<x.rows {
                         let row = UnsafeMutableBufferPointer(rebasing: v[(r * n)..<((r + 1) * n)])

@@ -26,8 +26,8 @@ extension PrefixStack {
             let target = dtype ?? (PrefixStack.roundableTypes.contains(p.dtype) ? p.dtype : .f32)
             layers.append(
                 .kv(
-                    key: PrefixStack.keyValueTensor(k, heads: config.numKVHeads, headDim: config.headDim).converted(to: target),
-                    value: PrefixStack.keyValueTensor(v, heads: config.numKVHeads, headDim: config.headDim).converted(to: target)))
+                    key: PrefixStack.keyValueTensor(k, heads: recipe.kvHeads, headDim: config.headDim).converted(to: target),
+                    value: PrefixStack.keyValueTensor(v, heads: recipe.kvHeads, headDim: config.headDim).converted(to: target)))
         }
         return CheckpointContent(form: .kv, prefixLength: prefix.prefixLength, positions: prefix.positions, layers: layers)
     }
@@ -88,7 +88,7 @@ public enum PrefixMLP {
         do {
             layers = try FlatKVLayout.split(
                 Tensor(shape: [pn, width], doubles: flat.values).converted(to: dtype),
-                layers: config.numLayers, kvHeads: config.numKVHeads, headDim: config.headDim)
+                layers: config.numLayers, kvHeads: config.prefixKVHeads, headDim: config.headDim)
         } catch {
             throw ComputeError(.weightShape, "\(error)")
         }

@@ -26,19 +26,9 @@ extension PrefixStack {
         return try forwardFamily(input, T.self, options)
     }
 
-    /// Picks the concrete block type, so the layer loop is specialised for it.
+    /// Runs the layer loop specialised for `T`.
     private func forwardFamily<T: ComputeScalar>(_ input: ForwardInput, _: T.Type, _ options: ForwardOptions) throws(ComputeError) -> ForwardResult {
-        switch config.family {
-        case .gpt2:
-            return try forwardLayers(input, options) { (l: Int) throws(ComputeError) -> GPT2Block<T> in
-                try loading(l) { try GPT2Block<T>(layer: l, config: config) { try load($0) } }
-            }
-        case .llama, .qwen2, .mistral:
-            let rope = self.rope
-            return try forwardLayers(input, options) { (l: Int) throws(ComputeError) -> LlamaBlock<T> in
-                try loading(l) { try LlamaBlock<T>(layer: l, config: config, rope: rope, has: has) { try load($0) } }
-            }
-        }
+        try forwardLayers(input, options) { (l: Int) throws(ComputeError) -> ComposedBlock<T> in try block(l, T.self) }
     }
 
     private func forwardLayers<B: TransformerBlock>(_ input: ForwardInput, _ options: ForwardOptions,
@@ -111,7 +101,8 @@ extension PrefixStack {
         let finals = try states.map { state throws(ComputeError) in try finalNorm(state) }
         var logits: Tensor?
         if options.logits {
-            let head = Weight<T>(try load(config.tieWordEmbeddings || !has("lm_head.weight") ? embeddingKey : "lm_head.weight"))
+            let headKey = recipe.head.name + ".weight"
+            let head = Weight<T>(try load(recipe.headUse == .tied || !has(headKey) ? recipe.tokenEmbedding : headKey))
             logits = T.tensor(finals.flatMap { Linear.linear($0, head, nil).values }, shape: [batch, n, config.vocabSize])
         }
         return ForwardResult(form: prefix.form, prefixLength: pn, inputStart: positions.inputStart, dtype: T.dtype, mask: input.mask,
@@ -120,14 +111,12 @@ extension PrefixStack {
                              summaries: summaries, skippedWeights: skippedWeights)
     }
 
-    var embeddingKey: String { config.family == .gpt2 ? "wte.weight" : "embed_tokens.weight" }
-
-    /// `Hbar^0`: token embeddings (plus GPT-2's learned positions).
+    /// `Hbar^0`: token embeddings (plus learned positions, where the model has them).
     private func embed<T: ComputeScalar>(_ input: ForwardInput, _ positions: [[Int]], _: T.Type) throws(ComputeError) -> [Matrix<T>] {
         let d = config.hiddenSize
         var states: [Matrix<T>]
         if let ids = input.ids {
-            let table = try load(embeddingKey, sparse: true)
+            let table = try load(recipe.tokenEmbedding, sparse: true)
             states = ids.map { PrefixStack.embeddingRows(table, $0) }
         } else if let embeddings = input.embeddings {
             let values = T.elements(of: embeddings)
@@ -136,10 +125,10 @@ extension PrefixStack {
         } else {
             throw ComputeError(.invalidInput, "no inputs")
         }
-        if config.positionScheme == .learned {
-            let table = try load("wpe.weight", sparse: true)
+        if case .learned(let name, let offset) = recipe.positions {
+            let table = try load(name, sparse: true)
             for b in states.indices {
-                let rows: Matrix<T> = PrefixStack.embeddingRows(table, positions[b])
+                let rows: Matrix<T> = PrefixStack.embeddingRows(table, positions[b].map { $0 + offset })
                 states[b].add(rows)
             }
         }
@@ -147,11 +136,6 @@ extension PrefixStack {
     }
 
     private func finalNorm<T: ComputeScalar>(_ x: Matrix<T>) throws(ComputeError) -> Matrix<T> {
-        switch config.family {
-        case .gpt2:
-            Normalization.layerNorm(x, weight: Weight(try load("ln_f.weight")), bias: Weight(try load("ln_f.bias")), eps: config.normEps)
-        case .llama, .qwen2, .mistral:
-            Normalization.rmsNorm(x, weight: Weight(try load("norm.weight")), eps: config.normEps)
-        }
+        try loading(config.numLayers) { try LoadedNorm<T>(recipe.finalNorm) { try load($0) } }(x)
     }
 }

@@ -29,15 +29,7 @@ extension PrefixStack {
 
     private func runLayerFamily<T: ComputeScalar>(_ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix, _ variant: BlockVariant,
                                                   _ prefixOutputs: Bool, _: T.Type) throws(ComputeError) -> LayerRun {
-        switch config.family {
-        case .gpt2:
-            let block = try loading(layer) { try GPT2Block<T>(layer: layer, config: config) { try load($0) } }
-            return try runLayer(block, layer, rows, mask, prefix, variant, prefixOutputs)
-        case .llama, .qwen2, .mistral:
-            let rope = self.rope
-            let block = try loading(layer) { try LlamaBlock<T>(layer: layer, config: config, rope: rope, has: has) { try load($0) } }
-            return try runLayer(block, layer, rows, mask, prefix, variant, prefixOutputs)
-        }
+        try runLayer(try block(layer, T.self), layer, rows, mask, prefix, variant, prefixOutputs)
     }
 
     private func runLayer<B: TransformerBlock>(_ block: B, _ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix,
@@ -76,9 +68,9 @@ extension PrefixStack {
                 case .kv(let k, let v):
                     past = (PrefixStack.keyValueMatrix(k), PrefixStack.keyValueMatrix(v))
                 }
-                if variant == .unrotatedKeys, config.positionScheme == .rope {
+                if variant == .unrotatedKeys, let rope {
                     // Rotating by the negated positions undoes RoPE exactly.
-                    rope.apply(&past.keys, heads: config.numKVHeads, positions: prefixPositions.map { -$0 })
+                    rope.apply(&past.keys, heads: recipe.kvHeads, positions: prefixPositions.map { -$0 })
                 }
                 if variant == .keyValueSwapped { past = (past.values, past.keys) }
                 // (A KV prefix has no rows of its own: for it, keeping the first N keeps the input rows.)
@@ -103,4 +95,8 @@ extension PrefixStack {
 extension PrefixStack {
     /// The weights this stack reads.
     public var weightSource: any TensorSource { weights }
+
+    /// Whether the model's blocks rotate keys by position (so un-rotated prefix keys are a
+    /// possible bug worth naming).
+    public var rotatesKeys: Bool { recipe.rotatesKeys }
 }

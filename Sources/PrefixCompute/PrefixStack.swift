@@ -52,6 +52,10 @@ public final class PrefixStack: Sendable {
     public var skippedWeights: [String] { layout.skipped }
     let weights: any TensorSource
     let layout: WeightLayout
+    /// The family's recipe: what every block is composed of.
+    let recipe: ModelRecipe
+    /// The rotary embedding, when the model rotates queries and keys.
+    let rope: RotaryEmbedding?
 
     /// Binds a model's weights and a prefix, checking every name and shape up front.
     ///
@@ -59,15 +63,9 @@ public final class PrefixStack: Sendable {
     ///   compute, `.unknownWeight`, `.missingWeight`, `.weightShape` naming the tensor, `.source`
     ///   when the source cannot list its tensors.
     public init(config: ModelConfig, weights: any TensorSource, prefix: PrefixSource) throws(ComputeError) {
-        do { try config.validate() } catch { throw ComputeError(.unsupported, error.description) }
-        if let scaling = config.ropeScaling, scaling.type != "linear" {
-            throw ComputeError(.unsupported, "rope_scaling type '\(scaling.type)' is not implemented (only 'linear')")
-        }
-        guard ["gelu_new", "gelu_pytorch_tanh", "silu"].contains(config.activation) else {
-            throw ComputeError(.unsupported, "activation '\(config.activation)' is not implemented (gelu_new, gelu_pytorch_tanh, silu)")
-        }
+        let recipe = try Self.recipe(config)
         guard prefix.prefixLength > 0 else { throw ComputeError(.prefixShape, "prefix length must be positive") }
-        var layout = try WeightLayout(config)
+        var layout = WeightLayout(config, recipe: recipe)
         let infos: [String: TensorInfo]
         do { infos = try weights.tensorInfos() } catch {
             throw ComputeError(.source, "cannot list the model's tensors", underlying: "\(error)", cause: error)
@@ -77,6 +75,18 @@ public final class PrefixStack: Sendable {
         self.weights = weights
         self.prefix = prefix
         self.layout = layout
+        self.recipe = recipe
+        if case .rotary(let rotary) = recipe.positions {
+            rope = RotaryEmbedding(headDim: recipe.headDim, theta: rotary.theta, linearFactor: rotary.linearFactor)
+        } else {
+            rope = nil
+        }
+    }
+
+    /// `config`'s checked recipe.
+    private static func recipe(_ config: ModelConfig) throws(ComputeError) -> ModelRecipe {
+        do { try config.validate() } catch { throw ComputeError(.unsupported, error.description) }
+        do { return try Architectures.recipe(for: config) } catch { throw ComputeError(.unsupported, error.message) }
     }
 
     /// Checks that tensors named and shaped as in `infos` are exactly what `config`'s
@@ -85,7 +95,7 @@ public final class PrefixStack: Sendable {
     /// - Returns: the tensors that would be skipped (known buffers, a tied head).
     /// - Throws: ``ComputeError`` `.unknownWeight`, `.missingWeight`, `.weightShape`.
     public static func checkWeights(config: ModelConfig, infos: [String: TensorInfo]) throws(ComputeError) -> [String] {
-        var layout = try WeightLayout(config)
+        var layout = WeightLayout(config, recipe: try recipe(config))
         try layout.bind(infos)
         return layout.skipped
     }
@@ -111,18 +121,9 @@ public final class PrefixStack: Sendable {
         }
     }
 
-    /// Loads block `layer` in precision `T` (for conversions; the forward pass uses concrete types).
-    func block<T: ComputeScalar>(_ layer: Int, _: T.Type) throws(ComputeError) -> any TransformerBlock<T> {
-        switch config.family {
-        case .gpt2:
-            return try loading(layer) { try GPT2Block<T>(layer: layer, config: config) { try load($0) } }
-        case .llama, .qwen2, .mistral:
-            return try loading(layer) { try LlamaBlock<T>(layer: layer, config: config, rope: rope, has: has) { try load($0) } }
-        }
-    }
-
-    var rope: RotaryEmbedding {
-        RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta ?? 10000, linearFactor: config.ropeScaling?.factor ?? 1)
+    /// Loads block `layer` in precision `T`.
+    func block<T: ComputeScalar>(_ layer: Int, _: T.Type) throws(ComputeError) -> ComposedBlock<T> {
+        try loading(layer) { try ComposedBlock<T>(recipe.layer(layer), model: recipe, rope: rope) { try load($0) } }
     }
 
     /// Loads and checks layer `l`'s prefix.

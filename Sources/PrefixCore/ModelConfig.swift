@@ -1,21 +1,3 @@
-/// The Transformer family a model belongs to, which fixes its block structure.
-public enum ArchitectureFamily: String, Sendable, Codable, CaseIterable, Hashable {
-    /// GPT-2: learned positions, pre-LN LayerNorm, fused Conv1D attention, GELU MLP.
-    case gpt2
-    /// LLaMA: RMSNorm, RoPE, grouped-query attention, SwiGLU MLP.
-    case llama
-    /// Qwen2: LLaMA with q/k/v biases.
-    case qwen2
-    /// Mistral: LLaMA with optional sliding-window attention.
-    case mistral
-}
-
-/// How a block normalises its input.
-public enum NormKind: String, Sendable, Codable, Hashable {
-    case layerNorm = "layernorm"
-    case rmsNorm = "rmsnorm"
-}
-
 /// How positions enter the model.
 public enum PositionScheme: String, Sendable, Codable, Hashable {
     /// A learned table added to the token embeddings once (GPT-2 `wpe`).
@@ -126,16 +108,22 @@ public struct ModelConfig: Sendable, Codable, Hashable {
             activation: "gelu_new", tieWordEmbeddings: true, attentionBias: true)
     }
 
-    /// The width of one layer's keys (or values) across heads: `Hkv * hd`.
-    public var tokenDim: Int { numKVHeads * headDim }
+    /// The width of one layer's prefix keys (or values) across heads: `Hkv * hd` (PEFT's
+    /// `token_dim`).
+    public var tokenDim: Int { prefixKVHeads * headDim }
+
+    /// The number of key/value heads in one layer's key/value prefix: the family's cache shape
+    /// (``ModelArchitecture/prefixKVHeads(_:)``), `Hkv` for a family this version does not know.
+    public var prefixKVHeads: Int { (try? Architectures.named(family).prefixKVHeads(self)) ?? numKVHeads }
 
     /// The shape of each tensor of one layer's prefix of `prefixLength` rows: `[Pn, d]` in
-    /// hidden form, `[Hkv, Pn, hd]` for each of the key and the value in key/value form. The one
-    /// place this rule is written; the store, the importer, the stack and the verifier ask here.
+    /// hidden form, `[Hkv, Pn, hd]` for each of the key and the value in key/value form (with
+    /// the family's cache head count). The one place this rule is written; the store, the
+    /// importer, the stack and the verifier ask here.
     public func prefixShape(_ form: PrefixForm, prefixLength: Int) -> [Int] {
         switch form {
         case .hidden: [prefixLength, hiddenSize]
-        case .kv: [numKVHeads, prefixLength, headDim]
+        case .kv: [prefixKVHeads, prefixLength, headDim]
         }
     }
 
@@ -161,9 +149,6 @@ public struct ModelConfig: Sendable, Codable, Hashable {
         if positionScheme == .rope {
             try require(headDim % 2 == 0, "head_dim", "must be even for RoPE, found \(headDim)")
             try require((ropeTheta ?? 0) > 0, "rope_theta", "must be positive")
-        }
-        if family == .gpt2 {
-            try require(headDim * numHeads == hiddenSize, "n_embd", "must equal n_head * head_dim for GPT-2")
         }
     }
 }

@@ -43,27 +43,8 @@ public enum SyntheticModel {
 }
 
 extension ModelConfig {
-    /// This configuration as a Hugging Face `config.json` (GPT-2 or LLaMA-family spelling).
+    /// This configuration as its family's Hugging Face `config.json`.
     public func huggingFaceJSON() -> String {
-        func number(_ value: Double) -> String { value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) + ".0" : "\(value)" }
-        switch family {
-        case .gpt2:
-            return """
-                {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "\(activation)", \
-                "n_layer": \(numLayers), "n_embd": \(hiddenSize), "n_head": \(numHeads), "n_inner": \(intermediateSize), \
-                "n_positions": \(maxPositions), "vocab_size": \(vocabSize), "layer_norm_epsilon": \(normEps), \
-                "tie_word_embeddings": \(tieWordEmbeddings)}
-                """
-        case .llama, .qwen2, .mistral:
-            let scaling = ropeScaling.map { "{\"type\": \"\($0.type)\", \"factor\": \(number($0.factor))}" } ?? "null"
-            return """
-                {"architectures": ["\(family == .llama ? "LlamaForCausalLM" : family == .qwen2 ? "Qwen2ForCausalLM" : "MistralForCausalLM")"], \
-                "model_type": "\(family.rawValue)", "hidden_act": "\(activation)", "num_hidden_layers": \(numLayers), \
-                "hidden_size": \(hiddenSize), "num_attention_heads": \(numHeads), "num_key_value_heads": \(numKVHeads), \
-                "head_dim": \(headDim), "intermediate_size": \(intermediateSize), "max_position_embeddings": \(maxPositions), \
-                "vocab_size": \(vocabSize), "rms_norm_eps": \(normEps), "rope_theta": \(number(ropeTheta ?? 10000)), \
-                "rope_scaling": \(scaling), "attention_bias": \(attentionBias), "tie_word_embeddings": \(tieWordEmbeddings)}
-                """
-        }
+        (try? Architectures.named(family).huggingFaceJSON(self)) ?? "{}"
     }
 }

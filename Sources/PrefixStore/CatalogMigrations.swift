@@ -7,7 +7,7 @@ import GRDB
 /// they produce is kept verbatim in `schemas/catalog.sql`, and a test proves the two agree.
 enum CatalogMigrations {
     /// The identifiers of every migration this version knows, in order.
-    static var identifiers: [String] { ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict"] }
+    static var identifiers: [String] { ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config"] }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -15,6 +15,7 @@ enum CatalogMigrations {
         migrator.registerMigration("v2-check-runs") { db in try db.execute(sql: v2) }
         migrator.registerMigration("v3-base-files") { db in try db.execute(sql: v3) }
         migrator.registerMigration("v4-unverified-verdict") { db in try db.execute(sql: v4) }
+        migrator.registerMigration("v5-model-family-config") { db in try db.execute(sql: v5) }
         return migrator
     }
 
@@ -168,4 +169,48 @@ enum CatalogMigrations {
         ALTER TABLE check_run_v4 RENAME TO check_run;
         CREATE INDEX check_run_checkpoint ON check_run(checkpoint_id);
         """
+
+    /// A model is its family's name plus its canonical configuration (the sorted-key JSON of
+    /// `ModelConfig`, the text its fingerprint hashes), beside the original `config.json`: no
+    /// column per field and no list of families or position schemes, so a new family needs no
+    /// schema change. Rows of the v1 shape are converted by ``legacyModelRows(from:)``; `model`
+    /// is rebuilt with its ids kept, so `base.model_id` stays valid.
+    static let v5 = """
+        CREATE TABLE model_v5 (
+          id INTEGER PRIMARY KEY,
+          config_digest TEXT NOT NULL UNIQUE CHECK (length(config_digest) = 64),
+          family TEXT NOT NULL CHECK (length(family) > 0),
+          canonical_config TEXT NOT NULL CHECK (json_valid(canonical_config) AND json_extract(canonical_config, '$.family') = family),
+          config_json TEXT NOT NULL CHECK (json_valid(config_json))
+        );
+        INSERT INTO model_v5 (id, config_digest, family, canonical_config, config_json)
+          \(legacyModelRows(from: "model"));
+        DROP TABLE model;
+        ALTER TABLE model_v5 RENAME TO model;
+        """
+
+    /// `SELECT id, config_digest, family, canonical_config, config_json` from a table of the v1
+    /// `model` shape: the typed columns become the canonical configuration's JSON, with the keys
+    /// `ModelConfig` encodes, absent optionals left out, and every REAL printed with 17
+    /// significant digits so that it reads back as the same double. Part of migration v5 (and of
+    /// replaying manifests written before it): never edit.
+    static func legacyModelRows(from table: String) -> String {
+        func real(_ column: String) -> String { "json(printf('%!.17g', \(column)))" }
+        func bool(_ column: String) -> String { "json(CASE WHEN \(column) THEN 'true' ELSE 'false' END)" }
+        return """
+            SELECT id, config_digest, family, json_patch(json_object(
+                'activation', activation, 'attentionBias', \(bool("attention_bias")), 'family', family,
+                'headDim', head_dim, 'hiddenSize', hidden_size, 'intermediateSize', intermediate_size,
+                'maxPositions', max_positions, 'normEps', \(real("norm_eps")), 'normKind', norm_kind,
+                'numHeads', num_heads, 'numKVHeads', num_kv_heads, 'numLayers', num_layers,
+                'positionScheme', position_scheme, 'tieWordEmbeddings', \(bool("tie_word_embeddings")),
+                'vocabSize', vocab_size),
+              json_object(
+                'ropeTheta', CASE WHEN rope_theta IS NULL THEN NULL ELSE \(real("rope_theta")) END,
+                'ropeScaling', CASE WHEN rope_scaling_type IS NULL OR rope_scaling_factor IS NULL THEN NULL
+                  ELSE json_object('factor', \(real("rope_scaling_factor")), 'type', rope_scaling_type) END,
+                'slidingWindow', sliding_window)), config_json
+            FROM \(table)
+            """
+    }
 }

@@ -7,24 +7,8 @@ struct ModelRecord: Codable, FetchableRecord, MutablePersistableRecord {
     var id: Int64?
     var configDigest: String
     var family: String
-    var numLayers: Int
-    var hiddenSize: Int
-    var numHeads: Int
-    var numKvHeads: Int
-    var headDim: Int
-    var intermediateSize: Int
-    var normKind: String
-    var normEps: Double
-    var positionScheme: String
-    var maxPositions: Int
-    var vocabSize: Int
-    var activation: String
-    var ropeTheta: Double?
-    var ropeScalingType: String?
-    var ropeScalingFactor: Double?
-    var tieWordEmbeddings: Bool
-    var attentionBias: Bool
-    var slidingWindow: Int?
+    /// The sorted-key JSON of the `ModelConfig`.
+    var canonicalConfig: String
     var configJson: String
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase

@@ -261,29 +261,15 @@ extension Store {
 extension ModelRecord {
     init(config: ModelConfig, json: String, digest: String) {
         self.init(
-            id: nil, configDigest: digest, family: config.family.rawValue, numLayers: config.numLayers,
-            hiddenSize: config.hiddenSize, numHeads: config.numHeads, numKvHeads: config.numKVHeads,
-            headDim: config.headDim, intermediateSize: config.intermediateSize, normKind: config.normKind.rawValue,
-            normEps: config.normEps, positionScheme: config.positionScheme.rawValue, maxPositions: config.maxPositions,
-            vocabSize: config.vocabSize, activation: config.activation, ropeTheta: config.ropeTheta,
-            ropeScalingType: config.ropeScaling?.type, ropeScalingFactor: config.ropeScaling?.factor,
-            tieWordEmbeddings: config.tieWordEmbeddings, attentionBias: config.attentionBias,
-            slidingWindow: config.slidingWindow, configJson: json)
+            id: nil, configDigest: digest, family: config.family.rawValue, canonicalConfig: Store.canonicalJSON(config),
+            configJson: json)
     }
 
     func config() throws -> ModelConfig {
-        guard let family = ArchitectureFamily(rawValue: family), let norm = NormKind(rawValue: normKind),
-            let positions = PositionScheme(rawValue: positionScheme)
-        else {
-            throw StorageError(.corruptCatalog, "model row \(id ?? -1) has an unknown family, norm or position scheme")
+        do {
+            return try JSONDecoder().decode(ModelConfig.self, from: Data(canonicalConfig.utf8))
+        } catch {
+            throw StorageError(.corruptCatalog, "model row \(id ?? -1) holds a configuration that does not decode: \(error)")
         }
-        var scaling: RopeScaling?
-        if let type = ropeScalingType, let factor = ropeScalingFactor { scaling = RopeScaling(type: type, factor: factor) }
-        return ModelConfig(
-            family: family, numLayers: numLayers, hiddenSize: hiddenSize, numHeads: numHeads,
-            numKVHeads: numKvHeads, headDim: headDim, intermediateSize: intermediateSize, normKind: norm,
-            normEps: normEps, positionScheme: positions, maxPositions: maxPositions, vocabSize: vocabSize,
-            activation: activation, ropeTheta: ropeTheta, ropeScaling: scaling,
-            tieWordEmbeddings: tieWordEmbeddings, attentionBias: attentionBias, slidingWindow: slidingWindow)
     }
 }

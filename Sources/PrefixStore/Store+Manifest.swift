@@ -270,8 +270,11 @@ extension Store {
                         tensorIDs[old] = id
                         continue
                     case "model":
-                        let (old, id) = try Store.reuseOrInsert(
-                            db, table, row, existing: "SELECT id FROM model WHERE config_digest = ?", [row["config_digest"] as? String])
+                        let existing = "SELECT id FROM model WHERE config_digest = ?"
+                        let (old, id) =
+                            row["canonical_config"] == nil
+                            ? try Store.reuseOrInsertLegacyModel(db, row, existing: existing)
+                            : try Store.reuseOrInsert(db, table, row, existing: existing, [row["config_digest"] as? String])
                         modelIDs[old] = id
                         continue
                     case "base":
@@ -317,6 +320,30 @@ extension Store {
         fresh["id"] = NSNull()
         try insert(db, table, fresh)
         return (old, db.lastInsertedRowID)
+    }
+
+    /// As ``reuseOrInsert(_:_:_:existing:_:)`` for a `model` row of a manifest written before
+    /// catalog migration v5 (typed columns): converted by the migration's own SQL.
+    private static func reuseOrInsertLegacyModel(_ db: Database, _ row: [String: Any], existing: String) throws -> (old: Int64, new: Int64) {
+        let old = (row["id"] as? NSNumber)?.int64Value ?? -1
+        if let found = try Int64.fetchOne(db, sql: existing, arguments: [row["config_digest"] as? String]) { return (old, found) }
+        try db.execute(
+            sql: """
+                CREATE TEMP TABLE IF NOT EXISTS legacy_model (
+                  id, config_digest, family, num_layers, hidden_size, num_heads, num_kv_heads, head_dim, intermediate_size,
+                  norm_kind, norm_eps, position_scheme, max_positions, vocab_size, activation, rope_theta, rope_scaling_type,
+                  rope_scaling_factor, tie_word_embeddings, attention_bias, sliding_window, config_json);
+                DELETE FROM temp.legacy_model;
+                """)
+        var fresh = row
+        fresh["id"] = NSNull()
+        try insert(db, "temp.legacy_model", fresh)
+        try db.execute(
+            sql: "INSERT INTO main.model (id, config_digest, family, canonical_config, config_json) "
+                + CatalogMigrations.legacyModelRows(from: "temp.legacy_model"))
+        let id = db.lastInsertedRowID
+        try db.execute(sql: "DROP TABLE temp.legacy_model")
+        return (old, id)
     }
 
     private static func insert(_ db: Database, _ table: String, _ row: [String: Any]) throws {

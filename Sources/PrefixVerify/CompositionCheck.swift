@@ -345,7 +345,7 @@ struct CompositionCheck {
             fit(.prefixOutputsCarried, .hidden(first), .correct)
         }
         fit(.keyValueSwapped, prefix, .keyValueSwapped)
-        if stack.config.positionScheme == .rope {
+        if stack.rotatesKeys {
             fit(.unrotatedKeys, prefix, .unrotatedKeys)
             fit(.inputsAtWrongPosition, prefix, .inputsAtZero)
         }

@@ -187,7 +187,7 @@ public enum Verifier {
         // dtype) is only as exact as f32 on RoPE models: hold it to the f32 row.
         let ropeInF32 =
             reference?.metaString("rope_dtype") == "f32"
-            && (try? store.base("base:" + info.baseFingerprint).config.positionScheme) == .rope
+            && (try? store.base("base:" + info.baseFingerprint).config).flatMap { try? Architectures.recipe(for: $0) }?.rotatesKeys == true
         let tolerances =
             options.tolerances
             ?? .for(computeDType: (candidateDType == "f64" && computeDType == "f32") || ropeInF32 ? "f32" : candidateDType)

@@ -1,0 +1,88 @@
+/// Everything PrefixKit knows about one Transformer family, in one place: how to read its
+/// `config.json` (refusing by name every feature the engine does not compute), its block recipe
+/// with weight names and shapes, and how its prefix reaches each block.
+///
+/// Adding a family is one file with a type conforming to this protocol and one line in
+/// ``Architectures/all``.
+public protocol ModelArchitecture: Sendable {
+    /// The family name stored in the catalog.
+    var family: ArchitectureFamily { get }
+    /// The `model_type` values of `config.json` this description reads.
+    var modelTypes: [String] { get }
+    /// One line for listings: what the family is and what it supports.
+    var summary: String { get }
+
+    /// Reads a `config.json` object whose `model_type` is one of ``modelTypes``.
+    ///
+    /// - Throws: ``ConfigError``: `.missingField`, `.wrongType`, `.inconsistent`, and
+    ///   `.unsupported` naming any feature the engine does not compute.
+    func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig
+
+    /// The block recipe of `config`: the parts each block is composed of and the tensors they read.
+    ///
+    /// - Throws: ``ConfigError`` `.unsupported` for a feature the engine does not compute (configs
+    ///   built in code are checked here as well as at parse time).
+    func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe
+
+    /// `config` spelled as the family's `config.json` (for synthetic models and exports).
+    func huggingFaceJSON(_ config: ModelConfig) -> String
+
+    /// The number of key/value heads in each layer's prefix (the family's cache shape): usually
+    /// `Hkv`; families whose caches hold keys and values expanded to every query head say `H`.
+    func prefixKVHeads(_ config: ModelConfig) -> Int
+}
+
+extension ModelArchitecture {
+    public func prefixKVHeads(_ config: ModelConfig) -> Int { config.numKVHeads }
+}
+
+/// The registry of model families.
+public enum Architectures {
+    /// Every family this version computes, in listing order.
+    public static let all: [any ModelArchitecture] = [
+        GPT2Architecture(),
+        LlamaArchitecture.llama,
+        LlamaArchitecture.qwen2,
+        LlamaArchitecture.mistral,
+    ]
+
+    /// The description of `family`.
+    ///
+    /// - Throws: ``ConfigError`` `.unsupported` for a family this version does not know.
+    public static func named(_ family: ArchitectureFamily) throws(ConfigError) -> any ModelArchitecture {
+        guard let found = all.first(where: { $0.family == family }) else {
+            throw ConfigError(
+                .unsupported, "model family '\(family)' is not known to this version (\(all.map(\.family.rawValue).joined(separator: ", ")))",
+                field: "family")
+        }
+        return found
+    }
+
+    /// Reads a parsed `config.json` object: picks the family by `model_type`, parses, checks the
+    /// result for consistency and builds its recipe once, so that every refusal happens here.
+    ///
+    /// - Throws: ``ConfigError``.
+    public static func parse(_ object: [String: Any]) throws(ConfigError) -> ModelConfig {
+        let fields = ConfigFields(object)
+        let modelType = try fields.string("model_type")
+        guard let architecture = all.first(where: { $0.modelTypes.contains(modelType) }) else {
+            throw ConfigError(
+                .unsupported,
+                "model_type '\(modelType)' is not supported (\(all.flatMap(\.modelTypes).joined(separator: ", ")))",
+                field: "model_type")
+        }
+        let config = try architecture.parse(fields)
+        do { try config.validate() } catch {
+            throw ConfigError(.inconsistent, "config.json is inconsistent: \(error)")
+        }
+        _ = try architecture.recipe(for: config)
+        return config
+    }
+
+    /// The recipe of `config`'s family.
+    ///
+    /// - Throws: ``ConfigError`` `.unsupported`.
+    public static func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
+        try named(config.family).recipe(for: config)
+    }
+}

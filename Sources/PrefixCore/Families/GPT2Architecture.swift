@@ -1,0 +1,79 @@
+extension ArchitectureFamily {
+    /// GPT-2.
+    public static let gpt2: ArchitectureFamily = "gpt2"
+}
+
+/// GPT-2: learned absolute positions added once, pre-LN LayerNorm with biases, fused Conv1D
+/// attention (`c_attn.weight [d, 3d]`), GELU (tanh) MLP, LM head tied to `wte`.
+public struct GPT2Architecture: ModelArchitecture {
+    public var family: ArchitectureFamily { .gpt2 }
+    public var modelTypes: [String] { ["gpt2"] }
+    public var summary: String { "GPT-2: learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh MLP" }
+
+    /// Creates the description.
+    public init() {}
+
+    public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
+        let d = try fields.int("n_embd"), heads = try fields.int("n_head")
+        guard heads > 0, d % heads == 0 else {
+            throw ConfigError(.inconsistent, "n_embd \(d) is not a multiple of n_head \(heads)", field: "n_embd")
+        }
+        let config = ModelConfig(
+            family: family, numLayers: try fields.int("n_layer"), hiddenSize: d, numHeads: heads, numKVHeads: heads,
+            headDim: d / heads, intermediateSize: try fields.optionalInt("n_inner") ?? 4 * d, normKind: .layerNorm,
+            normEps: try fields.optionalDouble("layer_norm_epsilon") ?? 1e-5, positionScheme: .learned,
+            maxPositions: try fields.int("n_positions"), vocabSize: try fields.int("vocab_size"),
+            activation: try fields.optionalString("activation_function") ?? "gelu_new",
+            tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true, attentionBias: true)
+        if try fields.optionalBool("scale_attn_weights") == false {
+            throw ConfigError.notImplemented("scale_attn_weights=false", family: family)
+        }
+        for feature in ["scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"] where try fields.optionalBool(feature) == true {
+            throw ConfigError.notImplemented(feature, family: family)
+        }
+        return config
+    }
+
+    public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
+        guard config.headDim * config.numHeads == config.hiddenSize else {
+            throw ConfigError(.inconsistent, "n_embd must equal n_head * head_dim for GPT-2", field: "n_embd")
+        }
+        let activation: Activation
+        switch config.activation {
+        case "gelu_new", "gelu_pytorch_tanh": activation = .geluTanh
+        default:
+            throw ConfigError(
+                .unsupported, "activation '\(config.activation)' is not implemented for gpt2 (gelu_new, gelu_pytorch_tanh)",
+                field: "activation_function")
+        }
+        let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
+        return ModelRecipe(
+            family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
+            tokenEmbedding: "wte.weight", positions: .learned(table: "wpe.weight", offset: 0),
+            layer: { l in
+                let p = "h.\(l)."
+                return LayerRecipe(
+                    inputNorm: NormPart(p + "ln_1", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    qkv: .fused(LinearPart(p + "attn.c_attn", inputs: d, outputs: 3 * d, orientation: .inOut, bias: true)),
+                    output: LinearPart(p + "attn.c_proj", inputs: d, outputs: d, orientation: .inOut, bias: true),
+                    postNorm: NormPart(p + "ln_2", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    mlp: .plain(
+                        up: LinearPart(p + "mlp.c_fc", inputs: d, outputs: ff, orientation: .inOut, bias: true),
+                        down: LinearPart(p + "mlp.c_proj", inputs: ff, outputs: d, orientation: .inOut, bias: true),
+                        activation: activation))
+            },
+            finalNorm: NormPart("ln_f", kind: .layerNorm, width: d, bias: true, eps: eps),
+            head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: false),
+            headUse: config.tieWordEmbeddings ? .tied : .optional, namePrefixes: ["transformer.", "model."],
+            bufferSuffixes: [".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq"])
+    }
+
+    public func huggingFaceJSON(_ config: ModelConfig) -> String {
+        """
+        {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "\(config.activation)", \
+        "n_layer": \(config.numLayers), "n_embd": \(config.hiddenSize), "n_head": \(config.numHeads), "n_inner": \(config.intermediateSize), \
+        "n_positions": \(config.maxPositions), "vocab_size": \(config.vocabSize), "layer_norm_epsilon": \(config.normEps), \
+        "tie_word_embeddings": \(config.tieWordEmbeddings)}
+        """
+    }
+}
