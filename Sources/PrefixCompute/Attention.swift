@@ -1,20 +1,22 @@
 /// Scaled dot-product attention with grouped heads, a causal rule and a key mask.
 enum Attention {
-    /// `softmax(q kᵀ / sqrt(hd) + mask) v` per head.
+    /// `softmax(cap(scale · q kᵀ) + mask) v` per head.
     ///
     /// Shapes: `q [Rq, H*hd]`, `k` and `v [Rk, Hkv*hd]` -> `[Rq, H*hd]`. Query head `h` reads
     /// key/value head `h / (H / Hkv)`. Query `i` sits at key index `queryOffset + i` and sees key
-    /// `j` when `j <= queryOffset + i` and `keyMask[j]` is true. A query that sees no key gets
-    /// zeros (only padded rows can, and they are never compared).
+    /// `j` when `j <= queryOffset + i`, `keyMask[j]` is true and, with a `window`, when
+    /// `queryOffset + i - j < window`. `softcap` maps a score `s` to `softcap * tanh(s / softcap)`.
+    /// A query that sees no key gets zeros (only padded rows can, and they are never compared).
     static func attend<T>(q: Matrix<T>, k: Matrix<T>, v: Matrix<T>, heads: Int, kvHeads: Int, headDim: Int,
-                          queryOffset: Int, keyMask: [Bool]) -> Matrix<T> {
+                          queryOffset: Int, keyMask: [Bool], scale scaleValue: Double? = nil, window: Int? = nil,
+                          softcap: Double? = nil) -> Matrix<T> {
         let rq = q.rows, rk = k.rows
         precondition(q.cols == heads * headDim && k.cols == kvHeads * headDim && v.cols == k.cols && v.rows == rk, "attention shapes")
         precondition(keyMask.count == rk && queryOffset + rq <= rk, "attention mask")
         var out = Matrix<T>(zeros: rq, heads * headDim)
         var scores = [T](repeating: 0, count: rq * rk)
         let group = heads / kvHeads
-        let scale = 1 / T(Double(headDim)).root
+        let scale = scaleValue.map { T($0) } ?? 1 / T(Double(headDim)).root
         q.values.withUnsafeBufferPointer { qp in
             k.values.withUnsafeBufferPointer { kp in
                 v.values.withUnsafeBufferPointer { vp in
@@ -29,7 +31,13 @@ enum Attention {
                                        beta: 0, c: sb, ldc: rk)
                                 for i in 0..<rq {
                                     let row = UnsafeMutableBufferPointer(rebasing: sp[(i * rk)..<((i + 1) * rk)])
-                                    softmax(row, visible: queryOffset + i + 1, mask: keyMask)
+                                    if let softcap {
+                                        let cap = T(softcap), inverse = T(1 / softcap)
+                                        for j in row.indices { row[j] = cap * T.tanh(row[j] * inverse) }
+                                    }
+                                    let first = window.map { max(0, queryOffset + i + 1 - $0) } ?? 0
+                                    for j in 0..<first { row[j] = -T.infinity }
+                                    softmax(row, from: first, visible: queryOffset + i + 1, mask: keyMask)
                                 }
                                 T.gemm(transposeA: false, transposeB: false, m: rq, n: headDim, k: rk, alpha: 1,
                                        a: sb, lda: rk, b: vb + g * headDim, ldb: v.cols, beta: 0, c: ob + h * headDim, ldc: out.cols)
@@ -42,24 +50,25 @@ enum Attention {
         return out
     }
 
-    /// Softmax over the first `visible` entries of `row` where `mask` allows; the rest become 0.
-    private static func softmax<T: ComputeScalar>(_ row: UnsafeMutableBufferPointer<T>, visible: Int, mask: [Bool]) {
+    /// Softmax over entries `first ..< visible` of `row` where `mask` allows; the rest become 0.
+    private static func softmax<T: ComputeScalar>(_ row: UnsafeMutableBufferPointer<T>, from first: Int, visible: Int, mask: [Bool]) {
         var maximum = -T.infinity
-        for j in 0..<visible where mask[j] { maximum = Swift.max(maximum, row[j]) }
+        for j in first..<visible where mask[j] { maximum = Swift.max(maximum, row[j]) }
         if maximum == -T.infinity {
             for j in row.indices { row[j] = 0 }
             return
         }
-        for j in 0..<visible { row[j] = mask[j] ? row[j] - maximum : -T.infinity }
+        for j in first..<visible { row[j] = mask[j] ? row[j] - maximum : -T.infinity }
         for j in visible..<row.count { row[j] = -T.infinity }
-        T.expInPlace(UnsafeMutableBufferPointer(rebasing: row[0..<visible]))
+        T.expInPlace(UnsafeMutableBufferPointer(rebasing: row[first..<visible]))
+        for j in 0..<first { row[j] = 0 }
         for j in visible..<row.count { row[j] = 0 }
         var sum: T = 0
-        for j in 0..<visible {
+        for j in first..<visible {
             if !mask[j] { row[j] = 0 }
             sum += row[j]
         }
         let inverse = 1 / sum
-        for j in 0..<visible { row[j] *= inverse }
+        for j in first..<visible { row[j] *= inverse }
     }
 }

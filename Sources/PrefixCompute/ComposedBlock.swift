@@ -23,117 +23,163 @@ struct LoadedLinear<Scalar: ComputeScalar> {
 /// A loaded ``PrefixCore/NormPart``.
 struct LoadedNorm<Scalar: ComputeScalar> {
     let part: NormPart
-    let weight: Weight<Scalar>
+    let weight: Weight<Scalar>?
     let bias: Weight<Scalar>?
 
     init(_ part: NormPart, load: (String) throws -> Tensor) rethrows {
         self.part = part
-        weight = Weight(try load(part.name + ".weight"))
-        bias = part.hasBias ? Weight(try load(part.name + ".bias")) : nil
+        let parametric = part.kind != .layerNormNonParametric
+        weight = parametric ? Weight(try load(part.name + ".weight")) : nil
+        bias = parametric && part.hasBias ? Weight(try load(part.name + ".bias")) : nil
     }
 
     func callAsFunction(_ x: Matrix<Scalar>) -> Matrix<Scalar> {
         switch part.kind {
-        case .layerNorm: Normalization.layerNorm(x, weight: weight, bias: bias, eps: part.eps)
+        case .layerNorm, .layerNormNonParametric: Normalization.layerNorm(x, weight: weight, bias: bias, eps: part.eps)
         case .rmsNorm: Normalization.rmsNorm(x, weight: weight, eps: part.eps)
+        case .rmsNormPlusOne: Normalization.rmsNorm(x, weight: weight, eps: part.eps, offset: 1)
         }
     }
 }
 
-/// One block composed from shared parts as its ``PrefixCore/LayerRecipe`` says:
-///
-/// ```
-/// a = Norm1(x);  q, k, v = QKV(a);  q, k rotated when the model uses RoPE
-/// h = x + Out(Attn(q, [past_k; k], [past_v; v]))
-/// y = h + MLP(Norm2(h))
-/// ```
-/// Shapes: `x [R, d]` -> `[R, d]`; keys and values `[R, Hkv*hd]`.
+/// One block composed from shared parts as its ``PrefixCore/LayerRecipe`` says (the recipe's
+/// documentation gives the formula). Shapes: `x [R, d]` -> `[R, d]`; keys and values
+/// `[R, Hkv*hd]`.
 struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
     let heads: Int, kvHeads: Int, headDim: Int
+    let recipe: LayerRecipe
     let rope: RotaryEmbedding?
-    let inputNorm: LoadedNorm<Scalar>
+    let inputNorm: LoadedNorm<Scalar>?
+    let queryNorm: LoadedNorm<Scalar>?, keyNorm: LoadedNorm<Scalar>?
     let projections: [LoadedLinear<Scalar>]
     let output: LoadedLinear<Scalar>
-    let postNorm: LoadedNorm<Scalar>
-    let mlp: MLPPart
+    let attentionOutputNorm: LoadedNorm<Scalar>?
+    let mlpNorm: LoadedNorm<Scalar>?
     let mlpLinears: [LoadedLinear<Scalar>]
+    let mlpOutputNorm: LoadedNorm<Scalar>?
 
-    /// Loads block `layer`; `load` resolves canonical names.
+    /// Loads a block; `load` resolves canonical names.
     init(_ recipe: LayerRecipe, model: ModelRecipe, rope: RotaryEmbedding?, load: (String) throws -> Tensor) rethrows {
         heads = model.heads
         kvHeads = model.kvHeads
         headDim = model.headDim
+        self.recipe = recipe
         self.rope = rope
-        inputNorm = try LoadedNorm(recipe.inputNorm, load: load)
+        func norm(_ part: NormPart?) throws -> LoadedNorm<Scalar>? { try part.map { try LoadedNorm($0, load: load) } }
+        inputNorm = try norm(recipe.inputNorm)
+        queryNorm = try norm(recipe.attention.queryNorm)
+        keyNorm = try norm(recipe.attention.keyNorm)
         projections = try recipe.qkv.parts.map { try LoadedLinear($0, load: load) }
         output = try LoadedLinear(recipe.output, load: load)
-        postNorm = try LoadedNorm(recipe.postNorm, load: load)
-        mlp = recipe.mlp
+        attentionOutputNorm = try norm(recipe.attentionOutputNorm)
+        mlpNorm = try norm(recipe.mlpNorm)
         mlpLinears = try recipe.mlp.parts.map { try LoadedLinear($0, load: load) }
+        mlpOutputNorm = try norm(recipe.mlpOutputNorm)
     }
 
-    /// `q`, `k`, `v` of normalised rows `a`; `k` and `v` only when `wantQuery` is false and the
-    /// projections are separate.
-    private func project(_ a: Matrix<Scalar>, wantQuery: Bool) -> (q: Matrix<Scalar>?, k: Matrix<Scalar>, v: Matrix<Scalar>) {
-        if projections.count == 3 {
-            return (wantQuery ? projections[0](a) : nil, projections[1](a), projections[2](a))
+    /// Queries (when asked for), keys and values of block-input rows `x`: normalised,
+    /// projected, clipped, q/k-normed and rotated as the recipe says.
+    private func project(_ x: Matrix<Scalar>, positions: [Int], wantQuery: Bool) -> (q: Matrix<Scalar>?, k: Matrix<Scalar>, v: Matrix<Scalar>) {
+        let a = inputNorm.map { $0(x) } ?? x
+        var q: Matrix<Scalar>?, k: Matrix<Scalar>, v: Matrix<Scalar>
+        let (qw, kvw) = (heads * headDim, kvHeads * headDim)
+        switch recipe.qkv {
+        case .separate:
+            (q, k, v) = (wantQuery ? projections[0](a) : nil, projections[1](a), projections[2](a))
+        case .fused:
+            let parts = splitColumns(projections[0](a), into: [qw, kvw, kvw])
+            (q, k, v) = (parts[0], parts[1], parts[2])
+        case .fusedPerHead:
+            let parts = splitColumns(projections[0](a), into: Array(repeating: headDim, count: 3 * heads))
+            func gather(_ offset: Int) -> Matrix<Scalar> { joinColumns(stride(from: offset, to: 3 * heads, by: 3).map { parts[$0] }) }
+            (q, k, v) = (gather(0), gather(1), gather(2))
         }
-        let parts = splitColumns(projections[0](a), into: [heads * headDim, kvHeads * headDim, kvHeads * headDim])
-        return (parts[0], parts[1], parts[2])
+        if let clip = recipe.attention.clip {
+            let bound = Scalar(clip)
+            func clamp(_ m: inout Matrix<Scalar>) { for i in m.values.indices { m.values[i] = min(max(m.values[i], -bound), bound) } }
+            if q != nil { clamp(&q!) }
+            clamp(&k)
+            clamp(&v)
+        }
+        if let queryNorm, q != nil { q = normalize(q!, with: queryNorm, heads: heads) }
+        if let keyNorm { k = normalize(k, with: keyNorm, heads: kvHeads) }
+        if let rope {
+            if q != nil { rope.apply(&q!, heads: heads, positions: positions) }
+            rope.apply(&k, heads: kvHeads, positions: positions)
+        }
+        return (q, k, v)
+    }
+
+    /// A q/k norm over each head (`width == hd`) or over all heads at once.
+    private func normalize(_ m: Matrix<Scalar>, with norm: LoadedNorm<Scalar>, heads: Int) -> Matrix<Scalar> {
+        guard norm.part.width == headDim, heads > 1 else { return norm(m) }
+        let perHead = Matrix(rows: m.rows * heads, cols: headDim, values: m.values)
+        return Matrix(rows: m.rows, cols: m.cols, values: norm(perHead).values)
     }
 
     func keysValues(_ x: Matrix<Scalar>, positions: [Int]) -> (keys: Matrix<Scalar>, values: Matrix<Scalar>) {
-        var (_, k, v) = project(inputNorm(x), wantQuery: false)
-        rope?.apply(&k, heads: kvHeads, positions: positions)
+        let (_, k, v) = project(x, positions: positions, wantQuery: false)
         return (k, v)
     }
 
     func callAsFunction(_ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
                         keyMask: [Bool]) -> Matrix<Scalar> {
-        var (query, k, v) = project(inputNorm(x), wantQuery: true)
-        guard var q = query else { preconditionFailure("queries were asked for") }
-        if let rope {
-            rope.apply(&q, heads: heads, positions: positions)
-            rope.apply(&k, heads: kvHeads, positions: positions)
-        }
+        let (query, k, v) = project(x, positions: positions, wantQuery: true)
+        guard let q = query else { preconditionFailure("queries were asked for") }
         let keys = past.map { $0.keys.stacked(on: k) } ?? k
         let values = past.map { $0.values.stacked(on: v) } ?? v
+        let attention = recipe.attention
         let attended = Attention.attend(q: q, k: keys, v: values, heads: heads, kvHeads: kvHeads,
-                                        headDim: headDim, queryOffset: past?.keys.rows ?? 0, keyMask: keyMask)
-        var h = output(attended)
-        h.add(x)
-        var y = feedForward(postNorm(h))
-        y.add(h)
-        return y
+                                        headDim: headDim, queryOffset: past?.keys.rows ?? 0, keyMask: keyMask,
+                                        scale: attention.scale, window: attention.window, softcap: attention.softcap)
+        var o = output(attended)
+        if let attentionOutputNorm { o = attentionOutputNorm(o) }
+        let multiplier = Scalar(recipe.residualMultiplier)
+        switch recipe.residual {
+        case .sequential:
+            var h = o
+            if multiplier != 1 { h.scale(by: multiplier) }
+            h.add(x)
+            var m = feedForward(mlpNorm.map { $0(h) } ?? h)
+            if let mlpOutputNorm { m = mlpOutputNorm(m) }
+            if multiplier != 1 { m.scale(by: multiplier) }
+            m.add(h)
+            return m
+        case .parallel:
+            let source = mlpNorm.map { $0(x) } ?? (inputNorm.map { $0(x) } ?? x)
+            var y = feedForward(source)
+            if let mlpOutputNorm { y = mlpOutputNorm(y) }
+            y.add(o)
+            if multiplier != 1 { y.scale(by: multiplier) }
+            y.add(x)
+            return y
+        }
     }
 
     private func feedForward(_ b: Matrix<Scalar>) -> Matrix<Scalar> {
-        switch mlp {
+        switch recipe.mlp {
         case .plain(_, _, let activation):
             var inner = mlpLinears[0](b)
-            inner.values.withUnsafeMutableBufferPointer { Self.activate(activation, $0) }
+            inner.values.withUnsafeMutableBufferPointer { Scalar.activateInPlace(activation, $0) }
             return mlpLinears[1](inner)
         case .gated(_, _, _, let activation):
-            var g = mlpLinears[0](b)
-            let u = mlpLinears[1](b)
-            switch activation {
-            case .silu:
-                g.values.withUnsafeMutableBufferPointer { gp in u.values.withUnsafeBufferPointer { Scalar.swiGLUInPlace(gp, $0) } }
-            case .geluTanh:
-                g.values.withUnsafeMutableBufferPointer { Scalar.geluTanhInPlace($0) }
-                g.multiply(u)
-            }
-            return mlpLinears[2](g)
+            return mlpLinears[2](Self.gate(mlpLinears[0](b), mlpLinears[1](b), activation))
+        case .gatedFused(_, _, let activation):
+            let both = mlpLinears[0](b)
+            let halves = splitColumns(both, into: [both.cols / 2, both.cols / 2])
+            return mlpLinears[1](Self.gate(halves[0], halves[1], activation))
         }
     }
 
-    private static func activate(_ activation: Activation, _ values: UnsafeMutableBufferPointer<Scalar>) {
-        switch activation {
-        case .geluTanh: Scalar.geluTanhInPlace(values)
-        case .silu:
-            // silu(x) = x * sigmoid(x): SwiGLU with an all-ones up projection.
-            let ones = [Scalar](repeating: 1, count: values.count)
-            ones.withUnsafeBufferPointer { Scalar.swiGLUInPlace(values, $0) }
+    /// `act(g) ⊙ u`.
+    private static func gate(_ gate: Matrix<Scalar>, _ up: Matrix<Scalar>, _ activation: Activation) -> Matrix<Scalar> {
+        var g = gate
+        if activation == .silu {
+            g.values.withUnsafeMutableBufferPointer { gp in up.values.withUnsafeBufferPointer { Scalar.swiGLUInPlace(gp, $0) } }
+        } else {
+            g.values.withUnsafeMutableBufferPointer { Scalar.activateInPlace(activation, $0) }
+            g.multiply(up)
         }
+        return g
     }
 }

@@ -20,6 +20,8 @@ public protocol ComputeScalar: BinaryFloatingPoint, Sendable {
     static func swiGLUInPlace(_ gate: UnsafeMutableBufferPointer<Self>, _ up: UnsafeBufferPointer<Self>)
     /// Converts from `Double` (rounding to nearest).
     init(_ value: Double)
+    /// The value as a `Double` (exact).
+    var double: Double { get }
     /// The square root.
     var root: Self { get }
     /// The elements of `tensor` in this type (exact for every float dtype except f64 -> f32).
@@ -34,6 +36,8 @@ extension Float: ComputeScalar {
     public static var dtype: DType { .f32 }
 
     @inlinable public var root: Float { squareRoot() }
+
+    @inlinable public var double: Double { Double(self) }
 
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -73,6 +77,8 @@ extension Double: ComputeScalar {
 
     @inlinable public var root: Double { squareRoot() }
 
+    @inlinable public var double: Double { self }
+
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
                             beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
@@ -103,4 +109,29 @@ extension Double: ComputeScalar {
     public static func elements(of tensor: Tensor) -> [Double] { tensor.doubles() }
 
     public static func tensor(_ values: [Double], shape: Shape) -> Tensor { Tensor(shape: shape, doubles: values) }
+}
+
+extension ComputeScalar {
+    /// `tanh`, through the C library in double precision.
+    static func tanh(_ x: Self) -> Self { Self(LibM.tanh(x.double)) }
+
+    /// Applies `activation` to every value: the vectorised kernels for GELU-tanh, scalar C
+    /// library calls for the others.
+    static func activateInPlace(_ activation: Activation, _ values: UnsafeMutableBufferPointer<Self>) {
+        switch activation {
+        case .geluTanh: geluTanhInPlace(values)
+        case .gelu:
+            for i in values.indices {
+                let x = values[i].double
+                values[i] = Self(0.5 * x * (1 + LibM.erf(x / 2.0.squareRoot())))
+            }
+        case .relu:
+            for i in values.indices where values[i] < 0 { values[i] = 0 }
+        case .silu:
+            for i in values.indices {
+                let x = values[i].double
+                values[i] = Self(x / (1 + LibM.exp(-x)))
+            }
+        }
+    }
 }

@@ -11,6 +11,8 @@ enum LibM {
     @inline(__always) static func cos(_ x: Double) -> Double { Glibc.cos(x) }
     @inline(__always) static func sin(_ x: Double) -> Double { Glibc.sin(x) }
     @inline(__always) static func pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
+    @inline(__always) static func log(_ x: Double) -> Double { Glibc.log(x) }
+    @inline(__always) static func erf(_ x: Double) -> Double { Glibc.erf(x) }
 }
 
 /// Vectorised single-precision kernels for the f32 path.

@@ -29,6 +29,11 @@ struct Matrix<T: ComputeScalar> {
         return Matrix(rows: rows + other.rows, cols: cols, values: values + other.values)
     }
 
+    /// Multiplies every value by `factor`.
+    mutating func scale(by factor: T) {
+        values.withUnsafeMutableBufferPointer { a in for i in a.indices { a[i] *= factor } }
+    }
+
     /// Multiplies by `other` element-wise (gated MLPs).
     mutating func multiply(_ other: Matrix) {
         precondition(rows == other.rows && cols == other.cols, "multiplying \(rows)x\(cols) by \(other.rows)x\(other.cols)")

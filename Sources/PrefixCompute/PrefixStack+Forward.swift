@@ -41,10 +41,6 @@ extension PrefixStack {
             throw ComputeError(.positionsExceeded, "Pn + N = \(pn) + \(n) needs positions up to \(lastPosition), beyond the model's maximum",
                                expected: "<= \(config.maxPositions) positions", actual: "\(lastPosition)")
         }
-        if let window = config.slidingWindow, pn + n > window {
-            throw ComputeError(.unsupported, "Pn + N = \(pn + n) rows exceed Mistral's sliding_window of \(window), and sliding-window attention is not implemented",
-                               expected: "<= \(window) rows", actual: "\(pn + n)")
-        }
         if let embeddings = input.embeddings, embeddings.shape[2] != d {
             throw ComputeError(.invalidInput, "embeddings have the wrong width", tensor: "inputs_embeds", expected: "[B, N, \(d)]", actual: "\(embeddings.shape)")
         }
@@ -101,9 +97,7 @@ extension PrefixStack {
         let finals = try states.map { state throws(ComputeError) in try finalNorm(state) }
         var logits: Tensor?
         if options.logits {
-            let headKey = recipe.head.name + ".weight"
-            let head = Weight<T>(try load(recipe.headUse == .tied || !has(headKey) ? recipe.tokenEmbedding : headKey))
-            logits = T.tensor(finals.flatMap { Linear.linear($0, head, nil).values }, shape: [batch, n, config.vocabSize])
+            logits = try self.logits(finals)
         }
         return ForwardResult(form: prefix.form, prefixLength: pn, inputStart: positions.inputStart, dtype: T.dtype, mask: input.mask,
                              layerInputs: layerInputs, layerOutputs: layerOutputs, prefixOutputs: prefixOutputs,
@@ -125,6 +119,11 @@ extension PrefixStack {
         } else {
             throw ComputeError(.invalidInput, "no inputs")
         }
+        if let scale = recipe.embeddingScale {
+            // HF multiplies in the model's dtype: the factor is rounded to T first, as torch does.
+            let factor = T(scale)
+            for b in states.indices { states[b].scale(by: factor) }
+        }
         if case .learned(let name, let offset) = recipe.positions {
             let table = try load(name, sparse: true)
             for b in states.indices {
@@ -132,7 +131,29 @@ extension PrefixStack {
                 states[b].add(rows)
             }
         }
+        if let part = recipe.embeddingNorm {
+            let norm = try loading(0) { try LoadedNorm<T>(part) { try load($0) } }
+            states = states.map { norm($0) }
+        }
         return states
+    }
+
+    /// The LM head on final rows: the head (or tied embedding) map, then the family's logit
+    /// scale and soft cap.
+    func logits<T: ComputeScalar>(_ finals: [Matrix<T>]) throws(ComputeError) -> Tensor {
+        let headKey = recipe.head.name + ".weight"
+        let head = Weight<T>(try load(recipe.headUse == .tied || !has(headKey) ? recipe.tokenEmbedding : headKey))
+        let bias: Weight<T>? = recipe.head.hasBias && has(recipe.head.name + ".bias") ? Weight(try load(recipe.head.name + ".bias")) : nil
+        let rows = finals.map { final -> Matrix<T> in
+            var out = Linear.linear(final, head, bias)
+            if let scale = recipe.logitScale { out.scale(by: T(scale)) }
+            if let cap = recipe.logitSoftcap {
+                let c = T(cap), inverse = T(1 / cap)
+                for i in out.values.indices { out.values[i] = c * T.tanh(out.values[i] * inverse) }
+            }
+            return out
+        }
+        return T.tensor(rows.flatMap(\.values), shape: [finals.count, finals.first?.rows ?? 0, config.vocabSize])
     }
 
     private func finalNorm<T: ComputeScalar>(_ x: Matrix<T>) throws(ComputeError) -> Matrix<T> {

@@ -69,8 +69,7 @@ extension PrefixStack {
                     past = (PrefixStack.keyValueMatrix(k), PrefixStack.keyValueMatrix(v))
                 }
                 if variant == .unrotatedKeys, let rope {
-                    // Rotating by the negated positions undoes RoPE exactly.
-                    rope.apply(&past.keys, heads: recipe.kvHeads, positions: prefixPositions.map { -$0 })
+                    rope.undo(&past.keys, heads: recipe.kvHeads, positions: prefixPositions)
                 }
                 if variant == .keyValueSwapped { past = (past.values, past.keys) }
                 // (A KV prefix has no rows of its own: for it, keeping the first N keeps the input rows.)

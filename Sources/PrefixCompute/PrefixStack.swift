@@ -77,7 +77,7 @@ public final class PrefixStack: Sendable {
         self.layout = layout
         self.recipe = recipe
         if case .rotary(let rotary) = recipe.positions {
-            rope = RotaryEmbedding(headDim: recipe.headDim, theta: rotary.theta, linearFactor: rotary.linearFactor)
+            rope = RotaryEmbedding(headDim: recipe.headDim, recipe: rotary)
         } else {
             rope = nil
         }

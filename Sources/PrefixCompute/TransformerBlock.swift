@@ -30,3 +30,19 @@ func splitColumns<T>(_ m: Matrix<T>, into parts: [Int]) -> [Matrix<T>] {
     }
     return results
 }
+
+/// Places `[R, w_i]` matrices side by side into `[R, sum w_i]`.
+func joinColumns<T>(_ parts: [Matrix<T>]) -> Matrix<T> {
+    let rows = parts.first?.rows ?? 0
+    let width = parts.reduce(0) { $0 + $1.cols }
+    var out = Matrix<T>(zeros: rows, width)
+    var start = 0
+    for part in parts {
+        precondition(part.rows == rows, "joining \(part.rows) rows to \(rows)")
+        for r in 0..<rows {
+            for c in 0..<part.cols { out.values[r * width + start + c] = part.values[r * part.cols + c] }
+        }
+        start += part.cols
+    }
+    return out
+}

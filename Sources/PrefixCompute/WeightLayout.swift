@@ -19,10 +19,9 @@ struct WeightLayout: Sendable {
     /// The layout of `config`'s model, as its family's recipe describes it.
     init(_ config: ModelConfig, recipe: ModelRecipe) {
         self.recipe = recipe
-        let d = config.hiddenSize
-        required[recipe.tokenEmbedding] = [config.vocabSize, d]
-        if case .learned(let table, let offset) = recipe.positions { required[table] = [config.maxPositions + offset, d] }
-        for (name, shape) in recipe.finalNorm.tensors { required[name] = shape }
+        for (name, shape) in recipe.outerTensors(vocabSize: config.vocabSize, width: config.hiddenSize, maxPositions: config.maxPositions) {
+            required[name] = shape
+        }
         for (name, shape) in recipe.head.tensors {
             if recipe.headUse == .required { required[name] = shape } else { optional[name] = shape }
         }

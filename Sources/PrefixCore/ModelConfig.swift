@@ -6,17 +6,40 @@ public enum PositionScheme: String, Sendable, Codable, Hashable {
     case rope
 }
 
-/// Linear RoPE scaling (`rope_scaling: {"type": "linear", "factor": f}`).
+/// RoPE frequency scaling (`rope_scaling` / `rope_parameters`): `linear`, `dynamic`, `llama3`
+/// or `yarn`, with the parameters each reads. Absent parameters are left out of the encoding, so
+/// a linear scaling encodes as it always did.
 public struct RopeScaling: Sendable, Codable, Hashable {
-    /// The scaling type; only `linear` is computed.
+    /// The scaling type.
     public var type: String
-    /// Positions are divided by this factor.
+    /// The scaling factor.
     public var factor: Double
+    /// `llama3`: the low- and high-frequency factors.
+    public var lowFreqFactor: Double?, highFreqFactor: Double?
+    /// `llama3`, `yarn`: the context length the model was pretrained with.
+    public var originalMaxPositions: Int?
+    /// `yarn`: the cos/sin multiplier, if given, and the parameters that infer it otherwise.
+    public var attentionFactor: Double?, mscale: Double?, mscaleAllDim: Double?
+    /// `yarn`: the ramp bounds (defaults 32 and 1) and whether they are rounded (default true).
+    public var betaFast: Double?, betaSlow: Double?, truncate: Bool?
 
     /// Creates a scaling description.
-    public init(type: String, factor: Double) {
+    public init(
+        type: String, factor: Double, lowFreqFactor: Double? = nil, highFreqFactor: Double? = nil,
+        originalMaxPositions: Int? = nil, attentionFactor: Double? = nil, mscale: Double? = nil,
+        mscaleAllDim: Double? = nil, betaFast: Double? = nil, betaSlow: Double? = nil, truncate: Bool? = nil
+    ) {
         self.type = type
         self.factor = factor
+        self.lowFreqFactor = lowFreqFactor
+        self.highFreqFactor = highFreqFactor
+        self.originalMaxPositions = originalMaxPositions
+        self.attentionFactor = attentionFactor
+        self.mscale = mscale
+        self.mscaleAllDim = mscaleAllDim
+        self.betaFast = betaFast
+        self.betaSlow = betaSlow
+        self.truncate = truncate
     }
 }
 
@@ -64,8 +87,44 @@ public struct ModelConfig: Sendable, Codable, Hashable {
     public var tieWordEmbeddings: Bool
     /// Whether q/k/v projections carry biases (Qwen2; GPT-2's fused projection always has one).
     public var attentionBias: Bool
-    /// Mistral's sliding attention window, if any: sequences longer than it are refused.
+    /// The sliding attention window, if any (Mistral, StarCoder2, Qwen3, Gemma2).
     public var slidingWindow: Int?
+
+    // Features of the newer families. Each is `nil` when the model does not use it, and `nil`
+    // fields are left out of the canonical encoding: a configuration that uses none of them
+    // encodes, and so fingerprints, exactly as it did before they existed.
+
+    /// Which layers use ``slidingWindow`` (`nil`: every layer).
+    public var slidingLayers: [Bool]?
+    /// The fraction of each head's dimensions that rotate (Phi, GPT-NeoX `rotary_pct`).
+    public var partialRotaryFactor: Double?
+    /// Rotary pairs are interleaved `(2i, 2i+1)` (GPT-J) instead of rotate-half.
+    public var rotaryInterleaved: Bool?
+    /// Whether the MLP's maps carry biases where the family's default says they do not.
+    public var mlpBias: Bool?
+    /// Query/key norms after projection: `"head"` (over `hd`, per head: Qwen3) or `"all"` (over
+    /// all heads: OLMo2).
+    public var qkNorm: String?
+    /// GPT-2's `scale_attn_by_inverse_layer_idx`: block `l`'s scores are further divided by `l + 1`.
+    public var scaleAttentionByLayer: Bool?
+    /// The score multiplier when it is not `1/sqrt(hd)` (Granite `attention_multiplier`, Gemma2
+    /// `query_pre_attn_scalar^-0.5`).
+    public var attentionScale: Double?
+    /// Scores are soft-capped at this value (Gemma2 `attn_logit_softcapping`).
+    public var attentionSoftcap: Double?
+    /// Logits are soft-capped at this value (Gemma2 `final_logit_softcapping`).
+    public var logitSoftcap: Double?
+    /// q, k, v are clamped to `[-clip, clip]` (OLMo `clip_qkv`).
+    public var clipQKV: Double?
+    /// Multiplies the token embeddings (Granite `embedding_multiplier`).
+    public var embeddingMultiplier: Double?
+    /// Multiplies each sublayer's output before the residual add (Granite).
+    public var residualMultiplier: Double?
+    /// Divides the logits (Granite `logits_scaling`).
+    public var logitsScaling: Double?
+    /// Attention and MLP read the same block input (`"shared"`: one norm, GPT-J, Phi, Falcon;
+    /// `"separate"`: two norms, GPT-NeoX).
+    public var parallelResidual: String?
 
     /// Creates a configuration from its fields.
     public init(

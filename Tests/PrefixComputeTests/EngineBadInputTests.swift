@@ -110,16 +110,20 @@ struct EngineBadInputTests {
         arguments: [
             (#"{"model_type": "bert", "hidden_size": 8}"#, "model_type 'bert'"),
             (
-                #"{"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "rope_scaling": {"type": "dynamic", "factor": 2.0}}"#,
-                "rope_scaling type 'dynamic'"
+                #"{"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "rope_scaling": {"type": "longrope", "factor": 2.0}}"#,
+                "rope_scaling type 'longrope'"
             ),
             (
-                #"{"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "mlp_bias": true}"#,
-                "mlp_bias"
+                #"{"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "partial_rotary_factor": 0.5}"#,
+                "partial_rotary_factor"
             ),
             (
-                #"{"model_type": "gpt2", "n_layer": 1, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 8, "scale_attn_by_inverse_layer_idx": true}"#,
-                "scale_attn_by_inverse_layer_idx"
+                #"{"model_type": "qwen3", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "sliding_window": 4, "layer_types": ["chunked_attention"]}"#,
+                "layer type 'chunked_attention'"
+            ),
+            (
+                #"{"model_type": "gpt2", "n_layer": 1, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 8, "activation_function": "mish"}"#,
+                "activation 'mish'"
             ),
             (#"[1, 2]"#, "not a JSON object"),
             (#"{"model_type": "gpt2", "n_layer": 1}"#, "lacks 'n_embd'"),
@@ -132,9 +136,9 @@ struct EngineBadInputTests {
     @Test("an activation the engine does not compute is refused")
     func unsupportedActivation() {
         var config = fixture.config
-        config.activation = "relu"
+        config.activation = "mish"
         let error = #expect(throws: ComputeError.self) { try stack(config: config) }
-        #expect(error?.code == .unsupported && error?.description.contains("relu") == true)
+        #expect(error?.code == .unsupported && error?.description.contains("mish") == true)
     }
 }
 
@@ -159,22 +163,5 @@ struct PrefixMLPTests {
         }
         let missing = #expect(throws: ComputeError.self) { try PrefixMLP.keyValues(Array(mlp.dropFirst()), config: fixture.config) }
         #expect(missing?.code == .missingWeight)
-    }
-}
-
-@Suite("Sliding-window attention")
-struct SlidingWindowTests {
-    @Test("a sequence longer than Mistral's sliding window is refused by name, a shorter one runs")
-    func refused() throws {
-        let fixture = try EngineFixture("llama-gqa-tiny", prefixLength: 4, inputLength: 4)
-        var config = fixture.config
-        config.family = .mistral
-        config.slidingWindow = 6
-        let stack = try PrefixStack(config: config, weights: InMemoryTensors(fixture.weights), prefix: PrefixSource(fixture.hidden))
-        let error = #expect(throws: ComputeError.self) { try stack.forward(fixture.input(), as: Float.self) }
-        #expect(error?.code == .unsupported && error?.description.contains("sliding_window") == true)
-        config.slidingWindow = 4096
-        let wide = try PrefixStack(config: config, weights: InMemoryTensors(fixture.weights), prefix: PrefixSource(fixture.hidden))
-        #expect(try wide.forward(fixture.input(), as: Float.self).final.shape == [2, 4, 16])
     }
 }

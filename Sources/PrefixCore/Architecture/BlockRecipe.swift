@@ -13,6 +13,10 @@ public struct ModelRecipe: Sendable {
     public var tokenEmbedding: String
     /// How positions enter the model.
     public var positions: PositionRecipe
+    /// Multiplies the token embeddings (Gemma `sqrt(d)`, Granite `embedding_multiplier`), if set.
+    public var embeddingScale: Double?
+    /// A norm on the embeddings before the first block (BLOOM), if set.
+    public var embeddingNorm: NormPart?
     /// Block `l`'s parts.
     public var layer: @Sendable (Int) -> LayerRecipe
     /// The norm after the last block.
@@ -21,6 +25,10 @@ public struct ModelRecipe: Sendable {
     public var head: LinearPart
     /// Whether the head is its own tensor, and whether it must be present.
     public var headUse: HeadUse
+    /// Multiplies the logits (Granite: `1 / logits_scaling`), if set.
+    public var logitScale: Double?
+    /// `softcap * tanh(logits / softcap)`, if set (Gemma2).
+    public var logitSoftcap: Double?
     /// Prefixes of the checkpoint's names that are removed to get canonical names.
     public var namePrefixes: [String]
     /// Canonical-name suffixes of non-parameter buffers, skipped on import.
@@ -46,6 +54,13 @@ public struct ModelRecipe: Sendable {
         self.bufferSuffixes = bufferSuffixes
     }
 
+    /// Every tensor outside the blocks: canonical name -> shape (the head's when it is its own).
+    public func outerTensors(vocabSize: Int, width: Int, maxPositions: Int) -> [(String, [Int])] {
+        var list: [(String, [Int])] = [(tokenEmbedding, [vocabSize, width])]
+        if case .learned(let table, let offset) = positions { list.append((table, [maxPositions + offset, width])) }
+        return list + (embeddingNorm?.tensors ?? []) + finalNorm.tensors
+    }
+
     /// Whether blocks rotate keys by position, so that un-rotated prefix keys are a possible bug.
     public var rotatesKeys: Bool {
         if case .rotary = positions { return true }
@@ -65,24 +80,30 @@ public enum HeadUse: Sendable, Hashable {
 
 /// How positions enter the model.
 public enum PositionRecipe: Sendable, Hashable {
-    /// A learned table `[positions, d]` added to the token embeddings once; row `p + offset`
-    /// holds position `p`.
+    /// A learned table `[positions + offset, d]` added to the token embeddings once; row
+    /// `p + offset` holds position `p` (OPT's offset is 2).
     case learned(table: String, offset: Int)
     /// Rotary embeddings applied to queries and keys inside every block.
     case rotary(RotaryRecipe)
 }
 
-/// Rotary position embeddings.
+/// Rotary position embeddings: the inverse frequencies and how they are applied.
 public struct RotaryRecipe: Sendable, Hashable {
     /// The base frequency.
     public var theta: Double
-    /// Positions are divided by this factor (linear scaling; 1 for none).
-    public var linearFactor: Double
+    /// How many leading dimensions of each head rotate (`hd` unless partial rotary).
+    public var rotatedDims: Int
+    /// Pairs `(2i, 2i+1)` (GPT-J's `rotate_every_two`) instead of `(i, i + rotated/2)`.
+    public var interleaved: Bool
+    /// The scaling of the frequencies.
+    public var scaling: RopeScaling?
 
     /// Creates a rotary recipe.
-    public init(theta: Double, linearFactor: Double) {
+    public init(theta: Double, rotatedDims: Int, interleaved: Bool = false, scaling: RopeScaling? = nil) {
         self.theta = theta
-        self.linearFactor = linearFactor
+        self.rotatedDims = rotatedDims
+        self.interleaved = interleaved
+        self.scaling = scaling
     }
 }
 
@@ -129,6 +150,10 @@ public enum NormKind: String, Sendable, Codable, Hashable {
     case layerNorm = "layernorm"
     /// `x / sqrt(mean(x²) + eps) * w`.
     case rmsNorm = "rmsnorm"
+    /// `x / sqrt(mean(x²) + eps) * (1 + w)` (Gemma).
+    case rmsNormPlusOne = "rmsnorm_plus_one"
+    /// LayerNorm without weight or bias (OLMo).
+    case layerNormNonParametric = "layernorm_nonparametric"
 }
 
 /// One normalisation: `NAME.weight [width]` and, for a LayerNorm with a bias, `NAME.bias`.
@@ -155,7 +180,8 @@ public struct NormPart: Sendable, Hashable {
 
     /// The tensors it reads: name -> shape.
     public var tensors: [(String, [Int])] {
-        [(name + ".weight", [width])] + (hasBias ? [(name + ".bias", [width])] : [])
+        guard kind != .layerNormNonParametric else { return [] }
+        return [(name + ".weight", [width])] + (hasBias ? [(name + ".bias", [width])] : [])
     }
 }
 
@@ -165,22 +191,40 @@ public enum QKVPart: Sendable, Hashable {
     case separate(q: LinearPart, k: LinearPart, v: LinearPart)
     /// One map whose output columns are `[q | k | v]` (`H*hd`, `Hkv*hd`, `Hkv*hd` wide).
     case fused(LinearPart)
+    /// One map whose output columns are `[q_h | k_h | v_h]` per head `h` (GPT-NeoX, BLOOM:
+    /// `view(H, 3*hd)`; needs `H == Hkv`).
+    case fusedPerHead(LinearPart)
 
     /// The parts it reads.
     public var parts: [LinearPart] {
         switch self {
         case .separate(let q, let k, let v): [q, k, v]
-        case .fused(let qkv): [qkv]
+        case .fused(let qkv), .fusedPerHead(let qkv): [qkv]
         }
     }
 }
 
 /// An elementwise activation, in the spellings Hugging Face configs use for it.
 public enum Activation: String, Sendable, Hashable {
-    /// GELU, tanh approximation (`gelu_new`, `gelu_pytorch_tanh`).
+    /// GELU, tanh approximation (`gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`).
     case geluTanh
+    /// GELU, exact (`gelu`).
+    case gelu
     /// SiLU / swish.
     case silu
+    /// ReLU.
+    case relu
+
+    /// The activation a Hugging Face config names, if the engine computes it.
+    public init?(huggingFace name: String) {
+        switch name {
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": self = .geluTanh
+        case "gelu": self = .gelu
+        case "silu", "swish": self = .silu
+        case "relu": self = .relu
+        default: return nil
+        }
+    }
 }
 
 /// The feed-forward part.
@@ -189,40 +233,104 @@ public enum MLPPart: Sendable, Hashable {
     case plain(up: LinearPart, down: LinearPart, activation: Activation)
     /// `down(act(gate(x)) ⊙ up(x))`.
     case gated(gate: LinearPart, up: LinearPart, down: LinearPart, activation: Activation)
+    /// As `gated`, with gate and up in one map whose output columns are `[gate | up]` (Phi-3).
+    case gatedFused(gateUp: LinearPart, down: LinearPart, activation: Activation)
 
     /// The parts it reads.
     public var parts: [LinearPart] {
         switch self {
         case .plain(let up, let down, _): [up, down]
         case .gated(let gate, let up, let down, _): [gate, up, down]
+        case .gatedFused(let gateUp, let down, _): [gateUp, down]
         }
     }
 }
 
-/// One block: pre-norm attention with a residual, then pre-norm MLP with a residual.
+/// How a block's two sublayers combine with its input.
+public enum ResidualKind: Sendable, Hashable {
+    /// `h = x + Attn(x)`, `y = h + MLP(h)`.
+    case sequential
+    /// `y = x + Attn(x) + MLP(x)`: both read the block input (GPT-NeoX `use_parallel_residual`,
+    /// GPT-J, Phi, Falcon); the MLP's own norm, if any, applies to `x`.
+    case parallel
+}
+
+/// Attention details beyond the projections.
+public struct AttentionRecipe: Sendable, Hashable {
+    /// Multiplies `q·k` (`1/sqrt(hd)` unless the family says otherwise).
+    public var scale: Double
+    /// Keys more than this many columns before the query are hidden (sliding window), if set.
+    public var window: Int?
+    /// `softcap * tanh(score / softcap)` before the softmax, if set (Gemma2).
+    public var softcap: Double?
+    /// q, k and v are clamped to `[-clip, clip]` after projection, if set (OLMo `clip_qkv`).
+    public var clip: Double?
+    /// A norm applied to the queries and one to the keys after projection (Qwen3: per head over
+    /// `hd`; OLMo2: over all heads), before rotation.
+    public var queryNorm: NormPart?, keyNorm: NormPart?
+
+    /// Creates an attention recipe.
+    public init(scale: Double, window: Int? = nil, softcap: Double? = nil, clip: Double? = nil,
+                queryNorm: NormPart? = nil, keyNorm: NormPart? = nil) {
+        self.scale = scale
+        self.window = window
+        self.softcap = softcap
+        self.clip = clip
+        self.queryNorm = queryNorm
+        self.keyNorm = keyNorm
+    }
+}
+
+/// One block:
+///
+/// ```
+/// a = InputNorm(x);  q, k, v = QKV(a)  (q/k norms, clipping, rotation as the attention says)
+/// o = AttentionOutputNorm(Out(Attn(q, k, v)))
+/// sequential: h = x + m·o;  y = h + m·MLPOutputNorm(MLP(MLPNorm(h)))
+/// parallel:   y = x + o + MLP(MLPNorm(x))        (MLPNorm absent: the MLP reads a)
+/// ```
+/// where `m` is the residual multiplier (1 unless Granite) and an absent norm is the identity.
 public struct LayerRecipe: Sendable, Hashable {
     /// The norm before attention.
-    public var inputNorm: NormPart
+    public var inputNorm: NormPart?
     /// The q/k/v projection.
     public var qkv: QKVPart
+    /// Scores, windows and q/k norms.
+    public var attention: AttentionRecipe
     /// The attention output projection.
     public var output: LinearPart
+    /// A norm on the attention output before the residual add (OLMo2, Gemma2).
+    public var attentionOutputNorm: NormPart?
     /// The norm before the MLP.
-    public var postNorm: NormPart
+    public var mlpNorm: NormPart?
     /// The MLP.
     public var mlp: MLPPart
+    /// A norm on the MLP output before the residual add (OLMo2, Gemma2).
+    public var mlpOutputNorm: NormPart?
+    /// How the sublayers combine.
+    public var residual: ResidualKind
+    /// Multiplies each sublayer's output before it is added (Granite `residual_multiplier`).
+    public var residualMultiplier: Double
 
     /// Creates a block recipe.
-    public init(inputNorm: NormPart, qkv: QKVPart, output: LinearPart, postNorm: NormPart, mlp: MLPPart) {
+    public init(inputNorm: NormPart?, qkv: QKVPart, attention: AttentionRecipe, output: LinearPart,
+                attentionOutputNorm: NormPart? = nil, mlpNorm: NormPart?, mlp: MLPPart, mlpOutputNorm: NormPart? = nil,
+                residual: ResidualKind = .sequential, residualMultiplier: Double = 1) {
         self.inputNorm = inputNorm
         self.qkv = qkv
+        self.attention = attention
         self.output = output
-        self.postNorm = postNorm
+        self.attentionOutputNorm = attentionOutputNorm
+        self.mlpNorm = mlpNorm
         self.mlp = mlp
+        self.mlpOutputNorm = mlpOutputNorm
+        self.residual = residual
+        self.residualMultiplier = residualMultiplier
     }
 
     /// Every tensor the block reads: canonical name -> shape.
     public var tensors: [(String, [Int])] {
-        inputNorm.tensors + (qkv.parts + [output]).flatMap(\.tensors) + postNorm.tensors + mlp.parts.flatMap(\.tensors)
+        let norms = [inputNorm, attention.queryNorm, attention.keyNorm, attentionOutputNorm, mlpNorm, mlpOutputNorm]
+        return norms.compactMap { $0 }.flatMap(\.tensors) + (qkv.parts + [output] + mlp.parts).flatMap(\.tensors)
     }
 }

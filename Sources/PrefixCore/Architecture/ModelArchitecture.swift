@@ -44,6 +44,8 @@ public enum Architectures {
         LlamaArchitecture.llama,
         LlamaArchitecture.qwen2,
         LlamaArchitecture.mistral,
+        LlamaArchitecture.qwen3,
+        LlamaArchitecture.granite,
     ]
 
     /// The description of `family`.

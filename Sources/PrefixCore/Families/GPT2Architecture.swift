@@ -5,6 +5,8 @@ extension ArchitectureFamily {
 
 /// GPT-2: learned absolute positions added once, pre-LN LayerNorm with biases, fused Conv1D
 /// attention (`c_attn.weight [d, 3d]`), GELU (tanh) MLP, LM head tied to `wte`.
+/// `scale_attn_weights: false` leaves scores unscaled; `scale_attn_by_inverse_layer_idx` divides
+/// block `l`'s scores by `l + 1` as well.
 public struct GPT2Architecture: ModelArchitecture {
     public var family: ArchitectureFamily { .gpt2 }
     public var modelTypes: [String] { ["gpt2"] }
@@ -25,28 +27,27 @@ public struct GPT2Architecture: ModelArchitecture {
             maxPositions: try fields.int("n_positions"), vocabSize: try fields.int("vocab_size"),
             activation: try fields.optionalString("activation_function") ?? "gelu_new",
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true, attentionBias: true)
-        if try fields.optionalBool("scale_attn_weights") == false {
-            throw ConfigError.notImplemented("scale_attn_weights=false", family: family)
-        }
-        for feature in ["scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"] where try fields.optionalBool(feature) == true {
-            throw ConfigError.notImplemented(feature, family: family)
-        }
-        return config
+        var scaled = config
+        if try fields.optionalBool("scale_attn_weights") == false { scaled.attentionScale = 1 }
+        if try fields.optionalBool("scale_attn_by_inverse_layer_idx") == true { scaled.scaleAttentionByLayer = true }
+        // reorder_and_upcast_attn changes only the order and precision of the same product
+        // (`q·k` scaled first, softmax in f32): in the engine's f32 and f64 paths it computes
+        // what the flag's absence computes, so it is accepted and left out of the config.
+        _ = try fields.optionalBool("reorder_and_upcast_attn")
+        return scaled
     }
 
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard config.headDim * config.numHeads == config.hiddenSize else {
             throw ConfigError(.inconsistent, "n_embd must equal n_head * head_dim for GPT-2", field: "n_embd")
         }
-        let activation: Activation
-        switch config.activation {
-        case "gelu_new", "gelu_pytorch_tanh": activation = .geluTanh
-        default:
+        guard let activation = Activation(huggingFace: config.activation) else {
             throw ConfigError(
-                .unsupported, "activation '\(config.activation)' is not implemented for gpt2 (gelu_new, gelu_pytorch_tanh)",
+                .unsupported, "activation '\(config.activation)' is not implemented for gpt2 (gelu_new, gelu_pytorch_tanh, gelu, relu, silu)",
                 field: "activation_function")
         }
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
+        let scale = config.attentionScale ?? 1 / Double(config.headDim).squareRoot(), byLayer = config.scaleAttentionByLayer ?? false
         return ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
             tokenEmbedding: "wte.weight", positions: .learned(table: "wpe.weight", offset: 0),
@@ -55,8 +56,9 @@ public struct GPT2Architecture: ModelArchitecture {
                 return LayerRecipe(
                     inputNorm: NormPart(p + "ln_1", kind: .layerNorm, width: d, bias: true, eps: eps),
                     qkv: .fused(LinearPart(p + "attn.c_attn", inputs: d, outputs: 3 * d, orientation: .inOut, bias: true)),
+                    attention: AttentionRecipe(scale: byLayer ? scale / Double(l + 1) : scale),
                     output: LinearPart(p + "attn.c_proj", inputs: d, outputs: d, orientation: .inOut, bias: true),
-                    postNorm: NormPart(p + "ln_2", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    mlpNorm: NormPart(p + "ln_2", kind: .layerNorm, width: d, bias: true, eps: eps),
                     mlp: .plain(
                         up: LinearPart(p + "mlp.c_fc", inputs: d, outputs: ff, orientation: .inOut, bias: true),
                         down: LinearPart(p + "mlp.c_proj", inputs: ff, outputs: d, orientation: .inOut, bias: true),
