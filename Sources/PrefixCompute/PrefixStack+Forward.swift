@@ -119,7 +119,7 @@ extension PrefixStack {
         } else {
             throw ComputeError(.invalidInput, "no inputs")
         }
-        if let scale = recipe.embeddingScale {
+        if let scale = recipe.embeddingScale, input.ids != nil || !recipe.embeddingScaleOnIDsOnly {
             // HF multiplies in the model's dtype: the factor is rounded to T first, as torch does.
             let factor = T(scale)
             for b in states.indices { states[b].scale(by: factor) }

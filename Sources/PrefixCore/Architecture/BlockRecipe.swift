@@ -15,6 +15,9 @@ public struct ModelRecipe: Sendable {
     public var positions: PositionRecipe
     /// Multiplies the token embeddings (Gemma `sqrt(d)`, Granite `embedding_multiplier`), if set.
     public var embeddingScale: Double?
+    /// Whether the scale applies only to embeddings looked up from ids (Gemma's scaled embedding
+    /// module), not to `inputs_embeds` the caller gives (Granite scales both).
+    public var embeddingScaleOnIDsOnly = false
     /// A norm on the embeddings before the first block (BLOOM), if set.
     public var embeddingNorm: NormPart?
     /// Block `l`'s parts.

@@ -46,6 +46,16 @@ public enum Architectures {
         LlamaArchitecture.mistral,
         LlamaArchitecture.qwen3,
         LlamaArchitecture.granite,
+        LlamaArchitecture.gemma,
+        LlamaArchitecture.gemma2,
+        LlamaArchitecture.phi3,
+        LlamaArchitecture.olmo,
+        LlamaArchitecture.olmo2,
+        GPTNeoXArchitecture(),
+        GPTJArchitecture(),
+        PhiArchitecture(),
+        StarCoder2Architecture(),
+        OPTArchitecture(),
     ]
 
     /// The description of `family`.

@@ -1,0 +1,78 @@
+extension ArchitectureFamily {
+    /// GPT-J.
+    public static let gptJ: ArchitectureFamily = "gptj"
+}
+
+/// GPT-J: one LayerNorm feeding attention and MLP in parallel, bias-free q/k/v/out projections,
+/// interleaved (`rotate_every_two`) RoPE on the first `rotary_dim` dimensions with base 10000,
+/// a GELU MLP with biases, and an LM head with a bias.
+public struct GPTJArchitecture: ModelArchitecture {
+    public var family: ArchitectureFamily { .gptJ }
+    public var modelTypes: [String] { ["gptj"] }
+    public var summary: String { "GPT-J: parallel residual, interleaved partial RoPE" }
+
+    /// Creates the description.
+    public init() {}
+
+    public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
+        let d = try fields.int("n_embd"), heads = try fields.int("n_head")
+        guard heads > 0, d % heads == 0 else {
+            throw ConfigError(.inconsistent, "n_embd \(d) is not a multiple of n_head \(heads)", field: "n_embd")
+        }
+        guard let rotaryDim = try fields.optionalInt("rotary_dim") else {
+            throw ConfigError.notImplemented("rotary_dim=null", family: family, detail: "rotation over the whole width")
+        }
+        var config = ModelConfig(
+            family: family, numLayers: try fields.int("n_layer"), hiddenSize: d, numHeads: heads, numKVHeads: heads,
+            headDim: d / heads, intermediateSize: try fields.optionalInt("n_inner") ?? 4 * d, normKind: .layerNorm,
+            normEps: try fields.optionalDouble("layer_norm_epsilon") ?? 1e-5, positionScheme: .rope,
+            maxPositions: try fields.int("n_positions"), vocabSize: try fields.int("vocab_size"),
+            activation: try fields.optionalString("activation_function") ?? "gelu_new", ropeTheta: 10000,
+            tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? false, attentionBias: false)
+        config.partialRotaryFactor = rotaryDim == d / heads ? nil : Double(rotaryDim) / Double(d / heads)
+        config.rotaryInterleaved = true
+        config.parallelResidual = "shared"
+        return config
+    }
+
+    public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
+        guard let activation = Activation(huggingFace: config.activation) else {
+            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for gptj", field: "activation_function")
+        }
+        try RotaryConfig.check(config)
+        let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
+        let scale = 1 / Double(config.headDim).squareRoot()
+        return ModelRecipe(
+            family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
+            tokenEmbedding: "wte.weight", positions: .rotary(RotaryConfig.recipe(config)),
+            layer: { l in
+                let p = "h.\(l)."
+                return LayerRecipe(
+                    inputNorm: NormPart(p + "ln_1", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    qkv: .separate(
+                        q: LinearPart(p + "attn.q_proj", inputs: d, outputs: d, bias: false),
+                        k: LinearPart(p + "attn.k_proj", inputs: d, outputs: d, bias: false),
+                        v: LinearPart(p + "attn.v_proj", inputs: d, outputs: d, bias: false)),
+                    attention: AttentionRecipe(scale: scale),
+                    output: LinearPart(p + "attn.out_proj", inputs: d, outputs: d, bias: false), mlpNorm: nil,
+                    mlp: .plain(
+                        up: LinearPart(p + "mlp.fc_in", inputs: d, outputs: ff, bias: true),
+                        down: LinearPart(p + "mlp.fc_out", inputs: ff, outputs: d, bias: true), activation: activation),
+                    residual: .parallel)
+            },
+            finalNorm: NormPart("ln_f", kind: .layerNorm, width: d, bias: true, eps: eps),
+            head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: true),
+            headUse: config.tieWordEmbeddings ? .tied : .required, namePrefixes: ["transformer."],
+            bufferSuffixes: [".attn.bias", ".attn.masked_bias", ".embed_positions"])
+    }
+
+    public func huggingFaceJSON(_ config: ModelConfig) -> String {
+        let rotary = Int(Double(config.headDim) * (config.partialRotaryFactor ?? 1))
+        return """
+            {"architectures": ["GPTJForCausalLM"], "model_type": "gptj", "activation_function": "\(config.activation)", \
+            "n_layer": \(config.numLayers), "n_embd": \(config.hiddenSize), "n_head": \(config.numHeads), "n_inner": \(config.intermediateSize), \
+            "n_positions": \(config.maxPositions), "vocab_size": \(config.vocabSize), "layer_norm_epsilon": \(config.normEps), \
+            "rotary_dim": \(rotary), "tie_word_embeddings": \(config.tieWordEmbeddings)}
+            """
+    }
+}

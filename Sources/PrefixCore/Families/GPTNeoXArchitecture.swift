@@ -1,0 +1,81 @@
+extension ArchitectureFamily {
+    /// GPT-NeoX (Pythia).
+    public static let gptNeoX: ArchitectureFamily = "gpt_neox"
+}
+
+/// GPT-NeoX (Pythia): LayerNorms with biases, one `query_key_value` map whose columns are
+/// `[q_h | k_h | v_h]` per head, partial rotate-half RoPE (`rotary_pct`, default 0.25), exact GELU,
+/// a parallel residual reading two norms (or sequential with `use_parallel_residual: false`),
+/// an untied `embed_out` head.
+public struct GPTNeoXArchitecture: ModelArchitecture {
+    public var family: ArchitectureFamily { .gptNeoX }
+    public var modelTypes: [String] { ["gpt_neox"] }
+    public var summary: String { "GPT-NeoX / Pythia: fused per-head q/k/v, partial RoPE, parallel residual" }
+
+    /// Creates the description.
+    public init() {}
+
+    public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
+        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
+        guard heads > 0, d % heads == 0 else {
+            throw ConfigError(.inconsistent, "hidden_size \(d) is not a multiple of num_attention_heads \(heads)", field: "hidden_size")
+        }
+        var rotary = try RotaryConfig(fields, defaultTheta: try fields.optionalDouble("rotary_emb_base") ?? 10000)
+        if rotary.partialRotaryFactor == nil, !(try fields.optionalObject("rope_parameters")?.has("partial_rotary_factor") ?? false) {
+            let pct = try fields.optionalDouble("rotary_pct") ?? 0.25
+            rotary.partialRotaryFactor = pct == 1 ? nil : pct
+        }
+        var config = ModelConfig(
+            family: family, numLayers: try fields.int("num_hidden_layers"), hiddenSize: d, numHeads: heads, numKVHeads: heads,
+            headDim: d / heads, intermediateSize: try fields.int("intermediate_size"), normKind: .layerNorm,
+            normEps: try fields.optionalDouble("layer_norm_eps") ?? 1e-5, positionScheme: .rope,
+            maxPositions: try fields.int("max_position_embeddings"), vocabSize: try fields.int("vocab_size"),
+            activation: try fields.optionalString("hidden_act") ?? "gelu", ropeTheta: rotary.theta, ropeScaling: rotary.scaling,
+            tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? false,
+            attentionBias: try fields.optionalBool("attention_bias") ?? true)
+        config.partialRotaryFactor = rotary.partialRotaryFactor
+        config.parallelResidual = (try fields.optionalBool("use_parallel_residual") ?? true) ? "separate" : nil
+        return config
+    }
+
+    public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
+        guard let activation = Activation(huggingFace: config.activation) else {
+            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for gpt_neox", field: "hidden_act")
+        }
+        try RotaryConfig.check(config)
+        let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, bias = config.attentionBias
+        let parallel = config.parallelResidual != nil
+        let scale = 1 / Double(config.headDim).squareRoot()
+        return ModelRecipe(
+            family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
+            tokenEmbedding: "embed_in.weight", positions: .rotary(RotaryConfig.recipe(config)),
+            layer: { l in
+                let p = "layers.\(l)."
+                return LayerRecipe(
+                    inputNorm: NormPart(p + "input_layernorm", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    qkv: .fusedPerHead(LinearPart(p + "attention.query_key_value", inputs: d, outputs: 3 * d, bias: bias)),
+                    attention: AttentionRecipe(scale: scale),
+                    output: LinearPart(p + "attention.dense", inputs: d, outputs: d, bias: bias),
+                    mlpNorm: NormPart(p + "post_attention_layernorm", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    mlp: .plain(
+                        up: LinearPart(p + "mlp.dense_h_to_4h", inputs: d, outputs: ff, bias: true),
+                        down: LinearPart(p + "mlp.dense_4h_to_h", inputs: ff, outputs: d, bias: true), activation: activation),
+                    residual: parallel ? .parallel : .sequential)
+            },
+            finalNorm: NormPart("final_layer_norm", kind: .layerNorm, width: d, bias: true, eps: eps),
+            head: LinearPart("embed_out", inputs: d, outputs: config.vocabSize, bias: false),
+            headUse: config.tieWordEmbeddings ? .tied : .required, namePrefixes: ["gpt_neox."],
+            bufferSuffixes: [".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq"])
+    }
+
+    public func huggingFaceJSON(_ config: ModelConfig) -> String {
+        """
+        {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_act": "\(config.activation)", \
+        "num_hidden_layers": \(config.numLayers), "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), \
+        "intermediate_size": \(config.intermediateSize), "max_position_embeddings": \(config.maxPositions), \
+        "vocab_size": \(config.vocabSize), "layer_norm_eps": \(config.normEps), "rotary_pct": \(config.partialRotaryFactor ?? 1), \
+        "rotary_emb_base": \(config.ropeTheta ?? 10000), "use_parallel_residual": \(config.parallelResidual != nil), \
+        "attention_bias": \(config.attentionBias), "tie_word_embeddings": \(config.tieWordEmbeddings)}
+        """
+    }
+}

@@ -1,0 +1,86 @@
+extension ArchitectureFamily {
+    /// OPT (Meta).
+    public static let opt: ArchitectureFamily = "opt"
+}
+
+/// OPT: learned positions whose table row `p + 2` holds position `p`, pre-LN LayerNorms with
+/// biases (`do_layer_norm_before`), biased q/k/v/out projections (`enable_bias`), a ReLU MLP
+/// (`fc1`, `fc2`), a tied head. Refused by name: post-LN (`do_layer_norm_before: false`, the
+/// 350m model), `word_embed_proj_dim != hidden_size` (project_in/out), LayerNorms without
+/// affine parameters, `_remove_final_layer_norm`.
+public struct OPTArchitecture: ModelArchitecture {
+    public var family: ArchitectureFamily { .opt }
+    public var modelTypes: [String] { ["opt"] }
+    public var summary: String { "OPT: learned positions with offset 2, pre-LN, ReLU MLP" }
+
+    /// Creates the description.
+    public init() {}
+
+    public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
+        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
+        guard heads > 0, d % heads == 0 else {
+            throw ConfigError(.inconsistent, "hidden_size \(d) is not a multiple of num_attention_heads \(heads)", field: "hidden_size")
+        }
+        if try fields.optionalBool("do_layer_norm_before") == false {
+            throw ConfigError.notImplemented("do_layer_norm_before=false", family: family, detail: "post-LN blocks")
+        }
+        if let projection = try fields.optionalInt("word_embed_proj_dim"), projection != d {
+            throw ConfigError.notImplemented("word_embed_proj_dim", family: family, detail: "project_in/project_out")
+        }
+        if try fields.optionalBool("layer_norm_elementwise_affine") == false {
+            throw ConfigError.notImplemented("layer_norm_elementwise_affine=false", family: family)
+        }
+        if try fields.optionalBool("_remove_final_layer_norm") == true {
+            throw ConfigError.notImplemented("_remove_final_layer_norm", family: family)
+        }
+        var config = ModelConfig(
+            family: family, numLayers: try fields.int("num_hidden_layers"), hiddenSize: d, numHeads: heads, numKVHeads: heads,
+            headDim: d / heads, intermediateSize: try fields.int("ffn_dim"), normKind: .layerNorm, normEps: 1e-5,
+            positionScheme: .learned, maxPositions: try fields.int("max_position_embeddings"), vocabSize: try fields.int("vocab_size"),
+            activation: try fields.optionalString("activation_function") ?? "relu",
+            tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true,
+            attentionBias: try fields.optionalBool("enable_bias") ?? true)
+        config.mlpBias = config.attentionBias ? nil : false
+        return config
+    }
+
+    public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
+        guard let activation = Activation(huggingFace: config.activation) else {
+            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for opt", field: "activation_function")
+        }
+        let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, bias = config.attentionBias
+        let scale = 1 / Double(config.headDim).squareRoot()
+        return ModelRecipe(
+            family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
+            tokenEmbedding: "embed_tokens.weight", positions: .learned(table: "embed_positions.weight", offset: 2),
+            layer: { l in
+                let p = "layers.\(l)."
+                return LayerRecipe(
+                    inputNorm: NormPart(p + "self_attn_layer_norm", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    qkv: .separate(
+                        q: LinearPart(p + "self_attn.q_proj", inputs: d, outputs: d, bias: bias),
+                        k: LinearPart(p + "self_attn.k_proj", inputs: d, outputs: d, bias: bias),
+                        v: LinearPart(p + "self_attn.v_proj", inputs: d, outputs: d, bias: bias)),
+                    attention: AttentionRecipe(scale: scale),
+                    output: LinearPart(p + "self_attn.out_proj", inputs: d, outputs: d, bias: bias),
+                    mlpNorm: NormPart(p + "final_layer_norm", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    mlp: .plain(
+                        up: LinearPart(p + "fc1", inputs: d, outputs: ff, bias: bias),
+                        down: LinearPart(p + "fc2", inputs: ff, outputs: d, bias: bias), activation: activation))
+            },
+            finalNorm: NormPart("final_layer_norm", kind: .layerNorm, width: d, bias: true, eps: eps),
+            head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: false),
+            headUse: config.tieWordEmbeddings ? .tied : .required, namePrefixes: ["model.decoder.", "decoder."],
+            bufferSuffixes: [])
+    }
+
+    public func huggingFaceJSON(_ config: ModelConfig) -> String {
+        """
+        {"architectures": ["OPTForCausalLM"], "model_type": "opt", "activation_function": "\(config.activation)", \
+        "num_hidden_layers": \(config.numLayers), "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), \
+        "ffn_dim": \(config.intermediateSize), "max_position_embeddings": \(config.maxPositions), "vocab_size": \(config.vocabSize), \
+        "word_embed_proj_dim": \(config.hiddenSize), "do_layer_norm_before": true, "enable_bias": \(config.attentionBias), \
+        "tie_word_embeddings": \(config.tieWordEmbeddings)}
+        """
+    }
+}

@@ -1,0 +1,77 @@
+extension ArchitectureFamily {
+    /// Phi (1, 1.5, 2).
+    public static let phi: ArchitectureFamily = "phi"
+}
+
+/// Phi (1, 1.5, 2): one LayerNorm feeding attention and MLP in parallel, biased q/k/v and
+/// `dense` projections, partial rotate-half RoPE, a GELU MLP (`fc1`, `fc2`), `final_layernorm`,
+/// and an LM head with a bias. `qk_layernorm` is refused by name.
+public struct PhiArchitecture: ModelArchitecture {
+    public var family: ArchitectureFamily { .phi }
+    public var modelTypes: [String] { ["phi"] }
+    public var summary: String { "Phi: parallel residual, partial RoPE, biased head" }
+
+    /// Creates the description.
+    public init() {}
+
+    public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
+        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
+        guard heads > 0 else { throw ConfigError(.wrongType, "num_attention_heads must be positive", field: "num_attention_heads") }
+        if try fields.optionalBool("qk_layernorm") == true { throw ConfigError.notImplemented("qk_layernorm", family: family) }
+        let rotary = try RotaryConfig(fields)
+        var config = ModelConfig(
+            family: family, numLayers: try fields.int("num_hidden_layers"), hiddenSize: d, numHeads: heads,
+            numKVHeads: try fields.optionalInt("num_key_value_heads") ?? heads, headDim: d / heads,
+            intermediateSize: try fields.int("intermediate_size"), normKind: .layerNorm,
+            normEps: try fields.optionalDouble("layer_norm_eps") ?? 1e-5, positionScheme: .rope,
+            maxPositions: try fields.int("max_position_embeddings"), vocabSize: try fields.int("vocab_size"),
+            activation: try fields.optionalString("hidden_act") ?? "gelu_new", ropeTheta: rotary.theta, ropeScaling: rotary.scaling,
+            tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? false, attentionBias: true)
+        config.partialRotaryFactor = rotary.partialRotaryFactor
+        config.parallelResidual = "shared"
+        return config
+    }
+
+    public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
+        guard let activation = Activation(huggingFace: config.activation) else {
+            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for phi", field: "hidden_act")
+        }
+        try RotaryConfig.check(config)
+        let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
+        let q = config.numHeads * hd, kv = config.numKVHeads * hd
+        let scale = 1 / Double(hd).squareRoot()
+        return ModelRecipe(
+            family: family, heads: config.numHeads, kvHeads: config.numKVHeads, headDim: hd,
+            tokenEmbedding: "embed_tokens.weight", positions: .rotary(RotaryConfig.recipe(config)),
+            layer: { l in
+                let p = "layers.\(l)."
+                return LayerRecipe(
+                    inputNorm: NormPart(p + "input_layernorm", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    qkv: .separate(
+                        q: LinearPart(p + "self_attn.q_proj", inputs: d, outputs: q, bias: true),
+                        k: LinearPart(p + "self_attn.k_proj", inputs: d, outputs: kv, bias: true),
+                        v: LinearPart(p + "self_attn.v_proj", inputs: d, outputs: kv, bias: true)),
+                    attention: AttentionRecipe(scale: scale),
+                    output: LinearPart(p + "self_attn.dense", inputs: q, outputs: d, bias: true), mlpNorm: nil,
+                    mlp: .plain(
+                        up: LinearPart(p + "mlp.fc1", inputs: d, outputs: ff, bias: true),
+                        down: LinearPart(p + "mlp.fc2", inputs: ff, outputs: d, bias: true), activation: activation),
+                    residual: .parallel)
+            },
+            finalNorm: NormPart("final_layernorm", kind: .layerNorm, width: d, bias: true, eps: eps),
+            head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: true),
+            headUse: config.tieWordEmbeddings ? .tied : .required, namePrefixes: ["model."],
+            bufferSuffixes: [".rotary_emb.inv_freq"])
+    }
+
+    public func huggingFaceJSON(_ config: ModelConfig) -> String {
+        """
+        {"architectures": ["PhiForCausalLM"], "model_type": "phi", "hidden_act": "\(config.activation)", \
+        "num_hidden_layers": \(config.numLayers), "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), \
+        "num_key_value_heads": \(config.numKVHeads), "intermediate_size": \(config.intermediateSize), \
+        "max_position_embeddings": \(config.maxPositions), "vocab_size": \(config.vocabSize), "layer_norm_eps": \(config.normEps), \
+        "partial_rotary_factor": \(config.partialRotaryFactor ?? 1), "rope_theta": \(config.ropeTheta ?? 10000), \
+        "tie_word_embeddings": \(config.tieWordEmbeddings)}
+        """
+    }
+}

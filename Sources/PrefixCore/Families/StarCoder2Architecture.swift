@@ -1,0 +1,80 @@
+extension ArchitectureFamily {
+    /// StarCoder2.
+    public static let starcoder2: ArchitectureFamily = "starcoder2"
+}
+
+/// StarCoder2: LayerNorms with biases, q/k/v/o and MLP maps with biases (`use_bias`), full
+/// RoPE, grouped-query attention, a plain GELU-tanh MLP (`c_fc`, `c_proj`), a sliding window on
+/// every layer, a tied head by default.
+public struct StarCoder2Architecture: ModelArchitecture {
+    public var family: ArchitectureFamily { .starcoder2 }
+    public var modelTypes: [String] { ["starcoder2"] }
+    public var summary: String { "StarCoder2: LayerNorm, biased maps, RoPE, GQA, sliding window" }
+
+    /// Creates the description.
+    public init() {}
+
+    public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
+        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
+        guard heads > 0 else { throw ConfigError(.wrongType, "num_attention_heads must be positive", field: "num_attention_heads") }
+        let rotary = try RotaryConfig(fields)
+        if rotary.partialRotaryFactor != nil { throw ConfigError.notImplemented("partial_rotary_factor", family: family) }
+        var config = ModelConfig(
+            family: family, numLayers: try fields.int("num_hidden_layers"), hiddenSize: d, numHeads: heads,
+            numKVHeads: try fields.optionalInt("num_key_value_heads") ?? heads, headDim: d / heads,
+            intermediateSize: try fields.int("intermediate_size"), normKind: .layerNorm,
+            normEps: try fields.optionalDouble("norm_epsilon") ?? 1e-5, positionScheme: .rope,
+            maxPositions: try fields.int("max_position_embeddings"), vocabSize: try fields.int("vocab_size"),
+            activation: try fields.optionalString("hidden_act") ?? "gelu_pytorch_tanh", ropeTheta: rotary.theta,
+            ropeScaling: rotary.scaling, tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true,
+            attentionBias: try fields.optionalBool("use_bias") ?? true, slidingWindow: try fields.optionalInt("sliding_window"))
+        config.mlpBias = config.attentionBias ? nil : false
+        return config
+    }
+
+    public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
+        guard let activation = Activation(huggingFace: config.activation) else {
+            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for starcoder2", field: "hidden_act")
+        }
+        try RotaryConfig.check(config)
+        if let window = config.slidingWindow, window < 1 {
+            throw ConfigError(.inconsistent, "sliding_window must be positive, found \(window)", field: "sliding_window")
+        }
+        let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
+        let q = config.numHeads * hd, kv = config.numKVHeads * hd, bias = config.attentionBias, window = config.slidingWindow
+        let scale = 1 / Double(hd).squareRoot()
+        return ModelRecipe(
+            family: family, heads: config.numHeads, kvHeads: config.numKVHeads, headDim: hd,
+            tokenEmbedding: "embed_tokens.weight", positions: .rotary(RotaryConfig.recipe(config)),
+            layer: { l in
+                let p = "layers.\(l)."
+                return LayerRecipe(
+                    inputNorm: NormPart(p + "input_layernorm", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    qkv: .separate(
+                        q: LinearPart(p + "self_attn.q_proj", inputs: d, outputs: q, bias: bias),
+                        k: LinearPart(p + "self_attn.k_proj", inputs: d, outputs: kv, bias: bias),
+                        v: LinearPart(p + "self_attn.v_proj", inputs: d, outputs: kv, bias: bias)),
+                    attention: AttentionRecipe(scale: scale, window: window),
+                    output: LinearPart(p + "self_attn.o_proj", inputs: q, outputs: d, bias: bias),
+                    mlpNorm: NormPart(p + "post_attention_layernorm", kind: .layerNorm, width: d, bias: true, eps: eps),
+                    mlp: .plain(
+                        up: LinearPart(p + "mlp.c_fc", inputs: d, outputs: ff, bias: bias),
+                        down: LinearPart(p + "mlp.c_proj", inputs: ff, outputs: d, bias: bias), activation: activation))
+            },
+            finalNorm: NormPart("norm", kind: .layerNorm, width: d, bias: true, eps: eps),
+            head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: false),
+            headUse: config.tieWordEmbeddings ? .tied : .required, namePrefixes: ["model."],
+            bufferSuffixes: [".rotary_emb.inv_freq"])
+    }
+
+    public func huggingFaceJSON(_ config: ModelConfig) -> String {
+        """
+        {"architectures": ["Starcoder2ForCausalLM"], "model_type": "starcoder2", "hidden_act": "\(config.activation)", \
+        "num_hidden_layers": \(config.numLayers), "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), \
+        "num_key_value_heads": \(config.numKVHeads), "intermediate_size": \(config.intermediateSize), \
+        "max_position_embeddings": \(config.maxPositions), "vocab_size": \(config.vocabSize), "norm_epsilon": \(config.normEps), \
+        "rope_theta": \(config.ropeTheta ?? 10000), "use_bias": \(config.attentionBias), \
+        "sliding_window": \(config.slidingWindow.map(String.init) ?? "null"), "tie_word_embeddings": \(config.tieWordEmbeddings)}
+        """
+    }
+}
