@@ -20,7 +20,8 @@ forward hooks on the decoder blocks, so the last block's output is included (HF'
 
 Rotary models: transformers computes RoPE angles in float32 even in a float64 model (relative
 error ~1e-8 per layer); `meta` then says `"rope_dtype": "f32"`, and `verify` holds such a
-reference to the f32 tolerances while recomputing in float64.
+reference to the f32 tolerances while recomputing in float64. BLOOM and MPT compute the
+attention softmax in float32 likewise: `"softmax_dtype": "f32"`, held to the same tolerances.
 
 Positions: real tokens of a left-padded row take Pn, Pn+1, ... The script checks, on the
 unpadded inputs, whether this PEFT version offsets caller-given `position_ids` by
@@ -121,6 +122,9 @@ def reference(base, adapter, ids, mask, dtype="f64"):
     # dtype: say so, and the verifier holds the reference to the f32 tolerances.
     if any("Rotary" in type(m).__name__ for m in core.modules()):
         meta["rope_dtype"] = "f32"
+    # BLOOM and MPT compute the attention softmax in float32 whatever the model's dtype.
+    if core.config.model_type in ("bloom", "mpt"):
+        meta["softmax_dtype"] = "f32"
     data["meta"] = np.array(json.dumps(meta))
     return data
 

@@ -9,7 +9,7 @@ enum Attention {
     /// A query that sees no key gets zeros (only padded rows can, and they are never compared).
     static func attend<T>(q: Matrix<T>, k: Matrix<T>, v: Matrix<T>, heads: Int, kvHeads: Int, headDim: Int,
                           queryOffset: Int, keyMask: [Bool], scale scaleValue: Double? = nil, window: Int? = nil,
-                          softcap: Double? = nil) -> Matrix<T> {
+                          softcap: Double? = nil, alibi: (slopes: [Double], keyPositions: [Int])? = nil) -> Matrix<T> {
         let rq = q.rows, rk = k.rows
         precondition(q.cols == heads * headDim && k.cols == kvHeads * headDim && v.cols == k.cols && v.rows == rk, "attention shapes")
         precondition(keyMask.count == rk && queryOffset + rq <= rk, "attention mask")
@@ -34,6 +34,10 @@ enum Attention {
                                     if let softcap {
                                         let cap = T(softcap), inverse = T(1 / softcap)
                                         for j in row.indices { row[j] = cap * T.tanh(row[j] * inverse) }
+                                    }
+                                    if let alibi {
+                                        let slope = T(alibi.slopes[h])
+                                        for j in row.indices { row[j] += slope * T(Double(alibi.keyPositions[j])) }
                                     }
                                     let first = window.map { max(0, queryOffset + i + 1 - $0) } ?? 0
                                     for j in 0..<first { row[j] = -T.infinity }

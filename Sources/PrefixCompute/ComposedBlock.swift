@@ -49,6 +49,8 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
     let heads: Int, kvHeads: Int, headDim: Int
     let recipe: LayerRecipe
     let rope: RotaryEmbedding?
+    /// ALiBi slopes per head and whether key positions are columns (MPT) or mask-counted (BLOOM).
+    let alibi: (slopes: [Double], byColumn: Bool)?
     let inputNorm: LoadedNorm<Scalar>?
     let queryNorm: LoadedNorm<Scalar>?, keyNorm: LoadedNorm<Scalar>?
     let projections: [LoadedLinear<Scalar>]
@@ -65,6 +67,7 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         headDim = model.headDim
         self.recipe = recipe
         self.rope = rope
+        if case .alibi(let slopes, let byColumn) = model.positions { alibi = (slopes, byColumn) } else { alibi = nil }
         func norm(_ part: NormPart?) throws -> LoadedNorm<Scalar>? { try part.map { try LoadedNorm($0, load: load) } }
         inputNorm = try norm(recipe.inputNorm)
         queryNorm = try norm(recipe.attention.queryNorm)
@@ -93,6 +96,19 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
             let parts = splitColumns(projections[0](a), into: Array(repeating: headDim, count: 3 * heads))
             func gather(_ offset: Int) -> Matrix<Scalar> { joinColumns(stride(from: offset, to: 3 * heads, by: 3).map { parts[$0] }) }
             (q, k, v) = (gather(0), gather(1), gather(2))
+        case .fusedGrouped(_, let groups):
+            // Per group: `H/groups` query heads, then one key and one value head, each shared by
+            // the group's query heads (expanded here, as the family's cache holds them).
+            let perGroup = heads / groups
+            let parts = splitColumns(projections[0](a), into: Array(repeating: headDim, count: groups * (perGroup + 2)))
+            var qs: [Matrix<Scalar>] = [], ks: [Matrix<Scalar>] = [], vs: [Matrix<Scalar>] = []
+            for g in 0..<groups {
+                let base = g * (perGroup + 2)
+                qs += (0..<perGroup).map { parts[base + $0] }
+                ks += Array(repeating: parts[base + perGroup], count: perGroup)
+                vs += Array(repeating: parts[base + perGroup + 1], count: perGroup)
+            }
+            (q, k, v) = (joinColumns(qs), joinColumns(ks), joinColumns(vs))
         }
         if let clip = recipe.attention.clip {
             let bound = Scalar(clip)
@@ -110,6 +126,12 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         return (q, k, v)
     }
 
+    /// The ALiBi position of every key: past keys at their positions and own rows at theirs
+    /// (BLOOM counts only real tokens, as `positions` do); by column, key `j` is at `j` (MPT).
+    static func alibiPositions(_ past: [Int], _ own: [Int], _ keyMask: [Bool], byColumn: Bool) -> [Int] {
+        byColumn ? Array(0..<keyMask.count) : past + own
+    }
+
     /// A q/k norm over each head (`width == hd`) or over all heads at once.
     private func normalize(_ m: Matrix<Scalar>, with norm: LoadedNorm<Scalar>, heads: Int) -> Matrix<Scalar> {
         guard norm.part.width == headDim, heads > 1 else { return norm(m) }
@@ -123,7 +145,7 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
     }
 
     func callAsFunction(_ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
-                        keyMask: [Bool]) -> Matrix<Scalar> {
+                        pastPositions: [Int], keyMask: [Bool]) -> Matrix<Scalar> {
         let (query, k, v) = project(x, positions: positions, wantQuery: true)
         guard let q = query else { preconditionFailure("queries were asked for") }
         let keys = past.map { $0.keys.stacked(on: k) } ?? k
@@ -131,7 +153,8 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         let attention = recipe.attention
         let attended = Attention.attend(q: q, k: keys, v: values, heads: heads, kvHeads: kvHeads,
                                         headDim: headDim, queryOffset: past?.keys.rows ?? 0, keyMask: keyMask,
-                                        scale: attention.scale, window: attention.window, softcap: attention.softcap)
+                                        scale: attention.scale, window: attention.window, softcap: attention.softcap,
+                                        alibi: alibi.map { ($0, Self.alibiPositions(past == nil ? [] : pastPositions, positions, keyMask, byColumn: $1)) })
         var o = output(attended)
         if let attentionOutputNorm { o = attentionOutputNorm(o) }
         let multiplier = Scalar(recipe.residualMultiplier)

@@ -73,17 +73,17 @@ extension PrefixStack {
                     let full = rows.stacked(on: states[b])
                     inputsRecord += full.values
                     if computePrefixRows {
-                        let y = block(full, positions: prefixPositions + inputPositions[b], past: nil, keyMask: keyMask)
+                        let y = block(full, positions: prefixPositions + inputPositions[b], past: nil, pastPositions: [], keyMask: keyMask)
                         prefixRecord += y.rows(0..<pn).values
                         states[b] = y.rows(pn..<(pn + n))
                     } else {
                         let past = block.keysValues(rows, positions: prefixPositions)
-                        states[b] = block(states[b], positions: inputPositions[b], past: past, keyMask: keyMask)
+                        states[b] = block(states[b], positions: inputPositions[b], past: past, pastPositions: prefixPositions, keyMask: keyMask)
                     }
                 case .kv(let key, let value):
                     inputsRecord += states[b].values
                     let past = (keys: PrefixStack.keyValueMatrix(key) as Matrix<T>, values: PrefixStack.keyValueMatrix(value) as Matrix<T>)
-                    states[b] = block(states[b], positions: inputPositions[b], past: past, keyMask: keyMask)
+                    states[b] = block(states[b], positions: inputPositions[b], past: past, pastPositions: prefixPositions, keyMask: keyMask)
                 }
             }
             let rowsIn = prefix.form == .hidden ? pn + n : n

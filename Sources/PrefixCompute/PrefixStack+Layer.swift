@@ -52,14 +52,14 @@ extension PrefixStack {
             let kept: Matrix<T>
             switch variant {
             case .prefixIgnored, .prefixIgnoredAtZero:
-                kept = block(hbar, positions: positions, past: nil, keyMask: mask[b])
+                kept = block(hbar, positions: positions, past: nil, pastPositions: [], keyMask: mask[b])
             default:
                 var past: (keys: Matrix<T>, values: Matrix<T>)
                 switch prefix {
                 case .hidden(let p):
                     let rowsP = Matrix<T>(rows: pn, cols: d, values: T.elements(of: p))
                     if variant == .keptFirstN || (wantPrefixOutputs && variant == .correct) {
-                        let y = block(rowsP.stacked(on: hbar), positions: prefixPositions + positions, past: nil, keyMask: keyMask)
+                        let y = block(rowsP.stacked(on: hbar), positions: prefixPositions + positions, past: nil, pastPositions: [], keyMask: keyMask)
                         if wantPrefixOutputs { prefixOut += y.rows(0..<pn).values }
                         out += (variant == .keptFirstN ? y.rows(0..<n) : y.rows(pn..<(pn + n))).values
                         continue
@@ -73,7 +73,7 @@ extension PrefixStack {
                 }
                 if variant == .keyValueSwapped { past = (past.values, past.keys) }
                 // (A KV prefix has no rows of its own: for it, keeping the first N keeps the input rows.)
-                kept = block(hbar, positions: positions, past: past, keyMask: keyMask)
+                kept = block(hbar, positions: positions, past: past, pastPositions: prefixPositions, keyMask: keyMask)
             }
             out += kept.values
         }

@@ -10,9 +10,10 @@ protocol TransformerBlock<Scalar> {
     func keysValues(_ x: Matrix<Scalar>, positions: [Int]) -> (keys: Matrix<Scalar>, values: Matrix<Scalar>)
 
     /// The block's output for rows `x` at `positions`, attending causally over `past` keys and
-    /// values (if any) followed by the rows' own; `keyMask` covers past then own rows.
+    /// values (if any, at `pastPositions`) followed by the rows' own; `keyMask` covers past then
+    /// own rows.
     func callAsFunction(_ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
-                        keyMask: [Bool]) -> Matrix<Scalar>
+                        pastPositions: [Int], keyMask: [Bool]) -> Matrix<Scalar>
 }
 
 /// Splits `[R, 3*w]` into its three `[R, w]` column blocks.

@@ -112,7 +112,7 @@ public enum Importer {
         case .peftAdapter:
             let adapter = try PEFTAdapter(path: path)
             let target = try resolveBase(store, options.base) { config in
-                config.numLayers == adapter.config.numLayers && config.numKVHeads == adapter.config.numAttentionHeads
+                config.numLayers == adapter.config.numLayers && config.prefixKVHeads == adapter.config.numAttentionHeads
                     && config.tokenDim == adapter.config.tokenDim
             }
             try check(adapter.config, against: target.config, adapterPath: path)
@@ -132,11 +132,11 @@ public enum Importer {
             let target = try resolveBase(store, options.base) { config in
                 (try? PrefixFile.content(
                     contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: config.numLayers,
-                    kvHeads: config.numKVHeads, headDim: config.headDim)) != nil
+                    kvHeads: config.prefixKVHeads, headDim: config.headDim)) != nil
             }
             let content = try PrefixFile.content(
                 contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: target.config.numLayers,
-                kvHeads: target.config.numKVHeads, headDim: target.config.headDim)
+                kvHeads: target.config.prefixKVHeads, headDim: target.config.headDim)
             if let fingerprint = contents.metadata["base_fingerprint"], let base = target.base, !base.fingerprint.hasPrefix(fingerprint),
                 !fingerprint.isEmpty, options.base == nil
             {
@@ -226,15 +226,18 @@ public enum Importer {
                 .inconsistent, "num_layers is \(adapter.numLayers) but the base has \(config.numLayers) layers", path: path,
                 member: "num_layers")
         }
-        if adapter.numAttentionHeads != config.numKVHeads {
+        if adapter.numAttentionHeads != config.prefixKVHeads {
+            let hint = (try? Architectures.named(config.family).adapterHeadsHint(config, adapterHeads: adapter.numAttentionHeads)) ?? nil
             throw FormatError(
-                .inconsistent, "num_attention_heads is \(adapter.numAttentionHeads) but the base has \(config.numKVHeads) key/value heads",
+                .inconsistent,
+                "num_attention_heads is \(adapter.numAttentionHeads) but the base's cache holds \(config.prefixKVHeads) key/value heads"
+                    + (hint.map { ": " + $0 } ?? ""),
                 path: path, member: "num_attention_heads")
         }
         if adapter.tokenDim != config.tokenDim {
             throw FormatError(
                 .inconsistent,
-                "token_dim is \(adapter.tokenDim) but the base's key/value width is \(config.numKVHeads) x head_dim \(config.headDim) = \(config.tokenDim)",
+                "token_dim is \(adapter.tokenDim) but the base's key/value width is \(config.prefixKVHeads) x head_dim \(config.headDim) = \(config.tokenDim)",
                 path: path, member: "token_dim")
         }
     }

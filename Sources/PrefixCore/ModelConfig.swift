@@ -4,6 +4,8 @@ public enum PositionScheme: String, Sendable, Codable, Hashable {
     case learned
     /// Rotary embeddings applied to queries and keys inside every block.
     case rope
+    /// Linear biases on the attention scores by key position (BLOOM, MPT).
+    case alibi
 }
 
 /// RoPE frequency scaling (`rope_scaling` / `rope_parameters`): `linear`, `dynamic`, `llama3`
@@ -122,6 +124,11 @@ public struct ModelConfig: Sendable, Codable, Hashable {
     public var residualMultiplier: Double?
     /// Divides the logits (Granite `logits_scaling`).
     public var logitsScaling: Double?
+    /// MPT's `alibi_bias_max` (default 8).
+    public var alibiBiasMax: Double?
+    /// Falcon's q/k/v layout: `"grouped-2ln"`, `"grouped-1ln"` (new decoder architecture with two
+    /// or one parallel norms), `"multi-query"` or `"per-head"`.
+    public var falconLayout: String?
     /// Attention and MLP read the same block input (`"shared"`: one norm, GPT-J, Phi, Falcon;
     /// `"separate"`: two norms, GPT-NeoX).
     public var parallelResidual: String?

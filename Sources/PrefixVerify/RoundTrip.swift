@@ -43,7 +43,7 @@ enum RoundTrip {
                 } else {
                     back = try PrefixFile.content(
                         try PrefixFile.read(path: out), path: out, flat: false, tensor: nil, layers: config.numLayers,
-                        kvHeads: config.numKVHeads, headDim: config.headDim)
+                        kvHeads: config.prefixKVHeads, headDim: config.headDim)
                 }
                 let expected = format == .peft ? exactKV : original
                 let identical = back.layers == expected.layers && (format == .peft || back.mlp == original.mlp)

@@ -183,11 +183,12 @@ public enum Verifier {
             reference == nil ? .selfConsistency : (CompositionEvidence.isPrefixKit(tool) ? .sameEngine : .independentReference)
         let candidateDType = reference?.metaString("compute_dtype") ?? (reference == nil ? "f64" : "f32")
         let computeDType = options.computeDType ?? (candidateDType == "f64" ? "f64" : "f32")
-        // A reference whose rotary angles were computed in f32 (HF transformers does so in every
-        // dtype) is only as exact as f32 on RoPE models: hold it to the f32 row.
+        // A reference whose rotary angles (HF transformers, every dtype) or attention softmax
+        // (BLOOM, MPT) were computed in f32 is only as exact as f32: hold it to the f32 row.
         let ropeInF32 =
             reference?.metaString("rope_dtype") == "f32"
             && (try? store.base("base:" + info.baseFingerprint).config).flatMap { try? Architectures.recipe(for: $0) }?.rotatesKeys == true
+            || reference?.metaString("softmax_dtype") == "f32"
         let tolerances =
             options.tolerances
             ?? .for(computeDType: (candidateDType == "f64" && computeDType == "f32") || ropeInF32 ? "f32" : candidateDType)

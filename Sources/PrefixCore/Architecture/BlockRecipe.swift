@@ -88,6 +88,9 @@ public enum PositionRecipe: Sendable, Hashable {
     case learned(table: String, offset: Int)
     /// Rotary embeddings applied to queries and keys inside every block.
     case rotary(RotaryRecipe)
+    /// ALiBi: head `h`'s score for a key gets `slopes[h] * keyPosition`, where a key's position
+    /// counts real tokens (BLOOM, from the attention mask) or is its column (MPT, `byColumn`).
+    case alibi(slopes: [Double], byColumn: Bool)
 }
 
 /// Rotary position embeddings: the inverse frequencies and how they are applied.
@@ -197,12 +200,16 @@ public enum QKVPart: Sendable, Hashable {
     /// One map whose output columns are `[q_h | k_h | v_h]` per head `h` (GPT-NeoX, BLOOM:
     /// `view(H, 3*hd)`; needs `H == Hkv`).
     case fusedPerHead(LinearPart)
+    /// One map whose columns are, per group of `H/groups` query heads, those query heads and then
+    /// one key and one value head shared by the group (Falcon's new decoder architecture); the
+    /// keys and values are expanded to every query head, as that family's cache holds them.
+    case fusedGrouped(LinearPart, groups: Int)
 
     /// The parts it reads.
     public var parts: [LinearPart] {
         switch self {
         case .separate(let q, let k, let v): [q, k, v]
-        case .fused(let qkv), .fusedPerHead(let qkv): [qkv]
+        case .fused(let qkv), .fusedPerHead(let qkv), .fusedGrouped(let qkv, _): [qkv]
         }
     }
 }

@@ -30,10 +30,16 @@ public protocol ModelArchitecture: Sendable {
     /// The number of key/value heads in each layer's prefix (the family's cache shape): usually
     /// `Hkv`; families whose caches hold keys and values expanded to every query head say `H`.
     func prefixKVHeads(_ config: ModelConfig) -> Int
+
+    /// Why an adapter with `adapterHeads` key/value heads cannot fit `config`, when the family
+    /// knows a reason worth telling (Falcon's multi-query models and PEFT's head count).
+    func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String?
 }
 
 extension ModelArchitecture {
     public func prefixKVHeads(_ config: ModelConfig) -> Int { config.numKVHeads }
+
+    public func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String? { nil }
 }
 
 /// The registry of model families.
@@ -56,6 +62,9 @@ public enum Architectures {
         PhiArchitecture(),
         StarCoder2Architecture(),
         OPTArchitecture(),
+        BloomArchitecture(),
+        MPTArchitecture(),
+        FalconArchitecture(),
     ]
 
     /// The description of `family`.

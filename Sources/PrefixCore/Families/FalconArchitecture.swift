@@ -1,0 +1,128 @@
+extension ArchitectureFamily {
+    /// Falcon.
+    public static let falcon: ArchitectureFamily = "falcon"
+}
+
+/// Falcon: rotate-half RoPE, a fused `query_key_value` map in one of three layouts, parallel
+/// attention and MLP, a GELU MLP, LayerNorms with biases.
+///
+/// - New decoder architecture (40B, 180B): per group of `H/Hkv` query heads, the group's query
+///   heads, one key and one value head; the cache holds keys and values expanded to all `H`
+///   heads, so a PEFT adapter carries `H` heads (PEFT's default for Falcon configs).
+///   `num_ln_in_parallel_attn` 2 (the default): `ln_attn` and `ln_mlp`; 1: `input_layernorm`.
+/// - Multi-query (7B): `[q (H heads) | k | v]` with one key/value head, and a cache of one head.
+///   PEFT provisions `H` heads for it (Falcon configs say `num_kv_heads`, not
+///   `num_key_value_heads`) and then cannot run; such adapters are refused by name, and an
+///   adapter made with `num_attention_heads: 1, token_dim: hd` imports.
+/// - Neither: `[q_h | k_h | v_h]` per head; `parallel_attn: false` gives a sequential block with
+///   `post_attention_layernorm`.
+/// Refused by name: `alibi` (its slopes are rounded to bfloat16 by transformers).
+public struct FalconArchitecture: ModelArchitecture {
+    public var family: ArchitectureFamily { .falcon }
+    public var modelTypes: [String] { ["falcon", "RefinedWeb", "RefinedWebModel"] }
+    public var summary: String { "Falcon: RoPE, parallel attention, grouped (new) or multi-query q/k/v" }
+
+    /// Creates the description.
+    public init() {}
+
+    public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
+        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
+        guard heads > 0, d % heads == 0 else {
+            throw ConfigError(.inconsistent, "hidden_size \(d) is not a multiple of num_attention_heads \(heads)", field: "hidden_size")
+        }
+        if try fields.optionalBool("alibi") == true {
+            throw ConfigError.notImplemented("alibi", family: family, detail: "transformers rounds its slopes to bfloat16")
+        }
+        let newArchitecture = try fields.optionalBool("new_decoder_architecture") ?? false
+        let multiQuery = try fields.optionalBool("multi_query") ?? true
+        let kvHeads: Int
+        if newArchitecture {
+            kvHeads = try fields.optionalInt("num_kv_heads") ?? heads
+            guard kvHeads > 0, heads % kvHeads == 0 else {
+                throw ConfigError(.inconsistent, "num_kv_heads must divide num_attention_heads (\(heads))", field: "num_kv_heads")
+            }
+        } else {
+            kvHeads = multiQuery ? 1 : heads
+        }
+        let rotary = try RotaryConfig(fields)
+        if rotary.partialRotaryFactor != nil { throw ConfigError.notImplemented("partial_rotary_factor", family: family) }
+        var config = ModelConfig(
+            family: family, numLayers: try fields.int("num_hidden_layers"), hiddenSize: d, numHeads: heads, numKVHeads: kvHeads,
+            headDim: d / heads, intermediateSize: try fields.optionalInt("ffn_hidden_size") ?? 4 * d, normKind: .layerNorm,
+            normEps: try fields.optionalDouble("layer_norm_epsilon") ?? 1e-5, positionScheme: .rope,
+            maxPositions: try fields.optionalInt("max_position_embeddings") ?? 2048, vocabSize: try fields.int("vocab_size"),
+            activation: try fields.optionalString("activation") ?? "gelu", ropeTheta: rotary.theta, ropeScaling: rotary.scaling,
+            tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true,
+            attentionBias: try fields.optionalBool("bias") ?? false)
+        if newArchitecture {
+            config.falconLayout = (try fields.optionalInt("num_ln_in_parallel_attn") ?? 2) == 2 ? "grouped-2ln" : "grouped-1ln"
+            config.parallelResidual = "shared"
+        } else {
+            config.falconLayout = multiQuery ? "multi-query" : "per-head"
+            config.parallelResidual = (try fields.optionalBool("parallel_attn") ?? true) ? "shared" : nil
+        }
+        return config
+    }
+
+    public func prefixKVHeads(_ config: ModelConfig) -> Int {
+        config.falconLayout?.hasPrefix("grouped") == true ? config.numHeads : config.numKVHeads
+    }
+
+    public func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String? {
+        guard config.falconLayout == "multi-query", adapterHeads == config.numHeads else { return nil }
+        return "this Falcon is multi-query (one key/value head in its cache); PEFT provisions num_attention_heads = \(config.numHeads) "
+            + "for Falcon configs, and such an adapter cannot run in PEFT either: make it with "
+            + "PrefixTuningConfig(num_attention_heads=1, token_dim=\(config.headDim))"
+    }
+
+    public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
+        guard let activation = Activation(huggingFace: config.activation) else {
+            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for falcon", field: "activation")
+        }
+        try RotaryConfig.check(config)
+        let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
+        let heads = config.numHeads, kv = config.numKVHeads, bias = config.attentionBias
+        let layout = config.falconLayout ?? "multi-query", parallel = config.parallelResidual != nil
+        let scale = 1 / Double(hd).squareRoot()
+        let grouped = layout.hasPrefix("grouped")
+        return ModelRecipe(
+            family: family, heads: heads, kvHeads: grouped ? heads : kv, headDim: hd,
+            tokenEmbedding: "word_embeddings.weight", positions: .rotary(RotaryConfig.recipe(config)),
+            layer: { l in
+                let p = "h.\(l)."
+                func norm(_ name: String) -> NormPart { NormPart(p + name, kind: .layerNorm, width: d, bias: true, eps: eps) }
+                let qkvName = p + "self_attention.query_key_value"
+                let qkv: QKVPart
+                switch layout {
+                case "grouped-2ln", "grouped-1ln": qkv = .fusedGrouped(LinearPart(qkvName, inputs: d, outputs: (heads + 2 * kv) * hd, bias: bias), groups: kv)
+                case "per-head": qkv = .fusedPerHead(LinearPart(qkvName, inputs: d, outputs: 3 * d, bias: bias))
+                default: qkv = .fused(LinearPart(qkvName, inputs: d, outputs: (heads + 2) * hd, bias: bias))
+                }
+                return LayerRecipe(
+                    inputNorm: norm(layout == "grouped-2ln" ? "ln_attn" : "input_layernorm"), qkv: qkv,
+                    attention: AttentionRecipe(scale: scale),
+                    output: LinearPart(p + "self_attention.dense", inputs: d, outputs: d, bias: bias),
+                    mlpNorm: layout == "grouped-2ln" ? norm("ln_mlp") : (parallel ? nil : norm("post_attention_layernorm")),
+                    mlp: .plain(
+                        up: LinearPart(p + "mlp.dense_h_to_4h", inputs: d, outputs: ff, bias: bias),
+                        down: LinearPart(p + "mlp.dense_4h_to_h", inputs: ff, outputs: d, bias: bias), activation: activation),
+                    residual: parallel ? .parallel : .sequential)
+            },
+            finalNorm: NormPart("ln_f", kind: .layerNorm, width: d, bias: true, eps: eps),
+            head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: false),
+            headUse: config.tieWordEmbeddings ? .tied : .required, namePrefixes: ["transformer."],
+            bufferSuffixes: [".rotary_emb.inv_freq"])
+    }
+
+    public func huggingFaceJSON(_ config: ModelConfig) -> String {
+        let layout = config.falconLayout ?? "multi-query"
+        return """
+            {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "num_hidden_layers": \(config.numLayers), \
+            "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), "num_kv_heads": \(config.numKVHeads), \
+            "new_decoder_architecture": \(layout.hasPrefix("grouped")), "multi_query": \(layout == "multi-query"), \
+            "parallel_attn": \(config.parallelResidual != nil), "bias": \(config.attentionBias), "vocab_size": \(config.vocabSize), \
+            "layer_norm_epsilon": \(config.normEps), "rope_theta": \(config.ropeTheta ?? 10000), \
+            "tie_word_embeddings": \(config.tieWordEmbeddings)}
+            """
+    }
+}

@@ -1,0 +1,91 @@
+public import Foundation
+
+extension ArchitectureFamily {
+    /// MPT (MosaicML).
+    public static let mpt: ArchitectureFamily = "mpt"
+}
+
+/// MPT: ALiBi by key column (`alibi_bias_max`, default 8), LayerNorms without biases, one
+/// bias-free `Wqkv` map (`[q | k | v]`), optional `clip_qkv` and `softmax_scale`, an exact-GELU
+/// MLP `4d` wide (transformers ignores `expansion_ratio`), a tied head. Refused by name: learned positions (`alibi: false`),
+/// `qk_ln`, `prefix_lm`, `attn_uses_sequence_id`, biases (`no_bias: false`). PEFT needs
+/// `num_attention_heads` and `token_dim` given explicitly for MPT (its config says `n_heads`,
+/// `d_model`).
+public struct MPTArchitecture: ModelArchitecture {
+    public var family: ArchitectureFamily { .mpt }
+    public var modelTypes: [String] { ["mpt"] }
+    public var summary: String { "MPT: ALiBi by column, bias-free LayerNorm and maps" }
+
+    /// Creates the description.
+    public init() {}
+
+    /// MPT's slopes: `2^-(8 (i+1) / n)` for the power of two `n >= H`, interleaved odd then even
+    /// when `H` is not a power of two.
+    public static func slopes(heads: Int, biasMax: Double) -> [Double] {
+        let power = 1 << Int(log2(Double(heads)).rounded(.up))
+        // HF computes in f32: base = (i + 1) * (max / n), slope = 1 / 2^base.
+        var slopes = (1...power).map { i in Double(1 / pow(Float(2), Float(i) * Float(biasMax / Double(power)))) }
+        if power != heads {
+            slopes = Array((stride(from: 1, to: power, by: 2).map { slopes[$0] } + stride(from: 0, to: power, by: 2).map { slopes[$0] })
+                .prefix(heads))
+        }
+        return slopes
+    }
+
+    public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
+        let d = try fields.int("d_model"), heads = try fields.int("n_heads")
+        guard heads > 0, d % heads == 0 else {
+            throw ConfigError(.inconsistent, "d_model \(d) is not a multiple of n_heads \(heads)", field: "d_model")
+        }
+        let attention = try fields.optionalObject("attn_config") ?? ConfigFields([:])
+        if try attention.optionalBool("alibi") == false { throw ConfigError.notImplemented("attn_config.alibi=false", family: family) }
+        for feature in ["qk_ln", "prefix_lm", "attn_uses_sequence_id"] where try attention.optionalBool(feature) == true {
+            throw ConfigError.notImplemented("attn_config.\(feature)", family: family)
+        }
+        if try fields.optionalBool("no_bias") == false { throw ConfigError.notImplemented("no_bias=false", family: family) }
+        var config = ModelConfig(
+            family: family, numLayers: try fields.int("n_layers"), hiddenSize: d, numHeads: heads, numKVHeads: heads,
+            // transformers' MptMLP is 4d wide whatever expansion_ratio says (and so are the weights it saves).
+            headDim: d / heads, intermediateSize: 4 * d, normKind: .layerNorm,
+            normEps: try fields.optionalDouble("layer_norm_epsilon") ?? 1e-5, positionScheme: .alibi,
+            maxPositions: try fields.optionalInt("max_seq_len") ?? 2048, vocabSize: try fields.int("vocab_size"), activation: "gelu",
+            tieWordEmbeddings: true, attentionBias: false)
+        config.clipQKV = try attention.optionalDouble("clip_qkv")
+        config.attentionScale = try attention.optionalDouble("softmax_scale")
+        config.alibiBiasMax = try attention.optionalDouble("alibi_bias_max")
+        return config
+    }
+
+    public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
+        let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
+        let scale = config.attentionScale ?? 1 / Double(config.headDim).squareRoot(), clip = config.clipQKV
+        return ModelRecipe(
+            family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
+            tokenEmbedding: "wte.weight",
+            positions: .alibi(slopes: Self.slopes(heads: config.numHeads, biasMax: config.alibiBiasMax ?? 8), byColumn: true),
+            layer: { l in
+                let p = "blocks.\(l)."
+                return LayerRecipe(
+                    inputNorm: NormPart(p + "norm_1", kind: .layerNorm, width: d, bias: false, eps: eps),
+                    qkv: .fused(LinearPart(p + "attn.Wqkv", inputs: d, outputs: 3 * d, bias: false)),
+                    attention: AttentionRecipe(scale: scale, clip: clip),
+                    output: LinearPart(p + "attn.out_proj", inputs: d, outputs: d, bias: false),
+                    mlpNorm: NormPart(p + "norm_2", kind: .layerNorm, width: d, bias: false, eps: eps),
+                    mlp: .plain(
+                        up: LinearPart(p + "ffn.up_proj", inputs: d, outputs: ff, bias: false),
+                        down: LinearPart(p + "ffn.down_proj", inputs: ff, outputs: d, bias: false), activation: .gelu))
+            },
+            finalNorm: NormPart("norm_f", kind: .layerNorm, width: d, bias: false, eps: eps),
+            head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: false),
+            headUse: .tied, namePrefixes: ["transformer."], bufferSuffixes: [])
+    }
+
+    public func huggingFaceJSON(_ config: ModelConfig) -> String {
+        """
+        {"architectures": ["MptForCausalLM"], "model_type": "mpt", "n_layers": \(config.numLayers), "d_model": \(config.hiddenSize), \
+        "n_heads": \(config.numHeads), "expansion_ratio": 4, \
+        "max_seq_len": \(config.maxPositions), "vocab_size": \(config.vocabSize), "layer_norm_epsilon": \(config.normEps), \
+        "no_bias": true, "attn_config": {"alibi": true}}
+        """
+    }
+}
