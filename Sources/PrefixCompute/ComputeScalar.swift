@@ -120,6 +120,15 @@ extension ComputeScalar {
     static func activateInPlace(_ activation: Activation, _ values: UnsafeMutableBufferPointer<Self>) {
         switch activation {
         case .geluTanh: geluTanhInPlace(values)
+        case .geluTanhBloom:
+            if Self.self == Float.self {
+                geluTanhInPlace(values)
+            } else {
+                for i in values.indices {
+                    let x = values[i].double
+                    values[i] = Self(x * 0.5 * (1 + LibM.tanh(0.797_884_56 * x * (1 + 0.044715 * x * x))))
+                }
+            }
         case .gelu:
             for i in values.indices {
                 let x = values[i].double

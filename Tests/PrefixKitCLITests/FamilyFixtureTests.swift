@@ -26,7 +26,7 @@ struct FamilyFixtureTests {
 
     @Test("the family fixtures are all there")
     func present() {
-        #expect(Self.names.count >= 9, "\(Self.names)")
+        #expect(Self.names.count >= 23, "\(Self.names)")
     }
 
     @Test("a PEFT adapter imports, verifies PASS against PEFT's outputs and round-trips bit-identically", arguments: names)
@@ -87,5 +87,23 @@ struct FamilyFixtureTests {
         let n = finals[0].shape[1]
         let error = Closeness.relativeError(finals[1], finals[0]) { b, r in mask[b * n + r] != 0 }
         #expect(error <= 1e-12, "\(name): hidden and key/value forms differ by \(error)")
+    }
+
+    /// The fixtures that also have an expectation from the independent NumPy reference.
+    static var numpyNames: [String] { names.filter { FileManager.default.fileExists(atPath: "\(root)/\($0)/numpy_expected.npz") } }
+
+    @Test("the hidden form agrees with the independent NumPy reference at 1e-12 per layer (ALiBi, partial and interleaved RoPE, soft caps with windows, OPT's offset)", arguments: numpyNames)
+    func numpyReference(name: String) throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let imported = try Processes.prefixkit(["import", store, "\(Self.root)/\(name)/numpy_prefix.npz", "--base", "\(Self.root)/\(name)/base", "--name", "h"])
+        #expect(imported.status == 0, "\(name): \(imported.stderr)")
+        let verify = try Processes.prefixkit(["verify", store, "h", "--reference", "\(Self.root)/\(name)/numpy_expected.npz", "--require-reference"])
+        #expect(verify.status == 0 && verify.stdout.contains("tolerance 1e-12 per layer"), "\(name): \(verify.stdout)\(verify.stderr)")
+    }
+
+    @Test("the NumPy reference covers the five position and attention kinds the issue names")
+    func numpyCoverage() {
+        #expect(Set(["bloom", "gpt-neox", "gptj", "gemma2", "opt"]).isSubset(of: Set(Self.numpyNames)), "\(Self.numpyNames)")
     }
 }

@@ -220,6 +220,9 @@ public enum Activation: String, Sendable, Hashable {
     case geluTanh
     /// GELU, exact (`gelu`).
     case gelu
+    /// BLOOM's GELU: the tanh approximation with `sqrt(2/pi)` written as `0.79788456` (a
+    /// difference of 1e-10 relative, visible in float64; in float32 it is the same number).
+    case geluTanhBloom
     /// SiLU / swish.
     case silu
     /// ReLU.

@@ -7,7 +7,7 @@ extension ArchitectureFamily {
 
 /// BLOOM: ALiBi (key positions counted over real tokens, prefix included), a LayerNorm on the
 /// embeddings, LayerNorms with biases, one `query_key_value` map with `[q_h | k_h | v_h]` per
-/// head, a GELU-tanh MLP, a tied head. Refused by name: `apply_residual_connection_post_layernorm`
+/// head, BLOOM's own GELU-tanh MLP (``Activation/geluTanhBloom``), a tied head. Refused by name: `apply_residual_connection_post_layernorm`
 /// and the tensor-parallel `slow_but_exact` path.
 public struct BloomArchitecture: ModelArchitecture {
     public var family: ArchitectureFamily { .bloom }
@@ -55,14 +55,15 @@ public struct BloomArchitecture: ModelArchitecture {
         return ModelConfig(
             family: family, numLayers: layers, hiddenSize: d, numHeads: heads, numKVHeads: heads, headDim: d / heads,
             intermediateSize: 4 * d, normKind: .layerNorm, normEps: try fields.optionalDouble("layer_norm_epsilon") ?? 1e-5,
-            positionScheme: .alibi, maxPositions: positions, vocabSize: try fields.int("vocab_size"), activation: "gelu_new",
+            positionScheme: .alibi, maxPositions: positions, vocabSize: try fields.int("vocab_size"), activation: "bloom_gelu",
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true, attentionBias: true)
     }
 
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
-        guard let activation = Activation(huggingFace: config.activation) else {
-            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for bloom", field: "activation")
+        guard config.activation == "bloom_gelu" else {
+            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for bloom (bloom_gelu)", field: "activation")
         }
+        let activation = Activation.geluTanhBloom
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
         let scale = 1 / Double(config.headDim).squareRoot()
         var recipe = ModelRecipe(
