@@ -106,4 +106,25 @@ struct FamilyFixtureTests {
     func numpyCoverage() {
         #expect(Set(["bloom", "gpt-neox", "gptj", "gemma2", "opt"]).isSubset(of: Set(Self.numpyNames)), "\(Self.numpyNames)")
     }
+
+    @Test("a multi-query Falcon adapter with H key/value heads (PEFT's default, which PEFT cannot run) is refused by name")
+    func falconMultiQueryHeads() throws {
+        let dir = TemporaryDirectory()
+        let adapter = dir.path + "/adapter"
+        let write = try Processes.python(
+            """
+            import json, os, sys, numpy as np
+            from safetensors.numpy import save_file
+            os.makedirs(sys.argv[1])
+            config = json.load(open(sys.argv[2]))
+            config.update(num_attention_heads=4, token_dim=16)
+            json.dump(config, open(os.path.join(sys.argv[1], "adapter_config.json"), "w"))
+            save_file({"prompt_embeddings": np.zeros((4, 2 * 2 * 16), np.float32)}, os.path.join(sys.argv[1], "adapter_model.safetensors"),
+                      metadata={"format": "pt"})
+            """, [adapter, "\(Self.root)/falcon-mq/adapter/adapter_config.json"])
+        #expect(write.status == 0, "\(write.stderr)")
+        let run = try Processes.prefixkit(["import", dir.path + "/s", adapter, "--base", "\(Self.root)/falcon-mq/base"])
+        #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("multi-query") && run.stderr.contains("num_attention_heads=1, token_dim=4"), "\(run.stderr)")
+    }
 }

@@ -56,6 +56,9 @@ public struct LlamaArchitecture: ModelArchitecture {
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
         guard heads > 0 else { throw ConfigError(.wrongType, "num_attention_heads must be positive", field: "num_attention_heads") }
+        if try fields.optionalBool("use_bidirectional_attention") == true {
+            throw ConfigError.notImplemented("use_bidirectional_attention", family: family)
+        }
         let rotary = try RotaryConfig(fields)
         if rotary.partialRotaryFactor != nil, !partialRotary {
             throw ConfigError.notImplemented("partial_rotary_factor", family: family)
