@@ -31,6 +31,35 @@ public enum SyntheticModel {
         return BaseWeights(config: config, configJSON: config.huggingFaceJSON(), tensors: tensors)
     }
 
+    /// A base of any registered family, with the tensors its recipe reads named as Hugging Face
+    /// names them under `prefix` (`"transformer."`, `"model."`; the head unprefixed): weights from
+    /// N(0, 0.02), norm weights 1 (0 for Gemma's `1 + w` norms), biases N(0, 0.02).
+    ///
+    /// - Throws: ``ConfigError`` when the family does not compute `config`.
+    public static func base(_ config: ModelConfig, seed: UInt64, prefix: String) throws(ConfigError) -> BaseWeights {
+        let recipe = try Architectures.recipe(for: config)
+        var random = SeededRandom(seed: seed)
+        var shapes = recipe.outerTensors(vocabSize: config.vocabSize, width: config.hiddenSize, maxPositions: config.maxPositions)
+        for l in 0..<config.numLayers { shapes += recipe.layer(l).tensors }
+        let norms = Set(
+            (0..<config.numLayers).flatMap { l -> [String] in
+                let layer = recipe.layer(l)
+                return [layer.inputNorm, layer.mlpNorm, layer.attentionOutputNorm, layer.mlpOutputNorm, layer.attention.queryNorm,
+                        layer.attention.keyNorm].compactMap { $0.map { $0.name + ".weight" } }
+            } + [recipe.finalNorm.name + ".weight"] + (recipe.embeddingNorm.map { [$0.name + ".weight"] } ?? []))
+        let one: Float = config.normKind == .rmsNormPlusOne ? 0 : 1
+        var tensors = shapes.map { name, shape -> NamedTensor in
+            let count = shape.reduce(1, *)
+            let values = norms.contains(name) ? [Float](repeating: one, count: count) : random.normals(count, scale: 0.02)
+            return NamedTensor(prefix + name, Tensor(shape: (try? Shape(shape)) ?? [], floats: values))
+        }
+        if recipe.headUse == .required {
+            tensors.append(NamedTensor(recipe.head.name + ".weight", Tensor(shape: (try? Shape(recipe.head.weightShape)) ?? [],
+                                                                             floats: random.normals(recipe.head.weightShape.reduce(1, *), scale: 0.02))))
+        }
+        return BaseWeights(config: config, configJSON: config.huggingFaceJSON(), tensors: tensors)
+    }
+
     /// A hidden-form prefix `P^l [Pn, d]` for every layer, drawn from N(0, `scale`).
     public static func hiddenPrefix(_ config: ModelConfig, prefixLength: Int, seed: UInt64, scale: Float = 0.5) -> CheckpointContent {
         var random = SeededRandom(seed: seed)

@@ -21,6 +21,7 @@ enum Main {
             arguments.removeFirst()
             switch argument {
             case "--python": options.python = arguments.isEmpty ? nil : arguments.removeFirst()
+            case "--peft-python": options.peftPython = arguments.isEmpty ? nil : arguments.removeFirst()
             case "--rounds": options.rounds = Int(arguments.isEmpty ? "" : arguments.removeFirst()) ?? 3
             case "--small": options.small = true
             case "--work": options.work = arguments.isEmpty ? options.work : arguments.removeFirst()
@@ -28,9 +29,11 @@ enum Main {
             case "forward": options.sections.append("forward")
             case "convert": options.sections.append("convert")
             case "verify": options.sections.append("verify")
+            case "peft": options.sections.append("peft")
             case "-h", "--help":
                 print("""
-                    usage: prefixkit-bench [store] [forward] [convert] [verify] [--rounds N] [--small] [--work DIR] [--python PATH]
+                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [--rounds N] [--small] [--work DIR] [--python PATH]
+                                           [--peft-python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
                       forward the prefix-tuned forward pass (GPT-2 L=12 d=768, Pn=20, N=128, B=1, f32) vs NumPy on the
@@ -40,6 +43,10 @@ enum Main {
                               load_file + writing the tensors + fsync, and load_file + save_file + fsync
                       verify  verification of a 12-layer d=768 checkpoint against a reference, time split by check,
                               beside one plain forward pass
+                      peft    the forward (GPT-2 L=12 d=768, and a LLaMA-shaped L=12 d=768 GQA model; Pn=20, N=128, B=1,
+                              f32, logits) vs HF transformers + PEFT on CPU PyTorch with the same thread count
+                              (OPENBLAS_NUM_THREADS), in-process and as whole processes, beside the sgemm rate at the
+                              model's own GEMM shapes; needs --peft-python (torch, transformers, peft)
                       --small small models, for a quick look
                     """)
                 return
@@ -48,16 +55,19 @@ enum Main {
                 exit(2)
             }
         }
-        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify"] }
+        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify", "peft"] }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
         if options.sections.contains("convert") { try ConvertBenchmark(options: options).run() }
         if options.sections.contains("verify") { try VerifyBenchmark(options: options).run() }
+        if options.sections.contains("peft") { try PeftBenchmark(options: options).run() }
     }
 }
 
 struct BenchOptions {
     var python: String?
+    /// A Python with torch, transformers and peft: the HF peer of the `peft` section.
+    var peftPython: String?
     var rounds = 3
     var small = false
     var work = "./bench-work"

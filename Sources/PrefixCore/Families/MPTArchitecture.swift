@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 extension ArchitectureFamily {
     /// MPT (MosaicML).
