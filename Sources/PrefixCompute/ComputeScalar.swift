@@ -144,3 +144,16 @@ extension ComputeScalar {
         }
     }
 }
+
+extension ComputeScalar {
+    /// A tensor of this dtype and `shape` whose values `fill` writes in place: one allocation, no
+    /// zeroing and no intermediate array (for large outputs such as logits).
+    static func tensor(shape: Shape, fill: (UnsafeMutableBufferPointer<Self>) -> Void) -> Tensor {
+        let count = shape.elementCount
+        let storage = TensorStorage(uninitializedByteCount: count * MemoryLayout<Self>.stride) { raw in
+            fill(raw.bindMemory(to: Self.self))
+        }
+        guard let tensor = try? Tensor(dtype: dtype, shape: shape, storage: storage) else { preconditionFailure("tensor of \(shape)") }
+        return tensor
+    }
+}

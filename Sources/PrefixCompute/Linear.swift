@@ -16,6 +16,23 @@ enum Linear {
         return multiply(x, weight, transposed: true, outputs: weight.rows, bias: bias)
     }
 
+    /// `x · Wᵀ + b` written into `out` (`[R, out]`, uninitialised memory is fine).
+    static func linear<T>(_ x: Matrix<T>, _ weight: Weight<T>, _ bias: Weight<T>?, into out: UnsafeMutableBufferPointer<T>) {
+        precondition(weight.cols == x.cols && out.count == x.rows * weight.rows, "Linear into a buffer of the wrong size")
+        let outputs = weight.rows
+        guard x.rows > 0, let pc = out.baseAddress else { return }
+        if let bias {
+            bias.withValues { b in for r in 0..<x.rows { for c in 0..<outputs { out[r * outputs + c] = b[c] } } }
+        }
+        x.values.withUnsafeBufferPointer { a in
+            weight.withValues { w in
+                guard let pa = a.baseAddress, let pw = w.baseAddress else { return }
+                T.gemm(transposeA: false, transposeB: true, m: x.rows, n: outputs, k: x.cols, alpha: 1,
+                       a: pa, lda: x.cols, b: pw, ldb: weight.cols, beta: bias == nil ? 0 : 1, c: pc, ldc: outputs)
+            }
+        }
+    }
+
     private static func multiply<T>(_ x: Matrix<T>, _ weight: Weight<T>, transposed: Bool, outputs: Int, bias: Weight<T>?) -> Matrix<T> {
         var out = Matrix<T>(zeros: x.rows, outputs)
         guard x.rows > 0 else { return out }

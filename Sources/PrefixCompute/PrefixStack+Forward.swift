@@ -144,16 +144,23 @@ extension PrefixStack {
         let headKey = recipe.head.name + ".weight"
         let head = Weight<T>(try load(recipe.headUse == .tied || !has(headKey) ? recipe.tokenEmbedding : headKey))
         let bias: Weight<T>? = recipe.head.hasBias && has(recipe.head.name + ".bias") ? Weight(try load(recipe.head.name + ".bias")) : nil
-        let rows = finals.map { final -> Matrix<T> in
-            var out = Linear.linear(final, head, bias)
-            if let scale = recipe.logitScale { out.scale(by: T(scale)) }
+        let rows = finals.first?.rows ?? 0, vocab = config.vocabSize
+        let shape = (try? Shape([finals.count, rows, vocab])) ?? []
+        // The largest output of a forward (B x N x V): computed straight into the tensor's storage.
+        return T.tensor(shape: shape) { out in
+            for (b, final) in finals.enumerated() {
+                let slice = UnsafeMutableBufferPointer(rebasing: out[(b * rows * vocab)..<((b + 1) * rows * vocab)])
+                Linear.linear(final, head, bias, into: slice)
+            }
+            if let scale = recipe.logitScale {
+                let factor = T(scale)
+                for i in out.indices { out[i] *= factor }
+            }
             if let cap = recipe.logitSoftcap {
                 let c = T(cap), inverse = T(1 / cap)
-                for i in out.values.indices { out.values[i] = c * T.tanh(out.values[i] * inverse) }
+                for i in out.indices { out[i] = c * T.tanh(out[i] * inverse) }
             }
-            return out
         }
-        return T.tensor(rows.flatMap(\.values), shape: [finals.count, finals.first?.rows ?? 0, config.vocabSize])
     }
 
     private func finalNorm<T: ComputeScalar>(_ x: Matrix<T>) throws(ComputeError) -> Matrix<T> {

@@ -24,6 +24,7 @@ enum Main {
             case "--peft-python": options.peftPython = arguments.isEmpty ? nil : arguments.removeFirst()
             case "--rounds": options.rounds = Int(arguments.isEmpty ? "" : arguments.removeFirst()) ?? 3
             case "--small": options.small = true
+            case "--profile": options.profile = true
             case "--work": options.work = arguments.isEmpty ? options.work : arguments.removeFirst()
             case "store": options.sections.append("store")
             case "forward": options.sections.append("forward")
@@ -46,7 +47,8 @@ enum Main {
                       peft    the forward (GPT-2 L=12 d=768, and a LLaMA-shaped L=12 d=768 GQA model; Pn=20, N=128, B=1,
                               f32, logits) vs HF transformers + PEFT on CPU PyTorch with the same thread count
                               (OPENBLAS_NUM_THREADS), in-process and as whole processes, beside the sgemm rate at the
-                              model's own GEMM shapes; needs --peft-python (torch, transformers, peft)
+                              model's own GEMM shapes; needs --peft-python (torch, transformers, peft); with --profile,
+                              only PrefixKit's in-process forward, repeated, for perf record
                       --small small models, for a quick look
                     """)
                 return
@@ -68,6 +70,8 @@ struct BenchOptions {
     var python: String?
     /// A Python with torch, transformers and peft: the HF peer of the `peft` section.
     var peftPython: String?
+    /// `peft --profile`: repeat PrefixKit's in-process forward only, for `perf record`.
+    var profile = false
     var rounds = 3
     var small = false
     var work = "./bench-work"

@@ -23,7 +23,7 @@ struct PeftBenchmark {
 
     func run() throws {
         let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "1"
-        guard let python = options.peftPython else {
+        guard let python = options.peftPython ?? (options.profile ? "" : nil) else {
             print("\npeft: skipped (pass --peft-python PATH, a Python with torch, transformers and peft installed for this peer)")
             return
         }
@@ -63,6 +63,12 @@ struct PeftBenchmark {
             times.append(try Measure.seconds { result = try stack.forward(input, as: Float.self, options: forwardOptions) })
         }
         let ours = Measure.median(times)
+        if options.profile {
+            // For `perf record`: only the in-process forward from here on.
+            for _ in 0..<20 { result = try stack.forward(input, as: Float.self, options: forwardOptions) }
+            print("\(name): \(Measure.ms(ours)) per forward (profile mode, no peer)")
+            return
+        }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("benchmarks/peft_forward.py").path
         let peerArguments = [script, work + "/hf", work + "/adapter", work + "/ids.npy", "\(options.rounds * 2 + 1)", threads, work + "/peft.npy"]
