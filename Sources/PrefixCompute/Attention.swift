@@ -1,18 +1,3 @@
-import Dispatch
-internal import COpenBLAS
-
-/// The number of threads OpenBLAS runs (`OPENBLAS_NUM_THREADS`), read once.
-enum BLASThreads {
-    static let count = Int32(openblas_get_num_threads())
-}
-
-/// The raw buffers of one attention call, shared read-only (q, k, v) or by disjoint ranges
-/// (scores per worker, output columns per head) across the workers.
-private struct Pointers<T>: @unchecked Sendable {
-    let q: UnsafePointer<T>, k: UnsafePointer<T>, v: UnsafePointer<T>
-    let out: UnsafeMutablePointer<T>, scores: UnsafeMutablePointer<T>
-}
-
 /// Scaled dot-product attention with grouped heads, a causal rule and a key mask.
 enum Attention {
     /// `softmax(cap(scale · q kᵀ) + mask) v` per head.
@@ -29,30 +14,23 @@ enum Attention {
         precondition(q.cols == heads * headDim && k.cols == kvHeads * headDim && v.cols == k.cols && v.rows == rk, "attention shapes")
         precondition(keyMask.count == rk && queryOffset + rq <= rk, "attention mask")
         var out = Matrix<T>(zeros: rq, heads * headDim)
+        var scores = [T](repeating: 0, count: rq * rk)
         let group = heads / kvHeads
         let scale = scaleValue.map { T($0) } ?? 1 / T(Double(headDim)).root
-        // Heads are independent: with more than one BLAS thread they run side by side, each on
-        // its own score block and its own output columns (the per-head GEMMs are too small for
-        // BLAS to split).
-        let workers = min(heads, max(1, Int(BLASThreads.count)))
-        var scores = [T](repeating: 0, count: workers * rq * rk)
         q.values.withUnsafeBufferPointer { qp in
             k.values.withUnsafeBufferPointer { kp in
                 v.values.withUnsafeBufferPointer { vp in
                     out.values.withUnsafeMutableBufferPointer { op in
                         scores.withUnsafeMutableBufferPointer { sp in
                             guard let qb = qp.baseAddress, let kb = kp.baseAddress, let vb = vp.baseAddress,
-                                  let ob = op.baseAddress, let sAll = sp.baseAddress else { return }
-                            let pointers = Pointers(q: qb, k: kb, v: vb, out: ob, scores: sAll)
-                            let (qCols, kCols, vCols, outCols) = (q.cols, k.cols, v.cols, out.cols)
-                            @Sendable func head(_ h: Int, worker: Int) {
+                                  let ob = op.baseAddress, let sb = sp.baseAddress else { return }
+                            for h in 0..<heads {
                                 let g = h / group
-                                let sb = pointers.scores + worker * rq * rk
                                 T.gemm(transposeA: false, transposeB: true, m: rq, n: rk, k: headDim, alpha: scale,
-                                       a: pointers.q + h * headDim, lda: qCols, b: pointers.k + g * headDim, ldb: kCols,
+                                       a: qb + h * headDim, lda: q.cols, b: kb + g * headDim, ldb: k.cols,
                                        beta: 0, c: sb, ldc: rk)
                                 for i in 0..<rq {
-                                    let row = UnsafeMutableBufferPointer(start: sb + i * rk, count: rk)
+                                    let row = UnsafeMutableBufferPointer(rebasing: sp[(i * rk)..<((i + 1) * rk)])
                                     if let softcap {
                                         let cap = T(softcap), inverse = T(1 / softcap)
                                         for j in row.indices { row[j] = cap * T.tanh(row[j] * inverse) }
@@ -66,15 +44,7 @@ enum Attention {
                                     softmax(row, from: first, visible: queryOffset + i + 1, mask: keyMask)
                                 }
                                 T.gemm(transposeA: false, transposeB: false, m: rq, n: headDim, k: rk, alpha: 1,
-                                       a: sb, lda: rk, b: pointers.v + g * headDim, ldb: vCols, beta: 0,
-                                       c: pointers.out + h * headDim, ldc: outCols)
-                            }
-                            if workers == 1 {
-                                for h in 0..<heads { head(h, worker: 0) }
-                            } else {
-                                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                                    for h in stride(from: worker, to: heads, by: workers) { head(h, worker: worker) }
-                                }
+                                       a: sb, lda: rk, b: vb + g * headDim, ldb: v.cols, beta: 0, c: ob + h * headDim, ldc: out.cols)
                             }
                         }
                     }
