@@ -54,8 +54,9 @@ public enum SyntheticModel {
             return NamedTensor(prefix + name, Tensor(shape: (try? Shape(shape)) ?? [], floats: values))
         }
         if recipe.headUse == .required {
-            tensors.append(NamedTensor(recipe.head.name + ".weight", Tensor(shape: (try? Shape(recipe.head.weightShape)) ?? [],
-                                                                             floats: random.normals(recipe.head.weightShape.reduce(1, *), scale: 0.02))))
+            for (name, shape) in recipe.head.tensors {
+                tensors.append(NamedTensor(name, Tensor(shape: (try? Shape(shape)) ?? [], floats: random.normals(shape.reduce(1, *), scale: 0.02))))
+            }
         }
         return BaseWeights(config: config, configJSON: config.huggingFaceJSON(), tensors: tensors)
     }

@@ -31,9 +31,10 @@ enum Main {
             case "convert": options.sections.append("convert")
             case "verify": options.sections.append("verify")
             case "peft": options.sections.append("peft")
+            case "families": options.sections.append("families")
             case "-h", "--help":
                 print("""
-                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [--rounds N] [--small] [--work DIR] [--python PATH]
+                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [--rounds N] [--small] [--work DIR] [--python PATH]
                                            [--peft-python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
@@ -49,6 +50,8 @@ enum Main {
                               (OPENBLAS_NUM_THREADS), in-process and as whole processes, beside the sgemm rate at the
                               model's own GEMM shapes; needs --peft-python (torch, transformers, peft); with --profile,
                               only PrefixKit's in-process forward, repeated, for perf record
+                      families every registered family's forward at one size (L=4, d=768, N=128, KV prefix), in GFLOP/s
+                              of the work its recipe defines, beside LLaMA's
                       --small small models, for a quick look
                     """)
                 return
@@ -57,12 +60,13 @@ enum Main {
                 exit(2)
             }
         }
-        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify", "peft"] }
+        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify", "peft", "families"] }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
         if options.sections.contains("convert") { try ConvertBenchmark(options: options).run() }
         if options.sections.contains("verify") { try VerifyBenchmark(options: options).run() }
         if options.sections.contains("peft") { try PeftBenchmark(options: options).run() }
+        if options.sections.contains("families") { try FamilyBenchmark(options: options).run() }
     }
 }
 
