@@ -7,9 +7,11 @@ enum Attention {
     /// `j` when `j <= queryOffset + i`, `keyMask[j]` is true and, with a `window`, when
     /// `queryOffset + i - j < window`. `softcap` maps a score `s` to `softcap * tanh(s / softcap)`.
     /// A query that sees no key gets zeros (only padded rows can, and they are never compared).
-    static func attend<T>(q: Matrix<T>, k: Matrix<T>, v: Matrix<T>, heads: Int, kvHeads: Int, headDim: Int,
-                          queryOffset: Int, keyMask: [Bool], scale scaleValue: Double? = nil, window: Int? = nil,
-                          softcap: Double? = nil, alibi: (slopes: [Double], keyPositions: [Int])? = nil) -> Matrix<T> {
+    static func attend<T>(
+        q: Matrix<T>, k: Matrix<T>, v: Matrix<T>, heads: Int, kvHeads: Int, headDim: Int,
+        queryOffset: Int, keyMask: [Bool], scale scaleValue: Double? = nil, window: Int? = nil,
+        softcap: Double? = nil, alibi: (slopes: [Double], keyPositions: [Int])? = nil
+    ) -> Matrix<T> {
         let rq = q.rows, rk = k.rows
         precondition(q.cols == heads * headDim && k.cols == kvHeads * headDim && v.cols == k.cols && v.rows == rk, "attention shapes")
         precondition(keyMask.count == rk && queryOffset + rq <= rk, "attention mask")
@@ -23,12 +25,14 @@ enum Attention {
                     out.values.withUnsafeMutableBufferPointer { op in
                         scores.withUnsafeMutableBufferPointer { sp in
                             guard let qb = qp.baseAddress, let kb = kp.baseAddress, let vb = vp.baseAddress,
-                                  let ob = op.baseAddress, let sb = sp.baseAddress else { return }
+                                let ob = op.baseAddress, let sb = sp.baseAddress
+                            else { return }
                             for h in 0..<heads {
                                 let g = h / group
-                                T.gemm(transposeA: false, transposeB: true, m: rq, n: rk, k: headDim, alpha: scale,
-                                       a: qb + h * headDim, lda: q.cols, b: kb + g * headDim, ldb: k.cols,
-                                       beta: 0, c: sb, ldc: rk)
+                                T.gemm(
+                                    transposeA: false, transposeB: true, m: rq, n: rk, k: headDim, alpha: scale,
+                                    a: qb + h * headDim, lda: q.cols, b: kb + g * headDim, ldb: k.cols,
+                                    beta: 0, c: sb, ldc: rk)
                                 for i in 0..<rq {
                                     let row = UnsafeMutableBufferPointer(rebasing: sp[(i * rk)..<((i + 1) * rk)])
                                     if let softcap {
@@ -43,8 +47,9 @@ enum Attention {
                                     for j in 0..<first { row[j] = -T.infinity }
                                     softmax(row, from: first, visible: queryOffset + i + 1, mask: keyMask)
                                 }
-                                T.gemm(transposeA: false, transposeB: false, m: rq, n: headDim, k: rk, alpha: 1,
-                                       a: sb, lda: rk, b: vb + g * headDim, ldb: v.cols, beta: 0, c: ob + h * headDim, ldc: out.cols)
+                                T.gemm(
+                                    transposeA: false, transposeB: false, m: rq, n: headDim, k: rk, alpha: 1,
+                                    a: sb, lda: rk, b: vb + g * headDim, ldb: v.cols, beta: 0, c: ob + h * headDim, ldc: out.cols)
                             }
                         }
                     }

@@ -82,7 +82,9 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
 
     /// Queries (when asked for), keys and values of block-input rows `x`: normalised,
     /// projected, clipped, q/k-normed and rotated as the recipe says.
-    private func project(_ x: Matrix<Scalar>, positions: [Int], wantQuery: Bool) -> (q: Matrix<Scalar>?, k: Matrix<Scalar>, v: Matrix<Scalar>) {
+    private func project(_ x: Matrix<Scalar>, positions: [Int], wantQuery: Bool) -> (
+        q: Matrix<Scalar>?, k: Matrix<Scalar>, v: Matrix<Scalar>
+    ) {
         let a = inputNorm.map { $0(x) } ?? x
         var q: Matrix<Scalar>?, k: Matrix<Scalar>, v: Matrix<Scalar>
         let (qw, kvw) = (heads * headDim, kvHeads * headDim)
@@ -110,18 +112,20 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
             }
             (q, k, v) = (joinColumns(qs), joinColumns(ks), joinColumns(vs))
         }
-        if let clip = recipe.attention.clip {
-            let bound = Scalar(clip)
-            func clamp(_ m: inout Matrix<Scalar>) { for i in m.values.indices { m.values[i] = min(max(m.values[i], -bound), bound) } }
-            if q != nil { clamp(&q!) }
-            clamp(&k)
-            clamp(&v)
+        let clip = recipe.attention.clip.map { Scalar($0) }
+        func clamp(_ m: inout Matrix<Scalar>) {
+            guard let bound = clip else { return }
+            for i in m.values.indices { m.values[i] = min(max(m.values[i], -bound), bound) }
         }
-        if let queryNorm, q != nil { q = normalize(q!, with: queryNorm, heads: heads) }
+        clamp(&k)
+        clamp(&v)
         if let keyNorm { k = normalize(k, with: keyNorm, heads: kvHeads) }
-        if let rope {
-            if q != nil { rope.apply(&q!, heads: heads, positions: positions) }
-            rope.apply(&k, heads: kvHeads, positions: positions)
+        rope?.apply(&k, heads: kvHeads, positions: positions)
+        if var query = q {
+            clamp(&query)
+            if let queryNorm { query = normalize(query, with: queryNorm, heads: heads) }
+            rope?.apply(&query, heads: heads, positions: positions)
+            q = query
         }
         return (q, k, v)
     }
@@ -144,17 +148,20 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         return (k, v)
     }
 
-    func callAsFunction(_ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
-                        pastPositions: [Int], keyMask: [Bool]) -> Matrix<Scalar> {
+    func callAsFunction(
+        _ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
+        pastPositions: [Int], keyMask: [Bool]
+    ) -> Matrix<Scalar> {
         let (query, k, v) = project(x, positions: positions, wantQuery: true)
         guard let q = query else { preconditionFailure("queries were asked for") }
         let keys = past.map { $0.keys.stacked(on: k) } ?? k
         let values = past.map { $0.values.stacked(on: v) } ?? v
         let attention = recipe.attention
-        let attended = Attention.attend(q: q, k: keys, v: values, heads: heads, kvHeads: kvHeads,
-                                        headDim: headDim, queryOffset: past?.keys.rows ?? 0, keyMask: keyMask,
-                                        scale: attention.scale, window: attention.window, softcap: attention.softcap,
-                                        alibi: alibi.map { ($0, Self.alibiPositions(past == nil ? [] : pastPositions, positions, keyMask, byColumn: $1)) })
+        let attended = Attention.attend(
+            q: q, k: keys, v: values, heads: heads, kvHeads: kvHeads,
+            headDim: headDim, queryOffset: past?.keys.rows ?? 0, keyMask: keyMask,
+            scale: attention.scale, window: attention.window, softcap: attention.softcap,
+            alibi: alibi.map { ($0, Self.alibiPositions(past == nil ? [] : pastPositions, positions, keyMask, byColumn: $1)) })
         var o = output(attended)
         if let attentionOutputNorm { o = attentionOutputNorm(o) }
         let multiplier = Scalar(recipe.residualMultiplier)

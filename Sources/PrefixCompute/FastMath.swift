@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The C library's functions under names that do not clash with generic code.
@@ -84,8 +84,9 @@ enum FastMath {
         let ra = UnsafeMutableRawPointer(pa), rb = UnsafeRawPointer(pb)
         var i = 0
         while i + 16 <= count {
-            ra.storeBytes(of: f(ra.loadUnaligned(fromByteOffset: i * 4, as: V.self), rb.loadUnaligned(fromByteOffset: i * 4, as: V.self)),
-                          toByteOffset: i * 4, as: V.self)
+            ra.storeBytes(
+                of: f(ra.loadUnaligned(fromByteOffset: i * 4, as: V.self), rb.loadUnaligned(fromByteOffset: i * 4, as: V.self)),
+                toByteOffset: i * 4, as: V.self)
             i += 16
         }
         if i < count {

@@ -27,8 +27,9 @@ enum Linear {
         x.values.withUnsafeBufferPointer { a in
             weight.withValues { w in
                 guard let pa = a.baseAddress, let pw = w.baseAddress else { return }
-                T.gemm(transposeA: false, transposeB: true, m: x.rows, n: outputs, k: x.cols, alpha: 1,
-                       a: pa, lda: x.cols, b: pw, ldb: weight.cols, beta: bias == nil ? 0 : 1, c: pc, ldc: outputs)
+                T.gemm(
+                    transposeA: false, transposeB: true, m: x.rows, n: outputs, k: x.cols, alpha: 1,
+                    a: pa, lda: x.cols, b: pw, ldb: weight.cols, beta: bias == nil ? 0 : 1, c: pc, ldc: outputs)
             }
         }
     }
@@ -48,8 +49,9 @@ enum Linear {
             weight.withValues { w in
                 out.values.withUnsafeMutableBufferPointer { c in
                     guard let pa = a.baseAddress, let pw = w.baseAddress, let pc = c.baseAddress else { return }
-                    T.gemm(transposeA: false, transposeB: transposed, m: x.rows, n: outputs, k: x.cols, alpha: 1,
-                           a: pa, lda: x.cols, b: pw, ldb: weight.cols, beta: bias == nil ? 0 : 1, c: pc, ldc: outputs)
+                    T.gemm(
+                        transposeA: false, transposeB: transposed, m: x.rows, n: outputs, k: x.cols, alpha: 1,
+                        a: pa, lda: x.cols, b: pw, ldb: weight.cols, beta: bias == nil ? 0 : 1, c: pc, ldc: outputs)
                 }
             }
         }

@@ -1,4 +1,5 @@
 import PrefixCore
+
 /// A dense row-major matrix of activations: `rows x cols` values of `T`.
 ///
 /// Internal to the engine; tensors cross the module boundary as ``PrefixCore/Tensor``.

@@ -18,7 +18,9 @@ extension PrefixStack {
     /// - Throws: ``ComputeError``: `.invalidInput` (dtype, width, token ids out of range),
     ///   `.positionsExceeded`, `.prefixShape`, `.source`.
     /// - Complexity: one pass over the weights, one layer resident at a time.
-    public func forward<T: ComputeScalar>(_ input: ForwardInput, as type: T.Type, options: ForwardOptions = ForwardOptions()) throws(ComputeError) -> ForwardResult {
+    public func forward<T: ComputeScalar>(_ input: ForwardInput, as type: T.Type, options: ForwardOptions = ForwardOptions())
+        throws(ComputeError) -> ForwardResult
+    {
         // Callers in other modules reach this generic entry unspecialized: hand over to concrete
         // instantiations so that every kernel below is compiled for Float or Double.
         if T.self == Float.self { return try forwardFamily(input, Float.self, options) }
@@ -27,25 +29,33 @@ extension PrefixStack {
     }
 
     /// Runs the layer loop specialised for `T`.
-    private func forwardFamily<T: ComputeScalar>(_ input: ForwardInput, _: T.Type, _ options: ForwardOptions) throws(ComputeError) -> ForwardResult {
+    private func forwardFamily<T: ComputeScalar>(_ input: ForwardInput, _: T.Type, _ options: ForwardOptions) throws(ComputeError)
+        -> ForwardResult
+    {
         try forwardLayers(input, options) { (l: Int) throws(ComputeError) -> ComposedBlock<T> in try block(l, T.self) }
     }
 
-    private func forwardLayers<B: TransformerBlock>(_ input: ForwardInput, _ options: ForwardOptions,
-                                                    makeBlock: (Int) throws(ComputeError) -> B) throws(ComputeError) -> ForwardResult {
+    private func forwardLayers<B: TransformerBlock>(
+        _ input: ForwardInput, _ options: ForwardOptions,
+        makeBlock: (Int) throws(ComputeError) -> B
+    ) throws(ComputeError) -> ForwardResult {
         typealias T = B.Scalar
         let batch = input.batch, n = input.length, d = config.hiddenSize, pn = prefix.prefixLength
         let positions = prefix.positions
         let lastPosition = max(positions.inputStart + n, positions.prefixStart + pn)
         guard lastPosition <= config.maxPositions else {
-            throw ComputeError(.positionsExceeded, "Pn + N = \(pn) + \(n) needs positions up to \(lastPosition), beyond the model's maximum",
-                               expected: "<= \(config.maxPositions) positions", actual: "\(lastPosition)")
+            throw ComputeError(
+                .positionsExceeded, "Pn + N = \(pn) + \(n) needs positions up to \(lastPosition), beyond the model's maximum",
+                expected: "<= \(config.maxPositions) positions", actual: "\(lastPosition)")
         }
         if let embeddings = input.embeddings, embeddings.shape[2] != d {
-            throw ComputeError(.invalidInput, "embeddings have the wrong width", tensor: "inputs_embeds", expected: "[B, N, \(d)]", actual: "\(embeddings.shape)")
+            throw ComputeError(
+                .invalidInput, "embeddings have the wrong width", tensor: "inputs_embeds", expected: "[B, N, \(d)]",
+                actual: "\(embeddings.shape)")
         }
         if let ids = input.ids, let bad = ids.joined().first(where: { $0 < 0 || $0 >= config.vocabSize }) {
-            throw ComputeError(.invalidInput, "token id out of range", tensor: "input_ids", expected: "0 ..< \(config.vocabSize)", actual: "\(bad)")
+            throw ComputeError(
+                .invalidInput, "token id out of range", tensor: "input_ids", expected: "0 ..< \(config.vocabSize)", actual: "\(bad)")
         }
 
         // Positions: real tokens take inputStart, inputStart + 1, ... in order; padding reuses inputStart.
@@ -78,7 +88,8 @@ extension PrefixStack {
                         states[b] = y.rows(pn..<(pn + n))
                     } else {
                         let past = block.keysValues(rows, positions: prefixPositions)
-                        states[b] = block(states[b], positions: inputPositions[b], past: past, pastPositions: prefixPositions, keyMask: keyMask)
+                        states[b] = block(
+                            states[b], positions: inputPositions[b], past: past, pastPositions: prefixPositions, keyMask: keyMask)
                     }
                 case .kv(let key, let value):
                     inputsRecord += states[b].values
@@ -90,8 +101,10 @@ extension PrefixStack {
             layerInputs.append(T.tensor(inputsRecord, shape: [batch, rowsIn, d]))
             layerOutputs.append(T.tensor(states.flatMap(\.values), shape: [batch, n, d]))
             if computePrefixRows { prefixOutputs.append(T.tensor(prefixRecord, shape: [batch, pn, d])) }
-            summaries.append(LayerSummary(layer: l, rowsIn: rowsIn, prefixRows: pn, rowsKept: n, form: prefix.form,
-                                          prefixRowsComputed: computePrefixRows))
+            summaries.append(
+                LayerSummary(
+                    layer: l, rowsIn: rowsIn, prefixRows: pn, rowsKept: n, form: prefix.form,
+                    prefixRowsComputed: computePrefixRows))
         }
 
         let finals = try states.map { state throws(ComputeError) in try finalNorm(state) }
@@ -99,10 +112,11 @@ extension PrefixStack {
         if options.logits {
             logits = try self.logits(finals)
         }
-        return ForwardResult(form: prefix.form, prefixLength: pn, inputStart: positions.inputStart, dtype: T.dtype, mask: input.mask,
-                             layerInputs: layerInputs, layerOutputs: layerOutputs, prefixOutputs: prefixOutputs,
-                             final: T.tensor(finals.flatMap(\.values), shape: [batch, n, d]), logits: logits,
-                             summaries: summaries, skippedWeights: skippedWeights)
+        return ForwardResult(
+            form: prefix.form, prefixLength: pn, inputStart: positions.inputStart, dtype: T.dtype, mask: input.mask,
+            layerInputs: layerInputs, layerOutputs: layerOutputs, prefixOutputs: prefixOutputs,
+            final: T.tensor(finals.flatMap(\.values), shape: [batch, n, d]), logits: logits,
+            summaries: summaries, skippedWeights: skippedWeights)
     }
 
     /// `Hbar^0`: token embeddings (plus learned positions, where the model has them).

@@ -15,25 +15,34 @@ extension PrefixStack {
     /// - Parameters:
     ///   - prefixOutputs: also return the prefix rows' outputs (hidden prefix, correct variant).
     /// - Throws: ``ComputeError`` `.invalidInput` for rows of the wrong width, `.prefixShape`.
-    public func runLayer<T: ComputeScalar>(_ layer: Int, rows: Tensor, mask: [[Bool]], prefix: LayerPrefix, variant: BlockVariant = .correct,
-                                           prefixOutputs: Bool = false, as type: T.Type) throws(ComputeError) -> LayerRun {
+    public func runLayer<T: ComputeScalar>(
+        _ layer: Int, rows: Tensor, mask: [[Bool]], prefix: LayerPrefix, variant: BlockVariant = .correct,
+        prefixOutputs: Bool = false, as type: T.Type
+    ) throws(ComputeError) -> LayerRun {
         guard rows.shape.rank == 3, rows.shape[2] == config.hiddenSize, rows.shape[0] == mask.count,
-              mask.allSatisfy({ $0.count == rows.shape[1] }) else {
-            throw ComputeError(.invalidInput, "layer input rows must be [B, N, d] with a B x N mask", tensor: layerLabel(layer, layerCount: config.numLayers),
-                               expected: "[\(mask.count), \(mask.first?.count ?? 0), \(config.hiddenSize)]", actual: "\(rows.shape)")
+            mask.allSatisfy({ $0.count == rows.shape[1] })
+        else {
+            throw ComputeError(
+                .invalidInput, "layer input rows must be [B, N, d] with a B x N mask",
+                tensor: layerLabel(layer, layerCount: config.numLayers),
+                expected: "[\(mask.count), \(mask.first?.count ?? 0), \(config.hiddenSize)]", actual: "\(rows.shape)")
         }
         if T.self == Float.self { return try runLayerFamily(layer, rows, mask, prefix, variant, prefixOutputs, Float.self) }
         if T.self == Double.self { return try runLayerFamily(layer, rows, mask, prefix, variant, prefixOutputs, Double.self) }
         return try runLayerFamily(layer, rows, mask, prefix, variant, prefixOutputs, T.self)
     }
 
-    private func runLayerFamily<T: ComputeScalar>(_ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix, _ variant: BlockVariant,
-                                                  _ prefixOutputs: Bool, _: T.Type) throws(ComputeError) -> LayerRun {
+    private func runLayerFamily<T: ComputeScalar>(
+        _ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix, _ variant: BlockVariant,
+        _ prefixOutputs: Bool, _: T.Type
+    ) throws(ComputeError) -> LayerRun {
         try runLayer(try block(layer, T.self), layer, rows, mask, prefix, variant, prefixOutputs)
     }
 
-    private func runLayer<B: TransformerBlock>(_ block: B, _ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix,
-                                               _ variant: BlockVariant, _ wantPrefixOutputs: Bool) throws(ComputeError) -> LayerRun {
+    private func runLayer<B: TransformerBlock>(
+        _ block: B, _ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix,
+        _ variant: BlockVariant, _ wantPrefixOutputs: Bool
+    ) throws(ComputeError) -> LayerRun {
         typealias T = B.Scalar
         let (batch, n, d) = (rows.shape[0], rows.shape[1], rows.shape[2])
         let pn = prefix.parts.first.map { $0.tensor.shape.rank == 3 ? $0.tensor.shape[1] : $0.tensor.shape[0] } ?? 0
@@ -59,7 +68,8 @@ extension PrefixStack {
                 case .hidden(let p):
                     let rowsP = Matrix<T>(rows: pn, cols: d, values: T.elements(of: p))
                     if variant == .keptFirstN || (wantPrefixOutputs && variant == .correct) {
-                        let y = block(rowsP.stacked(on: hbar), positions: prefixPositions + positions, past: nil, pastPositions: [], keyMask: keyMask)
+                        let y = block(
+                            rowsP.stacked(on: hbar), positions: prefixPositions + positions, past: nil, pastPositions: [], keyMask: keyMask)
                         if wantPrefixOutputs { prefixOut += y.rows(0..<pn).values }
                         out += (variant == .keptFirstN ? y.rows(0..<n) : y.rows(pn..<(pn + n))).values
                         continue
@@ -77,8 +87,9 @@ extension PrefixStack {
             }
             out += kept.values
         }
-        return LayerRun(output: T.tensor(out, shape: [batch, n, d]),
-                        prefixOutputs: prefixOut.isEmpty ? nil : T.tensor(prefixOut, shape: [batch, pn, d]))
+        return LayerRun(
+            output: T.tensor(out, shape: [batch, n, d]),
+            prefixOutputs: prefixOut.isEmpty ? nil : T.tensor(prefixOut, shape: [batch, pn, d]))
     }
 }
 

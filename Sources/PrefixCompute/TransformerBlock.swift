@@ -12,8 +12,10 @@ protocol TransformerBlock<Scalar> {
     /// The block's output for rows `x` at `positions`, attending causally over `past` keys and
     /// values (if any, at `pastPositions`) followed by the rows' own; `keyMask` covers past then
     /// own rows.
-    func callAsFunction(_ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
-                        pastPositions: [Int], keyMask: [Bool]) -> Matrix<Scalar>
+    func callAsFunction(
+        _ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
+        pastPositions: [Int], keyMask: [Bool]
+    ) -> Matrix<Scalar>
 }
 
 /// Splits `[R, 3*w]` into its three `[R, w]` column blocks.

@@ -61,11 +61,13 @@ struct WeightLayout: Sendable {
                 throw ComputeError(.unknownWeight, "the \(recipe.family) architecture does not use this tensor", tensor: name)
             }
             guard info.shape == expected else {
-                throw ComputeError(.weightShape, "weight has the wrong shape", tensor: name,
-                                   expected: "\(expected)", actual: "\(info.shape)")
+                throw ComputeError(
+                    .weightShape, "weight has the wrong shape", tensor: name,
+                    expected: "\(expected)", actual: "\(info.shape)")
             }
             guard info.dtype.isFloatingPoint else {
-                throw ComputeError(.weightShape, "weight is not floating point", tensor: name, expected: "a float dtype", actual: info.dtype.rawValue)
+                throw ComputeError(
+                    .weightShape, "weight is not floating point", tensor: name, expected: "a float dtype", actual: info.dtype.rawValue)
             }
             if actualNames[key] != nil {
                 throw ComputeError(.unknownWeight, "two tensors map to the same weight '\(key)'", tensor: name)
@@ -73,8 +75,9 @@ struct WeightLayout: Sendable {
             actualNames[key] = name
         }
         for key in required.keys.sorted() where actualNames[key] == nil {
-            throw ComputeError(.missingWeight, "a weight the model needs is missing", tensor: key,
-                               expected: "\(required[key] ?? [])", actual: "nothing")
+            throw ComputeError(
+                .missingWeight, "a weight the model needs is missing", tensor: key,
+                expected: "\(required[key] ?? [])", actual: "nothing")
         }
         let headKey = recipe.head.name + ".weight"
         if recipe.headUse == .tied, let head = actualNames[headKey] {

@@ -9,8 +9,10 @@ public enum SyntheticModel {
         let ff = config.intermediateSize
         func normal(_ shape: Shape) -> Tensor { Tensor(shape: shape, floats: random.normals(shape.elementCount, scale: 0.02)) }
         func constant(_ value: Float, _ n: Int) -> Tensor { Tensor(shape: [n], floats: [Float](repeating: value, count: n)) }
-        var tensors = [NamedTensor("wte.weight", normal([config.vocabSize, d])),
-                       NamedTensor("wpe.weight", normal([config.maxPositions, d]))]
+        var tensors = [
+            NamedTensor("wte.weight", normal([config.vocabSize, d])),
+            NamedTensor("wpe.weight", normal([config.maxPositions, d])),
+        ]
         for l in 0..<config.numLayers {
             tensors += [
                 NamedTensor("h.\(l).ln_1.weight", constant(1, d)),
@@ -44,8 +46,10 @@ public enum SyntheticModel {
         let norms = Set(
             (0..<config.numLayers).flatMap { l -> [String] in
                 let layer = recipe.layer(l)
-                return [layer.inputNorm, layer.mlpNorm, layer.attentionOutputNorm, layer.mlpOutputNorm, layer.attention.queryNorm,
-                        layer.attention.keyNorm].compactMap { $0.map { $0.name + ".weight" } }
+                return [
+                    layer.inputNorm, layer.mlpNorm, layer.attentionOutputNorm, layer.mlpOutputNorm, layer.attention.queryNorm,
+                    layer.attention.keyNorm,
+                ].compactMap { $0.map { $0.name + ".weight" } }
             } + [recipe.finalNorm.name + ".weight"] + (recipe.embeddingNorm.map { [$0.name + ".weight"] } ?? []))
         let one: Float = config.normKind == .rmsNormPlusOne ? 0 : 1
         var tensors = shapes.map { name, shape -> NamedTensor in
@@ -55,7 +59,8 @@ public enum SyntheticModel {
         }
         if recipe.headUse == .required {
             for (name, shape) in recipe.head.tensors {
-                tensors.append(NamedTensor(name, Tensor(shape: (try? Shape(shape)) ?? [], floats: random.normals(shape.reduce(1, *), scale: 0.02))))
+                tensors.append(
+                    NamedTensor(name, Tensor(shape: (try? Shape(shape)) ?? [], floats: random.normals(shape.reduce(1, *), scale: 0.02))))
             }
         }
         return BaseWeights(config: config, configJSON: config.huggingFaceJSON(), tensors: tensors)
@@ -65,8 +70,10 @@ public enum SyntheticModel {
     public static func hiddenPrefix(_ config: ModelConfig, prefixLength: Int, seed: UInt64, scale: Float = 0.5) -> CheckpointContent {
         var random = SeededRandom(seed: seed)
         let layers = (0..<config.numLayers).map { _ in
-            LayerPrefix.hidden(Tensor(shape: [prefixLength, config.hiddenSize],
-                                      floats: random.normals(prefixLength * config.hiddenSize, scale: scale)))
+            LayerPrefix.hidden(
+                Tensor(
+                    shape: [prefixLength, config.hiddenSize],
+                    floats: random.normals(prefixLength * config.hiddenSize, scale: scale)))
         }
         return CheckpointContent(form: .hidden, prefixLength: prefixLength, layers: layers)
     }

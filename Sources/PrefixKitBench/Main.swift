@@ -33,7 +33,8 @@ enum Main {
             case "peft": options.sections.append("peft")
             case "families": options.sections.append("families")
             case "-h", "--help":
-                print("""
+                print(
+                    """
                     usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [--rounds N] [--small] [--work DIR] [--python PATH]
                                            [--peft-python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw

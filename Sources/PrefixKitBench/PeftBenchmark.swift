@@ -16,7 +16,9 @@ struct PeftBenchmark {
             positionScheme: .rope, maxPositions: 2048, vocabSize: small ? 1000 : 32000, activation: "silu", ropeTheta: 10000,
             tieWordEmbeddings: false, attentionBias: false)
         llama.slidingWindow = nil
-        let gpt2 = small ? ModelConfig.gpt2(layers: 2, width: 256, heads: 4, vocabSize: 1000, maxPositions: 1024)
+        let gpt2 =
+            small
+            ? ModelConfig.gpt2(layers: 2, width: 256, heads: 4, vocabSize: 1000, maxPositions: 1024)
             : ModelConfig.gpt2(layers: 12, width: 768, heads: 12, vocabSize: 50257, maxPositions: 1024)
         return [("GPT-2", gpt2, "transformer."), ("LLaMA-shaped", llama, "model.")]
     }
@@ -27,7 +29,9 @@ struct PeftBenchmark {
             print("\npeft: skipped (pass --peft-python PATH, a Python with torch, transformers and peft installed for this peer)")
             return
         }
-        for model in Self.models(small: options.small) { try compare(model.name, model.config, prefix: model.prefix, python: python, threads: threads) }
+        for model in Self.models(small: options.small) {
+            try compare(model.name, model.config, prefix: model.prefix, python: python, threads: threads)
+        }
     }
 
     private func compare(_ name: String, _ config: ModelConfig, prefix: String, python: String, threads: String) throws {
@@ -44,7 +48,8 @@ struct PeftBenchmark {
         let base = try store.saveBase(weights, alias: "b", provenance: Provenance(sourceFormat: "bench"))
         var hidden = SyntheticModel.hiddenPrefix(config, prefixLength: pn, seed: 42)
         hidden.positions = .standard(prefixLength: pn)
-        let kv = try PrefixStack(config: config, weights: InMemoryTensors(weights.tensors), prefix: PrefixSource(hidden)).keyValuePrefix(dtype: .f32)
+        let kv = try PrefixStack(config: config, weights: InMemoryTensors(weights.tensors), prefix: PrefixSource(hidden)).keyValuePrefix(
+            dtype: .f32)
         try store.saveCheckpoint(kv, as: CheckpointSpec(name: "kv", step: 1, base: base.base.fingerprint))
         _ = try Exporter.run(store, reference: "kv", format: .peft, out: work + "/adapter")
         _ = try Exporter.run(store, reference: "kv", format: .hf, out: work + "/hf")
@@ -71,7 +76,9 @@ struct PeftBenchmark {
         }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("benchmarks/peft_forward.py").path
-        let peerArguments = [script, work + "/hf", work + "/adapter", work + "/ids.npy", "\(options.rounds * 2 + 1)", threads, work + "/peft.npy"]
+        let peerArguments = [
+            script, work + "/hf", work + "/adapter", work + "/ids.npy", "\(options.rounds * 2 + 1)", threads, work + "/peft.npy",
+        ]
         let peer = try Self.json(python, peerArguments)
         guard let theirs = peer["median"] as? Double else { throw BenchError("PEFT peer failed: \(peer)") }
         let peerLogits = try NPY.read(path: work + "/peft.npy").tensor?.floats() ?? []
@@ -83,28 +90,39 @@ struct PeftBenchmark {
         let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("prefixkit").path
         var ourProcess: [Double] = [], peerProcess: [Double] = []
         for round in 0..<options.rounds {
-            ourProcess.append(try Measure.seconds {
-                try Self.run(cli, ["forward", work + "/store", "kv", "--input", work + "/ids.npy", "--logits", "--out", work + "/o\(round).npz"])
-            })
+            ourProcess.append(
+                try Measure.seconds {
+                    try Self.run(
+                        cli, ["forward", work + "/store", "kv", "--input", work + "/ids.npy", "--logits", "--out", work + "/o\(round).npz"])
+                })
             peerProcess.append(try Measure.seconds { _ = try Self.json(python, peerArguments + ["--once"]) })
         }
 
         let flops = Self.flops(config, pn: pn, n: n)
         let shapePeak = Self.shapePeak(config, pn: pn, n: n)
-        print("\nforward vs HF transformers + PEFT: \(name) \(Format.config(config)) d_ff=\(config.intermediateSize) V=\(config.vocabSize), "
-              + "Pn=\(pn), N=\(n), B=1, f32, \(threads) thread(s); peer: \(peer["tool"] as? String ?? "?") (\(peer["attention"] as? String ?? "?") attention)")
-        print(Format.table([
-            ["measure", "time", "GFLOP/s", "vs", "target"],
-            ["cblas_sgemm at the model's GEMM shapes (FLOP-weighted)", "", String(format: "%.1f", shapePeak), "", ""],
-            ["PrefixKit in-process (KV prefix, logits)", Measure.ms(ours), String(format: "%.1f", flops / ours / 1e9),
-             String(format: "%.0f%% of that peak", flops / ours / 1e9 / shapePeak * 100), ">= 85%"],
-            ["transformers + PEFT in-process", Measure.ms(theirs), String(format: "%.1f", flops / theirs / 1e9),
-             "PrefixKit " + Measure.ratio(theirs / ours), ">= 1.15x"],
-            ["`prefixkit forward` whole process (store, digests, .npz out)", Measure.ms(Measure.median(ourProcess)), "", "", ""],
-            ["`python peft_forward.py --once` whole process", Measure.ms(Measure.median(peerProcess)), "",
-             "PrefixKit " + Measure.ratio(Measure.median(peerProcess) / Measure.median(ourProcess)), ""],
-            ["logits, PrefixKit vs PEFT (max rel. error)", String(format: "%.1e", agreement), "", "", "<= 1e-4"],
-        ]))
+        print(
+            "\nforward vs HF transformers + PEFT: \(name) \(Format.config(config)) d_ff=\(config.intermediateSize) V=\(config.vocabSize), "
+                + "Pn=\(pn), N=\(n), B=1, f32, \(threads) thread(s); peer: \(peer["tool"] as? String ?? "?") (\(peer["attention"] as? String ?? "?") attention)"
+        )
+        print(
+            Format.table([
+                ["measure", "time", "GFLOP/s", "vs", "target"],
+                ["cblas_sgemm at the model's GEMM shapes (FLOP-weighted)", "", String(format: "%.1f", shapePeak), "", ""],
+                [
+                    "PrefixKit in-process (KV prefix, logits)", Measure.ms(ours), String(format: "%.1f", flops / ours / 1e9),
+                    String(format: "%.0f%% of that peak", flops / ours / 1e9 / shapePeak * 100), ">= 85%",
+                ],
+                [
+                    "transformers + PEFT in-process", Measure.ms(theirs), String(format: "%.1f", flops / theirs / 1e9),
+                    "PrefixKit " + Measure.ratio(theirs / ours), ">= 1.15x",
+                ],
+                ["`prefixkit forward` whole process (store, digests, .npz out)", Measure.ms(Measure.median(ourProcess)), "", "", ""],
+                [
+                    "`python peft_forward.py --once` whole process", Measure.ms(Measure.median(peerProcess)), "",
+                    "PrefixKit " + Measure.ratio(Measure.median(peerProcess) / Measure.median(ourProcess)), "",
+                ],
+                ["logits, PrefixKit vs PEFT (max rel. error)", String(format: "%.1e", agreement), "", "", "<= 1e-4"],
+            ]))
     }
 
     /// The FLOPs of the forward PrefixKit performs: projections on the N input rows, attention over
@@ -148,12 +166,19 @@ struct PeftBenchmark {
         var c = [Float](repeating: 0, count: m * n)
         var best = Double.infinity
         for _ in 0..<5 {
-            best = min(best, Measure.seconds {
-                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                    Float.gemm(transposeA: false, transposeB: transposed, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
-                               b: pb.baseAddress!, ldb: transposed ? k : n, beta: 0, c: pc.baseAddress!, ldc: n)
-                } } }
-            })
+            best = min(
+                best,
+                Measure.seconds {
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            c.withUnsafeMutableBufferPointer { pc in
+                                Float.gemm(
+                                    transposeA: false, transposeB: transposed, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
+                                    b: pb.baseAddress!, ldb: transposed ? k : n, beta: 0, c: pc.baseAddress!, ldc: n)
+                            }
+                        }
+                    }
+                })
         }
         return best
     }
@@ -166,7 +191,9 @@ struct PeftBenchmark {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("\(executable) \(arguments.first ?? "") exited \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 else {
+            throw BenchError("\(executable) \(arguments.first ?? "") exited \(process.terminationStatus)")
+        }
     }
 
     /// Runs a Python script and parses the JSON object it prints last.

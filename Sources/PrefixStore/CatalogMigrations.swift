@@ -7,7 +7,9 @@ import GRDB
 /// they produce is kept verbatim in `schemas/catalog.sql`, and a test proves the two agree.
 enum CatalogMigrations {
     /// The identifiers of every migration this version knows, in order.
-    static var identifiers: [String] { ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config"] }
+    static var identifiers: [String] {
+        ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config"]
+    }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()

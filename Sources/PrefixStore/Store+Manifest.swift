@@ -324,7 +324,8 @@ extension Store {
 
     /// As ``reuseOrInsert(_:_:_:existing:_:)`` for a `model` row of a manifest written before
     /// catalog migration v5 (typed columns): converted by the migration's own SQL.
-    private static func reuseOrInsertLegacyModel(_ db: Database, _ row: [String: Any], existing: String) throws -> (old: Int64, new: Int64) {
+    private static func reuseOrInsertLegacyModel(_ db: Database, _ row: [String: Any], existing: String) throws -> (old: Int64, new: Int64)
+    {
         let old = (row["id"] as? NSNumber)?.int64Value ?? -1
         if let found = try Int64.fetchOne(db, sql: existing, arguments: [row["config_digest"] as? String]) { return (old, found) }
         try db.execute(

@@ -6,14 +6,19 @@ import Testing
 /// not compute, refused at import by name (one case each).
 @Suite("Family config.json reading and refusals")
 struct FamilyConfigTests {
-    static let llama = #""model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8"#
-    static let opt = #""model_type": "opt", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "ffn_dim": 8, "max_position_embeddings": 16, "vocab_size": 8"#
+    static let llama =
+        #""model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8"#
+    static let opt =
+        #""model_type": "opt", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "ffn_dim": 8, "max_position_embeddings": 16, "vocab_size": 8"#
     static let mpt = #""model_type": "mpt", "n_layers": 1, "d_model": 8, "n_heads": 2, "max_seq_len": 16, "vocab_size": 8"#
     static let bloom = #""model_type": "bloom", "n_layer": 1, "hidden_size": 8, "n_head": 2, "vocab_size": 8"#
     static let falcon = #""model_type": "falcon", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "vocab_size": 8"#
-    static let phi = #""model_type": "phi", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8"#
-    static let starcoder2 = #""model_type": "starcoder2", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8"#
-    static let neox = #""model_type": "gpt_neox", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8"#
+    static let phi =
+        #""model_type": "phi", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8"#
+    static let starcoder2 =
+        #""model_type": "starcoder2", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8"#
+    static let neox =
+        #""model_type": "gpt_neox", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8"#
 
     static func json(_ base: String, _ extra: String) -> String { "{\(base), \(extra)}" }
 
@@ -24,9 +29,20 @@ struct FamilyConfigTests {
             (json(llama, #""rope_scaling": {"rope_type": "longrope", "factor": 2.0}"#), "rope_scaling type 'longrope'"),
             (json(llama, #""rope_scaling": {"rope_type": "llama3", "factor": 8.0}"#), "needs low_freq_factor"),
             (json(llama, #""use_bidirectional_attention": true"#), "use_bidirectional_attention"),
-            (json(llama.replacingOccurrences(of: "llama", with: "phi3"), #""rope_scaling": {"type": "longrope", "factor": 2.0, "short_factor": [1], "long_factor": [1]}"#), "rope_scaling type 'longrope'"),
-            (json(llama.replacingOccurrences(of: "llama", with: "qwen3"), #""sliding_window": 4, "layer_types": ["chunked_attention"]"#), "layer type 'chunked_attention'"),
-            (json(llama.replacingOccurrences(of: "llama", with: "gemma2"), #""query_pre_attn_scalar": 0"#), "query_pre_attn_scalar must be positive"),
+            (
+                json(
+                    llama.replacingOccurrences(of: "llama", with: "phi3"),
+                    #""rope_scaling": {"type": "longrope", "factor": 2.0, "short_factor": [1], "long_factor": [1]}"#),
+                "rope_scaling type 'longrope'"
+            ),
+            (
+                json(llama.replacingOccurrences(of: "llama", with: "qwen3"), #""sliding_window": 4, "layer_types": ["chunked_attention"]"#),
+                "layer type 'chunked_attention'"
+            ),
+            (
+                json(llama.replacingOccurrences(of: "llama", with: "gemma2"), #""query_pre_attn_scalar": 0"#),
+                "query_pre_attn_scalar must be positive"
+            ),
             (json(llama.replacingOccurrences(of: "llama", with: "gemma"), #""hidden_act": "mish""#), "activation 'mish'"),
             (json(phi, #""qk_layernorm": true"#), "qk_layernorm"),
             (json(starcoder2, #""partial_rotary_factor": 0.5"#), "partial_rotary_factor"),
@@ -44,8 +60,14 @@ struct FamilyConfigTests {
             (json(mpt, #""no_bias": false"#), "no_bias=false"),
             (json(falcon, #""alibi": true"#), "alibi"),
             (json(falcon, #""partial_rotary_factor": 0.5"#), "partial_rotary_factor"),
-            (#"{"model_type": "gptj", "n_layer": 1, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 8, "rotary_dim": null}"#, "rotary_dim=null"),
-            (#"{"model_type": "gpt2", "n_layer": 1, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 8, "activation_function": "mish"}"#, "activation 'mish'"),
+            (
+                #"{"model_type": "gptj", "n_layer": 1, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 8, "rotary_dim": null}"#,
+                "rotary_dim=null"
+            ),
+            (
+                #"{"model_type": "gpt2", "n_layer": 1, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 8, "activation_function": "mish"}"#,
+                "activation 'mish'"
+            ),
             (#"{"model_type": "t5", "d_model": 8}"#, "model_type 't5' is not supported"),
         ])
     func refused(json: String, mention: String) {
@@ -63,7 +85,8 @@ struct FamilyConfigTests {
 
     @Test("spellings: GPT-NeoX's rotary_pct and rotary_emb_base, Falcon's three layouts, MPT's attn_config")
     func spellings() throws {
-        let neox = try HFConfig.parse(Data(Self.json(Self.neox, #""rotary_pct": 0.5, "rotary_emb_base": 500.0, "use_parallel_residual": false"#).utf8))
+        let neox = try HFConfig.parse(
+            Data(Self.json(Self.neox, #""rotary_pct": 0.5, "rotary_emb_base": 500.0, "use_parallel_residual": false"#).utf8))
         #expect(neox.partialRotaryFactor == 0.5 && neox.ropeTheta == 500 && neox.parallelResidual == nil)
         let wide = Self.neox.replacingOccurrences(of: #""hidden_size": 8"#, with: #""hidden_size": 32"#)
         let neoxDefault = try HFConfig.parse(Data(Self.json(wide, #""use_parallel_residual": true"#).utf8))
@@ -73,7 +96,8 @@ struct FamilyConfigTests {
         let grouped = try HFConfig.parse(Data(Self.json(Self.falcon, #""new_decoder_architecture": true, "num_kv_heads": 1"#).utf8))
         #expect(grouped.numKVHeads == 1 && grouped.prefixKVHeads == 2 && grouped.falconLayout == "grouped-2ln")
         #expect(grouped.prefixShape(.kv, prefixLength: 3) == [2, 3, 4])
-        let mpt = try HFConfig.parse(Data(Self.json(Self.mpt, #""attn_config": {"alibi": true, "clip_qkv": 6.0, "alibi_bias_max": 16}"#).utf8))
+        let mpt = try HFConfig.parse(
+            Data(Self.json(Self.mpt, #""attn_config": {"alibi": true, "clip_qkv": 6.0, "alibi_bias_max": 16}"#).utf8))
         #expect(mpt.clipQKV == 6 && mpt.alibiBiasMax == 16 && mpt.positionScheme == .alibi && mpt.intermediateSize == 32)
     }
 

@@ -39,12 +39,16 @@ struct FamilyFixtureTests {
         #expect(verify.stdout.contains("round-trip: peft: bit-identical"), "\(name): \(verify.stdout)")
     }
 
-    @Test("forward in f64 gives PEFT's logits (1e-6 relative where HF computes in f64, 1e-5 where its RoPE or softmax is f32)", arguments: names)
+    @Test(
+        "forward in f64 gives PEFT's logits (1e-6 relative where HF computes in f64, 1e-5 where its RoPE or softmax is f32)",
+        arguments: names)
     func logits(name: String) throws {
         let dir = TemporaryDirectory()
         let store = try Self.store(name, dir)
         let reference = "\(Self.root)/\(name)/reference.npz"
-        let run = try Processes.prefixkit(["forward", store, "adapter", "--input", reference, "--dtype", "f64", "--logits", "--out", dir.path + "/o.npz"])
+        let run = try Processes.prefixkit([
+            "forward", store, "adapter", "--input", reference, "--dtype", "f64", "--logits", "--out", dir.path + "/o.npz",
+        ])
         #expect(run.status == 0, "\(name): \(run.stderr)")
         let ours = try ActivationExchange.read(path: dir.path + "/o.npz"), theirs = try ActivationExchange.read(path: reference)
         let mask = try #require(theirs.attentionMask).doubles()
@@ -92,13 +96,19 @@ struct FamilyFixtureTests {
     /// The fixtures that also have an expectation from the independent NumPy reference.
     static var numpyNames: [String] { names.filter { FileManager.default.fileExists(atPath: "\(root)/\($0)/numpy_expected.npz") } }
 
-    @Test("the hidden form agrees with the independent NumPy reference at 1e-12 per layer (ALiBi, partial and interleaved RoPE, soft caps with windows, OPT's offset)", arguments: numpyNames)
+    @Test(
+        "the hidden form agrees with the independent NumPy reference at 1e-12 per layer (ALiBi, partial and interleaved RoPE, soft caps with windows, OPT's offset)",
+        arguments: numpyNames)
     func numpyReference(name: String) throws {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
-        let imported = try Processes.prefixkit(["import", store, "\(Self.root)/\(name)/numpy_prefix.npz", "--base", "\(Self.root)/\(name)/base", "--name", "h"])
+        let imported = try Processes.prefixkit([
+            "import", store, "\(Self.root)/\(name)/numpy_prefix.npz", "--base", "\(Self.root)/\(name)/base", "--name", "h",
+        ])
         #expect(imported.status == 0, "\(name): \(imported.stderr)")
-        let verify = try Processes.prefixkit(["verify", store, "h", "--reference", "\(Self.root)/\(name)/numpy_expected.npz", "--require-reference"])
+        let verify = try Processes.prefixkit([
+            "verify", store, "h", "--reference", "\(Self.root)/\(name)/numpy_expected.npz", "--require-reference",
+        ])
         #expect(verify.status == 0 && verify.stdout.contains("tolerance 1e-12 per layer"), "\(name): \(verify.stdout)\(verify.stderr)")
     }
 

@@ -41,9 +41,11 @@ struct OldStoreTests {
         #expect(migrated.stdout.contains("v5-model-family-config"), "\(migrated.stdout)")
     }
 
-    @Test("verify against the committed PEFT references passes, and the re-exported base is the original one", arguments: [
-        ("gpt2-peft", "gpt2-tiny"), ("llama-peft", "llama-gqa-tiny"),
-    ])
+    @Test(
+        "verify against the committed PEFT references passes, and the re-exported base is the original one",
+        arguments: [
+            ("gpt2-peft", "gpt2-tiny"), ("llama-peft", "llama-gqa-tiny"),
+        ])
     func verifyWithReference(checkpoint: String, fixture: String) throws {
         let dir = TemporaryDirectory()
         let store = try Self.copy(dir)
@@ -62,7 +64,9 @@ struct OldStoreTests {
         let verify = try Processes.prefixkit(["verify", store, "gpt2-hidden"])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         let out = dir.path + "/f.npz"
-        let forward = try Processes.prefixkit(["forward", store, "gpt2-hidden", "--input", Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/expected.npz", "--out", out])
+        let forward = try Processes.prefixkit([
+            "forward", store, "gpt2-hidden", "--input", Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/expected.npz", "--out", out,
+        ])
         #expect(forward.status == 0, "\(forward.stderr)")
     }
 

@@ -283,8 +283,10 @@ public struct AttentionRecipe: Sendable, Hashable {
     public var queryNorm: NormPart?, keyNorm: NormPart?
 
     /// Creates an attention recipe.
-    public init(scale: Double, window: Int? = nil, softcap: Double? = nil, clip: Double? = nil,
-                queryNorm: NormPart? = nil, keyNorm: NormPart? = nil) {
+    public init(
+        scale: Double, window: Int? = nil, softcap: Double? = nil, clip: Double? = nil,
+        queryNorm: NormPart? = nil, keyNorm: NormPart? = nil
+    ) {
         self.scale = scale
         self.window = window
         self.softcap = softcap
@@ -326,9 +328,11 @@ public struct LayerRecipe: Sendable, Hashable {
     public var residualMultiplier: Double
 
     /// Creates a block recipe.
-    public init(inputNorm: NormPart?, qkv: QKVPart, attention: AttentionRecipe, output: LinearPart,
-                attentionOutputNorm: NormPart? = nil, mlpNorm: NormPart?, mlp: MLPPart, mlpOutputNorm: NormPart? = nil,
-                residual: ResidualKind = .sequential, residualMultiplier: Double = 1) {
+    public init(
+        inputNorm: NormPart?, qkv: QKVPart, attention: AttentionRecipe, output: LinearPart,
+        attentionOutputNorm: NormPart? = nil, mlpNorm: NormPart?, mlp: MLPPart, mlpOutputNorm: NormPart? = nil,
+        residual: ResidualKind = .sequential, residualMultiplier: Double = 1
+    ) {
         self.inputNorm = inputNorm
         self.qkv = qkv
         self.attention = attention

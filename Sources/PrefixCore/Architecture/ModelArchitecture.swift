@@ -73,7 +73,8 @@ public enum Architectures {
     public static func named(_ family: ArchitectureFamily) throws(ConfigError) -> any ModelArchitecture {
         guard let found = all.first(where: { $0.family == family }) else {
             throw ConfigError(
-                .unsupported, "model family '\(family)' is not known to this version (\(all.map(\.family.rawValue).joined(separator: ", ")))",
+                .unsupported,
+                "model family '\(family)' is not known to this version (\(all.map(\.family.rawValue).joined(separator: ", ")))",
                 field: "family")
         }
         return found

@@ -61,7 +61,8 @@ public struct BloomArchitecture: ModelArchitecture {
 
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard config.activation == "bloom_gelu" else {
-            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for bloom (bloom_gelu)", field: "activation")
+            throw ConfigError(
+                .unsupported, "activation '\(config.activation)' is not implemented for bloom (bloom_gelu)", field: "activation")
         }
         let activation = Activation.geluTanhBloom
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps

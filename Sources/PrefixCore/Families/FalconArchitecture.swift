@@ -94,7 +94,8 @@ public struct FalconArchitecture: ModelArchitecture {
                 let qkvName = p + "self_attention.query_key_value"
                 let qkv: QKVPart
                 switch layout {
-                case "grouped-2ln", "grouped-1ln": qkv = .fusedGrouped(LinearPart(qkvName, inputs: d, outputs: (heads + 2 * kv) * hd, bias: bias), groups: kv)
+                case "grouped-2ln", "grouped-1ln":
+                    qkv = .fusedGrouped(LinearPart(qkvName, inputs: d, outputs: (heads + 2 * kv) * hd, bias: bias), groups: kv)
                 case "per-head": qkv = .fusedPerHead(LinearPart(qkvName, inputs: d, outputs: 3 * d, bias: bias))
                 default: qkv = .fused(LinearPart(qkvName, inputs: d, outputs: (heads + 2) * hd, bias: bias))
                 }

@@ -43,7 +43,8 @@ public struct GPT2Architecture: ModelArchitecture {
         }
         guard let activation = Activation(huggingFace: config.activation) else {
             throw ConfigError(
-                .unsupported, "activation '\(config.activation)' is not implemented for gpt2 (gelu_new, gelu_pytorch_tanh, gelu, relu, silu)",
+                .unsupported,
+                "activation '\(config.activation)' is not implemented for gpt2 (gelu_new, gelu_pytorch_tanh, gelu, relu, silu)",
                 field: "activation_function")
         }
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps

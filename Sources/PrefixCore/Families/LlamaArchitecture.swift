@@ -88,7 +88,8 @@ public struct LlamaArchitecture: ModelArchitecture {
             let window = try fields.optionalInt("sliding_window")
             if let sliding = try SlidingLayers.read(fields, layers: layers), useWindow || !fields.has("use_sliding_window") {
                 guard let window else {
-                    throw ConfigError(.missingField, "layer_types names sliding layers but sliding_window is missing", field: "sliding_window")
+                    throw ConfigError(
+                        .missingField, "layer_types names sliding layers but sliding_window is missing", field: "sliding_window")
                 }
                 config.slidingWindow = window
                 config.slidingLayers = sliding
@@ -130,8 +131,10 @@ public struct LlamaArchitecture: ModelArchitecture {
         if let window = config.slidingWindow, window < 1 {
             throw ConfigError(.inconsistent, "sliding_window must be positive, found \(window)", field: "sliding_window")
         }
-        for (name, value) in [("logits_scaling", config.logitsScaling), ("attn_logit_softcapping", config.attentionSoftcap),
-                              ("final_logit_softcapping", config.logitSoftcap), ("clip_qkv", config.clipQKV)] {
+        for (name, value) in [
+            ("logits_scaling", config.logitsScaling), ("attn_logit_softcapping", config.attentionSoftcap),
+            ("final_logit_softcapping", config.logitSoftcap), ("clip_qkv", config.clipQKV),
+        ] {
             if let value, !(value > 0) {
                 throw ConfigError(.inconsistent, "\(name) must be positive, found \(value)", field: name)
             }
@@ -149,7 +152,9 @@ public struct LlamaArchitecture: ModelArchitecture {
             tokenEmbedding: "embed_tokens.weight", positions: .rotary(RotaryConfig.recipe(config)),
             layer: { l in
                 let p = "layers.\(l)."
-                func norm(_ name: String, width: Int = d) -> NormPart { NormPart(p + name, kind: kind, width: width, bias: false, eps: eps) }
+                func norm(_ name: String, width: Int = d) -> NormPart {
+                    NormPart(p + name, kind: kind, width: width, bias: false, eps: eps)
+                }
                 let slides = window != nil && (slidingLayers?[l] ?? true)
                 let qkv: QKVPart =
                     fused

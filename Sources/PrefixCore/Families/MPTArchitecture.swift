@@ -26,8 +26,9 @@ public struct MPTArchitecture: ModelArchitecture {
         // HF computes in f32: base = (i + 1) * (max / n), slope = 1 / 2^base.
         var slopes = (1...power).map { i in Double(1 / pow(Float(2), Float(i) * Float(biasMax / Double(power)))) }
         if power != heads {
-            slopes = Array((stride(from: 1, to: power, by: 2).map { slopes[$0] } + stride(from: 0, to: power, by: 2).map { slopes[$0] })
-                .prefix(heads))
+            slopes = Array(
+                (stride(from: 1, to: power, by: 2).map { slopes[$0] } + stride(from: 0, to: power, by: 2).map { slopes[$0] })
+                    .prefix(heads))
         }
         return slopes
     }

@@ -77,7 +77,8 @@ struct RotaryConfig {
         let rotated = Int(Double(config.headDim) * (config.partialRotaryFactor ?? 1))
         guard rotated >= 2, rotated % 2 == 0, rotated <= config.headDim else {
             throw ConfigError(
-                .inconsistent, "partial_rotary_factor \(config.partialRotaryFactor ?? 1) gives \(rotated) rotated dimensions of head_dim \(config.headDim); need an even number >= 2",
+                .inconsistent,
+                "partial_rotary_factor \(config.partialRotaryFactor ?? 1) gives \(rotated) rotated dimensions of head_dim \(config.headDim); need an even number >= 2",
                 field: "partial_rotary_factor")
         }
         if let scaling = config.ropeScaling, !implementedTypes.contains(scaling.type) {
@@ -95,11 +96,13 @@ enum SlidingLayers {
     static func read(_ fields: ConfigFields, layers: Int) throws(ConfigError) -> [Bool]? {
         guard let value = fields.value("layer_types") else { return nil }
         guard let types = value as? [String], types.count == layers else {
-            throw ConfigError(.wrongType, "config.json field 'layer_types' must list one string per layer (\(layers))", field: "layer_types")
+            throw ConfigError(
+                .wrongType, "config.json field 'layer_types' must list one string per layer (\(layers))", field: "layer_types")
         }
         let known = ["full_attention", "sliding_attention"]
         if let unknown = types.first(where: { !known.contains($0) }) {
-            throw ConfigError(.unsupported, "layer type '\(unknown)' is not implemented (\(known.joined(separator: ", ")))", field: "layer_types")
+            throw ConfigError(
+                .unsupported, "layer type '\(unknown)' is not implemented (\(known.joined(separator: ", ")))", field: "layer_types")
         }
         let sliding = types.map { $0 == "sliding_attention" }
         return sliding.contains(true) ? sliding : nil

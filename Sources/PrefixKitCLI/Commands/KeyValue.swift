@@ -30,7 +30,8 @@ struct KeyValue: ParsableCommand {
         let info = try opened.checkpoint(checkpoint)
         let saved = try opened.saveKeyValueForm(of: info, name: name, step: step, dtype: dtype.map { $0 == .f32 ? DType.f32 : .f64 })
         let config = try opened.base("base:" + info.baseFingerprint).config
-        print("saved \(saved.checkpoint.reference): key/value form of \(info.reference), \(saved.checkpoint.numLayers) layers, "
-              + "K and V [\(config.prefixKVHeads), \(info.prefixLength), \(config.headDim)] each")
+        print(
+            "saved \(saved.checkpoint.reference): key/value form of \(info.reference), \(saved.checkpoint.numLayers) layers, "
+                + "K and V [\(config.prefixKVHeads), \(info.prefixLength), \(config.headDim)] each")
     }
 }
