@@ -35,26 +35,25 @@ enum Linear {
     }
 
     private static func multiply<T>(_ x: Matrix<T>, _ weight: Weight<T>, transposed: Bool, outputs: Int, bias: Weight<T>?) -> Matrix<T> {
-        var out = Matrix<T>(zeros: x.rows, outputs)
-        guard x.rows > 0 else { return out }
-        if let bias {
-            precondition(bias.rows * bias.cols == outputs, "bias of \(bias.cols) for \(outputs) outputs")
-            bias.withValues { b in
-                out.values.withUnsafeMutableBufferPointer { o in
-                    for r in 0..<x.rows { for c in 0..<outputs { o[r * outputs + c] = b[c] } }
-                }
+        guard x.rows > 0 else { return Matrix<T>(zeros: 0, outputs) }
+        if let bias { precondition(bias.rows * bias.cols == outputs, "bias of \(bias.cols) for \(outputs) outputs") }
+        // Every element is written: the bias rows (or nothing) then the product with beta 0 or 1,
+        // so the buffer starts uninitialised rather than zero-filled.
+        let values = [T](unsafeUninitializedCapacity: x.rows * outputs) { c, initialized in
+            guard let pc = c.baseAddress else { return }
+            if let bias {
+                bias.withValues { b in for r in 0..<x.rows { for col in 0..<outputs { c[r * outputs + col] = b[col] } } }
             }
-        }
-        x.values.withUnsafeBufferPointer { a in
-            weight.withValues { w in
-                out.values.withUnsafeMutableBufferPointer { c in
-                    guard let pa = a.baseAddress, let pw = w.baseAddress, let pc = c.baseAddress else { return }
+            x.values.withUnsafeBufferPointer { a in
+                weight.withValues { w in
+                    guard let pa = a.baseAddress, let pw = w.baseAddress else { return }
                     T.gemm(
                         transposeA: false, transposeB: transposed, m: x.rows, n: outputs, k: x.cols, alpha: 1,
                         a: pa, lda: x.cols, b: pw, ldb: weight.cols, beta: bias == nil ? 0 : 1, c: pc, ldc: outputs)
                 }
             }
+            initialized = x.rows * outputs
         }
-        return out
+        return Matrix(rows: x.rows, cols: outputs, values: values)
     }
 }
