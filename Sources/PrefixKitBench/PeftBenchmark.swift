@@ -58,6 +58,7 @@ struct PeftBenchmark {
         let idsTensor = try Tensor(dtype: .i64, shape: [1, n], bytes: ids.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
         try NPY.encode(idsTensor).write(to: URL(fileURLWithPath: work + "/ids.npy"))
 
+        let peakBefore = Self.shapePeak(config, pn: pn, n: n)
         // In-process, weights resident.
         let stack = try PrefixStack(config: config, weights: InMemoryTensors(weights.tensors), prefix: PrefixSource(kv))
         let input = try ForwardInput(ids: idsTensor)
@@ -99,7 +100,9 @@ struct PeftBenchmark {
         }
 
         let flops = Self.flops(config, pn: pn, n: n)
-        let shapePeak = Self.shapePeak(config, pn: pn, n: n)
+        // Measured before and after the timings, the better of the two: a single measurement on
+        // this VM can catch BLAS threads asleep or a noisy neighbour and read low.
+        let shapePeak = max(peakBefore, Self.shapePeak(config, pn: pn, n: n))
         print(
             "\nforward vs HF transformers + PEFT: \(name) \(Format.config(config)) d_ff=\(config.intermediateSize) V=\(config.vocabSize), "
                 + "Pn=\(pn), N=\(n), B=1, f32, \(threads) thread(s); peer: \(peer["tool"] as? String ?? "?") (\(peer["attention"] as? String ?? "?") attention)"
@@ -135,7 +138,7 @@ struct PeftBenchmark {
         return Double(config.numLayers) * layer + 2 * r * d * Double(config.vocabSize)
     }
 
-    /// The sgemm rate at the forward's own GEMMs (projections, MLP, head; each the best of 5),
+    /// The sgemm rate at the forward's own GEMMs (projections, MLP, head; each the best of 10),
     /// weighted by their FLOPs: what the model's matrix work could reach on this machine.
     static func shapePeak(_ config: ModelConfig, pn: Int, n: Int) -> Double {
         let d = config.hiddenSize, ff = config.intermediateSize
@@ -160,7 +163,7 @@ struct PeftBenchmark {
         return flops / seconds / 1e9
     }
 
-    /// The best of 5 single calls of `cblas_sgemm` for `[m, k] x [k, n]` (`transposed`: B stored `[n, k]`).
+    /// The best of 10 single calls (after one warm-up) of `cblas_sgemm` for `[m, k] x [k, n]` (`transposed`: B stored `[n, k]`).
     static func gemmSeconds(m: Int, k: Int, n: Int, transposed: Bool) -> Double {
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
