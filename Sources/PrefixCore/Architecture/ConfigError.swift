@@ -35,5 +35,6 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
             field: feature.split(separator: "=").first.map(String.init))
     }
 
+    /// The message.
     public var description: String { message }
 }

@@ -37,8 +37,10 @@ public protocol ModelArchitecture: Sendable {
 }
 
 extension ModelArchitecture {
+    /// The key/value heads of one layer's prefix (see ``ModelArchitecture/prefixKVHeads(_:)``).
     public func prefixKVHeads(_ config: ModelConfig) -> Int { config.numKVHeads }
 
+    /// Why an adapter's head count cannot fit (see ``ModelArchitecture/adapterHeadsHint(_:adapterHeads:)``).
     public func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String? { nil }
 }
 

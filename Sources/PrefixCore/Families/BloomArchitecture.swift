@@ -10,8 +10,11 @@ extension ArchitectureFamily {
 /// head, BLOOM's own GELU-tanh MLP (``Activation/geluTanhBloom``), a tied head. Refused by name: `apply_residual_connection_post_layernorm`
 /// and the tensor-parallel `slow_but_exact` path.
 public struct BloomArchitecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public var family: ArchitectureFamily { .bloom }
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["bloom"] }
+    /// One line for listings.
     public var summary: String { "BLOOM: ALiBi, embedding LayerNorm, fused per-head q/k/v" }
 
     /// Creates the description.
@@ -31,6 +34,7 @@ public struct BloomArchitecture: ModelArchitecture {
         return slopes
     }
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         var d = try fields.optionalInt("hidden_size")
         if d == nil { d = try fields.optionalInt("n_embed") }
@@ -59,6 +63,7 @@ public struct BloomArchitecture: ModelArchitecture {
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true, attentionBias: true)
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard config.activation == "bloom_gelu" else {
             throw ConfigError(
@@ -89,6 +94,7 @@ public struct BloomArchitecture: ModelArchitecture {
         return recipe
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         """
         {"architectures": ["BloomForCausalLM"], "model_type": "bloom", "n_layer": \(config.numLayers), \

@@ -18,13 +18,17 @@ extension ArchitectureFamily {
 ///   `post_attention_layernorm`.
 /// Refused by name: `alibi` (its slopes are rounded to bfloat16 by transformers).
 public struct FalconArchitecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public var family: ArchitectureFamily { .falcon }
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["falcon", "RefinedWeb", "RefinedWebModel"] }
+    /// One line for listings.
     public var summary: String { "Falcon: RoPE, parallel attention, grouped (new) or multi-query q/k/v" }
 
     /// Creates the description.
     public init() {}
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
         guard heads > 0, d % heads == 0 else {
@@ -64,10 +68,12 @@ public struct FalconArchitecture: ModelArchitecture {
         return config
     }
 
+    /// The key/value heads of one layer's prefix (see ``ModelArchitecture/prefixKVHeads(_:)``).
     public func prefixKVHeads(_ config: ModelConfig) -> Int {
         config.falconLayout?.hasPrefix("grouped") == true ? config.numHeads : config.numKVHeads
     }
 
+    /// Why an adapter's head count cannot fit (see ``ModelArchitecture/adapterHeadsHint(_:adapterHeads:)``).
     public func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String? {
         guard config.falconLayout == "multi-query", adapterHeads == config.numHeads else { return nil }
         return "this Falcon is multi-query (one key/value head in its cache); PEFT provisions num_attention_heads = \(config.numHeads) "
@@ -75,6 +81,7 @@ public struct FalconArchitecture: ModelArchitecture {
             + "PrefixTuningConfig(num_attention_heads=1, token_dim=\(config.headDim))"
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard let activation = Activation(huggingFace: config.activation) else {
             throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for falcon", field: "activation")
@@ -115,6 +122,7 @@ public struct FalconArchitecture: ModelArchitecture {
             bufferSuffixes: [".rotary_emb.inv_freq"])
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         let layout = config.falconLayout ?? "multi-query"
         return """

@@ -8,13 +8,17 @@ extension ArchitectureFamily {
 /// `scale_attn_weights: false` leaves scores unscaled; `scale_attn_by_inverse_layer_idx` divides
 /// block `l`'s scores by `l + 1` as well.
 public struct GPT2Architecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public var family: ArchitectureFamily { .gpt2 }
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["gpt2"] }
+    /// One line for listings.
     public var summary: String { "GPT-2: learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh MLP" }
 
     /// Creates the description.
     public init() {}
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("n_embd"), heads = try fields.int("n_head")
         guard heads > 0, d % heads == 0 else {
@@ -37,6 +41,7 @@ public struct GPT2Architecture: ModelArchitecture {
         return scaled
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard config.headDim * config.numHeads == config.hiddenSize else {
             throw ConfigError(.inconsistent, "n_embd must equal n_head * head_dim for GPT-2", field: "n_embd")
@@ -71,6 +76,7 @@ public struct GPT2Architecture: ModelArchitecture {
             bufferSuffixes: [".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq"])
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         """
         {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "\(config.activation)", \

@@ -7,13 +7,17 @@ extension ArchitectureFamily {
 /// interleaved (`rotate_every_two`) RoPE on the first `rotary_dim` dimensions with base 10000,
 /// a GELU MLP with biases, and an LM head with a bias.
 public struct GPTJArchitecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public var family: ArchitectureFamily { .gptJ }
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["gptj"] }
+    /// One line for listings.
     public var summary: String { "GPT-J: parallel residual, interleaved partial RoPE" }
 
     /// Creates the description.
     public init() {}
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("n_embd"), heads = try fields.int("n_head")
         guard heads > 0, d % heads == 0 else {
@@ -35,6 +39,7 @@ public struct GPTJArchitecture: ModelArchitecture {
         return config
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard let activation = Activation(huggingFace: config.activation) else {
             throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for gptj", field: "activation_function")
@@ -66,6 +71,7 @@ public struct GPTJArchitecture: ModelArchitecture {
             bufferSuffixes: [".attn.bias", ".attn.masked_bias", ".embed_positions"])
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         let rotary = Int(Double(config.headDim) * (config.partialRotaryFactor ?? 1))
         return """

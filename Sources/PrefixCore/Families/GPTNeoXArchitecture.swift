@@ -8,13 +8,17 @@ extension ArchitectureFamily {
 /// a parallel residual reading two norms (or sequential with `use_parallel_residual: false`),
 /// an untied `embed_out` head.
 public struct GPTNeoXArchitecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public var family: ArchitectureFamily { .gptNeoX }
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["gpt_neox"] }
+    /// One line for listings.
     public var summary: String { "GPT-NeoX / Pythia: fused per-head q/k/v, partial RoPE, parallel residual" }
 
     /// Creates the description.
     public init() {}
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
         guard heads > 0, d % heads == 0 else {
@@ -38,6 +42,7 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
         return config
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard let activation = Activation(huggingFace: config.activation) else {
             throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for gpt_neox", field: "hidden_act")
@@ -68,6 +73,7 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
             bufferSuffixes: [".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq"])
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         """
         {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_act": "\(config.activation)", \

@@ -8,7 +8,9 @@ extension ArchitectureFamily {
 /// its descendants differ. Each descendant is a static value in its own file (Qwen2, Mistral,
 /// Qwen3, Granite, Gemma, Gemma2, Phi-3, OLMo, OLMo2) and a line in ``Architectures/all``.
 public struct LlamaArchitecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public let family: ArchitectureFamily
+    /// One line for listings.
     public let summary: String
     /// The `architectures` entry written into a synthetic `config.json`.
     let className: String
@@ -47,12 +49,14 @@ public struct LlamaArchitecture: ModelArchitecture {
     /// The default activation.
     var defaultActivation = "silu"
 
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { [family.rawValue] }
 
     /// LLaMA: biases only with `attention_bias` (then on q, k, v and o) and `mlp_bias`.
     public static let llama = LlamaArchitecture(
         family: .llama, summary: "LLaMA: RMSNorm, RoPE, grouped-query attention, SwiGLU", className: "LlamaForCausalLM")
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
         guard heads > 0 else { throw ConfigError(.wrongType, "num_attention_heads must be positive", field: "num_attention_heads") }
@@ -123,6 +127,7 @@ public struct LlamaArchitecture: ModelArchitecture {
         return config
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard let activation = Activation(huggingFace: config.activation) else {
             throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for \(family)", field: "hidden_act")
@@ -200,6 +205,7 @@ public struct LlamaArchitecture: ModelArchitecture {
         return recipe
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         func number(_ value: Double) -> String { value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) + ".0" : "\(value)" }
         let scaling = config.ropeScaling.map { "{\"type\": \"\($0.type)\", \"factor\": \(number($0.factor))}" } ?? "null"

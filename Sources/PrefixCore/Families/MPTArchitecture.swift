@@ -12,8 +12,11 @@ extension ArchitectureFamily {
 /// `num_attention_heads` and `token_dim` given explicitly for MPT (its config says `n_heads`,
 /// `d_model`).
 public struct MPTArchitecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public var family: ArchitectureFamily { .mpt }
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["mpt"] }
+    /// One line for listings.
     public var summary: String { "MPT: ALiBi by column, bias-free LayerNorm and maps" }
 
     /// Creates the description.
@@ -33,6 +36,7 @@ public struct MPTArchitecture: ModelArchitecture {
         return slopes
     }
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("d_model"), heads = try fields.int("n_heads")
         guard heads > 0, d % heads == 0 else {
@@ -57,6 +61,7 @@ public struct MPTArchitecture: ModelArchitecture {
         return config
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
         let scale = config.attentionScale ?? 1 / Double(config.headDim).squareRoot(), clip = config.clipQKV
@@ -81,6 +86,7 @@ public struct MPTArchitecture: ModelArchitecture {
             headUse: .tied, namePrefixes: ["transformer."], bufferSuffixes: [])
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         """
         {"architectures": ["MptForCausalLM"], "model_type": "mpt", "n_layers": \(config.numLayers), "d_model": \(config.hiddenSize), \

@@ -9,13 +9,17 @@ extension ArchitectureFamily {
 /// 350m model), `word_embed_proj_dim != hidden_size` (project_in/out), LayerNorms without
 /// affine parameters, `_remove_final_layer_norm`.
 public struct OPTArchitecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public var family: ArchitectureFamily { .opt }
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["opt"] }
+    /// One line for listings.
     public var summary: String { "OPT: learned positions with offset 2, pre-LN, ReLU MLP" }
 
     /// Creates the description.
     public init() {}
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
         guard heads > 0, d % heads == 0 else {
@@ -44,6 +48,7 @@ public struct OPTArchitecture: ModelArchitecture {
         return config
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard let activation = Activation(huggingFace: config.activation) else {
             throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for opt", field: "activation_function")
@@ -74,6 +79,7 @@ public struct OPTArchitecture: ModelArchitecture {
             bufferSuffixes: [])
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         """
         {"architectures": ["OPTForCausalLM"], "model_type": "opt", "activation_function": "\(config.activation)", \

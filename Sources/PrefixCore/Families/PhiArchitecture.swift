@@ -7,13 +7,17 @@ extension ArchitectureFamily {
 /// `dense` projections, partial rotate-half RoPE, a GELU MLP (`fc1`, `fc2`), `final_layernorm`,
 /// and an LM head with a bias. `qk_layernorm` is refused by name.
 public struct PhiArchitecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public var family: ArchitectureFamily { .phi }
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["phi"] }
+    /// One line for listings.
     public var summary: String { "Phi: parallel residual, partial RoPE, biased head" }
 
     /// Creates the description.
     public init() {}
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
         guard heads > 0 else { throw ConfigError(.wrongType, "num_attention_heads must be positive", field: "num_attention_heads") }
@@ -32,6 +36,7 @@ public struct PhiArchitecture: ModelArchitecture {
         return config
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard let activation = Activation(huggingFace: config.activation) else {
             throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for phi", field: "hidden_act")
@@ -64,6 +69,7 @@ public struct PhiArchitecture: ModelArchitecture {
             bufferSuffixes: [".rotary_emb.inv_freq"])
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         """
         {"architectures": ["PhiForCausalLM"], "model_type": "phi", "hidden_act": "\(config.activation)", \

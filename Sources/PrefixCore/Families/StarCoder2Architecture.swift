@@ -7,13 +7,17 @@ extension ArchitectureFamily {
 /// RoPE, grouped-query attention, a plain GELU-tanh MLP (`c_fc`, `c_proj`), a sliding window on
 /// every layer, a tied head by default.
 public struct StarCoder2Architecture: ModelArchitecture {
+    /// The family name stored in the catalog.
     public var family: ArchitectureFamily { .starcoder2 }
+    /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["starcoder2"] }
+    /// One line for listings.
     public var summary: String { "StarCoder2: LayerNorm, biased maps, RoPE, GQA, sliding window" }
 
     /// Creates the description.
     public init() {}
 
+    /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
         guard heads > 0 else { throw ConfigError(.wrongType, "num_attention_heads must be positive", field: "num_attention_heads") }
@@ -32,6 +36,7 @@ public struct StarCoder2Architecture: ModelArchitecture {
         return config
     }
 
+    /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         guard let activation = Activation(huggingFace: config.activation) else {
             throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for starcoder2", field: "hidden_act")
@@ -67,6 +72,7 @@ public struct StarCoder2Architecture: ModelArchitecture {
             bufferSuffixes: [".rotary_emb.inv_freq"])
     }
 
+    /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         """
         {"architectures": ["Starcoder2ForCausalLM"], "model_type": "starcoder2", "hidden_act": "\(config.activation)", \
