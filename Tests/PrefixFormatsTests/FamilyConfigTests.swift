@@ -75,6 +75,20 @@ struct FamilyConfigTests {
         #expect(error?.description.contains(mention) == true, "\(String(describing: error))")
     }
 
+    @Test("a sliding-layer list of the wrong length, or a window that is not positive, is refused when the blocks are built")
+    func slidingLayersChecked() throws {
+        var config = try HFConfig.parse(
+            Data(Self.json(Self.llama.replacingOccurrences(of: "llama", with: "qwen3"), #""sliding_window": 4, "layer_types": ["sliding_attention"]"#).utf8))
+        #expect(config.slidingLayers == [true] && config.slidingWindow == 4)
+        config.slidingLayers = [true, false]
+        let length = #expect(throws: ConfigError.self) { try Architectures.recipe(for: config) }
+        #expect(length?.description.contains("layer_types lists 2 layers, the model has 1") == true)
+        config.slidingLayers = nil
+        config.slidingWindow = 0
+        let window = #expect(throws: ConfigError.self) { try Architectures.recipe(for: config) }
+        #expect(window?.description.contains("sliding_window must be positive") == true)
+    }
+
     @Test("the refusal of an unknown model_type lists every registered family")
     func unknownFamilyListsRegistry() throws {
         let error = #expect(throws: FormatError.self) { try HFConfig.parse(Data(#"{"model_type": "mamba"}"#.utf8)) }

@@ -228,6 +228,21 @@ public enum Activation: String, Sendable, Hashable {
     /// ReLU.
     case relu
 
+    /// The Hugging Face names the engine computes.
+    public static let huggingFaceNames = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "silu", "swish", "relu"]
+
+    /// The activation `name` means, refused by name when the engine does not compute it.
+    ///
+    /// - Throws: ``ConfigError`` `.unsupported` naming the activation, the family and `field`.
+    public static func named(_ name: String, family: ArchitectureFamily, field: String) throws(ConfigError) -> Activation {
+        guard let activation = Activation(huggingFace: name) else {
+            throw ConfigError(
+                .unsupported, "activation '\(name)' is not implemented for \(family) (\(huggingFaceNames.joined(separator: ", ")))",
+                field: field)
+        }
+        return activation
+    }
+
     /// The activation a Hugging Face config names, if the engine computes it.
     public init?(huggingFace name: String) {
         switch name {

@@ -83,9 +83,7 @@ public struct FalconArchitecture: ModelArchitecture {
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
-        guard let activation = Activation(huggingFace: config.activation) else {
-            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for falcon", field: "activation")
-        }
+        let activation = try Activation.named(config.activation, family: family, field: "activation")
         try RotaryConfig.check(config)
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
         let heads = config.numHeads, kv = config.numKVHeads, bias = config.attentionBias

@@ -46,12 +46,7 @@ public struct GPT2Architecture: ModelArchitecture {
         guard config.headDim * config.numHeads == config.hiddenSize else {
             throw ConfigError(.inconsistent, "n_embd must equal n_head * head_dim for GPT-2", field: "n_embd")
         }
-        guard let activation = Activation(huggingFace: config.activation) else {
-            throw ConfigError(
-                .unsupported,
-                "activation '\(config.activation)' is not implemented for gpt2 (gelu_new, gelu_pytorch_tanh, gelu, relu, silu)",
-                field: "activation_function")
-        }
+        let activation = try Activation.named(config.activation, family: family, field: "activation_function")
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
         let scale = config.attentionScale ?? 1 / Double(config.headDim).squareRoot(), byLayer = config.scaleAttentionByLayer ?? false
         return ModelRecipe(

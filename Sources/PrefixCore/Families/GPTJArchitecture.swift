@@ -41,9 +41,7 @@ public struct GPTJArchitecture: ModelArchitecture {
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
-        guard let activation = Activation(huggingFace: config.activation) else {
-            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for gptj", field: "activation_function")
-        }
+        let activation = try Activation.named(config.activation, family: family, field: "activation_function")
         try RotaryConfig.check(config)
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
         let scale = 1 / Double(config.headDim).squareRoot()

@@ -129,13 +129,9 @@ public struct LlamaArchitecture: ModelArchitecture {
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
-        guard let activation = Activation(huggingFace: config.activation) else {
-            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for \(family)", field: "hidden_act")
-        }
+        let activation = try Activation.named(config.activation, family: family, field: "hidden_act")
         try RotaryConfig.check(config)
-        if let window = config.slidingWindow, window < 1 {
-            throw ConfigError(.inconsistent, "sliding_window must be positive, found \(window)", field: "sliding_window")
-        }
+        try SlidingLayers.check(config)
         for (name, value) in [
             ("logits_scaling", config.logitsScaling), ("attn_logit_softcapping", config.attentionSoftcap),
             ("final_logit_softcapping", config.logitSoftcap), ("clip_qkv", config.clipQKV),

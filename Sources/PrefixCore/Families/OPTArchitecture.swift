@@ -50,9 +50,7 @@ public struct OPTArchitecture: ModelArchitecture {
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
-        guard let activation = Activation(huggingFace: config.activation) else {
-            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for opt", field: "activation_function")
-        }
+        let activation = try Activation.named(config.activation, family: family, field: "activation_function")
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, bias = config.attentionBias
         let scale = 1 / Double(config.headDim).squareRoot()
         return ModelRecipe(

@@ -38,9 +38,7 @@ public struct PhiArchitecture: ModelArchitecture {
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
-        guard let activation = Activation(huggingFace: config.activation) else {
-            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for phi", field: "hidden_act")
-        }
+        let activation = try Activation.named(config.activation, family: family, field: "hidden_act")
         try RotaryConfig.check(config)
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
         let q = config.numHeads * hd, kv = config.numKVHeads * hd

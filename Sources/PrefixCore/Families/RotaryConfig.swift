@@ -107,4 +107,14 @@ enum SlidingLayers {
         let sliding = types.map { $0 == "sliding_attention" }
         return sliding.contains(true) ? sliding : nil
     }
+
+    /// Refuses a window that is not positive, or a layer list of the wrong length.
+    static func check(_ config: ModelConfig) throws(ConfigError) {
+        if let window = config.slidingWindow, window < 1 {
+            throw ConfigError(.inconsistent, "sliding_window must be positive, found \(window)", field: "sliding_window")
+        }
+        if let layers = config.slidingLayers, layers.count != config.numLayers {
+            throw ConfigError(.inconsistent, "layer_types lists \(layers.count) layers, the model has \(config.numLayers)", field: "layer_types")
+        }
+    }
 }

@@ -38,13 +38,9 @@ public struct StarCoder2Architecture: ModelArchitecture {
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
-        guard let activation = Activation(huggingFace: config.activation) else {
-            throw ConfigError(.unsupported, "activation '\(config.activation)' is not implemented for starcoder2", field: "hidden_act")
-        }
+        let activation = try Activation.named(config.activation, family: family, field: "hidden_act")
         try RotaryConfig.check(config)
-        if let window = config.slidingWindow, window < 1 {
-            throw ConfigError(.inconsistent, "sliding_window must be positive, found \(window)", field: "sliding_window")
-        }
+        try SlidingLayers.check(config)
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
         let q = config.numHeads * hd, kv = config.numKVHeads * hd, bias = config.attentionBias, window = config.slidingWindow
         let scale = 1 / Double(hd).squareRoot()
