@@ -34,12 +34,16 @@ public protocol ComputeScalar: BinaryFloatingPoint, Sendable {
 private func transpose(_ flag: Bool) -> CBLAS_TRANSPOSE { flag ? CblasTrans : CblasNoTrans }
 
 extension Float: ComputeScalar {
+    /// The dtype of this scalar.
     public static var dtype: DType { .f32 }
 
+    /// The square root.
     @inlinable public var root: Float { squareRoot() }
 
+    /// The value as a `Double`.
     @inlinable public var double: Double { Double(self) }
 
+    /// `C = alpha * op(A) * op(B) + beta * C` over BLAS, row-major.
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -50,11 +54,13 @@ extension Float: ComputeScalar {
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// `exp` of every value, in place.
     public static func expInPlace(_ values: UnsafeMutableBufferPointer<Float>) {
         let c = FastMath.ExpConstants()
         FastMath.apply(values) { FastMath.exp($0, c) }
     }
 
+    /// GELU (tanh approximation) of every value, in place.
     public static func geluTanhInPlace(_ values: UnsafeMutableBufferPointer<Float>) {
         let c = FastMath.ExpConstants()
         let twoSqrt2OverPi = FastMath.V(repeating: 2 * 0.797_884_56), cubic = FastMath.V(repeating: 0.044715)
@@ -65,24 +71,31 @@ extension Float: ComputeScalar {
         }
     }
 
+    /// `gate = silu(gate) * up`, in place.
     public static func swiGLUInPlace(_ gate: UnsafeMutableBufferPointer<Float>, _ up: UnsafeBufferPointer<Float>) {
         precondition(gate.count == up.count, "SwiGLU halves differ in size")
         let c = FastMath.ExpConstants()
         FastMath.apply(gate, up) { g, u in g / (c.one + FastMath.exp(-g, c)) * u }
     }
 
+    /// The elements of `tensor` in this type.
     public static func elements(of tensor: Tensor) -> [Float] { tensor.floats() }
 
+    /// A tensor of this dtype holding `values`.
     public static func tensor(_ values: [Float], shape: Shape) -> Tensor { Tensor(shape: shape, floats: values) }
 }
 
 extension Double: ComputeScalar {
+    /// The dtype of this scalar.
     public static var dtype: DType { .f64 }
 
+    /// The square root.
     @inlinable public var root: Double { squareRoot() }
 
+    /// The value as a `Double`.
     @inlinable public var double: Double { self }
 
+    /// `C = alpha * op(A) * op(B) + beta * C` over BLAS, row-major.
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
         a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
@@ -93,10 +106,12 @@ extension Double: ComputeScalar {
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// `exp` of every value, in place.
     public static func expInPlace(_ values: UnsafeMutableBufferPointer<Double>) {
         for i in values.indices { values[i] = LibM.exp(values[i]) }
     }
 
+    /// GELU (tanh approximation) of every value, in place.
     public static func geluTanhInPlace(_ values: UnsafeMutableBufferPointer<Double>) {
         let c = (2.0 / Double.pi).squareRoot()
         for i in values.indices {
@@ -105,6 +120,7 @@ extension Double: ComputeScalar {
         }
     }
 
+    /// `gate = silu(gate) * up`, in place.
     public static func swiGLUInPlace(_ gate: UnsafeMutableBufferPointer<Double>, _ up: UnsafeBufferPointer<Double>) {
         precondition(gate.count == up.count, "SwiGLU halves differ in size")
         for i in gate.indices {
@@ -113,8 +129,10 @@ extension Double: ComputeScalar {
         }
     }
 
+    /// The elements of `tensor` in this type.
     public static func elements(of tensor: Tensor) -> [Double] { tensor.doubles() }
 
+    /// A tensor of this dtype holding `values`.
     public static func tensor(_ values: [Double], shape: Shape) -> Tensor { Tensor(shape: shape, doubles: values) }
 }
 

@@ -13,7 +13,14 @@ extension PrefixStack {
     /// float dtype) with `prefix` as that layer's prefix, composed as `variant` says.
     ///
     /// - Parameters:
+    ///   - layer: the block index `l`.
+    ///   - rows: `Hbar^l`, `[B, N, d]`.
+    ///   - mask: `B x N`, true for real tokens.
+    ///   - prefix: the layer's prefix (hidden or key/value).
+    ///   - variant: the composition, correct or a known wrong one.
     ///   - prefixOutputs: also return the prefix rows' outputs (hidden prefix, correct variant).
+    ///   - type: the compute precision.
+    /// - Returns: the rows passed on and, when asked, the prefix rows' outputs.
     /// - Throws: ``ComputeError`` `.invalidInput` for rows of the wrong width, `.prefixShape`.
     public func runLayer<T: ComputeScalar>(
         _ layer: Int, rows: Tensor, mask: [[Bool]], prefix: LayerPrefix, variant: BlockVariant = .correct,

@@ -13,6 +13,7 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
     /// An .npz or .safetensors of prefix tensors.
     case prefixFile
 
+    /// What the source was detected as, in words.
     public var description: String {
         switch self {
         case .huggingFaceModel: "Hugging Face model directory"
@@ -67,6 +68,7 @@ public struct ImportOptions: Sendable {
     /// The flat tensor's name.
     public var tensor: String?
 
+    /// Options with every default.
     public init() {}
 }
 

@@ -176,8 +176,10 @@ struct PeftBenchmark {
                         b.withUnsafeBufferPointer { pb in
                             c.withUnsafeMutableBufferPointer { pc in
                                 Float.gemm(
-                                    transposeA: false, transposeB: transposed, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
-                                    b: pb.baseAddress!, ldb: transposed ? k : n, beta: 0, c: pc.baseAddress!, ldc: n)
+                                    transposeA: false, transposeB: transposed, m: m, n: n, k: k, alpha: 1,
+                                    a: pa.baseAddress.unsafelyUnwrapped, lda: k,
+                                    b: pb.baseAddress.unsafelyUnwrapped, ldb: transposed ? k : n, beta: 0,
+                                    c: pc.baseAddress.unsafelyUnwrapped, ldc: n)
                             }
                         }
                     }

@@ -41,6 +41,7 @@ extension Store {
     ///   - alias: a name usable instead of `base:FP`.
     ///   - provenance: where the weights came from.
     ///   - progress: called after each tensor with the bytes processed so far.
+    /// - Returns: the base, whether it was created, and the bytes written.
     /// - Throws: see ``saveBase(_:alias:provenance:progress:)``.
     @discardableResult
     public func saveBase(

@@ -34,6 +34,7 @@ public struct VerifyOptions: Sendable {
     /// Where libhdf5 reads the blobs' metadata during the blob checks.
     public var blobIsolation: BlobIsolation = .inProcess
 
+    /// Options with every default.
     public init() {}
 }
 

@@ -78,7 +78,11 @@ struct FamilyConfigTests {
     @Test("a sliding-layer list of the wrong length, or a window that is not positive, is refused when the blocks are built")
     func slidingLayersChecked() throws {
         var config = try HFConfig.parse(
-            Data(Self.json(Self.llama.replacingOccurrences(of: "llama", with: "qwen3"), #""sliding_window": 4, "layer_types": ["sliding_attention"]"#).utf8))
+            Data(
+                Self.json(
+                    Self.llama.replacingOccurrences(of: "llama", with: "qwen3"),
+                    #""sliding_window": 4, "layer_types": ["sliding_attention"]"#
+                ).utf8))
         #expect(config.slidingLayers == [true] && config.slidingWindow == 4)
         config.slidingLayers = [true, false]
         let length = #expect(throws: ConfigError.self) { try Architectures.recipe(for: config) }

@@ -114,7 +114,8 @@ enum SlidingLayers {
             throw ConfigError(.inconsistent, "sliding_window must be positive, found \(window)", field: "sliding_window")
         }
         if let layers = config.slidingLayers, layers.count != config.numLayers {
-            throw ConfigError(.inconsistent, "layer_types lists \(layers.count) layers, the model has \(config.numLayers)", field: "layer_types")
+            throw ConfigError(
+                .inconsistent, "layer_types lists \(layers.count) layers, the model has \(config.numLayers)", field: "layer_types")
         }
     }
 }
