@@ -8,7 +8,9 @@ themselves, with every layer's input and output.
     prefixkit verify STORE CHECKPOINT --reference ref.npz
 
 --input is an .npy of token ids ([N] or [B, N]) or an .npz holding `input_ids` (and optionally
-`attention_mask`, 1 real / 0 padding, left padding). The model runs in float64 by default
+`attention_mask`, 1 real / 0 padding, and `token_type_ids`). The adapter's task type picks the
+model class: CAUSAL_LM, FEATURE_EXTRACTION (`final` is the last hidden state, plus
+`pooler_output`), SEQ_CLS and TOKEN_CLS (`logits` of the task head). The model runs in float64 by default
 (--dtype f32 for float32); the file records the tool versions in `meta`.
 
 What is written (schemas/exchange-format.md): `input_ids`, `attention_mask`, for every block l
@@ -23,9 +25,11 @@ error ~1e-8 per layer); `meta` then says `"rope_dtype": "f32"`, and `verify` hol
 reference to the f32 tolerances while recomputing in float64. BLOOM and MPT compute the
 attention softmax in float32 likewise: `"softmax_dtype": "f32"`, held to the same tolerances.
 
-Positions: real tokens of a left-padded row take Pn, Pn+1, ... The script checks, on the
-unpadded inputs, whether this PEFT version offsets caller-given `position_ids` by
-num_virtual_tokens (0.21 does) and passes them accordingly.
+Positions: in decoders, real tokens of a left-padded row take Pn, Pn+1, ... The script checks,
+on the unpadded inputs, whether this PEFT version offsets caller-given `position_ids` by
+num_virtual_tokens (0.21 does) and passes them accordingly. Encoders get no position_ids:
+transformers computes them (BERT by column from Pn, RoBERTa from pad_token_id + 1 + Pn skipping
+padding ids), and `meta` names the rule as `position_rule`.
 """
 import argparse, json, sys
 
@@ -60,20 +64,40 @@ def load_inputs(path):
     return ids.astype(np.int64), mask.astype(np.int64)
 
 
-def reference(base, adapter, ids, mask, dtype="f64"):
+# The transformers class that runs each PEFT task type, and whether it is a decoder.
+TASKS = {
+    "CAUSAL_LM": ("AutoModelForCausalLM", True),
+    "FEATURE_EXTRACTION": ("AutoModel", False),
+    "SEQ_CLS": ("AutoModelForSequenceClassification", False),
+    "TOKEN_CLS": ("AutoModelForTokenClassification", False),
+}
+
+# How transformers places an encoder's input rows after a prefix of Pn (checked on the installed
+# version by the fixtures' tests): BERT-like models by column from Pn, RoBERTa-like ones from
+# pad_token_id + 1 + Pn skipping padding ids.
+POSITION_RULES = {"roberta": "skip-padding-ids", "xlm-roberta": "skip-padding-ids"}
+
+# Model types whose transformers class takes no key/value cache: PEFT's prefix is ignored there.
+NO_CACHE = {"distilbert"}
+
+
+def reference(base, adapter, ids, mask, dtype="f64", token_types=None):
     """Runs the PEFT model and returns the exchange entries (a dict of NumPy arrays)."""
     import torch, transformers, peft
-    from transformers import AutoModelForCausalLM
-    from peft import PeftModel
+    from peft import PeftConfig, PeftModel
 
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).eval()
+    task = str(PeftConfig.from_pretrained(adapter).task_type or "CAUSAL_LM").split(".")[-1]
+    if task not in TASKS:
+        raise SystemExit(f"error: task_type {task} is not one this script runs ({', '.join(TASKS)})")
+    class_name, causal = TASKS[task]
+    model = PeftModel.from_pretrained(getattr(transformers, class_name).from_pretrained(base), adapter).eval()
     model = model.double() if dtype == "f64" else model.float()
     config = model.peft_config[model.active_adapter]
     if str(config.peft_type).split(".")[-1] != "PREFIX_TUNING":
         raise SystemExit(f"error: {adapter} is a {config.peft_type} adapter, not prefix tuning")
     pn = config.num_virtual_tokens
     core = model.get_base_model()
-    num_layers = core.config.num_hidden_layers
+    num_layers = core.config.num_hidden_layers if hasattr(core.config, "num_hidden_layers") else core.config.n_layers
     _, blocks = decoder_blocks(core, num_layers)
 
     captured = {}
@@ -86,38 +110,66 @@ def reference(base, adapter, ids, mask, dtype="f64"):
         return record
 
     handles = [block.register_forward_hook(hook(i), with_kwargs=True) for i, block in enumerate(blocks)]
+    if token_types is not None:
+        # PEFT drops token_type_ids for every prompt-learning method (with a warning), so the
+        # model sees type 0 everywhere: record what it computed, not what was asked.
+        print("note: PEFT ignores token_type_ids for prefix tuning; the reference uses type 0 and does not record them",
+              file=sys.stderr)
+        token_types = None
+    extra = {}
     try:
         t_ids, t_mask = torch.tensor(ids), torch.tensor(mask)
         with torch.no_grad():
-            # Which position_ids does this PEFT version want? Compare both conventions with its
-            # default on the same rows, unpadded.
-            full = torch.ones_like(t_mask)
-            default = model(input_ids=t_ids, attention_mask=full).logits
-            zero_based = torch.arange(ids.shape[1]).expand_as(t_ids)
-            offset = None
-            for candidate in (0, pn):
-                got = model(input_ids=t_ids, attention_mask=full, position_ids=zero_based + candidate).logits
-                if torch.allclose(got, default, rtol=0, atol=1e-9 if dtype == "f64" else 1e-5):
-                    offset = candidate
-                    break
-            if offset is None:
-                raise SystemExit("error: cannot tell how this PEFT version places position_ids after the prefix")
-            positions = (t_mask.cumsum(-1) - 1).clamp(min=0) + offset
+            if causal:
+                # Which position_ids does this PEFT version want? Compare both conventions with
+                # its default on the same rows, unpadded.
+                full = torch.ones_like(t_mask)
+                default = model(input_ids=t_ids, attention_mask=full).logits
+                zero_based = torch.arange(ids.shape[1]).expand_as(t_ids)
+                offset = None
+                for candidate in (0, pn):
+                    got = model(input_ids=t_ids, attention_mask=full, position_ids=zero_based + candidate).logits
+                    if torch.allclose(got, default, rtol=0, atol=1e-9 if dtype == "f64" else 1e-5):
+                        offset = candidate
+                        break
+                if offset is None:
+                    raise SystemExit("error: cannot tell how this PEFT version places position_ids after the prefix")
+                extra["position_ids"] = (t_mask.cumsum(-1) - 1).clamp(min=0) + offset
+            # Encoders: transformers computes the positions itself, which is what is recorded.
             captured.clear()
-            out = model(input_ids=t_ids, attention_mask=t_mask, position_ids=positions, output_hidden_states=True)
+            if core.config.model_type in NO_CACHE:
+                # The model takes no key/value cache: PEFT runs it only without a mask (which it
+                # would lengthen by Pn), and the prefix then changes nothing.
+                if (mask == 0).any():
+                    raise SystemExit(f"error: PEFT cannot run a {core.config.model_type} prefix-tuning adapter on padded "
+                                     "inputs (the model takes no cache and rejects the lengthened mask)")
+                out = model(input_ids=t_ids, output_hidden_states=True, **extra)
+            else:
+                out = model(input_ids=t_ids, attention_mask=t_mask, output_hidden_states=True, **extra)
     finally:
         for handle in handles:
             handle.remove()
     if sorted(captured) != list(range(num_layers)):
         raise SystemExit(f"error: hooks saw blocks {sorted(captured)}, expected 0..{num_layers - 1}")
     data = {"input_ids": ids, "attention_mask": mask}
+    if token_types is not None:
+        data["token_type_ids"] = token_types
     width = 3 if num_layers > 100 else 2
     for l in range(num_layers):
         data[f"layer_{l:0{width}d}.input"], data[f"layer_{l:0{width}d}.output"] = captured[l]
-    data["final"] = out.hidden_states[-1].double().numpy()
-    data["logits"] = out.logits.double().numpy()
-    meta = {"form": "kv", "Pn": pn, "input_start": pn, "compute_dtype": dtype, "layers": num_layers,
+    if causal or task != "FEATURE_EXTRACTION":
+        data["final"] = out.hidden_states[-1].double().numpy()
+        data["logits"] = out.logits.double().numpy()
+    else:
+        data["final"] = out.last_hidden_state.double().numpy()
+        if getattr(out, "pooler_output", None) is not None:
+            data["pooler_output"] = out.pooler_output.double().numpy()
+    meta = {"form": "kv", "Pn": pn, "input_start": pn, "compute_dtype": dtype, "layers": num_layers, "task_type": task,
             "tool": f"transformers {transformers.__version__} + peft {peft.__version__} (scripts/peft_reference.py)"}
+    if not causal:
+        meta["position_rule"] = POSITION_RULES.get(core.config.model_type, "column")
+    if core.config.model_type in NO_CACHE:
+        meta["prefix_ignored_by_tool"] = True
     # transformers computes rotary angles (inv_freq and cos/sin) in float32 whatever the model's
     # dtype: say so, and the verifier holds the reference to the f32 tolerances.
     if any("Rotary" in type(m).__name__ for m in core.modules()):
@@ -138,7 +190,10 @@ def main(argv=None):
     parser.add_argument("--dtype", choices=["f64", "f32"], default="f64", help="the precision the model runs in (default f64)")
     args = parser.parse_args(argv)
     ids, mask = load_inputs(args.input)
-    data = reference(args.base, args.adapter, ids, mask, args.dtype)
+    types = None
+    if args.input.endswith(".npz") and "token_type_ids" in np.load(args.input).files:
+        types = np.load(args.input)["token_type_ids"].astype(np.int64).reshape(ids.shape)
+    data = reference(args.base, args.adapter, ids, mask, args.dtype, types)
     np.savez(args.out, **data)
     layers = sum(1 for k in data if k.endswith(".output"))
     print(f"wrote {args.out}: {ids.shape[0]} x {ids.shape[1]} tokens, {layers} layers, {args.dtype}")

@@ -4,12 +4,12 @@ enum Attention {
     ///
     /// Shapes: `q [Rq, H*hd]`, `k` and `v [Rk, Hkv*hd]` -> `[Rq, H*hd]`. Query head `h` reads
     /// key/value head `h / (H / Hkv)`. Query `i` sits at key index `queryOffset + i` and sees key
-    /// `j` when `j <= queryOffset + i`, `keyMask[j]` is true and, with a `window`, when
-    /// `queryOffset + i - j < window`. `softcap` maps a score `s` to `softcap * tanh(s / softcap)`.
+    /// `j` when `keyMask[j]` is true and, if `causal`, when `j <= queryOffset + i` and, with a
+    /// `window`, `queryOffset + i - j < window` (bidirectional attention sees every unmasked key). `softcap` maps a score `s` to `softcap * tanh(s / softcap)`.
     /// A query that sees no key gets zeros (only padded rows can, and they are never compared).
     static func attend<T>(
         q: Matrix<T>, k: Matrix<T>, v: Matrix<T>, heads: Int, kvHeads: Int, headDim: Int,
-        queryOffset: Int, keyMask: [Bool], scale scaleValue: Double? = nil, window: Int? = nil,
+        queryOffset: Int, keyMask: [Bool], causal: Bool = true, scale scaleValue: Double? = nil, window: Int? = nil,
         softcap: Double? = nil, alibi: (slopes: [Double], keyPositions: [Int])? = nil
     ) -> Matrix<T> {
         let rq = q.rows, rk = k.rows
@@ -43,9 +43,9 @@ enum Attention {
                                         let slope = T(alibi.slopes[h])
                                         for j in row.indices { row[j] += slope * T(Double(alibi.keyPositions[j])) }
                                     }
-                                    let first = window.map { max(0, queryOffset + i + 1 - $0) } ?? 0
+                                    let first = causal ? window.map { max(0, queryOffset + i + 1 - $0) } ?? 0 : 0
                                     for j in 0..<first { row[j] = -T.infinity }
-                                    softmax(row, from: first, visible: queryOffset + i + 1, mask: keyMask)
+                                    softmax(row, from: first, visible: causal ? queryOffset + i + 1 : rk, mask: keyMask)
                                 }
                                 T.gemm(
                                     transposeA: false, transposeB: false, m: rq, n: headDim, k: rk, alpha: 1,

@@ -59,6 +59,7 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
     let mlpNorm: LoadedNorm<Scalar>?
     let mlpLinears: [LoadedLinear<Scalar>]
     let mlpOutputNorm: LoadedNorm<Scalar>?
+    let attentionResidualNorm: LoadedNorm<Scalar>?, mlpResidualNorm: LoadedNorm<Scalar>?
 
     /// Loads a block; `load` resolves canonical names.
     init(_ recipe: LayerRecipe, model: ModelRecipe, rope: RotaryEmbedding?, load: (String) throws -> Tensor) rethrows {
@@ -78,6 +79,8 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         mlpNorm = try norm(recipe.mlpNorm)
         mlpLinears = try recipe.mlp.parts.map { try LoadedLinear($0, load: load) }
         mlpOutputNorm = try norm(recipe.mlpOutputNorm)
+        attentionResidualNorm = try norm(recipe.attentionResidualNorm)
+        mlpResidualNorm = try norm(recipe.mlpResidualNorm)
     }
 
     /// Queries (when asked for), keys and values of block-input rows `x`: normalised,
@@ -160,7 +163,7 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         let attended = Attention.attend(
             q: q, k: keys, v: values, heads: heads, kvHeads: kvHeads,
             headDim: headDim, queryOffset: past?.keys.rows ?? 0, keyMask: keyMask,
-            scale: attention.scale, window: attention.window, softcap: attention.softcap,
+            causal: attention.causal, scale: attention.scale, window: attention.window, softcap: attention.softcap,
             alibi: alibi.map { ($0, Self.alibiPositions(past == nil ? [] : pastPositions, positions, keyMask, byColumn: $1)) })
         var o = output(attended)
         if let attentionOutputNorm { o = attentionOutputNorm(o) }
@@ -170,11 +173,12 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
             var h = o
             if multiplier != 1 { h.scale(by: multiplier) }
             h.add(x)
+            if let attentionResidualNorm { h = attentionResidualNorm(h) }
             var m = feedForward(mlpNorm.map { $0(h) } ?? h)
             if let mlpOutputNorm { m = mlpOutputNorm(m) }
             if multiplier != 1 { m.scale(by: multiplier) }
             m.add(h)
-            return m
+            return mlpResidualNorm.map { $0(m) } ?? m
         case .parallel:
             let source = mlpNorm.map { $0(x) } ?? (inputNorm.map { $0(x) } ?? x)
             var y = feedForward(source)

@@ -13,6 +13,8 @@ public struct ForwardInput: Sendable {
     public var embeddings: Tensor?
     /// `B x N`, true for real tokens.
     public var mask: [[Bool]]
+    /// `B x N` token types (BERT's segment ids), or nil for all 0.
+    public var tokenTypes: [[Int]]?
 
     /// The number of sequences.
     public var batch: Int { ids?.count ?? embeddings?.shape[0] ?? 0 }
@@ -58,6 +60,20 @@ public struct ForwardInput: Sendable {
         ids = nil
         self.embeddings = tensor
         self.mask = try ForwardInput.mask(mask, rows: tensor.shape[0], length: tensor.shape[1])
+    }
+
+    /// Sets the token types (`[N]` or `[B, N]`, any integer dtype, the inputs' shape).
+    ///
+    /// - Throws: ``ComputeError`` `.invalidInput` for another dtype or shape.
+    public mutating func setTokenTypes(_ types: Tensor) throws(ComputeError) {
+        let dims = types.shape.dimensions
+        guard dims == [batch, length] || (batch == 1 && dims == [length]), !types.dtype.isFloatingPoint, types.dtype != .bool else {
+            throw ComputeError(
+                .invalidInput, "token types must match the inputs", tensor: "token_type_ids",
+                expected: "integer [\(batch), \(length)]", actual: "\(types.dtype) \(types.shape)")
+        }
+        let values = try Self.integers(types, name: "token_type_ids")
+        tokenTypes = (0..<batch).map { r in Array(values[(r * length)..<((r + 1) * length)]) }
     }
 
     private static func integers(_ tensor: Tensor, name: String) throws(ComputeError) -> [Int] {
@@ -164,4 +180,8 @@ public struct ForwardResult: Sendable {
     public var summaries: [LayerSummary]
     /// Source tensors skipped as known non-parameter buffers (or a tied LM head).
     public var skippedWeights: [String]
+    /// The pooler's output `[B, d]` (encoders with a pooler).
+    public var pooled: Tensor? = nil
+    /// How the input rows' positions were chosen.
+    public var positionRule: InputPositionRule = .realTokens
 }

@@ -48,24 +48,29 @@ extension PrefixStack {
                 .positionsExceeded, "Pn + N = \(pn) + \(n) needs positions up to \(lastPosition), beyond the model's maximum",
                 expected: "<= \(config.maxPositions) positions", actual: "\(lastPosition)")
         }
-        if let embeddings = input.embeddings, embeddings.shape[2] != d {
+        let embeddingWidth = recipe.embeddingWidth(modelWidth: d)
+        if let embeddings = input.embeddings, embeddings.shape[2] != embeddingWidth {
             throw ComputeError(
-                .invalidInput, "embeddings have the wrong width", tensor: "inputs_embeds", expected: "[B, N, \(d)]",
+                .invalidInput, "embeddings have the wrong width", tensor: "inputs_embeds", expected: "[B, N, \(embeddingWidth)]",
                 actual: "\(embeddings.shape)")
         }
         if let ids = input.ids, let bad = ids.joined().first(where: { $0 < 0 || $0 >= config.vocabSize }) {
             throw ComputeError(
                 .invalidInput, "token id out of range", tensor: "input_ids", expected: "0 ..< \(config.vocabSize)", actual: "\(bad)")
         }
-
-        // Positions: real tokens take inputStart, inputStart + 1, ... in order; padding reuses inputStart.
-        let inputPositions = input.mask.map { row in
-            var next = positions.inputStart
-            return row.map { real in
-                defer { if real { next += 1 } }
-                return real ? next : positions.inputStart
+        if let types = input.tokenTypes {
+            let count = recipe.tokenTypes?.count ?? 1
+            guard recipe.tokenTypes != nil || types.joined().allSatisfy({ $0 == 0 }) else {
+                throw ComputeError(
+                    .invalidInput, "the \(config.family) architecture has no token types", tensor: "token_type_ids", expected: "all 0")
+            }
+            if let bad = types.joined().first(where: { $0 < 0 || $0 >= count }) {
+                throw ComputeError(
+                    .invalidInput, "token type out of range", tensor: "token_type_ids", expected: "0 ..< \(count)", actual: "\(bad)")
             }
         }
+
+        let inputPositions = Self.inputPositions(input, rule: recipe.inputPositions, start: positions.inputStart)
         let prefixPositions = Array(positions.prefixStart..<(positions.prefixStart + pn))
         var states = try embed(input, inputPositions, T.self)
 
@@ -112,11 +117,40 @@ extension PrefixStack {
         if options.logits {
             logits = try self.logits(finals)
         }
+        let pooled = try pool(finals)
         return ForwardResult(
             form: prefix.form, prefixLength: pn, inputStart: positions.inputStart, dtype: T.dtype, mask: input.mask,
             layerInputs: layerInputs, layerOutputs: layerOutputs, prefixOutputs: prefixOutputs,
             final: T.tensor(finals.flatMap(\.values), shape: [batch, n, d]), logits: logits,
-            summaries: summaries, skippedWeights: skippedWeights)
+            summaries: summaries, skippedWeights: skippedWeights, pooled: pooled, positionRule: recipe.inputPositions)
+    }
+
+    /// The position of every input row under `rule` (``PrefixCore/InputPositionRule``), with the
+    /// checkpoint's first input position `start`. A padding id under the skipping rule gets the
+    /// position whose table row is the padding row (negative before the table's offset).
+    static func inputPositions(_ input: ForwardInput, rule: InputPositionRule, start: Int) -> [[Int]] {
+        switch rule {
+        case .realTokens:
+            return input.mask.map { row in
+                var next = start
+                return row.map { real in
+                    defer { if real { next += 1 } }
+                    return real ? next : start
+                }
+            }
+        case .column:
+            return input.mask.map { row in Array(start..<(start + row.count)) }
+        case .skippingPaddingIDs(let paddingID):
+            guard let ids = input.ids else { return input.mask.map { row in Array(0..<row.count) } }
+            return ids.map { row in
+                var next = start
+                return row.map { id in
+                    defer { if id != paddingID { next += 1 } }
+                    // The table's offset is `paddingID + 1`: position -1 reads the padding row.
+                    return id != paddingID ? next : -1
+                }
+            }
+        }
     }
 
     /// `Hbar^0`: token embeddings (plus learned positions, where the model has them).
@@ -138,6 +172,13 @@ extension PrefixStack {
             let factor = T(scale)
             for b in states.indices { states[b].scale(by: factor) }
         }
+        if let tokenTypes = recipe.tokenTypes {
+            let table = try load(tokenTypes.table, sparse: true)
+            for b in states.indices {
+                let types = input.tokenTypes?[b] ?? Array(repeating: 0, count: states[b].rows)
+                states[b].add(PrefixStack.embeddingRows(table, types) as Matrix<T>)
+            }
+        }
         if case .learned(let name, let offset) = recipe.positions {
             let table = try load(name, sparse: true)
             for b in states.indices {
@@ -149,12 +190,20 @@ extension PrefixStack {
             let norm = try loading(0) { try LoadedNorm<T>(part) { try load($0) } }
             states = states.map { norm($0) }
         }
+        if let part = recipe.embeddingProjection {
+            let projection = try loading(0) { try LoadedLinear<T>(part) { try load($0) } }
+            states = states.map { projection($0) }
+        }
         return states
     }
 
     /// The LM head on final rows: the head (or tied embedding) map, then the family's logit
     /// scale and soft cap.
     func logits<T: ComputeScalar>(_ finals: [Matrix<T>]) throws(ComputeError) -> Tensor {
+        guard recipe.headUse != .none else {
+            throw ComputeError(
+                .unsupported, "the \(config.family) base has no LM head: logits come from a task head stored with the checkpoint")
+        }
         let headKey = recipe.head.name + ".weight"
         let head = Weight<T>(try load(recipe.headUse == .tied || !has(headKey) ? recipe.tokenEmbedding : headKey))
         let bias: Weight<T>? = recipe.head.hasBias && has(recipe.head.name + ".bias") ? Weight(try load(recipe.head.name + ".bias")) : nil
@@ -178,6 +227,18 @@ extension PrefixStack {
     }
 
     private func finalNorm<T: ComputeScalar>(_ x: Matrix<T>) throws(ComputeError) -> Matrix<T> {
-        try loading(config.numLayers) { try LoadedNorm<T>(recipe.finalNorm) { try load($0) } }(x)
+        guard let part = recipe.finalNorm else { return x }
+        return try loading(config.numLayers) { try LoadedNorm<T>(part) { try load($0) } }(x)
+    }
+
+    /// The pooler's output `tanh(dense(final[0]))` per sequence, `[B, d]`, when the model has a
+    /// pooler and its tensors are present.
+    private func pool<T: ComputeScalar>(_ finals: [Matrix<T>]) throws(ComputeError) -> Tensor? {
+        guard let part = recipe.pooler, has(part.name + ".weight") else { return nil }
+        let dense = try loading(config.numLayers) { try LoadedLinear<T>(part) { try load($0) } }
+        let first = Matrix<T>(rows: finals.count, cols: config.hiddenSize, values: finals.flatMap { $0.rows(0..<1).values })
+        var pooled = dense(first)
+        for i in pooled.values.indices { pooled.values[i] = T.tanh(pooled.values[i]) }
+        return T.tensor(pooled.values, shape: [finals.count, config.hiddenSize])
     }
 }

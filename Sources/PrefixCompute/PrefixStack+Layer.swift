@@ -116,4 +116,8 @@ extension PrefixStack {
     /// Whether the model's blocks rotate keys by position (so un-rotated prefix keys are a
     /// possible bug worth naming).
     public var rotatesKeys: Bool { recipe.rotatesKeys }
+
+    /// Whether the blocks attend in both directions (encoders), where appending the prefix is
+    /// the same composition as prepending it.
+    public var isBidirectional: Bool { recipe.isBidirectional }
 }

@@ -15,6 +15,9 @@ struct WeightLayout: Sendable {
     private(set) var actualNames: [String: String] = [:]
     /// Source tensors skipped as known buffers (or an unused tied head).
     private(set) var skipped: [String] = []
+    /// Source tensors the base keeps but the engine does not compute (an encoder's pre-training
+    /// heads), matched by the recipe's ``PrefixCore/ModelRecipe/keptUnusedPrefixes``.
+    private(set) var unused: [String] = []
 
     /// The layout of `config`'s model, as its family's recipe describes it.
     init(_ config: ModelConfig, recipe: ModelRecipe) {
@@ -22,9 +25,12 @@ struct WeightLayout: Sendable {
         for (name, shape) in recipe.outerTensors(vocabSize: config.vocabSize, width: config.hiddenSize, maxPositions: config.maxPositions) {
             required[name] = shape
         }
-        for (name, shape) in recipe.head.tensors {
-            if recipe.headUse == .required { required[name] = shape } else { optional[name] = shape }
+        if recipe.headUse != .none {
+            for (name, shape) in recipe.head.tensors {
+                if recipe.headUse == .required { required[name] = shape } else { optional[name] = shape }
+            }
         }
+        for (name, shape) in recipe.pooler?.tensors ?? [] { optional[name] = shape }
         for l in 0..<config.numLayers {
             for (name, shape) in recipe.layer(l).tensors { required[name] = shape }
         }
@@ -55,6 +61,10 @@ struct WeightLayout: Sendable {
             let key = canonical(name)
             if isKnownBuffer(key) {
                 skipped.append(name)
+                continue
+            }
+            if required[key] == nil, optional[key] == nil, recipe.keptUnusedPrefixes.contains(where: { key.hasPrefix($0) }) {
+                unused.append(name)
                 continue
             }
             guard let expected = required[key] ?? optional[key] else {

@@ -17,13 +17,19 @@ extension ActivationExchange {
         }
         let mask = input.mask.flatMap { $0.map { Int64($0 ? 1 : 0).littleEndian } }
         attentionMask = try? Tensor(dtype: .i64, shape: Shape([batch, n]), bytes: mask.withUnsafeBytes { Array($0) })
+        if let types = input.tokenTypes {
+            let values = types.flatMap { $0.map { Int64($0).littleEndian } }
+            tokenTypeIDs = try? Tensor(dtype: .i64, shape: Shape([batch, n]), bytes: values.withUnsafeBytes { Array($0) })
+        }
         for (l, t) in result.layerInputs.enumerated() { layerInputs[l] = t }
         for (l, t) in result.layerOutputs.enumerated() { layerOutputs[l] = t }
         final = result.final
         logits = result.logits
+        poolerOutput = result.pooled
         let object: [String: Any] = [
             "form": result.form.rawValue, "Pn": result.prefixLength, "input_start": result.inputStart,
             "compute_dtype": result.dtype.rawValue, "layers": result.layerOutputs.count, "tool": tool,
+            "position_rule": result.positionRule.name,
         ]
         meta = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
     }
@@ -44,13 +50,7 @@ extension ForwardInput {
             let exchange =
                 try bounds.map { try ActivationExchange.read(path: path, bounds: $0, inputsOnly: true) }
                 ?? ActivationExchange.read(path: path)
-            if let ids = exchange.inputIDs {
-                try self.init(ids: ids, mask: exchange.attentionMask)
-            } else if let embeds = exchange.inputsEmbeds {
-                try self.init(embeddings: embeds, mask: exchange.attentionMask)
-            } else {
-                throw FormatError(.missingKey, "the exchange file has neither input_ids nor inputs_embeds", path: path)
-            }
+            try self.init(exchange: exchange, path: path)
             return
         }
         if let bounds {
@@ -61,5 +61,20 @@ extension ForwardInput {
             throw FormatError(.unsupportedDType, "inputs must be numeric", path: path)
         }
         if tensor.dtype.isFloatingPoint { try self.init(embeddings: tensor) } else { try self.init(ids: tensor) }
+    }
+
+    /// Inputs from an exchange: its `input_ids` or `inputs_embeds`, mask and token types.
+    ///
+    /// - Throws: ``PrefixFormats/FormatError`` `.missingKey` without inputs,
+    ///   ``PrefixCompute/ComputeError`` for inputs of the wrong dtype or shape.
+    public init(exchange: ActivationExchange, path: String? = nil) throws {
+        if let ids = exchange.inputIDs {
+            try self.init(ids: ids, mask: exchange.attentionMask)
+        } else if let embeds = exchange.inputsEmbeds {
+            try self.init(embeddings: embeds, mask: exchange.attentionMask)
+        } else {
+            throw FormatError(.missingKey, "the exchange file has neither input_ids nor inputs_embeds", path: path)
+        }
+        if let types = exchange.tokenTypeIDs { try setTokenTypes(types) }
     }
 }

@@ -88,6 +88,8 @@ public struct ImportReport: Sendable, Codable {
     public var skipped: [String]
     /// Bytes written to the store.
     public var bytesWritten: Int64
+    /// What the user must know about the imported checkpoint (PEFT's no-op on DistilBERT).
+    public var notes: [String] = []
 }
 
 /// Imports HF model directories, PEFT adapters and prefix files into a store.
@@ -286,9 +288,11 @@ public enum Importer {
                     name: name, step: step, base: "base:" + base.fingerprint, parent: options.parent,
                     tags: options.tags, provenance: Provenance(sourceFormat: format, sourcePath: source)),
                 progress: progress)
+            let note = format == "peft" ? (try? Architectures.named(base.config.family))?.peftNote : nil
             return ImportReport(
                 detected: detected, source: source, base: base, baseCreated: created != nil, checkpoint: saved.checkpoint,
-                skipped: skipped, bytesWritten: (created?.summary.bytesWritten ?? 0) + saved.summary.bytesWritten)
+                skipped: skipped, bytesWritten: (created?.summary.bytesWritten ?? 0) + saved.summary.bytesWritten,
+                notes: note.map { [$0] } ?? [])
         } catch {
             if created != nil { _ = try? store.delete("base:" + base.fingerprint) }
             throw error

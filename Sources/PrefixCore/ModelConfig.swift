@@ -132,6 +132,13 @@ public struct ModelConfig: Sendable, Codable, Hashable {
     /// Attention and MLP read the same block input (`"shared"`: one norm, GPT-J, Phi, Falcon;
     /// `"separate"`: two norms, GPT-NeoX).
     public var parallelResidual: String?
+    /// The number of token types (BERT `type_vocab_size`), for encoders with a token-type table.
+    public var typeVocabSize: Int?
+    /// The padding id whose tokens skip positions (RoBERTa's `pad_token_id`).
+    public var paddingID: Int?
+    /// The width of the embedding tables when it differs from `hidden_size` (ELECTRA
+    /// `embedding_size`).
+    public var embeddingSize: Int?
 
     /// Creates a configuration from its fields.
     public init(

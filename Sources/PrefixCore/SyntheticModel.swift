@@ -43,14 +43,15 @@ public enum SyntheticModel {
         var random = SeededRandom(seed: seed)
         var shapes = recipe.outerTensors(vocabSize: config.vocabSize, width: config.hiddenSize, maxPositions: config.maxPositions)
         for l in 0..<config.numLayers { shapes += recipe.layer(l).tensors }
+        shapes += recipe.pooler?.tensors ?? []
         let norms = Set(
             (0..<config.numLayers).flatMap { l -> [String] in
                 let layer = recipe.layer(l)
                 return [
                     layer.inputNorm, layer.mlpNorm, layer.attentionOutputNorm, layer.mlpOutputNorm, layer.attention.queryNorm,
-                    layer.attention.keyNorm,
+                    layer.attention.keyNorm, layer.attentionResidualNorm, layer.mlpResidualNorm,
                 ].compactMap { $0.map { $0.name + ".weight" } }
-            } + [recipe.finalNorm.name + ".weight"] + (recipe.embeddingNorm.map { [$0.name + ".weight"] } ?? []))
+            } + [recipe.finalNorm, recipe.embeddingNorm].compactMap { $0.map { $0.name + ".weight" } })
         let one: Float = config.normKind == .rmsNormPlusOne ? 0 : 1
         var tensors = shapes.map { name, shape -> NamedTensor in
             let count = shape.reduce(1, *)

@@ -125,10 +125,20 @@ struct CompositionCheck {
         return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
+    /// The class a prefix-ignored fit is reported as: in a causal model appending the prefix
+    /// computes the same as ignoring it; in a bidirectional encoder appending it is correct.
+    var ignoredBug: BugClass { stack.isBidirectional ? .prefixIgnored : .prefixAppendedOrIgnored }
+
     func forwardInput() throws -> ForwardInput {
-        if let ids = reference.inputIDs { return try ForwardInput(ids: ids, mask: reference.attentionMask) }
-        guard let embeds = reference.inputsEmbeds else { throw ComputeError(.invalidInput, "no inputs") }
-        return try ForwardInput(embeddings: embeds, mask: reference.attentionMask)
+        var input: ForwardInput
+        if let ids = reference.inputIDs {
+            input = try ForwardInput(ids: ids, mask: reference.attentionMask)
+        } else {
+            guard let embeds = reference.inputsEmbeds else { throw ComputeError(.invalidInput, "no inputs") }
+            input = try ForwardInput(embeddings: embeds, mask: reference.attentionMask)
+        }
+        if let types = reference.tokenTypeIDs { try input.setTokenTypes(types) }
+        return input
     }
 
     // MARK: - One layer
@@ -218,9 +228,9 @@ struct CompositionCheck {
                     CheckResult(
                         check: "prefix-rows", layer: l, status: .fail,
                         message:
-                            "layer \(l): reference has \(n) rows in, expected \(pn + n): \(BugClass.prefixAppendedOrIgnored.explanation)",
-                        rowsIn: inRows, expectedRowsIn: pn + n, fix: BugClass.prefixAppendedOrIgnored.fix, evidence: evidence))
-                result.fits.append(CandidateFit(bug: .prefixAppendedOrIgnored, relativeError: 0))
+                            "layer \(l): reference has \(n) rows in, expected \(pn + n): \(ignoredBug.explanation)",
+                        rowsIn: inRows, expectedRowsIn: pn + n, fix: ignoredBug.fix, evidence: evidence))
+                result.fits.append(CandidateFit(bug: ignoredBug, relativeError: 0))
             } else {
                 result.checks.append(
                     CheckResult(
@@ -233,6 +243,7 @@ struct CompositionCheck {
             }
         }
         // (a) The reference's prefix rows against the checkpoint's P^l.
+        var prefixRowsAppended = false
         if let prefixRows, case .hidden(let p) = prefix {
             let broadcast = ErrorMetric.broadcast(p, batch: batch)
             if let (abs, rel) = ErrorMetric.compare(prefixRows, broadcast, include: { _, _ in true }) {
@@ -246,18 +257,32 @@ struct CompositionCheck {
                 if !pass {
                     var alternatives = prefixAlternatives(l, rows: prefixRows, mask: mask, n: n, pn: pn)
                     // Appended: the prefix sits in the last Pn rows, after the inputs.
-                    if let e = ErrorMetric.compare(ErrorMetric.rows(input, n..<(n + pn)), broadcast, include: { _, _ in true }) {
+                    let appended = ErrorMetric.compare(ErrorMetric.rows(input, n..<(n + pn)), broadcast, include: { _, _ in true })
+                    if let e = appended, stack.isBidirectional, e.relative <= tolerances.perLayer {
+                        // An encoder adds positions once, before the first block, and attends in
+                        // both directions: appending the prefix is the same composition as
+                        // prepending it, so the kept rows are the first N and nothing is wrong.
+                        check.status = .pass
+                        (check.maxAbsError, check.relativeError) = (e.maxAbs, e.relative)
+                        check.message =
+                            "layer \(l): the reference appends P^\(l) after the inputs, which in a bidirectional encoder is the same composition as prepending it"
+                        hbar = ErrorMetric.rows(input, 0..<n)
+                        result.checks.append(check)
+                        prefixRowsAppended = true
+                    } else if let e = appended {
                         alternatives.append(CandidateFit(bug: .prefixAppendedOrIgnored, relativeError: e.relative))
                     }
-                    result.fits += alternatives
-                    if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }),
-                        best.relativeError <= tolerances.perLayer * 10
-                    {
-                        check.message += ": \(best.bug.explanation)"
-                        check.fix = best.bug.fix
+                    if !prefixRowsAppended {
+                        result.fits += alternatives
+                        if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }),
+                            best.relativeError <= tolerances.perLayer * 10
+                        {
+                            check.message += ": \(best.bug.explanation)"
+                            check.fix = best.bug.fix
+                        }
                     }
                 }
-                result.checks.append(check)
+                if !prefixRowsAppended { result.checks.append(check) }
             }
         }
         // (b) Teacher-forced: the checkpoint's own P^l on the reference's input rows.
@@ -335,8 +360,8 @@ struct CompositionCheck {
             }
         }
         if case .hidden = prefix { fit(.keptFirstN, prefix, .keptFirstN) }
-        fit(.prefixAppendedOrIgnored, prefix, .prefixIgnored)
-        fit(.prefixAppendedOrIgnored, prefix, .prefixIgnoredAtZero)
+        fit(ignoredBug, prefix, .prefixIgnored)
+        if !stack.isBidirectional { fit(.prefixAppendedOrIgnored, prefix, .prefixIgnoredAtZero) }
         if l > 0 { fit(.reusedPreviousPrefix, try? stack.prefix.layer(l - 1), .correct) }
         if l + 1 < stack.config.numLayers { fit(.layerOffByOne, try? stack.prefix.layer(l + 1), .correct) }
         if l > 0, let carried = carriedPrefix(l, mask: mask, n: n, pn: pn) {
@@ -390,6 +415,23 @@ struct CompositionCheck {
                     CheckResult(
                         check: "logits", status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: "LM head output",
                         maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd, evidence: evidence))
+            }
+            if let pooled = reference.poolerOutput {
+                if let ourPooled = ours.pooled, let pe = ErrorMetric.comparePerSequence(ourPooled, pooled) {
+                    checks.append(
+                        CheckResult(
+                            check: "pooler", status: pe.relative <= tolerances.endToEnd ? .pass : .fail,
+                            message: "pooler output tanh(dense(row 0))", maxAbsError: pe.maxAbs, relativeError: pe.relative,
+                            tolerance: tolerances.endToEnd, evidence: evidence))
+                } else {
+                    checks.append(
+                        CheckResult(
+                            check: "pooler", status: .fail,
+                            message: ours.pooled == nil
+                                ? "the reference has a pooler output but this base has no pooler"
+                                : "the reference's pooler output is \(pooled.shape), expected [\(mask.count), \(stack.config.hiddenSize)]",
+                            evidence: evidence))
+                }
             }
             guard !pass else { return (checks, nil) }
             // Not explained per layer: the inputs themselves (embeddings, positions) or the base.
@@ -458,7 +500,7 @@ struct CompositionCheck {
         if let best = sorted.first, best.relativeError <= max(tolerances.perLayer * 10, tolerances.endToEnd) {
             let finding: String
             if best.bug == .keptPrefixPositions
-                || (best.bug == .prefixAppendedOrIgnored && best.relativeError == 0 && check.rowsIn != nil
+                || ((best.bug == .prefixAppendedOrIgnored || best.bug == .prefixIgnored) && best.relativeError == 0 && check.rowsIn != nil
                     && check.rowsIn != check.expectedRowsIn)
             {
                 finding = check.message.hasPrefix(where_) ? String(check.message.dropFirst(where_.count)) : check.message

@@ -23,6 +23,15 @@ enum ErrorMetric {
     }
 
     /// Rows `range` of every batch entry of a `[B, R, d]` tensor, as f64.
+    /// The metric over two `[B, W]` tensors (one row per sequence: a pooler's output, a
+    /// sequence classifier's logits), every row included.
+    static func comparePerSequence(_ actual: Tensor, _ reference: Tensor) -> (maxAbs: Double, relative: Double)? {
+        guard actual.shape == reference.shape, actual.shape.rank == 2 else { return nil }
+        let shape: Shape = [actual.shape[0], 1, actual.shape[1]]
+        return compare(
+            Tensor(shape: shape, doubles: actual.doubles()), Tensor(shape: shape, doubles: reference.doubles()), include: { _, _ in true })
+    }
+
     static func rows(_ tensor: Tensor, _ range: Range<Int>) -> Tensor {
         let (batch, rows, width) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
         let values = tensor.doubles()

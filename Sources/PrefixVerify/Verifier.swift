@@ -199,6 +199,7 @@ public enum Verifier {
             evidence: CompositionEvidence(kind: structureFailed ? .structure : kind, source: source, tool: tool))
         guard !structureFailed else { return result }
         let stack = try store.stack(for: info)
+        if let note = (try? Architectures.named(stack.config.family))?.peftNote { result.notes.append(note) }
         let layers = Array(0..<info.numLayers).filter { layer in layerShard.map { layer % $0.count == $0.index } ?? true }
         if let reference {
             var composition = CompositionCheck(

@@ -31,6 +31,8 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
     case keptPrefixPositions = "kept_prefix_positions"
     case keptFirstN = "kept_first_n"
     case prefixAppendedOrIgnored = "prefix_appended_or_ignored"
+    /// Encoders: the prefix was ignored (appending it is the correct composition there).
+    case prefixIgnored = "prefix_ignored"
     case reusedPreviousPrefix = "reused_previous_prefix"
     case prefixOutputsCarried = "prefix_outputs_carried"
     case layerOffByOne = "layer_off_by_one"
@@ -46,6 +48,7 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
         case .keptPrefixPositions: "prefix positions were not discarded"
         case .keptFirstN: "the first N rows of the block output were kept instead of the last N"
         case .prefixAppendedOrIgnored: "the prefix was appended after the inputs or ignored (the two are the same in a causal model)"
+        case .prefixIgnored: "the prefix was ignored: the block ran on the input rows alone"
         case .reusedPreviousPrefix: "the layer used the previous layer's prefix P^{l-1}"
         case .prefixOutputsCarried: "the prefix rows' outputs Y^{l-1}[0..<Pn] were fed on instead of P^l"
         case .layerOffByOne: "the layer used the next layer's prefix P^{l+1}"
@@ -62,7 +65,7 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
         switch self {
         case .keptPrefixPositions: "pass on only Y^l[Pn ..< Pn+N], the last N rows of each block's output"
         case .keptFirstN: "slice the last N rows, Y^l[Pn ..< Pn+N], not Y^l[0 ..< N]"
-        case .prefixAppendedOrIgnored: "prepend the prefix: H^l = [P^l ; Hbar^l]"
+        case .prefixAppendedOrIgnored, .prefixIgnored: "prepend the prefix: H^l = [P^l ; Hbar^l]"
         case .reusedPreviousPrefix, .layerOffByOne: "index the prefix by the block's own layer: block l takes P^l"
         case .prefixOutputsCarried: "prepend the layer's own trainable P^l; the prefix rows' outputs are discarded"
         case .keyValueSwapped: "keep PEFT's order: index 2l is the key, 2l+1 the value"
@@ -223,6 +226,8 @@ public struct CheckpointVerification: Sendable, Codable {
     public var unexplainedReference: Bool
     /// What the composition checks rest on.
     public var evidence: CompositionEvidence
+    /// What the user must know about this checkpoint's family (PEFT's no-op on DistilBERT).
+    public var notes: [String] = []
     /// No check failed (the composition may still be unverified: read ``verdict``).
     public var passed: Bool { !checks.contains { $0.status == .fail } && !unexplainedReference }
     /// Pass only with independent evidence for the composition; unverified without it.
@@ -251,7 +256,7 @@ public struct CheckpointVerification: Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case checkpoint, reference, computeDType = "computeDtype", tolerances, checks, diagnosis, unexplainedReference, passed
-        case evidence, verdict, unverifiedReason
+        case evidence, verdict, unverifiedReason, notes
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -267,6 +272,7 @@ public struct CheckpointVerification: Sendable, Codable {
         try c.encode(evidence, forKey: .evidence)
         try c.encode(verdict, forKey: .verdict)
         try c.encodeIfPresent(unverifiedReason, forKey: .unverifiedReason)
+        if !notes.isEmpty { try c.encode(notes, forKey: .notes) }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -279,6 +285,7 @@ public struct CheckpointVerification: Sendable, Codable {
         diagnosis = try c.decodeIfPresent(Diagnosis.self, forKey: .diagnosis)
         unexplainedReference = try c.decode(Bool.self, forKey: .unexplainedReference)
         evidence = try c.decode(CompositionEvidence.self, forKey: .evidence)
+        notes = try c.decodeIfPresent([String].self, forKey: .notes) ?? []
     }
 
     init(

@@ -22,8 +22,23 @@ public struct ModelRecipe: Sendable {
     public var embeddingNorm: NormPart?
     /// Block `l`'s parts.
     public var layer: @Sendable (Int) -> LayerRecipe
-    /// The norm after the last block.
-    public var finalNorm: NormPart
+    /// The norm after the last block (`nil` for post-LN encoders, whose blocks end in a norm).
+    public var finalNorm: NormPart?
+    /// Which positions the input rows take (decoders count real tokens; encoders follow the
+    /// column or skip padding ids).
+    public var inputPositions: InputPositionRule = .realTokens
+    /// A token-type table `[count, width]` added to the embeddings (BERT's segment embedding):
+    /// row 0 unless the input says otherwise.
+    public var tokenTypes: (table: String, count: Int)?
+    /// The width of the embedding tables when it differs from the model width (ELECTRA's
+    /// `embedding_size`), with the map from it to the model width applied after the embedding norm.
+    public var embeddingProjection: LinearPart?
+    /// The pooler of an encoder: `tanh(dense(row 0))` of the last hidden state (BERT), if the
+    /// model has one; its tensors may be absent (models saved without a pooling layer).
+    public var pooler: LinearPart?
+    /// Canonical-name prefixes of tensors the base keeps and exports but the engine does not
+    /// compute (an encoder's pre-training heads, a task head saved in the base).
+    public var keptUnusedPrefixes: [String] = []
     /// The LM head `[V, d]`.
     public var head: LinearPart
     /// Whether the head is its own tensor, and whether it must be present.
@@ -40,7 +55,7 @@ public struct ModelRecipe: Sendable {
     /// Creates a recipe.
     public init(
         family: ArchitectureFamily, heads: Int, kvHeads: Int, headDim: Int, tokenEmbedding: String,
-        positions: PositionRecipe, layer: @escaping @Sendable (Int) -> LayerRecipe, finalNorm: NormPart,
+        positions: PositionRecipe, layer: @escaping @Sendable (Int) -> LayerRecipe, finalNorm: NormPart?,
         head: LinearPart, headUse: HeadUse, namePrefixes: [String], bufferSuffixes: [String]
     ) {
         self.family = family
@@ -59,10 +74,18 @@ public struct ModelRecipe: Sendable {
 
     /// Every tensor outside the blocks: canonical name -> shape (the head's when it is its own).
     public func outerTensors(vocabSize: Int, width: Int, maxPositions: Int) -> [(String, [Int])] {
-        var list: [(String, [Int])] = [(tokenEmbedding, [vocabSize, width])]
-        if case .learned(let table, let offset) = positions { list.append((table, [maxPositions + offset, width])) }
-        return list + (embeddingNorm?.tensors ?? []) + finalNorm.tensors
+        let tableWidth = embeddingProjection?.inputs ?? width
+        var list: [(String, [Int])] = [(tokenEmbedding, [vocabSize, tableWidth])]
+        if case .learned(let table, let offset) = positions { list.append((table, [maxPositions + offset, tableWidth])) }
+        if let tokenTypes { list.append((tokenTypes.table, [tokenTypes.count, tableWidth])) }
+        return list + (embeddingNorm?.tensors ?? []) + (embeddingProjection?.tensors ?? []) + (finalNorm?.tensors ?? [])
     }
+
+    /// The width of `inputs_embeds` (the embedding tables' width).
+    public func embeddingWidth(modelWidth: Int) -> Int { embeddingProjection?.inputs ?? modelWidth }
+
+    /// Whether blocks attend in both directions (encoders).
+    public var isBidirectional: Bool { !layer(0).attention.causal }
 
     /// Whether blocks rotate keys by position, so that un-rotated prefix keys are a possible bug.
     public var rotatesKeys: Bool {
@@ -71,8 +94,34 @@ public struct ModelRecipe: Sendable {
     }
 }
 
+/// Which positions the input rows take, given the checkpoint's first input position `s`
+/// (`Pn` by HF/PEFT's convention) and the rows' attention mask.
+public enum InputPositionRule: Sendable, Hashable {
+    /// The `k`-th real token of a row takes `s + k`; padding reuses `s` (decoders: a left-padded
+    /// row starts at `s`).
+    case realTokens
+    /// Column `j` takes `s + j` whatever the mask (BERT, ELECTRA, DistilBERT: padding is only
+    /// masked, never skipped).
+    case column
+    /// The `k`-th token whose id is not `paddingID` takes `s + k`, and padding ids take the
+    /// table's padding row (RoBERTa's fairseq rule, which transformers applies to `input_ids`;
+    /// `inputs_embeds` take columns `0, 1, ...`, as transformers ignores the prefix there).
+    case skippingPaddingIDs(paddingID: Int)
+
+    /// The name recorded in an exchange file's `meta` (`position_rule`).
+    public var name: String {
+        switch self {
+        case .realTokens: "real-tokens"
+        case .column: "column"
+        case .skippingPaddingIDs: "skip-padding-ids"
+        }
+    }
+}
+
 /// How the LM head relates to the token embedding.
 public enum HeadUse: Sendable, Hashable {
+    /// The model has no LM head the engine computes (encoders: logits come from a task head).
+    case none
     /// The head is the embedding: a head tensor that is present anyway is skipped.
     case tied
     /// The head is its own tensor, which must be present.
@@ -296,12 +345,16 @@ public struct AttentionRecipe: Sendable, Hashable {
     /// A norm applied to the queries and one to the keys after projection (Qwen3: per head over
     /// `hd`; OLMo2: over all heads), before rotation.
     public var queryNorm: NormPart?, keyNorm: NormPart?
+    /// Whether a row sees only keys at or before its column (decoders); encoders see every
+    /// unmasked key, prefix keys included.
+    public var causal: Bool
 
     /// Creates an attention recipe.
     public init(
         scale: Double, window: Int? = nil, softcap: Double? = nil, clip: Double? = nil,
-        queryNorm: NormPart? = nil, keyNorm: NormPart? = nil
+        queryNorm: NormPart? = nil, keyNorm: NormPart? = nil, causal: Bool = true
     ) {
+        self.causal = causal
         self.scale = scale
         self.window = window
         self.softcap = softcap
@@ -316,10 +369,13 @@ public struct AttentionRecipe: Sendable, Hashable {
 /// ```
 /// a = InputNorm(x);  q, k, v = QKV(a)  (q/k norms, clipping, rotation as the attention says)
 /// o = AttentionOutputNorm(Out(Attn(q, k, v)))
-/// sequential: h = x + m·o;  y = h + m·MLPOutputNorm(MLP(MLPNorm(h)))
+/// sequential: h = AttentionResidualNorm(x + m·o)
+///             y = MLPResidualNorm(h + m·MLPOutputNorm(MLP(MLPNorm(h))))
 /// parallel:   y = x + o + MLP(MLPNorm(x))        (MLPNorm absent: the MLP reads a)
 /// ```
 /// where `m` is the residual multiplier (1 unless Granite) and an absent norm is the identity.
+/// Post-LN blocks (BERT and its descendants) have only the two residual norms: their prefix
+/// keys and values come from `P^l` with no norm before the projection.
 public struct LayerRecipe: Sendable, Hashable {
     /// The norm before attention.
     public var inputNorm: NormPart?
@@ -337,6 +393,10 @@ public struct LayerRecipe: Sendable, Hashable {
     public var mlp: MLPPart
     /// A norm on the MLP output before the residual add (OLMo2, Gemma2).
     public var mlpOutputNorm: NormPart?
+    /// The norm of `x + attention` (post-LN), if any.
+    public var attentionResidualNorm: NormPart?
+    /// The norm of `h + MLP` (post-LN), if any.
+    public var mlpResidualNorm: NormPart?
     /// How the sublayers combine.
     public var residual: ResidualKind
     /// Multiplies each sublayer's output before it is added (Granite `residual_multiplier`).
@@ -346,8 +406,11 @@ public struct LayerRecipe: Sendable, Hashable {
     public init(
         inputNorm: NormPart?, qkv: QKVPart, attention: AttentionRecipe, output: LinearPart,
         attentionOutputNorm: NormPart? = nil, mlpNorm: NormPart?, mlp: MLPPart, mlpOutputNorm: NormPart? = nil,
-        residual: ResidualKind = .sequential, residualMultiplier: Double = 1
+        residual: ResidualKind = .sequential, residualMultiplier: Double = 1,
+        attentionResidualNorm: NormPart? = nil, mlpResidualNorm: NormPart? = nil
     ) {
+        self.attentionResidualNorm = attentionResidualNorm
+        self.mlpResidualNorm = mlpResidualNorm
         self.inputNorm = inputNorm
         self.qkv = qkv
         self.attention = attention
@@ -362,7 +425,10 @@ public struct LayerRecipe: Sendable, Hashable {
 
     /// Every tensor the block reads: canonical name -> shape.
     public var tensors: [(String, [Int])] {
-        let norms = [inputNorm, attention.queryNorm, attention.keyNorm, attentionOutputNorm, mlpNorm, mlpOutputNorm]
+        let norms = [
+            inputNorm, attention.queryNorm, attention.keyNorm, attentionOutputNorm, attentionResidualNorm, mlpNorm, mlpOutputNorm,
+            mlpResidualNorm,
+        ]
         return norms.compactMap { $0 }.flatMap(\.tensors) + (qkv.parts + [output] + mlp.parts).flatMap(\.tensors)
     }
 }

@@ -34,6 +34,11 @@ public protocol ModelArchitecture: Sendable {
     /// Why an adapter with `adapterHeads` key/value heads cannot fit `config`, when the family
     /// knows a reason worth telling (Falcon's multi-query models and PEFT's head count).
     func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String?
+
+    /// What a user of HF PEFT must know about prefix-tuning adapters on this family, when PEFT
+    /// computes something other than prefix-tuning there (DistilBERT: a no-op); said at import
+    /// and in `verify`.
+    var peftNote: String? { get }
 }
 
 extension ModelArchitecture {
@@ -42,6 +47,9 @@ extension ModelArchitecture {
 
     /// Why an adapter's head count cannot fit (see ``ModelArchitecture/adapterHeadsHint(_:adapterHeads:)``).
     public func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String? { nil }
+
+    /// No note (see ``ModelArchitecture/peftNote``).
+    public var peftNote: String? { nil }
 }
 
 /// The registry of model families.
@@ -67,6 +75,11 @@ public enum Architectures {
         BloomArchitecture(),
         MPTArchitecture(),
         FalconArchitecture(),
+        BertArchitecture.bert,
+        BertArchitecture.roberta,
+        BertArchitecture.xlmRoberta,
+        BertArchitecture.electra,
+        DistilBertArchitecture(),
     ]
 
     /// The description of `family`.
@@ -89,6 +102,9 @@ public enum Architectures {
     public static func parse(_ object: [String: Any]) throws(ConfigError) -> ModelConfig {
         let fields = ConfigFields(object)
         let modelType = try fields.string("model_type")
+        if let reason = RefusedFamilies.reasons[modelType] {
+            throw ConfigError(.unsupported, "model_type '\(modelType)' is refused: \(reason)", field: "model_type")
+        }
         guard let architecture = all.first(where: { $0.modelTypes.contains(modelType) }) else {
             throw ConfigError(
                 .unsupported,

@@ -22,14 +22,18 @@ public struct ActivationExchange: Sendable, Equatable {
     public var inputsEmbeds: Tensor?
     /// `[B, N]`, 1 real, 0 padding.
     public var attentionMask: Tensor?
+    /// `[B, N]` token types (BERT's segment ids), if given.
+    public var tokenTypeIDs: Tensor?
     /// `H^l` by layer.
     public var layerInputs: [Int: Tensor] = [:]
     /// `Hbar^{l+1}` by layer.
     public var layerOutputs: [Int: Tensor] = [:]
     /// After the final norm.
     public var final: Tensor?
-    /// LM head output.
+    /// LM head output, or a task head's (classification `[B, labels]`, per token `[B, N, labels]`).
     public var logits: Tensor?
+    /// An encoder's pooler output `[B, d]`.
+    public var poolerOutput: Tensor?
     /// The `meta` JSON text.
     public var meta: String?
     /// Keys this format does not define, kept as they are.
@@ -64,8 +68,14 @@ public struct ActivationExchange: Sendable, Equatable {
             case "input_ids": try rank(2); inputIDs = tensor
             case "inputs_embeds": try rank(3); inputsEmbeds = tensor
             case "attention_mask": try rank(2); attentionMask = tensor
+            case "token_type_ids": try rank(2); tokenTypeIDs = tensor
             case "final": try rank(3); final = tensor
-            case "logits": try rank(3); logits = tensor
+            case "logits":
+                guard (2...3).contains(tensor.shape.rank) else {
+                    throw FormatError(.inconsistent, "expected rank 2 or 3, found shape \(tensor.shape)", path: path, member: name)
+                }
+                logits = tensor
+            case "pooler_output": try rank(2); poolerOutput = tensor
             default:
                 if let (layer, part) = ActivationExchange.parseLayerKey(name) {
                     try rank(3)
@@ -94,12 +104,14 @@ public struct ActivationExchange: Sendable, Equatable {
         if let inputIDs { out.append(("input_ids", .tensor(inputIDs))) }
         if let inputsEmbeds { out.append(("inputs_embeds", .tensor(inputsEmbeds))) }
         if let attentionMask { out.append(("attention_mask", .tensor(attentionMask))) }
+        if let tokenTypeIDs { out.append(("token_type_ids", .tensor(tokenTypeIDs))) }
         for l in 0..<count {
             let label = layerLabel(l, layerCount: count)
             if let t = layerInputs[l] { out.append(("\(label).input", .tensor(t))) }
             if let t = layerOutputs[l] { out.append(("\(label).output", .tensor(t))) }
         }
         if let final { out.append(("final", .tensor(final))) }
+        if let poolerOutput { out.append(("pooler_output", .tensor(poolerOutput))) }
         if let logits { out.append(("logits", .tensor(logits))) }
         for key in other.keys.sorted() { if let t = other[key] { out.append((key, .tensor(t))) } }
         if let meta { out.append(("meta", .strings([meta], shape: []))) }

@@ -55,10 +55,10 @@ public struct ExchangeBounds: Sendable, Equatable {
         let rows = length + prefixLength * (layers + 1)
         let width: Int
         switch name {
-        case "input_ids", "attention_mask", "position_ids": return batch * length * 8
+        case "input_ids", "attention_mask", "position_ids", "token_type_ids": return batch * length * 8
         case "logits": width = vocabSize * 4
         case "meta": return 1 << 20
-        default: width = ActivationExchange.parseLayerKey(name) != nil || name == "final" || name == "inputs_embeds" ? hiddenSize * 4 : 0
+        default: width = ActivationExchange.parseLayerKey(name) != nil || name == "final" || name == "inputs_embeds" || name == "pooler_output" ? hiddenSize * 4 : 0
         }
         // Keys the format does not define: small extras only.
         if width == 0 { return 64 << 20 }
@@ -80,7 +80,7 @@ extension ActivationExchange {
         let headers = try NPZ.headers(path: path)
         let input = headers.first { $0.name == "input_ids" } ?? headers.first { $0.name == "inputs_embeds" }
         var limits = NPZ.Limits()
-        if inputsOnly { limits.include = { ["input_ids", "inputs_embeds", "attention_mask"].contains($0) } }
+        if inputsOnly { limits.include = { ["input_ids", "inputs_embeds", "attention_mask", "token_type_ids"].contains($0) } }
         if let input {
             do { try bounds.checkInput(input.header.shape, name: input.name) } catch {
                 var error = error

@@ -75,6 +75,7 @@ struct Import: ParsableCommand {
             )
         }
         for item in report.skipped { print("  skipped \(item)") }
+        for note in report.notes { print("note: \(note)") }
         print("wrote \(Format.bytes(report.bytesWritten))")
     }
 }

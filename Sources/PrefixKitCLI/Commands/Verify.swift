@@ -129,6 +129,7 @@ enum VerifySummary {
             if let diagnosis = checkpoint.diagnosis {
                 Swift.print("  diagnosis: \(diagnosis.summary)\n  fix: \(diagnosis.fix)")
             }
+            for note in checkpoint.notes { Swift.print("  note: \(note)") }
             Swift.print("  \(verdictText(checkpoint))")
         }
         let overall =
