@@ -53,7 +53,7 @@ CREATE TABLE checkpoint (
   created_at TEXT NOT NULL,
   source_format TEXT NOT NULL,
   source_path TEXT,
-  tool_version TEXT NOT NULL,
+  tool_version TEXT NOT NULL, task_type TEXT CHECK (task_type IS NULL OR length(task_type) > 0),
   UNIQUE (name, step)
 );
 CREATE INDEX checkpoint_base ON checkpoint(base_fingerprint);
@@ -63,16 +63,6 @@ CREATE TABLE checkpoint_tag (
   tag TEXT NOT NULL,
   PRIMARY KEY (checkpoint_id, tag)
 ) WITHOUT ROWID;
-CREATE TABLE checkpoint_tensor (
-  checkpoint_id INTEGER NOT NULL REFERENCES checkpoint(id) ON DELETE CASCADE,
-  role TEXT NOT NULL CHECK (role IN ('prefix', 'mlp', 'probe')),
-  name TEXT NOT NULL,
-  layer INTEGER CHECK (layer IS NULL OR layer >= 0),
-  ordinal INTEGER NOT NULL CHECK (ordinal >= 0),
-  tensor_id INTEGER NOT NULL REFERENCES tensor(id),
-  PRIMARY KEY (checkpoint_id, role, name)
-) WITHOUT ROWID;
-CREATE INDEX checkpoint_tensor_tensor ON checkpoint_tensor(tensor_id);
 CREATE TABLE base_file (
   base_fingerprint TEXT NOT NULL REFERENCES base(fingerprint) ON DELETE CASCADE,
   name TEXT NOT NULL CHECK (length(name) > 0 AND instr(name, '/') = 0),
@@ -98,3 +88,13 @@ CREATE TABLE "model" (
   canonical_config TEXT NOT NULL CHECK (json_valid(canonical_config) AND json_extract(canonical_config, '$.family') = family),
   config_json TEXT NOT NULL CHECK (json_valid(config_json))
 );
+CREATE TABLE "checkpoint_tensor" (
+  checkpoint_id INTEGER NOT NULL REFERENCES checkpoint(id) ON DELETE CASCADE,
+  role TEXT NOT NULL CHECK (role IN ('prefix', 'mlp', 'probe', 'head')),
+  name TEXT NOT NULL,
+  layer INTEGER CHECK (layer IS NULL OR layer >= 0),
+  ordinal INTEGER NOT NULL CHECK (ordinal >= 0),
+  tensor_id INTEGER NOT NULL REFERENCES tensor(id),
+  PRIMARY KEY (checkpoint_id, role, name)
+) WITHOUT ROWID;
+CREATE INDEX checkpoint_tensor_tensor ON checkpoint_tensor(tensor_id);

@@ -117,6 +117,7 @@ def reference(base, adapter, ids, mask, dtype="f64", token_types=None):
               file=sys.stderr)
         token_types = None
     extra = {}
+    logits_by = None
     try:
         t_ids, t_mask = torch.tensor(ids), torch.tensor(mask)
         with torch.no_grad():
@@ -145,7 +146,25 @@ def reference(base, adapter, ids, mask, dtype="f64", token_types=None):
                                      "inputs (the model takes no cache and rejects the lengthened mask)")
                 out = model(input_ids=t_ids, output_hidden_states=True, **extra)
             else:
-                out = model(input_ids=t_ids, attention_mask=t_mask, output_hidden_states=True, **extra)
+                try:
+                    out = model(input_ids=t_ids, attention_mask=t_mask, output_hidden_states=True, **extra)
+                except TypeError as error:
+                    if task != "SEQ_CLS":
+                        raise
+                    # PEFT 0.21's SEQ_CLS path for classes without past_key_values calls the
+                    # backbone and feeds outputs[1] to the head, which for models without a pooler
+                    # (RoBERTa, ELECTRA) is the cache: it fails. Run what it means instead: the
+                    # backbone with PEFT's prefix and mask, then the model's own head module.
+                    print(f"note: PEFT's SEQ_CLS forward fails on {type(core).__name__} ({error}); the logits come "
+                          "from its own classifier on the backbone run with PEFT's prefix", file=sys.stderr)
+                    captured.clear()
+                    backbone = getattr(core, core.base_model_prefix)
+                    prefix_mask = torch.ones(t_ids.shape[0], pn, dtype=t_mask.dtype)
+                    hidden = backbone(input_ids=t_ids, attention_mask=torch.cat([prefix_mask, t_mask], 1),
+                                      past_key_values=model.get_prompt(t_ids.shape[0]), output_hidden_states=True)
+                    logits = core.classifier(hidden.last_hidden_state)
+                    out = type("Output", (), {"hidden_states": hidden.hidden_states, "logits": logits})()
+                    logits_by = f"{type(core).__name__}.classifier on the backbone with PEFT's prefix (PEFT's own SEQ_CLS forward fails)"
     finally:
         for handle in handles:
             handle.remove()
@@ -170,6 +189,8 @@ def reference(base, adapter, ids, mask, dtype="f64", token_types=None):
         meta["position_rule"] = POSITION_RULES.get(core.config.model_type, "column")
     if core.config.model_type in NO_CACHE:
         meta["prefix_ignored_by_tool"] = True
+    if logits_by:
+        meta["logits_by"] = logits_by
     # transformers computes rotary angles (inv_freq and cos/sin) in float32 whatever the model's
     # dtype: say so, and the verifier holds the reference to the f32 tolerances.
     if any("Rotary" in type(m).__name__ for m in core.modules()):

@@ -113,11 +113,16 @@ extension PrefixStack {
         }
 
         let finals = try states.map { state throws(ComputeError) in try finalNorm(state) }
+        let pooled = try pool(finals)
         var logits: Tensor?
         if options.logits {
-            logits = try self.logits(finals)
+            // A checkpoint's task head, where it carries one; else the base's LM head.
+            if let head = try taskHead() {
+                logits = try taskLogits(head, finals: finals, pooled: pooled)
+            } else {
+                logits = try self.logits(finals)
+            }
         }
-        let pooled = try pool(finals)
         return ForwardResult(
             form: prefix.form, prefixLength: pn, inputStart: positions.inputStart, dtype: T.dtype, mask: input.mask,
             layerInputs: layerInputs, layerOutputs: layerOutputs, prefixOutputs: prefixOutputs,

@@ -11,6 +11,10 @@ public struct PrefixSource: Sendable {
     public var positions: PositionConvention
     /// Loads layer `l`'s prefix.
     public var layer: @Sendable (Int) throws -> LayerPrefix
+    /// The task it was trained for, if known.
+    public var task: TaskType?
+    /// Loads the task head's tensors (empty when there is none).
+    public var head: @Sendable () throws -> [NamedTensor] = { [] }
 
     /// Creates a source.
     public init(form: PrefixForm, prefixLength: Int, positions: PositionConvention, layer: @escaping @Sendable (Int) throws -> LayerPrefix)
@@ -23,11 +27,13 @@ public struct PrefixSource: Sendable {
 
     /// A source over content held in memory.
     public init(_ content: CheckpointContent) {
-        let layers = content.layers
+        let layers = content.layers, head = content.head
         self.init(form: content.form, prefixLength: content.prefixLength, positions: content.positions) { l in
             guard layers.indices.contains(l) else { throw ComputeError(.prefixShape, "no prefix for layer \(l)") }
             return layers[l]
         }
+        task = content.task
+        self.head = { head }
     }
 }
 

@@ -104,14 +104,19 @@ public enum Exporter {
             let info = try store.checkpoint(reference)
             var conversion: String?
             var content = try store.load(info, verify: verify)
+            let head = content.head.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
             if info.form == .hidden {
                 content = try store.stack(for: info, verify: verify).keyValuePrefix()
                 conversion = "hidden -> key/value (exact: norm, key/value projections, RoPE at 0..<Pn; computed in f64)"
             }
             let base = try store.base("base:" + info.baseFingerprint)
             let layers = content.layers.map { convert($0, dtype) }
+            // The task PEFT loads the adapter for: the stored one, else the family's plain use.
+            let bidirectional = (try? Architectures.recipe(for: base.config))?.isBidirectional ?? false
+            let task = info.task ?? (bidirectional ? .featureExtraction : .causalLM)
             try PEFTAdapter.write(
-                layers: layers, hiddenSize: base.config.hiddenSize, baseModel: base.provenance.sourcePath ?? base.alias, to: temporary)
+                layers: layers, hiddenSize: base.config.hiddenSize, baseModel: base.provenance.sourcePath ?? base.alias, task: task,
+                head: head, to: temporary)
             report = ExportReport(
                 format: .peft, reference: info.reference, path: destination, files: ["adapter_config.json", "adapter_model.safetensors"],
                 bytesWritten: directorySize(temporary), conversion: conversion)
@@ -120,6 +125,7 @@ public enum Exporter {
             var content = try store.load(info, verify: verify)
             content.layers = content.layers.map { convert($0, dtype) }
             content.mlp = content.mlp.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
+            content.head = content.head.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
             let (tensors, metadata) = PrefixFile.entries(content, baseFingerprint: info.baseFingerprint)
             if format == .safetensors {
                 try SafetensorsWriter.write(tensors, metadata: metadata, to: temporary)

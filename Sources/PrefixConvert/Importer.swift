@@ -120,7 +120,9 @@ public enum Importer {
                     && config.tokenDim == adapter.config.tokenDim
             }
             try check(adapter.config, against: target.config, adapterPath: path)
-            let content = CheckpointContent(form: .kv, prefixLength: adapter.config.numVirtualTokens, layers: try adapter.layers())
+            let content = CheckpointContent(
+                form: .kv, prefixLength: adapter.config.numVirtualTokens, layers: try adapter.layers(),
+                task: adapter.config.taskType.map(TaskType.init(rawValue:)), head: adapter.head)
             let detected =
                 "PEFT prefix-tuning adapter (\(adapter.config.prefixProjection ? "projected: the stored keys/values are the MLP's output, the MLP is not in the file" : "keys/values"))"
             return try finish(
@@ -282,6 +284,17 @@ public enum Importer {
             throw StorageError(.notFound, "no base for the checkpoint")
         }
         do {
+            // A head that reads the pooler needs a base that has one (BERT saved for token
+            // classification has none).
+            if !content.head.isEmpty, content.task?.hasHead == true {
+                let stack = try PrefixStack(
+                    config: base.config, weights: StoredBaseTensors(store: store, base: base), prefix: PrefixSource(content))
+                if let head = try stack.taskHead(), head.recipe.input == .pooler, !stack.hasPooler {
+                    throw ComputeError(
+                        .missingWeight, "the \(head.recipe.task) head reads the pooler, which base \(base.shortReference) lacks",
+                        tensor: "pooler.dense.weight")
+                }
+            }
             let saved = try store.saveCheckpoint(
                 content,
                 as: CheckpointSpec(

@@ -46,9 +46,12 @@ extension Store {
     /// The prefix of `checkpoint`, loaded one layer at a time when the stack asks for it.
     public func prefixSource(for checkpoint: CheckpointInfo, verify: Bool = false) -> PrefixSource {
         let store = self
-        return PrefixSource(form: checkpoint.form, prefixLength: checkpoint.prefixLength, positions: checkpoint.positions) { layer in
-            try store.prefix(of: checkpoint, layer: layer, verify: verify)
+        var source = PrefixSource(form: checkpoint.form, prefixLength: checkpoint.prefixLength, positions: checkpoint.positions) {
+            layer in try store.prefix(of: checkpoint, layer: layer, verify: verify)
         }
+        source.task = checkpoint.task
+        source.head = { try store.head(of: checkpoint, verify: verify) }
+        return source
     }
 
     /// The prefix-tuned stack of a stored checkpoint on its base, streaming weights from the store.
@@ -79,7 +82,9 @@ extension Store {
         of checkpoint: CheckpointInfo, name: String? = nil, step: Int? = nil,
         dtype: DType? = nil, verify: Bool = true
     ) throws -> CheckpointSaveResult {
-        let content = try stack(for: checkpoint, verify: verify).keyValuePrefix(dtype: dtype)
+        var content = try stack(for: checkpoint, verify: verify).keyValuePrefix(dtype: dtype)
+        content.task = checkpoint.task
+        content.head = try head(of: checkpoint, verify: verify)
         let spec = CheckpointSpec(
             name: name ?? "\(checkpoint.name)-kv", step: step ?? checkpoint.step,
             base: "base:" + checkpoint.baseFingerprint, parent: checkpoint.reference, tags: checkpoint.tags,

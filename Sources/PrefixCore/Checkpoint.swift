@@ -56,10 +56,17 @@ public struct CheckpointContent: Sendable, Equatable {
     public var probe: [NamedTensor]
     /// The probe's `meta` JSON, if any.
     public var probeMeta: String?
+    /// The task it was trained for (PEFT's `task_type`), if known.
+    public var task: TaskType?
+    /// The task head's tensors (`classifier.weight`, ...), for tasks that have one.
+    public var head: [NamedTensor]
 
     /// Creates checkpoint content; positions default to HF/PEFT's convention.
     public init(form: PrefixForm, prefixLength: Int, positions: PositionConvention? = nil,
-                layers: [LayerPrefix], mlp: [NamedTensor] = [], probe: [NamedTensor] = [], probeMeta: String? = nil) {
+                layers: [LayerPrefix], mlp: [NamedTensor] = [], probe: [NamedTensor] = [], probeMeta: String? = nil,
+                task: TaskType? = nil, head: [NamedTensor] = []) {
+        self.task = task
+        self.head = head
         self.form = form
         self.prefixLength = prefixLength
         self.positions = positions ?? .standard(prefixLength: prefixLength)

@@ -8,7 +8,7 @@ import GRDB
 enum CatalogMigrations {
     /// The identifiers of every migration this version knows, in order.
     static var identifiers: [String] {
-        ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config"]
+        ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config", "v6-task-heads"]
     }
 
     static var migrator: DatabaseMigrator {
@@ -18,6 +18,7 @@ enum CatalogMigrations {
         migrator.registerMigration("v3-base-files") { db in try db.execute(sql: v3) }
         migrator.registerMigration("v4-unverified-verdict") { db in try db.execute(sql: v4) }
         migrator.registerMigration("v5-model-family-config") { db in try db.execute(sql: v5) }
+        migrator.registerMigration("v6-task-heads") { db in try db.execute(sql: v6) }
         return migrator
     }
 
@@ -189,6 +190,27 @@ enum CatalogMigrations {
           \(legacyModelRows(from: "model"));
         DROP TABLE model;
         ALTER TABLE model_v5 RENAME TO model;
+        """
+
+    /// A checkpoint records the task it was trained for (HF PEFT's `task_type`: `SEQ_CLS`,
+    /// `TOKEN_CLS`, ...; NULL when the source does not say) and may hold its task head's tensors
+    /// under role `head`. `checkpoint_tensor` is rebuilt for its CHECK (rows kept).
+    static let v6 = """
+        ALTER TABLE checkpoint ADD COLUMN task_type TEXT CHECK (task_type IS NULL OR length(task_type) > 0);
+        CREATE TABLE checkpoint_tensor_v6 (
+          checkpoint_id INTEGER NOT NULL REFERENCES checkpoint(id) ON DELETE CASCADE,
+          role TEXT NOT NULL CHECK (role IN ('prefix', 'mlp', 'probe', 'head')),
+          name TEXT NOT NULL,
+          layer INTEGER CHECK (layer IS NULL OR layer >= 0),
+          ordinal INTEGER NOT NULL CHECK (ordinal >= 0),
+          tensor_id INTEGER NOT NULL REFERENCES tensor(id),
+          PRIMARY KEY (checkpoint_id, role, name)
+        ) WITHOUT ROWID;
+        INSERT INTO checkpoint_tensor_v6 (checkpoint_id, role, name, layer, ordinal, tensor_id)
+          SELECT checkpoint_id, role, name, layer, ordinal, tensor_id FROM checkpoint_tensor;
+        DROP TABLE checkpoint_tensor;
+        ALTER TABLE checkpoint_tensor_v6 RENAME TO checkpoint_tensor;
+        CREATE INDEX checkpoint_tensor_tensor ON checkpoint_tensor(tensor_id);
         """
 
     /// `SELECT id, config_digest, family, canonical_config, config_json` from a table of the v1

@@ -90,6 +90,7 @@ struct CheckpointRecord: Codable, FetchableRecord, MutablePersistableRecord {
     var sourceFormat: String
     var sourcePath: String?
     var toolVersion: String
+    var taskType: String?
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
     mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

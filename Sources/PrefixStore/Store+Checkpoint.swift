@@ -25,7 +25,7 @@ extension Store {
         do {
             try Names.validate(name: spec.name, kind: "checkpoint name")
             for tag in spec.tags { try Names.validate(name: tag, kind: "tag") }
-            for item in content.mlp + content.probe { try Names.validate(tensorName: item.name) }
+            for item in content.mlp + content.probe + content.head { try Names.validate(tensorName: item.name) }
         } catch {
             throw StorageError(.invalidArgument, error.description, reference: reference, underlying: error)
         }
@@ -62,6 +62,10 @@ extension Store {
             pending.append(PendingTensor(key: "probe.\(item.name)", dataset: "/probe/\(item.name)", tensor: LazyTensor(item)))
             roles.append(("probe", item.name, nil))
         }
+        for item in content.head {
+            pending.append(PendingTensor(key: "head.\(item.name)", dataset: "/head/\(item.name)", tensor: LazyTensor(item)))
+            roles.append(("head", item.name, nil))
+        }
 
         let batch = try writeBatch(pending, progress: progress)
         let id: Int64
@@ -74,7 +78,7 @@ extension Store {
                     prefixStart: content.positions.prefixStart, inputStart: content.positions.inputStart,
                     hasMlp: !content.mlp.isEmpty, probeMeta: content.probeMeta, createdAt: Store.timestamp(),
                     sourceFormat: spec.provenance.sourceFormat, sourcePath: spec.provenance.sourcePath,
-                    toolVersion: spec.provenance.toolVersion)
+                    toolVersion: spec.provenance.toolVersion, taskType: content.task?.rawValue)
                 try record.insert(db)
                 let checkpointID = record.id ?? -1
                 for tag in Set(spec.tags) { try CheckpointTagRecord(checkpointId: checkpointID, tag: tag).insert(db) }
@@ -129,6 +133,16 @@ extension Store {
                 guard part.tensor.shape.dimensions == expected else {
                     throw fail("expected shape \(expected), found \(part.tensor.shape)", tensor: name)
                 }
+            }
+        }
+        if !content.head.isEmpty {
+            guard let task = content.task, task.hasHead else {
+                throw fail("a task head needs a task with one (SEQ_CLS, TOKEN_CLS), found \(content.task?.rawValue ?? "none")")
+            }
+            do {
+                _ = try Architectures.named(config.family).checkedHead(task, config: config, tensors: content.head)
+            } catch {
+                throw fail("the \(task) head does not fit the \(config.family) base: \(error.message)", tensor: error.field)
             }
         }
     }
@@ -188,7 +202,7 @@ extension Store {
             parent: parent, tags: tags, form: form, prefixLength: record.prefixLength,
             numLayers: record.numLayers,
             positions: PositionConvention(prefixStart: record.prefixStart, inputStart: record.inputStart),
-            hasMLP: record.hasMlp, hasProbe: hasProbe, createdAt: record.createdAt,
+            hasMLP: record.hasMlp, hasProbe: hasProbe, task: record.taskType.map(TaskType.init(rawValue:)), createdAt: record.createdAt,
             provenance: Provenance(
                 sourceFormat: record.sourceFormat, sourcePath: record.sourcePath,
                 toolVersion: record.toolVersion))

@@ -144,6 +144,22 @@ extension Store {
         return try layerPrefix(entries, form: checkpoint.form, layer: layer, checkpoint: checkpoint, verify: verify)
     }
 
+    /// The checkpoint's task head tensors (empty when it has none).
+    ///
+    /// - Throws: the errors of ``load(_:verify:owner:)``.
+    public func head(of checkpoint: CheckpointInfo, verify: Bool = false) throws(StorageError) -> [NamedTensor] {
+        let entries = try read { db in
+            try Store.entries(db, sql: """
+                SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
+                FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
+                WHERE ct.checkpoint_id = ? AND ct.role = 'head' ORDER BY ct.ordinal
+                """, arguments: [checkpoint.id])
+        }
+        var head: [NamedTensor] = []
+        for entry in entries { head.append(NamedTensor(entry.name, try load(entry, verify: verify, owner: checkpoint.reference))) }
+        return head
+    }
+
     private func layerPrefix(_ entries: [TensorEntry], form: PrefixForm, layer: Int, checkpoint: CheckpointInfo,
                              verify: Bool) throws(StorageError) -> LayerPrefix {
         let owner = checkpoint.reference
@@ -174,13 +190,18 @@ extension Store {
         }
         var mlp: [NamedTensor] = []
         var probe: [NamedTensor] = []
+        var head: [NamedTensor] = []
         for entry in entries where entry.role != "prefix" {
             let tensor = try load(entry, verify: verify, owner: checkpoint.reference)
-            if entry.role == "mlp" { mlp.append(NamedTensor(entry.name, tensor)) } else { probe.append(NamedTensor(entry.name, tensor)) }
+            switch entry.role {
+            case "mlp": mlp.append(NamedTensor(entry.name, tensor))
+            case "head": head.append(NamedTensor(entry.name, tensor))
+            default: probe.append(NamedTensor(entry.name, tensor))
+            }
         }
         let meta = try read { db in try String.fetchOne(db, sql: "SELECT probe_meta FROM checkpoint WHERE id = ?", arguments: [checkpoint.id]) }
         return CheckpointContent(form: checkpoint.form, prefixLength: checkpoint.prefixLength, positions: checkpoint.positions,
-                                 layers: layers, mlp: mlp, probe: probe, probeMeta: meta)
+                                 layers: layers, mlp: mlp, probe: probe, probeMeta: meta, task: checkpoint.task, head: head)
     }
 
     /// The whole base: config and every tensor.

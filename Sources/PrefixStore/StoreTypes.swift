@@ -93,6 +93,9 @@ public struct CheckpointInfo: Sendable, Codable, Hashable {
     public var hasMLP: Bool
     /// Whether a probe is stored.
     public var hasProbe: Bool
+    /// The task it was trained for (PEFT's `task_type`), if known; `SEQ_CLS` and `TOKEN_CLS`
+    /// checkpoints hold their task head.
+    public var task: TaskType?
     /// When it was saved (ISO 8601, UTC).
     public var createdAt: String
     /// Where it came from.
@@ -106,7 +109,7 @@ public struct CheckpointInfo: Sendable, Codable, Hashable {
 public struct TensorEntry: Sendable, Codable, Hashable {
     /// The name within its owner (`layer_03.key`, `h.0.attn.c_attn.weight`, `layer_00.input`).
     public var name: String
-    /// `prefix`, `mlp`, `probe` or `base`.
+    /// `prefix`, `mlp`, `probe`, `head` or `base`.
     public var role: String
     /// The layer, for prefix tensors.
     public var layer: Int?

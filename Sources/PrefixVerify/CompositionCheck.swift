@@ -388,8 +388,8 @@ struct CompositionCheck {
         let real = { (b: Int, r: Int) in mask[b][r] }
         func forward(_ s: PrefixStack) throws -> ForwardResult {
             useDouble
-                ? try s.forward(input, as: Double.self, options: ForwardOptions(logits: reference.logits != nil))
-                : try s.forward(input, as: Float.self, options: ForwardOptions(logits: reference.logits != nil))
+                ? try s.forward(input, as: Double.self, options: ForwardOptions(logits: reference.logits != nil && s.computesLogits))
+                : try s.forward(input, as: Float.self, options: ForwardOptions(logits: reference.logits != nil && s.computesLogits))
         }
         guard final.shape.dimensions == [mask.count, n, stack.config.hiddenSize] else {
             return (
@@ -410,11 +410,24 @@ struct CompositionCheck {
                     check: "end-to-end", status: pass ? .pass : .fail, message: "inputs -> final over \(stack.config.numLayers) layers",
                     maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n,
                     evidence: evidence))
-            if let logits = reference.logits, let ourLogits = ours.logits, let le = ErrorMetric.compare(ourLogits, logits, include: real) {
-                checks.append(
-                    CheckResult(
-                        check: "logits", status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: "LM head output",
-                        maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd, evidence: evidence))
+            if let logits = reference.logits {
+                let what = ours.logits?.shape.rank == 2 ? "sequence classifier output" : "LM or task head output, real rows"
+                if let ourLogits = ours.logits,
+                    let le = ourLogits.shape.rank == 2
+                        ? ErrorMetric.comparePerSequence(ourLogits, logits) : ErrorMetric.compare(ourLogits, logits, include: real)
+                {
+                    checks.append(
+                        CheckResult(
+                            check: "logits", status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: what,
+                            maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd, evidence: evidence))
+                } else {
+                    checks.append(
+                        CheckResult(
+                            check: "logits", status: .fail,
+                            message: ours.logits.map { "the reference's logits are \(logits.shape), this checkpoint's head gives \($0.shape)" }
+                                ?? "the reference has logits but nothing here computes them",
+                            evidence: evidence))
+                }
             }
             if let pooled = reference.poolerOutput {
                 if let ourPooled = ours.pooled, let pe = ErrorMetric.comparePerSequence(ourPooled, pooled) {

@@ -22,7 +22,9 @@ enum RoundTrip {
             let stack = try store.stack(for: info)
             let config = stack.config
             let input = try SelfConsistency.probe(stack)
-            let reference = try stack.forward(input, as: Float.self).final
+            // With a task head, the head's logits are part of what must survive the trip.
+            let options = ForwardOptions(logits: !original.head.isEmpty)
+            let reference = try stack.forward(input, as: Float.self, options: options)
             let exactKV = info.form == .hidden ? try stack.keyValuePrefix() : original
             for format in ExportFormat.allCases where format != .hf {
                 if format == .npz, original.layers.contains(where: { $0.parts.contains { NPYHeader.descr(for: $0.tensor.dtype) == nil } }) {
@@ -39,24 +41,29 @@ enum RoundTrip {
                 if format == .peft {
                     let adapter = try PEFTAdapter(path: out)
                     back = CheckpointContent(
-                        form: .kv, prefixLength: adapter.config.numVirtualTokens, positions: info.positions, layers: try adapter.layers())
+                        form: .kv, prefixLength: adapter.config.numVirtualTokens, positions: info.positions, layers: try adapter.layers(),
+                        task: adapter.config.taskType.map(TaskType.init(rawValue:)), head: adapter.head)
                 } else {
                     back = try PrefixFile.content(
                         try PrefixFile.read(path: out), path: out, flat: false, tensor: nil, layers: config.numLayers,
                         kvHeads: config.prefixKVHeads, headDim: config.headDim)
                 }
                 let expected = format == .peft ? exactKV : original
-                let identical = back.layers == expected.layers && (format == .peft || back.mlp == original.mlp)
+                let sortedHead = { (content: CheckpointContent) in content.head.sorted { $0.name < $1.name } }
+                let sameHead = sortedHead(back) == sortedHead(original) && (original.head.isEmpty || back.task == original.task)
+                let identical = back.layers == expected.layers && (format == .peft || back.mlp == original.mlp) && sameHead
+                var headed = exactKV
+                (headed.task, headed.head) = (original.task, original.head)
                 let rerun = try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(back)).forward(
-                    input, as: Float.self
-                ).final
+                    input, as: Float.self, options: options)
                 let expectedRun =
                     format == .peft && info.form == .hidden
-                    ? try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(exactKV)).forward(
-                        input, as: Float.self
-                    ).final : reference
-                let same = rerun == expectedRun
-                let what = format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix"
+                    ? try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(headed)).forward(
+                        input, as: Float.self, options: options) : reference
+                let same = rerun.final == expectedRun.final && rerun.logits == expectedRun.logits
+                let what =
+                    (format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix")
+                    + (original.head.isEmpty ? "" : " and \(original.task?.rawValue ?? "task") head")
                 checks.append(
                     CheckResult(
                         check: "round-trip", status: identical && same ? .pass : .fail,

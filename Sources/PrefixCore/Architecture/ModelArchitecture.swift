@@ -39,6 +39,14 @@ public protocol ModelArchitecture: Sendable {
     /// computes something other than prefix-tuning there (DistilBERT: a no-op); said at import
     /// and in `verify`.
     var peftNote: String? { get }
+
+    /// The head of `task` with `labels` outputs, as the family's Hugging Face class computes it.
+    ///
+    /// - Throws: ``ConfigError`` `.unsupported` for a task whose head the family does not have.
+    func taskHead(_ task: TaskType, config: ModelConfig, labels: Int) throws(ConfigError) -> TaskHeadRecipe
+
+    /// The canonical name of the weight whose rows are the labels, for `task`.
+    func labelWeight(_ task: TaskType) -> String?
 }
 
 extension ModelArchitecture {
@@ -50,6 +58,27 @@ extension ModelArchitecture {
 
     /// No note (see ``ModelArchitecture/peftNote``).
     public var peftNote: String? { nil }
+
+    /// No task heads (see ``ModelArchitecture/taskHead(_:config:labels:)``).
+    public func taskHead(_ task: TaskType, config: ModelConfig, labels: Int) throws(ConfigError) -> TaskHeadRecipe {
+        throw ConfigError(.unsupported, "\(task) task heads are not implemented for \(family)", field: "task_type")
+    }
+
+    /// No task heads.
+    public func labelWeight(_ task: TaskType) -> String? { nil }
+
+    /// The head a checkpoint's tensors describe, checked against them.
+    ///
+    /// - Throws: ``ConfigError`` when the family has no such head or the tensors do not fit it.
+    public func checkedHead(_ task: TaskType, config: ModelConfig, tensors: [NamedTensor]) throws(ConfigError) -> TaskHeadRecipe {
+        guard let weight = labelWeight(task) else { return try taskHead(task, config: config, labels: 1) }
+        guard let labels = Self.labels(of: tensors, finalWeight: weight), labels > 0 else {
+            throw ConfigError(.inconsistent, "the \(task) head lacks '\(weight)' [labels, in]", field: weight)
+        }
+        let recipe = try taskHead(task, config: config, labels: labels)
+        try recipe.check(tensors)
+        return recipe
+    }
 }
 
 /// The registry of model families.

@@ -30,6 +30,9 @@ public struct BertArchitecture: ModelArchitecture {
     var hasPooler = true
     /// Canonical-name prefixes of the pre-training and task heads a saved model may hold.
     var headPrefixes: [String]
+    /// The activation of a sequence classifier that reads row 0 through `classifier.dense`
+    /// (RoBERTa: tanh, ELECTRA: GELU); `nil` for BERT's classifier on the pooler.
+    var classifierActivation: TaskHeadRecipe.Activation?
 
     /// The `model_type` values this description reads.
     public var modelTypes: [String] { [family.rawValue] }
@@ -42,8 +45,10 @@ public struct BertArchitecture: ModelArchitecture {
     /// Creates a description.
     init(
         family: ArchitectureFamily, summary: String, className: String, namePrefix: String, skipsPaddingIDs: Bool = false,
-        readsEmbeddingSize: Bool = false, hasPooler: Bool = true, headPrefixes: [String]
+        readsEmbeddingSize: Bool = false, hasPooler: Bool = true, headPrefixes: [String],
+        classifierActivation: TaskHeadRecipe.Activation? = nil
     ) {
+        self.classifierActivation = classifierActivation
         self.family = family
         self.summary = summary
         self.className = className
@@ -136,6 +141,39 @@ public struct BertArchitecture: ModelArchitecture {
         recipe.inputPositions = config.paddingID.map { .skippingPaddingIDs(paddingID: $0) } ?? .column
         recipe.keptUnusedPrefixes = headPrefixes
         return recipe
+    }
+
+    /// Sequence classification as the family's `ForSequenceClassification` class computes it
+    /// (BERT: `classifier(pooler_output)`; RoBERTa, ELECTRA: `out_proj(act(dense(row 0)))`), and
+    /// token classification as `classifier` on every row.
+    public func taskHead(_ task: TaskType, config: ModelConfig, labels: Int) throws(ConfigError) -> TaskHeadRecipe {
+        let d = config.hiddenSize
+        switch task {
+        case .sequenceClassification:
+            if let activation = classifierActivation {
+                return TaskHeadRecipe(
+                    task: task, input: .firstRow,
+                    steps: [
+                        .init(LinearPart("classifier.dense", inputs: d, outputs: d, bias: true), then: activation),
+                        .init(LinearPart("classifier.out_proj", inputs: d, outputs: labels, bias: true)),
+                    ])
+            }
+            guard hasPooler else { throw ConfigError(.unsupported, "\(family) has no pooler for a sequence classifier", field: "task_type") }
+            return TaskHeadRecipe(task: task, input: .pooler, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
+        case .tokenClassification:
+            return TaskHeadRecipe(task: task, input: .everyRow, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
+        default:
+            throw ConfigError(.unsupported, "\(task) task heads are not implemented for \(family)", field: "task_type")
+        }
+    }
+
+    /// The weight whose rows are the labels.
+    public func labelWeight(_ task: TaskType) -> String? {
+        switch task {
+        case .sequenceClassification: classifierActivation == nil ? "classifier.weight" : "classifier.out_proj.weight"
+        case .tokenClassification: "classifier.weight"
+        default: nil
+        }
     }
 
     /// The configuration as this family's `config.json`.

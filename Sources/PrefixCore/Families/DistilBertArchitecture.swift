@@ -29,6 +29,28 @@ public struct DistilBertArchitecture: ModelArchitecture {
             + "and training through PEFT never changed this prefix"
     }
 
+    /// Sequence classification as `DistilBertForSequenceClassification` computes it
+    /// (`classifier(relu(pre_classifier(row 0)))`), token classification as `classifier` on every row.
+    public func taskHead(_ task: TaskType, config: ModelConfig, labels: Int) throws(ConfigError) -> TaskHeadRecipe {
+        let d = config.hiddenSize
+        switch task {
+        case .sequenceClassification:
+            return TaskHeadRecipe(
+                task: task, input: .firstRow,
+                steps: [
+                    .init(LinearPart("pre_classifier", inputs: d, outputs: d, bias: true), then: .relu),
+                    .init(LinearPart("classifier", inputs: d, outputs: labels, bias: true)),
+                ])
+        case .tokenClassification:
+            return TaskHeadRecipe(task: task, input: .everyRow, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
+        default:
+            throw ConfigError(.unsupported, "\(task) task heads are not implemented for \(family)", field: "task_type")
+        }
+    }
+
+    /// The weight whose rows are the labels.
+    public func labelWeight(_ task: TaskType) -> String? { task.hasHead ? "classifier.weight" : nil }
+
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("dim"), heads = try fields.int("n_heads")

@@ -9,5 +9,6 @@ extension BertArchitecture {
     public static let electra = BertArchitecture(
         family: .electra, summary: "ELECTRA: BERT's encoder, embeddings projected from embedding_size, no pooler",
         className: "ElectraModel", namePrefix: "electra.", readsEmbeddingSize: true, hasPooler: false,
-        headPrefixes: ["discriminator_predictions.", "generator_predictions.", "generator_lm_head.", "classifier.", "qa_outputs."])
+        headPrefixes: ["discriminator_predictions.", "generator_predictions.", "generator_lm_head.", "classifier.", "qa_outputs."],
+        classifierActivation: .gelu)
 }

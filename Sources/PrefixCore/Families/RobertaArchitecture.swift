@@ -9,11 +9,12 @@ extension BertArchitecture {
     /// RoBERTa: BERT's blocks; positions skip padding ids and start at `pad_token_id + 1 + Pn`.
     public static let roberta = BertArchitecture(
         family: .roberta, summary: "RoBERTa: BERT's encoder; positions from pad_token_id + 1, skipping padding ids",
-        className: "RobertaModel", namePrefix: "roberta.", skipsPaddingIDs: true, headPrefixes: ["lm_head.", "classifier.", "qa_outputs."])
+        className: "RobertaModel", namePrefix: "roberta.", skipsPaddingIDs: true, headPrefixes: ["lm_head.", "classifier.", "qa_outputs."],
+        classifierActivation: .tanh)
 
     /// XLM-RoBERTa: RoBERTa's architecture with a multilingual vocabulary.
     public static let xlmRoberta = BertArchitecture(
         family: .xlmRoberta, summary: "XLM-RoBERTa: RoBERTa's encoder",
         className: "XLMRobertaModel", namePrefix: "roberta.", skipsPaddingIDs: true,
-        headPrefixes: ["lm_head.", "classifier.", "qa_outputs."])
+        headPrefixes: ["lm_head.", "classifier.", "qa_outputs."], classifierActivation: .tanh)
 }

@@ -28,6 +28,12 @@ public struct PEFTAdapter: Sendable {
     public let config: Config
     /// The flat keys and values, `[Pn, L*2*token_dim]`.
     public let promptEmbeddings: Tensor
+    /// The task head PEFT saved beside the prefix (`modules_to_save`: `classifier.weight`, ...),
+    /// named without PEFT's `base_model.` prefix.
+    public let head: [NamedTensor]
+
+    /// The most head tensors an adapter may hold.
+    public static let maxHeadTensors = 64
 
     /// The largest `num_layers`, `token_dim`, `num_attention_heads` or `num_virtual_tokens` read.
     public static let fieldLimit = 1 << 24
@@ -130,6 +136,26 @@ public struct PEFTAdapter: Sendable {
                 .inconsistent, "prompt_embeddings is \(entry.dtype), not a float type", path: weights, member: "prompt_embeddings")
         }
         promptEmbeddings = try file.tensor(entry)
+        var head: [NamedTensor] = []
+        for other in file.entries where other.name != "prompt_embeddings" {
+            guard other.name.hasPrefix("base_model."), other.name.count > "base_model.".count else {
+                throw FormatError(
+                    .inconsistent,
+                    "adapter_model.safetensors holds '\(other.name)', which is neither prompt_embeddings nor a saved module (base_model.*)",
+                    path: weights, member: other.name)
+            }
+            guard other.dtype.isFloatingPoint else {
+                throw FormatError(.inconsistent, "'\(other.name)' is \(other.dtype), not a float type", path: weights, member: other.name)
+            }
+            guard head.count < Self.maxHeadTensors else {
+                throw FormatError(
+                    .outOfRange, "more than \(Self.maxHeadTensors) saved module tensors", path: weights, member: other.name)
+            }
+            // Older PEFT versions kept the wrapper's path in the name.
+            let name = String(other.name.dropFirst("base_model.".count)).replacingOccurrences(of: ".modules_to_save.default.", with: ".")
+            head.append(NamedTensor(name, try file.tensor(other)))
+        }
+        self.head = head
     }
 
     /// The per-layer keys and values, `[Hkv, Pn, hd]`.
@@ -146,7 +172,10 @@ public struct PEFTAdapter: Sendable {
     /// indent) and `adapter_model.safetensors` (`prompt_embeddings`, metadata `format: pt`).
     ///
     /// - Throws: ``FormatError`` `.io`, `.inconsistent` when the layers do not join.
-    public static func write(layers: [LayerPrefix], hiddenSize: Int, baseModel: String?, to directory: String) throws(FormatError) {
+    public static func write(
+        layers: [LayerPrefix], hiddenSize: Int, baseModel: String?, task: TaskType = .causalLM, head: [NamedTensor] = [],
+        to directory: String
+    ) throws(FormatError) {
         let flat: Tensor
         do { flat = try FlatKVLayout.join(layers) } catch { throw FormatError(.inconsistent, "\(error)", path: directory) }
         guard case .kv(let key, _)? = layers.first else { throw FormatError(.inconsistent, "no layers", path: directory) }
@@ -159,7 +188,7 @@ public struct PEFTAdapter: Sendable {
               "encoder_hidden_size": \(hiddenSize),
               "inference_mode": true,
               "init_weights": null,
-              "modules_to_save": null,
+              "modules_to_save": \(head.isEmpty ? "null" : "[\n    \"classifier\",\n    \"score\"\n  ]"),
               "num_attention_heads": \(heads),
               "num_layers": \(layers.count),
               "num_transformer_submodules": 1,
@@ -168,7 +197,7 @@ public struct PEFTAdapter: Sendable {
               "peft_version": "0.21.2",
               "prefix_projection": false,
               "revision": null,
-              "task_type": "CAUSAL_LM",
+              "task_type": \(SerdeJSON.quoted(task.rawValue)),
               "token_dim": \(heads * hd)
             }
             """
@@ -179,7 +208,8 @@ public struct PEFTAdapter: Sendable {
             throw FormatError(.io, "cannot write adapter_config.json: \(error.localizedDescription)", path: directory)
         }
         try SafetensorsWriter.write(
-            [NamedTensor("prompt_embeddings", flat)], metadata: [("format", "pt")],
+            head.map { NamedTensor("base_model." + $0.name, $0.tensor) } + [NamedTensor("prompt_embeddings", flat)],
+            metadata: [("format", "pt")],
             to: directory + "/adapter_model.safetensors")
     }
 }

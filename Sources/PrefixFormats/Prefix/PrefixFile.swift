@@ -34,6 +34,16 @@ public enum PrefixFile {
     ///
     /// - Throws: ``FormatError`` from the format readers, `.unsupportedDType` for another extension.
     public static func read(path: String, maxBytes: Int = PrefixFile.maxBytes) throws(FormatError) -> Contents {
+        let contents = try readContents(path: path, maxBytes: maxBytes)
+        if contents.tensors.contains(where: { $0.name.hasPrefix("task_head.") }), contents.metadata["task_type"] == nil {
+            throw FormatError(
+                .missingKey, "holds task_head.* tensors but no task_type in its metadata (SEQ_CLS or TOKEN_CLS)", path: path,
+                member: "task_type")
+        }
+        return contents
+    }
+
+    private static func readContents(path: String, maxBytes: Int) throws(FormatError) -> Contents {
         if path.hasSuffix(".safetensors") {
             let file = try SafetensorsFile(path: path)
             let tensors = try file.entries.map { (e) throws(FormatError) in NamedTensor(e.name, try file.tensor(e)) }
@@ -86,7 +96,7 @@ public enum PrefixFile {
         _ contents: Contents, path: String, flat: Bool, tensor: String?, layers: Int, kvHeads: Int,
         headDim: Int
     ) throws(FormatError) -> CheckpointContent {
-        var mlp: [NamedTensor] = []
+        var mlp: [NamedTensor] = [], head: [NamedTensor] = []
         var hidden: [Int: Tensor] = [:], keys: [Int: Tensor] = [:], values: [Int: Tensor] = [:]
         var unknown: [String] = []
         if flat {
@@ -109,6 +119,10 @@ public enum PrefixFile {
         }
         for item in contents.tensors {
             if item.name.hasPrefix("prefix_mlp.") { mlp.append(NamedTensor(String(item.name.dropFirst(11)), item.tensor)); continue }
+            if item.name.hasPrefix("task_head."), item.name.count > 10 {
+                head.append(NamedTensor(String(item.name.dropFirst(10)), item.tensor))
+                continue
+            }
             guard item.name.hasPrefix("prefix.layer_") else { unknown.append(item.name); continue }
             let rest = item.name.dropFirst(13)
             let parts = rest.split(separator: ".", maxSplits: 1)
@@ -123,7 +137,7 @@ public enum PrefixFile {
         guard unknown.isEmpty else {
             throw FormatError(
                 .inconsistent,
-                "found tensors that are not a prefix: \(unknown.prefix(5).joined(separator: ", ")); expected prefix.layer_00 ... (hidden), prefix.layer_00.key/.value (key/value), prefix_mlp.*, or --layout flat-kv",
+                "found tensors that are not a prefix: \(unknown.prefix(5).joined(separator: ", ")); expected prefix.layer_00 ... (hidden), prefix.layer_00.key/.value (key/value), prefix_mlp.*, task_head.*, or --layout flat-kv",
                 path: path)
         }
         let isHidden = !hidden.isEmpty
@@ -148,7 +162,8 @@ public enum PrefixFile {
         }
         let pn = isHidden ? (hidden[0]?.shape.dimensions.first ?? 0) : (keys[0].map { $0.shape.rank == 3 ? $0.shape[1] : 0 } ?? 0)
         return CheckpointContent(
-            form: isHidden ? .hidden : .kv, prefixLength: pn, positions: positions(contents.metadata, pn: pn), layers: prefixes, mlp: mlp)
+            form: isHidden ? .hidden : .kv, prefixLength: pn, positions: positions(contents.metadata, pn: pn), layers: prefixes, mlp: mlp,
+            task: contents.metadata["task_type"].map(TaskType.init(rawValue:)), head: head)
     }
 
     private static func positions(_ metadata: [String: String], pn: Int) -> PositionConvention {
@@ -166,10 +181,12 @@ public enum PrefixFile {
             for part in layer.parts { tensors.append(NamedTensor(part.suffix.isEmpty ? label : "\(label).\(part.suffix)", part.tensor)) }
         }
         tensors += content.mlp.map { NamedTensor("prefix_mlp." + $0.name, $0.tensor) }
-        let metadata: [(key: String, value: String)] = [
+        tensors += content.head.map { NamedTensor("task_head." + $0.name, $0.tensor) }
+        var metadata: [(key: String, value: String)] = [
             ("base_fingerprint", baseFingerprint), ("form", content.form.rawValue), ("Pn", "\(content.prefixLength)"),
             ("prefix_start", "\(content.positions.prefixStart)"), ("input_start", "\(content.positions.inputStart)"),
         ]
+        if let task = content.task { metadata.append(("task_type", task.rawValue)) }
         return (tensors, metadata)
     }
 }

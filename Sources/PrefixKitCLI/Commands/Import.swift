@@ -72,6 +72,7 @@ struct Import: ParsableCommand {
         if let checkpoint = report.checkpoint {
             print(
                 "created checkpoint \(checkpoint.reference): \(checkpoint.form.rawValue) form, Pn=\(checkpoint.prefixLength), \(checkpoint.numLayers) layers"
+                    + (checkpoint.task.map { ", task \($0.rawValue)" } ?? "")
             )
         }
         for item in report.skipped { print("  skipped \(item)") }

@@ -96,6 +96,7 @@ struct Inspect: ParsableCommand {
         if let parent = info.parent { print("  parent       \(parent)") }
         if !info.tags.isEmpty { print("  tags         \(info.tags.joined(separator: ", "))") }
         print("  mlp          \(info.hasMLP ? "stored" : "none"); probe \(info.hasProbe ? "stored" : "none")")
+        if let task = info.task { print("  task         \(task.rawValue)") }
         for run in document.runs { print("  \(run.kind == "verify" ? "verified" : run.kind)     \(run.finishedAt): \(run.verdict) (PrefixKit \(run.toolVersion))") }
         print(Format.table([["tensor", "shape", "dtype", "bytes", "sha256", "blob"]] + document.tensors.map { entry in
             [entry.role == "prefix" ? entry.name : "\(entry.role).\(entry.name)", "\(entry.shape)", entry.dtype.rawValue,
