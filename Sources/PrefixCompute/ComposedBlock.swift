@@ -155,16 +155,52 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         _ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
         pastPositions: [Int], keyMask: [Bool]
     ) -> Matrix<Scalar> {
-        let (query, k, v) = project(x, positions: positions, wantQuery: true)
+        self(batch: [x], positions: [positions], past: [past], pastPositions: pastPositions, keyMasks: [keyMask])[0]
+    }
+
+    func callAsFunction(
+        batch xs: [Matrix<Scalar>], positions: [[Int]], past: [(keys: Matrix<Scalar>, values: Matrix<Scalar>)?],
+        pastPositions: [Int], keyMasks: [[Bool]]
+    ) -> [Matrix<Scalar>] {
+        let x = xs.count == 1 ? xs[0] : Matrix(stacking: xs)
+        let (query, k, v) = project(x, positions: Array(positions.joined()), wantQuery: true)
         guard let q = query else { preconditionFailure("queries were asked for") }
-        let keys = past.map { $0.keys.stacked(on: k) } ?? k
-        let values = past.map { $0.values.stacked(on: v) } ?? v
         let attention = recipe.attention
-        let attended = Attention.attend(
-            q: q, k: keys, v: values, heads: heads, kvHeads: kvHeads,
-            headDim: headDim, queryOffset: past?.keys.rows ?? 0, keyMask: keyMask,
-            causal: attention.causal, scale: attention.scale, window: attention.window, softcap: attention.softcap,
-            alibi: alibi.map { ($0, Self.alibiPositions(past == nil ? [] : pastPositions, positions, keyMask, byColumn: $1)) })
+        // Attention per sequence, the sequences in parallel: each writes only its own rows.
+        var attended = Matrix<Scalar>(zeros: x.rows, heads * headDim)
+        let starts = xs.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.rows) }
+        attended.values.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let out = out
+            Parallel.forEach(xs.count) { b in
+                let range = starts[b]..<starts[b + 1]
+                let (qb, kb, vb) = xs.count == 1 ? (q, k, v) : (q.rows(range), k.rows(range), v.rows(range))
+                let keys = past[b].map { $0.keys.stacked(on: kb) } ?? kb
+                let values = past[b].map { $0.values.stacked(on: vb) } ?? vb
+                let result = Attention.attend(
+                    q: qb, k: keys, v: values, heads: heads, kvHeads: kvHeads,
+                    headDim: headDim, queryOffset: past[b]?.keys.rows ?? 0, keyMask: keyMasks[b],
+                    causal: attention.causal, scale: attention.scale, window: attention.window, softcap: attention.softcap,
+                    alibi: alibi.map {
+                        ($0, Self.alibiPositions(past[b] == nil ? [] : pastPositions, positions[b], keyMasks[b], byColumn: $1))
+                    })
+                let width = result.cols
+                result.values.withUnsafeBufferPointer { src in
+                    for (i, value) in src.enumerated() { out[range.lowerBound * width + i] = value }
+                }
+            }
+        }
+        var start = 0
+        let y = finish(x, attended: attended)
+        guard xs.count > 1 else { return [y] }
+        start = 0
+        return xs.map { item in
+            defer { start += item.rows }
+            return y.rows(start..<(start + item.rows))
+        }
+    }
+
+    /// The output projection, residuals and MLP after attention, on rows `x` and their attention output.
+    private func finish(_ x: Matrix<Scalar>, attended: Matrix<Scalar>) -> Matrix<Scalar> {
         var o = output(attended)
         if let attentionOutputNorm { o = attentionOutputNorm(o) }
         let multiplier = Scalar(recipe.residualMultiplier)
@@ -194,7 +230,10 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         switch recipe.mlp {
         case .plain(_, _, let activation):
             var inner = mlpLinears[0](b)
-            inner.values.withUnsafeMutableBufferPointer { Scalar.activateInPlace(activation, $0) }
+            let width = inner.cols
+            inner.values.withUnsafeMutableBufferPointer { all in
+                Parallel.slices(all, width: width) { Scalar.activateInPlace(activation, $0) }
+            }
             return mlpLinears[1](inner)
         case .gated(_, _, _, let activation):
             return mlpLinears[2](Self.gate(mlpLinears[0](b), mlpLinears[1](b), activation))

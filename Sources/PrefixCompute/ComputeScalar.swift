@@ -17,6 +17,8 @@ public protocol ComputeScalar: BinaryFloatingPoint, Sendable {
     static func expInPlace(_ values: UnsafeMutableBufferPointer<Self>)
     /// Replaces every value with GPT-2's tanh-approximated GELU (`gelu_new`).
     static func geluTanhInPlace(_ values: UnsafeMutableBufferPointer<Self>)
+    /// Replaces every value with the exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (BERT's `gelu`).
+    static func geluExactInPlace(_ values: UnsafeMutableBufferPointer<Self>)
     /// `gate[i] = silu(gate[i]) * up[i]` (SwiGLU).
     static func swiGLUInPlace(_ gate: UnsafeMutableBufferPointer<Self>, _ up: UnsafeBufferPointer<Self>)
     /// Converts from `Double` (rounding to nearest).
@@ -71,6 +73,24 @@ extension Float: ComputeScalar {
         }
     }
 
+    /// The exact GELU of every value, in place, vectorised: `erf` by Abramowitz and Stegun's
+    /// 7.1.26 (absolute error below 1.5e-7, about two f32 ulps near 1) with the vectorised `exp`.
+    public static func geluExactInPlace(_ values: UnsafeMutableBufferPointer<Float>) {
+        let c = FastMath.ExpConstants()
+        typealias V = FastMath.V
+        let invSqrt2 = V(repeating: 0.707_106_77), p = V(repeating: 0.327_591_1), half = V(repeating: 0.5), two = V(repeating: 2)
+        let a1 = V(repeating: 0.254_829_592), a2 = V(repeating: -0.284_496_736), a3 = V(repeating: 1.421_413_741)
+        let a4 = V(repeating: -1.453_152_027), a5 = V(repeating: 1.061_405_429)
+        FastMath.apply(values) { x in
+            let z = (x * invSqrt2).replacing(with: -(x * invSqrt2), where: x .< 0)
+            let t = c.one / (c.one + p * z)
+            let poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))
+            // e = 1 - erf(z) for z = |x|/sqrt 2; 1 + erf(x/sqrt 2) is 2 - e for x >= 0 and e below.
+            let e = poly * FastMath.exp(-(z * z), c)
+            return half * x * (two - e).replacing(with: e, where: x .< 0)
+        }
+    }
+
     /// `gate = silu(gate) * up`, in place.
     public static func swiGLUInPlace(_ gate: UnsafeMutableBufferPointer<Float>, _ up: UnsafeBufferPointer<Float>) {
         precondition(gate.count == up.count, "SwiGLU halves differ in size")
@@ -109,6 +129,14 @@ extension Double: ComputeScalar {
     /// `exp` of every value, in place.
     public static func expInPlace(_ values: UnsafeMutableBufferPointer<Double>) {
         for i in values.indices { values[i] = LibM.exp(values[i]) }
+    }
+
+    /// The exact GELU of every value, in place, through the C library's `erf`.
+    public static func geluExactInPlace(_ values: UnsafeMutableBufferPointer<Double>) {
+        for i in values.indices {
+            let x = values[i]
+            values[i] = 0.5 * x * (1 + LibM.erf(x / 2.0.squareRoot()))
+        }
     }
 
     /// GELU (tanh approximation) of every value, in place.
@@ -154,11 +182,7 @@ extension ComputeScalar {
                     values[i] = Self(x * 0.5 * (1 + LibM.tanh(0.797_884_56 * x * (1 + 0.044715 * x * x))))
                 }
             }
-        case .gelu:
-            for i in values.indices {
-                let x = values[i].double
-                values[i] = Self(0.5 * x * (1 + LibM.erf(x / 2.0.squareRoot())))
-            }
+        case .gelu: geluExactInPlace(values)
         case .relu:
             for i in values.indices where values[i] < 0 { values[i] = 0 }
         case .silu:

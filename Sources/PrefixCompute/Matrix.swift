@@ -20,6 +20,15 @@ struct Matrix<T: ComputeScalar> {
     }
 
     /// Rows `range` as a new matrix.
+    /// Row blocks stacked in order (all with the same column count).
+    init(stacking parts: [Matrix]) {
+        let cols = parts.first?.cols ?? 0
+        var values: [T] = []
+        values.reserveCapacity(parts.reduce(0) { $0 + $1.values.count })
+        for part in parts { values += part.values }
+        self.init(rows: parts.reduce(0) { $0 + $1.rows }, cols: cols, values: values)
+    }
+
     func rows(_ range: Range<Int>) -> Matrix {
         Matrix(rows: range.count, cols: cols, values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
     }

@@ -16,8 +16,9 @@ enum Normalization {
                 if let bias { bias.withValues(body) } else { zeros.withUnsafeBufferPointer(body) }
             }
             withBias { b in
-                out.values.withUnsafeMutableBufferPointer { v in
-                    for r in 0..<x.rows {
+                out.values.withUnsafeMutableBufferPointer { all in
+                  Parallel.slices(all, width: n) { v in
+                    for r in 0..<(v.count / n) {
                         let row = UnsafeMutableBufferPointer(rebasing: v[(r * n)..<((r + 1) * n)])
                         var mean: T = 0
                         for value in row { mean += value }
@@ -31,6 +32,7 @@ enum Normalization {
                         let scale = 1 / (variance + epsilon).root
                         for i in 0..<n { row[i] = (row[i] - mean) * scale * w[i] + b[i] }
                     }
+                  }
                 }
             }
         }

@@ -80,27 +80,33 @@ extension PrefixStack {
             let block = try makeBlock(l)
             let layerPrefix = try prefixLayer(l)
             var inputsRecord: [T] = [], prefixRecord: [T] = []
-            for b in 0..<batch {
-                let keyMask = Array(repeating: true, count: pn) + input.mask[b]
-                switch layerPrefix {
-                case .hidden(let p):
-                    let rows = Matrix<T>(rows: pn, cols: d, values: T.elements(of: p))
-                    let full = rows.stacked(on: states[b])
-                    inputsRecord += full.values
-                    if computePrefixRows {
-                        let y = block(full, positions: prefixPositions + inputPositions[b], past: nil, pastPositions: [], keyMask: keyMask)
+            let keyMasks = input.mask.map { Array(repeating: true, count: pn) + $0 }
+            // The prefix's keys and values, the same for every sequence: computed once.
+            var past: (keys: Matrix<T>, values: Matrix<T>)?
+            switch layerPrefix {
+            case .hidden(let p):
+                let rows = Matrix<T>(rows: pn, cols: d, values: T.elements(of: p))
+                for b in 0..<batch { inputsRecord += rows.values + states[b].values }
+                if computePrefixRows {
+                    for b in 0..<batch {
+                        let y = block(
+                            rows.stacked(on: states[b]), positions: prefixPositions + inputPositions[b], past: nil, pastPositions: [],
+                            keyMask: keyMasks[b])
                         prefixRecord += y.rows(0..<pn).values
                         states[b] = y.rows(pn..<(pn + n))
-                    } else {
-                        let past = block.keysValues(rows, positions: prefixPositions)
-                        states[b] = block(
-                            states[b], positions: inputPositions[b], past: past, pastPositions: prefixPositions, keyMask: keyMask)
                     }
-                case .kv(let key, let value):
-                    inputsRecord += states[b].values
-                    let past = (keys: PrefixStack.keyValueMatrix(key) as Matrix<T>, values: PrefixStack.keyValueMatrix(value) as Matrix<T>)
-                    states[b] = block(states[b], positions: inputPositions[b], past: past, pastPositions: prefixPositions, keyMask: keyMask)
+                } else {
+                    past = block.keysValues(rows, positions: prefixPositions)
                 }
+            case .kv(let key, let value):
+                for b in 0..<batch { inputsRecord += states[b].values }
+                past = (keys: PrefixStack.keyValueMatrix(key) as Matrix<T>, values: PrefixStack.keyValueMatrix(value) as Matrix<T>)
+            }
+            if let past {
+                // Every sequence at once: row-wise work on all B x N rows, attention per sequence.
+                states = block(
+                    batch: states, positions: inputPositions, past: Array(repeating: past, count: batch), pastPositions: prefixPositions,
+                    keyMasks: keyMasks)
             }
             let rowsIn = prefix.form == .hidden ? pn + n : n
             layerInputs.append(T.tensor(inputsRecord, shape: [batch, rowsIn, d]))

@@ -120,4 +120,7 @@ extension PrefixStack {
     /// Whether the blocks attend in both directions (encoders), where appending the prefix is
     /// the same composition as prepending it.
     public var isBidirectional: Bool { recipe.isBidirectional }
+
+    /// How the input rows take positions (see ``PrefixCore/InputPositionRule``).
+    public var positionRule: InputPositionRule { recipe.inputPositions }
 }

@@ -16,6 +16,14 @@ protocol TransformerBlock<Scalar> {
         _ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
         pastPositions: [Int], keyMask: [Bool]
     ) -> Matrix<Scalar>
+
+    /// The block on several sequences at once: every row-wise part (norms, projections, MLP)
+    /// runs on all their rows stacked, attention on each sequence with its own past and mask.
+    /// The same as calling the block on each sequence, in fewer and larger matrix products.
+    func callAsFunction(
+        batch xs: [Matrix<Scalar>], positions: [[Int]], past: [(keys: Matrix<Scalar>, values: Matrix<Scalar>)?],
+        pastPositions: [Int], keyMasks: [[Bool]]
+    ) -> [Matrix<Scalar>]
 }
 
 /// Splits `[R, 3*w]` into its three `[R, w]` column blocks.

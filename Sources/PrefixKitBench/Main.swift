@@ -32,10 +32,11 @@ enum Main {
             case "verify": options.sections.append("verify")
             case "peft": options.sections.append("peft")
             case "families": options.sections.append("families")
+            case "encoder": options.sections.append("encoder")
             case "-h", "--help":
                 print(
                     """
-                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [--rounds N] [--small] [--work DIR] [--python PATH]
+                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [encoder] [--rounds N] [--small] [--work DIR] [--python PATH]
                                            [--peft-python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
@@ -53,6 +54,9 @@ enum Main {
                               only PrefixKit's in-process forward, repeated, for perf record
                       families every registered family's forward at one size (L=4, d=768, N=128, KV prefix), in GFLOP/s
                               of the work its recipe defines, beside LLaMA's
+                      encoder a BERT-base-shaped encoder (L=12, d=768, Pn=20, N=128, B=8) with a SEQ_CLS head vs HF
+                              transformers + PEFT, in-process and as whole processes; needs --peft-python with
+                              transformers 4.57.x (PEFT cannot run SEQ_CLS prefix tuning with 5.x)
                       --small small models, for a quick look
                     """)
                 return
@@ -61,13 +65,14 @@ enum Main {
                 exit(2)
             }
         }
-        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify", "peft", "families"] }
+        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder"] }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
         if options.sections.contains("convert") { try ConvertBenchmark(options: options).run() }
         if options.sections.contains("verify") { try VerifyBenchmark(options: options).run() }
         if options.sections.contains("peft") { try PeftBenchmark(options: options).run() }
         if options.sections.contains("families") { try FamilyBenchmark(options: options).run() }
+        if options.sections.contains("encoder") { try EncoderBenchmark(options: options).run() }
     }
 }
 

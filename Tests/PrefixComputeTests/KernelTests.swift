@@ -22,6 +22,20 @@ struct KernelTests {
         #expect(worst < 2e-7, "worst relative error \(worst)")
     }
 
+    @Test("the vectorised exact GELU is within 3e-7 of the C library's erf form, relative to max(1, |x|), over [-12, 12]")
+    func fastExactGELU() {
+        let inputs: [Float] = stride(from: -12, through: 12, by: 0.0031).map { Float($0) } + [0, -0, 1e-30, -1e-30, 40, -40]
+        var f = inputs
+        f.withUnsafeMutableBufferPointer { Float.geluExactInPlace($0) }
+        var worst = 0.0
+        for (x, y) in zip(inputs, f) {
+            let reference = 0.5 * Double(x) * (1 + Foundation.erf(Double(x) / 2.0.squareRoot()))
+            let error = abs(Double(y) - reference) / max(1, abs(Double(x)))
+            worst = error.isNaN ? .infinity : max(worst, error)
+        }
+        #expect(worst <= 3e-7, "worst error \(worst)")
+    }
+
     @Test("GELU and SwiGLU agree between the f32 and f64 paths")
     func activations() {
         let inputs: [Float] = stride(from: -8, through: 8, by: 0.05).map { Float($0) }
