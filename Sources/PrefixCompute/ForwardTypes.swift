@@ -27,8 +27,9 @@ public struct ForwardInput: Sendable {
     /// - Throws: ``ComputeError`` `.invalidInput` for another dtype or rank, or a mask whose shape differs.
     public init(ids: Tensor, mask: Tensor? = nil) throws(ComputeError) {
         guard !ids.dtype.isFloatingPoint, ids.dtype != .bool, (1...2).contains(ids.shape.rank) else {
-            throw ComputeError(.invalidInput, "token ids must be an integer tensor [N] or [B, N]", tensor: "input_ids",
-                               expected: "integer [N] or [B, N]", actual: "\(ids.dtype) \(ids.shape)")
+            throw ComputeError(
+                .invalidInput, "token ids must be an integer tensor [N] or [B, N]", tensor: "input_ids",
+                expected: "integer [N] or [B, N]", actual: "\(ids.dtype) \(ids.shape)")
         }
         let rows = ids.shape.rank == 1 ? 1 : ids.shape[0]
         let n = ids.shape.dimensions.last ?? 0
@@ -44,14 +45,16 @@ public struct ForwardInput: Sendable {
     /// - Throws: ``ComputeError`` `.invalidInput` for another dtype or rank.
     public init(embeddings: Tensor, mask: Tensor? = nil) throws(ComputeError) {
         guard embeddings.dtype.isFloatingPoint, (2...3).contains(embeddings.shape.rank) else {
-            throw ComputeError(.invalidInput, "embeddings must be a float tensor [N, d] or [B, N, d]", tensor: "inputs_embeds",
-                               expected: "float [N, d] or [B, N, d]", actual: "\(embeddings.dtype) \(embeddings.shape)")
+            throw ComputeError(
+                .invalidInput, "embeddings must be a float tensor [N, d] or [B, N, d]", tensor: "inputs_embeds",
+                expected: "float [N, d] or [B, N, d]", actual: "\(embeddings.dtype) \(embeddings.shape)")
         }
         var tensor = embeddings
         if embeddings.shape.rank == 2 {
             do {
-                tensor = try Tensor(dtype: embeddings.dtype, shape: Shape([1] + embeddings.shape.dimensions),
-                                    bytes: embeddings.withUnsafeBytes { Array($0) })
+                tensor = try Tensor(
+                    dtype: embeddings.dtype, shape: Shape([1] + embeddings.shape.dimensions),
+                    bytes: embeddings.withUnsafeBytes { Array($0) })
             } catch {
                 throw ComputeError(.invalidInput, "\(error)", tensor: "inputs_embeds")
             }
@@ -80,14 +83,17 @@ public struct ForwardInput: Sendable {
         let values = tensor.withUnsafeBytes { raw -> [Int] in
             let n = tensor.shape.elementCount
             func load<T: FixedWidthInteger>(_ type: T.Type) -> [Int] {
-                (0..<n).map { Int(truncatingIfNeeded: T(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self))) }
+                (0..<n).map {
+                    Int(truncatingIfNeeded: T(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)))
+                }
             }
             switch tensor.dtype {
             case .i64: return load(Int64.self)
             case .i32: return load(Int32.self)
             case .i16: return load(Int16.self)
             case .i8: return load(Int8.self)
-            case .u64: return (0..<n).map { Int(clamping: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
+            case .u64:
+                return (0..<n).map { Int(clamping: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
             case .u32: return load(UInt32.self)
             case .u16: return load(UInt16.self)
             case .u8, .bool: return load(UInt8.self)
@@ -104,8 +110,9 @@ public struct ForwardInput: Sendable {
         guard let mask else { return Array(repeating: Array(repeating: true, count: length), count: rows) }
         let dims = mask.shape.dimensions
         guard dims == [rows, length] || (rows == 1 && dims == [length]), !mask.dtype.isFloatingPoint || mask.dtype == .bool else {
-            throw ComputeError(.invalidInput, "attention mask must match the inputs", tensor: "attention_mask",
-                               expected: "integer [\(rows), \(length)]", actual: "\(mask.dtype) \(mask.shape)")
+            throw ComputeError(
+                .invalidInput, "attention mask must match the inputs", tensor: "attention_mask",
+                expected: "integer [\(rows), \(length)]", actual: "\(mask.dtype) \(mask.shape)")
         }
         let values = try integers(mask, name: "attention_mask")
         return (0..<rows).map { r in (0..<length).map { values[r * length + $0] != 0 } }
@@ -142,6 +149,7 @@ public struct LayerSummary: Sendable, Hashable, CustomStringConvertible {
     /// Whether the prefix rows' outputs were computed.
     public var prefixRowsComputed: Bool
 
+    /// What the layer did, in one line.
     public var description: String {
         switch form {
         case .hidden where prefixRowsComputed:

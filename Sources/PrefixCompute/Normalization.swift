@@ -17,22 +17,22 @@ enum Normalization {
             }
             withBias { b in
                 out.values.withUnsafeMutableBufferPointer { all in
-                  Parallel.slices(all, width: n) { v in
-                    for r in 0..<(v.count / n) {
-                        let row = UnsafeMutableBufferPointer(rebasing: v[(r * n)..<((r + 1) * n)])
-                        var mean: T = 0
-                        for value in row { mean += value }
-                        mean /= T(Double(n))
-                        var variance: T = 0
-                        for value in row {
-                            let d = value - mean
-                            variance += d * d
+                    Parallel.slices(all, width: n) { v in
+                        for r in 0..<(v.count / n) {
+                            let row = UnsafeMutableBufferPointer(rebasing: v[(r * n)..<((r + 1) * n)])
+                            var mean: T = 0
+                            for value in row { mean += value }
+                            mean /= T(Double(n))
+                            var variance: T = 0
+                            for value in row {
+                                let d = value - mean
+                                variance += d * d
+                            }
+                            variance /= T(Double(n))
+                            let scale = 1 / (variance + epsilon).root
+                            for i in 0..<n { row[i] = (row[i] - mean) * scale * w[i] + b[i] }
                         }
-                        variance /= T(Double(n))
-                        let scale = 1 / (variance + epsilon).root
-                        for i in 0..<n { row[i] = (row[i] - mean) * scale * w[i] + b[i] }
                     }
-                  }
                 }
             }
         }

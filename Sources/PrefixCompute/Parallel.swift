@@ -29,7 +29,7 @@ enum Parallel {
     /// elementwise or row-wise passes; small ones run in one piece.
     static func slices<T>(_ values: UnsafeMutableBufferPointer<T>, width: Int, _ body: (UnsafeMutableBufferPointer<T>) -> Void) {
         let threads = self.threads, rows = width > 0 ? values.count / width : 0
-        guard threads > 1, values.count >= 1 << 18, rows >= threads else {
+        guard threads > 1, values.count >= 1 << 20, rows >= threads else {
             body(values)
             return
         }

@@ -42,7 +42,8 @@ extension PrefixStack {
         switch head.recipe.input {
         case .pooler:
             guard let pooled else {
-                throw ComputeError(.missingWeight, "the \(head.recipe.task) head reads the pooler, which this base lacks", tensor: "pooler.dense.weight")
+                throw ComputeError(
+                    .missingWeight, "the \(head.recipe.task) head reads the pooler, which this base lacks", tensor: "pooler.dense.weight")
             }
             x = Matrix(rows: batch, cols: d, values: T.elements(of: pooled))
         case .firstRow:
@@ -53,7 +54,9 @@ extension PrefixStack {
         for step in head.recipe.steps {
             let linear = try loading(config.numLayers) {
                 try LoadedLinear<T>(step.linear) { name in
-                    guard let tensor = head.tensors[name] else { throw ComputeError(.missingWeight, "the task head lacks a tensor", tensor: name) }
+                    guard let tensor = head.tensors[name] else {
+                        throw ComputeError(.missingWeight, "the task head lacks a tensor", tensor: name)
+                    }
                     return tensor
                 }
             }

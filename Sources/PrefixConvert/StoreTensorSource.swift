@@ -24,14 +24,17 @@ public struct StoredBaseTensors: TensorSource {
         entries = Dictionary(uniqueKeysWithValues: try store.tensorEntries(of: base).map { ($0.name, $0) })
     }
 
+    /// The dtype and shape of every stored tensor of the base, by name.
     public func tensorInfos() throws -> [String: TensorInfo] {
         entries.mapValues { TensorInfo(dtype: $0.dtype, shape: $0.shape) }
     }
 
+    /// Reads a tensor of the base, every page mapped up front.
     public func load(_ name: String) throws -> Tensor {
         try load(name, populate: true)
     }
 
+    /// Reads a tensor of which only a few rows will be used (embedding tables).
     public func loadSparse(_ name: String) throws -> Tensor {
         try load(name, populate: verify)
     }

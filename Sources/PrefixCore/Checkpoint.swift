@@ -62,9 +62,11 @@ public struct CheckpointContent: Sendable, Equatable {
     public var head: [NamedTensor]
 
     /// Creates checkpoint content; positions default to HF/PEFT's convention.
-    public init(form: PrefixForm, prefixLength: Int, positions: PositionConvention? = nil,
-                layers: [LayerPrefix], mlp: [NamedTensor] = [], probe: [NamedTensor] = [], probeMeta: String? = nil,
-                task: TaskType? = nil, head: [NamedTensor] = []) {
+    public init(
+        form: PrefixForm, prefixLength: Int, positions: PositionConvention? = nil,
+        layers: [LayerPrefix], mlp: [NamedTensor] = [], probe: [NamedTensor] = [], probeMeta: String? = nil,
+        task: TaskType? = nil, head: [NamedTensor] = []
+    ) {
         self.task = task
         self.head = head
         self.form = form
@@ -76,4 +78,3 @@ public struct CheckpointContent: Sendable, Equatable {
         self.probeMeta = probeMeta
     }
 }
-

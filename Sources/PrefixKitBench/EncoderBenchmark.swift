@@ -11,7 +11,8 @@ struct EncoderBenchmark {
     func run() throws {
         let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "1"
         guard let python = options.peftPython ?? (options.profile ? "" : nil) else {
-            print("\nencoder: skipped (pass --peft-python PATH, a Python with torch, transformers 4.57.x and peft: PEFT runs SEQ_CLS there)")
+            print(
+                "\nencoder: skipped (pass --peft-python PATH, a Python with torch, transformers 4.57.x and peft: PEFT runs SEQ_CLS there)")
             return
         }
         let small = options.small
@@ -39,7 +40,9 @@ struct EncoderBenchmark {
         var random = SeededRandom(seed: 53)
         kv.task = .sequenceClassification
         kv.head = [
-            NamedTensor("classifier.weight", Tensor(shape: [labels, config.hiddenSize], floats: random.normals(labels * config.hiddenSize, scale: 0.5))),
+            NamedTensor(
+                "classifier.weight",
+                Tensor(shape: [labels, config.hiddenSize], floats: random.normals(labels * config.hiddenSize, scale: 0.5))),
             NamedTensor("classifier.bias", Tensor(shape: [labels], floats: random.normals(labels, scale: 0.5))),
         ]
         try store.saveCheckpoint(kv, as: CheckpointSpec(name: "kv", step: 1, base: base.base.fingerprint))
@@ -75,7 +78,8 @@ struct EncoderBenchmark {
         let ourLogits = result.logits?.floats() ?? []
         let scale = peerLogits.map { abs($0) }.max() ?? 1
         let agreement =
-            peerLogits.count == ourLogits.count ? zip(ourLogits, peerLogits).map { abs($0 - $1) }.max().map { $0 / scale } ?? .infinity : .infinity
+            peerLogits.count == ourLogits.count
+            ? zip(ourLogits, peerLogits).map { abs($0 - $1) }.max().map { $0 / scale } ?? .infinity : .infinity
 
         let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("prefixkit").path
         var ourProcess: [Double] = [], peerProcess: [Double] = []
@@ -105,7 +109,10 @@ struct EncoderBenchmark {
                     "transformers + PEFT in-process", Measure.ms(theirs), String(format: "%.1f", flops / theirs / 1e9),
                     "PrefixKit " + Measure.ratio(theirs / ours), ">= 1.15x",
                 ],
-                ["`prefixkit forward --logits` whole process (store, digests, .npz out)", Measure.ms(Measure.median(ourProcess)), "", "", ""],
+                [
+                    "`prefixkit forward --logits` whole process (store, digests, .npz out)", Measure.ms(Measure.median(ourProcess)), "", "",
+                    "",
+                ],
                 [
                     "`python peft_encoder.py --once` whole process", Measure.ms(Measure.median(peerProcess)), "",
                     "PrefixKit " + Measure.ratio(Measure.median(peerProcess) / Measure.median(ourProcess)), "",

@@ -9,12 +9,14 @@ extension Store {
     /// - Throws: ``StorageError`` on a catalog failure.
     public func tensorEntries(of checkpoint: CheckpointInfo) throws(StorageError) -> [TensorEntry] {
         try read { db in
-            try Store.entries(db, sql: """
-                SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
-                FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
-                WHERE ct.checkpoint_id = ?
-                ORDER BY ct.ordinal
-                """, arguments: [checkpoint.id])
+            try Store.entries(
+                db,
+                sql: """
+                    SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
+                    FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
+                    WHERE ct.checkpoint_id = ?
+                    ORDER BY ct.ordinal
+                    """, arguments: [checkpoint.id])
         }
     }
 
@@ -23,11 +25,13 @@ extension Store {
     /// - Throws: ``StorageError`` on a catalog failure.
     public func tensorEntries(of base: BaseInfo) throws(StorageError) -> [TensorEntry] {
         try read { db in
-            try Store.entries(db, sql: """
-                SELECT bt.name, 'base' AS role, NULL AS layer, t.*, b.path AS blob_path
-                FROM base_tensor bt JOIN tensor t ON t.id = bt.tensor_id JOIN blob b ON b.id = t.blob_id
-                WHERE bt.base_fingerprint = ? ORDER BY bt.name
-                """, arguments: [base.fingerprint])
+            try Store.entries(
+                db,
+                sql: """
+                    SELECT bt.name, 'base' AS role, NULL AS layer, t.*, b.path AS blob_path
+                    FROM base_tensor bt JOIN tensor t ON t.id = bt.tensor_id JOIN blob b ON b.id = t.blob_id
+                    WHERE bt.base_fingerprint = ? ORDER BY bt.name
+                    """, arguments: [base.fingerprint])
         }
     }
 
@@ -39,9 +43,10 @@ extension Store {
                 throw StorageError(.corruptCatalog, "unknown dtype '\(dtypeText)' in the catalog", tensor: name)
             }
             let shape = try parseShape(row["shape"])
-            return TensorEntry(name: name, role: row["role"], layer: row["layer"], dtype: dtype, shape: shape.dimensions,
-                               byteCount: row["byte_length"], sha256: row["sha256"], blobPath: row["blob_path"],
-                               dataset: row["dataset"], fileOffset: row["file_offset"])
+            return TensorEntry(
+                name: name, role: row["role"], layer: row["layer"], dtype: dtype, shape: shape.dimensions,
+                byteCount: row["byte_length"], sha256: row["sha256"], blobPath: row["blob_path"],
+                dataset: row["dataset"], fileOffset: row["file_offset"])
         }
     }
 
@@ -56,21 +61,25 @@ extension Store {
     ///   - owner: the checkpoint or base reference, named in errors.
     ///   - populate: map every page up front (faster when every byte will be read); `false` for
     ///     tables of which only a few rows are read, so that only those pages are loaded.
+    /// - Returns: the tensor.
     /// - Throws: ``StorageError`` `.corruptBlob` (missing or truncated blob),
     ///   `.structureMismatch`, `.digestMismatch`, `.io`.
-    public func load(_ entry: TensorEntry, verify: Bool = false, owner: String? = nil, populate: Bool = true) throws(StorageError) -> Tensor {
+    public func load(_ entry: TensorEntry, verify: Bool = false, owner: String? = nil, populate: Bool = true) throws(StorageError) -> Tensor
+    {
         let path = "\(directory)/\(entry.blobPath)"
         let shape: Shape
         do {
             shape = try Shape(entry.shape)
             guard try shape.byteCount(of: entry.dtype) == Int(entry.byteCount) else {
-                throw StorageError(.corruptCatalog, "catalog byte length \(entry.byteCount) does not match \(entry.dtype) \(shape)",
-                                   path: catalogPath, reference: owner, tensor: entry.name)
+                throw StorageError(
+                    .corruptCatalog, "catalog byte length \(entry.byteCount) does not match \(entry.dtype) \(shape)",
+                    path: catalogPath, reference: owner, tensor: entry.name)
             }
         } catch let error as StorageError {
             throw error
         } catch {
-            throw StorageError(.corruptCatalog, "invalid shape in the catalog", path: catalogPath, reference: owner, tensor: entry.name, underlying: error)
+            throw StorageError(
+                .corruptCatalog, "invalid shape in the catalog", path: catalogPath, reference: owner, tensor: entry.name, underlying: error)
         }
         let tensor: Tensor
         do {
@@ -81,8 +90,9 @@ extension Store {
                     throw StorageError(.corruptBlob, "blob file is missing", path: path, reference: owner, tensor: entry.name)
                 }
                 guard offset >= 0, UInt64(offset) + UInt64(entry.byteCount) <= size else {
-                    throw StorageError(.corruptBlob, "blob file is truncated: tensor needs bytes up to \(offset + entry.byteCount), file has \(size)",
-                                       path: path, reference: owner, tensor: entry.name)
+                    throw StorageError(
+                        .corruptBlob, "blob file is truncated: tensor needs bytes up to \(offset + entry.byteCount), file has \(size)",
+                        path: path, reference: owner, tensor: entry.name)
                 }
                 let region = try MappedRegion(path: path, offset: UInt64(offset), length: Int(entry.byteCount), populate: populate)
                 tensor = try Tensor(dtype: entry.dtype, shape: shape, storage: TensorStorage(borrowing: region.bytes, owner: region))
@@ -100,9 +110,10 @@ extension Store {
         if verify {
             let digest = tensor.withUnsafeBytes { SHA256Digest.hex(of: $0) }
             if digest != entry.sha256 {
-                throw StorageError(.digestMismatch,
-                                   "tensor bytes do not match their digest in store \(directory) (sha256 expected \(entry.sha256.prefix(16))…, found \(digest.prefix(16))…)",
-                                   path: path, reference: owner, tensor: entry.name)
+                throw StorageError(
+                    .digestMismatch,
+                    "tensor bytes do not match their digest in store \(directory) (sha256 expected \(entry.sha256.prefix(16))…, found \(digest.prefix(16))…)",
+                    path: path, reference: owner, tensor: entry.name)
             }
         }
         return tensor
@@ -114,9 +125,10 @@ extension Store {
         do {
             let info = try reader.info(entry.dataset, expecting: entry.dtype)
             guard info.matchesType, info.dimensions == entry.shape else {
-                throw StorageError(.structureMismatch,
-                                   "dataset \(entry.dataset) holds \(info.dimensions) of another type than the catalog's \(entry.dtype) \(entry.shape)",
-                                   path: path, reference: owner, tensor: entry.name)
+                throw StorageError(
+                    .structureMismatch,
+                    "dataset \(entry.dataset) holds \(info.dimensions) of another type than the catalog's \(entry.dtype) \(entry.shape)",
+                    path: path, reference: owner, tensor: entry.name)
             }
             let storage = try TensorStorage(uninitializedByteCount: Int(entry.byteCount)) { buffer throws(HDF5Error) in
                 try reader.read(entry.dataset, dtype: entry.dtype, into: buffer)
@@ -125,7 +137,8 @@ extension Store {
         } catch let error as StorageError {
             throw error
         } catch {
-            throw StorageError(.corruptBlob, "cannot read dataset \(entry.dataset)", path: path, reference: owner, tensor: entry.name, underlying: error)
+            throw StorageError(
+                .corruptBlob, "cannot read dataset \(entry.dataset)", path: path, reference: owner, tensor: entry.name, underlying: error)
         }
     }
 
@@ -135,11 +148,13 @@ extension Store {
     ///   ``load(_:verify:owner:)``.
     public func prefix(of checkpoint: CheckpointInfo, layer: Int, verify: Bool = false) throws(StorageError) -> LayerPrefix {
         let entries = try read { db in
-            try Store.entries(db, sql: """
-                SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
-                FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
-                WHERE ct.checkpoint_id = ? AND ct.role = 'prefix' AND ct.layer = ? ORDER BY ct.name
-                """, arguments: [checkpoint.id, layer])
+            try Store.entries(
+                db,
+                sql: """
+                    SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
+                    FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
+                    WHERE ct.checkpoint_id = ? AND ct.role = 'prefix' AND ct.layer = ? ORDER BY ct.name
+                    """, arguments: [checkpoint.id, layer])
         }
         return try layerPrefix(entries, form: checkpoint.form, layer: layer, checkpoint: checkpoint, verify: verify)
     }
@@ -149,30 +164,38 @@ extension Store {
     /// - Throws: the errors of ``load(_:verify:owner:)``.
     public func head(of checkpoint: CheckpointInfo, verify: Bool = false) throws(StorageError) -> [NamedTensor] {
         let entries = try read { db in
-            try Store.entries(db, sql: """
-                SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
-                FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
-                WHERE ct.checkpoint_id = ? AND ct.role = 'head' ORDER BY ct.ordinal
-                """, arguments: [checkpoint.id])
+            try Store.entries(
+                db,
+                sql: """
+                    SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
+                    FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
+                    WHERE ct.checkpoint_id = ? AND ct.role = 'head' ORDER BY ct.ordinal
+                    """, arguments: [checkpoint.id])
         }
         var head: [NamedTensor] = []
         for entry in entries { head.append(NamedTensor(entry.name, try load(entry, verify: verify, owner: checkpoint.reference))) }
         return head
     }
 
-    private func layerPrefix(_ entries: [TensorEntry], form: PrefixForm, layer: Int, checkpoint: CheckpointInfo,
-                             verify: Bool) throws(StorageError) -> LayerPrefix {
+    private func layerPrefix(
+        _ entries: [TensorEntry], form: PrefixForm, layer: Int, checkpoint: CheckpointInfo,
+        verify: Bool
+    ) throws(StorageError) -> LayerPrefix {
         let owner = checkpoint.reference
         switch form {
         case .hidden:
             guard entries.count == 1 else {
-                throw StorageError(.notFound, "no prefix for layer \(layer) (the checkpoint has \(checkpoint.numLayers) layers)", reference: owner)
+                throw StorageError(
+                    .notFound, "no prefix for layer \(layer) (the checkpoint has \(checkpoint.numLayers) layers)", reference: owner)
             }
             return .hidden(try load(entries[0], verify: verify, owner: owner))
         case .kv:
             guard let key = entries.first(where: { $0.name.hasSuffix(".key") }),
-                  let value = entries.first(where: { $0.name.hasSuffix(".value") }) else {
-                throw StorageError(.notFound, "no key/value prefix for layer \(layer) (the checkpoint has \(checkpoint.numLayers) layers)", reference: owner)
+                let value = entries.first(where: { $0.name.hasSuffix(".value") })
+            else {
+                throw StorageError(
+                    .notFound, "no key/value prefix for layer \(layer) (the checkpoint has \(checkpoint.numLayers) layers)",
+                    reference: owner)
             }
             return .kv(key: try load(key, verify: verify, owner: owner), value: try load(value, verify: verify, owner: owner))
         }
@@ -185,8 +208,10 @@ extension Store {
         let entries = try tensorEntries(of: checkpoint)
         var layers: [LayerPrefix] = []
         for layer in 0..<checkpoint.numLayers {
-            layers.append(try layerPrefix(entries.filter { $0.role == "prefix" && $0.layer == layer }, form: checkpoint.form,
-                                          layer: layer, checkpoint: checkpoint, verify: verify))
+            layers.append(
+                try layerPrefix(
+                    entries.filter { $0.role == "prefix" && $0.layer == layer }, form: checkpoint.form,
+                    layer: layer, checkpoint: checkpoint, verify: verify))
         }
         var mlp: [NamedTensor] = []
         var probe: [NamedTensor] = []
@@ -199,9 +224,12 @@ extension Store {
             default: probe.append(NamedTensor(entry.name, tensor))
             }
         }
-        let meta = try read { db in try String.fetchOne(db, sql: "SELECT probe_meta FROM checkpoint WHERE id = ?", arguments: [checkpoint.id]) }
-        return CheckpointContent(form: checkpoint.form, prefixLength: checkpoint.prefixLength, positions: checkpoint.positions,
-                                 layers: layers, mlp: mlp, probe: probe, probeMeta: meta, task: checkpoint.task, head: head)
+        let meta = try read { db in
+            try String.fetchOne(db, sql: "SELECT probe_meta FROM checkpoint WHERE id = ?", arguments: [checkpoint.id])
+        }
+        return CheckpointContent(
+            form: checkpoint.form, prefixLength: checkpoint.prefixLength, positions: checkpoint.positions,
+            layers: layers, mlp: mlp, probe: probe, probeMeta: meta, task: checkpoint.task, head: head)
     }
 
     /// The whole base: config and every tensor.

@@ -33,8 +33,10 @@ public struct CheckpointSpec: Sendable {
     public var provenance: Provenance
 
     /// Creates a spec.
-    public init(name: String, step: Int, base: String, parent: String? = nil, tags: [String] = [],
-                provenance: Provenance = Provenance(sourceFormat: "api")) {
+    public init(
+        name: String, step: Int, base: String, parent: String? = nil, tags: [String] = [],
+        provenance: Provenance = Provenance(sourceFormat: "api")
+    ) {
         self.name = name
         self.step = step
         self.base = base

@@ -424,7 +424,9 @@ struct CompositionCheck {
                     checks.append(
                         CheckResult(
                             check: "logits", status: .fail,
-                            message: ours.logits.map { "the reference's logits are \(logits.shape), this checkpoint's head gives \($0.shape)" }
+                            message: ours.logits.map {
+                                "the reference's logits are \(logits.shape), this checkpoint's head gives \($0.shape)"
+                            }
                                 ?? "the reference has logits but nothing here computes them",
                             evidence: evidence))
                 }

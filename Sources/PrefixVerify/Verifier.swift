@@ -202,7 +202,8 @@ public enum Verifier {
         if let note = (try? Architectures.named(stack.config.family))?.peftNote { result.notes.append(note) }
         if let rule = reference?.metaString("position_rule"), rule != stack.positionRule.name {
             result.notes.append(
-                "the reference says its rows took positions by the rule '\(rule)', but \(stack.config.family) places them by '\(stack.positionRule.name)': padded rows' positions differ")
+                "the reference says its rows took positions by the rule '\(rule)', but \(stack.config.family) places them by '\(stack.positionRule.name)': padded rows' positions differ"
+            )
         }
         let layers = Array(0..<info.numLayers).filter { layer in layerShard.map { layer % $0.count == $0.index } ?? true }
         if let reference {

@@ -123,10 +123,12 @@ public struct CompositionEvidence: Sendable, Codable, Hashable {
     public var tool: String?
     /// Layers checked per layer against the reference, and layers it does not cover.
     public var layersChecked: [Int]
+    /// The layers a reference does not cover.
     public var layersUnchecked: [Int]
     /// Whether the end-to-end check (inputs -> final) passed against the reference.
     public var endToEndChecked: Bool
 
+    /// Creates the evidence record of a composition check.
     public init(
         kind: EvidenceKind, source: String, tool: String?, layersChecked: [Int] = [], layersUnchecked: [Int] = [],
         endToEndChecked: Bool = false
@@ -165,15 +167,18 @@ public struct CheckResult: Sendable, Codable, Hashable {
     public var tolerance: Double?
     /// Rows in `H^l` in the reference, and what the checkpoint implies.
     public var rowsIn: Int?
+    /// The rows the checkpoint implies the layer's input has.
     public var expectedRowsIn: Int?
     /// Rows in the reference's output, and what the checkpoint implies.
     public var rowsOut: Int?
+    /// The rows the checkpoint implies the layer's output has (`N`).
     public var expectedRowsOut: Int?
     /// What to try, for failures.
     public var fix: String?
     /// What the result rests on.
     public var evidence: EvidenceKind
 
+    /// Creates a check result.
     public init(
         check: String, layer: Int? = nil, status: CheckStatus, message: String, maxAbsError: Double? = nil,
         relativeError: Double? = nil, tolerance: Double? = nil, rowsIn: Int? = nil, expectedRowsIn: Int? = nil,
@@ -197,30 +202,42 @@ public struct CheckResult: Sendable, Codable, Hashable {
 
 /// A candidate explanation and how well it fits.
 public struct CandidateFit: Sendable, Codable, Hashable {
+    /// The bug.
     public var bug: BugClass
+    /// How closely that bug's computation reproduces the reference (the metric of semantics).
     public var relativeError: Double
 }
 
 /// The known bug the evidence matches best, where it first appears.
 public struct Diagnosis: Sendable, Codable, Hashable {
+    /// The bug class.
     public var bug: BugClass
+    /// The layer where it first appears (`nil`: end to end).
     public var layer: Int?
+    /// What was found, in one sentence.
     public var summary: String
+    /// How closely the bug reproduces the reference, if measured.
     public var relativeError: Double?
+    /// How to fix it.
     public var fix: String
+    /// Every explanation tried, best first.
     public var candidates: [CandidateFit]
 }
 
 /// Everything verified about one checkpoint.
 public struct CheckpointVerification: Sendable, Codable {
+    /// The checkpoint, `NAME@STEP`.
     public var checkpoint: String
     /// Where the composition's reference came from (`--reference` path, `stored probe`, `none`).
     public var reference: String
+    /// The precision the candidate was recomputed in (`f64`, `f32`).
     public var computeDType: String
     /// The tolerances composition checks against a reference are held to (the summary prints
     /// them only when such checks ran; every check carries the tolerance it used).
     public var tolerances: Tolerances
+    /// Every check run, in order.
     public var checks: [CheckResult]
+    /// The known bug that explains a failure, if one does.
     public var diagnosis: Diagnosis?
     /// A reference whose shapes no known bug explains (exit 3).
     public var unexplainedReference: Bool
@@ -259,6 +276,7 @@ public struct CheckpointVerification: Sendable, Codable {
         case evidence, verdict, unverifiedReason, notes
     }
 
+    /// Encodes the verification with its derived fields (`passed`, `verdict`).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(checkpoint, forKey: .checkpoint)
@@ -275,6 +293,7 @@ public struct CheckpointVerification: Sendable, Codable {
         if !notes.isEmpty { try c.encode(notes, forKey: .notes) }
     }
 
+    /// Decodes a verification written by ``encode(to:)``.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         checkpoint = try c.decode(String.self, forKey: .checkpoint)
@@ -305,13 +324,21 @@ public struct CheckpointVerification: Sendable, Codable {
 
 /// A whole `verify` run.
 public struct VerificationReport: Sendable, Codable {
+    /// The store's path.
     public var store: String
+    /// When the run started (ISO 8601, UTC).
     public var startedAt: String
+    /// The PrefixKit version that ran it.
     public var toolVersion: String
+    /// The store-wide checks (catalog integrity, blobs).
     public var catalog: [CheckResult]
+    /// One verification per checkpoint.
     public var checkpoints: [CheckpointVerification]
+    /// Whether the verdicts were recorded in the catalog.
     public var recorded: Bool
+    /// Why they were not recorded, if they were not.
     public var recordNote: String?
+    /// The layer shard this run covered (`INDEX/COUNT`), if any.
     public var shard: String?
     /// Whether an unverified checkpoint fails the run (`--require-reference`).
     public var requireReference = false
@@ -341,6 +368,7 @@ public struct VerificationReport: Sendable, Codable {
         case verdict, requireReference
     }
 
+    /// Encodes the report with its derived fields (`passed`, `exit_code`, `verdict`).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(store, forKey: .store)
@@ -358,6 +386,7 @@ public struct VerificationReport: Sendable, Codable {
         try c.encode(timings, forKey: .timings)
     }
 
+    /// Decodes a report written by ``encode(to:)``.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         store = try c.decode(String.self, forKey: .store)

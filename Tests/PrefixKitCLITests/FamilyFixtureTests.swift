@@ -66,7 +66,8 @@ struct FamilyFixtureTests {
             if let pooled = theirs.poolerOutput {
                 let shape: Shape = [pooled.shape[0], 1, pooled.shape[1]]
                 let error = Closeness.relativeError(
-                    Tensor(shape: shape, doubles: try #require(ours.poolerOutput).doubles()), Tensor(shape: shape, doubles: pooled.doubles())
+                    Tensor(shape: shape, doubles: try #require(ours.poolerOutput).doubles()),
+                    Tensor(shape: shape, doubles: pooled.doubles())
                 ) { _, _ in true }
                 #expect(error <= tolerance, "\(name): pooler output differs from PEFT's by \(error)")
             }
@@ -130,7 +131,8 @@ struct FamilyFixtureTests {
     @Test("the NumPy reference covers the position and attention kinds the families add, encoders included")
     func numpyCoverage() {
         #expect(
-            Set(["bloom", "gpt-neox", "gptj", "gemma2", "opt", "bert", "roberta", "electra", "distilbert"]).isSubset(of: Set(Self.numpyNames)),
+            Set(["bloom", "gpt-neox", "gptj", "gemma2", "opt", "bert", "roberta", "electra", "distilbert"]).isSubset(
+                of: Set(Self.numpyNames)),
             "\(Self.numpyNames)")
     }
 
@@ -155,13 +157,17 @@ struct FamilyFixtureTests {
         #expect(run.stderr.contains("multi-query") && run.stderr.contains("num_attention_heads=1, token_dim=4"), "\(run.stderr)")
     }
 
-    @Test("DistilBERT: import and verify say that PEFT applies the adapter as a no-op, and verify names PEFT's outputs as the prefix ignored")
+    @Test(
+        "DistilBERT: import and verify say that PEFT applies the adapter as a no-op, and verify names PEFT's outputs as the prefix ignored")
     func distilbertNoOp() throws {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
-        let imported = try Processes.prefixkit(["import", store, "\(Self.root)/distilbert/adapter", "--base", "\(Self.root)/distilbert/base"])
-        #expect(imported.status == 0 && imported.stdout.contains("note: PEFT applies a prefix-tuning adapter to DistilBERT as a no-op"),
-                "\(imported.stdout)\(imported.stderr)")
+        let imported = try Processes.prefixkit([
+            "import", store, "\(Self.root)/distilbert/adapter", "--base", "\(Self.root)/distilbert/base",
+        ])
+        #expect(
+            imported.status == 0 && imported.stdout.contains("note: PEFT applies a prefix-tuning adapter to DistilBERT as a no-op"),
+            "\(imported.stdout)\(imported.stderr)")
         let verify = try Processes.prefixkit([
             "verify", store, "adapter", "--reference", "\(Self.root)/distilbert/reference.npz", "--json", "--no-record",
         ])

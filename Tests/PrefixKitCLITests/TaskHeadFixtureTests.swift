@@ -25,10 +25,12 @@ struct TaskHeadFixtureTests {
 
     @Test("the head fixtures are all there: SEQ_CLS and TOKEN_CLS on BERT, RoBERTa, ELECTRA")
     func present() {
-        #expect(Set(["bert-seq-cls", "bert-token-cls", "roberta-seq-cls", "roberta-token-cls", "electra-seq-cls"]).isSubset(of: Self.names))
+        #expect(
+            Set(["bert-seq-cls", "bert-token-cls", "roberta-seq-cls", "roberta-token-cls", "electra-seq-cls"]).isSubset(of: Self.names))
     }
 
-    @Test("an adapter with its head imports with its task, and verify PASSes on the head's logits and round-trips the head", arguments: names)
+    @Test(
+        "an adapter with its head imports with its task, and verify PASSes on the head's logits and round-trips the head", arguments: names)
     func verifyHead(name: String) throws {
         let dir = TemporaryDirectory()
         let store = try Self.store(name, dir)
@@ -102,13 +104,28 @@ struct TaskHeadFixtureTests {
     @Test(
         "a head that does not fit is refused with its own message, and nothing is written",
         arguments: [
-            ("bert-seq-cls", #"t["base_model.classifier.dense.weight"] = np.zeros((16, 16), np.float32)"#, "has no tensor 'classifier.dense.weight'"),
-            ("bert-seq-cls", #"t["base_model.classifier.weight"] = np.zeros((3, 8), np.float32)"#, "head tensor 'classifier.weight' is f32 [3, 8]"),
+            (
+                "bert-seq-cls", #"t["base_model.classifier.dense.weight"] = np.zeros((16, 16), np.float32)"#,
+                "has no tensor 'classifier.dense.weight'"
+            ),
+            (
+                "bert-seq-cls", #"t["base_model.classifier.weight"] = np.zeros((3, 8), np.float32)"#,
+                "head tensor 'classifier.weight' is f32 [3, 8]"
+            ),
             ("bert-seq-cls", #"del t["base_model.classifier.bias"]"#, "lacks 'classifier.bias'"),
             ("roberta-seq-cls", #"del t["base_model.classifier.out_proj.weight"]"#, "lacks 'classifier.out_proj.weight'"),
-            ("bert-seq-cls", #"t["classifier.weight"] = t.pop("base_model.classifier.weight")"#, "neither prompt_embeddings nor a saved module"),
-            ("bert-seq-cls", #"t["base_model.classifier.weight"] = t["base_model.classifier.weight"].astype(np.int32)"#, "is i32, not a float type"),
-            ("bert-seq-cls", #"config["task_type"] = "QUESTION_ANS""#, "a task head needs a task with one (SEQ_CLS, TOKEN_CLS), found QUESTION_ANS"),
+            (
+                "bert-seq-cls", #"t["classifier.weight"] = t.pop("base_model.classifier.weight")"#,
+                "neither prompt_embeddings nor a saved module"
+            ),
+            (
+                "bert-seq-cls", #"t["base_model.classifier.weight"] = t["base_model.classifier.weight"].astype(np.int32)"#,
+                "is i32, not a float type"
+            ),
+            (
+                "bert-seq-cls", #"config["task_type"] = "QUESTION_ANS""#,
+                "a task head needs a task with one (SEQ_CLS, TOKEN_CLS), found QUESTION_ANS"
+            ),
             ("bert-token-cls", #"config["task_type"] = "SEQ_CLS""#, "reads the pooler"),
         ])
     func refusedHeads(name: String, edit: String, message: String) throws {

@@ -18,6 +18,7 @@ public struct TaskType: RawRepresentable, Sendable, Codable, Hashable, CustomStr
     /// Whether the task has a head the checkpoint carries.
     public var hasHead: Bool { self == .sequenceClassification || self == .tokenClassification }
 
+    /// The PEFT spelling.
     public var description: String { rawValue }
 }
 

@@ -158,10 +158,14 @@ public struct BertArchitecture: ModelArchitecture {
                         .init(LinearPart("classifier.out_proj", inputs: d, outputs: labels, bias: true)),
                     ])
             }
-            guard hasPooler else { throw ConfigError(.unsupported, "\(family) has no pooler for a sequence classifier", field: "task_type") }
-            return TaskHeadRecipe(task: task, input: .pooler, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
+            guard hasPooler else {
+                throw ConfigError(.unsupported, "\(family) has no pooler for a sequence classifier", field: "task_type")
+            }
+            return TaskHeadRecipe(
+                task: task, input: .pooler, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
         case .tokenClassification:
-            return TaskHeadRecipe(task: task, input: .everyRow, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
+            return TaskHeadRecipe(
+                task: task, input: .everyRow, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
         default:
             throw ConfigError(.unsupported, "\(task) task heads are not implemented for \(family)", field: "task_type")
         }

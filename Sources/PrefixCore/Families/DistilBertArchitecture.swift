@@ -42,7 +42,8 @@ public struct DistilBertArchitecture: ModelArchitecture {
                     .init(LinearPart("classifier", inputs: d, outputs: labels, bias: true)),
                 ])
         case .tokenClassification:
-            return TaskHeadRecipe(task: task, input: .everyRow, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
+            return TaskHeadRecipe(
+                task: task, input: .everyRow, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
         default:
             throw ConfigError(.unsupported, "\(task) task heads are not implemented for \(family)", field: "task_type")
         }
@@ -98,7 +99,9 @@ public struct DistilBertArchitecture: ModelArchitecture {
             headUse: .none, namePrefixes: ["distilbert."], bufferSuffixes: ["embeddings.position_ids"])
         recipe.embeddingNorm = NormPart("embeddings.LayerNorm", kind: .layerNorm, width: d, bias: true, eps: eps)
         recipe.inputPositions = .column
-        recipe.keptUnusedPrefixes = ["vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "pre_classifier.", "classifier.", "qa_outputs."]
+        recipe.keptUnusedPrefixes = [
+            "vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "pre_classifier.", "classifier.", "qa_outputs.",
+        ]
         return recipe
     }
 

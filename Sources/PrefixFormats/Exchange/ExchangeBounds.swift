@@ -22,7 +22,6 @@ public struct ExchangeBounds: Sendable, Equatable {
     public static let maxBatch = 65_536
 
     /// Bounds from their parts.
-
     public init(layers: Int, hiddenSize: Int, vocabSize: Int, prefixLength: Int, maxPositions: Int) {
         self.layers = layers
         self.hiddenSize = hiddenSize
@@ -58,7 +57,10 @@ public struct ExchangeBounds: Sendable, Equatable {
         case "input_ids", "attention_mask", "position_ids", "token_type_ids": return batch * length * 8
         case "logits": width = vocabSize * 4
         case "meta": return 1 << 20
-        default: width = ActivationExchange.parseLayerKey(name) != nil || name == "final" || name == "inputs_embeds" || name == "pooler_output" ? hiddenSize * 4 : 0
+        default:
+            width =
+                ActivationExchange.parseLayerKey(name) != nil || name == "final" || name == "inputs_embeds" || name == "pooler_output"
+                ? hiddenSize * 4 : 0
         }
         // Keys the format does not define: small extras only.
         if width == 0 { return 64 << 20 }

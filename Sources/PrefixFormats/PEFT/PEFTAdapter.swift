@@ -8,14 +8,23 @@ public import PrefixCore
 public struct PEFTAdapter: Sendable {
     /// The fields of `adapter_config.json` PrefixKit reads.
     public struct Config: Sendable, Equatable {
+        /// `num_virtual_tokens`: `Pn`.
         public var numVirtualTokens: Int
+        /// `num_layers`: `L`.
         public var numLayers: Int
+        /// `token_dim`: the width of one layer's keys (or values), `Hkv * hd`.
         public var tokenDim: Int
+        /// `num_attention_heads`: the key/value heads of the prefix.
         public var numAttentionHeads: Int
+        /// `encoder_hidden_size`: the projection MLP's inner width.
         public var encoderHiddenSize: Int?
+        /// `prefix_projection`: whether the saved tensor is the projection MLP's output.
         public var prefixProjection: Bool
+        /// `task_type` (`CAUSAL_LM`, `SEQ_CLS`, ...).
         public var taskType: String?
+        /// `base_model_name_or_path`.
         public var baseModelNameOrPath: String?
+        /// `num_transformer_submodules`: 2 for encoder-decoders.
         public var numTransformerSubmodules: Int
 
         /// The head dimension: `token_dim / num_attention_heads`.

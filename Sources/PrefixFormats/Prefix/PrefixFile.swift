@@ -9,7 +9,9 @@ public import PrefixCore
 public enum PrefixFile {
     /// The tensors and metadata of a file, as they are.
     public struct Contents: Sendable {
+        /// Every tensor, by its name in the file.
         public var tensors: [NamedTensor]
+        /// The safetensors `__metadata__`, or the fields of an npz's `meta` JSON.
         public var metadata: [String: String]
     }
 
@@ -90,7 +92,14 @@ public enum PrefixFile {
     /// head dimension `headDim`.
     ///
     /// - Parameters:
+    ///   - contents: the file's tensors and metadata.
+    ///   - path: the file, named in errors.
     ///   - flat: read one flat tensor (`tensor`, or the only tensor) in PEFT's layout.
+    ///   - tensor: the flat tensor's name, if the file holds several.
+    ///   - layers: `L`.
+    ///   - kvHeads: the key/value heads of one layer's prefix.
+    ///   - headDim: `hd`.
+    /// - Returns: the prefix, its MLP and task head, with the positions its metadata records.
     /// - Throws: ``FormatError`` `.inconsistent` or `.missingKey` saying what was found and what was expected.
     public static func content(
         _ contents: Contents, path: String, flat: Bool, tensor: String?, layers: Int, kvHeads: Int,

@@ -49,17 +49,23 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
         guard let ref else {
-            let document = StoreDocument(store: opened.directory, compression: opened.compression.description,
-                                         bases: try opened.bases().count, checkpoints: try opened.checkpoints().count,
-                                         blobBytes: try opened.blobBytes())
+            let document = StoreDocument(
+                store: opened.directory, compression: opened.compression.description,
+                bases: try opened.bases().count, checkpoints: try opened.checkpoints().count,
+                blobBytes: try opened.blobBytes())
             if output.json { return try JSONOutput.print(document) }
-            print("store \(document.store): \(document.bases) base(s), \(document.checkpoints) checkpoint(s), blobs \(Format.bytes(document.blobBytes)), compression \(document.compression)")
+            print(
+                "store \(document.store): \(document.bases) base(s), \(document.checkpoints) checkpoint(s), blobs \(Format.bytes(document.blobBytes)), compression \(document.compression)"
+            )
             return
         }
         if !ref.hasPrefix("base:"), let checkpoint = try? opened.checkpoint(ref) {
             let base = try opened.base("base:" + checkpoint.baseFingerprint)
-            let runs = try opened.runs(of: checkpoint).map { CheckpointDocument.Run(kind: $0.kind, finishedAt: $0.finishedAt, verdict: $0.verdict, toolVersion: $0.toolVersion) }
-            let document = CheckpointDocument(checkpoint: checkpoint, base: base, tensors: try opened.tensorEntries(of: checkpoint), verifications: runs)
+            let runs = try opened.runs(of: checkpoint).map {
+                CheckpointDocument.Run(kind: $0.kind, finishedAt: $0.finishedAt, verdict: $0.verdict, toolVersion: $0.toolVersion)
+            }
+            let document = CheckpointDocument(
+                checkpoint: checkpoint, base: base, tensors: try opened.tensorEntries(of: checkpoint), verifications: runs)
             if output.json { return try JSONOutput.print(document) }
             printCheckpoint(document)
             return
@@ -70,10 +76,15 @@ struct Inspect: ParsableCommand {
         print("base \(base.shortReference)\(base.alias.map { " (alias \($0))" } ?? "")")
         print("  fingerprint  \(base.fingerprint)")
         printConfig(base.config)
-        print("  provenance   \(base.provenance.sourceFormat)\(base.provenance.sourcePath.map { " \($0)" } ?? ""), PrefixKit \(base.provenance.toolVersion), \(base.createdAt)")
+        print(
+            "  provenance   \(base.provenance.sourceFormat)\(base.provenance.sourcePath.map { " \($0)" } ?? ""), PrefixKit \(base.provenance.toolVersion), \(base.createdAt)"
+        )
         print("  tensors      \(base.tensorCount), \(Format.bytes(base.byteCount))")
         if output.verbose {
-            print(Format.table(document.tensors.map { [$0.name, "\($0.shape)", $0.dtype.rawValue, String($0.sha256.prefix(16)) + "…"] }, indent: "    "))
+            print(
+                Format.table(
+                    document.tensors.map { [$0.name, "\($0.shape)", $0.dtype.rawValue, String($0.sha256.prefix(16)) + "…"] }, indent: "    "
+                ))
         }
     }
 
@@ -92,20 +103,31 @@ struct Inspect: ParsableCommand {
         printConfig(document.base.config)
         print("  form         \(info.form.rawValue), Pn=\(info.prefixLength), \(info.numLayers) layers")
         print("  positions    prefix rows from \(info.positions.prefixStart), input rows from \(info.positions.inputStart)")
-        print("  provenance   \(info.provenance.sourceFormat)\(info.provenance.sourcePath.map { " \($0)" } ?? ""), PrefixKit \(info.provenance.toolVersion), \(info.createdAt)")
+        print(
+            "  provenance   \(info.provenance.sourceFormat)\(info.provenance.sourcePath.map { " \($0)" } ?? ""), PrefixKit \(info.provenance.toolVersion), \(info.createdAt)"
+        )
         if let parent = info.parent { print("  parent       \(parent)") }
         if !info.tags.isEmpty { print("  tags         \(info.tags.joined(separator: ", "))") }
         print("  mlp          \(info.hasMLP ? "stored" : "none"); probe \(info.hasProbe ? "stored" : "none")")
         if let task = info.task { print("  task         \(task.rawValue)") }
-        for run in document.runs { print("  \(run.kind == "verify" ? "verified" : run.kind)     \(run.finishedAt): \(run.verdict) (PrefixKit \(run.toolVersion))") }
-        print(Format.table([["tensor", "shape", "dtype", "bytes", "sha256", "blob"]] + document.tensors.map { entry in
-            [entry.role == "prefix" ? entry.name : "\(entry.role).\(entry.name)", "\(entry.shape)", entry.dtype.rawValue,
-             Format.bytes(entry.byteCount), output.verbose ? entry.sha256 : String(entry.sha256.prefix(16)) + "…",
-             "\(entry.blobPath):\(entry.dataset)"]
-        }))
+        for run in document.runs {
+            print("  \(run.kind == "verify" ? "verified" : run.kind)     \(run.finishedAt): \(run.verdict) (PrefixKit \(run.toolVersion))")
+        }
+        print(
+            Format.table(
+                [["tensor", "shape", "dtype", "bytes", "sha256", "blob"]]
+                    + document.tensors.map { entry in
+                        [
+                            entry.role == "prefix" ? entry.name : "\(entry.role).\(entry.name)", "\(entry.shape)", entry.dtype.rawValue,
+                            Format.bytes(entry.byteCount), output.verbose ? entry.sha256 : String(entry.sha256.prefix(16)) + "…",
+                            "\(entry.blobPath):\(entry.dataset)",
+                        ]
+                    }))
     }
 
     private func printConfig(_ config: ModelConfig) {
-        print("  config       \(Format.config(config)) hd=\(config.headDim) d_ff=\(config.intermediateSize) \(config.normKind.rawValue)(eps \(config.normEps)) \(config.positionScheme.rawValue) positions=\(config.maxPositions) vocab=\(config.vocabSize) \(config.activation)\(config.ropeTheta.map { " rope_theta=\($0)" } ?? "")")
+        print(
+            "  config       \(Format.config(config)) hd=\(config.headDim) d_ff=\(config.intermediateSize) \(config.normKind.rawValue)(eps \(config.normEps)) \(config.positionScheme.rawValue) positions=\(config.maxPositions) vocab=\(config.vocabSize) \(config.activation)\(config.ropeTheta.map { " rope_theta=\($0)" } ?? "")"
+        )
     }
 }
