@@ -213,4 +213,23 @@ struct FamilyFixtureTests {
                     && (row["relative_error"] as? Double ?? 1) <= 1e-12, "\(row)")
         }
     }
+
+    @Test(
+        "on an encoder the wrong compositions that stay distinguishable are named (NumPy references of buggy tools, BERT)",
+        arguments: ["kept_first_n", "prefix_ignored", "reused_previous_prefix", "layer_off_by_one"])
+    func encoderBugsNamed(bug: String) throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let imported = try Processes.prefixkit([
+            "import", store, "\(Self.root)/bert/numpy_prefix.npz", "--base", "\(Self.root)/bert/base", "--name", "h",
+        ])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let verify = try Processes.prefixkit([
+            "verify", store, "h", "--reference", "\(Self.root)/bert/numpy_bug_\(bug).npz", "--json", "--no-record",
+        ])
+        #expect(verify.status == 1, "\(verify.stdout)\(verify.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any])
+        let diagnosis = try #require((report["checkpoints"] as? [[String: Any]])?.first?["diagnosis"] as? [String: Any])
+        #expect(diagnosis["bug"] as? String == bug, "\(diagnosis)")
+    }
 }
