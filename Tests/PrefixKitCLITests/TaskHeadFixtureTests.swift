@@ -82,6 +82,31 @@ struct TaskHeadFixtureTests {
         #expect(check.status == 0 && check.stdout.contains("same"), "\(check.stdout)\(check.stderr)")
     }
 
+    @Test("the head is deduplicated like every tensor: the same adapter imported again writes nothing")
+    func headDeduplicated() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.store("roberta-seq-cls", dir)
+        let again = try Processes.prefixkit(["import", store, "\(Self.root)/roberta-seq-cls/adapter", "--name", "again", "--json"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
+        #expect(report["bytes_written"] as? Int == 0, "\(report)")
+        let inspect = try Processes.prefixkit(["inspect", store, "again"])
+        #expect(inspect.stdout.contains("task         SEQ_CLS"), "\(inspect.stdout)")
+    }
+
+    @Test("an encoder adapter without a head exports as FEATURE_EXTRACTION, as PEFT saved it")
+    func featureExtractionExport() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let root = Processes.repositoryRoot + "/fixtures/families/bert"
+        #expect(try Processes.prefixkit(["import", store, root + "/adapter", "--base", root + "/base"]).status == 0)
+        #expect(try Processes.prefixkit(["export", store, "adapter", "--format", "peft", "--out", dir.path + "/peft"]).status == 0)
+        let config = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + "/peft/adapter_config.json")))
+                as? [String: Any])
+        #expect(config["task_type"] as? String == "FEATURE_EXTRACTION", "\(config)")
+    }
+
     /// A copy of a head fixture's adapter whose safetensors Python rewrites with `edit` (a
     /// statement over the dict `t` of tensors and `config`).
     static func editedAdapter(_ name: String, _ dir: TemporaryDirectory, _ edit: String) throws -> String {
