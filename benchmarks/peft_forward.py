@@ -2,11 +2,14 @@
 instead of PrefixKit.
 
 Usage: peft_forward.py BASE_DIR ADAPTER_DIR IDS.npy ROUNDS THREADS OUT.npy [--once]
-Loads the HF model (float32) and the PEFT prefix-tuning adapter, sets torch's thread count,
-warms up once, then times ROUNDS forward passes (logits included) with the weights resident and
-prints the median as JSON. --once: one forward and exit (the caller times the whole process).
-Writes the logits to OUT.npy so the caller can check both sides agree.
-Install torch, transformers and peft for this peer only; the tests never need them.
+Loads the HF model (float32) in the class the adapter's task_type names (CAUSAL_LM:
+AutoModelForCausalLM; SEQ_CLS: AutoModelForSequenceClassification, its head from the adapter's
+modules_to_save) and the PEFT prefix-tuning adapter, sets torch's thread count, warms up once,
+then times ROUNDS forward passes over the ids ([N] or [B, N], mask all ones) with the weights
+resident and prints the median as JSON. --once: one forward and exit (the caller times the
+whole process). Writes the logits to OUT.npy so the caller can check both sides agree.
+PEFT runs SEQ_CLS prefix tuning with transformers 4.57.x only (not 5.x). Install torch,
+transformers and peft for this peer only; the tests never need them.
 """
 import json, statistics, sys, time
 
@@ -14,13 +17,19 @@ started = time.perf_counter()
 import numpy as np
 import torch
 import transformers, peft
-from transformers import AutoModelForCausalLM
-from peft import PeftModel
+from peft import PeftConfig, PeftModel
+
+CLASSES = {"CAUSAL_LM": "AutoModelForCausalLM", "SEQ_CLS": "AutoModelForSequenceClassification"}
 
 base, adapter, ids_path, rounds, threads, out = sys.argv[1:7]
 torch.set_num_threads(int(threads))
-model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), adapter).eval()
-ids = torch.tensor(np.load(ids_path)).reshape(1, -1)
+task = str(PeftConfig.from_pretrained(adapter).task_type).split(".")[-1]
+if task not in CLASSES:
+    raise SystemExit(f"error: task_type {task} is not one this peer runs ({', '.join(CLASSES)})")
+model_class = getattr(transformers, CLASSES[task])
+model = PeftModel.from_pretrained(model_class.from_pretrained(base, dtype=torch.float32), adapter).eval()
+ids = torch.tensor(np.load(ids_path))
+ids = ids.reshape(1, -1) if ids.dim() == 1 else ids
 mask = torch.ones_like(ids)
 
 

@@ -4,7 +4,7 @@ import PrefixKit
 /// A BERT-base-shaped encoder (L=12, d=768, Pn=20, N=128, B=8) with a sequence-classification
 /// head against HF transformers + PEFT on CPU PyTorch: same weights, adapter and inputs, same
 /// thread count, in the same run; in-process (weights resident, after a warm-up) and as whole
-/// processes (`prefixkit forward --logits` against `python peft_encoder.py --once`).
+/// processes (`prefixkit forward --logits` against `python peft_forward.py --once`).
 struct EncoderBenchmark {
     var options: BenchOptions
 
@@ -54,43 +54,15 @@ struct EncoderBenchmark {
 
         let stack = try PrefixStack(config: config, weights: InMemoryTensors(weights.tensors), prefix: PrefixSource(kv))
         let input = try ForwardInput(ids: idsTensor)
-        let forwardOptions = ForwardOptions(logits: true)
-        var result = try stack.forward(input, as: Float.self, options: forwardOptions)
-        var times: [Double] = []
-        for _ in 0..<options.rounds * 2 + 1 {
-            times.append(try Measure.seconds { result = try stack.forward(input, as: Float.self, options: forwardOptions) })
-        }
-        let ours = Measure.median(times)
         if options.profile {
             // For `perf record`: only the in-process forward from here on.
-            for _ in 0..<5 { result = try stack.forward(input, as: Float.self, options: forwardOptions) }
+            let (ours, _) = try PeerComparison.inProcess(stack, input, rounds: 5)
             print("encoder: \(Measure.ms(ours)) per forward (profile mode, no peer)")
             return
         }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("benchmarks/peft_encoder.py").path
-        let peerArguments = [
-            script, work + "/hf", work + "/adapter", work + "/ids.npy", "\(options.rounds * 2 + 1)", threads, work + "/peft.npy",
-        ]
-        let peer = try PeftBenchmark.json(python, peerArguments)
-        guard let theirs = peer["median"] as? Double else { throw BenchError("PEFT peer failed: \(peer)") }
-        let peerLogits = try NPY.read(path: work + "/peft.npy").tensor?.floats() ?? []
-        let ourLogits = result.logits?.floats() ?? []
-        let scale = peerLogits.map { abs($0) }.max() ?? 1
-        let agreement =
-            peerLogits.count == ourLogits.count
-            ? zip(ourLogits, peerLogits).map { abs($0 - $1) }.max().map { $0 / scale } ?? .infinity : .infinity
-
-        let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("prefixkit").path
-        var ourProcess: [Double] = [], peerProcess: [Double] = []
-        for round in 0..<options.rounds {
-            ourProcess.append(
-                try Measure.seconds {
-                    try PeftBenchmark.run(
-                        cli, ["forward", work + "/store", "kv", "--input", work + "/ids.npy", "--logits", "--out", work + "/o\(round).npz"])
-                })
-            peerProcess.append(try Measure.seconds { _ = try PeftBenchmark.json(python, peerArguments + ["--once"]) })
-        }
+        let run = try PeerComparison.run(
+            stack, input, work: work, python: python, threads: threads, rounds: options.rounds * 2 + 1, processRounds: options.rounds)
+        let (ours, theirs, agreement, peer) = (run.ours, run.theirs, run.agreement, run.peer)
         let flops = Double(batch) * Self.flops(config, pn: pn, n: n)
         let peak = Self.shapePeak(config, rows: batch * n)
         print(
@@ -110,12 +82,11 @@ struct EncoderBenchmark {
                     "PrefixKit " + Measure.ratio(theirs / ours), ">= 1.15x",
                 ],
                 [
-                    "`prefixkit forward --logits` whole process (store, digests, .npz out)", Measure.ms(Measure.median(ourProcess)), "", "",
-                    "",
+                    "`prefixkit forward --logits` whole process (store, digests, .npz out)", Measure.ms(run.ourProcess), "", "", "",
                 ],
                 [
-                    "`python peft_encoder.py --once` whole process", Measure.ms(Measure.median(peerProcess)), "",
-                    "PrefixKit " + Measure.ratio(Measure.median(peerProcess) / Measure.median(ourProcess)), "",
+                    "`python peft_forward.py --once` whole process", Measure.ms(run.peerProcess), "",
+                    "PrefixKit " + Measure.ratio(run.peerProcess / run.ourProcess), "",
                 ],
                 ["classifier logits, PrefixKit vs PEFT (max rel. error)", String(format: "%.1e", agreement), "", "", "<= 1e-4"],
             ]))

@@ -62,42 +62,15 @@ struct PeftBenchmark {
         // In-process, weights resident.
         let stack = try PrefixStack(config: config, weights: InMemoryTensors(weights.tensors), prefix: PrefixSource(kv))
         let input = try ForwardInput(ids: idsTensor)
-        let forwardOptions = ForwardOptions(logits: true)
-        var result = try stack.forward(input, as: Float.self, options: forwardOptions)
-        var times: [Double] = []
-        for _ in 0..<options.rounds * 2 + 1 {
-            times.append(try Measure.seconds { result = try stack.forward(input, as: Float.self, options: forwardOptions) })
-        }
-        let ours = Measure.median(times)
         if options.profile {
             // For `perf record`: only the in-process forward from here on.
-            for _ in 0..<20 { result = try stack.forward(input, as: Float.self, options: forwardOptions) }
+            let (ours, _) = try PeerComparison.inProcess(stack, input, rounds: 20)
             print("\(name): \(Measure.ms(ours)) per forward (profile mode, no peer)")
             return
         }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("benchmarks/peft_forward.py").path
-        let peerArguments = [
-            script, work + "/hf", work + "/adapter", work + "/ids.npy", "\(options.rounds * 2 + 1)", threads, work + "/peft.npy",
-        ]
-        let peer = try Self.json(python, peerArguments)
-        guard let theirs = peer["median"] as? Double else { throw BenchError("PEFT peer failed: \(peer)") }
-        let peerLogits = try NPY.read(path: work + "/peft.npy").tensor?.floats() ?? []
-        let ourLogits = result.logits?.floats() ?? []
-        let scale = peerLogits.map { abs($0) }.max() ?? 1
-        let agreement = zip(ourLogits, peerLogits).map { abs($0 - $1) }.max().map { $0 / scale } ?? .infinity
-
-        // Whole processes, what a CI job feels.
-        let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("prefixkit").path
-        var ourProcess: [Double] = [], peerProcess: [Double] = []
-        for round in 0..<options.rounds {
-            ourProcess.append(
-                try Measure.seconds {
-                    try Self.run(
-                        cli, ["forward", work + "/store", "kv", "--input", work + "/ids.npy", "--logits", "--out", work + "/o\(round).npz"])
-                })
-            peerProcess.append(try Measure.seconds { _ = try Self.json(python, peerArguments + ["--once"]) })
-        }
+        let run = try PeerComparison.run(
+            stack, input, work: work, python: python, threads: threads, rounds: options.rounds * 2 + 1, processRounds: options.rounds)
+        let (ours, theirs, agreement, peer) = (run.ours, run.theirs, run.agreement, run.peer)
 
         let flops = Self.flops(config, pn: pn, n: n)
         // Measured before and after the timings, the better of the two: a single measurement on
@@ -119,10 +92,10 @@ struct PeftBenchmark {
                     "transformers + PEFT in-process", Measure.ms(theirs), String(format: "%.1f", flops / theirs / 1e9),
                     "PrefixKit " + Measure.ratio(theirs / ours), ">= 1.15x",
                 ],
-                ["`prefixkit forward` whole process (store, digests, .npz out)", Measure.ms(Measure.median(ourProcess)), "", "", ""],
+                ["`prefixkit forward` whole process (store, digests, .npz out)", Measure.ms(run.ourProcess), "", "", ""],
                 [
-                    "`python peft_forward.py --once` whole process", Measure.ms(Measure.median(peerProcess)), "",
-                    "PrefixKit " + Measure.ratio(Measure.median(peerProcess) / Measure.median(ourProcess)), "",
+                    "`python peft_forward.py --once` whole process", Measure.ms(run.peerProcess), "",
+                    "PrefixKit " + Measure.ratio(run.peerProcess / run.ourProcess), "",
                 ],
                 ["logits, PrefixKit vs PEFT (max rel. error)", String(format: "%.1e", agreement), "", "", "<= 1e-4"],
             ]))
