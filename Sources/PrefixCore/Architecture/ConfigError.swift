@@ -35,6 +35,11 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
             field: feature.split(separator: "=").first.map(String.init))
     }
 
+    /// The refusal of a task head a family does not have.
+    public static func noTaskHead(_ task: TaskType, family: ArchitectureFamily) -> ConfigError {
+        ConfigError(.unsupported, "\(task) task heads are not implemented for \(family)", field: "task_type")
+    }
+
     /// The message.
     public var description: String { message }
 }

@@ -61,7 +61,7 @@ extension ModelArchitecture {
 
     /// No task heads (see ``ModelArchitecture/taskHead(_:config:labels:)``).
     public func taskHead(_ task: TaskType, config: ModelConfig, labels: Int) throws(ConfigError) -> TaskHeadRecipe {
-        throw ConfigError(.unsupported, "\(task) task heads are not implemented for \(family)", field: "task_type")
+        throw .noTaskHead(task, family: family)
     }
 
     /// No task heads.

@@ -68,6 +68,18 @@ public struct TaskHeadRecipe: Sendable, Hashable {
         self.steps = steps
     }
 
+    /// The shape every encoder class's head takes: an optional `width -> width` map named
+    /// `hidden.name` followed by its activation, then `output` (`width -> labels`), all biased.
+    public static func classifier(
+        _ task: TaskType, reading input: Input, width: Int, labels: Int, output: String = "classifier",
+        through hidden: (name: String, activation: Activation)? = nil
+    ) -> TaskHeadRecipe {
+        var steps: [Step] = []
+        if let hidden { steps.append(Step(LinearPart(hidden.name, inputs: width, outputs: width, bias: true), then: hidden.activation)) }
+        steps.append(Step(LinearPart(output, inputs: width, outputs: labels, bias: true)))
+        return TaskHeadRecipe(task: task, input: input, steps: steps)
+    }
+
     /// Every tensor the head reads: canonical name -> shape.
     public var tensors: [(String, [Int])] { steps.flatMap(\.linear.tensors) }
 

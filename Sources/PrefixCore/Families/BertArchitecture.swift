@@ -151,23 +151,18 @@ public struct BertArchitecture: ModelArchitecture {
         switch task {
         case .sequenceClassification:
             if let activation = classifierActivation {
-                return TaskHeadRecipe(
-                    task: task, input: .firstRow,
-                    steps: [
-                        .init(LinearPart("classifier.dense", inputs: d, outputs: d, bias: true), then: activation),
-                        .init(LinearPart("classifier.out_proj", inputs: d, outputs: labels, bias: true)),
-                    ])
+                return .classifier(
+                    task, reading: .firstRow, width: d, labels: labels, output: "classifier.out_proj",
+                    through: ("classifier.dense", activation))
             }
             guard hasPooler else {
                 throw ConfigError(.unsupported, "\(family) has no pooler for a sequence classifier", field: "task_type")
             }
-            return TaskHeadRecipe(
-                task: task, input: .pooler, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
+            return .classifier(task, reading: .pooler, width: d, labels: labels)
         case .tokenClassification:
-            return TaskHeadRecipe(
-                task: task, input: .everyRow, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
+            return .classifier(task, reading: .everyRow, width: d, labels: labels)
         default:
-            throw ConfigError(.unsupported, "\(task) task heads are not implemented for \(family)", field: "task_type")
+            throw .noTaskHead(task, family: family)
         }
     }
 

@@ -35,17 +35,11 @@ public struct DistilBertArchitecture: ModelArchitecture {
         let d = config.hiddenSize
         switch task {
         case .sequenceClassification:
-            return TaskHeadRecipe(
-                task: task, input: .firstRow,
-                steps: [
-                    .init(LinearPart("pre_classifier", inputs: d, outputs: d, bias: true), then: .relu),
-                    .init(LinearPart("classifier", inputs: d, outputs: labels, bias: true)),
-                ])
+            return .classifier(task, reading: .firstRow, width: d, labels: labels, through: ("pre_classifier", .relu))
         case .tokenClassification:
-            return TaskHeadRecipe(
-                task: task, input: .everyRow, steps: [.init(LinearPart("classifier", inputs: d, outputs: labels, bias: true))])
+            return .classifier(task, reading: .everyRow, width: d, labels: labels)
         default:
-            throw ConfigError(.unsupported, "\(task) task heads are not implemented for \(family)", field: "task_type")
+            throw .noTaskHead(task, family: family)
         }
     }
 
