@@ -53,7 +53,8 @@ CREATE TABLE checkpoint (
   created_at TEXT NOT NULL,
   source_format TEXT NOT NULL,
   source_path TEXT,
-  tool_version TEXT NOT NULL, task_type TEXT CHECK (task_type IS NULL OR length(task_type) > 0),
+  tool_version TEXT NOT NULL, task_type TEXT CHECK (task_type IS NULL OR length(task_type) > 0), prefix_layout TEXT NOT NULL DEFAULT 'direct'
+  CHECK (prefix_layout IN ('direct', 'peft-seq2seq')), encoder_layers INTEGER NOT NULL DEFAULT 0 CHECK (encoder_layers >= 0), cross_layers INTEGER NOT NULL DEFAULT 0 CHECK (cross_layers >= 0), encoder_prefix_start INTEGER NOT NULL DEFAULT 0 CHECK (encoder_prefix_start >= 0), encoder_input_start INTEGER NOT NULL DEFAULT 0 CHECK (encoder_input_start >= 0),
   UNIQUE (name, step)
 );
 CREATE INDEX checkpoint_base ON checkpoint(base_fingerprint);
@@ -94,7 +95,8 @@ CREATE TABLE "checkpoint_tensor" (
   name TEXT NOT NULL,
   layer INTEGER CHECK (layer IS NULL OR layer >= 0),
   ordinal INTEGER NOT NULL CHECK (ordinal >= 0),
-  tensor_id INTEGER NOT NULL REFERENCES tensor(id),
+  tensor_id INTEGER NOT NULL REFERENCES tensor(id), section TEXT
+  CHECK (section IS NULL OR section IN ('encoder', 'decoder', 'cross')),
   PRIMARY KEY (checkpoint_id, role, name)
 ) WITHOUT ROWID;
 CREATE INDEX checkpoint_tensor_tensor ON checkpoint_tensor(tensor_id);

@@ -8,9 +8,12 @@ themselves, with every layer's input and output.
     prefixkit verify STORE CHECKPOINT --reference ref.npz
 
 --input is an .npy of token ids ([N] or [B, N]) or an .npz holding `input_ids` (and optionally
-`attention_mask`, 1 real / 0 padding, and `token_type_ids`). The adapter's task type picks the
+`attention_mask`, 1 real / 0 padding, `token_type_ids`, and for SEQ_2_SEQ_LM adapters the
+`decoder_input_ids` the decoder runs on, which they need). The adapter's task type picks the
 model class: CAUSAL_LM, FEATURE_EXTRACTION (`final` is the last hidden state, plus
-`pooler_output`), SEQ_CLS and TOKEN_CLS (`logits` of the task head). The model runs in float64 by default
+`pooler_output`), SEQ_CLS and TOKEN_CLS (`logits` of the task head), SEQ_2_SEQ_LM (T5, BART:
+both stacks' blocks as `encoder.layer_LL.*` / `decoder.layer_LL.*`, `encoder.final`, the
+decoder's `final` and `logits`). The model runs in float64 by default
 (--dtype f32 for float32); the file records the tool versions in `meta`.
 
 What is written (schemas/exchange-format.md): `input_ids`, `attention_mask`, for every block l
@@ -23,7 +26,8 @@ forward hooks on the decoder blocks, so the last block's output is included (HF'
 Rotary models: transformers computes RoPE angles in float32 even in a float64 model (relative
 error ~1e-8 per layer); `meta` then says `"rope_dtype": "f32"`, and `verify` holds such a
 reference to the f32 tolerances while recomputing in float64. BLOOM and MPT compute the
-attention softmax in float32 likewise: `"softmax_dtype": "f32"`, held to the same tolerances.
+attention softmax in float32 likewise: `"softmax_dtype": "f32"`, and T5's RMS norm its mean
+square: `"norm_dtype": "f32"`, held to the same tolerances.
 
 Positions: in decoders, real tokens of a left-padded row take Pn, Pn+1, ... The script checks,
 on the unpadded inputs, whether this PEFT version offsets caller-given `position_ids` by
@@ -70,6 +74,7 @@ TASKS = {
     "FEATURE_EXTRACTION": ("AutoModel", False),
     "SEQ_CLS": ("AutoModelForSequenceClassification", False),
     "TOKEN_CLS": ("AutoModelForTokenClassification", False),
+    "SEQ_2_SEQ_LM": ("AutoModelForSeq2SeqLM", True),
 }
 
 # How transformers places an encoder's input rows after a prefix of Pn (checked on the installed
@@ -81,7 +86,7 @@ POSITION_RULES = {"roberta": "skip-padding-ids", "xlm-roberta": "skip-padding-id
 NO_CACHE = {"distilbert"}
 
 
-def reference(base, adapter, ids, mask, dtype="f64", token_types=None):
+def reference(base, adapter, ids, mask, dtype="f64", token_types=None, decoder_ids=None):
     """Runs the PEFT model and returns the exchange entries (a dict of NumPy arrays)."""
     import torch, transformers, peft
     from peft import PeftConfig, PeftModel
@@ -92,6 +97,10 @@ def reference(base, adapter, ids, mask, dtype="f64", token_types=None):
     class_name, causal = TASKS[task]
     model = PeftModel.from_pretrained(getattr(transformers, class_name).from_pretrained(base), adapter).eval()
     model = model.double() if dtype == "f64" else model.float()
+    if task == "SEQ_2_SEQ_LM":
+        if decoder_ids is None:
+            raise SystemExit("error: a SEQ_2_SEQ_LM adapter needs decoder_input_ids in the --input .npz")
+        return seq2seq_reference(model, ids, mask, decoder_ids, dtype)
     config = model.peft_config[model.active_adapter]
     if str(config.peft_type).split(".")[-1] != "PREFIX_TUNING":
         raise SystemExit(f"error: {adapter} is a {config.peft_type} adapter, not prefix tuning")
@@ -202,6 +211,67 @@ def reference(base, adapter, ids, mask, dtype="f64", token_types=None):
     return data
 
 
+def stack_blocks(stack):
+    """The block list of one T5/BART stack (`block` or `layers`)."""
+    return stack.block if hasattr(stack, "block") else stack.layers
+
+
+def seq2seq_reference(model, ids, mask, decoder_ids, dtype):
+    """Runs a PEFT SEQ_2_SEQ_LM model: encoder on `ids` with `mask`, decoder on `decoder_ids`.
+
+    Records both stacks' block inputs and outputs (`encoder.layer_LL.*`, `decoder.layer_LL.*`),
+    the encoder's last hidden state (`encoder.final`), the decoder's final hidden state before
+    any head rescale (`final`) and the logits. PEFT's layout (architectures.md): the encoder gets
+    no prefix, decoder block i reads stored layer 2i mod L, the cross-attention part is dropped.
+    """
+    import torch, transformers, peft
+    config = model.peft_config[model.active_adapter]
+    pn = config.num_virtual_tokens
+    core = model.get_base_model()
+    inner = core.model if hasattr(core, "model") and hasattr(core.model, "encoder") else core
+    stacks = {"encoder": stack_blocks(inner.encoder), "decoder": stack_blocks(inner.decoder)}
+    captured = {}
+
+    def hook(key):
+        def record(module, args, kwargs, output):
+            hidden = args[0] if args else kwargs["hidden_states"]
+            out = output[0] if isinstance(output, tuple) else output
+            captured[key] = (hidden.detach().double().numpy().copy(), out.detach().double().numpy().copy())
+        return record
+
+    handles = [block.register_forward_hook(hook((name, i)), with_kwargs=True)
+               for name, blocks in stacks.items() for i, block in enumerate(blocks)]
+    final = {}
+    handles.append(inner.decoder.register_forward_hook(
+        lambda m, a, o: final.__setitem__("decoder", o.last_hidden_state.detach().double().numpy().copy())))
+    try:
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
+                        decoder_input_ids=torch.tensor(decoder_ids), output_hidden_states=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+    data = {"input_ids": ids, "attention_mask": mask, "decoder_input_ids": decoder_ids}
+    for name, blocks in stacks.items():
+        width = 3 if len(blocks) > 100 else 2
+        for l in range(len(blocks)):
+            if (name, l) not in captured:
+                raise SystemExit(f"error: hooks did not see {name} block {l}")
+            data[f"{name}.layer_{l:0{width}d}.input"], data[f"{name}.layer_{l:0{width}d}.output"] = captured[(name, l)]
+    data["encoder.final"] = out.encoder_last_hidden_state.double().numpy()
+    data["final"] = final["decoder"]
+    data["logits"] = out.logits.double().numpy()
+    meta = {"form": "kv", "Pn": pn, "input_start": pn, "compute_dtype": dtype, "layers": len(stacks["decoder"]),
+            "encoder_layers": len(stacks["encoder"]), "task_type": "SEQ_2_SEQ_LM", "prefix_layout": "peft-seq2seq",
+            "encoder_input_start": 0,
+            "tool": f"transformers {transformers.__version__} + peft {peft.__version__} (scripts/peft_reference.py)"}
+    # T5's RMS norm computes its mean square in float32 whatever the model's dtype.
+    if any(type(m).__name__ in ("T5LayerNorm", "MT5LayerNorm") for m in core.modules()):
+        meta["norm_dtype"] = "f32"
+    data["meta"] = np.array(json.dumps(meta))
+    return data
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="the HF model directory the adapter was trained on")
@@ -214,7 +284,12 @@ def main(argv=None):
     types = None
     if args.input.endswith(".npz") and "token_type_ids" in np.load(args.input).files:
         types = np.load(args.input)["token_type_ids"].astype(np.int64).reshape(ids.shape)
-    data = reference(args.base, args.adapter, ids, mask, args.dtype, types)
+    decoder_ids = None
+    if args.input.endswith(".npz") and "decoder_input_ids" in np.load(args.input).files:
+        decoder_ids = np.load(args.input)["decoder_input_ids"].astype(np.int64)
+        if decoder_ids.ndim == 1:
+            decoder_ids = np.broadcast_to(decoder_ids, (ids.shape[0], decoder_ids.shape[0])).copy()
+    data = reference(args.base, args.adapter, ids, mask, args.dtype, types, decoder_ids)
     np.savez(args.out, **data)
     layers = sum(1 for k in data if k.endswith(".output"))
     print(f"wrote {args.out}: {ids.shape[0]} x {ids.shape[1]} tokens, {layers} layers, {args.dtype}")

@@ -5,16 +5,19 @@ enum Attention {
     /// Shapes: `q [Rq, H*hd]`, `k` and `v [Rk, Hkv*hd]` -> `[Rq, H*hd]`. Query head `h` reads
     /// key/value head `h / (H / Hkv)`. Query `i` sits at key index `queryOffset + i` and sees key
     /// `j` when `keyMask[j]` is true and, if `causal`, when `j <= queryOffset + i` and, with a
+    /// `relativeBias`, gets `table[buckets[i * Rk + j] * H + h]` added to its score (T5); with a
     /// `window`, `queryOffset + i - j < window` (bidirectional attention sees every unmasked key). `softcap` maps a score `s` to `softcap * tanh(s / softcap)`.
     /// A query that sees no key gets zeros (only padded rows can, and they are never compared).
     static func attend<T>(
         q: Matrix<T>, k: Matrix<T>, v: Matrix<T>, heads: Int, kvHeads: Int, headDim: Int,
         queryOffset: Int, keyMask: [Bool], causal: Bool = true, scale scaleValue: Double? = nil, window: Int? = nil,
-        softcap: Double? = nil, alibi: (slopes: [Double], keyPositions: [Int])? = nil
+        softcap: Double? = nil, alibi: (slopes: [Double], keyPositions: [Int])? = nil,
+        relativeBias: (buckets: [Int], table: [T])? = nil
     ) -> Matrix<T> {
         let rq = q.rows, rk = k.rows
         precondition(q.cols == heads * headDim && k.cols == kvHeads * headDim && v.cols == k.cols && v.rows == rk, "attention shapes")
-        precondition(keyMask.count == rk && queryOffset + rq <= rk, "attention mask")
+        precondition(keyMask.count == rk && (!causal || queryOffset + rq <= rk), "attention mask")
+        precondition(relativeBias.map { $0.buckets.count == rq * rk } ?? true, "relative bias shape")
         var out = Matrix<T>(zeros: rq, heads * headDim)
         var scores = [T](repeating: 0, count: rq * rk)
         let group = heads / kvHeads
@@ -38,6 +41,12 @@ enum Attention {
                                     if let softcap {
                                         let cap = T(softcap), inverse = T(1 / softcap)
                                         for j in row.indices { row[j] = cap * T.tanh(row[j] * inverse) }
+                                    }
+                                    if let relativeBias {
+                                        // T5: `table[bucket(key - query), h]`, added after scaling.
+                                        relativeBias.buckets.withUnsafeBufferPointer { buckets in
+                                            for j in row.indices { row[j] += relativeBias.table[buckets[i * rk + j] * heads + h] }
+                                        }
                                     }
                                     if let alibi {
                                         let slope = T(alibi.slopes[h])

@@ -42,6 +42,30 @@ struct LoadedNorm<Scalar: ComputeScalar> {
     }
 }
 
+/// The encoder output one sequence's cross-attention reads: keys and values `[R, H*hd]` (any
+/// cross-attention prefix first) and which of those rows are real.
+struct CrossContext<Scalar: ComputeScalar> {
+    var keys: Matrix<Scalar>, values: Matrix<Scalar>
+    var mask: [Bool]
+}
+
+/// A loaded ``PrefixCore/CrossAttentionPart``.
+struct LoadedCrossAttention<Scalar: ComputeScalar> {
+    let part: CrossAttentionPart
+    let norm: LoadedNorm<Scalar>?, residualNorm: LoadedNorm<Scalar>?
+    let q: LoadedLinear<Scalar>, k: LoadedLinear<Scalar>, v: LoadedLinear<Scalar>, output: LoadedLinear<Scalar>
+
+    init(_ part: CrossAttentionPart, load: (String) throws -> Tensor) rethrows {
+        self.part = part
+        norm = try part.norm.map { try LoadedNorm($0, load: load) }
+        residualNorm = try part.residualNorm.map { try LoadedNorm($0, load: load) }
+        q = try LoadedLinear(part.q, load: load)
+        k = try LoadedLinear(part.k, load: load)
+        v = try LoadedLinear(part.v, load: load)
+        output = try LoadedLinear(part.output, load: load)
+    }
+}
+
 /// One block composed from shared parts as its ``PrefixCore/LayerRecipe`` says (the recipe's
 /// documentation gives the formula). Shapes: `x [R, d]` -> `[R, d]`; keys and values
 /// `[R, Hkv*hd]`.
@@ -60,6 +84,10 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
     let mlpLinears: [LoadedLinear<Scalar>]
     let mlpOutputNorm: LoadedNorm<Scalar>?
     let attentionResidualNorm: LoadedNorm<Scalar>?, mlpResidualNorm: LoadedNorm<Scalar>?
+    /// T5's relative bias: the stack's bucket rule and its `[buckets, H]` table.
+    let relativeBias: (recipe: RelativeBiasRecipe, table: [Scalar])?
+    /// The attention over the encoder's output (decoder blocks of encoder-decoders).
+    let cross: LoadedCrossAttention<Scalar>?
 
     /// Loads a block; `load` resolves canonical names.
     init(_ recipe: LayerRecipe, model: ModelRecipe, rope: RotaryEmbedding?, load: (String) throws -> Tensor) rethrows {
@@ -69,6 +97,12 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         self.recipe = recipe
         self.rope = rope
         if case .alibi(let slopes, let byColumn) = model.positions { alibi = (slopes, byColumn) } else { alibi = nil }
+        if case .relativeBias(let bias) = model.positions {
+            relativeBias = (bias, Scalar.elements(of: try load(bias.table)))
+        } else {
+            relativeBias = nil
+        }
+        cross = try recipe.crossAttention.map { try LoadedCrossAttention($0, load: load) }
         func norm(_ part: NormPart?) throws -> LoadedNorm<Scalar>? { try part.map { try LoadedNorm($0, load: load) } }
         inputNorm = try norm(recipe.inputNorm)
         queryNorm = try norm(recipe.attention.queryNorm)
@@ -155,12 +189,27 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         _ x: Matrix<Scalar>, positions: [Int], past: (keys: Matrix<Scalar>, values: Matrix<Scalar>)?,
         pastPositions: [Int], keyMask: [Bool]
     ) -> Matrix<Scalar> {
-        self(batch: [x], positions: [positions], past: [past], pastPositions: pastPositions, keyMasks: [keyMask])[0]
+        self(batch: [x], positions: [positions], past: [past], pastPositions: pastPositions, keyMasks: [keyMask], cross: nil)[0]
+    }
+
+    /// The keys and values cross-attention computes from encoder rows `encoded`, `[R, H*hd]` each.
+    func crossKeysValues(_ encoded: Matrix<Scalar>) -> (keys: Matrix<Scalar>, values: Matrix<Scalar>)? {
+        cross.map { ($0.k(encoded), $0.v(encoded)) }
+    }
+
+    /// The relative-bias bucket of every (query row, key) pair of one sequence: queries at
+    /// `queryPositions`, keys at `keyPositions`.
+    private func buckets(_ recipe: RelativeBiasRecipe, queryPositions: [Int], keyPositions: [Int]) -> [Int] {
+        var out = [Int](repeating: 0, count: queryPositions.count * keyPositions.count)
+        for (i, query) in queryPositions.enumerated() {
+            for (j, key) in keyPositions.enumerated() { out[i * keyPositions.count + j] = recipe.bucket(key - query) }
+        }
+        return out
     }
 
     func callAsFunction(
         batch xs: [Matrix<Scalar>], positions: [[Int]], past: [(keys: Matrix<Scalar>, values: Matrix<Scalar>)?],
-        pastPositions: [Int], keyMasks: [[Bool]]
+        pastPositions: [Int], keyMasks: [[Bool]], cross contexts: [CrossContext<Scalar>]?
     ) -> [Matrix<Scalar>] {
         let x = xs.count == 1 ? xs[0] : Matrix(stacking: xs)
         let (query, k, v) = project(x, positions: Array(positions.joined()), wantQuery: true)
@@ -182,6 +231,10 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
                     causal: attention.causal, scale: attention.scale, window: attention.window, softcap: attention.softcap,
                     alibi: alibi.map {
                         ($0, Self.alibiPositions(past[b] == nil ? [] : pastPositions, positions[b], keyMasks[b], byColumn: $1))
+                    },
+                    relativeBias: relativeBias.map { bias in
+                        let keyPositions = (past[b] == nil ? [] : pastPositions) + positions[b]
+                        return (buckets(bias.recipe, queryPositions: positions[b], keyPositions: keyPositions), bias.table)
                     })
                 let width = result.cols
                 result.values.withUnsafeBufferPointer { src in
@@ -189,18 +242,46 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
                 }
             }
         }
-        var start = 0
-        let y = finish(x, attended: attended)
+        let y = finish(x, attended: attended, starts: starts, cross: contexts)
         guard xs.count > 1 else { return [y] }
-        start = 0
+        var start = 0
         return xs.map { item in
             defer { start += item.rows }
             return y.rows(start..<(start + item.rows))
         }
     }
 
-    /// The output projection, residuals and MLP after attention, on rows `x` and their attention output.
-    private func finish(_ x: Matrix<Scalar>, attended: Matrix<Scalar>) -> Matrix<Scalar> {
+    /// Cross-attention on rows `h` (sequence `b` at rows `starts[b] ..< starts[b+1]`) over each
+    /// sequence's encoder context, with its residual and norm.
+    private func crossAttend(_ h: Matrix<Scalar>, _ cross: LoadedCrossAttention<Scalar>, starts: [Int], contexts: [CrossContext<Scalar>])
+        -> Matrix<Scalar>
+    {
+        let q = cross.q(cross.norm.map { $0(h) } ?? h)
+        var attended = Matrix<Scalar>(zeros: h.rows, heads * headDim)
+        attended.values.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let out = out
+            Parallel.forEach(contexts.count) { b in
+                let range = starts[b]..<starts[b + 1]
+                let context = contexts[b]
+                let result = Attention.attend(
+                    q: contexts.count == 1 ? q : q.rows(range), k: context.keys, v: context.values, heads: heads, kvHeads: heads,
+                    headDim: headDim, queryOffset: 0, keyMask: context.mask, causal: false, scale: cross.part.scale)
+                let width = result.cols
+                result.values.withUnsafeBufferPointer { src in
+                    for (i, value) in src.enumerated() { out[range.lowerBound * width + i] = value }
+                }
+            }
+        }
+        var c = cross.output(attended)
+        c.add(h)
+        return cross.residualNorm.map { $0(c) } ?? c
+    }
+
+    /// The output projection, residuals, cross-attention and MLP after attention, on rows `x`
+    /// and their attention output.
+    private func finish(_ x: Matrix<Scalar>, attended: Matrix<Scalar>, starts: [Int], cross contexts: [CrossContext<Scalar>]?)
+        -> Matrix<Scalar>
+    {
         var o = output(attended)
         if let attentionOutputNorm { o = attentionOutputNorm(o) }
         let multiplier = Scalar(recipe.residualMultiplier)
@@ -210,6 +291,7 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
             if multiplier != 1 { h.scale(by: multiplier) }
             h.add(x)
             if let attentionResidualNorm { h = attentionResidualNorm(h) }
+            if let cross, let contexts { h = crossAttend(h, cross, starts: starts, contexts: contexts) }
             var m = feedForward(mlpNorm.map { $0(h) } ?? h)
             if let mlpOutputNorm { m = mlpOutputNorm(m) }
             if multiplier != 1 { m.scale(by: multiplier) }

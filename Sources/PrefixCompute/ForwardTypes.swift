@@ -15,6 +15,9 @@ public struct ForwardInput: Sendable {
     public var mask: [[Bool]]
     /// `B x N` token types (BERT's segment ids), or nil for all 0.
     public var tokenTypes: [[Int]]?
+    /// `B x T` ids the decoder of an encoder-decoder runs on (HF's `decoder_input_ids`); the
+    /// encoder runs on ``ids`` or ``embeddings`` with ``mask``.
+    public var decoderIDs: [[Int]]?
 
     /// The number of sequences.
     public var batch: Int { ids?.count ?? embeddings?.shape[0] ?? 0 }
@@ -63,6 +66,31 @@ public struct ForwardInput: Sendable {
         ids = nil
         self.embeddings = tensor
         self.mask = try ForwardInput.mask(mask, rows: tensor.shape[0], length: tensor.shape[1])
+    }
+
+    /// A decoder's own input: ids with every row real.
+    init(decoderIDs: [[Int]]) {
+        ids = decoderIDs
+        embeddings = nil
+        mask = decoderIDs.map { Array(repeating: true, count: $0.count) }
+    }
+
+    /// Sets the decoder's ids for an encoder-decoder (`[T]`, used for every sequence, or
+    /// `[B, T]`, any integer dtype).
+    ///
+    /// - Throws: ``ComputeError`` `.invalidInput` for another dtype or shape.
+    public mutating func setDecoderIDs(_ ids: Tensor) throws(ComputeError) {
+        let dims = ids.shape.dimensions
+        guard dims.count == 1 || (dims.count == 2 && dims[0] == batch), dims.last.map({ $0 > 0 }) ?? false,
+            !ids.dtype.isFloatingPoint, ids.dtype != .bool
+        else {
+            throw ComputeError(
+                .invalidInput, "decoder input ids must be [T] or [B, T] for the B encoder rows", tensor: "decoder_input_ids",
+                expected: "integer [\(batch), T]", actual: "\(ids.dtype) \(ids.shape)")
+        }
+        let values = try Self.integers(ids, name: "decoder_input_ids")
+        let t = dims[dims.count - 1]
+        decoderIDs = (0..<batch).map { r in dims.count == 1 ? values : Array(values[(r * t)..<((r + 1) * t)]) }
     }
 
     /// Sets the token types (`[N]` or `[B, N]`, any integer dtype, the inputs' shape).
@@ -192,4 +220,29 @@ public struct ForwardResult: Sendable {
     public var pooled: Tensor? = nil
     /// How the input rows' positions were chosen.
     public var positionRule: InputPositionRule = .realTokens
+    /// An encoder-decoder's encoder pass; the fields above are then the decoder's (its rows are
+    /// ``decoderIDs``'s, its mask all real).
+    public var encoder: EncoderResult?
+    /// The ids the decoder ran on, for encoder-decoders.
+    public var decoderIDs: [[Int]]?
+    /// Which stored layers reached which decoder blocks.
+    public var layout: PrefixLayout = .direct
+    /// The number of stored decoder-section layers.
+    public var storedLayers: Int?
+}
+
+/// What an encoder-decoder's encoder computed.
+public struct EncoderResult: Sendable {
+    /// The encoder's attention mask, `B x N`.
+    public var mask: [[Bool]]
+    /// Each block's input rows, `[B, N, d]` (after its prefix, `[B, Pn+N, d]` in hidden form).
+    public var layerInputs: [Tensor]
+    /// Each block's output rows, `[B, N, d]`.
+    public var layerOutputs: [Tensor]
+    /// The encoder's output after its final norm, `[B, N, d]`: what cross-attention reads.
+    public var final: Tensor
+    /// What each block did.
+    public var summaries: [LayerSummary]
+    /// Whether the encoder's blocks had a prefix.
+    public var prefixed: Bool
 }

@@ -32,23 +32,73 @@ extension PrefixStack {
     private func forwardFamily<T: ComputeScalar>(_ input: ForwardInput, _: T.Type, _ options: ForwardOptions) throws(ComputeError)
         -> ForwardResult
     {
-        try forwardLayers(input, options) { (l: Int) throws(ComputeError) -> ComposedBlock<T> in try block(l, T.self) }
+        try forwardLayers(input, options) { (stack: ModelRecipe, l: Int) throws(ComputeError) -> ComposedBlock<T> in
+            try block(l, of: stack, T.self)
+        }
     }
 
     private func forwardLayers<B: TransformerBlock>(
         _ input: ForwardInput, _ options: ForwardOptions,
-        makeBlock: (Int) throws(ComputeError) -> B
+        makeBlock: (ModelRecipe, Int) throws(ComputeError) -> B
     ) throws(ComputeError) -> ForwardResult {
         typealias T = B.Scalar
-        let batch = input.batch, n = input.length, d = config.hiddenSize, pn = prefix.prefixLength
+        let n = input.length, d = config.hiddenSize, pn = prefix.prefixLength
         let positions = prefix.positions
-        let lastPosition = max(positions.inputStart + n, positions.prefixStart + pn)
-        guard lastPosition <= config.maxPositions else {
-            throw ComputeError(
-                .positionsExceeded, "Pn + N = \(pn) + \(n) needs positions up to \(lastPosition), beyond the model's maximum",
-                expected: "<= \(config.maxPositions) positions", actual: "\(lastPosition)")
+        try checkInput(input, recipe: recipe)
+        var encoded: StackOutput<T>?
+        var decoderInput = input
+        if let encoder = recipe.encoder {
+            // The encoder runs on the input, the decoder on its own ids, attending to the encoder's output.
+            guard let decoderIDs = input.decoderIDs else {
+                throw ComputeError(
+                    .invalidInput, "an encoder-decoder needs decoder input ids besides the encoder's input", tensor: "decoder_input_ids")
+            }
+            let pass = StackPass(
+                recipe: encoder.recipe, layers: encoder.layers, section: .encoder, prefixLength: prefix.encoderLayer == nil ? 0 : pn,
+                positions: prefix.encoderPositions, load: prefix.encoderLayer, stored: encoder.layers)
+            encoded = try runStack(pass, input, options, cross: nil, makeBlock: makeBlock)
+            decoderInput = ForwardInput(decoderIDs: decoderIDs)
+            try checkInput(decoderInput, recipe: recipe)
         }
-        let embeddingWidth = recipe.embeddingWidth(modelWidth: d)
+        let stored = prefix.storedLayers ?? config.numLayers
+        let layout = prefix.layout
+        let pass = StackPass(
+            recipe: recipe, layers: config.numLayers, section: recipe.encoder == nil ? nil : .decoder, prefixLength: pn,
+            positions: positions, load: prefix.layer, stored: stored, layout: layout)
+        let cross = encoded.map { CrossSource<T>(states: $0.finals, mask: input.mask, load: prefix.crossLayer, layers: config.numLayers) }
+        let decoded = try runStack(pass, decoderInput, options, cross: cross, makeBlock: makeBlock)
+        let finals = decoded.finals
+        let pooled = try pool(finals)
+        var logits: Tensor?
+        if options.logits {
+            // A checkpoint's task head, where it carries one; else the base's LM head.
+            if let head = try taskHead() {
+                logits = try taskLogits(head, finals: finals, pooled: pooled)
+            } else {
+                logits = try self.logits(finals)
+            }
+        }
+        let rows = decoderInput.length
+        var result = ForwardResult(
+            form: prefix.form, prefixLength: pn, inputStart: positions.inputStart, dtype: T.dtype, mask: decoderInput.mask,
+            layerInputs: decoded.layerInputs, layerOutputs: decoded.layerOutputs, prefixOutputs: decoded.prefixOutputs,
+            final: T.tensor(finals.flatMap(\.values), shape: [finals.count, rows, d]), logits: logits,
+            summaries: decoded.summaries, skippedWeights: skippedWeights, pooled: pooled, positionRule: recipe.inputPositions)
+        if let encoded {
+            result.encoder = EncoderResult(
+                mask: input.mask, layerInputs: encoded.layerInputs, layerOutputs: encoded.layerOutputs,
+                final: T.tensor(encoded.finals.flatMap(\.values), shape: [encoded.finals.count, n, d]), summaries: encoded.summaries,
+                prefixed: prefix.encoderLayer != nil)
+            result.decoderIDs = decoderInput.ids
+            result.layout = layout
+            result.storedLayers = stored
+        }
+        return result
+    }
+
+    /// Checks ids, embeddings and token types against the stack `recipe` describes.
+    private func checkInput(_ input: ForwardInput, recipe: ModelRecipe) throws(ComputeError) {
+        let embeddingWidth = recipe.embeddingWidth(modelWidth: config.hiddenSize)
         if let embeddings = input.embeddings, embeddings.shape[2] != embeddingWidth {
             throw ComputeError(
                 .invalidInput, "embeddings have the wrong width", tensor: "inputs_embeds", expected: "[B, N, \(embeddingWidth)]",
@@ -57,6 +107,11 @@ extension PrefixStack {
         if let ids = input.ids, let bad = ids.joined().first(where: { $0 < 0 || $0 >= config.vocabSize }) {
             throw ComputeError(
                 .invalidInput, "token id out of range", tensor: "input_ids", expected: "0 ..< \(config.vocabSize)", actual: "\(bad)")
+        }
+        if let ids = input.decoderIDs, let bad = ids.joined().first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw ComputeError(
+                .invalidInput, "token id out of range", tensor: "decoder_input_ids", expected: "0 ..< \(config.vocabSize)",
+                actual: "\(bad)")
         }
         if let types = input.tokenTypes {
             let count = recipe.tokenTypes?.count ?? 1
@@ -69,18 +124,39 @@ extension PrefixStack {
                     .invalidInput, "token type out of range", tensor: "token_type_ids", expected: "0 ..< \(count)", actual: "\(bad)")
             }
         }
+    }
 
-        let inputPositions = Self.inputPositions(input, rule: recipe.inputPositions, start: positions.inputStart)
+    /// Runs one stack (the model's, or an encoder-decoder's encoder or decoder) over `input`:
+    /// embedding, every block with its prefix (and, for a decoder, its cross-attention), final norm.
+    private func runStack<B: TransformerBlock>(
+        _ pass: StackPass, _ input: ForwardInput, _ options: ForwardOptions, cross: CrossSource<B.Scalar>?,
+        makeBlock: (ModelRecipe, Int) throws(ComputeError) -> B
+    ) throws(ComputeError) -> StackOutput<B.Scalar> {
+        typealias T = B.Scalar
+        let batch = input.batch, n = input.length, d = config.hiddenSize, pn = pass.prefixLength
+        let positions = pass.positions
+        let lastPosition = max(positions.inputStart + n, positions.prefixStart + pn)
+        guard lastPosition <= config.maxPositions else {
+            throw ComputeError(
+                .positionsExceeded, "Pn + N = \(pn) + \(n) needs positions up to \(lastPosition), beyond the model's maximum",
+                expected: "<= \(config.maxPositions) positions", actual: "\(lastPosition)")
+        }
+        let inputPositions = Self.inputPositions(input, rule: pass.recipe.inputPositions, start: positions.inputStart)
         let prefixPositions = Array(positions.prefixStart..<(positions.prefixStart + pn))
-        var states = try embed(input, inputPositions, T.self)
+        var states = try embed(input, inputPositions, recipe: pass.recipe, T.self)
 
-        var layerInputs: [Tensor] = [], layerOutputs: [Tensor] = [], prefixOutputs: [Tensor] = [], summaries: [LayerSummary] = []
-        let computePrefixRows = options.computePrefixRows && prefix.form == .hidden
-        for l in 0..<config.numLayers {
-            let block = try makeBlock(l)
-            let layerPrefix = try prefixLayer(l)
+        var output = StackOutput<T>()
+        let computePrefixRows = options.computePrefixRows && prefix.form == .hidden && pn > 0
+        for l in 0..<pass.layers {
+            let block = try makeBlock(pass.recipe, l)
+            var layerPrefix: LayerPrefix?
+            if let load = pass.load {
+                let stored = pass.layout.storedLayer(forBlock: l, stored: pass.stored)
+                layerPrefix = try prefixLayer(stored, section: pass.section, count: pass.stored, load: load)
+            }
             var inputsRecord: [T] = [], prefixRecord: [T] = []
             let keyMasks = input.mask.map { Array(repeating: true, count: pn) + $0 }
+            let contexts = try cross.map { cross throws(ComputeError) in try crossContexts(cross, block: block, layer: l) }
             // The prefix's keys and values, the same for every sequence: computed once.
             var past: (keys: Matrix<T>, values: Matrix<T>)?
             switch layerPrefix {
@@ -90,8 +166,8 @@ extension PrefixStack {
                 if computePrefixRows {
                     for b in 0..<batch {
                         let y = block(
-                            rows.stacked(on: states[b]), positions: prefixPositions + inputPositions[b], past: nil, pastPositions: [],
-                            keyMask: keyMasks[b])
+                            batch: [rows.stacked(on: states[b])], positions: [prefixPositions + inputPositions[b]], past: [nil],
+                            pastPositions: [], keyMasks: [keyMasks[b]], cross: contexts.map { [$0[b]] })[0]
                         prefixRecord += y.rows(0..<pn).values
                         states[b] = y.rows(pn..<(pn + n))
                     }
@@ -101,39 +177,64 @@ extension PrefixStack {
             case .kv(let key, let value):
                 for b in 0..<batch { inputsRecord += states[b].values }
                 past = (keys: PrefixStack.keyValueMatrix(key) as Matrix<T>, values: PrefixStack.keyValueMatrix(value) as Matrix<T>)
+            case nil:
+                for b in 0..<batch { inputsRecord += states[b].values }
             }
-            if let past {
+            if !computePrefixRows || layerPrefix == nil {
                 // Every sequence at once: row-wise work on all B x N rows, attention per sequence.
                 states = block(
                     batch: states, positions: inputPositions, past: Array(repeating: past, count: batch), pastPositions: prefixPositions,
-                    keyMasks: keyMasks)
+                    keyMasks: past == nil ? input.mask : keyMasks, cross: contexts)
             }
-            let rowsIn = prefix.form == .hidden ? pn + n : n
-            layerInputs.append(T.tensor(inputsRecord, shape: [batch, rowsIn, d]))
-            layerOutputs.append(T.tensor(states.flatMap(\.values), shape: [batch, n, d]))
-            if computePrefixRows { prefixOutputs.append(T.tensor(prefixRecord, shape: [batch, pn, d])) }
-            summaries.append(
+            let form = layerPrefix?.form ?? prefix.form
+            let rowsIn = form == .hidden && layerPrefix != nil ? pn + n : n
+            output.layerInputs.append(T.tensor(inputsRecord, shape: [batch, rowsIn, d]))
+            output.layerOutputs.append(T.tensor(states.flatMap(\.values), shape: [batch, n, d]))
+            if computePrefixRows { output.prefixOutputs.append(T.tensor(prefixRecord, shape: [batch, pn, d])) }
+            output.summaries.append(
                 LayerSummary(
-                    layer: l, rowsIn: rowsIn, prefixRows: pn, rowsKept: n, form: prefix.form,
+                    layer: l, rowsIn: rowsIn, prefixRows: layerPrefix == nil ? 0 : pn, rowsKept: n, form: form,
                     prefixRowsComputed: computePrefixRows))
         }
+        output.finals = try states.map { state throws(ComputeError) in try finalNorm(state, recipe: pass.recipe, layers: pass.layers) }
+        return output
+    }
 
-        let finals = try states.map { state throws(ComputeError) in try finalNorm(state) }
-        let pooled = try pool(finals)
-        var logits: Tensor?
-        if options.logits {
-            // A checkpoint's task head, where it carries one; else the base's LM head.
-            if let head = try taskHead() {
-                logits = try taskLogits(head, finals: finals, pooled: pooled)
-            } else {
-                logits = try self.logits(finals)
-            }
+    /// Each sequence's cross-attention context for decoder block `layer`: the block's keys and
+    /// values of the encoder's final rows (all sequences in one product), after the layer's
+    /// cross-attention prefix if the checkpoint has one.
+    private func crossContexts<B: TransformerBlock>(_ cross: CrossSource<B.Scalar>, block: B, layer: Int) throws(ComputeError)
+        -> [CrossContext<B.Scalar>]
+    {
+        typealias T = B.Scalar
+        let stacked = cross.states.count == 1 ? cross.states[0] : Matrix(stacking: cross.states)
+        guard let (keys, values) = block.crossKeysValues(stacked) else {
+            throw ComputeError(.unsupported, "block \(layer) of the \(config.family) decoder has no cross-attention")
         }
-        return ForwardResult(
-            form: prefix.form, prefixLength: pn, inputStart: positions.inputStart, dtype: T.dtype, mask: input.mask,
-            layerInputs: layerInputs, layerOutputs: layerOutputs, prefixOutputs: prefixOutputs,
-            final: T.tensor(finals.flatMap(\.values), shape: [batch, n, d]), logits: logits,
-            summaries: summaries, skippedWeights: skippedWeights, pooled: pooled, positionRule: recipe.inputPositions)
+        var prefixKV: (keys: Matrix<T>, values: Matrix<T>)?
+        var crossPrefix: LayerPrefix?
+        if let load = cross.load { crossPrefix = try prefixLayer(layer, section: .cross, count: cross.layers, load: load) }
+        switch crossPrefix {
+        case .kv(let key, let value):
+            prefixKV = (PrefixStack.keyValueMatrix(key), PrefixStack.keyValueMatrix(value))
+        case .hidden:
+            throw ComputeError(.unsupported, "a cross-attention prefix is keys and values: a hidden-form one has no rows to project")
+        case nil:
+            prefixKV = nil
+        }
+        var start = 0
+        return cross.states.enumerated().map { b, state in
+            defer { start += state.rows }
+            let range = start..<(start + state.rows)
+            var k = cross.states.count == 1 ? keys : keys.rows(range), v = cross.states.count == 1 ? values : values.rows(range)
+            var mask = cross.mask[b]
+            if let prefixKV {
+                k = prefixKV.keys.stacked(on: k)
+                v = prefixKV.values.stacked(on: v)
+                mask = Array(repeating: true, count: prefixKV.keys.rows) + mask
+            }
+            return CrossContext(keys: k, values: v, mask: mask)
+        }
     }
 
     /// The position of every input row under `rule` (``PrefixCore/InputPositionRule``), with the
@@ -165,7 +266,9 @@ extension PrefixStack {
     }
 
     /// `Hbar^0`: token embeddings (plus learned positions, where the model has them).
-    private func embed<T: ComputeScalar>(_ input: ForwardInput, _ positions: [[Int]], _: T.Type) throws(ComputeError) -> [Matrix<T>] {
+    private func embed<T: ComputeScalar>(_ input: ForwardInput, _ positions: [[Int]], recipe: ModelRecipe, _: T.Type) throws(ComputeError)
+        -> [Matrix<T>]
+    {
         let d = config.hiddenSize
         var states: [Matrix<T>]
         if let ids = input.ids {
@@ -220,11 +323,21 @@ extension PrefixStack {
         let bias: Weight<T>? = recipe.head.hasBias && has(recipe.head.name + ".bias") ? Weight(try load(recipe.head.name + ".bias")) : nil
         let rows = finals.first?.rows ?? 0, vocab = config.vocabSize
         let shape = (try? Shape([finals.count, rows, vocab])) ?? []
+        var finals = finals
+        if let scale = recipe.headInputScale {
+            // T5 v1.0 multiplies in the model's dtype: the factor is rounded to T first.
+            let factor = T(scale)
+            for b in finals.indices { finals[b].scale(by: factor) }
+        }
+        let logitBias: [T]? = try recipe.logitBias.map { name throws(ComputeError) in T.elements(of: try load(name)) }
         // The largest output of a forward (B x N x V): computed straight into the tensor's storage.
         return T.tensor(shape: shape) { out in
             for (b, final) in finals.enumerated() {
                 let slice = UnsafeMutableBufferPointer(rebasing: out[(b * rows * vocab)..<((b + 1) * rows * vocab)])
                 Linear.linear(final, head, bias, into: slice)
+                if let logitBias {
+                    for r in 0..<rows { for v in 0..<vocab { slice[r * vocab + v] += logitBias[v] } }
+                }
             }
             if let scale = recipe.logitScale {
                 let factor = T(scale)
@@ -237,9 +350,9 @@ extension PrefixStack {
         }
     }
 
-    private func finalNorm<T: ComputeScalar>(_ x: Matrix<T>) throws(ComputeError) -> Matrix<T> {
+    private func finalNorm<T: ComputeScalar>(_ x: Matrix<T>, recipe: ModelRecipe, layers: Int) throws(ComputeError) -> Matrix<T> {
         guard let part = recipe.finalNorm else { return x }
-        return try loading(config.numLayers) { try LoadedNorm<T>(part) { try load($0) } }(x)
+        return try loading(layers) { try LoadedNorm<T>(part) { try load($0) } }(x)
     }
 
     /// The pooler's output `tanh(dense(final[0]))` per sequence, `[B, d]`, when the model has a
@@ -252,4 +365,34 @@ extension PrefixStack {
         for i in pooled.values.indices { pooled.values[i] = T.tanh(pooled.values[i]) }
         return T.tensor(pooled.values, shape: [finals.count, config.hiddenSize])
     }
+}
+
+/// One stack's pass: its recipe and block count, which section its prefix is, and how each block's
+/// prefix is loaded (`nil`: the stack has no prefix, as PEFT's encoders of encoder-decoders):
+/// block `l` reads stored layer `layout.storedLayer(forBlock: l, stored:)` of `stored`.
+struct StackPass {
+    var recipe: ModelRecipe
+    var layers: Int
+    var section: PrefixSection?
+    var prefixLength: Int
+    var positions: PositionConvention
+    var load: (@Sendable (Int) throws -> LayerPrefix)?
+    var stored: Int
+    var layout: PrefixLayout = .direct
+}
+
+/// What a decoder's cross-attention reads: the encoder's final rows and mask per sequence, and
+/// each block's cross-attention prefix if the checkpoint has one.
+struct CrossSource<T: ComputeScalar> {
+    var states: [Matrix<T>]
+    var mask: [[Bool]]
+    var load: (@Sendable (Int) throws -> LayerPrefix)?
+    var layers: Int
+}
+
+/// What one stack computed.
+struct StackOutput<T: ComputeScalar> {
+    var layerInputs: [Tensor] = [], layerOutputs: [Tensor] = [], prefixOutputs: [Tensor] = []
+    var summaries: [LayerSummary] = []
+    var finals: [Matrix<T>] = []
 }

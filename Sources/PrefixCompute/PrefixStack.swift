@@ -15,6 +15,17 @@ public struct PrefixSource: Sendable {
     public var task: TaskType?
     /// Loads the task head's tensors (empty when there is none).
     public var head: @Sendable () throws -> [NamedTensor] = { [] }
+    /// Which stored layers reach which decoder blocks.
+    public var layout: PrefixLayout = .direct
+    /// The number of stored decoder-section layers (the blocks' count unless a PEFT
+    /// encoder-decoder layout, whose `L` may differ).
+    public var storedLayers: Int?
+    /// Loads encoder layer `l`'s prefix, when the checkpoint has an encoder section.
+    public var encoderLayer: (@Sendable (Int) throws -> LayerPrefix)?
+    /// Loads decoder block `l`'s cross-attention prefix, when the checkpoint has a cross section.
+    public var crossLayer: (@Sendable (Int) throws -> LayerPrefix)?
+    /// Where the encoder's prefix and input rows sit.
+    public var encoderPositions = PositionConvention(prefixStart: 0, inputStart: 0)
 
     /// Creates a source.
     public init(form: PrefixForm, prefixLength: Int, positions: PositionConvention, layer: @escaping @Sendable (Int) throws -> LayerPrefix)
@@ -34,6 +45,18 @@ public struct PrefixSource: Sendable {
         }
         task = content.task
         self.head = { head }
+        layout = content.layout
+        storedLayers = layers.count
+        encoderPositions = content.encoderPositions
+        func loader(_ layers: [LayerPrefix], _ section: PrefixSection) -> (@Sendable (Int) throws -> LayerPrefix)? {
+            guard !layers.isEmpty else { return nil }
+            return { l in
+                guard layers.indices.contains(l) else { throw ComputeError(.prefixShape, "no \(section) prefix for layer \(l)") }
+                return layers[l]
+            }
+        }
+        encoderLayer = loader(content.encoderLayers, .encoder)
+        crossLayer = loader(content.crossLayers, .cross)
     }
 }
 
@@ -129,16 +152,26 @@ public final class PrefixStack: Sendable {
 
     /// Loads block `layer` in precision `T`.
     func block<T: ComputeScalar>(_ layer: Int, _: T.Type) throws(ComputeError) -> ComposedBlock<T> {
-        try loading(layer) { try ComposedBlock<T>(recipe.layer(layer), model: recipe, rope: rope) { try load($0) } }
+        try block(layer, of: recipe, T.self)
+    }
+
+    /// Loads block `layer` of the stack `stack` describes (the model's, or its encoder's) in precision `T`.
+    func block<T: ComputeScalar>(_ layer: Int, of stack: ModelRecipe, _: T.Type) throws(ComputeError) -> ComposedBlock<T> {
+        try loading(layer) { try ComposedBlock<T>(stack.layer(layer), model: stack, rope: rope) { try load($0) } }
     }
 
     /// Loads and checks layer `l`'s prefix.
     func prefixLayer(_ l: Int) throws(ComputeError) -> LayerPrefix {
+        try prefixLayer(l, section: nil, count: config.numLayers, load: prefix.layer)
+    }
+
+    /// Loads and checks layer `l` of `count` with `load`, labelled by its section (`nil`: unsectioned).
+    func prefixLayer(_ l: Int, section: PrefixSection?, count: Int, load: (Int) throws -> LayerPrefix) throws(ComputeError) -> LayerPrefix {
+        let label = (section.map { $0.rawValue + "." } ?? "") + layerLabel(l, layerCount: count)
         let layer: LayerPrefix
-        do { layer = try prefix.layer(l) } catch let error as ComputeError { throw error } catch {
-            throw ComputeError(.source, "cannot read the prefix of layer \(l)", underlying: "\(error)", cause: error)
+        do { layer = try load(l) } catch let error as ComputeError { throw error } catch {
+            throw ComputeError(.source, "cannot read the prefix of \(label)", underlying: "\(error)", cause: error)
         }
-        let label = layerLabel(l, layerCount: config.numLayers)
         let pn = prefix.prefixLength
         guard layer.form == prefix.form else {
             throw ComputeError(.prefixShape, "prefix is in \(layer.form) form, expected \(prefix.form)", tensor: label)

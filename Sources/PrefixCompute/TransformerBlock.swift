@@ -9,6 +9,10 @@ protocol TransformerBlock<Scalar> {
     /// the KV form of a hidden prefix.
     func keysValues(_ x: Matrix<Scalar>, positions: [Int]) -> (keys: Matrix<Scalar>, values: Matrix<Scalar>)
 
+    /// The keys and values the block's cross-attention computes from encoder rows `encoded`;
+    /// `nil` for a block without cross-attention.
+    func crossKeysValues(_ encoded: Matrix<Scalar>) -> (keys: Matrix<Scalar>, values: Matrix<Scalar>)?
+
     /// The block's output for rows `x` at `positions`, attending causally over `past` keys and
     /// values (if any, at `pastPositions`) followed by the rows' own; `keyMask` covers past then
     /// own rows.
@@ -20,10 +24,22 @@ protocol TransformerBlock<Scalar> {
     /// The block on several sequences at once: every row-wise part (norms, projections, MLP)
     /// runs on all their rows stacked, attention on each sequence with its own past and mask.
     /// The same as calling the block on each sequence, in fewer and larger matrix products.
+    /// With `cross`, each sequence's rows also attend to its encoder context between
+    /// self-attention and the MLP (decoder blocks of encoder-decoders).
+    func callAsFunction(
+        batch xs: [Matrix<Scalar>], positions: [[Int]], past: [(keys: Matrix<Scalar>, values: Matrix<Scalar>)?],
+        pastPositions: [Int], keyMasks: [[Bool]], cross: [CrossContext<Scalar>]?
+    ) -> [Matrix<Scalar>]
+}
+
+extension TransformerBlock {
+    /// The block on several sequences, without cross-attention.
     func callAsFunction(
         batch xs: [Matrix<Scalar>], positions: [[Int]], past: [(keys: Matrix<Scalar>, values: Matrix<Scalar>)?],
         pastPositions: [Int], keyMasks: [[Bool]]
-    ) -> [Matrix<Scalar>]
+    ) -> [Matrix<Scalar>] {
+        self(batch: xs, positions: positions, past: past, pastPositions: pastPositions, keyMasks: keyMasks, cross: nil)
+    }
 }
 
 /// Splits `[R, 3*w]` into its three `[R, w]` column blocks.

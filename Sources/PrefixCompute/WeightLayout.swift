@@ -34,6 +34,13 @@ struct WeightLayout: Sendable {
         for l in 0..<config.numLayers {
             for (name, shape) in recipe.layer(l).tensors { required[name] = shape }
         }
+        if let encoder = recipe.encoder {
+            for l in 0..<encoder.layers {
+                for (name, shape) in encoder.recipe.layer(l).tensors { required[name] = shape }
+            }
+        }
+        let tableWidth = recipe.embeddingWidth(modelWidth: config.hiddenSize)
+        for name in recipe.tiedCopies { optional[name] = [config.vocabSize, tableWidth] }
     }
 
     /// The canonical form of a source name: the family's name prefixes (`transformer.`,
@@ -88,6 +95,13 @@ struct WeightLayout: Sendable {
             throw ComputeError(
                 .missingWeight, "a weight the model needs is missing", tensor: key,
                 expected: "\(required[key] ?? [])", actual: "nothing")
+        }
+        for copy in recipe.tiedCopies {
+            // A per-stack copy of the token embedding: the embedding is what the engine reads.
+            if let name = actualNames[copy] {
+                skipped.append(name)
+                actualNames[copy] = nil
+            }
         }
         let headKey = recipe.head.name + ".weight"
         if recipe.headUse == .tied, let head = actualNames[headKey] {

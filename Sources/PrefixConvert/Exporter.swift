@@ -112,11 +112,19 @@ public enum Exporter {
             let base = try store.base("base:" + info.baseFingerprint)
             let layers = content.layers.map { convert($0, dtype) }
             // The task PEFT loads the adapter for: the stored one, else the family's plain use.
-            let bidirectional = (try? Architectures.recipe(for: base.config))?.isBidirectional ?? false
-            let task = info.task ?? (bidirectional ? .featureExtraction : .causalLM)
+            let recipe = try? Architectures.recipe(for: base.config)
+            let bidirectional = recipe?.isBidirectional ?? false
+            let task =
+                info.task ?? (recipe?.isEncoderDecoder == true ? .seq2seqLM : bidirectional ? .featureExtraction : .causalLM)
+            if content.layout != .peftSeq2Seq, recipe?.isEncoderDecoder == true {
+                throw StorageError(
+                    .invalidArgument,
+                    "the checkpoint's prefix feeds every block of its section directly (the paper's layout); PEFT's encoder-decoder layout reads decoder block i from stored layer 2i mod L and has no encoder or cross-attention prefix, so no PEFT adapter computes the same",
+                    reference: info.reference)
+            }
             try PEFTAdapter.write(
                 layers: layers, hiddenSize: base.config.hiddenSize, baseModel: base.provenance.sourcePath ?? base.alias, task: task,
-                head: head, to: temporary)
+                head: head, layout: content.layout, to: temporary)
             report = ExportReport(
                 format: .peft, reference: info.reference, path: destination, files: ["adapter_config.json", "adapter_model.safetensors"],
                 bytesWritten: directorySize(temporary), conversion: conversion)

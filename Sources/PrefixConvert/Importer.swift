@@ -120,9 +120,11 @@ public enum Importer {
                     && config.tokenDim == adapter.config.tokenDim
             }
             try check(adapter.config, against: target.config, adapterPath: path)
-            let content = CheckpointContent(
+            var content = CheckpointContent(
                 form: .kv, prefixLength: adapter.config.numVirtualTokens, layers: try adapter.layers(),
                 task: adapter.config.taskType.map(TaskType.init(rawValue:)), head: adapter.head)
+            // PEFT's encoder-decoder layout: the L stored layers as saved, and the mapping.
+            content.layout = adapter.config.layout
             let detected =
                 "PEFT prefix-tuning adapter (\(adapter.config.prefixProjection ? "projected: the stored keys/values are the MLP's output, the MLP is not in the file" : "keys/values"))"
             return try finish(
@@ -227,6 +229,21 @@ public enum Importer {
     /// Refuses an adapter whose config disagrees with the base, naming the field.
     static func check(_ adapter: PEFTAdapter.Config, against config: ModelConfig, adapterPath: String) throws {
         let path = adapterPath + "/adapter_config.json"
+        let encoderDecoder = config.encoderLayers != nil
+        if encoderDecoder != (adapter.numTransformerSubmodules == 2) {
+            throw FormatError(
+                .inconsistent,
+                encoderDecoder
+                    ? "num_transformer_submodules is \(adapter.numTransformerSubmodules) but the \(config.family) base is an encoder-decoder, for which PEFT writes 2"
+                    : "num_transformer_submodules is 2 (an encoder-decoder adapter) but the \(config.family) base has one stack",
+                path: path, member: "num_transformer_submodules")
+        }
+        if encoderDecoder, adapter.numLayers != config.numLayers {
+            throw FormatError(
+                .inconsistent,
+                "num_layers is \(adapter.numLayers) but the base's decoder has \(config.numLayers) blocks: PEFT's encoder-decoder layout maps decoder block i to stored layer 2i mod num_layers, which transformers' cache only fills for as many blocks as stored layers",
+                path: path, member: "num_layers")
+        }
         if adapter.numLayers != config.numLayers {
             throw FormatError(
                 .inconsistent, "num_layers is \(adapter.numLayers) but the base has \(config.numLayers) layers", path: path,

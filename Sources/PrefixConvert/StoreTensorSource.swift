@@ -54,6 +54,15 @@ extension Store {
         }
         source.task = checkpoint.task
         source.head = { try store.head(of: checkpoint, verify: verify) }
+        source.layout = checkpoint.layout
+        source.storedLayers = checkpoint.numLayers
+        source.encoderPositions = checkpoint.encoderPositions
+        if checkpoint.encoderLayers > 0 {
+            source.encoderLayer = { layer in try store.prefix(of: checkpoint, layer: layer, section: .encoder, verify: verify) }
+        }
+        if checkpoint.crossLayers > 0 {
+            source.crossLayer = { layer in try store.prefix(of: checkpoint, layer: layer, section: .cross, verify: verify) }
+        }
         return source
     }
 

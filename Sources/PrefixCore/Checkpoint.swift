@@ -60,6 +60,29 @@ public struct CheckpointContent: Sendable, Equatable {
     public var task: TaskType?
     /// The task head's tensors (`classifier.weight`, ...), for tasks that have one.
     public var head: [NamedTensor]
+    /// Which stored layers reach which blocks (``PrefixLayout/direct`` unless a PEFT
+    /// encoder-decoder adapter).
+    public var layout: PrefixLayout = .direct
+    /// The encoder section's layers, one per encoder block (the paper's layout; empty otherwise).
+    public var encoderLayers: [LayerPrefix] = []
+    /// The cross-attention section's layers, one per decoder block (the paper's layout; empty
+    /// otherwise).
+    public var crossLayers: [LayerPrefix] = []
+    /// Where the encoder's prefix and input rows sit (inputs from 0 unless the checkpoint says).
+    public var encoderPositions = PositionConvention(prefixStart: 0, inputStart: 0)
+
+    /// The layers of `section` (``layers`` for the decoder).
+    public func layers(_ section: PrefixSection) -> [LayerPrefix] {
+        switch section {
+        case .encoder: encoderLayers
+        case .decoder: layers
+        case .cross: crossLayers
+        }
+    }
+
+    /// Whether the checkpoint names its sections (an encoder-decoder's: a PEFT layout or
+    /// encoder or cross layers); a decoder's or an encoder's one section keeps its plain names.
+    public var hasSections: Bool { layout != .direct || !encoderLayers.isEmpty || !crossLayers.isEmpty }
 
     /// Creates checkpoint content; positions default to HF/PEFT's convention.
     public init(

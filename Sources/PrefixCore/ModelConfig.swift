@@ -6,6 +6,8 @@ public enum PositionScheme: String, Sendable, Codable, Hashable {
     case rope
     /// Linear biases on the attention scores by key position (BLOOM, MPT).
     case alibi
+    /// A learned bias on the attention scores by bucketed relative distance (T5).
+    case relative
 }
 
 /// RoPE frequency scaling (`rope_scaling` / `rope_parameters`): `linear`, `dynamic`, `llama3`
@@ -139,6 +141,18 @@ public struct ModelConfig: Sendable, Codable, Hashable {
     /// The width of the embedding tables when it differs from `hidden_size` (ELECTRA
     /// `embedding_size`).
     public var embeddingSize: Int?
+    /// The encoder's number of blocks, for encoder-decoders (T5 `num_layers`, BART
+    /// `encoder_layers`); ``numLayers`` counts the decoder's.
+    public var encoderLayers: Int?
+    /// T5's `relative_attention_num_buckets` and `relative_attention_max_distance`.
+    public var relativeBuckets: Int?, relativeMaxDistance: Int?
+    /// Whether the MLP is gated (T5 v1.1 `gated-gelu`).
+    public var gatedMLP: Bool?
+    /// Whether the decoder's final rows are multiplied by `d_model^-0.5` before the LM head (T5
+    /// v1.0: transformers' `scale_decoder_outputs`).
+    public var scaleDecoderOutputs: Bool?
+    /// Whether token embeddings are multiplied by `sqrt(d)` (BART `scale_embedding`).
+    public var scaleEmbedding: Bool?
 
     /// Creates a configuration from its fields.
     public init(
@@ -219,6 +233,16 @@ public struct ModelConfig: Sendable, Codable, Hashable {
         try require((1...limit).contains(maxPositions), "max_position_embeddings", "must be in 1...\(limit), found \(maxPositions)")
         try require((1...(1 << 28)).contains(vocabSize), "vocab_size", "must be in 1...\(1 << 28), found \(vocabSize)")
         try require(normEps.isFinite && normEps >= 0, "norm eps", "must be a finite non-negative number")
+        if let encoderLayers {
+            try require((1...limit).contains(encoderLayers), "encoder_layers", "must be in 1...\(limit), found \(encoderLayers)")
+        }
+        if positionScheme == .relative {
+            let buckets = relativeBuckets ?? 0
+            try require((4...(1 << 16)).contains(buckets), "relative_attention_num_buckets", "must be in 4...65536, found \(buckets)")
+            try require(
+                (buckets / 2 + 1...limit).contains(relativeMaxDistance ?? 0), "relative_attention_max_distance",
+                "must be in \(buckets / 2 + 1)...\(limit) (beyond the exact buckets), found \(relativeMaxDistance ?? 0)")
+        }
         if positionScheme == .rope {
             try require(headDim % 2 == 0, "head_dim", "must be even for RoPE, found \(headDim)")
             try require((ropeTheta ?? 0) > 0, "rope_theta", "must be positive")

@@ -27,3 +27,42 @@ public struct PositionConvention: Sendable, Codable, Hashable {
         PositionConvention(prefixStart: 0, inputStart: prefixLength)
     }
 }
+
+/// Which stored prefix layers reach which blocks of an encoder-decoder.
+///
+/// Decoders and encoders always use ``direct``: block `l` reads stored layer `l`.
+public enum PrefixLayout: String, Sendable, Codable, Hashable, CaseIterable {
+    /// Block `l` of each section reads that section's stored layer `l`: the decoder section for
+    /// decoders and encoders, and for encoder-decoders the paper's (Li & Liang) three sections,
+    /// encoder self-attention, decoder self-attention and decoder cross-attention.
+    case direct
+    /// HF PEFT's encoder-decoder layout (`num_transformer_submodules = 2`): `L` stored layers, of
+    /// which decoder block `i` takes its self-attention keys and values from stored layer
+    /// `2i mod L`; the encoder gets no prefix, and the cross-attention pair PEFT also builds is
+    /// dropped by transformers' cache, so the decoder attends to the encoder's own keys only.
+    case peftSeq2Seq = "peft-seq2seq"
+
+    /// The stored layer decoder block `block` reads, of `stored` layers.
+    public func storedLayer(forBlock block: Int, stored: Int) -> Int {
+        switch self {
+        case .direct: block
+        case .peftSeq2Seq: (2 * block) % stored
+        }
+    }
+
+    /// The stored layers no block of `blocks` reads, of `stored` layers.
+    public func unusedLayers(stored: Int, blocks: Int) -> [Int] {
+        let used = Set((0..<blocks).map { storedLayer(forBlock: $0, stored: stored) })
+        return (0..<stored).filter { !used.contains($0) }
+    }
+}
+
+/// The parts of an encoder-decoder a prefix section feeds.
+public enum PrefixSection: String, Sendable, Codable, Hashable, CaseIterable {
+    /// The encoder's self-attention.
+    case encoder
+    /// The decoder's self-attention (the only section of decoders and encoders).
+    case decoder
+    /// The decoder's cross-attention: prepended to the keys and values of the encoder's output.
+    case cross
+}

@@ -8,7 +8,9 @@ import GRDB
 enum CatalogMigrations {
     /// The identifiers of every migration this version knows, in order.
     static var identifiers: [String] {
-        ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config", "v6-task-heads"]
+        ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config", "v6-task-heads",
+            "v7-prefix-sections",
+        ]
     }
 
     static var migrator: DatabaseMigrator {
@@ -19,6 +21,7 @@ enum CatalogMigrations {
         migrator.registerMigration("v4-unverified-verdict") { db in try db.execute(sql: v4) }
         migrator.registerMigration("v5-model-family-config") { db in try db.execute(sql: v5) }
         migrator.registerMigration("v6-task-heads") { db in try db.execute(sql: v6) }
+        migrator.registerMigration("v7-prefix-sections") { db in try db.execute(sql: v7) }
         return migrator
     }
 
@@ -211,6 +214,22 @@ enum CatalogMigrations {
         DROP TABLE checkpoint_tensor;
         ALTER TABLE checkpoint_tensor_v6 RENAME TO checkpoint_tensor;
         CREATE INDEX checkpoint_tensor_tensor ON checkpoint_tensor(tensor_id);
+        """
+
+    /// Encoder-decoder checkpoints: which stored layers reach which blocks (`prefix_layout`:
+    /// `direct`, or HF PEFT's `peft-seq2seq`), how many layers the encoder and cross-attention
+    /// sections hold and where the encoder's inputs start; each prefix tensor names its section
+    /// (`NULL` for the other roles; existing prefix rows are the decoder's).
+    static let v7 = """
+        ALTER TABLE checkpoint ADD COLUMN prefix_layout TEXT NOT NULL DEFAULT 'direct'
+          CHECK (prefix_layout IN ('direct', 'peft-seq2seq'));
+        ALTER TABLE checkpoint ADD COLUMN encoder_layers INTEGER NOT NULL DEFAULT 0 CHECK (encoder_layers >= 0);
+        ALTER TABLE checkpoint ADD COLUMN cross_layers INTEGER NOT NULL DEFAULT 0 CHECK (cross_layers >= 0);
+        ALTER TABLE checkpoint ADD COLUMN encoder_prefix_start INTEGER NOT NULL DEFAULT 0 CHECK (encoder_prefix_start >= 0);
+        ALTER TABLE checkpoint ADD COLUMN encoder_input_start INTEGER NOT NULL DEFAULT 0 CHECK (encoder_input_start >= 0);
+        ALTER TABLE checkpoint_tensor ADD COLUMN section TEXT
+          CHECK (section IS NULL OR section IN ('encoder', 'decoder', 'cross'));
+        UPDATE checkpoint_tensor SET section = 'decoder' WHERE role = 'prefix';
         """
 
     /// `SELECT id, config_digest, family, canonical_config, config_json` from a table of the v1

@@ -91,6 +91,11 @@ struct CheckpointRecord: Codable, FetchableRecord, MutablePersistableRecord {
     var sourcePath: String?
     var toolVersion: String
     var taskType: String?
+    var prefixLayout: String
+    var encoderLayers: Int
+    var crossLayers: Int
+    var encoderPrefixStart: Int
+    var encoderInputStart: Int
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
     mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
@@ -112,6 +117,7 @@ struct CheckpointTensorRecord: Codable, FetchableRecord, PersistableRecord {
     var layer: Int?
     var ordinal: Int
     var tensorId: Int64
+    var section: String?
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }

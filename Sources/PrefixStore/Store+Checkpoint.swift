@@ -44,27 +44,34 @@ extension Store {
 
         let layerCount = content.layers.count
         var pending: [PendingTensor] = []
-        var roles: [(role: String, name: String, layer: Int?)] = []
-        for (layer, prefix) in content.layers.enumerated() {
-            let label = layerLabel(layer, layerCount: layerCount)
-            for part in prefix.parts {
-                let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
-                let dataset = part.suffix.isEmpty ? "/prefix/\(label)" : "/prefix/\(label)/\(part.suffix)"
-                pending.append(PendingTensor(key: name, dataset: dataset, tensor: LazyTensor(NamedTensor(name, part.tensor))))
-                roles.append(("prefix", name, layer))
+        var roles: [(role: String, name: String, layer: Int?, section: PrefixSection?)] = []
+        // An encoder-decoder's sections are named (`decoder.layer_00.key`, `/prefix/decoder/...`);
+        // a decoder's or an encoder's one section keeps the plain names it always had.
+        let sectioned = baseInfo.config.encoderLayers != nil
+        for section in PrefixSection.allCases {
+            let layers = content.layers(section)
+            for (layer, prefix) in layers.enumerated() {
+                let label = (sectioned ? section.rawValue + "." : "") + layerLabel(layer, layerCount: layers.count)
+                let path = "/prefix/" + label.replacingOccurrences(of: ".", with: "/")
+                for part in prefix.parts {
+                    let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
+                    let dataset = part.suffix.isEmpty ? path : "\(path)/\(part.suffix)"
+                    pending.append(PendingTensor(key: name, dataset: dataset, tensor: LazyTensor(NamedTensor(name, part.tensor))))
+                    roles.append(("prefix", name, layer, section))
+                }
             }
         }
         for item in content.mlp {
             pending.append(PendingTensor(key: "mlp.\(item.name)", dataset: "/mlp/\(item.name)", tensor: LazyTensor(item)))
-            roles.append(("mlp", item.name, nil))
+            roles.append(("mlp", item.name, nil, nil))
         }
         for item in content.probe {
             pending.append(PendingTensor(key: "probe.\(item.name)", dataset: "/probe/\(item.name)", tensor: LazyTensor(item)))
-            roles.append(("probe", item.name, nil))
+            roles.append(("probe", item.name, nil, nil))
         }
         for item in content.head {
             pending.append(PendingTensor(key: "head.\(item.name)", dataset: "/head/\(item.name)", tensor: LazyTensor(item)))
-            roles.append(("head", item.name, nil))
+            roles.append(("head", item.name, nil, nil))
         }
 
         let batch = try writeBatch(pending, progress: progress)
@@ -78,14 +85,16 @@ extension Store {
                     prefixStart: content.positions.prefixStart, inputStart: content.positions.inputStart,
                     hasMlp: !content.mlp.isEmpty, probeMeta: content.probeMeta, createdAt: Store.timestamp(),
                     sourceFormat: spec.provenance.sourceFormat, sourcePath: spec.provenance.sourcePath,
-                    toolVersion: spec.provenance.toolVersion, taskType: content.task?.rawValue)
+                    toolVersion: spec.provenance.toolVersion, taskType: content.task?.rawValue, prefixLayout: content.layout.rawValue,
+                    encoderLayers: content.encoderLayers.count, crossLayers: content.crossLayers.count,
+                    encoderPrefixStart: content.encoderPositions.prefixStart, encoderInputStart: content.encoderPositions.inputStart)
                 try record.insert(db)
                 let checkpointID = record.id ?? -1
                 for tag in Set(spec.tags) { try CheckpointTagRecord(checkpointId: checkpointID, tag: tag).insert(db) }
                 for (ordinal, (role, tensorID)) in zip(roles, ids).enumerated() {
                     try CheckpointTensorRecord(
                         checkpointId: checkpointID, role: role.role, name: role.name,
-                        layer: role.layer, ordinal: ordinal, tensorId: tensorID
+                        layer: role.layer, ordinal: ordinal, tensorId: tensorID, section: role.section?.rawValue
                     ).insert(db)
                 }
                 FaultInjection.point("save checkpoint: catalog rows inserted, before commit")
@@ -114,13 +123,16 @@ extension Store {
         let pn = content.prefixLength
         guard pn > 0 else { throw fail("prefix length must be positive, found \(pn)") }
         guard content.layers.count == config.numLayers else {
-            throw fail("the base has \(config.numLayers) layers but the checkpoint holds \(content.layers.count) prefixes")
+            let blocks = config.encoderLayers == nil ? "layers" : "decoder blocks"
+            throw fail("the base has \(config.numLayers) \(blocks) but the checkpoint holds \(content.layers.count) prefixes")
         }
+        try validateSections(content, against: config, reference: reference)
         guard content.positions.prefixStart >= 0, content.positions.inputStart >= 0 else {
             throw fail("positions must be non-negative")
         }
-        for (layer, prefix) in content.layers.enumerated() {
-            let label = layerLabel(layer, layerCount: content.layers.count)
+        for (section, layers) in PrefixSection.allCases.map({ ($0, content.layers($0)) }) {
+          for (layer, prefix) in layers.enumerated() {
+            let label = (section == .decoder ? "" : section.rawValue + ".") + layerLabel(layer, layerCount: layers.count)
             guard prefix.form == content.form else {
                 throw fail("layer is in \(prefix.form) form but the checkpoint is \(content.form)", tensor: label)
             }
@@ -134,6 +146,7 @@ extension Store {
                     throw fail("expected shape \(expected), found \(part.tensor.shape)", tensor: name)
                 }
             }
+          }
         }
         if !content.head.isEmpty {
             guard let task = content.task, task.hasHead else {
@@ -144,6 +157,34 @@ extension Store {
             } catch {
                 throw fail("the \(task) head does not fit the \(config.family) base: \(error.message)", tensor: error.field)
             }
+        }
+    }
+
+    /// Checks an encoder-decoder's sections and layout against `config`: only an encoder-decoder
+    /// has encoder or cross-attention layers (one per encoder block, one per decoder block), and
+    /// PEFT's layout has neither.
+    static func validateSections(_ content: CheckpointContent, against config: ModelConfig, reference: String) throws(StorageError) {
+        func fail(_ message: String) -> StorageError { StorageError(.invalidArgument, message, reference: reference) }
+        guard let encoderBlocks = config.encoderLayers else {
+            guard content.layout == .direct, content.encoderLayers.isEmpty, content.crossLayers.isEmpty else {
+                throw fail("the \(config.family) base has one stack: encoder, cross-attention and PEFT encoder-decoder prefixes need an encoder-decoder")
+            }
+            return
+        }
+        if content.layout == .peftSeq2Seq, !content.encoderLayers.isEmpty || !content.crossLayers.isEmpty {
+            throw fail("PEFT's encoder-decoder layout feeds only decoder self-attention: it holds no encoder or cross-attention section")
+        }
+        if !content.encoderLayers.isEmpty, content.encoderLayers.count != encoderBlocks {
+            throw fail("the base's encoder has \(encoderBlocks) blocks but the encoder section holds \(content.encoderLayers.count) prefixes")
+        }
+        if !content.crossLayers.isEmpty, content.crossLayers.count != config.numLayers {
+            throw fail("the base's decoder has \(config.numLayers) blocks but the cross section holds \(content.crossLayers.count) prefixes")
+        }
+        if !content.crossLayers.isEmpty, content.form != .kv {
+            throw fail("a cross-attention prefix is keys and values: a hidden-form checkpoint cannot hold one")
+        }
+        guard content.encoderPositions.prefixStart >= 0, content.encoderPositions.inputStart >= 0 else {
+            throw fail("encoder positions must be non-negative")
         }
     }
 
@@ -182,8 +223,10 @@ extension Store {
     }
 
     static func checkpointInfo(_ db: Database, id: Int64) throws -> CheckpointInfo {
-        guard let record = try CheckpointRecord.fetchOne(db, key: id), let form = PrefixForm(rawValue: record.form) else {
-            throw StorageError(.corruptCatalog, "checkpoint row \(id) is missing or has an unknown form")
+        guard let record = try CheckpointRecord.fetchOne(db, key: id), let form = PrefixForm(rawValue: record.form),
+            let layout = PrefixLayout(rawValue: record.prefixLayout)
+        else {
+            throw StorageError(.corruptCatalog, "checkpoint row \(id) is missing or has an unknown form or prefix layout")
         }
         let parent = try record.parentId.flatMap { parentID in
             try Row.fetchOne(db, sql: "SELECT name, step FROM checkpoint WHERE id = ?", arguments: [parentID])
@@ -205,6 +248,8 @@ extension Store {
             hasMLP: record.hasMlp, hasProbe: hasProbe, task: record.taskType.map(TaskType.init(rawValue:)), createdAt: record.createdAt,
             provenance: Provenance(
                 sourceFormat: record.sourceFormat, sourcePath: record.sourcePath,
-                toolVersion: record.toolVersion))
+                toolVersion: record.toolVersion),
+            layout: layout, encoderLayers: record.encoderLayers, crossLayers: record.crossLayers,
+            encoderPositions: PositionConvention(prefixStart: record.encoderPrefixStart, inputStart: record.encoderInputStart))
     }
 }

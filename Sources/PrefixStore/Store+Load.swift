@@ -12,7 +12,8 @@ extension Store {
             try Store.entries(
                 db,
                 sql: """
-                    SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
+                    SELECT ct.name, ct.role, ct.layer, coalesce(ct.section, CASE ct.role WHEN 'prefix' THEN 'decoder' END) AS section,
+                      t.*, b.path AS blob_path
                     FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
                     WHERE ct.checkpoint_id = ?
                     ORDER BY ct.ordinal
@@ -46,7 +47,8 @@ extension Store {
             return TensorEntry(
                 name: name, role: row["role"], layer: row["layer"], dtype: dtype, shape: shape.dimensions,
                 byteCount: row["byte_length"], sha256: row["sha256"], blobPath: row["blob_path"],
-                dataset: row["dataset"], fileOffset: row["file_offset"])
+                dataset: row["dataset"], fileOffset: row["file_offset"],
+                section: row.hasColumn("section") ? (row["section"] as String?).flatMap(PrefixSection.init(rawValue:)) : nil)
         }
     }
 
@@ -146,15 +148,18 @@ extension Store {
     ///
     /// - Throws: ``StorageError`` `.notFound` for a layer out of range, and the errors of
     ///   ``load(_:verify:owner:)``.
-    public func prefix(of checkpoint: CheckpointInfo, layer: Int, verify: Bool = false) throws(StorageError) -> LayerPrefix {
+    public func prefix(of checkpoint: CheckpointInfo, layer: Int, section: PrefixSection = .decoder, verify: Bool = false)
+        throws(StorageError) -> LayerPrefix
+    {
         let entries = try read { db in
             try Store.entries(
                 db,
                 sql: """
                     SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
                     FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
-                    WHERE ct.checkpoint_id = ? AND ct.role = 'prefix' AND ct.layer = ? ORDER BY ct.name
-                    """, arguments: [checkpoint.id, layer])
+                    WHERE ct.checkpoint_id = ? AND ct.role = 'prefix' AND ct.layer = ? AND coalesce(ct.section, 'decoder') = ?
+                    ORDER BY ct.name
+                    """, arguments: [checkpoint.id, layer, section.rawValue])
         }
         return try layerPrefix(entries, form: checkpoint.form, layer: layer, checkpoint: checkpoint, verify: verify)
     }
@@ -206,13 +211,17 @@ extension Store {
     /// - Throws: the errors of ``load(_:verify:owner:)``.
     public func load(_ checkpoint: CheckpointInfo, verify: Bool = false) throws(StorageError) -> CheckpointContent {
         let entries = try tensorEntries(of: checkpoint)
-        var layers: [LayerPrefix] = []
-        for layer in 0..<checkpoint.numLayers {
-            layers.append(
-                try layerPrefix(
-                    entries.filter { $0.role == "prefix" && $0.layer == layer }, form: checkpoint.form,
-                    layer: layer, checkpoint: checkpoint, verify: verify))
+        func sectionLayers(_ section: PrefixSection, _ count: Int) throws(StorageError) -> [LayerPrefix] {
+            var layers: [LayerPrefix] = []
+            for layer in 0..<count {
+                layers.append(
+                    try layerPrefix(
+                        entries.filter { $0.role == "prefix" && $0.layer == layer && ($0.section ?? .decoder) == section },
+                        form: checkpoint.form, layer: layer, checkpoint: checkpoint, verify: verify))
+            }
+            return layers
         }
+        let layers = try sectionLayers(.decoder, checkpoint.numLayers)
         var mlp: [NamedTensor] = []
         var probe: [NamedTensor] = []
         var head: [NamedTensor] = []
@@ -227,9 +236,14 @@ extension Store {
         let meta = try read { db in
             try String.fetchOne(db, sql: "SELECT probe_meta FROM checkpoint WHERE id = ?", arguments: [checkpoint.id])
         }
-        return CheckpointContent(
+        var content = CheckpointContent(
             form: checkpoint.form, prefixLength: checkpoint.prefixLength, positions: checkpoint.positions,
             layers: layers, mlp: mlp, probe: probe, probeMeta: meta, task: checkpoint.task, head: head)
+        content.layout = checkpoint.layout
+        content.encoderLayers = try sectionLayers(.encoder, checkpoint.encoderLayers)
+        content.crossLayers = try sectionLayers(.cross, checkpoint.crossLayers)
+        content.encoderPositions = checkpoint.encoderPositions
+        return content
     }
 
     /// The whole base: config and every tensor.

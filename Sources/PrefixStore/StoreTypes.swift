@@ -102,6 +102,17 @@ public struct CheckpointInfo: Sendable, Codable, Hashable {
     public var createdAt: String
     /// Where it came from.
     public var provenance: Provenance
+    /// Which stored layers reach which blocks (``PrefixCore/PrefixLayout/direct`` unless a PEFT
+    /// encoder-decoder adapter).
+    public var layout: PrefixLayout = .direct
+    /// The encoder section's layer count (0: none).
+    public var encoderLayers = 0
+    /// The cross-attention section's layer count (0: none).
+    public var crossLayers = 0
+    /// Where the encoder's prefix and input rows sit.
+    public var encoderPositions = PositionConvention(prefixStart: 0, inputStart: 0)
+    /// Whether the checkpoint names its prefix sections (its base is an encoder-decoder).
+    public var hasSections: Bool { layout != .direct || encoderLayers > 0 || crossLayers > 0 }
 
     /// `NAME@STEP`.
     public var reference: String { "\(name)@\(step)" }
@@ -129,6 +140,8 @@ public struct TensorEntry: Sendable, Codable, Hashable {
     public var dataset: String
     /// The byte offset of a contiguous dataset's data in the blob file.
     public var fileOffset: Int64?
+    /// The section, for prefix tensors of an encoder-decoder (the decoder's otherwise).
+    public var section: PrefixSection? = nil
 }
 
 /// What a save did.

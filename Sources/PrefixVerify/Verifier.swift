@@ -52,6 +52,14 @@ public enum Verifier {
             throw StorageError(
                 .invalidArgument, "the store holds no checkpoints: nothing to verify (import one first)", path: store.directory)
         }
+        for info in selected where info.hasSections || (try? store.base("base:" + info.baseFingerprint))?.config.encoderLayers != nil {
+            // Composition checks of encoder-decoders (both stacks, cross-attention) are not built:
+            // refuse rather than report a verdict that checked the wrong thing.
+            throw StorageError(
+                .invalidArgument,
+                "\(info.reference) is an encoder-decoder checkpoint, which verify does not check yet; `prefixkit forward` computes it (T5, mT5, BART) and `check` proves its bytes",
+                reference: info.reference)
+        }
         if options.reference != nil, selected.count != 1 {
             throw StorageError(.invalidArgument, "--reference needs exactly one checkpoint (\(selected.count) selected)")
         }

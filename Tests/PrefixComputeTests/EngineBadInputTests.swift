@@ -108,7 +108,7 @@ struct EngineBadInputTests {
     @Test(
         "unimplemented config features are refused by name",
         arguments: [
-            (#"{"model_type": "t5", "d_model": 8}"#, "model_type 't5'"),
+            (#"{"model_type": "xlnet", "d_model": 8}"#, "model_type 'xlnet'"),
             (
                 #"{"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "vocab_size": 8, "rope_scaling": {"type": "longrope", "factor": 2.0}}"#,
                 "rope_scaling type 'longrope'"

@@ -68,7 +68,7 @@ struct FamilyConfigTests {
                 #"{"model_type": "gpt2", "n_layer": 1, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 8, "activation_function": "mish"}"#,
                 "activation 'mish'"
             ),
-            (#"{"model_type": "t5", "d_model": 8}"#, "model_type 't5' is not supported"),
+            (#"{"model_type": "xlnet", "d_model": 8}"#, "model_type 'xlnet' is not supported"),
         ])
     func refused(json: String, mention: String) {
         let error = #expect(throws: FormatError.self) { try HFConfig.parse(Data(json.utf8)) }

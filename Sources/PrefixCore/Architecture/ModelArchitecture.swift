@@ -109,6 +109,9 @@ public enum Architectures {
         BertArchitecture.xlmRoberta,
         BertArchitecture.electra,
         DistilBertArchitecture(),
+        T5Architecture.t5,
+        T5Architecture.mt5,
+        BartArchitecture(),
     ]
 
     /// The description of `family`.

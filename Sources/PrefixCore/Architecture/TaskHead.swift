@@ -14,6 +14,8 @@ public struct TaskType: RawRepresentable, Sendable, Codable, Hashable, CustomStr
     public static let sequenceClassification = TaskType(rawValue: "SEQ_CLS")
     /// One label distribution per token, from a task head.
     public static let tokenClassification = TaskType(rawValue: "TOKEN_CLS")
+    /// An encoder-decoder's next-token prediction on the decoder's rows, with the LM head.
+    public static let seq2seqLM = TaskType(rawValue: "SEQ_2_SEQ_LM")
 
     /// Whether the task has a head the checkpoint carries.
     public var hasHead: Bool { self == .sequenceClassification || self == .tokenClassification }

@@ -27,6 +27,10 @@ public struct PEFTAdapter: Sendable {
         /// `num_transformer_submodules`: 2 for encoder-decoders.
         public var numTransformerSubmodules: Int
 
+        /// How PEFT feeds the stored layers to the model: its encoder-decoder layout for two
+        /// submodules (``PrefixCore/PrefixLayout/peftSeq2Seq``), else block `l` from layer `l`.
+        public var layout: PrefixLayout { numTransformerSubmodules == 2 ? .peftSeq2Seq : .direct }
+
         /// The head dimension: `token_dim / num_attention_heads`.
         public var headDim: Int { numAttentionHeads > 0 ? tokenDim / numAttentionHeads : 0 }
     }
@@ -54,7 +58,8 @@ public struct PEFTAdapter: Sendable {
 
     /// Reads and checks the adapter at `path`.
     ///
-    /// - Throws: ``FormatError``: `.unsupportedDType` (not PREFIX_TUNING, encoder-decoder),
+    /// - Throws: ``FormatError``: `.unsupportedDType` (not PREFIX_TUNING), `.inconsistent` for a
+    ///   `num_transformer_submodules` other than 1 or 2,
     ///   `.pickleRefused` (only `adapter_model.bin`), `.missingKey`, `.inconsistent` (the
     ///   tensor's shape disagrees with the config, naming the field), and the errors of reading
     ///   JSON and safetensors.
@@ -90,10 +95,10 @@ public struct PEFTAdapter: Sendable {
         }
         var submodules = 1
         if case .number(let text)? = fields["num_transformer_submodules"], let n = Int(text) { submodules = n }
-        guard submodules == 1 else {
+        guard submodules == 1 || submodules == 2 else {
             throw FormatError(
-                .unsupportedDType, "encoder-decoder adapters (num_transformer_submodules = \(submodules)) are not supported yet",
-                path: configPath)
+                .inconsistent, "num_transformer_submodules is \(submodules); PEFT writes 1 (decoders, encoders) or 2 (encoder-decoders)",
+                path: configPath, member: "num_transformer_submodules")
         }
         var encoderHidden: Int?
         if case .number(let text)? = fields["encoder_hidden_size"] { encoderHidden = Int(text) }
@@ -183,7 +188,7 @@ public struct PEFTAdapter: Sendable {
     /// - Throws: ``FormatError`` `.io`, `.inconsistent` when the layers do not join.
     public static func write(
         layers: [LayerPrefix], hiddenSize: Int, baseModel: String?, task: TaskType = .causalLM, head: [NamedTensor] = [],
-        to directory: String
+        layout: PrefixLayout = .direct, to directory: String
     ) throws(FormatError) {
         let flat: Tensor
         do { flat = try FlatKVLayout.join(layers) } catch { throw FormatError(.inconsistent, "\(error)", path: directory) }
@@ -200,7 +205,7 @@ public struct PEFTAdapter: Sendable {
               "modules_to_save": \(head.isEmpty ? "null" : "[\n    \"classifier\",\n    \"score\"\n  ]"),
               "num_attention_heads": \(heads),
               "num_layers": \(layers.count),
-              "num_transformer_submodules": 1,
+              "num_transformer_submodules": \(layout == .peftSeq2Seq ? 2 : 1),
               "num_virtual_tokens": \(pn),
               "peft_type": "PREFIX_TUNING",
               "peft_version": "0.21.2",
