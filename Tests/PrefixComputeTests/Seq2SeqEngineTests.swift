@@ -30,7 +30,8 @@ struct Seq2SeqEngineTests {
     /// square in float32 (`norm_dtype`, ~1e-7), and for T5 the same run with that norm in
     /// float64, which leaves only float64 rounding.
     static let cases: [(name: String, reference: String, tolerance: Double)] =
-        names.map { ($0, "reference", $0 == "bart" ? 1e-10 : 1e-6) } + names.filter { $0 != "bart" }.map { ($0, "reference_norm_f64", 1e-12) }
+        names.map { ($0, "reference", $0 == "bart" ? 1e-10 : 1e-6) }
+        + names.filter { $0 != "bart" }.map { ($0, "reference_norm_f64", 1e-12) }
 
     @Test(
         "PEFT's layout: encoder blocks unprefixed, decoder block i from stored layer 2i mod L, every block and the logits (f64)",
@@ -48,14 +49,16 @@ struct Seq2SeqEngineTests {
         let real: (Int, Int) -> Bool = { b, r in mask[b][r] }
         for l in 0..<(stack.config.encoderLayers ?? 0) {
             let label = layerLabel(l, layerCount: stack.config.encoderLayers ?? 0)
-            let error = Closeness.relativeError(encoder.layerOutputs[l], try #require(reference.other["encoder.\(label).output"]), include: real)
+            let error = Closeness.relativeError(
+                encoder.layerOutputs[l], try #require(reference.other["encoder.\(label).output"]), include: real)
             #expect(error <= tolerance, "\(name) encoder \(label): \(error)")
         }
         let encoded = Closeness.relativeError(encoder.final, try #require(reference.other["encoder.final"]), include: real)
         #expect(encoded <= tolerance, "\(name) encoder output: \(encoded)")
         for l in 0..<stack.config.numLayers {
             let label = layerLabel(l, layerCount: stack.config.numLayers)
-            let error = Closeness.relativeError(result.layerOutputs[l], try #require(reference.other["decoder.\(label).output"]), include: all)
+            let error = Closeness.relativeError(
+                result.layerOutputs[l], try #require(reference.other["decoder.\(label).output"]), include: all)
             #expect(error <= tolerance, "\(name) decoder \(label): \(error)")
         }
         let logits = Closeness.relativeError(try #require(result.logits), try #require(reference.logits), include: all)

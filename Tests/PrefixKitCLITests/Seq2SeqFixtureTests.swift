@@ -23,7 +23,9 @@ struct Seq2SeqFixtureTests {
         let dir = TemporaryDirectory()
         let store = try Self.store(name, dir)
         let reference = "\(Self.root)/\(name)/reference.npz"
-        let run = try Processes.prefixkit(["forward", store, "adapter", "--input", reference, "--dtype", "f64", "--logits", "--out", dir.path + "/o.npz"])
+        let run = try Processes.prefixkit([
+            "forward", store, "adapter", "--input", reference, "--dtype", "f64", "--logits", "--out", dir.path + "/o.npz",
+        ])
         #expect(run.status == 0, "\(name): \(run.stderr)")
         let ours = try ActivationExchange.read(path: dir.path + "/o.npz"), theirs = try ActivationExchange.read(path: reference)
         // T5's norm takes its mean square in float32 in transformers (meta norm_dtype).
@@ -66,8 +68,12 @@ struct Seq2SeqFixtureTests {
         try text.replacingOccurrences(of: "\"num_transformer_submodules\": 2", with: "\"num_transformer_submodules\": 1")
             .write(toFile: path, atomically: true, encoding: .utf8)
         let run = try Processes.prefixkit(["import", dir.path + "/s", adapter, "--base", "\(Self.root)/t5/base"])
-        #expect(run.status != 0 && run.stderr.contains("num_transformer_submodules is 1") && run.stderr.contains("encoder-decoder"), "\(run.stderr)")
-        let gpt2 = try Processes.prefixkit(["import", dir.path + "/g", "\(Self.root)/t5/adapter", "--base", Processes.repositoryRoot + "/fixtures/families/gpt2-flags/base"])
+        #expect(
+            run.status != 0 && run.stderr.contains("num_transformer_submodules is 1") && run.stderr.contains("encoder-decoder"),
+            "\(run.stderr)")
+        let gpt2 = try Processes.prefixkit([
+            "import", dir.path + "/g", "\(Self.root)/t5/adapter", "--base", Processes.repositoryRoot + "/fixtures/families/gpt2-flags/base",
+        ])
         #expect(gpt2.status != 0 && gpt2.stderr.contains("num_transformer_submodules is 2"), "\(gpt2.stderr)")
     }
 }
@@ -78,7 +84,9 @@ extension Seq2SeqFixtureTests {
         let dir = TemporaryDirectory()
         let store = try Self.store("t5", dir)
         let run = try Processes.prefixkit(["verify", store, "adapter"])
-        #expect(run.status == 2 && run.stderr.contains("encoder-decoder checkpoint, which verify does not check yet"), "\(run.status) \(run.stdout)\(run.stderr)")
+        #expect(
+            run.status == 2 && run.stderr.contains("encoder-decoder checkpoint, which verify does not check yet"),
+            "\(run.status) \(run.stdout)\(run.stderr)")
         let check = try Processes.prefixkit(["check", store])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
     }

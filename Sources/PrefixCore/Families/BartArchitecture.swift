@@ -62,7 +62,9 @@ public struct BartArchitecture: ModelArchitecture {
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
         let scale = 1 / Double(config.headDim).squareRoot()
         @Sendable func norm(_ name: String) -> NormPart { NormPart(name, kind: .layerNorm, width: d, bias: true, eps: eps) }
-        @Sendable func linear(_ name: String, _ inputs: Int, _ outputs: Int) -> LinearPart { LinearPart(name, inputs: inputs, outputs: outputs, bias: true) }
+        @Sendable func linear(_ name: String, _ inputs: Int, _ outputs: Int) -> LinearPart {
+            LinearPart(name, inputs: inputs, outputs: outputs, bias: true)
+        }
         func stack(_ name: String, decoder: Bool) -> ModelRecipe {
             var recipe = ModelRecipe(
                 family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim, tokenEmbedding: "shared.weight",

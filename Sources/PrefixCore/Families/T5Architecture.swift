@@ -80,15 +80,19 @@ public struct T5Architecture: ModelArchitecture {
         guard let encoderLayers = config.encoderLayers, let buckets = config.relativeBuckets,
             let maxDistance = config.relativeMaxDistance
         else {
-            throw ConfigError(.inconsistent, "a \(family) configuration needs encoder layers and relative-bias buckets", field: "num_layers")
+            throw ConfigError(
+                .inconsistent, "a \(family) configuration needs encoder layers and relative-bias buckets", field: "num_layers")
         }
         let d = config.hiddenSize, inner = config.numHeads * config.headDim, ff = config.intermediateSize, eps = config.normEps
         let gated = config.gatedMLP == true
         @Sendable func norm(_ name: String) -> NormPart { NormPart(name, kind: .rmsNorm, width: d, bias: false, eps: eps) }
-        @Sendable func linear(_ name: String, _ inputs: Int, _ outputs: Int) -> LinearPart { LinearPart(name, inputs: inputs, outputs: outputs, bias: false) }
+        @Sendable func linear(_ name: String, _ inputs: Int, _ outputs: Int) -> LinearPart {
+            LinearPart(name, inputs: inputs, outputs: outputs, bias: false)
+        }
         @Sendable func mlp(_ p: String) -> MLPPart {
             gated
-                ? .gated(gate: linear(p + "wi_0", d, ff), up: linear(p + "wi_1", d, ff), down: linear(p + "wo", ff, d), activation: activation)
+                ? .gated(
+                    gate: linear(p + "wi_0", d, ff), up: linear(p + "wi_1", d, ff), down: linear(p + "wo", ff, d), activation: activation)
                 : .plain(up: linear(p + "wi", d, ff), down: linear(p + "wo", ff, d), activation: activation)
         }
         func stack(_ name: String, decoder: Bool) -> ModelRecipe {
@@ -103,7 +107,9 @@ public struct T5Architecture: ModelArchitecture {
                     let attention = p + "0.SelfAttention."
                     var layer = LayerRecipe(
                         inputNorm: norm(p + "0.layer_norm"),
-                        qkv: .separate(q: linear(attention + "q", d, inner), k: linear(attention + "k", d, inner), v: linear(attention + "v", d, inner)),
+                        qkv: .separate(
+                            q: linear(attention + "q", d, inner), k: linear(attention + "k", d, inner), v: linear(attention + "v", d, inner)
+                        ),
                         attention: AttentionRecipe(scale: 1, causal: decoder), output: linear(attention + "o", inner, d),
                         mlpNorm: norm(p + (decoder ? "2" : "1") + ".layer_norm"), mlp: mlp(p + (decoder ? "2" : "1") + ".DenseReluDense."))
                     if decoder {
