@@ -37,7 +37,8 @@ extension ActivationExchange {
             layerOutputs = [:]
             let t = decoderIDs.first?.count ?? 0
             let values = decoderIDs.flatMap { $0.map { Int64($0).littleEndian } }
-            other["decoder_input_ids"] = try? Tensor(dtype: .i64, shape: Shape([decoderIDs.count, t]), bytes: values.withUnsafeBytes { Array($0) })
+            other["decoder_input_ids"] = try? Tensor(
+                dtype: .i64, shape: Shape([decoderIDs.count, t]), bytes: values.withUnsafeBytes { Array($0) })
             for (section, inputs, outputs) in [
                 ("encoder", encoder.layerInputs, encoder.layerOutputs), ("decoder", result.layerInputs, result.layerOutputs),
             ] {

@@ -8,7 +8,8 @@ import GRDB
 enum CatalogMigrations {
     /// The identifiers of every migration this version knows, in order.
     static var identifiers: [String] {
-        ["v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config", "v6-task-heads",
+        [
+            "v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config", "v6-task-heads",
             "v7-prefix-sections",
         ]
     }

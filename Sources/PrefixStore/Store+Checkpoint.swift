@@ -131,22 +131,22 @@ extension Store {
             throw fail("positions must be non-negative")
         }
         for (section, layers) in PrefixSection.allCases.map({ ($0, content.layers($0)) }) {
-          for (layer, prefix) in layers.enumerated() {
-            let label = (section == .decoder ? "" : section.rawValue + ".") + layerLabel(layer, layerCount: layers.count)
-            guard prefix.form == content.form else {
-                throw fail("layer is in \(prefix.form) form but the checkpoint is \(content.form)", tensor: label)
-            }
-            let expected = config.prefixShape(prefix.form, prefixLength: pn)
-            for part in prefix.parts {
-                let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
-                guard part.tensor.dtype.isFloatingPoint else {
-                    throw fail("prefix tensors must be floating point, found \(part.tensor.dtype)", tensor: name)
+            for (layer, prefix) in layers.enumerated() {
+                let label = (section == .decoder ? "" : section.rawValue + ".") + layerLabel(layer, layerCount: layers.count)
+                guard prefix.form == content.form else {
+                    throw fail("layer is in \(prefix.form) form but the checkpoint is \(content.form)", tensor: label)
                 }
-                guard part.tensor.shape.dimensions == expected else {
-                    throw fail("expected shape \(expected), found \(part.tensor.shape)", tensor: name)
+                let expected = config.prefixShape(prefix.form, prefixLength: pn)
+                for part in prefix.parts {
+                    let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
+                    guard part.tensor.dtype.isFloatingPoint else {
+                        throw fail("prefix tensors must be floating point, found \(part.tensor.dtype)", tensor: name)
+                    }
+                    guard part.tensor.shape.dimensions == expected else {
+                        throw fail("expected shape \(expected), found \(part.tensor.shape)", tensor: name)
+                    }
                 }
             }
-          }
         }
         if !content.head.isEmpty {
             guard let task = content.task, task.hasHead else {
@@ -167,7 +167,9 @@ extension Store {
         func fail(_ message: String) -> StorageError { StorageError(.invalidArgument, message, reference: reference) }
         guard let encoderBlocks = config.encoderLayers else {
             guard content.layout == .direct, content.encoderLayers.isEmpty, content.crossLayers.isEmpty else {
-                throw fail("the \(config.family) base has one stack: encoder, cross-attention and PEFT encoder-decoder prefixes need an encoder-decoder")
+                throw fail(
+                    "the \(config.family) base has one stack: encoder, cross-attention and PEFT encoder-decoder prefixes need an encoder-decoder"
+                )
             }
             return
         }
@@ -175,10 +177,12 @@ extension Store {
             throw fail("PEFT's encoder-decoder layout feeds only decoder self-attention: it holds no encoder or cross-attention section")
         }
         if !content.encoderLayers.isEmpty, content.encoderLayers.count != encoderBlocks {
-            throw fail("the base's encoder has \(encoderBlocks) blocks but the encoder section holds \(content.encoderLayers.count) prefixes")
+            throw fail(
+                "the base's encoder has \(encoderBlocks) blocks but the encoder section holds \(content.encoderLayers.count) prefixes")
         }
         if !content.crossLayers.isEmpty, content.crossLayers.count != config.numLayers {
-            throw fail("the base's decoder has \(config.numLayers) blocks but the cross section holds \(content.crossLayers.count) prefixes")
+            throw fail(
+                "the base's decoder has \(config.numLayers) blocks but the cross section holds \(content.crossLayers.count) prefixes")
         }
         if !content.crossLayers.isEmpty, content.form != .kv {
             throw fail("a cross-attention prefix is keys and values: a hidden-form checkpoint cannot hold one")

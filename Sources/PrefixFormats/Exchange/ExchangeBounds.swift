@@ -82,7 +82,9 @@ extension ActivationExchange {
         let headers = try NPZ.headers(path: path)
         let input = headers.first { $0.name == "input_ids" } ?? headers.first { $0.name == "inputs_embeds" }
         var limits = NPZ.Limits()
-        if inputsOnly { limits.include = { ["input_ids", "inputs_embeds", "attention_mask", "token_type_ids", "decoder_input_ids"].contains($0) } }
+        if inputsOnly {
+            limits.include = { ["input_ids", "inputs_embeds", "attention_mask", "token_type_ids", "decoder_input_ids"].contains($0) }
+        }
         if let input {
             do { try bounds.checkInput(input.header.shape, name: input.name) } catch {
                 var error = error
