@@ -15,21 +15,35 @@ extension PrefixStack {
         if let dtype, !PrefixStack.roundableTypes.contains(dtype) {
             throw ComputeError(.unsupported, "keys and values can be written as f64, f32, f16 or bf16, not \(dtype)")
         }
-        let positions = Array(prefix.positions.prefixStart..<(prefix.positions.prefixStart + prefix.prefixLength))
-        var layers: [LayerPrefix] = []
-        for l in 0..<config.numLayers {
-            guard case .hidden(let p) = try prefixLayer(l) else { continue }
-            let block = try self.block(l, Double.self)
+        func convert(_ l: Int, _ p: LayerPrefix, stack: ModelRecipe, positions: PositionConvention) throws(ComputeError) -> LayerPrefix? {
+            guard case .hidden(let p) = p else { return nil }
+            let block = try self.block(l, of: stack, Double.self)
             let rows = Matrix<Double>(rows: prefix.prefixLength, cols: config.hiddenSize, values: p.doubles())
-            let (k, v) = block.keysValues(rows, positions: positions)
+            let at = Array(positions.prefixStart..<(positions.prefixStart + prefix.prefixLength))
+            let (k, v) = block.keysValues(rows, positions: at)
             // By default the prefix's own dtype; an f8 (or integer) prefix gives f32 keys and values.
             let target = dtype ?? (PrefixStack.roundableTypes.contains(p.dtype) ? p.dtype : .f32)
-            layers.append(
-                .kv(
-                    key: PrefixStack.keyValueTensor(k, heads: recipe.kvHeads, headDim: config.headDim).converted(to: target),
-                    value: PrefixStack.keyValueTensor(v, heads: recipe.kvHeads, headDim: config.headDim).converted(to: target)))
+            return .kv(
+                key: PrefixStack.keyValueTensor(k, heads: stack.kvHeads, headDim: config.headDim).converted(to: target),
+                value: PrefixStack.keyValueTensor(v, heads: stack.kvHeads, headDim: config.headDim).converted(to: target))
         }
-        return CheckpointContent(form: .kv, prefixLength: prefix.prefixLength, positions: prefix.positions, layers: layers)
+        var layers: [LayerPrefix] = []
+        for l in 0..<config.numLayers {
+            if let kv = try convert(l, try prefixLayer(l), stack: recipe, positions: prefix.positions) { layers.append(kv) }
+        }
+        var content = CheckpointContent(form: .kv, prefixLength: prefix.prefixLength, positions: prefix.positions, layers: layers)
+        content.layout = prefix.layout
+        content.encoderPositions = prefix.encoderPositions
+        if let encoder = recipe.encoder, let load = prefix.encoderLayer {
+            // An encoder section: each layer's rows through the encoder block's own projections.
+            for l in 0..<encoder.layers {
+                let hidden = try prefixLayer(l, section: .encoder, count: encoder.layers, load: load)
+                if let kv = try convert(l, hidden, stack: encoder.recipe, positions: prefix.encoderPositions) {
+                    content.encoderLayers.append(kv)
+                }
+            }
+        }
+        return content
     }
 
     /// The dtypes a computed f64 result can be rounded to.

@@ -134,7 +134,8 @@ public enum Exporter {
             content.layers = content.layers.map { convert($0, dtype) }
             content.mlp = content.mlp.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
             content.head = content.head.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
-            let (tensors, metadata) = PrefixFile.entries(content, baseFingerprint: info.baseFingerprint)
+            let sectioned = try store.base("base:" + info.baseFingerprint).config.encoderLayers != nil
+            let (tensors, metadata) = PrefixFile.entries(content, baseFingerprint: info.baseFingerprint, sectioned: sectioned)
             if format == .safetensors {
                 try SafetensorsWriter.write(tensors, metadata: metadata, to: temporary)
             } else {

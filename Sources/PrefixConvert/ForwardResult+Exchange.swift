@@ -33,19 +33,12 @@ extension ActivationExchange {
         ]
         if let encoder = result.encoder, let decoderIDs = result.decoderIDs {
             // An encoder-decoder: both stacks' blocks under their section, the decoder's ids.
-            layerInputs = [:]
-            layerOutputs = [:]
             let t = decoderIDs.first?.count ?? 0
             let values = decoderIDs.flatMap { $0.map { Int64($0).littleEndian } }
-            other["decoder_input_ids"] = try? Tensor(
-                dtype: .i64, shape: Shape([decoderIDs.count, t]), bytes: values.withUnsafeBytes { Array($0) })
-            for (section, inputs, outputs) in [
-                ("encoder", encoder.layerInputs, encoder.layerOutputs), ("decoder", result.layerInputs, result.layerOutputs),
-            ] {
-                for (l, tensor) in inputs.enumerated() { other["\(section).\(layerLabel(l, layerCount: inputs.count)).input"] = tensor }
-                for (l, tensor) in outputs.enumerated() { other["\(section).\(layerLabel(l, layerCount: outputs.count)).output"] = tensor }
-            }
-            other["encoder.final"] = encoder.final
+            decoderInputIDs = try? Tensor(dtype: .i64, shape: Shape([decoderIDs.count, t]), bytes: values.withUnsafeBytes { Array($0) })
+            for (l, t) in encoder.layerInputs.enumerated() { encoderLayerInputs[l] = t }
+            for (l, t) in encoder.layerOutputs.enumerated() { encoderLayerOutputs[l] = t }
+            encoderFinal = encoder.final
             object["encoder_layers"] = encoder.layerOutputs.count
             object["prefix_layout"] = result.layout.rawValue
             object["task_type"] = TaskType.seq2seqLM.rawValue
@@ -95,6 +88,6 @@ extension ForwardInput {
             throw FormatError(.missingKey, "the exchange file has neither input_ids nor inputs_embeds", path: path)
         }
         if let types = exchange.tokenTypeIDs { try setTokenTypes(types) }
-        if let decoderIDs = exchange.other["decoder_input_ids"] { try setDecoderIDs(decoderIDs) }
+        if let decoderIDs = exchange.decoderInputIDs { try setDecoderIDs(decoderIDs) }
     }
 }

@@ -140,11 +140,11 @@ public enum Importer {
             let target = try resolveBase(store, options.base) { config in
                 (try? PrefixFile.content(
                     contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: config.numLayers,
-                    kvHeads: config.prefixKVHeads, headDim: config.headDim)) != nil
+                    kvHeads: config.prefixKVHeads, headDim: config.headDim, encoderLayers: config.encoderLayers)) != nil
             }
             let content = try PrefixFile.content(
                 contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: target.config.numLayers,
-                kvHeads: target.config.prefixKVHeads, headDim: target.config.headDim)
+                kvHeads: target.config.prefixKVHeads, headDim: target.config.headDim, encoderLayers: target.config.encoderLayers)
             if let fingerprint = contents.metadata["base_fingerprint"], let base = target.base, !base.fingerprint.hasPrefix(fingerprint),
                 !fingerprint.isEmpty, options.base == nil
             {

@@ -37,6 +37,15 @@ public enum LayerPrefix: Sendable, Equatable {
         case .kv(let k, let v): [("key", k), ("value", v)]
         }
     }
+
+    /// `Pn` as the tensors' shape says: rows of a hidden prefix, the middle axis of a key
+    /// (0 for a key that is not rank 3).
+    public var prefixLength: Int {
+        switch self {
+        case .hidden(let p): p.shape.dimensions.first ?? 0
+        case .kv(let k, _): k.shape.rank == 3 ? k.shape[1] : 0
+        }
+    }
 }
 
 /// Everything a checkpoint holds besides its identity: the per-layer prefix, its form and

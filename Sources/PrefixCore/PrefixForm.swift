@@ -55,6 +55,47 @@ public enum PrefixLayout: String, Sendable, Codable, Hashable, CaseIterable {
         let used = Set((0..<blocks).map { storedLayer(forBlock: $0, stored: stored) })
         return (0..<stored).filter { !used.contains($0) }
     }
+
+    /// What an encoder-decoder checkpoint's prefix reaches inside the model, in sentences
+    /// (`inspect` and `verify` print them): which stored layers the decoder reads, and which
+    /// parts get no prefix.
+    ///
+    /// - Parameters:
+    ///   - stored: the stored decoder-section layers.
+    ///   - blocks: the decoder's blocks.
+    ///   - encoderSection: the encoder-section layers (0: none).
+    ///   - crossSection: the cross-section layers (0: none).
+    public func reach(stored: Int, blocks: Int, encoderSection: Int, crossSection: Int) -> [String] {
+        func list(_ values: [Int]) -> String { values.map(String.init).joined(separator: ", ") }
+        switch self {
+        case .peftSeq2Seq:
+            var notes: [String] = []
+            let unused = unusedLayers(stored: stored, blocks: blocks)
+            let read = (0..<blocks).map { storedLayer(forBlock: $0, stored: stored) }
+            if !unused.isEmpty {
+                notes.append(
+                    "stored layer\(unused.count == 1 ? "" : "s") \(list(unused)) of \(stored) \(unused.count == 1 ? "is" : "are") never used by PEFT's seq2seq layout (decoder block i reads stored layer 2i mod \(stored))"
+                )
+            } else if read != Array(0..<blocks) {
+                notes.append(
+                    "all \(stored) stored layers are used, reordered by PEFT's seq2seq layout: decoder blocks \(list(Array(0..<blocks))) read stored layers \(list(read))"
+                )
+            }
+            notes.append(
+                "the encoder is unprefixed, and so is cross-attention: PEFT builds a cross-attention pair that transformers' cache drops")
+            return notes
+        case .direct:
+            let parts = [
+                encoderSection > 0 ? "encoder self-attention (\(encoderSection) layers)" : nil,
+                "decoder self-attention (\(stored) layers)",
+                crossSection > 0 ? "cross-attention (\(crossSection) layers)" : nil,
+            ].compactMap { $0 }
+            var note = "the prefix feeds \(parts.joined(separator: ", ")), each block its own layer"
+            let bare = [encoderSection == 0 ? "the encoder" : nil, crossSection == 0 ? "cross-attention" : nil].compactMap { $0 }
+            if !bare.isEmpty { note += "; \(bare.joined(separator: " and ")) \(bare.count == 1 ? "is" : "are") unprefixed" }
+            return [note]
+        }
+    }
 }
 
 /// The parts of an encoder-decoder a prefix section feeds.

@@ -114,6 +114,14 @@ public struct CheckpointInfo: Sendable, Codable, Hashable {
     /// Whether the checkpoint names its prefix sections (its base is an encoder-decoder).
     public var hasSections: Bool { layout != .direct || encoderLayers > 0 || crossLayers > 0 }
 
+    /// What the prefix of an encoder-decoder's checkpoint reaches (see
+    /// ``PrefixCore/PrefixLayout/reach(stored:blocks:encoderSection:crossSection:)``); empty for
+    /// one stack.
+    public func sectionNotes(encoderDecoder: Bool) -> [String] {
+        guard encoderDecoder else { return [] }
+        return layout.reach(stored: numLayers, blocks: numLayers, encoderSection: encoderLayers, crossSection: crossLayers)
+    }
+
     /// `NAME@STEP`.
     public var reference: String { "\(name)@\(step)" }
 }

@@ -32,6 +32,9 @@ struct CompositionCheck {
         var layersChecked: [Int] = []
         var layersUnchecked: [Int] = []
         var endToEndPassed = false
+        /// An encoder-decoder's encoder layers checked and not covered (`nil`: one stack).
+        var encoderLayersChecked: [Int]?
+        var encoderLayersUnchecked: [Int]?
     }
 
     /// The reference's form: its `meta`, else what its first layer's row count says.
@@ -44,6 +47,7 @@ struct CompositionCheck {
     var inputLength: Int? { reference.inputIDs?.shape[1] ?? reference.inputsEmbeds?.shape[1] }
 
     func run() -> Outcome {
+        if stack.isEncoderDecoder { return runEncoderDecoder() }
         var outcome = Outcome()
         let config = stack.config
         let pn = stack.prefix.prefixLength

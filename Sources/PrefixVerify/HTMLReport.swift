@@ -68,7 +68,7 @@ public enum HTMLReport {
     static func table(_ checks: [CheckResult]) -> String {
         let e = JUnitReport.escape
         let rows = checks.map { c in
-            "<tr><td>\(e(c.check))</td><td>\(c.layer.map(String.init) ?? "")</td><td class=\(c.status.rawValue)>\(c.status.rawValue)</td>"
+            "<tr><td>\(e(c.check))</td><td>\(c.section.map { $0 + " " } ?? "")\(c.layer.map(String.init) ?? "")</td><td class=\(c.status.rawValue)>\(c.status.rawValue)</td>"
                 + "<td>\(c.rowsIn.map(String.init) ?? "")\(c.rowsOut.map { " -> \($0)" } ?? "")</td>"
                 + "<td>\(c.maxAbsError.map { String(format: "%.2e", $0) } ?? "")</td><td>\(c.relativeError.map { String(format: "%.2e", $0) } ?? "")</td>"
                 + "<td>\(c.tolerance.map { String(format: "%.0e", $0) } ?? "")</td><td>\(e(c.message))\(c.fix.map { "<br><i>fix: \(e($0))</i>" } ?? "")</td></tr>"
@@ -103,7 +103,8 @@ public enum HTMLReport {
             let color = point.status == .pass ? "#1a7f37" : "#cf222e"
             svg +=
                 "<rect x=\"\(x)\" y=\"\(top)\" width=\"\(step * 0.7)\" height=\"\(max(1, height - bottom - top))\" fill=\"\(color)\"><title>layer \(point.layer ?? 0): \(String(format: "%.2e", value))</title></rect>"
-            svg += "<text x=\"\(x)\" y=\"\(height - 12)\" font-size=\"11\">\(point.layer ?? 0)</text>"
+            let label = (point.section.map { String($0.prefix(1)) } ?? "") + "\(point.layer ?? 0)"
+            svg += "<text x=\"\(x)\" y=\"\(height - 12)\" font-size=\"11\">\(label)</text>"
             if let tolerance = point.tolerance {
                 let ty = y(tolerance)
                 svg +=

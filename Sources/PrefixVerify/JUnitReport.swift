@@ -30,7 +30,7 @@ public enum JUnitReport {
     public static func xml(_ report: VerificationReport) -> String {
         var suites: [String] = []
         func testcase(_ check: CheckResult, classname: String) -> String {
-            let name = check.layer.map { "\(check.check) layer \($0)" } ?? check.check
+            let name = check.place.map { "\(check.check) \($0)" } ?? check.check
             var body = "    <testcase classname=\"\(escape(classname))\" name=\"\(escape(name))\">"
             switch check.status {
             case .fail:

@@ -34,24 +34,38 @@ enum RoundTrip {
                             evidence: .roundTrip))
                     continue
                 }
+                if format == .peft, config.encoderLayers != nil, original.layout != .peftSeq2Seq {
+                    checks.append(
+                        CheckResult(
+                            check: "round-trip", status: .skip,
+                            message:
+                                "peft: not exportable: PEFT's encoder-decoder layout has no encoder or cross-attention prefix and maps decoder block i to stored layer 2i mod L, so no adapter computes this checkpoint",
+                            evidence: .roundTrip))
+                    continue
+                }
                 let out = dir + "/export." + format.rawValue
                 // Digests were checked by the blob checks already.
                 _ = try Exporter.run(store, reference: info.reference, format: format, out: out, verify: false)
-                let back: CheckpointContent
+                var back: CheckpointContent
                 if format == .peft {
                     let adapter = try PEFTAdapter(path: out)
                     back = CheckpointContent(
                         form: .kv, prefixLength: adapter.config.numVirtualTokens, positions: info.positions, layers: try adapter.layers(),
                         task: adapter.config.taskType.map(TaskType.init(rawValue:)), head: adapter.head)
+                    back.layout = adapter.config.layout
                 } else {
                     back = try PrefixFile.content(
                         try PrefixFile.read(path: out), path: out, flat: false, tensor: nil, layers: config.numLayers,
-                        kvHeads: config.prefixKVHeads, headDim: config.headDim)
+                        kvHeads: config.prefixKVHeads, headDim: config.headDim, encoderLayers: config.encoderLayers)
                 }
                 let expected = format == .peft ? exactKV : original
                 let sortedHead = { (content: CheckpointContent) in content.head.sorted { $0.name < $1.name } }
                 let sameHead = sortedHead(back) == sortedHead(original) && (original.head.isEmpty || back.task == original.task)
-                let identical = back.layers == expected.layers && (format == .peft || back.mlp == original.mlp) && sameHead
+                let sameSections =
+                    back.layout == expected.layout && back.encoderLayers == expected.encoderLayers
+                    && back.crossLayers == expected.crossLayers && (format == .peft || back.encoderPositions == expected.encoderPositions)
+                let identical =
+                    back.layers == expected.layers && sameSections && (format == .peft || back.mlp == original.mlp) && sameHead
                 var headed = exactKV
                 (headed.task, headed.head) = (original.task, original.head)
                 let rerun = try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(back)).forward(

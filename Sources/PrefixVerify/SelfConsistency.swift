@@ -20,7 +20,15 @@ enum SelfConsistency {
         func tensor(_ values: [Int64]) throws -> Tensor {
             try Tensor(dtype: .i64, shape: Shape([2, n]), bytes: values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
         }
-        return try ForwardInput(ids: tensor(ids), mask: tensor(mask))
+        var input = try ForwardInput(ids: tensor(ids), mask: tensor(mask))
+        if stack.isEncoderDecoder {
+            // The decoder's own ids: a few seeded tokens, every row real.
+            let t = min(n, 8)
+            let decoder = (0..<(2 * t)).map { _ in Int64(random.next() % UInt64(config.vocabSize)) }
+            try input.setDecoderIDs(
+                try Tensor(dtype: .i64, shape: Shape([2, t]), bytes: decoder.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+        }
+        return input
     }
 
     /// f32 against f64 end to end on the deterministic probe. This finds numerical trouble (NaN,
@@ -29,7 +37,8 @@ enum SelfConsistency {
         do {
             let input = try probe(stack)
             let mask = input.mask
-            let real = { (b: Int, r: Int) in mask[b][r] }
+            // An encoder-decoder's final rows are the decoder's, every one real.
+            let real = { (b: Int, r: Int) in input.decoderIDs != nil || mask[b][r] }
             let f64 = try stack.forward(input, as: Double.self)
             let f32 = try stack.forward(input, as: Float.self)
             let e = ErrorMetric.compare(f32.final, f64.final, include: real)

@@ -17,8 +17,17 @@ enum Structure {
             let expected = config.prefixShape(info.form, prefixLength: info.prefixLength)
             let entries = try store.tensorEntries(of: info).filter { $0.role == "prefix" }
             let perLayer = info.form == .hidden ? 1 : 2
-            if entries.count != info.numLayers * perLayer {
-                problems.append("\(entries.count) prefix tensors for \(info.numLayers) layers")
+            if info.encoderLayers > 0, info.encoderLayers != config.encoderLayers {
+                problems.append("the encoder section has \(info.encoderLayers) layers, the base's encoder \(config.encoderLayers ?? 0)")
+            }
+            if info.crossLayers > 0, info.crossLayers != config.numLayers {
+                problems.append("the cross section has \(info.crossLayers) layers, the base's decoder \(config.numLayers)")
+            }
+            for (section, layers) in [("encoder", info.encoderLayers), ("cross", info.crossLayers), ("decoder", info.numLayers)] {
+                let count = entries.filter { ($0.section?.rawValue ?? "decoder") == section }.count
+                if count != layers * (section == "cross" ? 2 : perLayer) {
+                    problems.append("\(count) \(section == "decoder" ? "" : section + "-section ")prefix tensors for \(layers) layers")
+                }
             }
             for entry in entries {
                 if entry.shape != expected { problems.append("\(entry.name) is \(entry.shape), expected \(expected)") }

@@ -52,14 +52,6 @@ public enum Verifier {
             throw StorageError(
                 .invalidArgument, "the store holds no checkpoints: nothing to verify (import one first)", path: store.directory)
         }
-        for info in selected where info.hasSections || (try? store.base("base:" + info.baseFingerprint))?.config.encoderLayers != nil {
-            // Composition checks of encoder-decoders (both stacks, cross-attention) are not built:
-            // refuse rather than report a verdict that checked the wrong thing.
-            throw StorageError(
-                .invalidArgument,
-                "\(info.reference) is an encoder-decoder checkpoint, which verify does not check yet; `prefixkit forward` computes it (T5, mT5, BART) and `check` proves its bytes",
-                reference: info.reference)
-        }
         if options.reference != nil, selected.count != 1 {
             throw StorageError(.invalidArgument, "--reference needs exactly one checkpoint (\(selected.count) selected)")
         }
@@ -198,6 +190,8 @@ public enum Verifier {
             reference?.metaString("rope_dtype") == "f32"
             && (try? store.base("base:" + info.baseFingerprint).config).flatMap { try? Architectures.recipe(for: $0) }?.rotatesKeys == true
             || reference?.metaString("softmax_dtype") == "f32"
+            // T5's norm takes its mean square in float32 in transformers, whatever the dtype.
+            || reference?.metaString("norm_dtype") == "f32"
         let tolerances =
             options.tolerances
             ?? .for(computeDType: (candidateDType == "f64" && computeDType == "f32") || ropeInF32 ? "f32" : candidateDType)
@@ -208,6 +202,7 @@ public enum Verifier {
         guard !structureFailed else { return result }
         let stack = try store.stack(for: info)
         if let note = (try? Architectures.named(stack.config.family))?.peftNote { result.notes.append(note) }
+        result.notes += info.sectionNotes(encoderDecoder: stack.isEncoderDecoder)
         if let rule = reference?.metaString("position_rule"), rule != stack.positionRule.name {
             result.notes.append(
                 "the reference says its rows took positions by the rule '\(rule)', but \(stack.config.family) places them by '\(stack.positionRule.name)': padded rows' positions differ"
@@ -229,6 +224,8 @@ public enum Verifier {
             result.evidence.layersChecked = outcome.layersChecked
             result.evidence.layersUnchecked = outcome.layersUnchecked
             result.evidence.endToEndChecked = outcome.endToEndPassed
+            result.evidence.encoderLayersChecked = outcome.encoderLayersChecked
+            result.evidence.encoderLayersUnchecked = outcome.encoderLayersUnchecked
         } else {
             let clock = ContinuousClock.now
             checks += SelfConsistency.checks(stack, info)

@@ -40,6 +40,10 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
     case unrotatedKeys = "unrotated_keys"
     case inputsAtWrongPosition = "inputs_at_wrong_position"
     case wrongBase = "wrong_base"
+    case encoderPrefixMissing = "encoder_prefix_missing"
+    case crossPrefixDropped = "cross_prefix_dropped"
+    case peftLayerMapping = "peft_layer_mapping"
+    case directLayerMapping = "direct_layer_mapping"
     case unknown
 
     /// What the evidence means.
@@ -56,6 +60,11 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
         case .unrotatedKeys: "the prefix keys were not rotated (RoPE at positions 0..<Pn)"
         case .inputsAtWrongPosition: "the inputs sit at positions 0..<N instead of the checkpoint's convention (Pn, Pn+1, ...)"
         case .wrongBase: "the reference was computed with other base weights"
+        case .encoderPrefixMissing: "the encoder ran without its prefix, as PEFT runs encoder-decoders"
+        case .crossPrefixDropped:
+            "the decoder's cross-attention ran without its prefix, as in PEFT, whose cross-attention pair transformers' cache drops"
+        case .peftLayerMapping: "decoder block i took stored layer 2i mod L, PEFT's encoder-decoder layout, not its own layer i"
+        case .directLayerMapping: "decoder block i took stored layer i, not stored layer 2i mod L as PEFT's encoder-decoder layout feeds it"
         case .unknown: "no known bug explains the difference"
         }
     }
@@ -72,6 +81,12 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
         case .unrotatedKeys: "rotate converted prefix keys with RoPE at positions 0..<Pn"
         case .inputsAtWrongPosition: "place the inputs at Pn, Pn+1, ... (PEFT offsets position_ids by num_virtual_tokens)"
         case .wrongBase: "verify against the base the reference was computed with, or recompute the reference"
+        case .encoderPrefixMissing, .crossPrefixDropped:
+            "the reference follows PEFT's semantics, the checkpoint the paper's (encoder, decoder and cross-attention prefixes): compute the reference with every section, or verify a PEFT adapter against it"
+        case .peftLayerMapping:
+            "the reference ran the adapter as PEFT does: import it from its PEFT directory (num_transformer_submodules 2 records the layout), or recompute the reference with block i fed layer i"
+        case .directLayerMapping:
+            "PEFT feeds decoder block i stored layer 2i mod L: compute the reference with PEFT itself, or import the prefix as a direct-layout file if block i was meant to take layer i"
         case .unknown: "dump per-layer activations (exchange format) to find the first layer that differs"
         }
     }
@@ -127,6 +142,11 @@ public struct CompositionEvidence: Sendable, Codable, Hashable {
     public var layersUnchecked: [Int]
     /// Whether the end-to-end check (inputs -> final) passed against the reference.
     public var endToEndChecked: Bool
+    /// An encoder-decoder's encoder layers checked per layer (``layersChecked`` are its
+    /// decoder's); `nil` for one stack.
+    public var encoderLayersChecked: [Int]?
+    /// An encoder-decoder's encoder layers the reference does not cover.
+    public var encoderLayersUnchecked: [Int]?
 
     /// Creates the evidence record of a composition check.
     public init(
@@ -155,6 +175,8 @@ public struct CheckResult: Sendable, Codable, Hashable {
     public var check: String
     /// The layer, for per-layer checks.
     public var layer: Int?
+    /// An encoder-decoder's stack the layer belongs to (`encoder`, `decoder`); `nil` for one stack.
+    public var section: String?
     /// The verdict.
     public var status: CheckStatus
     /// What was found.
@@ -178,15 +200,27 @@ public struct CheckResult: Sendable, Codable, Hashable {
     /// What the result rests on.
     public var evidence: EvidenceKind
 
+    /// Where the check looked, for names and tables: `layer 3`, `encoder layer 3`, `decoder`;
+    /// `nil` for a whole-model check of one stack.
+    public var place: String? {
+        switch (section, layer) {
+        case (let section?, let layer?): "\(section) layer \(layer)"
+        case (nil, let layer?): "layer \(layer)"
+        case (let section?, nil): section
+        case (nil, nil): nil
+        }
+    }
+
     /// Creates a check result.
     public init(
-        check: String, layer: Int? = nil, status: CheckStatus, message: String, maxAbsError: Double? = nil,
+        check: String, layer: Int? = nil, section: String? = nil, status: CheckStatus, message: String, maxAbsError: Double? = nil,
         relativeError: Double? = nil, tolerance: Double? = nil, rowsIn: Int? = nil, expectedRowsIn: Int? = nil,
         rowsOut: Int? = nil, expectedRowsOut: Int? = nil, fix: String? = nil, evidence: EvidenceKind
     ) {
         self.evidence = evidence
         self.check = check
         self.layer = layer
+        self.section = section
         self.status = status
         self.message = message
         self.maxAbsError = maxAbsError
@@ -214,6 +248,8 @@ public struct Diagnosis: Sendable, Codable, Hashable {
     public var bug: BugClass
     /// The layer where it first appears (`nil`: end to end).
     public var layer: Int?
+    /// The stack of that layer in an encoder-decoder (`encoder`, `decoder`).
+    public var section: String?
     /// What was found, in one sentence.
     public var summary: String
     /// How closely the bug reproduces the reference, if measured.
@@ -258,7 +294,11 @@ public struct CheckpointVerification: Sendable, Codable {
         case .independentReference:
             if !evidence.endToEndChecked && !evidence.layersUnchecked.isEmpty {
                 return
-                    "layer(s) \(evidence.layersUnchecked.map(String.init).joined(separator: ", ")) not covered by the reference, and no end-to-end check"
+                    "\(evidence.encoderLayersChecked == nil ? "" : "decoder ")layer(s) \(evidence.layersUnchecked.map(String.init).joined(separator: ", ")) not covered by the reference, and no end-to-end check"
+            }
+            if !evidence.endToEndChecked, let unchecked = evidence.encoderLayersUnchecked, !unchecked.isEmpty {
+                return
+                    "encoder layer(s) \(unchecked.map(String.init).joined(separator: ", ")) not covered by the reference, and no end-to-end check"
             }
             if evidence.layersChecked.isEmpty && !evidence.endToEndChecked { return "the reference covers no layer and has no 'final'" }
             return nil

@@ -22,7 +22,7 @@ struct Seq2SeqEngineTests {
         let stack = try PrefixStack(config: base.config, weights: InMemoryTensors(weights), prefix: PrefixSource(content))
         let reference = try ActivationExchange.read(path: "\(root)/\(name)/\(file).npz")
         var input = try ForwardInput(ids: try #require(reference.inputIDs), mask: reference.attentionMask)
-        try input.setDecoderIDs(try #require(reference.other["decoder_input_ids"]))
+        try input.setDecoderIDs(try #require(reference.decoderInputIDs))
         return (stack, input, reference)
     }
 
@@ -50,15 +50,15 @@ struct Seq2SeqEngineTests {
         for l in 0..<(stack.config.encoderLayers ?? 0) {
             let label = layerLabel(l, layerCount: stack.config.encoderLayers ?? 0)
             let error = Closeness.relativeError(
-                encoder.layerOutputs[l], try #require(reference.other["encoder.\(label).output"]), include: real)
+                encoder.layerOutputs[l], try #require(reference.encoderLayerOutputs[l]), include: real)
             #expect(error <= tolerance, "\(name) encoder \(label): \(error)")
         }
-        let encoded = Closeness.relativeError(encoder.final, try #require(reference.other["encoder.final"]), include: real)
+        let encoded = Closeness.relativeError(encoder.final, try #require(reference.encoderFinal), include: real)
         #expect(encoded <= tolerance, "\(name) encoder output: \(encoded)")
         for l in 0..<stack.config.numLayers {
             let label = layerLabel(l, layerCount: stack.config.numLayers)
             let error = Closeness.relativeError(
-                result.layerOutputs[l], try #require(reference.other["decoder.\(label).output"]), include: all)
+                result.layerOutputs[l], try #require(reference.layerOutputs[l]), include: all)
             #expect(error <= tolerance, "\(name) decoder \(label): \(error)")
         }
         let logits = Closeness.relativeError(try #require(result.logits), try #require(reference.logits), include: all)

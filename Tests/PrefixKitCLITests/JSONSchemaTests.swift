@@ -43,6 +43,26 @@ struct JSONSchemaTests {
         }
     }
 
+    @Test("import and inspect of every family's base validate (each family's own config fields)")
+    func everyFamilyValidates() throws {
+        let dir = TemporaryDirectory()
+        let root = Processes.repositoryRoot + "/fixtures"
+        let families = try FileManager.default.contentsOfDirectory(atPath: root + "/families").sorted().map { "families/" + $0 }
+        let seq2seq = try FileManager.default.contentsOfDirectory(atPath: root + "/seq2seq").sorted().map { "seq2seq/" + $0 }
+        for (index, fixture) in (families + seq2seq).enumerated() {
+            let base = "\(root)/\(fixture)/base"
+            guard FileManager.default.fileExists(atPath: base + "/config.json") else { continue }
+            let store = dir.path + "/s\(index)"
+            let imported = try Processes.prefixkit(["import", store, base, "--json"])
+            #expect(imported.status == 0, "\(fixture): \(imported.stderr)")
+            let checked = try validate(imported.stdout, against: "import.schema.json")
+            #expect(checked.status == 0, "\(fixture) import: \(checked.stdout)\(checked.stderr)")
+            let inspect = try Processes.prefixkit(["inspect", store, "base:" + String(try firstFingerprint(store).prefix(12)), "--json"])
+            let result = try validate(inspect.stdout, against: "inspect.schema.json")
+            #expect(result.status == 0, "\(fixture) inspect: \(result.stdout)\(result.stderr)")
+        }
+    }
+
     @Test("the validator rejects a document that breaks the schema")
     func validatorCanFail() throws {
         let result = try validate(#"{"store": "x", "bases": [], "checkpoints": [{"name": "bad name"}]}"#, against: "list.schema.json")

@@ -14,6 +14,11 @@ public import PrefixCore
 /// | `logits` (optional) | `[B, N, vocab]` | LM head output |
 /// | `meta` (optional) | 0-d string | JSON: form, Pn, input_start, compute dtype, layers, tool |
 ///
+/// An encoder-decoder's exchange adds `decoder_input_ids` `[B, T]`, names each stack's blocks
+/// `encoder.layer_00.input` ... and `decoder.layer_00.input` ... (the decoder's rows are its
+/// `T` tokens), and holds the encoder's final rows as `encoder.final` `[B, N, d]`; `final` and
+/// `logits` are the decoder's.
+///
 /// Layer indices have at least two digits (three when L > 100).
 public struct ActivationExchange: Sendable, Equatable {
     /// Token ids `[B, N]`.
@@ -34,6 +39,15 @@ public struct ActivationExchange: Sendable, Equatable {
     public var logits: Tensor?
     /// An encoder's pooler output `[B, d]`.
     public var poolerOutput: Tensor?
+    /// An encoder-decoder's decoder ids `[B, T]`; the decoder's blocks are ``layerInputs`` and
+    /// ``layerOutputs``.
+    public var decoderInputIDs: Tensor?
+    /// An encoder-decoder's encoder blocks: `H^l` by layer.
+    public var encoderLayerInputs: [Int: Tensor] = [:]
+    /// An encoder-decoder's encoder blocks: `Hbar^{l+1}` by layer.
+    public var encoderLayerOutputs: [Int: Tensor] = [:]
+    /// The encoder's final rows (after its final norm), which cross-attention reads.
+    public var encoderFinal: Tensor?
     /// The `meta` JSON text.
     public var meta: String?
     /// Keys this format does not define, kept as they are.
@@ -42,14 +56,25 @@ public struct ActivationExchange: Sendable, Equatable {
     /// An empty exchange.
     public init() {}
 
-    /// The highest layer index present plus one.
+    /// The highest layer index present plus one (the decoder's, for an encoder-decoder).
     public var layerCount: Int { (Array(layerInputs.keys) + Array(layerOutputs.keys)).max().map { $0 + 1 } ?? 0 }
+
+    /// The highest encoder layer index present plus one.
+    public var encoderLayerCount: Int {
+        (Array(encoderLayerInputs.keys) + Array(encoderLayerOutputs.keys)).max().map { $0 + 1 } ?? 0
+    }
+
+    /// Whether this is an encoder-decoder's exchange (decoder ids, encoder layers or output).
+    public var isEncoderDecoder: Bool {
+        decoderInputIDs != nil || encoderFinal != nil || !encoderLayerInputs.isEmpty || !encoderLayerOutputs.isEmpty
+    }
 
     /// Builds an exchange from `.npz` entries.
     ///
     /// - Throws: ``FormatError`` `.inconsistent` for a string where a tensor belongs (or the
     ///   reverse), both `input_ids` and `inputs_embeds`, or tensors of the wrong rank.
     public init(entries: [(name: String, value: NPYValue)], path: String? = nil) throws(FormatError) {
+        var plainLayers: String?, decoderLayers: String?
         for (name, value) in entries {
             if name == "meta" {
                 guard let text = value.string else {
@@ -76,10 +101,18 @@ public struct ActivationExchange: Sendable, Equatable {
                 }
                 logits = tensor
             case "pooler_output": try rank(2); poolerOutput = tensor
+            case "decoder_input_ids": try rank(2); decoderInputIDs = tensor
+            case "encoder.final": try rank(3); encoderFinal = tensor
             default:
-                if let (layer, part) = ActivationExchange.parseLayerKey(name) {
+                if let (section, layer, part) = ActivationExchange.parseSectionedLayerKey(name) {
                     try rank(3)
-                    if part == "input" { layerInputs[layer] = tensor } else { layerOutputs[layer] = tensor }
+                    switch (section, part) {
+                    case ("encoder", "input"): encoderLayerInputs[layer] = tensor
+                    case ("encoder", _): encoderLayerOutputs[layer] = tensor
+                    case (_, "input"): layerInputs[layer] = tensor
+                    default: layerOutputs[layer] = tensor
+                    }
+                    if section == "decoder" { decoderLayers = name } else if section == nil { plainLayers = name }
                 } else {
                     other[name] = tensor
                 }
@@ -87,6 +120,18 @@ public struct ActivationExchange: Sendable, Equatable {
         }
         if inputIDs != nil && inputsEmbeds != nil {
             throw FormatError(.inconsistent, "holds both input_ids and inputs_embeds", path: path)
+        }
+        if let plainLayers, let decoderLayers {
+            throw FormatError(
+                .inconsistent,
+                "mixes one-stack layer keys (\(plainLayers)) with an encoder-decoder's (\(decoderLayers)): name every decoder block decoder.layer_NN",
+                path: path, member: plainLayers)
+        }
+        if let plainLayers, isEncoderDecoder {
+            throw FormatError(
+                .inconsistent,
+                "is an encoder-decoder's exchange (it has decoder_input_ids or encoder.* keys) but names a block \(plainLayers): name decoder blocks decoder.layer_NN",
+                path: path, member: plainLayers)
         }
     }
 
@@ -105,8 +150,17 @@ public struct ActivationExchange: Sendable, Equatable {
         if let inputsEmbeds { out.append(("inputs_embeds", .tensor(inputsEmbeds))) }
         if let attentionMask { out.append(("attention_mask", .tensor(attentionMask))) }
         if let tokenTypeIDs { out.append(("token_type_ids", .tensor(tokenTypeIDs))) }
+        if let decoderInputIDs { out.append(("decoder_input_ids", .tensor(decoderInputIDs))) }
+        let encoderCount = encoderLayerCount
+        for l in 0..<encoderCount {
+            let label = "encoder." + layerLabel(l, layerCount: encoderCount)
+            if let t = encoderLayerInputs[l] { out.append(("\(label).input", .tensor(t))) }
+            if let t = encoderLayerOutputs[l] { out.append(("\(label).output", .tensor(t))) }
+        }
+        if let encoderFinal { out.append(("encoder.final", .tensor(encoderFinal))) }
+        let stack = isEncoderDecoder ? "decoder." : ""
         for l in 0..<count {
-            let label = layerLabel(l, layerCount: count)
+            let label = stack + layerLabel(l, layerCount: count)
             if let t = layerInputs[l] { out.append(("\(label).input", .tensor(t))) }
             if let t = layerOutputs[l] { out.append(("\(label).output", .tensor(t))) }
         }
@@ -134,11 +188,25 @@ public struct ActivationExchange: Sendable, Equatable {
         return object[field] as? String
     }
 
-    /// The key of layer `l`'s input (`layer_07.input`) in an exchange of `layerCount` layers.
-    public static func inputKey(_ l: Int, layerCount: Int) -> String { layerLabel(l, layerCount: layerCount) + ".input" }
+    /// The key of layer `l`'s input (`layer_07.input`; `encoder.layer_07.input` in `section`) in
+    /// an exchange of `layerCount` layers.
+    public static func inputKey(_ l: Int, layerCount: Int, section: String? = nil) -> String {
+        (section.map { $0 + "." } ?? "") + layerLabel(l, layerCount: layerCount) + ".input"
+    }
 
-    /// The key of layer `l`'s output (`layer_07.output`) in an exchange of `layerCount` layers.
-    public static func outputKey(_ l: Int, layerCount: Int) -> String { layerLabel(l, layerCount: layerCount) + ".output" }
+    /// The key of layer `l`'s output (`layer_07.output`; `decoder.layer_07.output` in `section`)
+    /// in an exchange of `layerCount` layers.
+    public static func outputKey(_ l: Int, layerCount: Int, section: String? = nil) -> String {
+        (section.map { $0 + "." } ?? "") + layerLabel(l, layerCount: layerCount) + ".output"
+    }
+
+    /// `encoder.layer_07.input` -> ("encoder", 7, "input"); `layer_07.output` -> (nil, 7, "output").
+    static func parseSectionedLayerKey(_ name: String) -> (String?, Int, String)? {
+        for section in ["encoder", "decoder"] where name.hasPrefix(section + ".layer_") {
+            return parseLayerKey(String(name.dropFirst(section.count + 1))).map { (section, $0.0, $0.1) }
+        }
+        return parseLayerKey(name).map { (nil, $0.0, $0.1) }
+    }
 
     /// `layer_07.input` -> (7, "input").
     static func parseLayerKey(_ name: String) -> (Int, String)? {

@@ -50,16 +50,20 @@ public struct ExchangeBounds: Sendable, Equatable {
     }
 
     /// The largest byte count member `name` may have, for inputs of `batch` x `length`.
-    func maxBytes(_ name: String, batch: Int, length: Int) -> Int {
-        let rows = length + prefixLength * (layers + 1)
+    /// `decoderLength` is an encoder-decoder's decoder ids' length (the rows of its decoder's
+    /// blocks, `final` and `logits`), `nil` for one stack.
+    func maxBytes(_ name: String, batch: Int, length: Int, decoderLength: Int? = nil) -> Int {
+        let rows = max(length, decoderLength ?? 0) + prefixLength * (layers + 1)
         let width: Int
         switch name {
         case "input_ids", "attention_mask", "position_ids", "token_type_ids": return batch * length * 8
+        case "decoder_input_ids": return batch * min(decoderLength ?? length, maxPositions) * 8
         case "logits": width = vocabSize * 4
         case "meta": return 1 << 20
         default:
             width =
-                ActivationExchange.parseLayerKey(name) != nil || name == "final" || name == "inputs_embeds" || name == "pooler_output"
+                ActivationExchange.parseSectionedLayerKey(name) != nil || name == "final" || name == "encoder.final"
+                    || name == "inputs_embeds" || name == "pooler_output"
                 ? hiddenSize * 4 : 0
         }
         // Keys the format does not define: small extras only.
@@ -92,9 +96,21 @@ extension ActivationExchange {
                 throw error
             }
             let (batch, length) = (input.header.shape.first ?? 1, input.header.shape.count > 1 ? input.header.shape[1] : 1)
+            var decoderLength: Int?
+            if let decoder = headers.first(where: { $0.name == "decoder_input_ids" }) {
+                let shape = decoder.header.shape
+                guard shape.count == 2, shape[0] == batch, shape[1] <= bounds.maxPositions else {
+                    throw FormatError(
+                        .outOfRange,
+                        "'decoder_input_ids' has shape \(shape); expected [\(batch), T] with T at most the model's \(bounds.maxPositions) positions",
+                        path: path, member: "decoder_input_ids")
+                }
+                decoderLength = shape[1]
+            }
+            let decoderRows = decoderLength
             limits.accept = { name, header throws(FormatError) in
                 let bytes = (try? header.dataByteCount()) ?? Int.max
-                let most = bounds.maxBytes(name, batch: batch, length: length)
+                let most = bounds.maxBytes(name, batch: batch, length: length, decoderLength: decoderRows)
                 guard bytes <= most else {
                     throw FormatError(
                         .outOfRange,

@@ -91,23 +91,30 @@ public enum PrefixFile {
     /// Builds checkpoint content for a model with `layers` layers, `kvHeads` key/value heads and
     /// head dimension `headDim`.
     ///
+    /// An encoder-decoder's file may name each section: `prefix.encoder.layer_00.key`,
+    /// `prefix.decoder.layer_00.key`, `prefix.cross.layer_00.key`; unsectioned
+    /// `prefix.layer_00...` names are the decoder section, as every one-stack file's are.
+    ///
     /// - Parameters:
     ///   - contents: the file's tensors and metadata.
     ///   - path: the file, named in errors.
     ///   - flat: read one flat tensor (`tensor`, or the only tensor) in PEFT's layout.
     ///   - tensor: the flat tensor's name, if the file holds several.
-    ///   - layers: `L`.
+    ///   - layers: `L`, the (decoder) blocks.
     ///   - kvHeads: the key/value heads of one layer's prefix.
     ///   - headDim: `hd`.
-    /// - Returns: the prefix, its MLP and task head, with the positions its metadata records.
+    ///   - encoderLayers: an encoder-decoder's encoder blocks; `nil` for a one-stack model.
+    /// - Returns: the prefix, its sections, MLP and task head, with the positions and layout its
+    ///   metadata records.
     /// - Throws: ``FormatError`` `.inconsistent` or `.missingKey` saying what was found and what was expected.
     public static func content(
         _ contents: Contents, path: String, flat: Bool, tensor: String?, layers: Int, kvHeads: Int,
-        headDim: Int
+        headDim: Int, encoderLayers: Int? = nil
     ) throws(FormatError) -> CheckpointContent {
         var mlp: [NamedTensor] = [], head: [NamedTensor] = []
-        var hidden: [Int: Tensor] = [:], keys: [Int: Tensor] = [:], values: [Int: Tensor] = [:]
+        var found: [PrefixSection: SectionTensors] = [:]
         var unknown: [String] = []
+        var unsectioned = false, sectioned = false
         if flat {
             let candidates = contents.tensors.filter { tensor == nil || $0.name == tensor }
             guard candidates.count == 1, let only = candidates.first else {
@@ -119,9 +126,13 @@ public enum PrefixFile {
             }
             do {
                 let split = try FlatKVLayout.split(only.tensor, layers: layers, kvHeads: kvHeads, headDim: headDim)
-                return CheckpointContent(
+                var content = CheckpointContent(
                     form: .kv, prefixLength: only.tensor.shape[0], positions: positions(contents.metadata, pn: only.tensor.shape[0]),
                     layers: split)
+                content.layout = try layout(contents.metadata, path: path, encoderDecoder: encoderLayers != nil)
+                return content
+            } catch let error as FormatError {
+                throw error
             } catch {
                 throw FormatError(.inconsistent, "\(error)", path: path, member: only.name)
             }
@@ -132,47 +143,138 @@ public enum PrefixFile {
                 head.append(NamedTensor(String(item.name.dropFirst(10)), item.tensor))
                 continue
             }
-            guard item.name.hasPrefix("prefix.layer_") else { unknown.append(item.name); continue }
-            let rest = item.name.dropFirst(13)
-            let parts = rest.split(separator: ".", maxSplits: 1)
-            guard let digits = parts.first, digits.count >= 2, let layer = Int(digits) else { unknown.append(item.name); continue }
-            switch parts.count == 2 ? String(parts[1]) : "" {
-            case "": hidden[layer] = item.tensor
-            case "key": keys[layer] = item.tensor
-            case "value": values[layer] = item.tensor
-            default: unknown.append(item.name)
+            guard let (section, layer, part) = parsePrefixName(item.name) else { unknown.append(item.name); continue }
+            if section == nil { unsectioned = true } else { sectioned = true }
+            switch part {
+            case "": found[section ?? .decoder, default: SectionTensors()].hidden[layer] = item.tensor
+            case "key": found[section ?? .decoder, default: SectionTensors()].keys[layer] = item.tensor
+            default: found[section ?? .decoder, default: SectionTensors()].values[layer] = item.tensor
             }
         }
         guard unknown.isEmpty else {
             throw FormatError(
                 .inconsistent,
-                "found tensors that are not a prefix: \(unknown.prefix(5).joined(separator: ", ")); expected prefix.layer_00 ... (hidden), prefix.layer_00.key/.value (key/value), prefix_mlp.*, task_head.*, or --layout flat-kv",
+                "found tensors that are not a prefix: \(unknown.prefix(5).joined(separator: ", ")); expected prefix.layer_00 ... (hidden), prefix.layer_00.key/.value (key/value), prefix.<encoder|decoder|cross>.layer_00... (encoder-decoder sections), prefix_mlp.*, task_head.*, or --layout flat-kv",
                 path: path)
         }
-        let isHidden = !hidden.isEmpty
-        guard isHidden != (!keys.isEmpty || !values.isEmpty) else {
+        if sectioned, encoderLayers == nil {
             throw FormatError(
                 .inconsistent,
-                isHidden
-                    ? "mixes hidden (prefix.layer_NN) and key/value (prefix.layer_NN.key) tensors"
-                    : "holds no prefix tensors (expected prefix.layer_00 ... or prefix.layer_00.key/.value)", path: path)
-        }
-        let found = isHidden ? hidden.count : max(keys.count, values.count)
-        guard found == layers, (0..<layers).allSatisfy({ isHidden ? hidden[$0] != nil : keys[$0] != nil && values[$0] != nil }) else {
-            throw FormatError(
-                .inconsistent,
-                "holds \(found) layer(s) of prefix, the base has \(layers) (each layer needs \(isHidden ? "prefix.layer_NN" : "both .key and .value"))",
+                "names encoder-decoder sections (prefix.encoder.*, prefix.decoder.*, prefix.cross.*) but the base has one stack",
                 path: path)
         }
-        let prefixes: [LayerPrefix] = (0..<layers).compactMap { l in
-            if isHidden { return hidden[l].map { .hidden($0) } }
-            guard let k = keys[l], let v = values[l] else { return nil }
-            return .kv(key: k, value: v)
+        if sectioned, unsectioned {
+            throw FormatError(
+                .inconsistent, "mixes unsectioned prefix.layer_NN names with sectioned prefix.<section>.layer_NN ones", path: path)
         }
-        let pn = isHidden ? (hidden[0]?.shape.dimensions.first ?? 0) : (keys[0].map { $0.shape.rank == 3 ? $0.shape[1] : 0 } ?? 0)
-        return CheckpointContent(
-            form: isHidden ? .hidden : .kv, prefixLength: pn, positions: positions(contents.metadata, pn: pn), layers: prefixes, mlp: mlp,
+        guard let decoder = found[.decoder] else {
+            throw FormatError(
+                .inconsistent,
+                found.isEmpty
+                    ? "holds no prefix tensors (expected prefix.layer_00 ... or prefix.layer_00.key/.value)"
+                    : "holds no decoder section (prefix.decoder.layer_NN): the encoder or cross-attention section alone feeds no model PrefixKit runs",
+                path: path)
+        }
+        let label = sectioned ? "prefix.decoder" : "prefix"
+        let (form, prefixes) = try decoder.layers(layers, label: label, path: path)
+        let pn = prefixes.first?.prefixLength ?? 0
+        var content = CheckpointContent(
+            form: form, prefixLength: pn, positions: positions(contents.metadata, pn: pn), layers: prefixes, mlp: mlp,
             task: contents.metadata["task_type"].map(TaskType.init(rawValue:)), head: head)
+        content.layout = try layout(contents.metadata, path: path, encoderDecoder: encoderLayers != nil)
+        for (section, count) in [(PrefixSection.encoder, encoderLayers ?? 0), (.cross, layers)] {
+            guard let tensors = found[section] else { continue }
+            let (sectionForm, sectionLayers) = try tensors.layers(count, label: "prefix.\(section.rawValue)", path: path)
+            guard sectionForm == form || section == .cross else {
+                throw FormatError(
+                    .inconsistent, "the encoder section is \(sectionForm.rawValue) form but the decoder section \(form.rawValue)", path: path)
+            }
+            guard sectionForm == .kv || section != .cross else {
+                throw FormatError(
+                    .inconsistent,
+                    "the cross section is hidden form: a cross-attention prefix is keys and values (prefix.cross.layer_NN.key/.value)",
+                    path: path)
+            }
+            guard sectionLayers.allSatisfy({ $0.prefixLength == pn }) else {
+                throw FormatError(
+                    .inconsistent, "the \(section.rawValue) section's prefix length differs from the decoder's \(pn)", path: path)
+            }
+            if section == .encoder { content.encoderLayers = sectionLayers } else { content.crossLayers = sectionLayers }
+        }
+        if content.layout == .peftSeq2Seq, !content.encoderLayers.isEmpty || !content.crossLayers.isEmpty {
+            throw FormatError(
+                .inconsistent,
+                "prefix_layout is peft-seq2seq, which feeds only decoder self-attention, but the file holds an encoder or cross section",
+                path: path, member: "prefix_layout")
+        }
+        content.encoderPositions = PositionConvention(
+            prefixStart: contents.metadata["encoder_prefix_start"].flatMap(Int.init) ?? 0,
+            inputStart: contents.metadata["encoder_input_start"].flatMap(Int.init) ?? 0)
+        return content
+    }
+
+    /// One section's tensors as found, by layer.
+    private struct SectionTensors {
+        var hidden: [Int: Tensor] = [:], keys: [Int: Tensor] = [:], values: [Int: Tensor] = [:]
+
+        /// The section's `count` layers, every one present and of one form.
+        func layers(_ count: Int, label: String, path: String) throws(FormatError) -> (PrefixForm, [LayerPrefix]) {
+            let isHidden = !hidden.isEmpty
+            guard isHidden != (!keys.isEmpty || !values.isEmpty) else {
+                throw FormatError(
+                    .inconsistent, "mixes hidden (\(label).layer_NN) and key/value (\(label).layer_NN.key) tensors", path: path)
+            }
+            let found = isHidden ? hidden.count : max(keys.count, values.count)
+            guard found == count, (0..<count).allSatisfy({ isHidden ? hidden[$0] != nil : keys[$0] != nil && values[$0] != nil }) else {
+                throw FormatError(
+                    .inconsistent,
+                    "\(label) holds \(found) layer(s) of prefix, the base has \(count) (each layer needs \(isHidden ? "\(label).layer_NN" : "both .key and .value"))",
+                    path: path)
+            }
+            let prefixes: [LayerPrefix] = (0..<count).compactMap { l in
+                if isHidden { return hidden[l].map { .hidden($0) } }
+                guard let k = keys[l], let v = values[l] else { return nil }
+                return .kv(key: k, value: v)
+            }
+            return (isHidden ? .hidden : .kv, prefixes)
+        }
+    }
+
+    /// `prefix.layer_07.key` -> (nil, 7, "key"); `prefix.cross.layer_07.value` -> (.cross, 7, "value");
+    /// `prefix.layer_07` -> (nil, 7, "").
+    static func parsePrefixName(_ name: String) -> (PrefixSection?, Int, String)? {
+        guard name.hasPrefix("prefix.") else { return nil }
+        var rest = Substring(name.dropFirst(7))
+        var section: PrefixSection?
+        for candidate in PrefixSection.allCases where rest.hasPrefix(candidate.rawValue + ".layer_") {
+            section = candidate
+            rest = rest.dropFirst(candidate.rawValue.count + 1)
+        }
+        guard rest.hasPrefix("layer_") else { return nil }
+        let parts = rest.dropFirst(6).split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let digits = parts.first, (2...4).contains(digits.count), digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+            let layer = Int(digits)
+        else { return nil }
+        let part = parts.count == 2 ? String(parts[1]) : ""
+        guard ["", "key", "value"].contains(part) else { return nil }
+        return (section, layer, part)
+    }
+
+    /// The layout the metadata records (`prefix_layout`), direct when absent.
+    private static func layout(_ metadata: [String: String], path: String, encoderDecoder: Bool) throws(FormatError) -> PrefixLayout {
+        guard let text = metadata["prefix_layout"] else { return .direct }
+        guard let layout = PrefixLayout(rawValue: text) else {
+            throw FormatError(
+                .inconsistent,
+                "prefix_layout is '\(text)'; known: \(PrefixLayout.allCases.map(\.rawValue).joined(separator: ", "))", path: path,
+                member: "prefix_layout")
+        }
+        guard layout == .direct || encoderDecoder else {
+            throw FormatError(
+                .inconsistent, "prefix_layout is \(text), an encoder-decoder layout, but the base has one stack", path: path,
+                member: "prefix_layout")
+        }
+        return layout
     }
 
     private static func positions(_ metadata: [String: String], pn: Int) -> PositionConvention {
@@ -181,13 +283,22 @@ public enum PrefixFile {
     }
 
     /// The tensors and metadata to export for a checkpoint.
-    public static func entries(_ content: CheckpointContent, baseFingerprint: String) -> (
+    ///
+    /// With `sectioned` (an encoder-decoder's checkpoint), every layer is named by its section
+    /// (`prefix.decoder.layer_00.key`, `prefix.encoder...`, `prefix.cross...`) and the metadata
+    /// records the layout and the encoder's positions.
+    public static func entries(_ content: CheckpointContent, baseFingerprint: String, sectioned: Bool = false) -> (
         tensors: [NamedTensor], metadata: [(key: String, value: String)]
     ) {
         var tensors: [NamedTensor] = []
-        for (l, layer) in content.layers.enumerated() {
-            let label = "prefix." + layerLabel(l, layerCount: content.layers.count)
-            for part in layer.parts { tensors.append(NamedTensor(part.suffix.isEmpty ? label : "\(label).\(part.suffix)", part.tensor)) }
+        for section in sectioned ? [PrefixSection.encoder, .decoder, .cross] : [.decoder] {
+            let layers = content.layers(section)
+            for (l, layer) in layers.enumerated() {
+                let label = (sectioned ? "prefix.\(section.rawValue)." : "prefix.") + layerLabel(l, layerCount: layers.count)
+                for part in layer.parts {
+                    tensors.append(NamedTensor(part.suffix.isEmpty ? label : "\(label).\(part.suffix)", part.tensor))
+                }
+            }
         }
         tensors += content.mlp.map { NamedTensor("prefix_mlp." + $0.name, $0.tensor) }
         tensors += content.head.map { NamedTensor("task_head." + $0.name, $0.tensor) }
@@ -196,6 +307,13 @@ public enum PrefixFile {
             ("prefix_start", "\(content.positions.prefixStart)"), ("input_start", "\(content.positions.inputStart)"),
         ]
         if let task = content.task { metadata.append(("task_type", task.rawValue)) }
+        if sectioned {
+            metadata.append(("prefix_layout", content.layout.rawValue))
+            if !content.encoderLayers.isEmpty {
+                metadata.append(("encoder_prefix_start", "\(content.encoderPositions.prefixStart)"))
+                metadata.append(("encoder_input_start", "\(content.encoderPositions.inputStart)"))
+            }
+        }
         return (tensors, metadata)
     }
 }

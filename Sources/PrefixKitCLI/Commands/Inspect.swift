@@ -19,6 +19,8 @@ struct Inspect: ParsableCommand {
         var base: BaseInfo
         var tensors: [TensorEntry]
         var verifications: [Run]
+        /// What an encoder-decoder checkpoint's prefix reaches (empty for one stack).
+        var notes: [String] = []
         var runs: [(kind: String, finishedAt: String, verdict: String, toolVersion: String)] {
             verifications.map { ($0.kind, $0.finishedAt, $0.verdict, $0.toolVersion) }
         }
@@ -30,7 +32,16 @@ struct Inspect: ParsableCommand {
             var toolVersion: String
         }
 
-        enum CodingKeys: String, CodingKey { case checkpoint, base, tensors, verifications }
+        enum CodingKeys: String, CodingKey { case checkpoint, base, tensors, verifications, notes }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(checkpoint, forKey: .checkpoint)
+            try c.encode(base, forKey: .base)
+            try c.encode(tensors, forKey: .tensors)
+            try c.encode(verifications, forKey: .verifications)
+            if !notes.isEmpty { try c.encode(notes, forKey: .notes) }
+        }
     }
 
     struct BaseDocument: Encodable {
@@ -65,7 +76,8 @@ struct Inspect: ParsableCommand {
                 CheckpointDocument.Run(kind: $0.kind, finishedAt: $0.finishedAt, verdict: $0.verdict, toolVersion: $0.toolVersion)
             }
             let document = CheckpointDocument(
-                checkpoint: checkpoint, base: base, tensors: try opened.tensorEntries(of: checkpoint), verifications: runs)
+                checkpoint: checkpoint, base: base, tensors: try opened.tensorEntries(of: checkpoint), verifications: runs,
+                notes: checkpoint.sectionNotes(encoderDecoder: base.config.encoderLayers != nil))
             if output.json { return try JSONOutput.print(document) }
             printCheckpoint(document)
             return
@@ -110,6 +122,14 @@ struct Inspect: ParsableCommand {
         if !info.tags.isEmpty { print("  tags         \(info.tags.joined(separator: ", "))") }
         print("  mlp          \(info.hasMLP ? "stored" : "none"); probe \(info.hasProbe ? "stored" : "none")")
         if let task = info.task { print("  task         \(task.rawValue)") }
+        if document.base.config.encoderLayers != nil {
+            let sections = [
+                "decoder \(info.numLayers) layers", info.encoderLayers > 0 ? "encoder \(info.encoderLayers)" : "encoder none",
+                info.crossLayers > 0 ? "cross \(info.crossLayers)" : "cross none",
+            ]
+            print("  sections     \(sections.joined(separator: ", ")); layout \(info.layout.rawValue)")
+        }
+        for note in document.notes { print("  reach        \(note)") }
         for run in document.runs {
             print("  \(run.kind == "verify" ? "verified" : run.kind)     \(run.finishedAt): \(run.verdict) (PrefixKit \(run.toolVersion))")
         }
@@ -127,7 +147,7 @@ struct Inspect: ParsableCommand {
 
     private func printConfig(_ config: ModelConfig) {
         print(
-            "  config       \(Format.config(config)) hd=\(config.headDim) d_ff=\(config.intermediateSize) \(config.normKind.rawValue)(eps \(config.normEps)) \(config.positionScheme.rawValue) positions=\(config.maxPositions) vocab=\(config.vocabSize) \(config.activation)\(config.ropeTheta.map { " rope_theta=\($0)" } ?? "")"
+            "  config       \(Format.config(config))\(config.headDim * config.numHeads != config.hiddenSize ? "" : " hd=\(config.headDim)") d_ff=\(config.intermediateSize) \(config.normKind.rawValue)(eps \(config.normEps)) \(config.positionScheme.rawValue) positions=\(config.maxPositions) vocab=\(config.vocabSize) \(config.activation)\(config.ropeTheta.map { " rope_theta=\($0)" } ?? "")"
         )
     }
 }

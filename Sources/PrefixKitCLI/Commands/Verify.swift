@@ -113,7 +113,7 @@ enum VerifySummary {
             var rows = [["check", "layer", "rows", "max abs", "relative", "tolerance", "verdict"]]
             for check in checkpoint.checks where check.relativeError != nil || check.rowsIn != nil || verbose {
                 rows.append([
-                    check.check, check.layer.map(String.init) ?? "", rowText(check),
+                    check.check, (check.section.map { $0 + " " } ?? "") + (check.layer.map(String.init) ?? ""), rowText(check),
                     check.maxAbsError.map { String(format: "%.2e", $0) } ?? "",
                     check.relativeError.map { String(format: "%.2e", $0) } ?? "", check.tolerance.map { String(format: "%.0e", $0) } ?? "",
                     check.status.rawValue,
@@ -121,7 +121,7 @@ enum VerifySummary {
             }
             if rows.count > 1 { Swift.print(Format.table(rows)) }
             for check in checkpoint.checks where check.relativeError == nil && check.rowsIn == nil && !verbose {
-                Swift.print("  \(mark(check.status)) \(check.check)\(check.layer.map { " layer \($0)" } ?? ""): \(check.message)")
+                Swift.print("  \(mark(check.status)) \(check.check)\(check.place.map { " " + $0 } ?? ""): \(check.message)")
             }
             for check in checkpoint.checks where check.status == .fail {
                 Swift.print("  FAIL \(check.message)\(check.fix.map { "\n       fix: \($0)" } ?? "")")

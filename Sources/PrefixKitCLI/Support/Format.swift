@@ -39,6 +39,7 @@ enum Format {
         var text = "\(config.family.rawValue) L=\(config.numLayers) d=\(config.hiddenSize) H=\(config.numHeads)"
         if config.numKVHeads != config.numHeads { text += " Hkv=\(config.numKVHeads)" }
         if config.headDim * config.numHeads != config.hiddenSize { text += " hd=\(config.headDim)" }
+        if let encoder = config.encoderLayers { text += " encoder L=\(encoder)" }
         return text
     }
 }

@@ -1,0 +1,163 @@
+import Foundation
+import PrefixKit
+import TestSupport
+import Testing
+
+/// `verify` and `inspect` on encoder-decoders, under both semantics: PEFT's adapters against
+/// transformers + PEFT and the NumPy reference, the paper's three sections against the NumPy
+/// reference, and each semantics' reference held against the other's checkpoint.
+@Suite("Encoder-decoders: verify and inspect")
+struct Seq2SeqVerifyTests {
+    static let root = Seq2SeqFixtureTests.root
+    static let names = Seq2SeqFixtureTests.names
+
+    /// The report of `verify STORE NAME --reference FILE --json`, with the exit status.
+    static func verify(_ store: String, _ name: String, reference: String?) throws -> (status: Int32, report: [String: Any]) {
+        let run = try Processes.prefixkit(
+            ["verify", store, name, "--json", "--no-record"] + (reference.map { ["--reference", $0] } ?? []))
+        let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        let checkpoint = try #require((object?["checkpoints"] as? [[String: Any]])?.first, "\(run.stdout)\(run.stderr)")
+        return (run.status, checkpoint)
+    }
+
+    static func checks(_ report: [String: Any]) -> [[String: Any]] { report["checks"] as? [[String: Any]] ?? [] }
+
+    /// A store with the fixture's base and the paper-semantics prefix file (`paper@0`).
+    static func paperStore(_ name: String, _ dir: TemporaryDirectory) throws -> String {
+        let store = dir.path + "/p"
+        let run = try Processes.prefixkit([
+            "import", store, "\(root)/\(name)/paper/prefix.safetensors", "--base", "\(root)/\(name)/base", "--name", "paper",
+        ])
+        #expect(run.status == 0, "\(name): \(run.stderr)")
+        return store
+    }
+
+    @Test(
+        "a PEFT seq2seq adapter verifies PASS against transformers + PEFT and the NumPy reference, every block of both stacks checked",
+        arguments: names)
+    func peftPasses(name: String) throws {
+        let dir = TemporaryDirectory()
+        let store = try Seq2SeqFixtureTests.store(name, dir)
+        for file in ["reference.npz", "numpy_peft.npz"] {
+            let (status, report) = try Self.verify(store, "adapter", reference: "\(Self.root)/\(name)/\(file)")
+            #expect(status == 0 && report["verdict"] as? String == "pass", "\(name) \(file): \(report)")
+            let perLayer = Self.checks(report).filter { $0["check"] as? String == "teacher-forced" }
+            let encoder = perLayer.filter { $0["section"] as? String == "encoder" }
+            let decoder = perLayer.filter { $0["section"] as? String == "decoder" }
+            #expect(!encoder.isEmpty && !decoder.isEmpty && perLayer.allSatisfy { $0["status"] as? String == "pass" }, "\(perLayer)")
+            let evidence = try #require(report["evidence"] as? [String: Any])
+            #expect((evidence["encoder_layers_checked"] as? [Int])?.count == encoder.count, "\(evidence)")
+            #expect((evidence["layers_checked"] as? [Int])?.count == decoder.count, "\(evidence)")
+            // The NumPy reference leaves only float64 rounding: held to the f64 tolerance.
+            if file == "numpy_peft.npz" { #expect(perLayer.allSatisfy { $0["tolerance"] as? Double == 1e-12 }, "\(perLayer)") }
+        }
+    }
+
+    @Test(
+        "the paper's semantics: encoder, decoder and cross-attention prefixes from a file match the NumPy reference at 1e-12 per layer",
+        arguments: names)
+    func paperPasses(name: String) throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.paperStore(name, dir)
+        let (status, report) = try Self.verify(store, "paper", reference: "\(Self.root)/\(name)/paper/numpy_expected.npz")
+        #expect(status == 0 && report["verdict"] as? String == "pass", "\(name): \(report)")
+        let perLayer = Self.checks(report).filter { $0["check"] as? String == "teacher-forced" }
+        #expect(perLayer.count >= 4 && perLayer.allSatisfy { ($0["relative_error"] as? Double ?? 1) <= 1e-12 }, "\(perLayer)")
+        let trips = Self.checks(report).filter { $0["check"] as? String == "round-trip" }
+        #expect(trips.filter { $0["status"] as? String == "pass" }.count == 2, "\(trips)")
+        #expect(
+            trips.contains { $0["status"] as? String == "skip" && ($0["message"] as? String ?? "").hasPrefix("peft: not exportable") },
+            "\(trips)")
+        let notes = report["notes"] as? [String] ?? []
+        #expect(notes.contains { $0.contains("encoder self-attention") && $0.contains("cross-attention") }, "\(notes)")
+    }
+
+    @Test("verify names the other semantics: encoder prefix missing, cross-attention prefix dropped, PEFT's layer mapping either way")
+    func otherSemantics() throws {
+        let dir = TemporaryDirectory()
+        let paper = try Self.paperStore("t5", dir)
+        func diagnosis(_ store: String, _ name: String, _ reference: String) throws -> [String: Any] {
+            let (status, report) = try Self.verify(store, name, reference: reference)
+            #expect(status == 1, "\(reference): \(report)")
+            return try #require(report["diagnosis"] as? [String: Any], "\(report)")
+        }
+        let encoder = try diagnosis(paper, "paper", "\(Self.root)/t5/paper/numpy_no_encoder.npz")
+        #expect(encoder["bug"] as? String == "encoder_prefix_missing" && encoder["section"] as? String == "encoder", "\(encoder)")
+        #expect(encoder["layer"] as? Int == 0)
+        let cross = try diagnosis(paper, "paper", "\(Self.root)/t5/paper/numpy_no_cross.npz")
+        #expect(cross["bug"] as? String == "cross_prefix_dropped" && cross["section"] as? String == "decoder", "\(cross)")
+        // PEFT's adapter against a reference that fed block i stored layer i: block 0 agrees (2*0 mod L = 0).
+        let peft = try Seq2SeqFixtureTests.store("t5", dir)
+        let direct = try diagnosis(peft, "adapter", "\(Self.root)/t5/numpy_peft_direct.npz")
+        #expect(direct["bug"] as? String == "direct_layer_mapping" && direct["layer"] as? Int == 1, "\(direct)")
+        // The adapter's layers stored with the direct layout, against PEFT's own outputs.
+        let file = dir.path + "/direct.safetensors"
+        let export = try Processes.prefixkit(["export", peft, "adapter", "--format", "safetensors", "--out", dir.path + "/a.safetensors"])
+        #expect(export.status == 0, "\(export.stderr)")
+        let exported = try SafetensorsFile(path: dir.path + "/a.safetensors")
+        let tensors = try exported.entries.map { NamedTensor($0.name, try exported.tensor($0)) }
+        let metadata = (exported.metadata ?? []).map { $0.key == "prefix_layout" ? ($0.key, "direct") : ($0.key, $0.value) }
+        #expect(metadata.contains { $0.0 == "prefix_layout" })
+        try SafetensorsWriter.write(tensors, metadata: metadata.map { (key: $0.0, value: $0.1) }, to: file)
+        let imported = try Processes.prefixkit(["import", peft, file, "--name", "direct"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let mapping = try diagnosis(peft, "direct", "\(Self.root)/t5/reference.npz")
+        #expect(mapping["bug"] as? String == "peft_layer_mapping" && mapping["layer"] as? Int == 1, "\(mapping)")
+    }
+
+    @Test("inspect and verify say which stored layers reach the model and that the encoder is unprefixed", arguments: names)
+    func reach(name: String) throws {
+        let dir = TemporaryDirectory()
+        let store = try Seq2SeqFixtureTests.store(name, dir)
+        let inspect = try Processes.prefixkit(["inspect", store, "adapter"])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        let expected =
+            switch name {
+            case "t5": "stored layers 1, 3 of 4 are never used by PEFT's seq2seq layout"
+            case "flan-t5": "all 3 stored layers are used, reordered by PEFT's seq2seq layout: decoder blocks 0, 1, 2 read stored layers 0, 2, 1"
+            default: "stored layer 1 of 2 is never used by PEFT's seq2seq layout"
+            }
+        #expect(inspect.stdout.contains(expected), "\(name): \(inspect.stdout)")
+        #expect(inspect.stdout.contains("the encoder is unprefixed"), "\(inspect.stdout)")
+        let json = try Processes.prefixkit(["inspect", store, "adapter", "--json"])
+        #expect(try Processes.validateJSON(json.stdout, schema: "inspect.schema.json").status == 0)
+        // Without a reference: the decoder ids of the probe run too, and nothing independent is claimed.
+        let (status, report) = try Self.verify(store, "adapter", reference: nil)
+        #expect(status == 0 && report["verdict"] as? String == "unverified", "\(report)")
+        #expect((report["notes"] as? [String] ?? []).contains { $0.contains(expected) }, "\(report)")
+        let consistency = Self.checks(report).first { $0["check"] as? String == "self-consistency" }
+        #expect(consistency?["status"] as? String == "pass", "\(String(describing: consistency))")
+    }
+
+    @Test("the verify report of an encoder-decoder validates against the schema, and JUnit names each stack's layers")
+    func reports() throws {
+        let dir = TemporaryDirectory()
+        let store = try Seq2SeqFixtureTests.store("bart", dir)
+        let junit = dir.path + "/v.xml"
+        let run = try Processes.prefixkit([
+            "verify", store, "adapter", "--reference", "\(Self.root)/bart/reference.npz", "--json", "--junit", junit, "--no-record",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Processes.validateJSON(run.stdout, schema: "verify.schema.json").status == 0)
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("name=\"teacher-forced encoder layer 1\"") && xml.contains("name=\"teacher-forced decoder layer 1\""), "\(xml)")
+    }
+
+    @Test("a paper-semantics checkpoint is refused by PEFT export with the reason, and round-trips through safetensors and npz")
+    func paperExport() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.paperStore("bart", dir)
+        let peft = try Processes.prefixkit(["export", store, "paper", "--format", "peft", "--out", dir.path + "/peft"])
+        #expect(peft.status == 2 && peft.stderr.contains("no PEFT adapter computes the same"), "\(peft.status) \(peft.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/peft"))
+        for format in ["npz", "safetensors"] {
+            let out = dir.path + "/back.\(format)"
+            let export = try Processes.prefixkit(["export", store, "paper", "--format", format, "--out", out])
+            #expect(export.status == 0, "\(export.stderr)")
+            let again = try Processes.prefixkit(["import", store, out, "--name", "back-\(format)"])
+            #expect(again.status == 0 && again.stdout.contains("wrote 0 B"), "\(again.stdout)\(again.stderr)")
+            let (status, report) = try Self.verify(store, "back-\(format)", reference: "\(Self.root)/bart/paper/numpy_expected.npz")
+            #expect(status == 0 && report["verdict"] as? String == "pass", "\(format): \(report)")
+        }
+    }
+}
