@@ -110,18 +110,18 @@ public enum Exporter {
                 conversion = "hidden -> key/value (exact: norm, key/value projections, RoPE at 0..<Pn; computed in f64)"
             }
             let base = try store.base("base:" + info.baseFingerprint)
-            let layers = content.layers.map { convert($0, dtype) }
             // The task PEFT loads the adapter for: the stored one, else the family's plain use.
             let recipe = try? Architectures.recipe(for: base.config)
             let bidirectional = recipe?.isBidirectional ?? false
             let task =
                 info.task ?? (recipe?.isEncoderDecoder == true ? .seq2seqLM : bidirectional ? .featureExtraction : .causalLM)
             if content.layout != .peftSeq2Seq, recipe?.isEncoderDecoder == true {
-                throw StorageError(
-                    .invalidArgument,
-                    "the checkpoint's prefix feeds every block of its section directly (the paper's layout); PEFT's encoder-decoder layout reads decoder block i from stored layer 2i mod L and has no encoder or cross-attention prefix, so no PEFT adapter computes the same",
-                    reference: info.reference)
+                let (stored, note) = try peftLayers(fromDirect: content, reference: info.reference)
+                content.layers = stored
+                content.layout = .peftSeq2Seq
+                conversion = [conversion, note].compactMap { $0 }.joined(separator: "; ")
             }
+            let layers = content.layers.map { convert($0, dtype) }
             try PEFTAdapter.write(
                 layers: layers, hiddenSize: base.config.hiddenSize, baseModel: base.provenance.sourcePath ?? base.alias, task: task,
                 head: head, layout: content.layout, to: temporary)
@@ -154,6 +154,44 @@ public enum Exporter {
                 bytesWritten: Int64((try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0), conversion: nil)
         }
         return report
+    }
+
+    /// The layers of PEFT's encoder-decoder layout that compute what a direct-layout checkpoint
+    /// does: decoder block i's prefix at stored layer 2i mod L, exact or refused.
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` `.invalidArgument` saying why no PEFT adapter
+    ///   computes the checkpoint: an encoder or cross-attention section (PEFT has neither), or two
+    ///   blocks that PEFT's layout feeds from one stored layer holding different prefixes.
+    public static func peftLayers(fromDirect content: CheckpointContent, reference: String) throws -> (layers: [LayerPrefix], note: String) {
+        func refuse(_ why: String) -> StorageError {
+            StorageError(.invalidArgument, "no PEFT adapter computes this checkpoint: \(why)", reference: reference)
+        }
+        if !content.encoderLayers.isEmpty {
+            throw refuse("it has an encoder prefix (\(content.encoderLayers.count) layers), and PEFT runs the encoder unprefixed")
+        }
+        if !content.crossLayers.isEmpty {
+            throw refuse(
+                "it has a cross-attention prefix (\(content.crossLayers.count) layers), and PEFT's cross-attention pair is dropped by transformers' cache"
+            )
+        }
+        let count = content.layers.count
+        let (stored, conflict) = PrefixLayout.peftStored(forBlocks: content.layers)
+        if let (a, b) = conflict {
+            throw refuse(
+                "PEFT's encoder-decoder layout feeds decoder blocks \(a) and \(b) from one stored layer (2i mod \(count) = \(2 * a % count)), but their prefixes differ"
+            )
+        }
+        let unread = stored.indices.filter { stored[$0] == nil }
+        guard let first = content.layers.first else { throw refuse("it has no layers") }
+        // Layers no block reads (even L): zeros of the same shape, as no computation sees them.
+        let zeros = LayerPrefix.kv(
+            key: try Tensor(zeros: first.parts[0].tensor.dtype, shape: first.parts[0].tensor.shape),
+            value: try Tensor(zeros: first.parts[1].tensor.dtype, shape: first.parts[1].tensor.shape))
+        var note = "direct -> PEFT's seq2seq layout (exact: decoder block i's prefix written at stored layer 2i mod \(count))"
+        if !unread.isEmpty {
+            note += "; stored layers \(unread.map(String.init).joined(separator: ", ")) are read by no block: written as zeros"
+        }
+        return (stored.map { $0 ?? zeros }, note)
     }
 
     /// Writes a base as an HF model directory: config.json, model.safetensors (or shards and an

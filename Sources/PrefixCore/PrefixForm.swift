@@ -56,6 +56,21 @@ public enum PrefixLayout: String, Sendable, Codable, Hashable, CaseIterable {
         return (0..<stored).filter { !used.contains($0) }
     }
 
+    /// The stored layers PEFT's seq2seq layout needs for decoder block `i` to read `blocks[i]`:
+    /// `stored[2i mod L] = blocks[i]` with `L = blocks.count`; a `nil` entry is read by no block.
+    /// For even `L`, blocks `i` and `i + L/2` read one stored layer: when their prefixes differ,
+    /// no such layers exist and `conflict` names the two blocks.
+    public static func peftStored<T: Equatable>(forBlocks blocks: [T]) -> (stored: [T?], conflict: (Int, Int)?) {
+        var stored = [T?](repeating: nil, count: blocks.count)
+        var reader = [Int?](repeating: nil, count: blocks.count)
+        for (i, prefix) in blocks.enumerated() {
+            let j = PrefixLayout.peftSeq2Seq.storedLayer(forBlock: i, stored: blocks.count)
+            if let first = reader[j], stored[j] != prefix { return (stored, (first, i)) }
+            (stored[j], reader[j]) = (prefix, reader[j] ?? i)
+        }
+        return (stored, nil)
+    }
+
     /// What an encoder-decoder checkpoint's prefix reaches inside the model, in sentences
     /// (`inspect` and `verify` print them): which stored layers the decoder reads, and which
     /// parts get no prefix.

@@ -34,14 +34,21 @@ enum RoundTrip {
                             evidence: .roundTrip))
                     continue
                 }
+                // A direct-layout encoder-decoder exports to PEFT only as its exact layer permutation.
+                var converted: CheckpointContent?
                 if format == .peft, config.encoderLayers != nil, original.layout != .peftSeq2Seq {
-                    checks.append(
-                        CheckResult(
-                            check: "round-trip", status: .skip,
-                            message:
-                                "peft: not exportable: PEFT's encoder-decoder layout has no encoder or cross-attention prefix and maps decoder block i to stored layer 2i mod L, so no adapter computes this checkpoint",
-                            evidence: .roundTrip))
-                    continue
+                    do {
+                        var permuted = exactKV
+                        permuted.layers = try Exporter.peftLayers(fromDirect: exactKV, reference: info.reference).layers
+                        permuted.layout = .peftSeq2Seq
+                        converted = permuted
+                    } catch {
+                        checks.append(
+                            CheckResult(
+                                check: "round-trip", status: .skip, message: "peft: not exportable: \((error as? StorageError)?.message ?? "\(error)")",
+                                evidence: .roundTrip))
+                        continue
+                    }
                 }
                 let out = dir + "/export." + format.rawValue
                 // Digests were checked by the blob checks already.
@@ -58,7 +65,7 @@ enum RoundTrip {
                         try PrefixFile.read(path: out), path: out, flat: false, tensor: nil, layers: config.numLayers,
                         kvHeads: config.prefixKVHeads, headDim: config.headDim, encoderLayers: config.encoderLayers)
                 }
-                let expected = format == .peft ? exactKV : original
+                let expected = format == .peft ? converted ?? exactKV : original
                 let sortedHead = { (content: CheckpointContent) in content.head.sorted { $0.name < $1.name } }
                 let sameHead = sortedHead(back) == sortedHead(original) && (original.head.isEmpty || back.task == original.task)
                 let sameSections =
@@ -76,7 +83,8 @@ enum RoundTrip {
                         input, as: Float.self, options: options) : reference
                 let same = rerun.final == expectedRun.final && rerun.logits == expectedRun.logits
                 let what =
-                    (format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix")
+                    (converted != nil
+                        ? "the exact layer permutation" : format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix")
                     + (original.head.isEmpty ? "" : " and \(original.task?.rawValue ?? "task") head")
                 checks.append(
                     CheckResult(

@@ -22,6 +22,21 @@ struct Seq2SeqVerifyTests {
 
     static func checks(_ report: [String: Any]) -> [[String: Any]] { report["checks"] as? [[String: Any]] ?? [] }
 
+    /// Imports `adapter@0`'s stored layers as `direct@0`, a file whose metadata says the direct
+    /// layout: decoder block i reads layer i.
+    static func importDirect(_ store: String, _ dir: TemporaryDirectory) throws {
+        let file = dir.path + "/direct.safetensors", exportedPath = dir.path + "/a.safetensors"
+        let export = try Processes.prefixkit(["export", store, "adapter", "--format", "safetensors", "--out", exportedPath])
+        #expect(export.status == 0, "\(export.stderr)")
+        let exported = try SafetensorsFile(path: exportedPath)
+        let tensors = try exported.entries.map { NamedTensor($0.name, try exported.tensor($0)) }
+        let metadata = (exported.metadata ?? []).map { $0.key == "prefix_layout" ? ($0.key, "direct") : ($0.key, $0.value) }
+        #expect(metadata.contains { $0.0 == "prefix_layout" })
+        try SafetensorsWriter.write(tensors, metadata: metadata.map { (key: $0.0, value: $0.1) }, to: file)
+        let imported = try Processes.prefixkit(["import", store, file, "--name", "direct"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+    }
+
     /// A store with the fixture's base and the paper-semantics prefix file (`paper@0`).
     static func paperStore(_ name: String, _ dir: TemporaryDirectory) throws -> String {
         let store = dir.path + "/p"
@@ -91,16 +106,7 @@ struct Seq2SeqVerifyTests {
         let direct = try diagnosis(peft, "adapter", "\(Self.root)/t5/numpy_peft_direct.npz")
         #expect(direct["bug"] as? String == "direct_layer_mapping" && direct["layer"] as? Int == 1, "\(direct)")
         // The adapter's layers stored with the direct layout, against PEFT's own outputs.
-        let file = dir.path + "/direct.safetensors"
-        let export = try Processes.prefixkit(["export", peft, "adapter", "--format", "safetensors", "--out", dir.path + "/a.safetensors"])
-        #expect(export.status == 0, "\(export.stderr)")
-        let exported = try SafetensorsFile(path: dir.path + "/a.safetensors")
-        let tensors = try exported.entries.map { NamedTensor($0.name, try exported.tensor($0)) }
-        let metadata = (exported.metadata ?? []).map { $0.key == "prefix_layout" ? ($0.key, "direct") : ($0.key, $0.value) }
-        #expect(metadata.contains { $0.0 == "prefix_layout" })
-        try SafetensorsWriter.write(tensors, metadata: metadata.map { (key: $0.0, value: $0.1) }, to: file)
-        let imported = try Processes.prefixkit(["import", peft, file, "--name", "direct"])
-        #expect(imported.status == 0, "\(imported.stderr)")
+        try Self.importDirect(peft, dir)
         let mapping = try diagnosis(peft, "direct", "\(Self.root)/t5/reference.npz")
         #expect(mapping["bug"] as? String == "peft_layer_mapping" && mapping["layer"] as? Int == 1, "\(mapping)")
     }
@@ -148,7 +154,9 @@ struct Seq2SeqVerifyTests {
         let dir = TemporaryDirectory()
         let store = try Self.paperStore("bart", dir)
         let peft = try Processes.prefixkit(["export", store, "paper", "--format", "peft", "--out", dir.path + "/peft"])
-        #expect(peft.status == 2 && peft.stderr.contains("no PEFT adapter computes the same"), "\(peft.status) \(peft.stderr)")
+        #expect(
+            peft.status == 2 && peft.stderr.contains("no PEFT adapter computes this checkpoint")
+                && peft.stderr.contains("PEFT runs the encoder unprefixed"), "\(peft.status) \(peft.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/peft"))
         for format in ["npz", "safetensors"] {
             let out = dir.path + "/back.\(format)"
@@ -159,5 +167,35 @@ struct Seq2SeqVerifyTests {
             let (status, report) = try Self.verify(store, "back-\(format)", reference: "\(Self.root)/bart/paper/numpy_expected.npz")
             #expect(status == 0 && report["verdict"] as? String == "pass", "\(format): \(report)")
         }
+    }
+
+    @Test("a direct-layout decoder prefix exports to PEFT as its exact layer permutation (odd L), or is refused naming the blocks (even L)")
+    func directToPEFT() throws {
+        let dir = TemporaryDirectory()
+        let flan = try Seq2SeqFixtureTests.store("flan-t5", dir)
+        try Self.importDirect(flan, dir)
+        let out = dir.path + "/peft"
+        let export = try Processes.prefixkit(["export", flan, "direct", "--format", "peft", "--out", out])
+        #expect(export.status == 0 && export.stdout.contains("exact: decoder block i's prefix written at stored layer 2i mod 3"), "\(export.stdout)\(export.stderr)")
+        let back = try Processes.prefixkit(["import", flan, out, "--name", "back"])
+        #expect(back.status == 0, "\(back.stderr)")
+        var finals: [Tensor] = []
+        for name in ["direct", "back"] {
+            let file = dir.path + "/\(name).npz"
+            let run = try Processes.prefixkit(["forward", flan, name, "--input", "\(Self.root)/flan-t5/reference.npz", "--dtype", "f64", "--out", file])
+            #expect(run.status == 0, "\(run.stderr)")
+            finals.append(try #require(try ActivationExchange.read(path: file).final))
+        }
+        #expect(finals[0] == finals[1], "the PEFT export computes differently")
+        let (_, report) = try Self.verify(flan, "direct", reference: nil)
+        let trip = Self.checks(report).first { $0["check"] as? String == "round-trip" && ($0["message"] as? String ?? "").hasPrefix("peft") }
+        #expect(trip?["status"] as? String == "pass", "\(String(describing: trip))")
+        // L = 4: blocks 0 and 2 both read PEFT's stored layer 0, and their prefixes differ.
+        let t5 = TemporaryDirectory()
+        let store = try Seq2SeqFixtureTests.store("t5", t5)
+        try Self.importDirect(store, t5)
+        let refused = try Processes.prefixkit(["export", store, "direct", "--format", "peft", "--out", t5.path + "/peft"])
+        #expect(refused.status == 2 && refused.stderr.contains("feeds decoder blocks 0 and 2 from one stored layer"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: t5.path + "/peft"))
     }
 }
