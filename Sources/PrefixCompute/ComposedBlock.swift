@@ -201,8 +201,15 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
     /// `queryPositions`, keys at `keyPositions`.
     private func buckets(_ recipe: RelativeBiasRecipe, queryPositions: [Int], keyPositions: [Int]) -> [Int] {
         var out = [Int](repeating: 0, count: queryPositions.count * keyPositions.count)
+        guard let lowKey = keyPositions.min(), let highKey = keyPositions.max(), let lowQuery = queryPositions.min(),
+            let highQuery = queryPositions.max()
+        else { return out }
+        // A bucket depends only on key - query: each distance's bucket once (its logarithm is the
+        // cost), then looked up for every pair.
+        let lowest = lowKey - highQuery
+        let table = (lowest...(highKey - lowQuery)).map(recipe.bucket)
         for (i, query) in queryPositions.enumerated() {
-            for (j, key) in keyPositions.enumerated() { out[i * keyPositions.count + j] = recipe.bucket(key - query) }
+            for (j, key) in keyPositions.enumerated() { out[i * keyPositions.count + j] = table[key - query - lowest] }
         }
         return out
     }

@@ -184,7 +184,16 @@ extension ComputeScalar {
             }
         case .gelu: geluExactInPlace(values)
         case .relu:
-            for i in values.indices where values[i] < 0 { values[i] = 0 }
+            // Signs are random: a branch per element mispredicts half the time. Sixteen lanes at a
+            // time with a select instead (NaN stays NaN, as in torch).
+            if Self.self == Float.self {
+                values.withMemoryRebound(to: Float.self) { floats in
+                    let zero = FastMath.V(repeating: 0)
+                    FastMath.apply(floats) { $0.replacing(with: zero, where: $0 .< zero) }
+                }
+            } else {
+                for i in values.indices where values[i] < 0 { values[i] = 0 }
+            }
         case .silu:
             for i in values.indices {
                 let x = values[i].double

@@ -33,10 +33,11 @@ enum Main {
             case "peft": options.sections.append("peft")
             case "families": options.sections.append("families")
             case "encoder": options.sections.append("encoder")
+            case "seq2seq": options.sections.append("seq2seq")
             case "-h", "--help":
                 print(
                     """
-                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [encoder] [--rounds N] [--small] [--work DIR] [--python PATH]
+                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [encoder] [seq2seq] [--rounds N] [--small] [--work DIR] [--python PATH]
                                            [--peft-python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
@@ -57,6 +58,9 @@ enum Main {
                       encoder a BERT-base-shaped encoder (L=12, d=768, Pn=20, N=128, B=8) with a SEQ_CLS head vs HF
                               transformers + PEFT, in-process and as whole processes; needs --peft-python with
                               transformers 4.57.x (PEFT cannot run SEQ_CLS prefix tuning with 5.x)
+                      seq2seq a T5-base-shaped encoder-decoder (L=12, d=768, Pn=20, source N=128, target 32, B=1) with
+                              a PEFT SEQ_2_SEQ_LM adapter, both made by transformers + PEFT and imported, vs that peer,
+                              in-process and as whole processes; needs --peft-python (torch, transformers, peft)
                       --small small models, for a quick look
                     """)
                 return
@@ -73,6 +77,7 @@ enum Main {
         if options.sections.contains("peft") { try PeftBenchmark(options: options).run() }
         if options.sections.contains("families") { try FamilyBenchmark(options: options).run() }
         if options.sections.contains("encoder") { try EncoderBenchmark(options: options).run() }
+        if options.sections.contains("seq2seq") { try Seq2SeqBenchmark(options: options).run() }
     }
 }
 

@@ -28,13 +28,16 @@ struct PeerComparison {
     }
 
     /// Runs both sides: `rounds` in-process passes each, then `processRounds` whole processes each.
+    /// `inputs` is the file in `work` both sides read (`ids.npy`, or an exchange `.npz` with
+    /// decoder ids).
     static func run(
-        _ stack: PrefixStack, _ input: ForwardInput, work: String, python: String, threads: String, rounds: Int, processRounds: Int
+        _ stack: PrefixStack, _ input: ForwardInput, work: String, python: String, threads: String, rounds: Int, processRounds: Int,
+        inputs: String = "ids.npy"
     ) throws -> PeerComparison {
         let (ours, logits) = try inProcess(stack, input, rounds: rounds)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("benchmarks/peft_forward.py").path
-        let peerArguments = [script, work + "/hf", work + "/adapter", work + "/ids.npy", "\(rounds)", threads, work + "/peft.npy"]
+        let peerArguments = [script, work + "/hf", work + "/adapter", work + "/" + inputs, "\(rounds)", threads, work + "/peft.npy"]
         let peer = try PeftBenchmark.json(python, peerArguments)
         guard let theirs = peer["median"] as? Double else { throw BenchError("PEFT peer failed: \(peer)") }
         let peerLogits = try NPY.read(path: work + "/peft.npy").tensor?.floats() ?? []
@@ -51,7 +54,7 @@ struct PeerComparison {
             ourProcess.append(
                 try Measure.seconds {
                     try PeftBenchmark.run(
-                        cli, ["forward", work + "/store", "kv", "--input", work + "/ids.npy", "--logits", "--out", work + "/o\(round).npz"])
+                        cli, ["forward", work + "/store", "kv", "--input", work + "/" + inputs, "--logits", "--out", work + "/o\(round).npz"])
                 })
             peerProcess.append(try Measure.seconds { _ = try PeftBenchmark.json(python, peerArguments + ["--once"]) })
         }

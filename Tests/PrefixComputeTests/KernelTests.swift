@@ -36,6 +36,23 @@ struct KernelTests {
         #expect(worst <= 3e-7, "worst error \(worst)")
     }
 
+    @Test("the vectorised f32 ReLU is max(x, 0) on every element, the tail past a multiple of 16 included, and keeps NaN")
+    func relu() {
+        var random = SeededRandom(seed: 17)
+        let inputs: [Float] = random.normals(37, scale: 2) + [0, -0.0, .nan, -.infinity, .infinity, -1e-40]
+        var f = inputs
+        f.withUnsafeMutableBufferPointer { Float.activateInPlace(.relu, $0) }
+        var d = inputs.map(Double.init)
+        d.withUnsafeMutableBufferPointer { Double.activateInPlace(.relu, $0) }
+        for (i, x) in inputs.enumerated() {
+            if x.isNaN {
+                #expect(f[i].isNaN && d[i].isNaN)
+            } else {
+                #expect(f[i] == (x < 0 ? 0 : x) && Double(f[i]) == d[i], "\(x): \(f[i]) / \(d[i])")
+            }
+        }
+    }
+
     @Test("GELU and SwiGLU agree between the f32 and f64 paths")
     func activations() {
         let inputs: [Float] = stride(from: -8, through: 8, by: 0.05).map { Float($0) }
