@@ -65,3 +65,95 @@ struct Seq2SeqEngineTests {
         #expect(logits <= tolerance, "\(name) logits: \(logits)")
     }
 }
+
+/// The paper's semantics against the independent NumPy reference, block by block, and the
+/// engine's refusals on encoder-decoders.
+@Suite("Encoder-decoders against the NumPy reference")
+struct Seq2SeqReferenceTests {
+    static let root = Seq2SeqEngineTests.root
+
+    /// The fixture's stack with the paper's three sections (`paper/prefix.safetensors`).
+    static func paper(_ name: String) throws -> (PrefixStack, ForwardInput, ActivationExchange) {
+        let base = try HFModelDirectory(path: "\(root)/\(name)/base")
+        let weights = try base.tensors.map { NamedTensor($0.name, try $0.load()) }
+        let config = base.config
+        let file = "\(root)/\(name)/paper/prefix.safetensors"
+        let content = try PrefixFile.content(
+            try PrefixFile.read(path: file), path: file, flat: false, tensor: nil, layers: config.numLayers,
+            kvHeads: config.prefixKVHeads, headDim: config.headDim, encoderLayers: config.encoderLayers)
+        let stack = try PrefixStack(config: config, weights: InMemoryTensors(weights), prefix: PrefixSource(content))
+        let reference = try ActivationExchange.read(path: "\(root)/\(name)/paper/numpy_expected.npz")
+        return (stack, try ForwardInput(exchange: reference), reference)
+    }
+
+    @Test(
+        "the paper's semantics: every encoder and decoder block teacher-forced, and end to end, agree with NumPy to 1e-12 (f64)",
+        arguments: Seq2SeqEngineTests.names)
+    func paperPerLayer(name: String) throws {
+        let (stack, input, reference) = try Self.paper(name)
+        let mask = input.mask
+        let real: (Int, Int) -> Bool = { b, r in mask[b][r] }
+        let encoderFinal = try #require(reference.encoderFinal)
+        for l in 0..<stack.encoderLayers {
+            let run = try stack.runLayer(
+                l, rows: try #require(reference.encoderLayerInputs[l]), mask: mask, prefix: try stack.prefix.encoderLayer?(l),
+                context: .encoder, as: Double.self)
+            let error = Closeness.relativeError(run.output, try #require(reference.encoderLayerOutputs[l]), include: real)
+            #expect(error <= 1e-12, "\(name) encoder \(l): \(error)")
+        }
+        let t = try #require(reference.decoderInputIDs).shape[1]
+        let decoderMask = Array(repeating: Array(repeating: true, count: t), count: mask.count)
+        for l in 0..<stack.config.numLayers {
+            let context = LayerContext.decoder(encoderStates: encoderFinal, encoderMask: mask, crossPrefix: try stack.prefix.crossLayer?(l))
+            let run = try stack.runLayer(
+                l, rows: try #require(reference.layerInputs[l]), mask: decoderMask, prefix: try stack.prefix.layer(l), context: context,
+                as: Double.self)
+            let error = Closeness.relativeError(run.output, try #require(reference.layerOutputs[l]))
+            #expect(error <= 1e-12, "\(name) decoder \(l): \(error)")
+        }
+        let result = try stack.forward(input, as: Double.self, options: ForwardOptions(logits: true))
+        #expect(Closeness.relativeError(result.final, try #require(reference.final)) <= 1e-12)
+        #expect(Closeness.relativeError(try #require(result.logits), try #require(reference.logits)) <= 1e-12)
+        #expect(Closeness.relativeError(try #require(result.encoder?.final), encoderFinal, include: real) <= 1e-12)
+    }
+
+    @Test("an encoder-decoder's forward without decoder ids is refused, naming decoder_input_ids")
+    func noDecoderIDs() throws {
+        let (stack, input, _) = try Self.paper("bart")
+        var encoderOnly = input
+        encoderOnly.decoderIDs = nil
+        #expect(throws: ComputeError.self) { try stack.forward(encoderOnly, as: Double.self) }
+        do { _ = try stack.forward(encoderOnly, as: Double.self) } catch {
+            #expect(error.tensor == "decoder_input_ids" && error.message.contains("needs decoder input ids"), "\(error)")
+        }
+    }
+
+    @Test("a teacher-forced decoder block without the encoder's rows is refused")
+    func decoderBlockWithoutEncoder() throws {
+        let (stack, _, reference) = try Self.paper("t5")
+        let rows = try #require(reference.layerInputs[0])
+        let mask = Array(repeating: Array(repeating: true, count: rows.shape[1]), count: rows.shape[0])
+        let prefix = try stack.prefix.layer(0)
+        do {
+            _ = try stack.runLayer(0, rows: rows, mask: mask, prefix: prefix, as: Double.self)
+            Issue.record("ran a decoder block without cross-attention input")
+        } catch {
+            #expect(error.message.contains("needs the encoder's final rows"), "\(error)")
+        }
+    }
+
+    @Test("a hidden-form cross-attention prefix in a key/value checkpoint is refused, naming the section's layer")
+    func hiddenCrossPrefix() throws {
+        let (stack, input, _) = try Self.paper("bart")
+        var source = stack.prefix
+        source.crossLayer = { _ in .hidden(Tensor(shape: [3, 16], doubles: Array(repeating: 0.1, count: 48))) }
+        let broken = try PrefixStack(config: stack.config, weights: stack.weightSource, prefix: source)
+        do {
+            _ = try broken.forward(input, as: Double.self)
+            Issue.record("ran a hidden-form cross-attention prefix")
+        } catch {
+            // Caught where every layer is checked against the checkpoint's form, naming the section.
+            #expect(error.tensor == "cross.layer_00" && error.message.contains("hidden form, expected kv"), "\(error)")
+        }
+    }
+}
