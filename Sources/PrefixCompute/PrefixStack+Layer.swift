@@ -107,7 +107,8 @@ extension PrefixStack {
         var prefixKV: (keys: Matrix<T>, values: Matrix<T>)?
         switch prefix {
         case .kv(let key, let value)?: prefixKV = (PrefixStack.keyValueMatrix(key), PrefixStack.keyValueMatrix(value))
-        case .hidden?: throw ComputeError(.unsupported, "a cross-attention prefix is keys and values: a hidden-form one has no rows to project")
+        case .hidden?:
+            throw ComputeError(.unsupported, "a cross-attention prefix is keys and values: a hidden-form one has no rows to project")
         case nil: prefixKV = nil
         }
         return (0..<batch).map { b in

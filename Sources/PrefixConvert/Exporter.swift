@@ -162,7 +162,8 @@ public enum Exporter {
     /// - Throws: ``PrefixStore/StorageError`` `.invalidArgument` saying why no PEFT adapter
     ///   computes the checkpoint: an encoder or cross-attention section (PEFT has neither), or two
     ///   blocks that PEFT's layout feeds from one stored layer holding different prefixes.
-    public static func peftLayers(fromDirect content: CheckpointContent, reference: String) throws -> (layers: [LayerPrefix], note: String) {
+    public static func peftLayers(fromDirect content: CheckpointContent, reference: String) throws -> (layers: [LayerPrefix], note: String)
+    {
         func refuse(_ why: String) -> StorageError {
             StorageError(.invalidArgument, "no PEFT adapter computes this checkpoint: \(why)", reference: reference)
         }

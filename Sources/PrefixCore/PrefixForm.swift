@@ -80,6 +80,7 @@ public enum PrefixLayout: String, Sendable, Codable, Hashable, CaseIterable {
     ///   - blocks: the decoder's blocks.
     ///   - encoderSection: the encoder-section layers (0: none).
     ///   - crossSection: the cross-section layers (0: none).
+    /// - Returns: one sentence per fact, in the order a reader needs them.
     public func reach(stored: Int, blocks: Int, encoderSection: Int, crossSection: Int) -> [String] {
         func list(_ values: [Int]) -> String { values.map(String.init).joined(separator: ", ") }
         switch self {

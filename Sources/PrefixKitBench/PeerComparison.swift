@@ -54,7 +54,8 @@ struct PeerComparison {
             ourProcess.append(
                 try Measure.seconds {
                     try PeftBenchmark.run(
-                        cli, ["forward", work + "/store", "kv", "--input", work + "/" + inputs, "--logits", "--out", work + "/o\(round).npz"])
+                        cli,
+                        ["forward", work + "/store", "kv", "--input", work + "/" + inputs, "--logits", "--out", work + "/o\(round).npz"])
                 })
             peerProcess.append(try Measure.seconds { _ = try PeftBenchmark.json(python, peerArguments + ["--once"]) })
         }

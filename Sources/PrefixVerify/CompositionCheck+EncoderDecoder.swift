@@ -174,7 +174,8 @@ extension CompositionCheck {
             if !pass {
                 var fits: [CandidateFit] = []
                 func fit(_ bug: BugClass, _ prefix: LayerPrefix?, _ context: LayerContext, _ variant: BlockVariant = .correct) {
-                    guard let output = try? run(prefix, context, variant), let e = ErrorMetric.compare(output, expected, include: real) else {
+                    guard let output = try? run(prefix, context, variant), let e = ErrorMetric.compare(output, expected, include: real)
+                    else {
                         return
                     }
                     fits.append(CandidateFit(bug: bug, relativeError: e.relative))
@@ -217,7 +218,9 @@ extension CompositionCheck {
     /// decoder block, what its cross-attention read.
     private func describe(_ l: Int, isEncoder: Bool, prefix: LayerPrefix?, context: LayerContext) -> String {
         let pn = stack.prefix.prefixLength
-        if isEncoder { return prefix == nil ? "no prefix (the encoder is unprefixed)" : "Pn = \(pn) prefix keys/values of the encoder section" }
+        if isEncoder {
+            return prefix == nil ? "no prefix (the encoder is unprefixed)" : "Pn = \(pn) prefix keys/values of the encoder section"
+        }
         let stored = stack.prefix.layout.storedLayer(forBlock: l, stored: storedCount)
         let source = stack.prefix.layout == .peftSeq2Seq ? "stored layer \(stored) (PEFT: 2i mod \(storedCount))" : "its own layer"
         let cross = context.crossPrefix == nil ? "encoder output" : "Pn cross prefix + encoder output"
@@ -242,7 +245,8 @@ extension CompositionCheck {
                 [
                     CheckResult(
                         check: "end-to-end", status: .fail,
-                        message: "the reference's final is \(final.shape), expected the decoder's [\(batch), \(t), \(d)]", evidence: evidence)
+                        message: "the reference's final is \(final.shape), expected the decoder's [\(batch), \(t), \(d)]",
+                        evidence: evidence)
                 ], nil
             )
         }

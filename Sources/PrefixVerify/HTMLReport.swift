@@ -3,6 +3,7 @@ import Foundation
 /// A self-contained HTML page (no scripts, no external files) with every check and, per
 /// checkpoint, an SVG chart of each layer's relative error against its tolerance on a log scale.
 public enum HTMLReport {
+    /// The report as one self-contained HTML page.
     public static func page(_ report: VerificationReport) -> String {
         let e = JUnitReport.escape
         var body = """

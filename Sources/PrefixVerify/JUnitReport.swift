@@ -27,6 +27,7 @@ public enum JUnitReport {
         }
     }
 
+    /// The report as JUnit XML: one testsuite per checkpoint, one testcase per check.
     public static func xml(_ report: VerificationReport) -> String {
         var suites: [String] = []
         func testcase(_ check: CheckResult, classname: String) -> String {

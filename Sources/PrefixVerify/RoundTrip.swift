@@ -45,7 +45,8 @@ enum RoundTrip {
                     } catch {
                         checks.append(
                             CheckResult(
-                                check: "round-trip", status: .skip, message: "peft: not exportable: \((error as? StorageError)?.message ?? "\(error)")",
+                                check: "round-trip", status: .skip,
+                                message: "peft: not exportable: \((error as? StorageError)?.message ?? "\(error)")",
                                 evidence: .roundTrip))
                         continue
                     }
@@ -84,7 +85,8 @@ enum RoundTrip {
                 let same = rerun.final == expectedRun.final && rerun.logits == expectedRun.logits
                 let what =
                     (converted != nil
-                        ? "the exact layer permutation" : format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix")
+                        ? "the exact layer permutation"
+                        : format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix")
                     + (original.head.isEmpty ? "" : " and \(original.task?.rawValue ?? "task") head")
                 checks.append(
                     CheckResult(

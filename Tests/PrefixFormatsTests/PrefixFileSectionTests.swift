@@ -56,7 +56,8 @@ struct PrefixFileSectionTests {
         #expect(content.crossLayers[0] == .kv(key: Self.kv(20)[0], value: Self.kv(20)[1]))
         let (tensors, metadata) = PrefixFile.entries(content, baseFingerprint: "ab", sectioned: true)
         #expect(Set(tensors.map(\.name)) == Set(contents.tensors.map(\.name)))
-        let back = try Self.read(PrefixFile.Contents(tensors: tensors, metadata: Dictionary(uniqueKeysWithValues: metadata.map { ($0.key, $0.value) })))
+        let back = try Self.read(
+            PrefixFile.Contents(tensors: tensors, metadata: Dictionary(uniqueKeysWithValues: metadata.map { ($0.key, $0.value) })))
         #expect(back == content)
     }
 

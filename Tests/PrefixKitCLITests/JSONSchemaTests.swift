@@ -16,7 +16,8 @@ struct JSONSchemaTests {
         sys.exit(1 if errors else 0)
         """
 
-    private func validate(_ json: String, against schema: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessResult {
+    private func validate(_ json: String, against schema: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessResult
+    {
         try Processes.run(Processes.python, ["-c", Self.validator, Processes.repositoryRoot + "/schemas/" + schema], input: json)
     }
 
@@ -24,7 +25,9 @@ struct JSONSchemaTests {
     func outputsValidate() throws {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
-        #expect(try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "2"]).status == 0)
+        #expect(
+            try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2", "--checkpoints", "2"])
+                .status == 0)
         try Data(count: 10).write(to: URL(fileURLWithPath: store + "/tmp/x.partial"))
         let cases: [([String], String)] = [
             (["list", store, "--json"], "list.schema.json"),

@@ -120,7 +120,8 @@ struct Seq2SeqVerifyTests {
         let expected =
             switch name {
             case "t5": "stored layers 1, 3 of 4 are never used by PEFT's seq2seq layout"
-            case "flan-t5": "all 3 stored layers are used, reordered by PEFT's seq2seq layout: decoder blocks 0, 1, 2 read stored layers 0, 2, 1"
+            case "flan-t5":
+                "all 3 stored layers are used, reordered by PEFT's seq2seq layout: decoder blocks 0, 1, 2 read stored layers 0, 2, 1"
             default: "stored layer 1 of 2 is never used by PEFT's seq2seq layout"
             }
         #expect(inspect.stdout.contains(expected), "\(name): \(inspect.stdout)")
@@ -146,7 +147,8 @@ struct Seq2SeqVerifyTests {
         #expect(run.status == 0, "\(run.stderr)")
         #expect(try Processes.validateJSON(run.stdout, schema: "verify.schema.json").status == 0)
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
-        #expect(xml.contains("name=\"teacher-forced encoder layer 1\"") && xml.contains("name=\"teacher-forced decoder layer 1\""), "\(xml)")
+        #expect(
+            xml.contains("name=\"teacher-forced encoder layer 1\"") && xml.contains("name=\"teacher-forced decoder layer 1\""), "\(xml)")
     }
 
     @Test("a paper-semantics checkpoint is refused by PEFT export with the reason, and round-trips through safetensors and npz")
@@ -176,19 +178,25 @@ struct Seq2SeqVerifyTests {
         try Self.importDirect(flan, dir)
         let out = dir.path + "/peft"
         let export = try Processes.prefixkit(["export", flan, "direct", "--format", "peft", "--out", out])
-        #expect(export.status == 0 && export.stdout.contains("exact: decoder block i's prefix written at stored layer 2i mod 3"), "\(export.stdout)\(export.stderr)")
+        #expect(
+            export.status == 0 && export.stdout.contains("exact: decoder block i's prefix written at stored layer 2i mod 3"),
+            "\(export.stdout)\(export.stderr)")
         let back = try Processes.prefixkit(["import", flan, out, "--name", "back"])
         #expect(back.status == 0, "\(back.stderr)")
         var finals: [Tensor] = []
         for name in ["direct", "back"] {
             let file = dir.path + "/\(name).npz"
-            let run = try Processes.prefixkit(["forward", flan, name, "--input", "\(Self.root)/flan-t5/reference.npz", "--dtype", "f64", "--out", file])
+            let run = try Processes.prefixkit([
+                "forward", flan, name, "--input", "\(Self.root)/flan-t5/reference.npz", "--dtype", "f64", "--out", file,
+            ])
             #expect(run.status == 0, "\(run.stderr)")
             finals.append(try #require(try ActivationExchange.read(path: file).final))
         }
         #expect(finals[0] == finals[1], "the PEFT export computes differently")
         let (_, report) = try Self.verify(flan, "direct", reference: nil)
-        let trip = Self.checks(report).first { $0["check"] as? String == "round-trip" && ($0["message"] as? String ?? "").hasPrefix("peft") }
+        let trip = Self.checks(report).first {
+            $0["check"] as? String == "round-trip" && ($0["message"] as? String ?? "").hasPrefix("peft")
+        }
         #expect(trip?["status"] as? String == "pass", "\(String(describing: trip))")
         // L = 4: blocks 0 and 2 both read PEFT's stored layer 0, and their prefixes differ.
         let t5 = TemporaryDirectory()

@@ -187,7 +187,8 @@ public enum PrefixFile {
             let (sectionForm, sectionLayers) = try tensors.layers(count, label: "prefix.\(section.rawValue)", path: path)
             guard sectionForm == form || section == .cross else {
                 throw FormatError(
-                    .inconsistent, "the encoder section is \(sectionForm.rawValue) form but the decoder section \(form.rawValue)", path: path)
+                    .inconsistent, "the encoder section is \(sectionForm.rawValue) form but the decoder section \(form.rawValue)",
+                    path: path)
             }
             guard sectionForm == .kv || section != .cross else {
                 throw FormatError(

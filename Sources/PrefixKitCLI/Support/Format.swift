@@ -29,7 +29,10 @@ enum Format {
         var widths = [Int](repeating: 0, count: width)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         return rows.map { row in
-            indent + row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            indent
+                + row.enumerated().map { i, cell in
+                    i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                }
                 .joined(separator: "  ")
         }.joined(separator: "\n")
     }
@@ -75,7 +78,8 @@ final class Progress {
         let fraction = min(1, Double(done) / Double(total))
         let filled = Int(fraction * 30)
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(Int(fraction * 100))% \(Format.bytes(done))/\(Format.bytes(total))".utf8))
+        FileHandle.standardError.write(
+            Data("\r\(label) [\(bar)] \(Int(fraction * 100))% \(Format.bytes(done))/\(Format.bytes(total))".utf8))
         if done >= total { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }
