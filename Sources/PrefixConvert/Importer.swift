@@ -181,7 +181,7 @@ public enum Importer {
         let tensors = directory.tensors.filter { !buffers.contains($0.name) }.map { item in
             LazyTensor(
                 name: item.name, dtype: item.dtype, shape: (try? Shape(item.shape)) ?? [], load: { try item.load() },
-                release: { item.file.release(item.entry) })
+                release: { item.release() })
         }
         var files: [BaseFile] = []
         for name in directory.files {

@@ -32,26 +32,29 @@ struct ConverterBadInputTests {
         return error
     }
 
-    @Test("a legacy adapter_model.bin is refused, never unpickled")
+    @Test("an adapter_model.bin whose pickle calls os.system is refused naming the global, and nothing runs")
     func adapterPickle() throws {
         let tmp = TemporaryDirectory()
         let adapter = try copy("gpt2-tiny/adapter", into: tmp, as: "adapter")
         try FileManager.default.removeItem(atPath: adapter + "/adapter_model.safetensors")
-        try Data("\u{80}\u{02}cos\nsystem\n".utf8).write(to: URL(fileURLWithPath: adapter + "/adapter_model.bin"))
+        let hostile = Processes.repositoryRoot + "/fixtures/pickle/hostile/global-os-system.bin"
+        try FileManager.default.copyItem(atPath: hostile, toPath: adapter + "/adapter_model.bin")
         var options = ImportOptions()
         options.base = Self.fixture("gpt2-tiny/base")
         let error = try expectRefused(adapter, options: options, in: tmp) as? FormatError
-        #expect(error?.code == .pickleRefused && error?.description.contains("never unpickles") == true)
+        #expect(error?.code == .pickleRefused && error?.description.contains("refused global os.system") == true, "\(String(describing: error))")
+        #expect(!FileManager.default.fileExists(atPath: Processes.repositoryRoot + "/fixtures/pickle/hostile/PWNED"))
     }
 
-    @Test("pytorch_model.bin is refused, never unpickled")
+    @Test("a pytorch_model.bin from before PyTorch 1.6 (not a zip archive) is refused by name")
     func modelPickle() throws {
         let tmp = TemporaryDirectory()
         let base = try copy("gpt2-tiny/base", into: tmp, as: "base")
         try FileManager.default.removeItem(atPath: base + "/model.safetensors")
-        try Data("\u{80}\u{02}".utf8).write(to: URL(fileURLWithPath: base + "/pytorch_model.bin"))
+        try FileManager.default.copyItem(
+            atPath: Processes.repositoryRoot + "/fixtures/pickle/hostile/legacy-format.bin", toPath: base + "/pytorch_model.bin")
         let error = try expectRefused(base, in: tmp) as? FormatError
-        #expect(error?.code == .pickleRefused)
+        #expect(error?.code == .unsupportedVersion && error?.description.contains("before 1.6") == true, "\(String(describing: error))")
     }
 
     @Test("a PEFT config that disagrees with its tensor names the field")

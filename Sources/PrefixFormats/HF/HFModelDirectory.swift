@@ -2,23 +2,42 @@ import Foundation
 public import PrefixCore
 
 /// A Hugging Face model directory: `config.json`, `model.safetensors` or a sharded set
-/// (`model.safetensors.index.json` + shards), and non-weight files (tokenizer, generation
-/// config, vocab...). Tensors are read lazily from the memory-mapped files.
+/// (`model.safetensors.index.json` + shards), else PyTorch's `pytorch_model.bin` or its sharded
+/// set (`pytorch_model.bin.index.json`), read by ``TorchCheckpoint`` without executing
+/// anything; and non-weight files (tokenizer, generation config, vocab...). Tensors are read
+/// lazily from the memory-mapped files.
 ///
 /// Hostile directories are refused: shard names with path separators or `..`, symbolic links
-/// out of the directory, weight maps that disagree with the shards, and pickled weights
-/// (`pytorch_model.bin`), which are never loaded.
+/// out of the directory, weight maps that disagree with the shards, and everything
+/// ``TorchCheckpoint`` refuses.
 public struct HFModelDirectory: Sendable {
     /// One tensor and where it is.
     public struct Item: Sendable {
         public var name: String
         public var dtype: DType
         public var shape: [Int]
-        public var file: SafetensorsFile
-        public var entry: SafetensorsFile.Entry
+        let read: @Sendable () throws(FormatError) -> Tensor
+        let drop: @Sendable () -> Void
 
-        /// The tensor, borrowing the mapped bytes.
-        public func load() throws -> Tensor { try file.tensor(entry) }
+        /// A tensor of a safetensors file.
+        init(_ file: SafetensorsFile, _ entry: SafetensorsFile.Entry) {
+            (name, dtype, shape) = (entry.name, entry.dtype, entry.shape)
+            read = { () throws(FormatError) in try file.tensor(entry) }
+            drop = { file.release(entry) }
+        }
+
+        /// A tensor of a PyTorch checkpoint.
+        init(_ file: TorchCheckpoint, _ entry: TorchCheckpoint.Entry) {
+            (name, dtype, shape) = (entry.name, entry.dtype, entry.shape)
+            read = { () throws(FormatError) in try file.tensor(entry) }
+            drop = { file.release(entry) }
+        }
+
+        /// The tensor, borrowing the mapped bytes where it can.
+        public func load() throws -> Tensor { try read() }
+
+        /// Lets the kernel drop the pages of a tensor already consumed (streaming imports).
+        public func release() { drop() }
     }
 
     /// Extensions of weight formats PrefixKit does not read (pickles and others): never loaded.
@@ -47,46 +66,60 @@ public struct HFModelDirectory: Sendable {
     public let skipped: [(name: String, reason: String)]
     /// Whether the weights were sharded.
     public let sharded: Bool
+    /// Whether the weights were PyTorch pickles (`pytorch_model.bin`), read without executing them.
+    public let pickled: Bool
 
     /// Whether `path` looks like an HF model directory.
     public static func detect(_ path: String) -> Bool {
         let fm = FileManager.default
         return fm.fileExists(atPath: path + "/config.json")
             && (fm.fileExists(atPath: path + "/model.safetensors") || fm.fileExists(atPath: path + "/model.safetensors.index.json")
-                || fm.fileExists(atPath: path + "/pytorch_model.bin"))
+                || fm.fileExists(atPath: path + "/pytorch_model.bin") || fm.fileExists(atPath: path + "/pytorch_model.bin.index.json"))
     }
 
     /// Opens the directory at `path`.
     ///
-    /// - Throws: ``FormatError``: `.io`, `.pickleRefused`, `.unsafePath`, `.inconsistent`,
-    ///   `.missingKey`, and the errors of ``SafetensorsFile`` and ``HFConfig``.
+    /// - Throws: ``FormatError``: `.io`, `.unsafePath`, `.inconsistent`, `.missingKey`, and the
+    ///   errors of ``SafetensorsFile``, ``TorchCheckpoint`` (`.pickleRefused` ...) and ``HFConfig``.
     public init(path: String) throws(FormatError) {
         self.path = path
         (config, configJSON) = try HFConfig.read(path: path + "/config.json")
         let fm = FileManager.default
         let index = path + "/model.safetensors.index.json"
         var weightFiles: Set<String> = []
+        var skipped: [(name: String, reason: String)] = []
+        let pickledIndex = path + "/pytorch_model.bin.index.json"
         if fm.fileExists(atPath: index) {
-            let (items, shards, metadata) = try HFModelDirectory.readSharded(directory: path, index: index)
+            let (items, shards, metadata) = try HFModelDirectory.readSharded(directory: path, index: index, pickled: false)
             tensors = items
             weightFiles = shards.union(["model.safetensors.index.json"])
             weightsMetadata = metadata
-            sharded = true
+            (sharded, pickled) = (true, false)
         } else if fm.fileExists(atPath: path + "/model.safetensors") {
             let file = try SafetensorsFile(path: try HFModelDirectory.contained(path, "model.safetensors"))
-            tensors = file.entries.map { Item(name: $0.name, dtype: $0.dtype, shape: $0.shape, file: file, entry: $0) }
+            tensors = file.entries.map { Item(file, $0) }
             weightsMetadata = file.metadata
             weightFiles = ["model.safetensors"]
-            sharded = false
+            (sharded, pickled) = (false, false)
+        } else if fm.fileExists(atPath: pickledIndex) {
+            let (items, shards, _) = try HFModelDirectory.readSharded(directory: path, index: pickledIndex, pickled: true)
+            tensors = items
+            weightFiles = shards.union(["pytorch_model.bin.index.json"])
+            weightsMetadata = nil
+            (sharded, pickled) = (true, true)
         } else if fm.fileExists(atPath: path + "/pytorch_model.bin") {
-            throw FormatError(
-                .pickleRefused,
-                "pytorch_model.bin is a PyTorch pickle, which PrefixKit never unpickles; convert it to safetensors first (e.g. save_pretrained(..., safe_serialization=True))",
-                path: path + "/pytorch_model.bin")
+            let file = try TorchCheckpoint(path: try HFModelDirectory.contained(path, "pytorch_model.bin"))
+            tensors = file.entries.map { Item(file, $0) }
+            skipped += file.skipped.map { ("pytorch_model.bin: \($0)", "not a tensor") }
+            weightsMetadata = nil
+            weightFiles = ["pytorch_model.bin"]
+            (sharded, pickled) = (false, true)
         } else {
-            throw FormatError(.missingKey, "no model.safetensors or model.safetensors.index.json", path: path)
+            throw FormatError(
+                .missingKey, "no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json",
+                path: path)
         }
-        var files: [String] = [], skipped: [(name: String, reason: String)] = []
+        var files: [String] = []
         var kept = 0
         for name in (try? fm.contentsOfDirectory(atPath: path))?.sorted() ?? [] where !weightFiles.contains(name) && name != "config.json" {
             var isDirectory: ObjCBool = false
@@ -133,7 +166,7 @@ public struct HFModelDirectory: Sendable {
         return full
     }
 
-    private static func readSharded(directory: String, index: String) throws(FormatError)
+    private static func readSharded(directory: String, index: String, pickled: Bool) throws(FormatError)
         -> (items: [Item], shards: Set<String>, metadata: [(key: String, value: String)]?)
     {
         // The largest real indexes (a few thousand tensors) are a few hundred KB.
@@ -167,20 +200,25 @@ public struct HFModelDirectory: Sendable {
             }
             shardOf[name] = shard
         }
-        var files: [String: SafetensorsFile] = [:]
         var items: [Item] = []
         var metadata: [(key: String, value: String)]?
         for shard in Set(shardOf.values).sorted() {
-            let file = try SafetensorsFile(path: try contained(directory, shard))
-            files[shard] = file
-            if metadata == nil { metadata = file.metadata }
-            for entry in file.entries {
-                guard shardOf[entry.name] == shard else {
+            let shardItems: [Item]
+            if pickled {
+                let file = try TorchCheckpoint(path: try contained(directory, shard))
+                shardItems = file.entries.map { Item(file, $0) }
+            } else {
+                let file = try SafetensorsFile(path: try contained(directory, shard))
+                if metadata == nil { metadata = file.metadata }
+                shardItems = file.entries.map { Item(file, $0) }
+            }
+            for item in shardItems {
+                guard shardOf[item.name] == shard else {
                     throw FormatError(
-                        .inconsistent, "tensor is in \(shard) but the index maps it to \(shardOf[entry.name] ?? "nothing")", path: index,
-                        member: entry.name)
+                        .inconsistent, "tensor is in \(shard) but the index maps it to \(shardOf[item.name] ?? "nothing")", path: index,
+                        member: item.name)
                 }
-                items.append(Item(name: entry.name, dtype: entry.dtype, shape: entry.shape, file: file, entry: entry))
+                items.append(item)
             }
         }
         let present = Set(items.map(\.name))

@@ -60,7 +60,7 @@ public struct PEFTAdapter: Sendable {
     ///
     /// - Throws: ``FormatError``: `.unsupportedDType` (not PREFIX_TUNING), `.inconsistent` for a
     ///   `num_transformer_submodules` other than 1 or 2,
-    ///   `.pickleRefused` (only `adapter_model.bin`), `.missingKey`, `.inconsistent` (the
+    ///   `.pickleRefused` (what ``TorchCheckpoint`` refuses in `adapter_model.bin`), `.missingKey`, `.inconsistent` (the
     ///   tensor's shape disagrees with the config, naming the field), and the errors of reading
     ///   JSON and safetensors.
     public init(path: String) throws(FormatError) {
@@ -113,21 +113,24 @@ public struct PEFTAdapter: Sendable {
                 .inconsistent, "token_dim \(config.tokenDim) is not a multiple of num_attention_heads \(config.numAttentionHeads)",
                 path: configPath, member: "token_dim")
         }
-        let weights = path + "/adapter_model.safetensors"
-        if !FileManager.default.fileExists(atPath: weights) {
-            if FileManager.default.fileExists(atPath: path + "/adapter_model.bin") {
-                throw FormatError(
-                    .pickleRefused,
-                    "adapter_model.bin is a PyTorch pickle, which PrefixKit never unpickles; re-save the adapter with safetensors (save_pretrained(..., safe_serialization=True))",
-                    path: path + "/adapter_model.bin")
-            }
-            throw FormatError(.missingKey, "no adapter_model.safetensors", path: path)
+        // safetensors, else PEFT's pickled `adapter_model.bin` (read without executing it).
+        var weights = path + "/adapter_model.safetensors"
+        let items: [HFModelDirectory.Item]
+        if FileManager.default.fileExists(atPath: weights) {
+            let file = try SafetensorsFile(path: weights)
+            items = file.entries.map { HFModelDirectory.Item(file, $0) }
+        } else if FileManager.default.fileExists(atPath: path + "/adapter_model.bin") {
+            weights = path + "/adapter_model.bin"
+            let file = try TorchCheckpoint(path: weights)
+            items = file.entries.map { HFModelDirectory.Item(file, $0) }
+        } else {
+            throw FormatError(.missingKey, "no adapter_model.safetensors or adapter_model.bin", path: path)
         }
-        let file = try SafetensorsFile(path: weights)
-        guard let entry = file.entry("prompt_embeddings") else {
+        let file = (weights as NSString).lastPathComponent
+        guard let entry = items.first(where: { $0.name == "prompt_embeddings" }) else {
             throw FormatError(
                 .missingKey,
-                "adapter_model.safetensors has no 'prompt_embeddings' (found: \(file.entries.map(\.name).prefix(5).joined(separator: ", ")))",
+                "\(file) has no 'prompt_embeddings' (found: \(items.map(\.name).prefix(5).joined(separator: ", ")))",
                 path: weights)
         }
         let (width, overflow) = (config.numLayers * 2).multipliedReportingOverflow(by: config.tokenDim)
@@ -149,13 +152,13 @@ public struct PEFTAdapter: Sendable {
             throw FormatError(
                 .inconsistent, "prompt_embeddings is \(entry.dtype), not a float type", path: weights, member: "prompt_embeddings")
         }
-        promptEmbeddings = try file.tensor(entry)
+        promptEmbeddings = try entry.read()
         var head: [NamedTensor] = []
-        for other in file.entries where other.name != "prompt_embeddings" {
+        for other in items where other.name != "prompt_embeddings" {
             guard other.name.hasPrefix("base_model."), other.name.count > "base_model.".count else {
                 throw FormatError(
                     .inconsistent,
-                    "adapter_model.safetensors holds '\(other.name)', which is neither prompt_embeddings nor a saved module (base_model.*)",
+                    "\(file) holds '\(other.name)', which is neither prompt_embeddings nor a saved module (base_model.*)",
                     path: weights, member: other.name)
             }
             guard other.dtype.isFloatingPoint else {
@@ -167,7 +170,7 @@ public struct PEFTAdapter: Sendable {
             }
             // Older PEFT versions kept the wrapper's path in the name.
             let name = String(other.name.dropFirst("base_model.".count)).replacingOccurrences(of: ".modules_to_save.default.", with: ".")
-            head.append(NamedTensor(name, try file.tensor(other)))
+            head.append(NamedTensor(name, try other.read()))
         }
         self.head = head
     }
