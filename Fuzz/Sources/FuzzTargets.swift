@@ -5,7 +5,7 @@ import PrefixFormats
 /// One parser of untrusted input, fed arbitrary bytes: it must return or throw, never trap,
 /// hang or allocate without bound.
 enum FuzzTarget: String, CaseIterable {
-    case safetensors, npy, npz, exchange, hfconfig, peftconfig
+    case safetensors, npy, npz, exchange, hfconfig, peftconfig, pickle, torch
 
     /// A scratch directory for the parsers that read files (one per process).
     static let scratch: String = {
@@ -34,6 +34,14 @@ enum FuzzTarget: String, CaseIterable {
             if let exchange = try? ActivationExchange.read(path: path) { _ = exchange.entries().count }
         case .hfconfig:
             _ = try? HFConfig.parse(Data(bytes))
+        case .pickle:
+            _ = try? RestrictedUnpickler.load(Array(bytes), name: "input")
+        case .torch:
+            // The archive, the pickle and every tensor's bytes.
+            let path = write(bytes, name: "input.pt")
+            if let checkpoint = try? TorchCheckpoint(path: path) {
+                for entry in checkpoint.entries { _ = (try? checkpoint.tensor(entry))?.byteCount }
+            }
         case .peftconfig:
             let directory = Self.scratch + "/adapter"
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
