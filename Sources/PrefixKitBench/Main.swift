@@ -34,10 +34,11 @@ enum Main {
             case "families": options.sections.append("families")
             case "encoder": options.sections.append("encoder")
             case "seq2seq": options.sections.append("seq2seq")
+            case "pickle": options.sections.append("pickle")
             case "-h", "--help":
                 print(
                     """
-                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [encoder] [seq2seq] [--rounds N] [--small] [--work DIR] [--python PATH]
+                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [encoder] [seq2seq] [pickle] [--rounds N] [--small] [--work DIR] [--python PATH]
                                            [--peft-python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
@@ -61,6 +62,8 @@ enum Main {
                       seq2seq a T5-base-shaped encoder-decoder (L=12, d=768, Pn=20, source N=128, target 32, B=1) with
                               a PEFT SEQ_2_SEQ_LM adapter, both made by transformers + PEFT and imported, vs that peer,
                               in-process and as whole processes; needs --peft-python (torch, transformers, peft)
+                      pickle  import of a ~1.25 GB pytorch_model.bin (torch.save) into a store vs torch.load(weights_only=True,
+                              mmap=True) + writing the tensors + fsync; needs --peft-python (a Python with torch)
                       --small small models, for a quick look
                     """)
                 return
@@ -69,7 +72,7 @@ enum Main {
                 exit(2)
             }
         }
-        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder"] }
+        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle"] }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
         if options.sections.contains("convert") { try ConvertBenchmark(options: options).run() }
@@ -78,6 +81,7 @@ enum Main {
         if options.sections.contains("families") { try FamilyBenchmark(options: options).run() }
         if options.sections.contains("encoder") { try EncoderBenchmark(options: options).run() }
         if options.sections.contains("seq2seq") { try Seq2SeqBenchmark(options: options).run() }
+        if options.sections.contains("pickle") { try PickleBenchmark(options: options).run() }
     }
 }
 

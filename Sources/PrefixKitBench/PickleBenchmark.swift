@@ -1,0 +1,59 @@
+import Foundation
+import PrefixKit
+
+/// Import of an HF model directory holding `pytorch_model.bin` (~1.25 GB, written by
+/// `torch.save`) into a store, against torch doing the equivalent I/O: `torch.load(weights_only=
+/// True, mmap=True)` + writing every tensor + fsync (`benchmarks/torch_peer.py`), on the same
+/// file, interleaved round by round.
+struct PickleBenchmark {
+    var options: BenchOptions
+
+    func run() throws {
+        guard let python = options.peftPython else {
+            print("\npickle: skipped (pass --peft-python PATH, a Python with torch: torch.save writes the file and is the peer)")
+            return
+        }
+        let config =
+            options.small
+            ? ModelConfig.gpt2(layers: 4, width: 256, heads: 8, vocabSize: 4096, maxPositions: 1024)
+            : ModelConfig.gpt2(layers: 24, width: 1024, heads: 16, vocabSize: 8192, maxPositions: 1024)
+        let work = URL(fileURLWithPath: options.work).standardizedFileURL.path + "-pickle"
+        try? FileManager.default.removeItem(atPath: work)
+        try FileManager.default.createDirectory(atPath: work + "/hf", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let weights = StoreBenchmark.model(config)
+        let total = weights.tensors.reduce(0) { $0 + $1.tensor.byteCount }
+        try Data(config.huggingFaceJSON().utf8).write(to: URL(fileURLWithPath: work + "/hf/config.json"))
+        try SafetensorsWriter.write(weights.tensors, metadata: [("format", "pt")], to: work + "/source.safetensors")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("benchmarks/torch_peer.py").path
+        let made = try PeftBenchmark.json(python, [script, "make", work + "/source.safetensors", work + "/hf/pytorch_model.bin"])
+        try FileManager.default.removeItem(atPath: work + "/source.safetensors")
+        print(
+            "\npickle import benchmark: pytorch_model.bin (\(made["tool"] as? String ?? "torch") torch.save) -> store, \(Format.config(config)), "
+                + "\(String(format: "%.2f", Double(total) / 1e9)) GB; \(options.rounds) rounds, medians")
+        var ours: [Double] = [], peer: [Double] = []
+        for round in 1...options.rounds {
+            let storePath = work + "/store-\(round)"
+            let store = try Store.create(at: storePath)
+            ours.append(try Measure.seconds { _ = try Importer.run(store, source: work + "/hf") })
+            try? FileManager.default.removeItem(atPath: storePath)
+            let result = try PeftBenchmark.json(python, [script, "import", work + "/hf/pytorch_model.bin", work])
+            guard let seconds = result["seconds"] as? Double else { throw BenchError("torch peer failed: \(result)") }
+            peer.append(seconds)
+        }
+        let (mine, theirs) = (Measure.median(ours), Measure.median(peer))
+        print(
+            Format.table([
+                ["measure", "time", "throughput", "PrefixKit vs peer", "target"],
+                [
+                    "PrefixKit import pytorch_model.bin -> store (unpickle, check, hash, write, fsync)", Measure.ms(mine),
+                    Measure.gbps(total, mine), "", "",
+                ],
+                [
+                    "  peer: torch.load(weights_only=True, mmap=True) + write + fsync", Measure.ms(theirs), Measure.gbps(total, theirs),
+                    Measure.ratio(theirs / mine), ">= 1.50x",
+                ],
+            ]))
+    }
+}
