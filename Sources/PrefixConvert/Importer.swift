@@ -12,6 +12,8 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
     case peftAdapter
     /// An .npz or .safetensors of prefix tensors.
     case prefixFile
+    /// A `torch.save` checkpoint of another tool's prefix (Li & Liang), read without executing it.
+    case torchCheckpoint
 
     /// What the source was detected as, in words.
     public var description: String {
@@ -19,6 +21,7 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
         case .huggingFaceModel: "Hugging Face model directory"
         case .peftAdapter: "PEFT prefix-tuning adapter"
         case .prefixFile: "prefix tensor file"
+        case .torchCheckpoint: "PyTorch checkpoint"
         }
     }
 
@@ -42,9 +45,10 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
         }
         try InputFile.requireRegular(path, what: "the source")
         if PrefixFile.detect(path) { return .prefixFile }
+        if TorchCheckpoint.kind(of: path) != .other { return .torchCheckpoint }
         throw FormatError(
             .unsupportedDType,
-            "a file PrefixKit cannot import: expected an HF model directory, a PEFT adapter directory, or prefix tensors in .npz / .safetensors",
+            "a file PrefixKit cannot import: expected an HF model directory, a PEFT adapter directory, prefix tensors in .npz / .safetensors, or a PyTorch checkpoint (.bin / .pt) of a prefix",
             path: path)
     }
 }
@@ -130,6 +134,26 @@ public enum Importer {
             return try finish(
                 store, target: target, content: content, source: path, format: "peft", detected: detected, options: options,
                 progress: progress)
+        case .torchCheckpoint:
+            let checkpoint = try TorchCheckpoint(path: path)
+            var tensors: [String: Tensor] = [:]
+            for entry in checkpoint.entries { tensors[entry.name] = try checkpoint.tensor(entry) }
+            guard let liLiang = try LiLiangCheckpoint.recognise(tensors, path: path) else {
+                throw FormatError(
+                    .inconsistent,
+                    "a PyTorch checkpoint whose tensors match no prefix layout PrefixKit reads (Li & Liang's wte / control_trans); found: \(checkpoint.entries.map(\.name).prefix(8).joined(separator: ", "))",
+                    path: path)
+            }
+            let width = liLiang.sections[.decoder]?.first { $0.name == "transform.2.bias" }?.tensor.shape.dimensions.first
+            let target = try resolveBase(store, options.base) { config in
+                width == config.numLayers * 2 * config.tokenDim && (liLiang.sections.count == 1 || config.encoderLayers != nil)
+            }
+            let content = try LegacyPrefix.content(liLiang, config: target.config, path: path)
+            let sections = liLiang.sections.keys.map(\.rawValue).sorted().joined(separator: ", ")
+            return try finish(
+                store, target: target, content: content, source: path, format: "li-liang",
+                detected: "Li & Liang PrefixTuning checkpoint (\(sections): MLP materialised to keys/values, kept for resuming)",
+                options: options, progress: progress)
         case .prefixFile:
             // Sized for the base when it is known before reading: a prefix larger than any that
             // base could take is refused before it is inflated.

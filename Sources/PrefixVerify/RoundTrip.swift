@@ -67,13 +67,15 @@ enum RoundTrip {
                         kvHeads: config.prefixKVHeads, headDim: config.headDim, encoderLayers: config.encoderLayers)
                 }
                 let expected = format == .peft ? converted ?? exactKV : original
-                let sortedHead = { (content: CheckpointContent) in content.head.sorted { $0.name < $1.name } }
+                // Files order tensors their own way (safetensors by name): compared by name.
+                let sorted = { (tensors: [NamedTensor]) in tensors.sorted { $0.name < $1.name } }
+                let sortedHead = { (content: CheckpointContent) in sorted(content.head) }
                 let sameHead = sortedHead(back) == sortedHead(original) && (original.head.isEmpty || back.task == original.task)
                 let sameSections =
                     back.layout == expected.layout && back.encoderLayers == expected.encoderLayers
                     && back.crossLayers == expected.crossLayers && (format == .peft || back.encoderPositions == expected.encoderPositions)
                 let identical =
-                    back.layers == expected.layers && sameSections && (format == .peft || back.mlp == original.mlp) && sameHead
+                    back.layers == expected.layers && sameSections && (format == .peft || sorted(back.mlp) == sorted(original.mlp)) && sameHead
                 var headed = exactKV
                 (headed.task, headed.head) = (original.task, original.head)
                 let rerun = try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(back)).forward(
