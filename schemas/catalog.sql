@@ -29,7 +29,8 @@ CREATE TABLE base (
   source_format TEXT NOT NULL,
   source_path TEXT,
   tool_version TEXT NOT NULL
-, weights_metadata TEXT CHECK (weights_metadata IS NULL OR json_valid(weights_metadata)));
+, weights_metadata TEXT CHECK (weights_metadata IS NULL OR json_valid(weights_metadata)), provenance_detail TEXT
+  CHECK (provenance_detail IS NULL OR json_valid(provenance_detail)));
 CREATE TABLE base_tensor (
   base_fingerprint TEXT NOT NULL REFERENCES base(fingerprint) ON DELETE CASCADE,
   name TEXT NOT NULL,
@@ -54,7 +55,8 @@ CREATE TABLE checkpoint (
   source_format TEXT NOT NULL,
   source_path TEXT,
   tool_version TEXT NOT NULL, task_type TEXT CHECK (task_type IS NULL OR length(task_type) > 0), prefix_layout TEXT NOT NULL DEFAULT 'direct'
-  CHECK (prefix_layout IN ('direct', 'peft-seq2seq')), encoder_layers INTEGER NOT NULL DEFAULT 0 CHECK (encoder_layers >= 0), cross_layers INTEGER NOT NULL DEFAULT 0 CHECK (cross_layers >= 0), encoder_prefix_start INTEGER NOT NULL DEFAULT 0 CHECK (encoder_prefix_start >= 0), encoder_input_start INTEGER NOT NULL DEFAULT 0 CHECK (encoder_input_start >= 0),
+  CHECK (prefix_layout IN ('direct', 'peft-seq2seq')), encoder_layers INTEGER NOT NULL DEFAULT 0 CHECK (encoder_layers >= 0), cross_layers INTEGER NOT NULL DEFAULT 0 CHECK (cross_layers >= 0), encoder_prefix_start INTEGER NOT NULL DEFAULT 0 CHECK (encoder_prefix_start >= 0), encoder_input_start INTEGER NOT NULL DEFAULT 0 CHECK (encoder_input_start >= 0), provenance_detail TEXT
+  CHECK (provenance_detail IS NULL OR json_valid(provenance_detail)),
   UNIQUE (name, step)
 );
 CREATE INDEX checkpoint_base ON checkpoint(base_fingerprint);

@@ -10,7 +10,7 @@ enum CatalogMigrations {
     static var identifiers: [String] {
         [
             "v1-catalog", "v2-check-runs", "v3-base-files", "v4-unverified-verdict", "v5-model-family-config", "v6-task-heads",
-            "v7-prefix-sections",
+            "v7-prefix-sections", "v8-provenance-detail",
         ]
     }
 
@@ -23,6 +23,7 @@ enum CatalogMigrations {
         migrator.registerMigration("v5-model-family-config") { db in try db.execute(sql: v5) }
         migrator.registerMigration("v6-task-heads") { db in try db.execute(sql: v6) }
         migrator.registerMigration("v7-prefix-sections") { db in try db.execute(sql: v7) }
+        migrator.registerMigration("v8-provenance-detail") { db in try db.execute(sql: v8) }
         return migrator
     }
 
@@ -231,6 +232,14 @@ enum CatalogMigrations {
         ALTER TABLE checkpoint_tensor ADD COLUMN section TEXT
           CHECK (section IS NULL OR section IN ('encoder', 'decoder', 'cross'));
         UPDATE checkpoint_tensor SET section = 'decoder' WHERE role = 'prefix';
+        """
+
+    /// Provenance beyond format, path and version (a training run's step and log), as JSON.
+    static let v8 = """
+        ALTER TABLE checkpoint ADD COLUMN provenance_detail TEXT
+          CHECK (provenance_detail IS NULL OR json_valid(provenance_detail));
+        ALTER TABLE base ADD COLUMN provenance_detail TEXT
+          CHECK (provenance_detail IS NULL OR json_valid(provenance_detail));
         """
 
     /// `SELECT id, config_digest, family, canonical_config, config_json` from a table of the v1

@@ -50,6 +50,7 @@ struct BaseRecord: Codable, FetchableRecord, PersistableRecord {
     var sourcePath: String?
     var toolVersion: String
     var weightsMetadata: String?
+    var provenanceDetail: String?
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
@@ -96,6 +97,7 @@ struct CheckpointRecord: Codable, FetchableRecord, MutablePersistableRecord {
     var crossLayers: Int
     var encoderPrefixStart: Int
     var encoderInputStart: Int
+    var provenanceDetail: String?
     static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
     mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

@@ -109,7 +109,7 @@ extension Store {
                 try BaseRecord(
                     fingerprint: fingerprint, modelId: modelID, alias: alias, createdAt: Store.timestamp(),
                     sourceFormat: provenance.sourceFormat, sourcePath: provenance.sourcePath,
-                    toolVersion: provenance.toolVersion, weightsMetadata: metadataJSON
+                    toolVersion: provenance.toolVersion, weightsMetadata: metadataJSON, provenanceDetail: provenance.detailJSON
                 ).insert(db)
                 for (item, id) in zip(tensors, ids) {
                     try BaseTensorRecord(baseFingerprint: fingerprint, name: item.name, tensorId: id).insert(db)

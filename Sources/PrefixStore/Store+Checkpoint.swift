@@ -87,7 +87,8 @@ extension Store {
                     sourceFormat: spec.provenance.sourceFormat, sourcePath: spec.provenance.sourcePath,
                     toolVersion: spec.provenance.toolVersion, taskType: content.task?.rawValue, prefixLayout: content.layout.rawValue,
                     encoderLayers: content.encoderLayers.count, crossLayers: content.crossLayers.count,
-                    encoderPrefixStart: content.encoderPositions.prefixStart, encoderInputStart: content.encoderPositions.inputStart)
+                    encoderPrefixStart: content.encoderPositions.prefixStart, encoderInputStart: content.encoderPositions.inputStart,
+                    provenanceDetail: spec.provenance.detailJSON)
                 try record.insert(db)
                 let checkpointID = record.id ?? -1
                 for tag in Set(spec.tags) { try CheckpointTagRecord(checkpointId: checkpointID, tag: tag).insert(db) }
@@ -244,15 +245,15 @@ extension Store {
             try Int.fetchOne(
                 db, sql: "SELECT 1 FROM checkpoint_tensor WHERE checkpoint_id = ? AND role = 'probe' LIMIT 1",
                 arguments: [id]) != nil
+        var provenance = Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath, toolVersion: record.toolVersion)
+        provenance.read(detail: record.provenanceDetail)
         return CheckpointInfo(
             id: id, name: record.name, step: record.step, baseFingerprint: record.baseFingerprint,
             parent: parent, tags: tags, form: form, prefixLength: record.prefixLength,
             numLayers: record.numLayers,
             positions: PositionConvention(prefixStart: record.prefixStart, inputStart: record.inputStart),
             hasMLP: record.hasMlp, hasProbe: hasProbe, task: record.taskType.map(TaskType.init(rawValue:)), createdAt: record.createdAt,
-            provenance: Provenance(
-                sourceFormat: record.sourceFormat, sourcePath: record.sourcePath,
-                toolVersion: record.toolVersion),
+            provenance: provenance,
             layout: layout, encoderLayers: record.encoderLayers, crossLayers: record.crossLayers,
             encoderPositions: PositionConvention(prefixStart: record.encoderPrefixStart, inputStart: record.encoderInputStart))
     }

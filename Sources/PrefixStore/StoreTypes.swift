@@ -1,3 +1,4 @@
+import Foundation
 public import PrefixCore
 
 /// Where a base or checkpoint came from.
@@ -8,12 +9,35 @@ public struct Provenance: Sendable, Codable, Hashable {
     public var sourcePath: String?
     /// The PrefixKit version that saved it.
     public var toolVersion: String
+    /// The training run step it is, with what the trainer logged up to it (HF Trainer runs).
+    public var training: TrainingRecord?
 
     /// Creates a provenance record (the tool version defaults to this build's).
-    public init(sourceFormat: String, sourcePath: String? = nil, toolVersion: String = PrefixKitVersion.current) {
+    public init(
+        sourceFormat: String, sourcePath: String? = nil, toolVersion: String = PrefixKitVersion.current, training: TrainingRecord? = nil
+    ) {
         self.sourceFormat = sourceFormat
         self.sourcePath = sourcePath
         self.toolVersion = toolVersion
+        self.training = training
+    }
+
+    /// The details beyond format, path and version, as the catalog keeps them (JSON), or nil.
+    var detailJSON: String? {
+        guard let training else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(Detail(training: training))).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Reads the catalog's details back (unreadable details are left out, not fatal).
+    mutating func read(detail json: String?) {
+        guard let json, let detail = try? JSONDecoder().decode(Detail.self, from: Data(json.utf8)) else { return }
+        training = detail.training
+    }
+
+    private struct Detail: Codable {
+        var training: TrainingRecord?
     }
 }
 

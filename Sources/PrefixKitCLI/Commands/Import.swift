@@ -69,6 +69,9 @@ struct Import: ParsableCommand {
             report.baseCreated
                 ? "created base \(report.base.shortReference) (\(Format.config(report.base.config)), \(report.base.tensorCount) tensors, \(Format.bytes(report.base.byteCount)))"
                 : "base \(report.base.shortReference) was already stored: the same weights, nothing written for it")
+        for checkpoint in (report.steps ?? []).dropLast() {
+            print("created checkpoint \(checkpoint.reference) (parent \(checkpoint.parent ?? "none"))")
+        }
         if let checkpoint = report.checkpoint {
             print(
                 "created checkpoint \(checkpoint.reference): \(checkpoint.form.rawValue) form, Pn=\(checkpoint.prefixLength), \(checkpoint.numLayers) layers"
