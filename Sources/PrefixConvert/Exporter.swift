@@ -60,7 +60,7 @@ public enum Exporter {
         guard !FileManager.default.fileExists(atPath: destination) else {
             throw FormatError(.io, "the destination exists already; PrefixKit does not overwrite", path: destination)
         }
-        let parent = (destination as NSString).deletingLastPathComponent
+        let parent = Paths.parent(destination)
         let name = (destination as NSString).lastPathComponent
         removeStaleTemporaries(in: parent.isEmpty ? "." : parent, for: name)
         let temporary = (parent.isEmpty ? "." : parent) + "/.\(name).tmp-\(getpid())"
@@ -123,7 +123,7 @@ public enum Exporter {
             }
             let layers = content.layers.map { convert($0, dtype) }
             try PEFTAdapter.write(
-                layers: layers, hiddenSize: base.config.hiddenSize, baseModel: base.provenance.sourcePath ?? base.alias, task: task,
+                layers: layers, hiddenSize: base.config.hiddenSize, baseModel: Self.peftBaseModel(info, base), task: task,
                 head: head, layout: content.layout, to: temporary)
             report = ExportReport(
                 format: .peft, reference: info.reference, path: destination, files: ["adapter_config.json", "adapter_model.safetensors"],
@@ -154,6 +154,14 @@ public enum Exporter {
                 bytesWritten: Int64((try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0), conversion: nil)
         }
         return report
+    }
+
+    /// What an exported adapter names as its base (`base_model_name_or_path`): the adapter's own
+    /// value where it had one, else the Hub repository the base came from, else the base's
+    /// absolute path (so that PEFT finds it offline), else its alias.
+    static func peftBaseModel(_ info: CheckpointInfo, _ base: BaseInfo) -> String? {
+        info.provenance.baseModelNameOrPath ?? base.provenance.repository
+            ?? base.provenance.sourcePath.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? base.alias
     }
 
     /// The layers of PEFT's encoder-decoder layout that compute what a direct-layout checkpoint

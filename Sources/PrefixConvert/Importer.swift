@@ -77,6 +77,10 @@ public struct ImportOptions: Sendable {
     public var tensor: String?
     /// The training run step this is (set for each step of a Trainer run import).
     public var training: TrainingRecord?
+    /// The Hub repository and commit the source came from (`hf:` sources), for provenance.
+    var hub: (repository: String, commit: String)?
+    /// A PEFT adapter's own `base_model_name_or_path`, for provenance.
+    var adapterBaseModel: String?
 
     /// Options with every default.
     public init() {}
@@ -118,11 +122,18 @@ public enum Importer {
         _ store: Store, source: String, options: ImportOptions = ImportOptions(),
         progress: ProgressHandler? = nil
     ) throws -> ImportReport {
-        let path = Store.normalizePath(source)
+        var path = Store.normalizePath(source)
+        var options = options
+        var linkRoot: String?
+        if let reference = try HubCacheReference.parse(source) {
+            // The local Hugging Face cache, offline: the snapshot, whose files link into the repository's blobs.
+            let snapshot = try reference.resolve()
+            (path, linkRoot, options.hub) = (snapshot.path, snapshot.repositoryFolder, (reference.repository, snapshot.commit))
+        }
         switch try ImportSource.detect(path) {
         case .huggingFaceModel:
-            let directory = try HFModelDirectory(path: path)
-            let (result, skipped) = try importBase(store, directory, alias: options.alias, progress: progress)
+            let directory = try HFModelDirectory(path: path, linkRoot: linkRoot)
+            let (result, skipped) = try importBase(store, directory, alias: options.alias, hub: options.hub, progress: progress)
             return ImportReport(
                 detected: ImportSource.huggingFaceModel.description + (directory.sharded ? " (sharded)" : ""), source: path,
                 base: result.base, baseCreated: result.created, checkpoint: nil, skipped: skipped,
@@ -139,6 +150,7 @@ public enum Importer {
                 task: adapter.config.taskType.map(TaskType.init(rawValue:)), head: adapter.head)
             // PEFT's encoder-decoder layout: the L stored layers as saved, and the mapping.
             content.layout = adapter.config.layout
+            options.adapterBaseModel = adapter.config.baseModelNameOrPath
             let detected =
                 "PEFT prefix-tuning adapter (\(adapter.config.prefixProjection ? "projected: the stored keys/values are the MLP's output, the MLP is not in the file" : "keys/values"))"
             return try finish(
@@ -204,11 +216,13 @@ public enum Importer {
         var base: BaseInfo?
         var config: ModelConfig
         var pending: HFModelDirectory?
+        /// The Hub repository and commit of `pending`, when it came from the cache.
+        var hub: (repository: String, commit: String)?
     }
 
     /// Imports an HF directory as a base, after checking its weights against the architecture.
     static func importBase(
-        _ store: Store, _ directory: HFModelDirectory, alias: String?,
+        _ store: Store, _ directory: HFModelDirectory, alias: String?, hub: (repository: String, commit: String)? = nil,
         progress: ProgressHandler?
     ) throws -> (BaseSaveResult, [String]) {
         let infos = Dictionary(
@@ -227,7 +241,11 @@ public enum Importer {
         let result = try store.saveBase(
             config: directory.config, configJSON: directory.configJSON, tensors: tensors, files: files,
             weightsMetadata: directory.weightsMetadata, alias: alias,
-            provenance: Provenance(sourceFormat: "hf", sourcePath: directory.path), progress: progress)
+            provenance: {
+                var provenance = Provenance(sourceFormat: "hf", sourcePath: Importer.absolute(directory.path))
+                (provenance.repository, provenance.revision) = (hub?.repository, hub?.commit)
+                return provenance
+            }(), progress: progress)
         let skipped = buffers.sorted().map { "\($0) (known non-parameter buffer)" } + directory.skipped.map { "\($0.name) (\($0.reason))" }
         return (result, skipped)
     }
@@ -235,6 +253,11 @@ public enum Importer {
     /// The base named by `reference` (an HF directory or a stored base), or the one stored base
     /// that `fits`.
     static func resolveBase(_ store: Store, _ reference: String?, fits: (ModelConfig) -> Bool) throws -> Target {
+        if let reference, let hub = try HubCacheReference.parse(reference) {
+            let snapshot = try hub.resolve()
+            let directory = try HFModelDirectory(path: snapshot.path, linkRoot: snapshot.repositoryFolder)
+            return Target(base: nil, config: directory.config, pending: directory, hub: (hub.repository, snapshot.commit))
+        }
         if let reference {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: reference, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -329,7 +352,7 @@ public enum Importer {
         if let existing = target.base {
             base = existing
         } else if let directory = target.pending {
-            let (result, skippedHere) = try importBase(store, directory, alias: options.alias, progress: progress)
+            let (result, skippedHere) = try importBase(store, directory, alias: options.alias, hub: target.hub, progress: progress)
             base = result.base
             created = result.created ? result : nil
             skipped = skippedHere
@@ -352,7 +375,13 @@ public enum Importer {
                 content,
                 as: CheckpointSpec(
                     name: name, step: step, base: "base:" + base.fingerprint, parent: options.parent,
-                    tags: options.tags, provenance: Provenance(sourceFormat: format, sourcePath: source, training: options.training)),
+                    tags: options.tags,
+                    provenance: {
+                        var provenance = Provenance(sourceFormat: format, sourcePath: Importer.absolute(source), training: options.training)
+                        (provenance.repository, provenance.revision) = (options.hub?.repository, options.hub?.commit)
+                        provenance.baseModelNameOrPath = options.adapterBaseModel
+                        return provenance
+                    }()),
                 progress: progress)
             let note = format == "peft" ? (try? Architectures.named(base.config.family))?.peftNote : nil
             return ImportReport(
@@ -466,4 +495,9 @@ extension Importer {
         }
         return report
     }
+}
+
+extension Importer {
+    /// `path` made absolute (provenance records where a source was, wherever it is read from).
+    static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PrefixCore
 
 #if canImport(Glibc)
     import Glibc
@@ -94,6 +95,6 @@ enum FileSystem {
         }
         try fsync(path: temporary)
         try rename(temporary, path)
-        try fsyncDirectory((path as NSString).deletingLastPathComponent)
+        try fsyncDirectory(Paths.parent(path).isEmpty ? "." : Paths.parent(path))
     }
 }

@@ -219,7 +219,11 @@ extension Store {
         return BaseInfo(
             fingerprint: record.fingerprint, alias: record.alias, config: try model.config(),
             configJSON: model.configJson, createdAt: record.createdAt,
-            provenance: Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath, toolVersion: record.toolVersion),
+            provenance: {
+                var provenance = Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath, toolVersion: record.toolVersion)
+                provenance.read(detail: record.provenanceDetail)
+                return provenance
+            }(),
             tensorCount: row?["n"] ?? 0, byteCount: row?["bytes"] ?? 0)
     }
 

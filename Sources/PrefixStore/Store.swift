@@ -107,7 +107,7 @@ public final class Store: Sendable {
         default:
             throw StorageError(.notAStore, "not a directory", path: directory)
         }
-        let parent = (directory as NSString).deletingLastPathComponent
+        let parent = Paths.parent(directory)
         guard FileSystem.isDirectory(parent.isEmpty ? "." : parent) else {
             throw StorageError(.io, "the parent directory does not exist", path: parent)
         }

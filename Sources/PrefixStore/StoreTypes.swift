@@ -11,6 +11,12 @@ public struct Provenance: Sendable, Codable, Hashable {
     public var toolVersion: String
     /// The training run step it is, with what the trainer logged up to it (HF Trainer runs).
     public var training: TrainingRecord?
+    /// The Hugging Face Hub repository it was read from (`ORG/NAME`, from the local cache).
+    public var repository: String?
+    /// The commit of that repository.
+    public var revision: String?
+    /// A PEFT adapter's own `base_model_name_or_path`, kept for exporting it back.
+    public var baseModelNameOrPath: String?
 
     /// Creates a provenance record (the tool version defaults to this build's).
     public init(
@@ -24,20 +30,22 @@ public struct Provenance: Sendable, Codable, Hashable {
 
     /// The details beyond format, path and version, as the catalog keeps them (JSON), or nil.
     var detailJSON: String? {
-        guard let training else { return nil }
+        let detail = Detail(training: training, repository: repository, revision: revision, baseModelNameOrPath: baseModelNameOrPath)
+        guard detail != Detail() else { return nil }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        return (try? encoder.encode(Detail(training: training))).map { String(decoding: $0, as: UTF8.self) }
+        return (try? encoder.encode(detail)).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Reads the catalog's details back (unreadable details are left out, not fatal).
     mutating func read(detail json: String?) {
         guard let json, let detail = try? JSONDecoder().decode(Detail.self, from: Data(json.utf8)) else { return }
-        training = detail.training
+        (training, repository, revision, baseModelNameOrPath) = (detail.training, detail.repository, detail.revision, detail.baseModelNameOrPath)
     }
 
-    private struct Detail: Codable {
+    private struct Detail: Codable, Equatable {
         var training: TrainingRecord?
+        var repository: String?, revision: String?, baseModelNameOrPath: String?
     }
 }
 

@@ -44,9 +44,10 @@ public enum Processes {
     /// Runs `executable` with `arguments` and extra environment, waiting for it to end.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String] = [:],
-        input: String? = nil
+        input: String? = nil, currentDirectory: String? = nil
     ) throws -> ProcessResult {
         let process = makeProcess(executable, arguments, environment)
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

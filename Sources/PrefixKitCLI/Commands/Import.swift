@@ -7,11 +7,15 @@ struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import an HF model directory (as a base), a PEFT prefix-tuning adapter or prefix tensors (as a checkpoint).",
         discussion: """
-            SOURCE is detected from its content: an HF model directory (config.json + model.safetensors or shards) becomes \
-            a base; a PEFT adapter directory becomes a key/value checkpoint; an .npz or .safetensors with prefix.layer_00 ... \
-            becomes a hidden-form checkpoint, with prefix.layer_00.key/.value a key/value one; one flat [Pn, L*2*token_dim] \
-            tensor needs --layout flat-kv. A checkpoint's base is --base DIR (imported if new) or --base base:FP, else the \
-            one stored base that fits. The store is created if missing. Nothing is written unless the whole import succeeds.
+            SOURCE is detected from its content: an HF model directory (config.json + model.safetensors, pytorch_model.bin \
+            or shards) becomes a base; a PEFT adapter directory becomes a key/value checkpoint; an .npz or .safetensors with \
+            prefix.layer_00 ... becomes a hidden-form checkpoint, with prefix.layer_00.key/.value a key/value one; one flat \
+            [Pn, L*2*token_dim] tensor needs --layout flat-kv; a .bin / .pt of Li & Liang's PrefixTuning becomes a checkpoint \
+            with its MLP; an HF Trainer run directory (checkpoint-<step>/) becomes the steps of one checkpoint. \
+            hf:ORG/NAME[@REVISION] reads a model or adapter from the local Hugging Face cache (HF_HUB_CACHE, HF_HOME), \
+            offline. Pickles are read by a restricted unpickler that never executes code. A checkpoint's base is --base DIR \
+            (imported if new), --base hf:ORG/NAME or --base base:FP, else the one stored base that fits. The store is \
+            created if missing. Nothing is written unless the whole import succeeds.
             """)
 
     @OptionGroup var store: StoreArgument
@@ -19,7 +23,7 @@ struct Import: ParsableCommand {
     @Argument(help: "The file or directory to import.")
     var source: String
 
-    @Option(name: .long, help: "The base: an HF model directory (imported if new), base:FP or an alias.")
+    @Option(name: .long, help: "The base: an HF model directory or hf:ORG/NAME (imported if new), base:FP or an alias.")
     var base: String?
 
     @Option(name: .long, help: "The checkpoint name (default: the source's name); for an HF directory, the base's alias.")
@@ -53,7 +57,9 @@ struct Import: ParsableCommand {
 
     private func importInto(_ opened: Store) throws {
         var options = ImportOptions()
-        let detected = try ImportSource.detect(Store.normalizePath(source))
+        // `hf:ORG/NAME[@REVISION]`: the snapshot in the local Hugging Face cache.
+        let resolved = try HubCacheReference.parse(source)?.resolve().path ?? Store.normalizePath(source)
+        let detected = try ImportSource.detect(resolved)
         if detected == .huggingFaceModel { options.alias = name } else { options.name = name }
         options.step = step
         options.parent = parent
@@ -61,7 +67,7 @@ struct Import: ParsableCommand {
         options.base = base
         options.flatKV = layout == "flat-kv"
         options.tensor = tensor
-        let bar = Progress("importing", total: Exporter.sourceSize(source))
+        let bar = Progress("importing", total: Exporter.sourceSize(resolved))
         let report = try Importer.run(opened, source: source, options: options) { done, _ in bar.update(done) }
         if output.json { return try JSONOutput.print(report) }
         print("detected \(report.detected) at \(report.source)")
