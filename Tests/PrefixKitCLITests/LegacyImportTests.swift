@@ -95,4 +95,44 @@ struct LegacyImportTests {
         ])
         #expect(run.status == 3 && run.stderr.contains("wte.weight") && run.stderr.contains("for the t5 base"), "\(run.stderr)")
     }
+
+    @Test("a P-tuning v2 model saved whole splits into base, checkpoint and SEQ_CLS head, and verifies PASS against PEFT's outputs for the same prefix")
+    func pTuningV2() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let run = try Processes.prefixkit(["import", store, Self.root + "/ptuning-v2-bert", "--name", "pt"])
+        #expect(run.status == 0 && run.stdout.contains("P-tuning v2 model") && run.stdout.contains("SEQ_CLS head"), "\(run.stdout)\(run.stderr)")
+        let verify = try Processes.prefixkit([
+            "verify", store, "pt", "--reference", Self.fixtures + "/heads/bert-seq-cls/reference.npz", "--no-record",
+        ])
+        #expect(verify.status == 0 && verify.stdout.contains("PASS"), "\(verify.stdout)\(verify.stderr)")
+        // A second import of the same file: base and prefix are stored already.
+        let again = try Processes.prefixkit(["import", store, Self.root + "/ptuning-v2-bert", "--name", "pt2"])
+        #expect(again.status == 0 && again.stdout.contains("already stored") && again.stdout.contains("wrote 0 B"), "\(again.stdout)")
+    }
+
+    @Test("a projected P-tuning v2 prefix encoder is materialised as NumPy computes it, its MLP kept")
+    func pTuningV2Projected() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let run = try Processes.prefixkit(["import", store, Self.root + "/ptuning-v2-bert-projected", "--name", "pt"])
+        #expect(run.status == 0 && run.stdout.contains("with its MLP"), "\(run.stdout)\(run.stderr)")
+        let ours = try Self.exported(store, "pt", dir)
+        for (name, value) in try NPZ.read(path: Self.root + "/ptuning-v2-bert-projected/expected_kv.npz") {
+            let key = "prefix." + name.replacingOccurrences(of: "decoder.", with: "")
+            let mine = try #require(ours[key], "no \(key)")
+            #expect(Closeness.relativeError(mine, try #require(value.tensor)) <= 1e-7, "\(key)")
+        }
+        #expect(ours["prefix_mlp.transform.0.weight"]?.shape == [8, 16] && ours["task_head.classifier.weight"]?.shape == [3, 16])
+    }
+
+    @Test("a P-tuning v2 prefix encoder shaped for another model is refused naming the tensor, and nothing is written")
+    func pTuningV2WrongWidth() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let run = try Processes.prefixkit(["import", store, Self.root + "/ptuning-v2-wrong-width"])
+        #expect(run.status == 3 && run.stderr.contains("prefix_encoder.embedding.weight is [4, 48]"), "\(run.status) \(run.stderr)")
+        let blobs = (try? FileManager.default.contentsOfDirectory(atPath: store + "/blobs")) ?? []
+        #expect(blobs.isEmpty, "\(blobs)")
+    }
 }

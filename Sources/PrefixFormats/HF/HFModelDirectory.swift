@@ -154,6 +154,17 @@ public struct HFModelDirectory: Sendable {
         self.skipped = skipped
     }
 
+    /// The same directory with only the tensors `isIncluded` keeps (a whole-model file's base part).
+    public func keeping(_ isIncluded: (Item) -> Bool) -> HFModelDirectory {
+        HFModelDirectory(copying: self, tensors: tensors.filter(isIncluded))
+    }
+
+    private init(copying other: HFModelDirectory, tensors: [Item]) {
+        (path, config, configJSON, weightsMetadata) = (other.path, other.config, other.configJSON, other.weightsMetadata)
+        (files, skipped, sharded, pickled) = (other.files, other.skipped, other.sharded, other.pickled)
+        self.tensors = tensors
+    }
+
     /// The full path of `name` inside `directory`, refusing separators, `..` and links that
     /// resolve outside the directory.
     static func contained(_ directory: String, _ name: String, root: String? = nil) throws(FormatError) -> String {
