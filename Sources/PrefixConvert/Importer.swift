@@ -447,7 +447,8 @@ extension Importer {
             let kind = try ImportSource.detect(step.directory)
             guard kind == .peftAdapter || kind == .prefixFile else {
                 throw FormatError(
-                    .unsupportedDType, "\((step.directory as NSString).lastPathComponent) holds a \(kind), not a prefix adapter", path: step.directory)
+                    .unsupportedDType, "\((step.directory as NSString).lastPathComponent) holds a \(kind), not a prefix adapter",
+                    path: step.directory)
             }
             _ = try PEFTAdapter(path: step.directory)
         }
@@ -482,7 +483,9 @@ extension Importer {
             return ImportReport(
                 detected: ImportSource.trainerRun.description, source: run.path, base: try store.base("base:" + latest.baseFingerprint),
                 baseCreated: false, checkpoint: nil, skipped: [], bytesWritten: 0,
-                notes: ["every step of the run is stored already (\(existing.map { "\(name)@\($0)" }.joined(separator: ", "))): nothing to add"],
+                notes: [
+                    "every step of the run is stored already (\(existing.map { "\(name)@\($0)" }.joined(separator: ", "))): nothing to add"
+                ],
                 steps: [], existingSteps: existing)
         }
         report.detected = ImportSource.trainerRun.description + " (\(run.steps.count) saved step(s))"

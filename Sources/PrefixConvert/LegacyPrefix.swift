@@ -1,7 +1,7 @@
 import Foundation
+import PrefixCompute
 public import PrefixCore
 public import PrefixFormats
-import PrefixCompute
 
 /// Checkpoint content from the prefix layouts of older tools, each materialised exactly as that
 /// tool computes its keys and values, with the parameters kept so that training can resume.

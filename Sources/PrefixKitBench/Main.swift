@@ -72,7 +72,9 @@ enum Main {
                 exit(2)
             }
         }
-        if options.sections.isEmpty { options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle"] }
+        if options.sections.isEmpty {
+            options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle"]
+        }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
         if options.sections.contains("convert") { try ConvertBenchmark(options: options).run() }

@@ -220,7 +220,8 @@ extension Store {
             fingerprint: record.fingerprint, alias: record.alias, config: try model.config(),
             configJSON: model.configJson, createdAt: record.createdAt,
             provenance: {
-                var provenance = Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath, toolVersion: record.toolVersion)
+                var provenance = Provenance(
+                    sourceFormat: record.sourceFormat, sourcePath: record.sourcePath, toolVersion: record.toolVersion)
                 provenance.read(detail: record.provenanceDetail)
                 return provenance
             }(),

@@ -40,7 +40,9 @@ public struct Provenance: Sendable, Codable, Hashable {
     /// Reads the catalog's details back (unreadable details are left out, not fatal).
     mutating func read(detail json: String?) {
         guard let json, let detail = try? JSONDecoder().decode(Detail.self, from: Data(json.utf8)) else { return }
-        (training, repository, revision, baseModelNameOrPath) = (detail.training, detail.repository, detail.revision, detail.baseModelNameOrPath)
+        (training, repository, revision, baseModelNameOrPath) = (
+            detail.training, detail.repository, detail.revision, detail.baseModelNameOrPath
+        )
     }
 
     private struct Detail: Codable, Equatable {

@@ -75,7 +75,8 @@ enum RoundTrip {
                     back.layout == expected.layout && back.encoderLayers == expected.encoderLayers
                     && back.crossLayers == expected.crossLayers && (format == .peft || back.encoderPositions == expected.encoderPositions)
                 let identical =
-                    back.layers == expected.layers && sameSections && (format == .peft || sorted(back.mlp) == sorted(original.mlp)) && sameHead
+                    back.layers == expected.layers && sameSections && (format == .peft || sorted(back.mlp) == sorted(original.mlp))
+                    && sameHead
                 var headed = exactKV
                 (headed.task, headed.head) = (original.task, original.head)
                 let rerun = try PrefixStack(config: config, weights: stack.weightSource, prefix: PrefixSource(back)).forward(

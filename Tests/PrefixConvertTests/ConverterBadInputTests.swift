@@ -20,14 +20,18 @@ struct ConverterBadInputTests {
     }
 
     /// Runs an import that must fail, and checks the store is untouched.
-    func expectRefused(_ source: String, options: ImportOptions = ImportOptions(), in tmp: TemporaryDirectory,
-                       sourceLocation: SourceLocation = #_sourceLocation) throws -> any Error {
+    func expectRefused(
+        _ source: String, options: ImportOptions = ImportOptions(), in tmp: TemporaryDirectory,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> any Error {
         let store = try Store.create(at: tmp.path + "/store-\(UUID().uuidString.prefix(6))")
         let before = (try store.bases().count, try store.checkpoints().count)
         var caught: (any Error)?
         do { _ = try Importer.run(store, source: source, options: options) } catch { caught = error }
         let error = try #require(caught, "the import succeeded", sourceLocation: sourceLocation)
-        #expect(try store.bases().count == before.0 && store.checkpoints().count == before.1, "the store changed", sourceLocation: sourceLocation)
+        #expect(
+            try store.bases().count == before.0 && store.checkpoints().count == before.1, "the store changed",
+            sourceLocation: sourceLocation)
         #expect(try FileManager.default.contentsOfDirectory(atPath: store.directory + "/blobs").isEmpty, sourceLocation: sourceLocation)
         return error
     }
@@ -42,7 +46,9 @@ struct ConverterBadInputTests {
         var options = ImportOptions()
         options.base = Self.fixture("gpt2-tiny/base")
         let error = try expectRefused(adapter, options: options, in: tmp) as? FormatError
-        #expect(error?.code == .pickleRefused && error?.description.contains("refused global os.system") == true, "\(String(describing: error))")
+        #expect(
+            error?.code == .pickleRefused && error?.description.contains("refused global os.system") == true, "\(String(describing: error))"
+        )
         #expect(!FileManager.default.fileExists(atPath: Processes.repositoryRoot + "/fixtures/pickle/hostile/PWNED"))
     }
 
@@ -61,7 +67,9 @@ struct ConverterBadInputTests {
     func configDisagreesWithTensor() throws {
         let tmp = TemporaryDirectory()
         let adapter = try copy("gpt2-tiny/adapter", into: tmp, as: "adapter")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: adapter + "/adapter_config.json"))) as? [String: Any] ?? [:]
+        var config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: adapter + "/adapter_config.json")))
+            as? [String: Any] ?? [:]
         config["num_virtual_tokens"] = 7
         try writeJSON(config, adapter + "/adapter_config.json")
         var options = ImportOptions()
@@ -70,9 +78,11 @@ struct ConverterBadInputTests {
         #expect(error?.code == .inconsistent && error?.member == "num_virtual_tokens")
     }
 
-    @Test("an adapter for another base is refused naming the field, and its base is not imported", arguments: [
-        ("llama-gqa-tiny/adapter", "gpt2-tiny/base"),
-    ])
+    @Test(
+        "an adapter for another base is refused naming the field, and its base is not imported",
+        arguments: [
+            ("llama-gqa-tiny/adapter", "gpt2-tiny/base")
+        ])
     func adapterForAnotherBase(adapter: String, base: String) throws {
         let tmp = TemporaryDirectory()
         var options = ImportOptions()
@@ -90,7 +100,9 @@ struct ConverterBadInputTests {
         #expect(error?.description.contains("LORA, not PREFIX_TUNING") == true)
     }
 
-    @Test("shard names that leave the directory, links out of it, and index/shard disagreements", arguments: ["../escape.safetensors", "link", "mismatch"])
+    @Test(
+        "shard names that leave the directory, links out of it, and index/shard disagreements",
+        arguments: ["../escape.safetensors", "link", "mismatch"])
     func hostileShards(kind: String) throws {
         let tmp = TemporaryDirectory()
         let base = try copy("gpt2-tiny/base", into: tmp, as: "base")
@@ -101,7 +113,8 @@ struct ConverterBadInputTests {
         switch kind {
         case "link":
             try FileManager.default.moveItem(atPath: base + "/model-00001-of-00001.safetensors", toPath: tmp.path + "/outside.safetensors")
-            try FileManager.default.createSymbolicLink(atPath: base + "/model-00001-of-00001.safetensors", withDestinationPath: tmp.path + "/outside.safetensors")
+            try FileManager.default.createSymbolicLink(
+                atPath: base + "/model-00001-of-00001.safetensors", withDestinationPath: tmp.path + "/outside.safetensors")
         case "mismatch":
             map["ghost.weight"] = "model-00001-of-00001.safetensors"
         default:
@@ -145,8 +158,18 @@ struct ConverterBadInputTests {
         let cases: [([NamedTensor], String)] = [
             ([NamedTensor("weights", p(0))], "not a prefix"),
             ([NamedTensor("prefix.layer_00", p(0))], "holds 1 layer(s) of prefix, the base has 2"),
-            ([NamedTensor("prefix.layer_00", p(0)), NamedTensor("prefix.layer_01.key", Builders.randomTensor(.f32, [2, 3, 8], seed: 1))], "mixes hidden"),
-            ([NamedTensor("prefix.layer_00", p(0)), NamedTensor("prefix.layer_01", Tensor(shape: [3, 5], floats: [Float](repeating: 0, count: 15)))], "the base needs [3, 16]"),
+            (
+                [
+                    NamedTensor("prefix.layer_00", p(0)),
+                    NamedTensor("prefix.layer_01.key", Builders.randomTensor(.f32, [2, 3, 8], seed: 1)),
+                ], "mixes hidden"
+            ),
+            (
+                [
+                    NamedTensor("prefix.layer_00", p(0)),
+                    NamedTensor("prefix.layer_01", Tensor(shape: [3, 5], floats: [Float](repeating: 0, count: 15))),
+                ], "the base needs [3, 16]"
+            ),
         ]
         for (i, (tensors, message)) in cases.enumerated() {
             let path = tmp.path + "/bad\(i).safetensors"
@@ -170,7 +193,9 @@ struct ConverterBadInputTests {
         let noBase = #expect(throws: StorageError.self) { try Importer.run(store, source: Self.fixture("gpt2-tiny/adapter")) }
         #expect(noBase?.description.contains("pass --base") == true)
         _ = try Importer.run(store, source: Self.fixture("gpt2-tiny/base"))
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.fixture("gpt2-tiny/base/config.json")))) as? [String: Any] ?? [:]
+        var config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.fixture("gpt2-tiny/base/config.json"))))
+            as? [String: Any] ?? [:]
         config["layer_norm_epsilon"] = 1e-6
         let twin = try copy("gpt2-tiny/base", into: tmp, as: "twin")
         try writeJSON(config, twin + "/config.json")
@@ -187,9 +212,13 @@ struct ConverterBadInputTests {
         options.base = Self.fixture("gpt2-tiny/base")
         let info = try #require(try Importer.run(store, source: Self.fixture("gpt2-tiny/adapter"), options: options).checkpoint)
         try Data().write(to: URL(fileURLWithPath: tmp.path + "/taken"))
-        let exists = #expect(throws: FormatError.self) { try Exporter.run(store, reference: info.reference, format: .npz, out: tmp.path + "/taken") }
+        let exists = #expect(throws: FormatError.self) {
+            try Exporter.run(store, reference: info.reference, format: .npz, out: tmp.path + "/taken")
+        }
         #expect(exists?.description.contains("does not overwrite") == true)
-        let bf16 = #expect(throws: FormatError.self) { try Exporter.run(store, reference: info.reference, format: .npz, out: tmp.path + "/x.npz", dtype: .bf16) }
+        let bf16 = #expect(throws: FormatError.self) {
+            try Exporter.run(store, reference: info.reference, format: .npz, out: tmp.path + "/x.npz", dtype: .bf16)
+        }
         #expect(bf16?.code == .unsupportedDType)
         #expect(!FileManager.default.fileExists(atPath: tmp.path + "/x.npz"))
     }

@@ -11,7 +11,9 @@ import Testing
 struct TorchCheckpointTests {
     static let root = Processes.repositoryRoot + "/fixtures/pickle"
 
-    @Test("views of storages read bit-identically to NumPy's contiguous copies: transposed, bf16, offset slices, 0-d, empty, parameters, nested")
+    @Test(
+        "views of storages read bit-identically to NumPy's contiguous copies: transposed, bf16, offset slices, 0-d, empty, parameters, nested"
+    )
     func views() throws {
         let checkpoint = try TorchCheckpoint(path: Self.root + "/views.pt")
         let expected = Dictionary(uniqueKeysWithValues: try NPZ.read(path: Self.root + "/views.npz").map { ($0.name, $0.value.tensor) })

@@ -28,11 +28,16 @@ struct HubCacheTests {
             ((try JSONSerialization.jsonObject(with: Data(base.stdout.utf8)) as? [String: Any])?["base"] as? [String: Any])?["fingerprint"]
                 as? String)
         let baseProvenance = try Self.provenance(store, "base:" + fingerprint.prefix(12))
-        #expect(baseProvenance["repository"] as? String == "tiny-org/gpt2-tiny" && baseProvenance["revision"] as? String == String(repeating: "a", count: 40))
-        let adapter = try Processes.prefixkit(["import", store, "hf:tiny-org/gpt2-tiny-prefix", "--name", "ad"], environment: Self.environment)
+        #expect(
+            baseProvenance["repository"] as? String == "tiny-org/gpt2-tiny"
+                && baseProvenance["revision"] as? String == String(repeating: "a", count: 40))
+        let adapter = try Processes.prefixkit(
+            ["import", store, "hf:tiny-org/gpt2-tiny-prefix", "--name", "ad"], environment: Self.environment)
         #expect(adapter.status == 0, "\(adapter.stderr)")
         let provenance = try Self.provenance(store, "ad")
-        #expect(provenance["repository"] as? String == "tiny-org/gpt2-tiny-prefix" && provenance["revision"] as? String == String(repeating: "b", count: 40))
+        #expect(
+            provenance["repository"] as? String == "tiny-org/gpt2-tiny-prefix"
+                && provenance["revision"] as? String == String(repeating: "b", count: 40))
         // The same weights as the files they link to: verify against PEFT's outputs passes.
         let verify = try Processes.prefixkit(
             ["verify", store, "ad", "--reference", Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/expected.npz", "--no-record"])
@@ -59,7 +64,8 @@ struct HubCacheTests {
         let home = dir.path + "/home"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: home + "/hub", withDestinationPath: Self.hub)
-        let run = try Processes.prefixkit(["import", dir.path + "/s", "hf:tiny-org/gpt2-tiny"], environment: ["HF_HOME": home, "HF_HUB_CACHE": ""])
+        let run = try Processes.prefixkit(
+            ["import", dir.path + "/s", "hf:tiny-org/gpt2-tiny"], environment: ["HF_HOME": home, "HF_HUB_CACHE": ""])
         #expect(run.status == 0, "\(run.stderr)")
     }
 
@@ -93,7 +99,9 @@ struct HubCacheTests {
             Processes.productsDirectory.appendingPathComponent("prefixkit").path,
             ["import", "s", "adapter", "--base", "base", "--name", "named"], currentDirectory: dir.path)
         #expect(imported.status == 0, "\(imported.stderr)")
-        #expect(try Processes.prefixkit(["import", store, Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/adapter", "--name", "plain"]).status == 0)
+        #expect(
+            try Processes.prefixkit(["import", store, Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/adapter", "--name", "plain"])
+                .status == 0)
         for (name, expected) in [("named", "org/original"), ("plain", URL(fileURLWithPath: dir.path + "/base").standardizedFileURL.path)] {
             let out = dir.path + "/\(name)-peft"
             #expect(try Processes.prefixkit(["export", store, name, "--format", "peft", "--out", out]).status == 0)

@@ -28,7 +28,9 @@ struct PickleImportTests {
         for name in ["gpt2-bin", "gpt2-bin-sharded"] {
             let run = try Processes.prefixkit(["import", store, "\(Self.root)/\(name)"])
             #expect(run.status == 0, "\(name): \(run.stderr)")
-            #expect(run.stdout.contains("was already stored: the same weights, nothing written") && run.stdout.contains("wrote 0 B"), "\(run.stdout)")
+            #expect(
+                run.stdout.contains("was already stored: the same weights, nothing written") && run.stdout.contains("wrote 0 B"),
+                "\(run.stdout)")
         }
         // Alone, it makes a base whose every tensor digest equals the safetensors one's.
         let alone = dir.path + "/alone"
@@ -82,7 +84,9 @@ struct PickleImportTests {
         ("legacy-format", "a PyTorch file from before 1.6"),
     ]
 
-    @Test("every hostile pickle is refused naming the file and what was refused, exit 3, nothing written, no code run", arguments: hostile.map(\.0))
+    @Test(
+        "every hostile pickle is refused naming the file and what was refused, exit 3, nothing written, no code run",
+        arguments: hostile.map(\.0))
     func refused(name: String) throws {
         let expected = try #require(Self.hostile.first { $0.0 == name }?.1)
         let dir = TemporaryDirectory()

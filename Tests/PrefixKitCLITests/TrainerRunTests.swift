@@ -39,14 +39,17 @@ struct TrainerRunTests {
         let state = try Self.json(try String(contentsOfFile: Self.run + "/checkpoint-4/trainer_state.json", encoding: .utf8))
         let history = try #require(state["log_history"] as? [[String: Any]])
         let inspect = try Self.json(try Processes.prefixkit(["inspect", store, "run1@4", "--json"]).stdout)
-        let training = try #require(((inspect["checkpoint"] as? [String: Any])?["provenance"] as? [String: Any])?["training"] as? [String: Any])
+        let training = try #require(
+            ((inspect["checkpoint"] as? [String: Any])?["provenance"] as? [String: Any])?["training"] as? [String: Any])
         #expect(training["global_step"] as? Int == 4)
         let log = try #require(training["log"] as? [[String: Any]])
         // Steps 3 and 4: what was logged since the previous saved step.
         #expect(log.map { $0["step"] as? Int } == [3, 4], "\(log)")
         for entry in log {
             let theirs = try #require(history.first { $0["step"] as? Int == entry["step"] as? Int })
-            #expect(entry["loss"] as? Double == theirs["loss"] as? Double && entry["learning_rate"] as? Double == theirs["learning_rate"] as? Double)
+            #expect(
+                entry["loss"] as? Double == theirs["loss"] as? Double
+                    && entry["learning_rate"] as? Double == theirs["learning_rate"] as? Double)
         }
     }
 
@@ -58,7 +61,9 @@ struct TrainerRunTests {
         #expect(try Processes.prefixkit(["import", store, path, "--base", Self.base]).status == 0)
         _ = try Self.copy([2, 4, 6], into: dir)
         let again = try Processes.prefixkit(["import", store, path])
-        #expect(again.status == 0 && again.stdout.contains("step(s) 2, 4 of run1 were stored already") && again.stdout.contains("added 6"), "\(again.stdout)\(again.stderr)")
+        #expect(
+            again.status == 0 && again.stdout.contains("step(s) 2, 4 of run1 were stored already") && again.stdout.contains("added 6"),
+            "\(again.stdout)\(again.stderr)")
         let third = try Processes.prefixkit(["import", store, path])
         #expect(third.status == 0 && third.stdout.contains("nothing to add") && third.stdout.contains("wrote 0 B"), "\(third.stdout)")
         let listed = try Self.json(try Processes.prefixkit(["list", store, "--json"]).stdout)
@@ -89,7 +94,9 @@ struct TrainerRunTests {
         let path = try Self.copy([2, 4], into: dir)
         try Data("{\"global_step\": -3}".utf8).write(to: URL(fileURLWithPath: path + "/checkpoint-4/trainer_state.json"))
         let bad = try Processes.prefixkit(["import", dir.path + "/s", path, "--base", Self.base])
-        #expect(bad.status == 3 && bad.stderr.contains("global_step is not a non-negative integer") && bad.stderr.contains("trainer_state.json"), "\(bad.stderr)")
+        #expect(
+            bad.status == 3 && bad.stderr.contains("global_step is not a non-negative integer")
+                && bad.stderr.contains("trainer_state.json"), "\(bad.stderr)")
         let other = TemporaryDirectory()
         let broken = try Self.copy([2, 4], into: other)
         try FileManager.default.removeItem(atPath: broken + "/checkpoint-4/adapter_model.safetensors")

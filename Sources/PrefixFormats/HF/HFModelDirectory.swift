@@ -13,8 +13,11 @@ public import PrefixCore
 public struct HFModelDirectory: Sendable {
     /// One tensor and where it is.
     public struct Item: Sendable {
+        /// The tensor's name in the file.
         public var name: String
+        /// Its element type.
         public var dtype: DType
+        /// Its shape.
         public var shape: [Int]
         let read: @Sendable () throws(FormatError) -> Tensor
         let drop: @Sendable () -> Void

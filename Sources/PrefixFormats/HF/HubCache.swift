@@ -31,7 +31,8 @@ public struct HubCacheReference: Sendable, Equatable {
             rest.firstIndex(of: "@").map { (String(rest[..<$0]), String(rest[rest.index(after: $0)...])) } ?? (String(rest), "main")
         let allowed = { (c: Character) in c.isASCII && (c.isLetter || c.isNumber || "-_.".contains(c)) }
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.count <= 96 && $0.allSatisfy(allowed) && $0 != ".." && $0 != "." })
+        guard (1...2).contains(parts.count),
+            parts.allSatisfy({ !$0.isEmpty && $0.count <= 96 && $0.allSatisfy(allowed) && $0 != ".." && $0 != "." })
         else {
             throw FormatError(.unsafeName, "'\(name.prefix(200))' is not a Hub repository id (ORG/NAME)", member: text)
         }
@@ -61,7 +62,8 @@ public struct HubCacheReference: Sendable, Equatable {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw FormatError(
-                .io, "\(repository) is not in the local Hugging Face cache (\(cache)); download it first (huggingface-cli download \(repository))",
+                .io,
+                "\(repository) is not in the local Hugging Face cache (\(cache)); download it first (huggingface-cli download \(repository))",
                 path: folder)
         }
         let isCommit = revision.count == 40 && revision.allSatisfy(\.isHexDigit)
@@ -71,7 +73,8 @@ public struct HubCacheReference: Sendable, Equatable {
             guard let text = try? InputFile.read(ref, limit: 256, what: "the ref") else {
                 let refs = (try? FileManager.default.contentsOfDirectory(atPath: folder + "/refs"))?.sorted() ?? []
                 throw FormatError(
-                    .io, "the cache holds no revision '\(revision)' of \(repository) (refs: \(refs.isEmpty ? "none" : refs.joined(separator: ", ")))",
+                    .io,
+                    "the cache holds no revision '\(revision)' of \(repository) (refs: \(refs.isEmpty ? "none" : refs.joined(separator: ", ")))",
                     path: ref)
             }
             commit = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -73,7 +73,8 @@ public struct TrainerRun: Sendable {
                 func field(_ key: String) -> JSONValue? { fields.first { $0.key == key }?.value }
                 if let value = field("global_step") {
                     guard case .number(let text) = value, let step = Int(text), step >= 0 else {
-                        throw FormatError(.inconsistent, "global_step is not a non-negative integer", path: statePath, member: "global_step")
+                        throw FormatError(
+                            .inconsistent, "global_step is not a non-negative integer", path: statePath, member: "global_step")
                     }
                     globalStep = step
                 }
@@ -81,7 +82,9 @@ public struct TrainerRun: Sendable {
                 if case .array(let entries)? = field("log_history") {
                     for case .object(let entry) in entries {
                         var values: [String: Double] = [:]
-                        for (key, value) in entry { if case .number(let text) = value, let v = Double(text), v.isFinite { values[key] = v } }
+                        for (key, value) in entry {
+                            if case .number(let text) = value, let v = Double(text), v.isFinite { values[key] = v }
+                        }
                         guard let step = values.removeValue(forKey: "step").flatMap({ Int(exactly: $0) }), step > previous,
                             step <= globalStep
                         else { continue }

@@ -24,8 +24,10 @@ public struct LiLiangCheckpoint: Sendable {
     public func originalName(_ ours: String, section: PrefixSection) -> String {
         guard let (_, wte, mlp) = Self.names.first(where: { $0.0 == section }) else { return ours }
         let theirs =
-            ours.hasPrefix("embedding.") ? wte + ours.dropFirst("embedding".count) : ours.hasPrefix("transform.")
-            ? mlp + ours.dropFirst("transform".count) : ours
+            ours.hasPrefix("embedding.")
+            ? wte + ours.dropFirst("embedding".count)
+            : ours.hasPrefix("transform.")
+                ? mlp + ours.dropFirst("transform".count) : ours
         return keyPrefix + theirs
     }
 
@@ -47,7 +49,8 @@ public struct LiLiangCheckpoint: Sendable {
             guard found.count == wanted.count else {
                 let missing = wanted.filter { tensors[keyPrefix + $0.1] == nil }.map { keyPrefix + $0.1 }
                 throw FormatError(
-                    .missingKey, "a Li & Liang prefix with part of its \(section.rawValue) MLP: no \(missing.joined(separator: ", "))", path: path,
+                    .missingKey, "a Li & Liang prefix with part of its \(section.rawValue) MLP: no \(missing.joined(separator: ", "))",
+                    path: path,
                     member: missing.first)
             }
             sections[section] = found

@@ -38,6 +38,7 @@ public indirect enum PickleValue: Sendable {
 
 /// A tuple, immutable; its depth is computed once, when it is built.
 public final class PickleTuple: Sendable {
+    /// The tuple's values.
     public let items: [PickleValue]
     let depth: Int
 
@@ -51,6 +52,7 @@ public final class PickleTuple: Sendable {
 /// inside another container, so that recorded depths stay exact and no cycle can form.
 public final class PickleList: @unchecked Sendable {
     // Safety: mutated only by the single-threaded unpickler that created it, then read-only.
+    /// The list's values.
     public internal(set) var items: [PickleValue] = []
     var depth = 1
     var sealed = false
@@ -59,6 +61,7 @@ public final class PickleList: @unchecked Sendable {
 /// A dictionary in insertion order (an `OrderedDict` or a plain `dict`), shared by reference.
 public final class PickleDict: @unchecked Sendable {
     // Safety: as ``PickleList``.
+    /// The entries, in insertion order.
     public internal(set) var entries: [(key: PickleValue, value: PickleValue)] = []
     var depth = 1
     var sealed = false
@@ -94,17 +97,22 @@ public enum PickleGlobal: Sendable, Equatable {
 
 /// A storage a persistent id names: the archive member `data/<key>` holding `count` elements.
 public struct TorchStorageReference: Sendable, Equatable {
+    /// The member name under `data/`.
     public var key: String
+    /// The element type its storage class names.
     public var dtype: DType
+    /// Its element count.
     public var count: Int
 }
 
 /// A tensor as the pickle describes it: a view of a storage.
 public struct TorchTensorReference: Sendable, Equatable {
+    /// The storage it views.
     public var storage: TorchStorageReference
+    /// Its first element's index in the storage.
     public var offset: Int
-    public var shape: [Int]
-    public var strides: [Int]
+    /// Its size and strides (in elements).
+    public var shape: [Int], strides: [Int]
 }
 
 /// A pickle reader that never executes code: it interprets the opcodes of protocols 2 to 5 (and
@@ -299,7 +307,9 @@ public struct RestrictedUnpickler {
 
     /// REDUCE: an allowed callable on its arguments.
     func reduce(_ callable: PickleValue, _ arguments: PickleValue) throws(FormatError) -> PickleValue {
-        guard case .global(let function) = callable else { throw fail(.pickleRefused, "REDUCE of something that is not an admitted global") }
+        guard case .global(let function) = callable else {
+            throw fail(.pickleRefused, "REDUCE of something that is not an admitted global")
+        }
         guard case .tuple(let tuple) = arguments else { throw fail(.pickleRefused, "REDUCE with arguments that are not a tuple") }
         let args = tuple.items
         switch function {
@@ -337,7 +347,8 @@ public struct RestrictedUnpickler {
 
     /// BINPERSID: `('storage', torch.XStorage, key, location, numel)`.
     func persistent(_ id: PickleValue) throws(FormatError) -> PickleValue {
-        guard case .tuple(let tuple) = id, case let parts = tuple.items, parts.count == 5, parts[0].string == "storage", case .global(.storageType(let dtype)) = parts[1],
+        guard case .tuple(let tuple) = id, case let parts = tuple.items, parts.count == 5, parts[0].string == "storage",
+            case .global(.storageType(let dtype)) = parts[1],
             let key = parts[2].string, parts[3].string != nil, case .int(let count) = parts[4], count >= 0, count <= Int64(1) << 40
         else {
             throw fail(.pickleRefused, "a persistent id other than ('storage', torch.<Type>Storage, key, location, numel)")
@@ -360,7 +371,8 @@ public struct RestrictedUnpickler {
             case 0x2E:  // STOP
                 let result = try pop()
                 return result
-            case 0x28: marks.append(stack.count)  // MARK
+            case 0x28:
+                marks.append(stack.count)  // MARK
                 guard marks.count <= Self.maxMarks else { throw fail(.nestingTooDeep, "more than \(Self.maxMarks) open marks") }
             case 0x30: _ = try pop()  // POP
             case 0x31: _ = try popMark()  // POP_MARK
@@ -379,7 +391,7 @@ public struct RestrictedUnpickler {
                 let raw = try take(n)
                 var value: Int64 = 0
                 for (i, b) in raw.enumerated() { value |= Int64(b) << (8 * Int64(i)) }
-                if n > 0, n < 8, raw.last! & 0x80 != 0 { value -= Int64(1) << (8 * Int64(n)) }
+                if n > 0, n < 8, let top = raw.last, top & 0x80 != 0 { value -= Int64(1) << (8 * Int64(n)) }
                 try push(.int(value))
             case 0x49:  // INT (text)
                 let text = try line()
@@ -387,7 +399,9 @@ public struct RestrictedUnpickler {
                     throw fail(.malformedHeader, "INT '\(text.prefix(40))'")
                 }
                 try push(text == "00" || text == "01" ? .bool(text == "01") : .int(value))
-            case 0x47: try push(.float(Double(bitPattern: UInt64(bigEndian: try take(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))))  // BINFLOAT
+            case 0x47:  // BINFLOAT: big-endian
+                let bits = try take(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                try push(.float(Double(bitPattern: UInt64(bigEndian: bits))))
             case 0x58, 0x8C, 0x8D:  // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
                 let n = try length(op == 0x58 ? 4 : op == 0x8C ? 1 : 8)
                 guard let text = String(validating: try take(n), as: UTF8.self) else { throw fail(.notUTF8, "a string that is not UTF-8") }
@@ -468,7 +482,8 @@ public struct RestrictedUnpickler {
             case 0x62:  // BUILD
                 let state = try pop()
                 guard case .dict(let target)? = stack.last else {
-                    throw fail(.pickleRefused, "BUILD on something that is not a dictionary (only an OrderedDict's attributes are admitted)")
+                    throw fail(
+                        .pickleRefused, "BUILD on something that is not a dictionary (only an OrderedDict's attributes are admitted)")
                 }
                 // An OrderedDict's attributes (the state dict's `_metadata`): read, not applied.
                 guard case .dict = state else { throw fail(.pickleRefused, "BUILD with a state that is not a dictionary") }

@@ -111,7 +111,8 @@ struct StoredZip {
         }
         // Members may not share bytes.
         let sorted = members.sorted { $0.range.lowerBound < $1.range.lowerBound }
-        for (a, b) in zip(sorted, sorted.dropFirst()) where a.range.upperBound > b.range.lowerBound && !a.range.isEmpty && !b.range.isEmpty {
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.range.upperBound > b.range.lowerBound && !a.range.isEmpty && !b.range.isEmpty
+        {
             throw FormatError(.malformedArchive, "members '\(a.name)' and '\(b.name)' overlap", path: path, member: b.name)
         }
         self.members = members

@@ -11,8 +11,11 @@ public import PrefixCore
 public final class TorchCheckpoint: Sendable {
     /// One tensor of the state dict, named by its (dotted, for nested dictionaries) key.
     public struct Entry: Sendable {
+        /// The state-dict key (dotted through nested dictionaries).
         public var name: String
+        /// The element type.
         public var dtype: DType
+        /// The shape.
         public var shape: [Int]
         let view: TorchTensorReference
         /// Whether the view is the storage's elements in row-major order (mapped, not copied).
@@ -90,7 +93,8 @@ public final class TorchCheckpoint: Sendable {
         if let order = members["byteorder"] {
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: file[order]), as: UTF8.self)
             guard text == "little" else {
-                throw FormatError(.unsupportedVersion, "byteorder is '\(text.prefix(20))'; only little-endian archives are read", path: path)
+                throw FormatError(
+                    .unsupportedVersion, "byteorder is '\(text.prefix(20))'; only little-endian archives are read", path: path)
             }
         }
         guard pickle.count <= Self.maxPickleBytes else {
@@ -115,11 +119,13 @@ public final class TorchCheckpoint: Sendable {
                 case .tensor(let view):
                     let storage = view.storage
                     if let known = seen[storage.key], known != storage {
-                        throw FormatError(.inconsistent, "storage \(storage.key) is named with two types or sizes", path: path, member: label)
+                        throw FormatError(
+                            .inconsistent, "storage \(storage.key) is named with two types or sizes", path: path, member: label)
                     }
                     seen[storage.key] = storage
                     guard let range = members["data/" + storage.key] else {
-                        throw FormatError(.missingKey, "the archive has no data/\(storage.key) for tensor \(label)", path: path, member: label)
+                        throw FormatError(
+                            .missingKey, "the archive has no data/\(storage.key) for tensor \(label)", path: path, member: label)
                     }
                     let (needed, overflow) = storage.count.multipliedReportingOverflow(by: storage.dtype.byteWidth)
                     guard !overflow, range.count >= needed else {
@@ -130,7 +136,9 @@ public final class TorchCheckpoint: Sendable {
                     }
                     storages[storage.key] = range
                     entries.append(
-                        Entry(name: label, dtype: storage.dtype, shape: view.shape, view: view, contiguous: try Self.check(view, label, path)))
+                        Entry(
+                            name: label, dtype: storage.dtype, shape: view.shape, view: view, contiguous: try Self.check(view, label, path))
+                    )
                 case .dict(let nested):
                     try visit(nested, prefix: label + ".")
                 default:
@@ -190,7 +198,9 @@ public final class TorchCheckpoint: Sendable {
     /// The tensor of `entry`: the storage's bytes in place when contiguous and aligned, else a
     /// contiguous copy.
     public func tensor(_ entry: Entry) throws(FormatError) -> Tensor {
-        guard let range = storages[entry.view.storage.key] else { throw FormatError(.missingKey, "no storage", path: path, member: entry.name) }
+        guard let range = storages[entry.view.storage.key] else {
+            throw FormatError(.missingKey, "no storage", path: path, member: entry.name)
+        }
         let width = entry.dtype.byteWidth
         let count = entry.shape.reduce(1, *)
         let start = range.lowerBound + entry.view.offset * width
@@ -209,12 +219,14 @@ public final class TorchCheckpoint: Sendable {
             var out = [UInt8](repeating: 0, count: count * width)
             let dims = entry.shape, strides = entry.view.strides
             var index = [Int](repeating: 0, count: dims.count)
+            guard let source = mapping.bytes.baseAddress else { throw FormatError(.io, "the file is not mapped", path: path) }
             out.withUnsafeMutableBytes { dst in
+                guard let target = dst.baseAddress else { return }
                 for i in 0..<count {
                     var element = 0
                     for d in 0..<dims.count { element += index[d] * strides[d] }
                     let from = start + element * width
-                    dst.baseAddress!.advanced(by: i * width).copyMemory(from: mapping.bytes.baseAddress!.advanced(by: from), byteCount: width)
+                    target.advanced(by: i * width).copyMemory(from: source.advanced(by: from), byteCount: width)
                     var d = dims.count - 1
                     while d >= 0 {
                         index[d] += 1
