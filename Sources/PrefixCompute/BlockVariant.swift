@@ -15,4 +15,8 @@ public enum BlockVariant: String, Sendable, CaseIterable, Codable {
     case unrotatedKeys
     /// The inputs at positions `0 ..< N` instead of the checkpoint's convention.
     case inputsAtZero
+    /// The causal mask not offset by the prefix: query `i` sees keys `0 ... i` of the `Pn + N`
+    /// (aligned top-left, as PyTorch's `scaled_dot_product_attention(is_causal=True)` aligns it
+    /// when queries and keys differ in length), not the whole prefix and inputs `0 ... i`.
+    case causalTopLeft
 }

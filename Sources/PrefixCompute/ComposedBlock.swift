@@ -82,6 +82,9 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
     let attentionOutputNorm: LoadedNorm<Scalar>?
     let mlpNorm: LoadedNorm<Scalar>?
     let mlpLinears: [LoadedLinear<Scalar>]
+    /// Align the causal mask top-left over past and own keys (a known wrong composition the
+    /// verifier reproduces; never set in a forward pass).
+    var causalTopLeft = false
     let mlpOutputNorm: LoadedNorm<Scalar>?
     let attentionResidualNorm: LoadedNorm<Scalar>?, mlpResidualNorm: LoadedNorm<Scalar>?
     /// T5's relative bias: the stack's bucket rule and its `[buckets, H]` table.
@@ -234,7 +237,7 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
                 let values = past[b].map { $0.values.stacked(on: vb) } ?? vb
                 let result = Attention.attend(
                     q: qb, k: keys, v: values, heads: heads, kvHeads: kvHeads,
-                    headDim: headDim, queryOffset: past[b]?.keys.rows ?? 0, keyMask: keyMasks[b],
+                    headDim: headDim, queryOffset: causalTopLeft ? 0 : past[b]?.keys.rows ?? 0, keyMask: keyMasks[b],
                     causal: attention.causal, scale: attention.scale, window: attention.window, softcap: attention.softcap,
                     alibi: alibi.map {
                         ($0, Self.alibiPositions(past[b] == nil ? [] : pastPositions, positions[b], keyMasks[b], byColumn: $1))

@@ -90,7 +90,9 @@ extension PrefixStack {
             contexts = try crossContexts(
                 block, layer: layer, states: states, mask: context.encoderMask, prefix: context.crossPrefix)
         }
-        return try runLayer(block, layer, rows, mask, prefix, variant, prefixOutputs, rule: stack.inputPositions, positions, contexts)
+        var composed = block
+        composed.causalTopLeft = variant == .causalTopLeft
+        return try runLayer(composed, layer, rows, mask, prefix, variant, prefixOutputs, rule: stack.inputPositions, positions, contexts)
     }
 
     /// Each sequence's cross-attention keys and values from encoder rows `states` (`[B, S, d]`),

@@ -16,6 +16,8 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
     case torchCheckpoint
     /// An HF Trainer output directory (`checkpoint-<step>/`, each a prefix source).
     case trainerRun
+    /// An AdapterHub (`adapters`) prefix-tuning adapter directory.
+    case adapterHub
 
     /// What the source was detected as, in words.
     public var description: String {
@@ -25,6 +27,7 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
         case .prefixFile: "prefix tensor file"
         case .torchCheckpoint: "PyTorch checkpoint"
         case .trainerRun: "HF Trainer run"
+        case .adapterHub: "AdapterHub prefix-tuning adapter"
         }
     }
 
@@ -38,6 +41,7 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
             throw FormatError(.io, "no such file or directory", path: path)
         }
         if isDirectory.boolValue {
+            if AdapterHubPrefix.detect(path) { return .adapterHub }
             if PEFTAdapter.detect(path) { return .peftAdapter }
             if HFModelDirectory.detect(path) { return .huggingFaceModel }
             if TrainerRun.detect(path) { return .trainerRun }
@@ -159,6 +163,40 @@ public enum Importer {
             return try finish(
                 store, target: target, content: content, source: path, format: "peft", detected: detected, options: options,
                 progress: progress)
+        case .adapterHub:
+            let adapter = try AdapterHubPrefix(path: path)
+            let width = adapter.mlp?.first { $0.name == "transform.2.bias" }?.tensor.shape.dimensions.first
+                ?? adapter.flat.map { $0.shape.elementCount / adapter.prefixLength }
+            let target = try resolveBase(store, options.base) { config in width == config.numLayers * 2 * config.tokenDim }
+            let config = target.config
+            var content: CheckpointContent
+            if let mlp = adapter.mlp {
+                content = try PrefixMLP.keyValues(mlp, config: config, dtype: .f32)
+            } else if let flat = adapter.flat {
+                let rows = config.numLayers * 2 * config.tokenDim
+                guard flat.shape.elementCount == adapter.prefixLength * rows else {
+                    throw FormatError(
+                        .inconsistent, "control_trans holds \(flat.shape.elementCount) values; prefix_length \(adapter.prefixLength) x \(rows) expected",
+                        path: path, member: "control_trans")
+                }
+                let matrix = try Tensor(dtype: flat.dtype, shape: Shape([adapter.prefixLength, rows]), bytes: flat.withUnsafeBytes { Array($0) })
+                do {
+                    content = CheckpointContent(
+                        form: .kv, prefixLength: adapter.prefixLength,
+                        layers: try FlatKVLayout.split(matrix, layers: config.numLayers, kvHeads: config.prefixKVHeads, headDim: config.headDim))
+                } catch {
+                    throw FormatError(.inconsistent, "\(error)", path: path, member: "control_trans")
+                }
+                content.mlp = [NamedTensor("flat.control_trans", flat)]
+            } else {
+                throw FormatError(.missingKey, "no prefix parameters", path: path)
+            }
+            // adapters concatenates the keys and values inside attention: the inputs keep positions 0, 1, ...
+            content.positions = PositionConvention(prefixStart: 0, inputStart: 0)
+            return try finish(
+                store, target: target, content: content, source: path, format: "adapterhub",
+                detected: "AdapterHub prefix-tuning adapter '\(adapter.name)' (\(adapter.mlp == nil ? "flat" : "MLP materialised to keys/values, kept"); inputs at positions 0, 1, ...)",
+                options: options, progress: progress)
         case .trainerRun:
             return try importRun(store, run: try TrainerRun(path: path), options: options, progress: progress)
         case .torchCheckpoint:

@@ -374,6 +374,7 @@ struct CompositionCheck {
             fit(.prefixOutputsCarried, .hidden(first), .correct)
         }
         fit(.keyValueSwapped, prefix, .keyValueSwapped)
+        if !stack.isBidirectional { fit(.causalMaskNotOffset, prefix, .causalTopLeft) }
         if stack.rotatesKeys {
             fit(.unrotatedKeys, prefix, .unrotatedKeys)
             fit(.inputsAtWrongPosition, prefix, .inputsAtZero)

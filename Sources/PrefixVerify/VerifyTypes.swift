@@ -44,6 +44,7 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
     case crossPrefixDropped = "cross_prefix_dropped"
     case peftLayerMapping = "peft_layer_mapping"
     case directLayerMapping = "direct_layer_mapping"
+    case causalMaskNotOffset = "causal_mask_not_offset"
     case unknown
 
     /// What the evidence means.
@@ -65,6 +66,8 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
             "the decoder's cross-attention ran without its prefix, as in PEFT, whose cross-attention pair transformers' cache drops"
         case .peftLayerMapping: "decoder block i took stored layer 2i mod L, PEFT's encoder-decoder layout, not its own layer i"
         case .directLayerMapping: "decoder block i took stored layer i, not stored layer 2i mod L as PEFT's encoder-decoder layout feeds it"
+        case .causalMaskNotOffset:
+            "the causal mask was not offset by the prefix: query i saw keys 0...i of the Pn + N (top-left aligned, as scaled_dot_product_attention(is_causal=True) aligns queries and keys of different lengths), not the whole prefix and inputs 0...i"
         case .unknown: "no known bug explains the difference"
         }
     }
@@ -85,6 +88,8 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
             "the reference follows PEFT's semantics, the checkpoint the paper's (encoder, decoder and cross-attention prefixes): compute the reference with every section, or verify a PEFT adapter against it"
         case .peftLayerMapping:
             "the reference ran the adapter as PEFT does: import it from its PEFT directory (num_transformer_submodules 2 records the layout), or recompute the reference with block i fed layer i"
+        case .causalMaskNotOffset:
+            "build the causal mask over Pn + N keys with the queries offset by Pn (every query sees the whole prefix), or pass an explicit mask; the tool that computed the reference has this bug"
         case .directLayerMapping:
             "PEFT feeds decoder block i stored layer 2i mod L: compute the reference with PEFT itself, or import the prefix as a direct-layout file if block i was meant to take layer i"
         case .unknown: "dump per-layer activations (exchange format) to find the first layer that differs"

@@ -1,0 +1,54 @@
+import Foundation
+import PrefixKit
+import TestSupport
+import Testing
+
+/// AdapterHub (`adapters` 1.3.0) prefix-tuning adapters (`fixtures/adapterhub`, made by the
+/// package itself): imported from their pickled `pytorch_adapter.bin`, and verified against the
+/// package's own outputs, which the verifier explains as a causal mask that is not offset by the
+/// prefix.
+@Suite("AdapterHub prefix tuning")
+struct AdapterHubTests {
+    static let root = Processes.repositoryRoot + "/fixtures/adapterhub"
+    static let base = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/base"
+
+    @Test("MLP and flat adapters import, and verify names what adapters computes: a causal mask not offset by the prefix", arguments: ["mlp", "flat"])
+    func importsAndDiagnoses(mode: String) throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let run = try Processes.prefixkit(["import", store, "\(Self.root)/\(mode)/adapter", "--base", Self.base, "--name", "ah"])
+        #expect(run.status == 0 && run.stdout.contains("AdapterHub prefix-tuning adapter 'prefix'"), "\(run.stdout)\(run.stderr)")
+        let verify = try Processes.prefixkit(["verify", store, "ah", "--reference", "\(Self.root)/\(mode)/reference.npz", "--json", "--no-record"])
+        #expect(verify.status == 1, "\(verify.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any]
+        let checkpoint = try #require((report?["checkpoints"] as? [[String: Any]])?.first)
+        let diagnosis = try #require(checkpoint["diagnosis"] as? [String: Any], "\(checkpoint)")
+        #expect(diagnosis["bug"] as? String == "causal_mask_not_offset" && diagnosis["layer"] as? Int == 0, "\(diagnosis)")
+        #expect(try Processes.validateJSON(verify.stdout, schema: "verify.schema.json").status == 0)
+        let inspect = try Processes.prefixkit(["inspect", store, "ah"])
+        #expect(inspect.stdout.contains("input rows from 0") && inspect.stdout.contains("mlp          stored"), "\(inspect.stdout)")
+    }
+
+    /// A copy of the MLP adapter with `edit` applied to its config's `config` object.
+    static func edited(_ dir: TemporaryDirectory, _ edit: (inout [String: Any]) -> Void) throws -> String {
+        let adapter = dir.path + "/adapter"
+        try FileManager.default.copyItem(atPath: Self.root + "/mlp/adapter", toPath: adapter)
+        let path = adapter + "/adapter_config.json"
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        var config = try #require(object["config"] as? [String: Any])
+        edit(&config)
+        object["config"] = config
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+        return adapter
+    }
+
+    @Test("gated prefix tuning and layers left out are refused, naming the field", arguments: ["use_gating", "leave_out"])
+    func refused(field: String) throws {
+        let dir = TemporaryDirectory()
+        let adapter = try Self.edited(dir) { config in
+            if field == "use_gating" { config["use_gating"] = true } else { config["leave_out"] = [1] }
+        }
+        let run = try Processes.prefixkit(["import", dir.path + "/s", adapter, "--base", Self.base])
+        #expect(run.status == 3 && run.stderr.contains("(\(field))"), "\(run.status) \(run.stderr)")
+    }
+}
