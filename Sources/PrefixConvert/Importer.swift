@@ -165,7 +165,8 @@ public enum Importer {
                 progress: progress)
         case .adapterHub:
             let adapter = try AdapterHubPrefix(path: path)
-            let width = adapter.mlp?.first { $0.name == "transform.2.bias" }?.tensor.shape.dimensions.first
+            let width =
+                adapter.mlp?.first { $0.name == "transform.2.bias" }?.tensor.shape.dimensions.first
                 ?? adapter.flat.map { $0.shape.elementCount / adapter.prefixLength }
             let target = try resolveBase(store, options.base) { config in width == config.numLayers * 2 * config.tokenDim }
             let config = target.config
@@ -176,14 +177,17 @@ public enum Importer {
                 let rows = config.numLayers * 2 * config.tokenDim
                 guard flat.shape.elementCount == adapter.prefixLength * rows else {
                     throw FormatError(
-                        .inconsistent, "control_trans holds \(flat.shape.elementCount) values; prefix_length \(adapter.prefixLength) x \(rows) expected",
+                        .inconsistent,
+                        "control_trans holds \(flat.shape.elementCount) values; prefix_length \(adapter.prefixLength) x \(rows) expected",
                         path: path, member: "control_trans")
                 }
-                let matrix = try Tensor(dtype: flat.dtype, shape: Shape([adapter.prefixLength, rows]), bytes: flat.withUnsafeBytes { Array($0) })
+                let matrix = try Tensor(
+                    dtype: flat.dtype, shape: Shape([adapter.prefixLength, rows]), bytes: flat.withUnsafeBytes { Array($0) })
                 do {
                     content = CheckpointContent(
                         form: .kv, prefixLength: adapter.prefixLength,
-                        layers: try FlatKVLayout.split(matrix, layers: config.numLayers, kvHeads: config.prefixKVHeads, headDim: config.headDim))
+                        layers: try FlatKVLayout.split(
+                            matrix, layers: config.numLayers, kvHeads: config.prefixKVHeads, headDim: config.headDim))
                 } catch {
                     throw FormatError(.inconsistent, "\(error)", path: path, member: "control_trans")
                 }
@@ -195,7 +199,8 @@ public enum Importer {
             content.positions = PositionConvention(prefixStart: 0, inputStart: 0)
             return try finish(
                 store, target: target, content: content, source: path, format: "adapterhub",
-                detected: "AdapterHub prefix-tuning adapter '\(adapter.name)' (\(adapter.mlp == nil ? "flat" : "MLP materialised to keys/values, kept"); inputs at positions 0, 1, ...)",
+                detected:
+                    "AdapterHub prefix-tuning adapter '\(adapter.name)' (\(adapter.mlp == nil ? "flat" : "MLP materialised to keys/values, kept"); inputs at positions 0, 1, ...)",
                 options: options, progress: progress)
         case .trainerRun:
             return try importRun(store, run: try TrainerRun(path: path), options: options, progress: progress)

@@ -12,13 +12,17 @@ struct AdapterHubTests {
     static let root = Processes.repositoryRoot + "/fixtures/adapterhub"
     static let base = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/base"
 
-    @Test("MLP and flat adapters import, and verify names what adapters computes: a causal mask not offset by the prefix", arguments: ["mlp", "flat"])
+    @Test(
+        "MLP and flat adapters import, and verify names what adapters computes: a causal mask not offset by the prefix",
+        arguments: ["mlp", "flat"])
     func importsAndDiagnoses(mode: String) throws {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
         let run = try Processes.prefixkit(["import", store, "\(Self.root)/\(mode)/adapter", "--base", Self.base, "--name", "ah"])
         #expect(run.status == 0 && run.stdout.contains("AdapterHub prefix-tuning adapter 'prefix'"), "\(run.stdout)\(run.stderr)")
-        let verify = try Processes.prefixkit(["verify", store, "ah", "--reference", "\(Self.root)/\(mode)/reference.npz", "--json", "--no-record"])
+        let verify = try Processes.prefixkit([
+            "verify", store, "ah", "--reference", "\(Self.root)/\(mode)/reference.npz", "--json", "--no-record",
+        ])
         #expect(verify.status == 1, "\(verify.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any]
         let checkpoint = try #require((report?["checkpoints"] as? [[String: Any]])?.first)

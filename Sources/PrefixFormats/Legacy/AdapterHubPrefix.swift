@@ -42,7 +42,9 @@ public struct AdapterHubPrefix: Sendable {
         guard let length = config["prefix_length"] as? Int, (1...65_536).contains(length) else {
             throw FormatError(.inconsistent, "prefix_length must be an integer in 1...65536", path: configPath, member: "prefix_length")
         }
-        if config["use_gating"] as? Bool == true { throw refuse("gated prefix tuning (use_gating) is not computed by PrefixKit", "use_gating") }
+        if config["use_gating"] as? Bool == true {
+            throw refuse("gated prefix tuning (use_gating) is not computed by PrefixKit", "use_gating")
+        }
         if let left = config["leave_out"] as? [Any], !left.isEmpty {
             throw refuse("layers left out of the prefix (leave_out) are not supported: every block takes its prefix", "leave_out")
         }
@@ -61,7 +63,8 @@ public struct AdapterHubPrefix: Sendable {
             where entry.name.contains(".prefix_tunings.\(name)\(marker)") {
                 guard section == "self" else {
                     throw FormatError(
-                        .unsupportedDType, "an AdapterHub \(section) prefix (encoder-decoders) is not read yet", path: weights, member: entry.name)
+                        .unsupportedDType, "an AdapterHub \(section) prefix (encoder-decoders) is not read yet", path: weights,
+                        member: entry.name)
                 }
                 guard let range = entry.name.range(of: marker) else { continue }
                 let suffix = String(entry.name[range.upperBound...])
@@ -82,7 +85,8 @@ public struct AdapterHubPrefix: Sendable {
             (self.flat, mlp) = (flat, nil)
         } else {
             let wanted = [
-                ("embedding.weight", "wte.weight"), ("transform.0.weight", "control_trans.0.weight"), ("transform.0.bias", "control_trans.0.bias"),
+                ("embedding.weight", "wte.weight"), ("transform.0.weight", "control_trans.0.weight"),
+                ("transform.0.bias", "control_trans.0.bias"),
                 ("transform.2.weight", "control_trans.2.weight"), ("transform.2.bias", "control_trans.2.bias"),
             ]
             var tensors: [NamedTensor] = []
