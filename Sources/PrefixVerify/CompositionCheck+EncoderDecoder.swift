@@ -183,6 +183,7 @@ extension CompositionCheck {
                 if prefix != nil {
                     fit(isEncoder ? .encoderPrefixMissing : .prefixAppendedOrIgnored, nil, context)
                     fit(.keyValueSwapped, prefix, context, .keyValueSwapped)
+                    if !isEncoder { fit(.causalMaskNotOffset, prefix, context, .causalTopLeft) }
                 }
                 if !isEncoder {
                     let stored = storedCount, layout = stack.prefix.layout

@@ -55,4 +55,38 @@ struct AdapterHubTests {
         let run = try Processes.prefixkit(["import", dir.path + "/s", adapter, "--base", Self.base])
         #expect(run.status == 3 && run.stderr.contains("(\(field))"), "\(run.status) \(run.stderr)")
     }
+
+    @Test(
+        "a BART adapter fills the encoder, decoder and cross sections: the encoder agrees with adapters, its decoder has the unoffset causal mask"
+    )
+    func bart() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let run = try Processes.prefixkit([
+            "import", store, Self.root + "/bart/adapter", "--base", Processes.repositoryRoot + "/fixtures/seq2seq/bart/base", "--name", "b",
+        ])
+        #expect(run.status == 0 && run.stdout.contains("cross, encoder, self"), "\(run.stdout)\(run.stderr)")
+        let verify = try Processes.prefixkit([
+            "verify", store, "b", "--reference", Self.root + "/bart/reference.npz", "--json", "--no-record",
+        ])
+        let report = try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any]
+        let checkpoint = try #require((report?["checkpoints"] as? [[String: Any]])?.first, "\(verify.stderr)")
+        let checks = checkpoint["checks"] as? [[String: Any]] ?? []
+        let encoder = checks.filter { $0["check"] as? String == "teacher-forced" && $0["section"] as? String == "encoder" }
+        #expect(encoder.count == 2 && encoder.allSatisfy { $0["status"] as? String == "pass" }, "\(encoder)")
+        let diagnosis = try #require(checkpoint["diagnosis"] as? [String: Any])
+        #expect(
+            diagnosis["bug"] as? String == "causal_mask_not_offset" && diagnosis["section"] as? String == "decoder"
+                && diagnosis["layer"] as? Int == 0,
+            "\(diagnosis)")
+    }
+
+    @Test("an encoder-decoder AdapterHub adapter on a one-stack base is refused")
+    func bartOnOneStack() throws {
+        let dir = TemporaryDirectory()
+        let run = try Processes.prefixkit(["import", dir.path + "/s", Self.root + "/bart/adapter", "--base", Self.base])
+        #expect(
+            run.status == 3 && run.stderr.contains("encoder-decoder prefix (encoder_prefix, cross_prefix) on the one-stack gpt2 base"),
+            "\(run.stderr)")
+    }
 }

@@ -7,16 +7,31 @@ public import PrefixCore
 /// `...prefix_tuning.prefix_tunings.<name>.self_prefix.*` tensors are either an MLP (`wte`,
 /// `control_trans.{0,2}`: Linear -> tanh -> Linear) or, with `flat: true`, one
 /// `control_trans [Pn * L * 2 * d]`; split into keys and values as PEFT splits its own. The
-/// per-layer copies the file also holds under `h.<i>.attn...pool` are the same module.
+/// per-layer copies the file also holds under `h.<i>.attn...pool` are the same module. An
+/// encoder-decoder's adapter adds `encoder_prefix` (encoder self-attention) and `cross_prefix`
+/// (decoder cross-attention) beside `self_prefix` (decoder self-attention).
 public struct AdapterHubPrefix: Sendable {
     /// `prefix_length`.
     public var prefixLength: Int
     /// The adapter's name.
     public var name: String
-    /// The MLP under PrefixKit's names (`embedding.weight`, `transform.*`), or nil for `flat`.
-    public var mlp: [NamedTensor]?
-    /// The flat parameters (`flat: true`), `[Pn * L * 2 * d]`.
-    public var flat: Tensor?
+    /// One location's parameters: the MLP under PrefixKit's names (`embedding.weight`,
+    /// `transform.*`), or the flat parameters (`flat: true`), `[Pn * L * 2 * d]`.
+    public struct Parameters: Sendable {
+        /// The MLP, or nil for flat parameters.
+        public var mlp: [NamedTensor]?
+        /// The flat parameters, or nil for an MLP.
+        public var flat: Tensor?
+    }
+
+    /// Each section's parameters: `self_prefix` feeds (decoder) self-attention, and in an
+    /// encoder-decoder `encoder_prefix` the encoder's self-attention and `cross_prefix` the
+    /// decoder's cross-attention.
+    public var sections: [PrefixSection: Parameters]
+    /// The self-attention MLP, or nil for `flat`.
+    public var mlp: [NamedTensor]? { sections[.decoder]?.mlp }
+    /// The self-attention's flat parameters.
+    public var flat: Tensor? { sections[.decoder]?.flat }
 
     /// Whether `path` is an AdapterHub prefix-tuning adapter directory.
     public static func detect(_ path: String) -> Bool {
@@ -57,33 +72,32 @@ public struct AdapterHubPrefix: Sendable {
             throw FormatError(.missingKey, "no pytorch_adapter.bin", path: path)
         }
         let checkpoint = try TorchCheckpoint(path: weights)
-        var own: [String: Tensor] = [:]
+        var found: [PrefixSection: [String: Tensor]] = [:]
         for entry in checkpoint.entries {
-            for (marker, section) in [(".self_prefix.", "self"), (".encoder_prefix.", "encoder"), (".cross_prefix.", "cross")]
+            for (marker, section) in [(".self_prefix.", PrefixSection.decoder), (".encoder_prefix.", .encoder), (".cross_prefix.", .cross)]
             where entry.name.contains(".prefix_tunings.\(name)\(marker)") {
-                guard section == "self" else {
-                    throw FormatError(
-                        .unsupportedDType, "an AdapterHub \(section) prefix (encoder-decoders) is not read yet", path: weights,
-                        member: entry.name)
-                }
                 guard let range = entry.name.range(of: marker) else { continue }
                 let suffix = String(entry.name[range.upperBound...])
-                if own[suffix] == nil { own[suffix] = try checkpoint.tensor(entry) }
+                // The pool's module and its per-layer references hold the same tensors: the first is kept.
+                if found[section]?[suffix] == nil { found[section, default: [:]][suffix] = try checkpoint.tensor(entry) }
             }
         }
-        guard !own.isEmpty else {
+        guard let own = found[.decoder], !own.isEmpty else {
             throw FormatError(
                 .missingKey, "pytorch_adapter.bin holds no prefix_tunings.\(name).self_prefix tensors", path: weights,
                 member: "prefix_tunings.\(name)")
         }
         prefixLength = length
         self.name = name
-        if config["flat"] as? Bool == true {
-            guard let flat = own["control_trans"] else {
-                throw FormatError(.missingKey, "a flat prefix without its control_trans", path: weights, member: "control_trans")
+        let isFlat = config["flat"] as? Bool == true
+        func parameters(_ own: [String: Tensor], _ section: PrefixSection) throws(FormatError) -> Parameters {
+            if isFlat {
+                guard let flat = own["control_trans"] else {
+                    throw FormatError(
+                        .missingKey, "a flat \(section.rawValue) prefix without its control_trans", path: weights, member: "control_trans")
+                }
+                return Parameters(mlp: nil, flat: flat)
             }
-            (self.flat, mlp) = (flat, nil)
-        } else {
             let wanted = [
                 ("embedding.weight", "wte.weight"), ("transform.0.weight", "control_trans.0.weight"),
                 ("transform.0.bias", "control_trans.0.bias"),
@@ -92,11 +106,14 @@ public struct AdapterHubPrefix: Sendable {
             var tensors: [NamedTensor] = []
             for (ours, theirs) in wanted {
                 guard let t = own[theirs] else {
-                    throw FormatError(.missingKey, "the prefix MLP lacks \(theirs)", path: weights, member: theirs)
+                    throw FormatError(.missingKey, "the \(section.rawValue) prefix MLP lacks \(theirs)", path: weights, member: theirs)
                 }
                 tensors.append(NamedTensor(ours, t))
             }
-            (mlp, flat) = (tensors, nil)
+            return Parameters(mlp: tensors, flat: nil)
         }
+        var sections: [PrefixSection: Parameters] = [:]
+        for (section, tensors) in found { sections[section] = try parameters(tensors, section) }
+        self.sections = sections
     }
 }
