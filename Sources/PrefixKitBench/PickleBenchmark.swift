@@ -32,8 +32,11 @@ struct PickleBenchmark {
         print(
             "\npickle import benchmark: pytorch_model.bin (\(made["tool"] as? String ?? "torch") torch.save) -> store, \(Format.config(config)), "
                 + "\(String(format: "%.2f", Double(total) / 1e9)) GB; \(options.rounds) rounds, medians")
-        var ours: [Double] = [], peer: [Double] = []
+        var ours: [Double] = [], peer: [Double] = [], raw: [Double] = []
         for round in 1...options.rounds {
+            // The floor for any durable copy: the same bytes written and fsynced, nothing else.
+            raw.append(try Measure.seconds { try StoreBenchmark.writeRaw(weights, to: work + "/raw.bin") })
+            try? FileManager.default.removeItem(atPath: work + "/raw.bin")
             let storePath = work + "/store-\(round)"
             let store = try Store.create(at: storePath)
             ours.append(try Measure.seconds { _ = try Importer.run(store, source: work + "/hf") })
@@ -42,10 +45,11 @@ struct PickleBenchmark {
             guard let seconds = result["seconds"] as? Double else { throw BenchError("torch peer failed: \(result)") }
             peer.append(seconds)
         }
-        let (mine, theirs) = (Measure.median(ours), Measure.median(peer))
+        let (mine, theirs, floor) = (Measure.median(ours), Measure.median(peer), Measure.median(raw))
         print(
             Format.table([
                 ["measure", "time", "throughput", "PrefixKit vs peer", "target"],
+                ["raw write + fsync of the same bytes (no reading, no checks)", Measure.ms(floor), Measure.gbps(total, floor), Measure.ratio(floor / mine), ""],
                 [
                     "PrefixKit import pytorch_model.bin -> store (unpickle, check, hash, write, fsync)", Measure.ms(mine),
                     Measure.gbps(total, mine), "", "",
