@@ -52,11 +52,34 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
                 path: path)
         }
         try InputFile.requireRegular(path, what: "the source")
+        // A file of an HF model or adapter directory, given instead of the directory (a prefix
+        // file's extension aside: `--layout flat-kv` reads one such file on purpose).
+        if !PrefixFile.detect(path) { try refuseDirectoryFile(path) }
         if PrefixFile.detect(path) { return .prefixFile }
         if TorchCheckpoint.kind(of: path) != .other { return .torchCheckpoint }
         throw FormatError(
             .unsupportedDType,
             "a file PrefixKit cannot import: expected an HF model directory, a PEFT adapter directory, prefix tensors in .npz / .safetensors, or a PyTorch checkpoint (.bin / .pt) of a prefix",
+            path: path)
+    }
+}
+
+extension ImportSource {
+    /// Refuses a file of an HF model or adapter directory given instead of the directory.
+    ///
+    /// - Throws: ``PrefixFormats/FormatError`` `.unsupportedDType` saying to pass the directory.
+    static func refuseDirectoryFile(_ path: String) throws(FormatError) {
+        let parent = Paths.parent(path).isEmpty ? "." : Paths.parent(path)
+        let name = (path as NSString).lastPathComponent
+        let modelFiles = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json", "config.json"]
+        let adapterFiles = ["adapter_model.safetensors", "adapter_model.bin", "adapter_config.json", "pytorch_adapter.bin"]
+        let isShard = name.hasPrefix("model-") || name.hasPrefix("pytorch_model-")
+        let inModel = (modelFiles.contains(name) || isShard) && HFModelDirectory.detect(parent)
+        let inAdapter = adapterFiles.contains(name) && (PEFTAdapter.detect(parent) || AdapterHubPrefix.detect(parent))
+        guard inModel || inAdapter else { return }
+        throw FormatError(
+            .unsupportedDType,
+            "\(name) is one file of \(inAdapter ? "an adapter directory" : "an HF model directory"): pass the directory itself (prefixkit import STORE \(parent))",
             path: path)
     }
 }
@@ -201,6 +224,7 @@ public enum Importer {
                 detected: "Li & Liang PrefixTuning checkpoint (\(sections): MLP materialised to keys/values, kept for resuming)",
                 options: options, progress: progress)
         case .prefixFile:
+            if !options.flatKV { try ImportSource.refuseDirectoryFile(path) }
             // Sized for the base when it is known before reading: a prefix larger than any that
             // base could take is refused before it is inflated.
             let known: [ModelConfig]? =
@@ -287,7 +311,18 @@ public enum Importer {
                 // Saved (or found already stored, by fingerprint) only once the prefix is known to fit.
                 return Target(base: nil, config: directory.config, pending: directory)
             }
-            let base = try store.base(reference)
+            var found: BaseInfo?
+            do { found = try store.base(reference) } catch {
+                guard let storage = error as? StorageError, storage.code == .notFound, !reference.hasPrefix("base:") else { throw error }
+            }
+            guard let base = found else {
+                // Neither a directory nor a stored base: most likely a mistyped path.
+                let known = ((try? store.bases()) ?? []).map { $0.alias ?? $0.shortReference }
+                throw StorageError(
+                    .notFound,
+                    "--base '\(Names.printable(reference))': no such directory, and no stored base is called that (--base takes an HF model directory, hf:ORG/NAME, base:FP or an alias\(known.isEmpty ? "; the store holds no base" : "; stored: " + known.joined(separator: ", ")))"
+                )
+            }
             return Target(base: base, config: base.config, pending: nil)
         }
         let candidates = try store.bases().filter { fits($0.config) }

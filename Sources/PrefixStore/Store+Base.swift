@@ -199,11 +199,11 @@ extension Store {
             if matches.count > 1 {
                 throw StorageError(
                     .ambiguous, "base reference '\(reference)' matches \(matches.count) bases; give more digits",
-                    reference: reference)
+                    reference: "base:" + key)
             }
         }
         let hint = isHex || reference.hasPrefix("base:") ? "" : " (use base:FP with at least 8 hex digits, or an alias)"
-        throw StorageError(.notFound, "no base matches '\(Names.printable(reference))'\(hint)", reference: reference)
+        throw StorageError(.notFound, "no base matches '\(Names.printable(reference))'\(hint)")
     }
 
     static func baseInfo(_ db: Database, _ record: BaseRecord) throws -> BaseInfo {

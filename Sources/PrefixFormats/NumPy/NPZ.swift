@@ -7,6 +7,16 @@ internal import ZIPFoundation
 /// Reading treats the archive as hostile: member names may not leave the archive (`/`, `\`,
 /// `..`) or repeat, and no member is inflated beyond what its header promises.
 public enum NPZ {
+    /// Why the file at `path` is not an archive, in words (an `.npy` given for an `.npz` is the
+    /// usual case).
+    static func notAnArchive(_ path: String) -> String {
+        let head = FileManager.default.contents(atPath: path)?.prefix(6) ?? Data()
+        if Array(head) == [0x93] + Array("NUMPY".utf8) {
+            return "an .npy file (one array), not an .npz archive of named arrays (np.savez)"
+        }
+        return "not an .npz (zip) archive: it has no zip end-of-central-directory record"
+    }
+
     /// The most members an archive may hold.
     public static let maxMembers = 100_000
 
@@ -47,7 +57,7 @@ public enum NPZ {
         guard FileManager.default.isReadableFile(atPath: path) else { throw FormatError(.io, "cannot read file", path: path) }
         let archive: Archive
         do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
-            throw FormatError(.malformedArchive, "not a valid .npz (zip) archive: \(error)", path: path)
+            throw FormatError(.malformedArchive, NPZ.notAnArchive(path), path: path)
         }
         var result: [(name: String, value: NPYValue)] = []
         var seen = Set<String>()
@@ -162,7 +172,7 @@ public enum NPZ {
         try InputFile.requireRegular(path)
         let archive: Archive
         do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
-            throw FormatError(.malformedArchive, "not a valid .npz (zip) archive: \(error)", path: path)
+            throw FormatError(.malformedArchive, NPZ.notAnArchive(path), path: path)
         }
         struct Enough: Error {}
         var result: [(name: String, header: NPYHeader)] = []

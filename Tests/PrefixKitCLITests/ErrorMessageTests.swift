@@ -1,0 +1,55 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Errors that say what to do instead of what a library said.
+@Suite("Errors that say what to do")
+struct ErrorMessageTests {
+    static let fixture = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny"
+
+    @Test("a file of a model or adapter directory, given instead of the directory, gets told to pass the directory", arguments: [
+        "base/model.safetensors", "base/config.json", "adapter/adapter_model.safetensors", "adapter/adapter_config.json",
+    ])
+    func fileInsteadOfFolder(file: String) throws {
+        let dir = TemporaryDirectory()
+        let run = try Processes.prefixkit(["import", dir.path + "/s", "\(Self.fixture)/\(file)", "--base", Self.fixture + "/base"])
+        let folder = (("\(Self.fixture)/\(file)") as NSString).deletingLastPathComponent
+        #expect(run.status == 3 && run.stderr.contains("pass the directory itself (prefixkit import STORE \(folder))"), "\(run.stderr)")
+    }
+
+    @Test("a --base that is neither a directory nor a stored base says so, listing what is stored, and names no checkpoint")
+    func missingBase() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let empty = try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--base", "typo"])
+        #expect(empty.status == 2 && empty.stderr.contains("--base 'typo': no such directory") && empty.stderr.contains("the store holds no base"), "\(empty.stderr)")
+        #expect(!empty.stderr.contains("checkpoint typo"), "\(empty.stderr)")
+        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/base"]).status == 0)
+        let stored = try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--base", "bsae/"])
+        #expect(stored.status == 2 && stored.stderr.contains("stored: base:"), "\(stored.stderr)")
+    }
+
+    @Test("verify checks its report paths before the work, in words, not a Foundation error after it", arguments: ["--junit", "--html"])
+    func reportPaths(flag: String) throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--base", Self.fixture + "/base"]).status == 0)
+        let missing = try Processes.prefixkit(["verify", store, flag, dir.path + "/nodir/report"])
+        #expect(missing.status == 2 && missing.stderr.contains("the directory \(dir.path)/nodir does not exist"), "\(missing.stderr)")
+        #expect(!missing.stderr.contains("NSCocoaErrorDomain") && !missing.stdout.contains("verify \(store)"), "\(missing.stdout)\(missing.stderr)")
+        let directory = try Processes.prefixkit(["verify", store, flag, dir.path])
+        #expect(directory.status == 2 && directory.stderr.contains("is a directory"), "\(directory.stderr)")
+    }
+
+    @Test("an .npy given where an exchange .npz belongs is named as such, not as a zip library's error")
+    func npyForNpz() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--base", Self.fixture + "/base"]).status == 0)
+        let npy = try Processes.python("import numpy as np, sys; np.save(sys.argv[1], np.zeros(3))", [dir.path + "/r.npy"])
+        #expect(npy.status == 0)
+        let run = try Processes.prefixkit(["verify", store, "adapter", "--reference", dir.path + "/r.npy"])
+        #expect(run.status == 3 && run.stderr.contains("an .npy file (one array), not an .npz archive"), "\(run.stderr)")
+        #expect(!run.stderr.contains("missingEndOfCentralDirectoryRecord"))
+    }
+}
