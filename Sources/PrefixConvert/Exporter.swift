@@ -54,11 +54,17 @@ public enum Exporter {
     ///   I/O; a digest mismatch as its `cause`), ``PrefixCompute/ComputeError``.
     public static func run(
         _ store: Store, reference: String, format: ExportFormat, out: String, dtype: DType? = nil,
-        maxShardSize: Int? = nil, verify: Bool = true, progress: ((Int64) -> Void)? = nil
+        maxShardSize: Int? = nil, verify: Bool = true, force: Bool = false, progress: ((Int64) -> Void)? = nil
     ) throws -> ExportReport {
         let destination = Store.normalizePath(out)
-        guard !FileManager.default.fileExists(atPath: destination) else {
-            throw FormatError(.io, "the destination exists already; PrefixKit does not overwrite", path: destination)
+        let absolute = URL(fileURLWithPath: destination).standardizedFileURL.resolvingSymlinksInPath().path
+        let storePath = URL(fileURLWithPath: store.directory).standardizedFileURL.resolvingSymlinksInPath().path
+        guard absolute != storePath, !absolute.hasPrefix(storePath + "/") else {
+            throw StorageError(.invalidArgument, "the destination is inside the store: export to a path outside it", path: destination)
+        }
+        let exists = FileManager.default.fileExists(atPath: destination)
+        if exists, !force {
+            throw StorageError(.alreadyExists, "the destination exists already: pass --force to replace it", path: destination)
         }
         let parent = Paths.parent(destination)
         let name = (destination as NSString).lastPathComponent
@@ -79,6 +85,8 @@ public enum Exporter {
             throw error
         }
         do {
+            // Replaced only once the new export is complete (`force`).
+            if exists { try FileManager.default.removeItem(atPath: destination) }
             try FileManager.default.moveItem(atPath: temporary, toPath: destination)
         } catch {
             throw FormatError(.io, "cannot move the export into place: \(error.localizedDescription)", path: destination)

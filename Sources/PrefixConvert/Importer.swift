@@ -174,7 +174,7 @@ public enum Importer {
                 config.numLayers == adapter.config.numLayers && config.prefixKVHeads == adapter.config.numAttentionHeads
                     && config.tokenDim == adapter.config.tokenDim
             }
-            try check(adapter.config, against: target.config, adapterPath: path)
+            try fitting(options.base) { try check(adapter.config, against: target.config, adapterPath: path) }
             var content = CheckpointContent(
                 form: .kv, prefixLength: adapter.config.numVirtualTokens, layers: try adapter.layers(),
                 task: adapter.config.taskType.map(TaskType.init(rawValue:)), head: adapter.head)
@@ -236,9 +236,11 @@ public enum Importer {
                     contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: config.numLayers,
                     kvHeads: config.prefixKVHeads, headDim: config.headDim, encoderLayers: config.encoderLayers)) != nil
             }
-            let content = try PrefixFile.content(
-                contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: target.config.numLayers,
-                kvHeads: target.config.prefixKVHeads, headDim: target.config.headDim, encoderLayers: target.config.encoderLayers)
+            let content = try fitting(options.base) {
+                try PrefixFile.content(
+                    contents, path: path, flat: options.flatKV, tensor: options.tensor, layers: target.config.numLayers,
+                    kvHeads: target.config.prefixKVHeads, headDim: target.config.headDim, encoderLayers: target.config.encoderLayers)
+            }
             if let fingerprint = contents.metadata["base_fingerprint"], let base = target.base, !base.fingerprint.hasPrefix(fingerprint),
                 !fingerprint.isEmpty, options.base == nil
             {
@@ -558,6 +560,17 @@ extension Importer {
 }
 
 extension Importer {
+    /// Runs `body`, the check that a prefix fits its base; when the user named that base
+    /// (`--base`), a misfit is a usage error (exit 2), like "no stored base fits", not bad input.
+    static func fitting<T>(_ base: String?, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as FormatError where base != nil && error.code == .inconsistent {
+            throw StorageError(
+                .invalidArgument,
+                "--base \(base ?? "") does not fit this prefix: \(error.message)\(error.member.map { " (field \($0))" } ?? "")",
+                path: error.path)
+        }
+    }
+
     /// `path` made absolute (provenance records where a source was, wherever it is read from).
     static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 }

@@ -21,7 +21,7 @@ enum Entry {
                 print(Prefixkit.fullMessage(for: error))
                 exit(0)
             }
-            FileHandle.standardError.write(Data((Prefixkit.fullMessage(for: error) + "\n").utf8))
+            report(usage: Prefixkit.fullMessage(for: error), arguments)
             exit(ExitStatus.usage.rawValue)
         }
         do {
@@ -35,17 +35,30 @@ enum Entry {
                 print(Prefixkit.fullMessage(for: error))
                 exit(0)
             }
-            FileHandle.standardError.write(Data((Prefixkit.fullMessage(for: error) + "\n").utf8))
+            report(usage: Prefixkit.fullMessage(for: error), arguments)
             exit(ExitStatus.usage.rawValue)
         } catch {
             let status = ExitStatus(for: error)
             let message = status == .usage && error is ValidationError ? "\(error)" : ExitStatus.message(for: error)
-            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            if arguments.contains("--json") {
+                // Scripts that read --json output read errors the same way.
+                FileHandle.standardError.write(Data((ExitStatus.json(for: error, status: status, message: message) + "\n").utf8))
+            } else {
+                FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            }
             if ProcessInfo.processInfo.environment["PREFIXKIT_DEBUG"] != nil, let detailed = (error as? StorageError)?.detailedDescription {
                 FileHandle.standardError.write(Data((detailed + "\n").utf8))
             }
             exit(status.rawValue)
         }
+    }
+
+    /// A usage error from argument parsing: its text, or with `--json` one JSON error object.
+    private static func report(usage text: String, _ arguments: [String]) {
+        let line =
+            arguments.contains("--json")
+            ? ExitStatus.json(for: UsageError(text), status: .usage, message: text.split(separator: "\n").first.map(String.init) ?? text) : text
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     /// Whether an error comes from argument-parser itself rather than from PrefixKit.

@@ -87,8 +87,9 @@ struct ConverterBadInputTests {
         let tmp = TemporaryDirectory()
         var options = ImportOptions()
         options.base = Self.fixture(base)
-        let error = try expectRefused(Self.fixture(adapter), options: options, in: tmp) as? FormatError
-        #expect(error?.code == .inconsistent && ["num_attention_heads", "token_dim", "num_layers"].contains(error?.member ?? ""))
+        let error = try expectRefused(Self.fixture(adapter), options: options, in: tmp) as? StorageError
+        #expect(error?.code == .invalidArgument && error?.message.contains("does not fit this prefix") == true, "\(String(describing: error))")
+        #expect(["num_attention_heads", "token_dim", "num_layers"].contains { error?.message.contains("(field \($0))") == true })
     }
 
     @Test("a non-prefix adapter (LoRA) is refused")
@@ -212,10 +213,13 @@ struct ConverterBadInputTests {
         options.base = Self.fixture("gpt2-tiny/base")
         let info = try #require(try Importer.run(store, source: Self.fixture("gpt2-tiny/adapter"), options: options).checkpoint)
         try Data().write(to: URL(fileURLWithPath: tmp.path + "/taken"))
-        let exists = #expect(throws: FormatError.self) {
+        let exists = #expect(throws: StorageError.self) {
             try Exporter.run(store, reference: info.reference, format: .npz, out: tmp.path + "/taken")
         }
-        #expect(exists?.description.contains("does not overwrite") == true)
+        #expect(exists?.code == .alreadyExists && exists?.description.contains("pass --force to replace it") == true)
+        // With force, the destination is replaced once the new export is complete.
+        _ = try Exporter.run(store, reference: info.reference, format: .npz, out: tmp.path + "/taken", force: true)
+        #expect(try NPZ.read(path: tmp.path + "/taken").contains { $0.name == "prefix.layer_00.key" })
         let bf16 = #expect(throws: FormatError.self) {
             try Exporter.run(store, reference: info.reference, format: .npz, out: tmp.path + "/x.npz", dtype: .bf16)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import PrefixKit
 import TestSupport
 import Testing
 
@@ -51,5 +52,43 @@ struct ErrorMessageTests {
         let run = try Processes.prefixkit(["verify", store, "adapter", "--reference", dir.path + "/r.npy"])
         #expect(run.status == 3 && run.stderr.contains("an .npy file (one array), not an .npz archive"), "\(run.stderr)")
         #expect(!run.stderr.contains("missingEndOfCentralDirectoryRecord"))
+    }
+
+    @Test("an existing destination is a usage error (2) unless --force, which replaces it; the store itself is never a destination")
+    func existingDestination() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--base", Self.fixture + "/base"]).status == 0)
+        let out = dir.path + "/taken.npz"
+        try Data("old".utf8).write(to: URL(fileURLWithPath: out))
+        let refused = try Processes.prefixkit(["export", store, "adapter", "--format", "npz", "--out", out])
+        #expect(refused.status == 2 && refused.stderr.contains("pass --force to replace it"), "\(refused.stderr)")
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "old")
+        let forced = try Processes.prefixkit(["export", store, "adapter", "--format", "npz", "--out", out, "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try NPZ.read(path: out).contains { $0.name == "prefix.layer_00.key" })
+        let converted = try Processes.prefixkit(["convert", Self.fixture + "/adapter", out, "--to", "npz", "--base", Self.fixture + "/base"])
+        #expect(converted.status == 2, "\(converted.stderr)")
+        let inside = try Processes.prefixkit(["export", store, "adapter", "--format", "npz", "--out", store + "/catalog.sqlite", "--force"])
+        #expect(inside.status == 2 && inside.stderr.contains("inside the store"), "\(inside.stderr)")
+        #expect(try Processes.prefixkit(["check", store]).status == 0)
+    }
+
+    @Test("with --json an error is one JSON object on stderr that validates, for PrefixKit's errors and for argument parsing")
+    func jsonErrors() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--base", Self.fixture + "/base"]).status == 0)
+        for (arguments, status, code) in [
+            (["inspect", store, "ghost", "--json"], Int32(2), "StorageError.notFound"),
+            (["import", store, dir.path + "/none", "--json"], 3, "FormatError.io"),
+            (["export", store, "adapter", "--format", "zip", "--out", dir.path + "/x", "--json"], 2, "UsageError"),
+        ] {
+            let run = try Processes.prefixkit(arguments)
+            #expect(run.status == status, "\(arguments): \(run.status) \(run.stderr)")
+            #expect(try Processes.validateJSON(run.stderr, schema: "error.schema.json").status == 0, "\(run.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(run.stderr.utf8)) as? [String: Any]
+            #expect((object?["error"] as? [String: Any])?["code"] as? String == code, "\(run.stderr)")
+        }
     }
 }

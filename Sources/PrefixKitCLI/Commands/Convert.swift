@@ -26,6 +26,9 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "The layout of a single flat tensor: flat-kv.")
     var layout: String?
 
+    @Flag(name: .long, help: "Replace the destination if it exists (once the new file is complete).")
+    var force = false
+
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -37,7 +40,7 @@ struct Convert: ParsableCommand {
         options.flatKV = layout == "flat-kv"
         let imported = try Importer.run(store, source: source, options: options)
         let reference = imported.checkpoint?.reference ?? imported.base.shortReference
-        let report = try Exporter.run(store, reference: reference, format: to, out: dest, dtype: dtype?.dtype)
+        let report = try Exporter.run(store, reference: reference, format: to, out: dest, dtype: dtype?.dtype, force: force)
         if output.json { return try JSONOutput.print(report) }
         print("converted \(imported.detected) \(source) to \(to.rawValue) at \(report.path): \(report.files.joined(separator: ", "))")
         if let conversion = report.conversion { print("  converted \(conversion)") }

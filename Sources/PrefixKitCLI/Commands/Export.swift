@@ -43,6 +43,9 @@ struct Export: ParsableCommand {
     )
     var noVerify = false
 
+    @Flag(name: .long, help: "Replace the destination if it exists (once the new export is complete).")
+    var force = false
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -56,7 +59,7 @@ struct Export: ParsableCommand {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
         let report = try Exporter.run(
             opened, reference: ref, format: format, out: out, dtype: dtype?.dtype,
-            maxShardSize: maxShardSize.flatMap(Export.parseSize), verify: !noVerify)
+            maxShardSize: maxShardSize.flatMap(Export.parseSize), verify: !noVerify, force: force)
         if output.json { return try JSONOutput.print(report) }
         print(
             "exported \(report.reference) as \(report.format.rawValue) to \(report.path): \(report.files.joined(separator: ", ")) (\(Format.bytes(report.bytesWritten)))"

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import PrefixKit
 
@@ -60,6 +61,32 @@ enum ExitStatus: Int32 {
     /// The one-line message for an error.
     static func message(for error: any Error) -> String {
         String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    }
+
+    /// The error as one JSON object (`schemas/error.schema.json`), for `--json` runs: the exit
+    /// code, a stable code (`StorageError.alreadyExists`, `FormatError.pickleRefused` ...), the
+    /// message, and the file, tensor and member where the error names them.
+    static func json(for error: any Error, status: ExitStatus, message: String) -> String {
+        var fields: [String: Any] = ["exit_code": Int(status.rawValue), "message": message]
+        switch error {
+        case let error as StorageError:
+            fields["code"] = "StorageError.\(error.code.rawValue)"
+            fields["path"] = error.path
+            fields["tensor"] = error.tensor
+        case let error as FormatError:
+            fields["code"] = "FormatError.\(error.code.rawValue)"
+            fields["path"] = error.path
+            fields["member"] = error.member
+        case let error as ComputeError:
+            fields["code"] = "ComputeError.\(error.code.rawValue)"
+            fields["tensor"] = error.tensor
+        case let error as CoreError:
+            fields["code"] = "CoreError.\(error.code.rawValue)"
+        default:
+            fields["code"] = status == .usage ? "UsageError" : "Error"
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: ["error": fields.compactMapValues { $0 }], options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
     }
 }
 
