@@ -164,6 +164,20 @@ public enum Exporter {
         return report
     }
 
+    /// `config.json` describing the weights written: with `dtype`, its `dtype` / `torch_dtype`
+    /// (whichever it has; `torch_dtype` when it has neither) names that dtype, as transformers
+    /// spells it. Without `dtype` the file is kept byte for byte.
+    static func configJSON(_ text: String, dtype: DType?) -> String {
+        let names: [DType: String] = [.f64: "float64", .f32: "float32", .f16: "float16", .bf16: "bfloat16"]
+        guard let dtype, let name = names[dtype],
+            var object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        else { return text }
+        let keys = ["dtype", "torch_dtype"].filter { object[$0] != nil }
+        for key in keys.isEmpty ? ["torch_dtype"] : keys { object[key] = name }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return text }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
     /// What an exported adapter names as its base (`base_model_name_or_path`): the adapter's own
     /// value where it had one, else the Hub repository the base came from, else the base's
     /// absolute path (so that PEFT finds it offline), else its alias.
@@ -218,7 +232,7 @@ public enum Exporter {
         verify: Bool, progress: ((Int64) -> Void)?
     ) throws -> ExportReport {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try Data(base.configJSON.utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
+        try Data(Self.configJSON(base.configJSON, dtype: dtype).utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
         var files = ["config.json"]
         let entries = try store.tensorEntries(of: base)
         let items = entries.map { (entry: TensorEntry) -> SafetensorsWriter.Item in

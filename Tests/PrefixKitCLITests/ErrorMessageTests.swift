@@ -91,4 +91,22 @@ struct ErrorMessageTests {
             #expect((object?["error"] as? [String: Any])?["code"] as? String == code, "\(run.stderr)")
         }
     }
+
+    @Test("export --format hf --dtype bf16 writes a config.json that says bfloat16; without --dtype config.json is kept byte for byte")
+    func configDescribesWeights() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let imported = try Processes.prefixkit(["import", store, Self.fixture + "/base", "--json"])
+        let base = try #require(
+            ((try JSONSerialization.jsonObject(with: Data(imported.stdout.utf8)) as? [String: Any])?["base"] as? [String: Any])?["fingerprint"]
+                as? String)
+        let reference = "base:" + base.prefix(12)
+        #expect(try Processes.prefixkit(["export", store, reference, "--format", "hf", "--dtype", "bf16", "--out", dir.path + "/bf"]).status == 0)
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + "/bf/config.json"))) as? [String: Any])
+        #expect(config["dtype"] as? String == "bfloat16" || config["torch_dtype"] as? String == "bfloat16", "\(config)")
+        let weights = try SafetensorsFile(path: dir.path + "/bf/model.safetensors")
+        #expect(weights.entries.allSatisfy { $0.dtype == .bf16 })
+        #expect(try Processes.prefixkit(["export", store, reference, "--format", "hf", "--out", dir.path + "/same"]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.path + "/same/config.json")) == Data(contentsOf: URL(fileURLWithPath: Self.fixture + "/base/config.json")))
+    }
 }
