@@ -41,17 +41,19 @@ public enum Exporter {
     ///   - store: the store to export from.
     ///   - reference: a checkpoint (`NAME`, `NAME@STEP`) or, for `hf`, a base (`base:FP`, alias).
     ///   - format: what to write.
-    ///   - out: the file or directory to write; it must not exist.
+    ///   - out: the file or directory to write: it must not exist unless `force`, and may not lie
+    ///     inside the store.
     ///   - dtype: narrow (or widen) float tensors to this dtype; nothing changes when nil.
     ///   - maxShardSize: for `hf`, the largest shard in bytes (sharded with an index when exceeded).
     ///   - verify: check the digest of every tensor that leaves the store, while it is copied
     ///     (on another core for the base's tensors); a mismatch fails the export and nothing is
     ///     written.
+    ///   - force: replace an existing `out`, once the new export is complete.
     ///   - progress: called with the bytes written so far (`hf`).
     /// - Returns: what was written, and where.
-    /// - Throws: ``PrefixStore/StorageError`` (unknown reference: usage; `.digestMismatch`),
-    ///   ``PrefixFormats/FormatError`` (a dtype the format cannot hold, an existing destination,
-    ///   I/O; a digest mismatch as its `cause`), ``PrefixCompute/ComputeError``.
+    /// - Throws: ``PrefixStore/StorageError`` (unknown reference, an existing destination, one
+    ///   inside the store: usage; `.digestMismatch`), ``PrefixFormats/FormatError`` (a dtype the
+    ///   format cannot hold, I/O; a digest mismatch as its `cause`), ``PrefixCompute/ComputeError``.
     public static func run(
         _ store: Store, reference: String, format: ExportFormat, out: String, dtype: DType? = nil,
         maxShardSize: Int? = nil, verify: Bool = true, force: Bool = false, progress: ((Int64) -> Void)? = nil

@@ -71,7 +71,9 @@ extension ImportSource {
     static func refuseDirectoryFile(_ path: String) throws(FormatError) {
         let parent = Paths.parent(path).isEmpty ? "." : Paths.parent(path)
         let name = (path as NSString).lastPathComponent
-        let modelFiles = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json", "config.json"]
+        let modelFiles = [
+            "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json", "config.json",
+        ]
         let adapterFiles = ["adapter_model.safetensors", "adapter_model.bin", "adapter_config.json", "pytorch_adapter.bin"]
         let isShard = name.hasPrefix("model-") || name.hasPrefix("pytorch_model-")
         let inModel = (modelFiles.contains(name) || isShard) && HFModelDirectory.detect(parent)

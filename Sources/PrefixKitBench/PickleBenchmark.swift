@@ -49,7 +49,10 @@ struct PickleBenchmark {
         print(
             Format.table([
                 ["measure", "time", "throughput", "PrefixKit vs peer", "target"],
-                ["raw write + fsync of the same bytes (no reading, no checks)", Measure.ms(floor), Measure.gbps(total, floor), Measure.ratio(floor / mine), ""],
+                [
+                    "raw write + fsync of the same bytes (no reading, no checks)", Measure.ms(floor), Measure.gbps(total, floor),
+                    Measure.ratio(floor / mine), "",
+                ],
                 [
                     "PrefixKit import pytorch_model.bin -> store (unpickle, check, hash, write, fsync)", Measure.ms(mine),
                     Measure.gbps(total, mine), "", "",

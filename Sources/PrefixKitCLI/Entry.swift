@@ -57,7 +57,8 @@ enum Entry {
     private static func report(usage text: String, _ arguments: [String]) {
         let line =
             arguments.contains("--json")
-            ? ExitStatus.json(for: UsageError(text), status: .usage, message: text.split(separator: "\n").first.map(String.init) ?? text) : text
+            ? ExitStatus.json(for: UsageError(text), status: .usage, message: text.split(separator: "\n").first.map(String.init) ?? text)
+            : text
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 

@@ -88,7 +88,8 @@ struct ConverterBadInputTests {
         var options = ImportOptions()
         options.base = Self.fixture(base)
         let error = try expectRefused(Self.fixture(adapter), options: options, in: tmp) as? StorageError
-        #expect(error?.code == .invalidArgument && error?.message.contains("does not fit this prefix") == true, "\(String(describing: error))")
+        #expect(
+            error?.code == .invalidArgument && error?.message.contains("does not fit this prefix") == true, "\(String(describing: error))")
         #expect(["num_attention_heads", "token_dim", "num_layers"].contains { error?.message.contains("(field \($0))") == true })
     }
 

@@ -8,9 +8,11 @@ import Testing
 struct ErrorMessageTests {
     static let fixture = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny"
 
-    @Test("a file of a model or adapter directory, given instead of the directory, gets told to pass the directory", arguments: [
-        "base/model.safetensors", "base/config.json", "adapter/adapter_model.safetensors", "adapter/adapter_config.json",
-    ])
+    @Test(
+        "a file of a model or adapter directory, given instead of the directory, gets told to pass the directory",
+        arguments: [
+            "base/model.safetensors", "base/config.json", "adapter/adapter_model.safetensors", "adapter/adapter_config.json",
+        ])
     func fileInsteadOfFolder(file: String) throws {
         let dir = TemporaryDirectory()
         let run = try Processes.prefixkit(["import", dir.path + "/s", "\(Self.fixture)/\(file)", "--base", Self.fixture + "/base"])
@@ -23,7 +25,9 @@ struct ErrorMessageTests {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
         let empty = try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--base", "typo"])
-        #expect(empty.status == 2 && empty.stderr.contains("--base 'typo': no such directory") && empty.stderr.contains("the store holds no base"), "\(empty.stderr)")
+        #expect(
+            empty.status == 2 && empty.stderr.contains("--base 'typo': no such directory")
+                && empty.stderr.contains("the store holds no base"), "\(empty.stderr)")
         #expect(!empty.stderr.contains("checkpoint typo"), "\(empty.stderr)")
         #expect(try Processes.prefixkit(["import", store, Self.fixture + "/base"]).status == 0)
         let stored = try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--base", "bsae/"])
@@ -37,7 +41,9 @@ struct ErrorMessageTests {
         #expect(try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--base", Self.fixture + "/base"]).status == 0)
         let missing = try Processes.prefixkit(["verify", store, flag, dir.path + "/nodir/report"])
         #expect(missing.status == 2 && missing.stderr.contains("the directory \(dir.path)/nodir does not exist"), "\(missing.stderr)")
-        #expect(!missing.stderr.contains("NSCocoaErrorDomain") && !missing.stdout.contains("verify \(store)"), "\(missing.stdout)\(missing.stderr)")
+        #expect(
+            !missing.stderr.contains("NSCocoaErrorDomain") && !missing.stdout.contains("verify \(store)"),
+            "\(missing.stdout)\(missing.stderr)")
         let directory = try Processes.prefixkit(["verify", store, flag, dir.path])
         #expect(directory.status == 2 && directory.stderr.contains("is a directory"), "\(directory.stderr)")
     }
@@ -67,7 +73,9 @@ struct ErrorMessageTests {
         let forced = try Processes.prefixkit(["export", store, "adapter", "--format", "npz", "--out", out, "--force"])
         #expect(forced.status == 0, "\(forced.stderr)")
         #expect(try NPZ.read(path: out).contains { $0.name == "prefix.layer_00.key" })
-        let converted = try Processes.prefixkit(["convert", Self.fixture + "/adapter", out, "--to", "npz", "--base", Self.fixture + "/base"])
+        let converted = try Processes.prefixkit([
+            "convert", Self.fixture + "/adapter", out, "--to", "npz", "--base", Self.fixture + "/base",
+        ])
         #expect(converted.status == 2, "\(converted.stderr)")
         let inside = try Processes.prefixkit(["export", store, "adapter", "--format", "npz", "--out", store + "/catalog.sqlite", "--force"])
         #expect(inside.status == 2 && inside.stderr.contains("inside the store"), "\(inside.stderr)")
@@ -98,15 +106,21 @@ struct ErrorMessageTests {
         let store = dir.path + "/s"
         let imported = try Processes.prefixkit(["import", store, Self.fixture + "/base", "--json"])
         let base = try #require(
-            ((try JSONSerialization.jsonObject(with: Data(imported.stdout.utf8)) as? [String: Any])?["base"] as? [String: Any])?["fingerprint"]
+            ((try JSONSerialization.jsonObject(with: Data(imported.stdout.utf8)) as? [String: Any])?["base"] as? [String: Any])?[
+                "fingerprint"]
                 as? String)
         let reference = "base:" + base.prefix(12)
-        #expect(try Processes.prefixkit(["export", store, reference, "--format", "hf", "--dtype", "bf16", "--out", dir.path + "/bf"]).status == 0)
-        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + "/bf/config.json"))) as? [String: Any])
+        #expect(
+            try Processes.prefixkit(["export", store, reference, "--format", "hf", "--dtype", "bf16", "--out", dir.path + "/bf"]).status
+                == 0)
+        let config = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path + "/bf/config.json"))) as? [String: Any])
         #expect(config["dtype"] as? String == "bfloat16" || config["torch_dtype"] as? String == "bfloat16", "\(config)")
         let weights = try SafetensorsFile(path: dir.path + "/bf/model.safetensors")
         #expect(weights.entries.allSatisfy { $0.dtype == .bf16 })
         #expect(try Processes.prefixkit(["export", store, reference, "--format", "hf", "--out", dir.path + "/same"]).status == 0)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.path + "/same/config.json")) == Data(contentsOf: URL(fileURLWithPath: Self.fixture + "/base/config.json")))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: dir.path + "/same/config.json"))
+                == Data(contentsOf: URL(fileURLWithPath: Self.fixture + "/base/config.json")))
     }
 }

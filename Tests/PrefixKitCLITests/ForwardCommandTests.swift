@@ -11,18 +11,23 @@ struct ForwardCommandTests {
         let fixture = try EngineFixture(model, prefixLength: 20, inputLength: 128)
         let store = try Store.create(at: dir.path + "/s")
         let json = try String(contentsOfFile: EngineFixture.root + "/\(model)/config.json", encoding: .utf8)
-        let base = try store.saveBase(BaseWeights(config: fixture.config, configJSON: json, tensors: fixture.weights),
-                                      provenance: Provenance(sourceFormat: "npz"))
+        let base = try store.saveBase(
+            BaseWeights(config: fixture.config, configJSON: json, tensors: fixture.weights),
+            provenance: Provenance(sourceFormat: "npz"))
         try store.saveCheckpoint(fixture.hidden, as: CheckpointSpec(name: "fx", step: 1, base: base.base.shortReference))
         return (store.directory, fixture)
     }
 
-    @Test("forward on an exchange input reproduces the reference in f64 and writes the exchange format", arguments: ["gpt2-tiny", "llama-gqa-tiny"])
+    @Test(
+        "forward on an exchange input reproduces the reference in f64 and writes the exchange format",
+        arguments: ["gpt2-tiny", "llama-gqa-tiny"])
     func forwardMatchesReference(model: String) throws {
         let dir = TemporaryDirectory()
         let (path, fixture) = try store(dir, model: model)
         let reference = EngineFixture.root + "/\(model)/pn20-n128/expected_hidden.npz"
-        let run = try Processes.prefixkit(["forward", path, "fx", "--input", reference, "--out", dir.path + "/out.npz", "--dtype", "f64", "--logits"])
+        let run = try Processes.prefixkit([
+            "forward", path, "fx", "--input", reference, "--out", dir.path + "/out.npz", "--dtype", "f64", "--logits",
+        ])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("layer 1: 148 rows in -> kept last 128"))
         let out = try ActivationExchange.read(path: dir.path + "/out.npz")
@@ -44,7 +49,9 @@ struct ForwardCommandTests {
         let info = try Store.open(at: path).checkpoint("fx-kv")
         #expect(info.form == .kv && info.parent == "fx@1" && info.provenance.sourcePath == "fx@1")
         let reference = EngineFixture.root + "/gpt2-tiny/pn20-n128/expected_kv.npz"
-        #expect(try Processes.prefixkit(["forward", path, "fx-kv", "--input", reference, "--out", dir.path + "/kv.npz", "--dtype", "f64"]).status == 0)
+        #expect(
+            try Processes.prefixkit(["forward", path, "fx-kv", "--input", reference, "--out", dir.path + "/kv.npz", "--dtype", "f64"])
+                .status == 0)
         let out = try ActivationExchange.read(path: dir.path + "/kv.npz")
         let mask = fixture.mask
         #expect(Closeness.relativeError(try #require(out.final), try #require(fixture.expectedKV["final"])) { b, r in mask[b][r] } <= 1e-10)
@@ -59,7 +66,8 @@ struct ForwardCommandTests {
         #expect(try Processes.prefixkit(["forward", path, "ghost", "--input", "x.npy"]).status == 2)
         let missing = try Processes.prefixkit(["forward", path, "fx", "--input", dir.path + "/none.npy"])
         #expect(missing.status == 3 && missing.stderr.hasPrefix("error: ") && missing.stderr.contains("none.npy"))
-        try NPY.encode(Tensor(shape: [3, 5], floats: [Float](repeating: 0, count: 15))).write(to: URL(fileURLWithPath: dir.path + "/narrow.npy"))
+        try NPY.encode(Tensor(shape: [3, 5], floats: [Float](repeating: 0, count: 15))).write(
+            to: URL(fileURLWithPath: dir.path + "/narrow.npy"))
         let narrow = try Processes.prefixkit(["forward", path, "fx", "--input", dir.path + "/narrow.npy"])
         #expect(narrow.status == 3 && narrow.stderr.contains("[B, N, 8]"))
         try NPY.encode(Builders.randomTensor(.i64, [1, 200], seed: 3)).write(to: URL(fileURLWithPath: dir.path + "/long.npy"))

@@ -30,7 +30,8 @@ struct KeyValue: ParsableCommand {
         let info = try opened.checkpoint(checkpoint)
         guard info.form == .hidden else {
             throw StorageError(
-                .invalidArgument, "\(info.reference) is already in key/value form: kv converts hidden-form checkpoints", reference: info.reference)
+                .invalidArgument, "\(info.reference) is already in key/value form: kv converts hidden-form checkpoints",
+                reference: info.reference)
         }
         let saved = try opened.saveKeyValueForm(of: info, name: name, step: step, dtype: dtype.map { $0 == .f32 ? DType.f32 : .f64 })
         let config = try opened.base("base:" + info.baseFingerprint).config

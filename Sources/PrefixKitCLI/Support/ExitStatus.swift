@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 import PrefixKit
 
 /// PrefixKit's exit codes: a contract with users' CI scripts.
@@ -85,7 +85,8 @@ enum ExitStatus: Int32 {
         default:
             fields["code"] = status == .usage ? "UsageError" : "Error"
         }
-        let data = (try? JSONSerialization.data(withJSONObject: ["error": fields.compactMapValues { $0 }], options: [.sortedKeys])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: ["error": fields.compactMapValues { $0 }], options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }
