@@ -222,9 +222,50 @@ extension Store {
                 reference: reference)
         }
         guard let id else {
-            throw StorageError(.notFound, "no checkpoint '\(Names.printable(reference))' in the store", reference: reference)
+            let name = String(parts[0])
+            throw StorageError(
+                .notFound, "no checkpoint '\(Names.printable(reference))' in the store" + (try suggestion(db, name: name)),
+                reference: reference)
         }
         return try checkpointInfo(db, id: id)
+    }
+
+    /// What to try instead of the missing checkpoint `reference` (`": run1 has steps 10, 20"`,
+    /// `"; did you mean 'run1'?"`), or `""`.
+    public func suggestion(forCheckpoint reference: String) -> String {
+        let name = String(reference.split(separator: "@", omittingEmptySubsequences: false).first ?? "")
+        return (try? read { db in try Store.suggestion(db, name: name) }) ?? ""
+    }
+
+    /// What to try instead of a missing checkpoint: the steps its name has, else the nearest
+    /// names (edit distance), else nothing.
+    static func suggestion(_ db: Database, name: String) throws -> String {
+        let steps = try Int.fetchAll(db, sql: "SELECT step FROM checkpoint WHERE name = ? ORDER BY step", arguments: [name])
+        if !steps.isEmpty {
+            let shown =
+                steps.count > 12 ? steps.prefix(6).map(String.init) + ["..."] + steps.suffix(5).map(String.init) : steps.map(String.init)
+            return ": \(Names.printable(name)) has step\(steps.count == 1 ? "" : "s") \(shown.joined(separator: ", "))"
+        }
+        let names = try String.fetchAll(db, sql: "SELECT DISTINCT name FROM checkpoint")
+        let near = names.map { ($0, editDistance($0, name)) }.filter { $0.1 <= max(2, name.count / 3) }.sorted {
+            ($0.1, $0.0) < ($1.1, $1.0)
+        }
+        guard !near.isEmpty else { return names.isEmpty ? " (the store holds no checkpoint)" : "" }
+        return "; did you mean \(near.prefix(3).map { "'\($0.0)'" }.joined(separator: ", "))?"
+    }
+
+    /// Levenshtein distance, for names (short strings).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty else { return b.count }
+        guard !b.isEmpty else { return a.count }
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1] + Array(repeating: 0, count: b.count)
+            for (j, y) in b.enumerated() { current[j + 1] = min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)) }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     static func checkpointInfo(_ db: Database, id: Int64) throws -> CheckpointInfo {

@@ -123,4 +123,21 @@ struct ErrorMessageTests {
             try Data(contentsOf: URL(fileURLWithPath: dir.path + "/same/config.json"))
                 == Data(contentsOf: URL(fileURLWithPath: Self.fixture + "/base/config.json")))
     }
+
+    @Test("a missing checkpoint suggests the steps its name has, or the nearest names")
+    func missingCheckpoint() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let run = Processes.repositoryRoot + "/fixtures/trainer/run1"
+        #expect(try Processes.prefixkit(["import", store, run, "--base", Self.fixture + "/base"]).status == 0)
+        for command in [["inspect", store], ["export", store]] {
+            let tail = command[0] == "export" ? ["--format", "npz", "--out", dir.path + "/x.npz"] : []
+            let steps = try Processes.prefixkit(command + ["run1@15"] + tail)
+            #expect(steps.status == 2 && steps.stderr.contains("run1 has steps 2, 4, 6"), "\(command[0]): \(steps.stderr)")
+            let typo = try Processes.prefixkit(command + ["rnu1"] + tail)
+            #expect(typo.status == 2 && typo.stderr.contains("did you mean 'run1'?"), "\(command[0]): \(typo.stderr)")
+            let unrelated = try Processes.prefixkit(command + ["zzzzzzzz"] + tail)
+            #expect(unrelated.status == 2 && !unrelated.stderr.contains("did you mean"), "\(command[0]): \(unrelated.stderr)")
+        }
+    }
 }

@@ -103,7 +103,7 @@ struct Inspect: ParsableCommand {
     private func resolveBase(_ store: Store, _ ref: String) throws -> BaseInfo {
         let result = Result { () throws(StorageError) -> BaseInfo in try store.base(ref) }
         if case .failure(let error) = result, error.code == .notFound {
-            throw StorageError(.notFound, "no checkpoint or base matches '\(Names.printable(ref))'", reference: ref)
+            throw StorageError(.notFound, "no checkpoint or base matches '\(Names.printable(ref))'" + store.suggestion(forCheckpoint: ref))
         }
         return try result.get()
     }
