@@ -140,4 +140,20 @@ struct ErrorMessageTests {
             #expect(unrelated.status == 2 && !unrelated.stderr.contains("did you mean"), "\(command[0]): \(unrelated.stderr)")
         }
     }
+
+    @Test("delete says which steps of the name remain")
+    func deleteSaysWhatRemains() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        #expect(
+            try Processes.prefixkit([
+                "import", store, Processes.repositoryRoot + "/fixtures/trainer/run1", "--base", Self.fixture + "/base",
+            ]).status == 0)
+        let latest = try Processes.prefixkit(["delete", store, "run1"])
+        #expect(
+            latest.status == 0 && latest.stdout.contains("deleted run1@6") && latest.stdout.contains("run1 keeps steps 2, 4"),
+            "\(latest.stdout)\(latest.stderr)")
+        #expect(try Processes.prefixkit(["delete", store, "run1@4"]).stdout.contains("run1 keeps step 2"))
+        #expect(try Processes.prefixkit(["delete", store, "run1"]).stdout.contains("run1 has no steps left"))
+    }
 }

@@ -23,5 +23,14 @@ struct Delete: ParsableCommand {
         if output.json { return try JSONOutput.print(summary) }
         let what = (summary.bases.map { "base:" + $0.prefix(12) } + summary.checkpoints).joined(separator: ", ")
         print("deleted \(what); removed \(summary.blobFiles) blob(s), freed \(Format.bytes(summary.bytesFreed))")
+        // What is left of each name a step was deleted from.
+        let names = Set(summary.checkpoints.compactMap { $0.split(separator: "@").first.map(String.init) })
+        let remaining = (try? opened.checkpoints()) ?? []
+        for name in names.sorted() {
+            let steps = remaining.filter { $0.name == name }.map { String($0.step) }
+            print(
+                steps.isEmpty
+                    ? "\(name) has no steps left" : "\(name) keeps step\(steps.count == 1 ? "" : "s") \(steps.joined(separator: ", "))")
+        }
     }
 }
