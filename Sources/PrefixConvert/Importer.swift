@@ -1,5 +1,5 @@
 import Foundation
-public import PrefixCompute
+import PrefixCompute
 public import PrefixCore
 public import PrefixFormats
 public import PrefixStore
@@ -189,42 +189,11 @@ public enum Importer {
                 store, target: target, content: content, source: path, format: "peft", detected: detected, options: options,
                 progress: progress)
         case .adapterHub:
-            let adapter = try AdapterHubPrefix(path: path)
-            let width =
-                adapter.mlp?.first { $0.name == "transform.2.bias" }?.tensor.shape.dimensions.first
-                ?? adapter.flat.map { $0.shape.elementCount / adapter.prefixLength }
-            let target = try resolveBase(store, options.base) { config in
-                width == config.numLayers * 2 * config.tokenDim && (adapter.sections.count == 1 || config.encoderLayers != nil)
-            }
-            let content = try adapterHubContent(adapter, config: target.config, path: path)
-            let kinds = adapter.sections.keys.map { $0 == .decoder ? "self" : $0.rawValue }.sorted().joined(separator: ", ")
-            return try finish(
-                store, target: target, content: content, source: path, format: "adapterhub",
-                detected:
-                    "AdapterHub prefix-tuning adapter '\(adapter.name)' (\(kinds); \(adapter.mlp == nil ? "flat" : "MLP materialised to keys/values, kept"); inputs at positions 0, 1, ...)",
-                options: options, progress: progress)
+            return try importAdapterHub(store, path: path, options: options, progress: progress)
         case .trainerRun:
             return try importRun(store, run: try TrainerRun(path: path), options: options, progress: progress)
         case .torchCheckpoint:
-            let checkpoint = try TorchCheckpoint(path: path)
-            var tensors: [String: Tensor] = [:]
-            for entry in checkpoint.entries { tensors[entry.name] = try checkpoint.tensor(entry) }
-            guard let liLiang = try LiLiangCheckpoint.recognise(tensors, path: path) else {
-                throw FormatError(
-                    .inconsistent,
-                    "a PyTorch checkpoint whose tensors match no prefix layout PrefixKit reads (Li & Liang's wte / control_trans); found: \(checkpoint.entries.map(\.name).prefix(8).joined(separator: ", "))",
-                    path: path)
-            }
-            let width = liLiang.sections[.decoder]?.first { $0.name == "transform.2.bias" }?.tensor.shape.dimensions.first
-            let target = try resolveBase(store, options.base) { config in
-                width == config.numLayers * 2 * config.tokenDim && (liLiang.sections.count == 1 || config.encoderLayers != nil)
-            }
-            let content = try LegacyPrefix.content(liLiang, config: target.config, path: path)
-            let sections = liLiang.sections.keys.map(\.rawValue).sorted().joined(separator: ", ")
-            return try finish(
-                store, target: target, content: content, source: path, format: "li-liang",
-                detected: "Li & Liang PrefixTuning checkpoint (\(sections): MLP materialised to keys/values, kept for resuming)",
-                options: options, progress: progress)
+            return try importLiLiang(store, path: path, options: options, progress: progress)
         case .prefixFile:
             if !options.flatKV { try ImportSource.refuseDirectoryFile(path) }
             // Sized for the base when it is known before reading: a prefix larger than any that
@@ -317,7 +286,7 @@ public enum Importer {
             }
             var found: BaseInfo?
             do { found = try store.base(reference) } catch {
-                guard let storage = error as? StorageError, storage.code == .notFound, !reference.hasPrefix("base:") else { throw error }
+                guard error.code == .notFound, !reference.hasPrefix("base:") else { throw error }
             }
             guard let base = found else {
                 // Neither a directory nor a stored base: most likely a mistyped path.
@@ -487,81 +456,6 @@ enum StoreValidation {
 }
 
 extension Importer {
-    /// Imports every saved step of a Trainer run as steps of one checkpoint name (the run
-    /// directory's, or `options.name`), each the parent of the next, with what the trainer
-    /// logged as provenance. Steps already stored under that name are left as they are, so a
-    /// second import of a growing run adds only its new steps. Every new step is read and checked
-    /// before the first is written.
-    static func importRun(_ store: Store, run: TrainerRun, options: ImportOptions, progress: ProgressHandler?) throws -> ImportReport {
-        let name = options.name ?? defaultName(run.path)
-        try Names.validate(name: name, kind: "checkpoint name")
-        if options.step != nil {
-            throw StorageError(.invalidArgument, "a Trainer run's steps come from its trainer_state.json files: --step does not apply")
-        }
-        let stored = Set(((try? store.checkpoints()) ?? []).filter { $0.name == name }.map(\.step))
-        let new = run.steps.filter { !stored.contains($0.record.globalStep) }
-        for step in new {
-            // Read (not written) first: a broken step stops the run before anything is stored.
-            let kind = try ImportSource.detect(step.directory)
-            guard kind == .peftAdapter || kind == .prefixFile else {
-                throw FormatError(
-                    .unsupportedDType, "\((step.directory as NSString).lastPathComponent) holds a \(kind), not a prefix adapter",
-                    path: step.directory)
-            }
-            _ = try PEFTAdapter(path: step.directory)
-        }
-        var created: [CheckpointInfo] = []
-        var bytes: Int64 = 0
-        var baseCreated = false
-        var parent = options.parent
-        var last: ImportReport?
-        for step in run.steps {
-            let reference = "\(name)@\(step.record.globalStep)"
-            guard !stored.contains(step.record.globalStep) else {
-                parent = reference
-                continue
-            }
-            var stepOptions = options
-            stepOptions.name = name
-            stepOptions.step = step.record.globalStep
-            stepOptions.parent = parent
-            stepOptions.training = step.record
-            let report = try Importer.run(store, source: step.directory, options: stepOptions, progress: progress)
-            if let checkpoint = report.checkpoint { created.append(checkpoint) }
-            bytes += report.bytesWritten
-            baseCreated = baseCreated || report.baseCreated
-            parent = reference
-            last = report
-        }
-        let existing = run.steps.map(\.record.globalStep).filter { stored.contains($0) }
-        guard var report = last else {
-            guard let latest = try? store.checkpoint(name) else {
-                throw FormatError(.missingKey, "the run holds no checkpoint directory", path: run.path)
-            }
-            return ImportReport(
-                detected: ImportSource.trainerRun.description, source: run.path, base: try store.base("base:" + latest.baseFingerprint),
-                baseCreated: false, checkpoint: nil, skipped: [], bytesWritten: 0,
-                notes: [
-                    "every step of the run is stored already (\(existing.map { "\(name)@\($0)" }.joined(separator: ", "))): nothing to add"
-                ],
-                steps: [], existingSteps: existing)
-        }
-        report.detected = ImportSource.trainerRun.description + " (\(run.steps.count) saved step(s))"
-        report.source = run.path
-        report.bytesWritten = bytes
-        report.baseCreated = baseCreated
-        report.steps = created
-        report.existingSteps = existing
-        if !existing.isEmpty {
-            report.notes.append(
-                "step(s) \(existing.map(String.init).joined(separator: ", ")) of \(name) were stored already and were left as they are; added \(created.map { String($0.step) }.joined(separator: ", "))"
-            )
-        }
-        return report
-    }
-}
-
-extension Importer {
     /// Runs `body`, the check that a prefix fits its base; when the user named that base
     /// (`--base`), a misfit is a usage error (exit 2), like "no stored base fits", not bad input.
     static func fitting<T>(_ base: String?, _ body: () throws -> T) throws -> T {
@@ -575,101 +469,4 @@ extension Importer {
 
     /// `path` made absolute (provenance records where a source was, wherever it is read from).
     static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
-}
-
-extension Importer {
-    /// A P-tuning v2 model saved whole: its base part imported as a base (nothing written when
-    /// the store holds those weights already), its prefix encoder as a key/value checkpoint (the
-    /// MLP materialised and kept, with `prefix_projection`), its classifier as the task head.
-    static func importPTuningV2(
-        _ store: Store, _ directory: HFModelDirectory, _ ptuning: PTuningV2Checkpoint, source: String, options: ImportOptions,
-        progress: ProgressHandler?
-    ) throws -> ImportReport {
-        let config = directory.config
-        let base = directory.keeping { item in ptuning.base.contains { $0.name == item.name } }
-        var content: CheckpointContent
-        if let mlp = try ptuning.mlp() {
-            content = try PrefixMLP.keyValues(mlp, config: config, dtype: .f32)
-        } else {
-            guard let embedding = ptuning.prefixEncoder["prefix_encoder.embedding.weight"] else {
-                throw FormatError(.missingKey, "no prefix_encoder.embedding.weight", path: directory.path)
-            }
-            let flat = try embedding.load()
-            guard flat.shape.rank == 2, flat.shape[1] == config.numLayers * 2 * config.tokenDim else {
-                throw FormatError(
-                    .inconsistent,
-                    "prefix_encoder.embedding.weight is \(flat.shape), but the base's \(config.numLayers) layers need [Pn, \(config.numLayers * 2 * config.tokenDim)] (or prefix_encoder.trans for prefix_projection)",
-                    path: directory.path, member: "prefix_encoder.embedding.weight")
-            }
-            let layers: [LayerPrefix]
-            do {
-                layers = try FlatKVLayout.split(flat, layers: config.numLayers, kvHeads: config.prefixKVHeads, headDim: config.headDim)
-            } catch {
-                throw FormatError(.inconsistent, "\(error)", path: directory.path, member: "prefix_encoder.embedding.weight")
-            }
-            content = CheckpointContent(form: .kv, prefixLength: flat.shape[0], layers: layers)
-        }
-        content.task = ptuning.task
-        content.head = try ptuning.head.map { NamedTensor($0.name, try $0.load()) }
-        var stepOptions = options
-        if stepOptions.name == nil { stepOptions.name = options.alias ?? defaultName(source) }
-        stepOptions.alias = nil
-        let target = Target(base: nil, config: config, pending: base, hub: options.hub)
-        var report = try finish(
-            store, target: target, content: content, source: source, format: "p-tuning-v2",
-            detected:
-                "P-tuning v2 model (\(ptuning.base.count) base tensors, prefix encoder\(content.mlp.isEmpty ? "" : " with its MLP"), \(ptuning.task.rawValue) head)",
-            options: stepOptions, progress: progress)
-        report.notes.append("split into the base \(report.base.shortReference), the checkpoint and its \(ptuning.task.rawValue) head")
-        return report
-    }
-}
-
-extension Importer {
-    /// An AdapterHub adapter's content: each location's MLP materialised (or its flat parameters
-    /// split), `self_prefix` as the decoder section, `encoder_prefix` and `cross_prefix` as the
-    /// encoder and cross sections; the inputs at positions 0, 1, ... (adapters joins the keys and
-    /// values inside attention, positions untouched).
-    static func adapterHubContent(_ adapter: AdapterHubPrefix, config: ModelConfig, path: String) throws -> CheckpointContent {
-        if adapter.sections.count > 1, config.encoderLayers == nil {
-            throw FormatError(
-                .inconsistent, "an AdapterHub encoder-decoder prefix (encoder_prefix, cross_prefix) on the one-stack \(config.family) base",
-                path: path)
-        }
-        func layers(_ parameters: AdapterHubPrefix.Parameters, _ section: PrefixSection) throws -> CheckpointContent {
-            var sectionConfig = config
-            if section == .encoder { sectionConfig.numLayers = config.encoderLayers ?? config.numLayers }
-            if let mlp = parameters.mlp { return try PrefixMLP.keyValues(mlp, config: sectionConfig, dtype: .f32) }
-            guard let flat = parameters.flat else { throw FormatError(.missingKey, "no prefix parameters", path: path) }
-            let rows = sectionConfig.numLayers * 2 * sectionConfig.tokenDim
-            guard flat.shape.elementCount == adapter.prefixLength * rows else {
-                throw FormatError(
-                    .inconsistent,
-                    "the \(section.rawValue) control_trans holds \(flat.shape.elementCount) values; prefix_length \(adapter.prefixLength) x \(rows) expected",
-                    path: path, member: "control_trans")
-            }
-            let matrix = try Tensor(
-                dtype: flat.dtype, shape: Shape([adapter.prefixLength, rows]), bytes: flat.withUnsafeBytes { Array($0) })
-            do {
-                var content = CheckpointContent(
-                    form: .kv, prefixLength: adapter.prefixLength,
-                    layers: try FlatKVLayout.split(
-                        matrix, layers: sectionConfig.numLayers, kvHeads: sectionConfig.prefixKVHeads, headDim: sectionConfig.headDim))
-                content.mlp = [NamedTensor("flat.control_trans", flat)]
-                return content
-            } catch {
-                throw FormatError(.inconsistent, "\(error)", path: path, member: "control_trans")
-            }
-        }
-        guard let own = adapter.sections[.decoder] else { throw FormatError(.missingKey, "no self_prefix", path: path) }
-        var content = try layers(own, .decoder)
-        for section in [PrefixSection.encoder, .cross] {
-            guard let parameters = adapter.sections[section] else { continue }
-            let part = try layers(parameters, section)
-            if section == .encoder { content.encoderLayers = part.layers } else { content.crossLayers = part.layers }
-            content.mlp += part.mlp.map { NamedTensor("\(section.rawValue).\($0.name)", $0.tensor) }
-        }
-        content.positions = PositionConvention(prefixStart: 0, inputStart: 0)
-        return content
-    }
 }

@@ -20,15 +20,12 @@ struct AdapterHubTests {
         let store = dir.path + "/s"
         let run = try Processes.prefixkit(["import", store, "\(Self.root)/\(mode)/adapter", "--base", Self.base, "--name", "ah"])
         #expect(run.status == 0 && run.stdout.contains("AdapterHub prefix-tuning adapter 'prefix'"), "\(run.stdout)\(run.stderr)")
-        let verify = try Processes.prefixkit([
-            "verify", store, "ah", "--reference", "\(Self.root)/\(mode)/reference.npz", "--json", "--no-record",
-        ])
-        #expect(verify.status == 1, "\(verify.stderr)")
-        let report = try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any]
-        let checkpoint = try #require((report?["checkpoints"] as? [[String: Any]])?.first)
+        let verify = try VerifyRun.checkpoint(store, "ah", reference: "\(Self.root)/\(mode)/reference.npz")
+        #expect(verify.status == 1)
+        let checkpoint = verify.report
         let diagnosis = try #require(checkpoint["diagnosis"] as? [String: Any], "\(checkpoint)")
         #expect(diagnosis["bug"] as? String == "causal_mask_not_offset" && diagnosis["layer"] as? Int == 0, "\(diagnosis)")
-        #expect(try Processes.validateJSON(verify.stdout, schema: "verify.schema.json").status == 0)
+        #expect(try Processes.validateJSON(verify.json, schema: "verify.schema.json").status == 0)
         let inspect = try Processes.prefixkit(["inspect", store, "ah"])
         #expect(inspect.stdout.contains("input rows from 0") && inspect.stdout.contains("mlp          stored"), "\(inspect.stdout)")
     }
@@ -66,11 +63,7 @@ struct AdapterHubTests {
             "import", store, Self.root + "/bart/adapter", "--base", Processes.repositoryRoot + "/fixtures/seq2seq/bart/base", "--name", "b",
         ])
         #expect(run.status == 0 && run.stdout.contains("cross, encoder, self"), "\(run.stdout)\(run.stderr)")
-        let verify = try Processes.prefixkit([
-            "verify", store, "b", "--reference", Self.root + "/bart/reference.npz", "--json", "--no-record",
-        ])
-        let report = try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any]
-        let checkpoint = try #require((report?["checkpoints"] as? [[String: Any]])?.first, "\(verify.stderr)")
+        let checkpoint = try VerifyRun.checkpoint(store, "b", reference: Self.root + "/bart/reference.npz").report
         let checks = checkpoint["checks"] as? [[String: Any]] ?? []
         let encoder = checks.filter { $0["check"] as? String == "teacher-forced" && $0["section"] as? String == "encoder" }
         #expect(encoder.count == 2 && encoder.allSatisfy { $0["status"] as? String == "pass" }, "\(encoder)")

@@ -51,13 +51,8 @@ struct LegacyImportTests {
             let mine = try #require(ours["prefix." + name], "no prefix.\(name)")
             #expect(Closeness.relativeError(mine, try #require(value.tensor)) <= 1e-7, "\(name)")
         }
-        let verify = try Processes.prefixkit([
-            "verify", store, "ll", "--reference", Self.root + "/li-liang-bart/numpy_expected.npz", "--json", "--no-record",
-        ])
-        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
-        let report = try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any]
-        let checkpoint = try #require((report?["checkpoints"] as? [[String: Any]])?.first)
-        #expect(checkpoint["verdict"] as? String == "pass", "\(checkpoint)")
+        let verify = try VerifyRun.checkpoint(store, "ll", reference: Self.root + "/li-liang-bart/numpy_expected.npz")
+        #expect(verify.status == 0 && verify.report["verdict"] as? String == "pass", "\(verify.report)")
     }
 
     @Test("a Li & Liang seq2seq module on a one-stack base is refused, saying it needs an encoder-decoder")

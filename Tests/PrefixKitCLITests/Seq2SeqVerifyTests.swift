@@ -13,11 +13,8 @@ struct Seq2SeqVerifyTests {
 
     /// The report of `verify STORE NAME --reference FILE --json`, with the exit status.
     static func verify(_ store: String, _ name: String, reference: String?) throws -> (status: Int32, report: [String: Any]) {
-        let run = try Processes.prefixkit(
-            ["verify", store, name, "--json", "--no-record"] + (reference.map { ["--reference", $0] } ?? []))
-        let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
-        let checkpoint = try #require((object?["checkpoints"] as? [[String: Any]])?.first, "\(run.stdout)\(run.stderr)")
-        return (run.status, checkpoint)
+        let run = try VerifyRun.checkpoint(store, name, reference: reference)
+        return (run.status, run.report)
     }
 
     static func checks(_ report: [String: Any]) -> [[String: Any]] { report["checks"] as? [[String: Any]] ?? [] }

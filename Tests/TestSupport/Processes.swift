@@ -2,8 +2,11 @@ public import Foundation
 
 /// The result of running a child process.
 public struct ProcessResult: Sendable {
+    /// The exit status.
     public var status: Int32
+    /// What it printed on standard output.
     public var stdout: String
+    /// What it printed on standard error.
     public var stderr: String
     /// Whether the process was killed by a signal (and which).
     public var signal: Int32?

@@ -47,8 +47,9 @@ public struct HFModelDirectory: Sendable {
     static let foreignWeights = [".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".pkl"]
     /// The largest non-weight file kept (tokenizers are a few MB; each kept file is read whole).
     public static let maxFileSize = 64 << 20
-    /// The largest shard index read, and the most tensors it may map.
+    /// The largest shard index read.
     public static let maxIndexBytes = 16 << 20
+    /// The most tensors a shard index may map.
     public static let maxIndexEntries = 100_000
     /// The most non-weight bytes kept per directory.
     public static let maxFilesTotal = 256 << 20

@@ -25,12 +25,12 @@ public struct PTuningV2Checkpoint: Sendable {
         let task: TaskType
         if configJSON.contains("TokenClassification") {
             task = .tokenClassification
-        } else if configJSON.contains("SequenceClassification") || configJSON.contains("MultipleChoice") == false {
-            task = .sequenceClassification
-        } else {
+        } else if configJSON.contains("MultipleChoice") {
             throw FormatError(
                 .inconsistent, "a P-tuning v2 model for multiple choice, which PrefixKit has no head for", path: directory.path,
                 member: "architectures")
+        } else {
+            task = .sequenceClassification
         }
         var prefix: [String: HFModelDirectory.Item] = [:], head: [HFModelDirectory.Item] = [], base: [HFModelDirectory.Item] = []
         for item in directory.tensors {
