@@ -58,11 +58,37 @@ public enum Exporter {
         _ store: Store, reference: String, format: ExportFormat, out: String, dtype: DType? = nil,
         maxShardSize: Int? = nil, verify: Bool = true, force: Bool = false, progress: ((Int64) -> Void)? = nil
     ) throws -> ExportReport {
+        try place(out, force: force, outside: store.directory) { destination, temporary in
+            do {
+                return try write(
+                    store, reference: reference, format: format, destination: destination, temporary: temporary, dtype: dtype,
+                    maxShardSize: maxShardSize, verify: verify, progress: progress)
+            } catch let error as FormatError {
+                // Damage found in the store is reported as such, not as a write failure.
+                if let damage = error.cause as? StorageError, damage.code == .digestMismatch || damage.code == .structureMismatch {
+                    throw damage
+                }
+                throw error
+            }
+        }
+    }
+
+    /// Runs `write` on a temporary path beside `out` and moves what it wrote into place: `out`
+    /// must not exist unless `force` (then it is replaced once the new output is complete), and
+    /// may not lie inside the store at `outside`. Nothing is left behind when `write` throws.
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` `.invalidArgument` (inside the store),
+    ///   `.alreadyExists`; ``PrefixFormats/FormatError`` `.io` when the move fails; what `write` throws.
+    static func place(
+        _ out: String, force: Bool, outside store: String?, write: (_ destination: String, _ temporary: String) throws -> ExportReport
+    ) throws -> ExportReport {
         let destination = Store.normalizePath(out)
-        let absolute = URL(fileURLWithPath: destination).standardizedFileURL.resolvingSymlinksInPath().path
-        let storePath = URL(fileURLWithPath: store.directory).standardizedFileURL.resolvingSymlinksInPath().path
-        guard absolute != storePath, !absolute.hasPrefix(storePath + "/") else {
-            throw StorageError(.invalidArgument, "the destination is inside the store: export to a path outside it", path: destination)
+        if let store {
+            let absolute = URL(fileURLWithPath: destination).standardizedFileURL.resolvingSymlinksInPath().path
+            let storePath = URL(fileURLWithPath: store).standardizedFileURL.resolvingSymlinksInPath().path
+            guard absolute != storePath, !absolute.hasPrefix(storePath + "/") else {
+                throw StorageError(.invalidArgument, "the destination is inside the store: export to a path outside it", path: destination)
+            }
         }
         let exists = FileManager.default.fileExists(atPath: destination)
         if exists, !force {
@@ -74,24 +100,13 @@ public enum Exporter {
         let temporary = (parent.isEmpty ? "." : parent) + "/.\(name).tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: temporary)
         defer { try? FileManager.default.removeItem(atPath: temporary) }
-        var report: ExportReport
+        var report = try write(destination, temporary)
         do {
-            report = try write(
-                store, reference: reference, format: format, destination: destination, temporary: temporary, dtype: dtype,
-                maxShardSize: maxShardSize, verify: verify, progress: progress)
-        } catch let error as FormatError {
-            // Damage found in the store is reported as such, not as a write failure.
-            if let damage = error.cause as? StorageError, damage.code == .digestMismatch || damage.code == .structureMismatch {
-                throw damage
-            }
-            throw error
-        }
-        do {
-            // Replaced only once the new export is complete (`force`).
+            // Replaced only once the new output is complete (`force`).
             if exists { try FileManager.default.removeItem(atPath: destination) }
             try FileManager.default.moveItem(atPath: temporary, toPath: destination)
         } catch {
-            throw FormatError(.io, "cannot move the export into place: \(error.localizedDescription)", path: destination)
+            throw FormatError(.io, "cannot move the output into place: \(error.localizedDescription)", path: destination)
         }
         report.path = destination
         return report
@@ -112,53 +127,25 @@ public enum Exporter {
                 store, base: base, to: temporary, dtype: dtype, maxShardSize: maxShardSize, verify: verify, progress: progress)
         case .peft:
             let info = try store.checkpoint(reference)
-            var conversion: String?
-            var content = try store.load(info, verify: verify)
-            let head = content.head.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
-            if info.form == .hidden {
-                content = try store.stack(for: info, verify: verify).keyValuePrefix()
-                conversion = "hidden -> key/value (exact: norm, key/value projections, RoPE at 0..<Pn; computed in f64)"
-            }
-            let base = try store.base("base:" + info.baseFingerprint)
-            // The task PEFT loads the adapter for: the stored one, else the family's plain use.
-            let recipe = try? Architectures.recipe(for: base.config)
-            let bidirectional = recipe?.isBidirectional ?? false
-            let task =
-                info.task ?? (recipe?.isEncoderDecoder == true ? .seq2seqLM : bidirectional ? .featureExtraction : .causalLM)
-            if content.layout != .peftSeq2Seq, recipe?.isEncoderDecoder == true {
-                let (stored, note) = try peftLayers(fromDirect: content, reference: info.reference)
-                content.layers = stored
-                content.layout = .peftSeq2Seq
-                conversion = [conversion, note].compactMap { $0 }.joined(separator: "; ")
-            }
-            let layers = content.layers.map { convert($0, dtype) }
+            let adapter = try peftAdapter(store, info, verify: verify)
             try PEFTAdapter.write(
-                layers: layers, hiddenSize: base.config.hiddenSize, baseModel: Self.peftBaseModel(info, base), task: task,
-                head: head, layout: content.layout, to: temporary)
+                layers: adapter.layers.map { convert($0, dtype) }, configJSON: adapter.configJSON,
+                head: adapter.head.map { NamedTensor($0.name, convert($0.tensor, dtype)) }, to: temporary)
             report = ExportReport(
                 format: .peft, reference: info.reference, path: destination, files: ["adapter_config.json", "adapter_model.safetensors"],
-                bytesWritten: directorySize(temporary), conversion: conversion)
+                bytesWritten: directorySize(temporary), conversion: adapter.conversion)
         case .safetensors, .npz:
             let info = try store.checkpoint(reference)
             var content = try store.load(info, verify: verify)
             content.layers = content.layers.map { convert($0, dtype) }
             content.mlp = content.mlp.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
             content.head = content.head.map { NamedTensor($0.name, convert($0.tensor, dtype)) }
-            let sectioned = try store.base("base:" + info.baseFingerprint).config.encoderLayers != nil
-            let (tensors, metadata) = PrefixFile.entries(content, baseFingerprint: info.baseFingerprint, sectioned: sectioned)
-            if format == .safetensors {
-                try SafetensorsWriter.write(tensors, metadata: metadata, to: temporary)
-            } else {
-                if let odd = tensors.first(where: { NPYHeader.descr(for: $0.tensor.dtype) == nil }) {
-                    throw FormatError(
-                        .unsupportedDType,
-                        "NumPy cannot hold \(odd.tensor.dtype) (tensor \(odd.name)): export with --dtype f32, or to safetensors")
-                }
-                let meta =
-                    "{" + metadata.map { "\"\($0.key)\": \(Int($0.value) != nil ? $0.value : "\"\($0.value)\"")" }.joined(separator: ", ")
-                    + "}"
-                try NPZ.write(tensors.map { ($0.name, .tensor($0.tensor)) } + [("meta", .strings([meta], shape: []))], to: temporary)
-            }
+            let base = try store.base("base:" + info.baseFingerprint)
+            var (tensors, metadata) = PrefixFile.entries(
+                content, baseFingerprint: info.baseFingerprint, sectioned: base.config.encoderLayers != nil)
+            // What writing the file back to PEFT needs without the base: the adapter config.
+            if let config = try peftConfig(info, content, base) { metadata.append((PrefixFile.peftConfigKey, config)) }
+            try PrefixFile.write(tensors, metadata: metadata, to: temporary, format: format == .npz ? .npz : .safetensors)
             report = ExportReport(
                 format: format, reference: info.reference, path: destination, files: [(destination as NSString).lastPathComponent],
                 bytesWritten: Int64((try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0), conversion: nil)
@@ -178,53 +165,6 @@ public enum Exporter {
         for key in keys.isEmpty ? ["torch_dtype"] : keys { object[key] = name }
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return text }
         return String(decoding: data, as: UTF8.self) + "\n"
-    }
-
-    /// What an exported adapter names as its base (`base_model_name_or_path`): the adapter's own
-    /// value where it had one, else the Hub repository the base came from, else the base's
-    /// absolute path (so that PEFT finds it offline), else its alias.
-    static func peftBaseModel(_ info: CheckpointInfo, _ base: BaseInfo) -> String? {
-        info.provenance.baseModelNameOrPath ?? base.provenance.repository
-            ?? base.provenance.sourcePath.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? base.alias
-    }
-
-    /// The layers of PEFT's encoder-decoder layout that compute what a direct-layout checkpoint
-    /// does: decoder block i's prefix at stored layer 2i mod L, exact or refused.
-    ///
-    /// - Throws: ``PrefixStore/StorageError`` `.invalidArgument` saying why no PEFT adapter
-    ///   computes the checkpoint: an encoder or cross-attention section (PEFT has neither), or two
-    ///   blocks that PEFT's layout feeds from one stored layer holding different prefixes.
-    public static func peftLayers(fromDirect content: CheckpointContent, reference: String) throws -> (layers: [LayerPrefix], note: String)
-    {
-        func refuse(_ why: String) -> StorageError {
-            StorageError(.invalidArgument, "no PEFT adapter computes this checkpoint: \(why)", reference: reference)
-        }
-        if !content.encoderLayers.isEmpty {
-            throw refuse("it has an encoder prefix (\(content.encoderLayers.count) layers), and PEFT runs the encoder unprefixed")
-        }
-        if !content.crossLayers.isEmpty {
-            throw refuse(
-                "it has a cross-attention prefix (\(content.crossLayers.count) layers), and PEFT's cross-attention pair is dropped by transformers' cache"
-            )
-        }
-        let count = content.layers.count
-        let (stored, conflict) = PrefixLayout.peftStored(forBlocks: content.layers)
-        if let (a, b) = conflict {
-            throw refuse(
-                "PEFT's encoder-decoder layout feeds decoder blocks \(a) and \(b) from one stored layer (2i mod \(count) = \(2 * a % count)), but their prefixes differ"
-            )
-        }
-        let unread = stored.indices.filter { stored[$0] == nil }
-        guard let first = content.layers.first else { throw refuse("it has no layers") }
-        // Layers no block reads (even L): zeros of the same shape, as no computation sees them.
-        let zeros = LayerPrefix.kv(
-            key: try Tensor(zeros: first.parts[0].tensor.dtype, shape: first.parts[0].tensor.shape),
-            value: try Tensor(zeros: first.parts[1].tensor.dtype, shape: first.parts[1].tensor.shape))
-        var note = "direct -> PEFT's seq2seq layout (exact: decoder block i's prefix written at stored layer 2i mod \(count))"
-        if !unread.isEmpty {
-            note += "; stored layers \(unread.map(String.init).joined(separator: ", ")) are read by no block: written as zeros"
-        }
-        return (stored.map { $0 ?? zeros }, note)
     }
 
     /// Writes a base as an HF model directory: config.json, model.safetensors (or shards and an

@@ -110,6 +110,8 @@ public struct ImportOptions: Sendable {
     var hub: (repository: String, commit: String)?
     /// A PEFT adapter's own `base_model_name_or_path`, for provenance.
     var adapterBaseModel: String?
+    /// The `adapter_config.json` the source carried, kept to export it back verbatim.
+    var adapterConfig: String?
 
     /// Options with every default.
     public init() {}
@@ -182,7 +184,7 @@ public enum Importer {
                 task: adapter.config.taskType.map(TaskType.init(rawValue:)), head: adapter.head)
             // PEFT's encoder-decoder layout: the L stored layers as saved, and the mapping.
             content.layout = adapter.config.layout
-            options.adapterBaseModel = adapter.config.baseModelNameOrPath
+            (options.adapterBaseModel, options.adapterConfig) = (adapter.config.baseModelNameOrPath, adapter.configText)
             let detected =
                 "PEFT prefix-tuning adapter (\(adapter.config.prefixProjection ? "projected: the stored keys/values are the MLP's output, the MLP is not in the file" : "keys/values"))"
             return try finish(
@@ -219,6 +221,13 @@ public enum Importer {
                     .inconsistent,
                     "the file was exported from base \(fingerprint.prefix(12)), not \(base.shortReference); pass --base to override",
                     path: path)
+            }
+            // An adapter config carried by the file (one PrefixKit wrote from an adapter), kept when it describes the prefix.
+            if let text = contents.metadata[PrefixFile.peftConfigKey],
+                let config = try? PEFTAdapter.parseConfig(Array(text.utf8), path: path),
+                config.disagreement(with: content.layers, layout: content.layout) == nil
+            {
+                (options.adapterConfig, options.adapterBaseModel) = (text, config.baseModelNameOrPath)
             }
             let format = path.hasSuffix(".npz") ? "npz" : "safetensors"
             let detected =
@@ -280,6 +289,12 @@ public enum Importer {
         if let reference {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: reference, isDirectory: &isDirectory), isDirectory.boolValue {
+                if FileManager.default.fileExists(atPath: reference + "/catalog.sqlite") {
+                    throw StorageError(
+                        .invalidArgument,
+                        "--base '\(Names.printable(reference))' is a PrefixKit store, not an HF model directory: name a base stored here as base:FP or its alias, or write one out with `prefixkit export \(Names.printable(reference)) base:FP --format hf --out DIR` and pass DIR",
+                        path: reference)
+                }
                 let directory = try HFModelDirectory(path: Store.normalizePath(reference))
                 // Saved (or found already stored, by fingerprint) only once the prefix is known to fit.
                 return Target(base: nil, config: directory.config, pending: directory)
@@ -409,7 +424,7 @@ public enum Importer {
                     provenance: {
                         var provenance = Provenance(sourceFormat: format, sourcePath: Importer.absolute(source), training: options.training)
                         (provenance.repository, provenance.revision) = (options.hub?.repository, options.hub?.commit)
-                        provenance.baseModelNameOrPath = options.adapterBaseModel
+                        (provenance.baseModelNameOrPath, provenance.adapterConfig) = (options.adapterBaseModel, options.adapterConfig)
                         return provenance
                     }()),
                 progress: progress)

@@ -17,6 +17,9 @@ public struct Provenance: Sendable, Codable, Hashable {
     public var revision: String?
     /// A PEFT adapter's own `base_model_name_or_path`, kept for exporting it back.
     public var baseModelNameOrPath: String?
+    /// The adapter's `adapter_config.json` as it was read (a PEFT adapter, or a prefix file
+    /// carrying one as `peft_config`), written back verbatim when the checkpoint exports to PEFT.
+    public var adapterConfig: String?
 
     /// Creates a provenance record (the tool version defaults to this build's).
     public init(
@@ -30,7 +33,9 @@ public struct Provenance: Sendable, Codable, Hashable {
 
     /// The details beyond format, path and version, as the catalog keeps them (JSON), or nil.
     var detailJSON: String? {
-        let detail = Detail(training: training, repository: repository, revision: revision, baseModelNameOrPath: baseModelNameOrPath)
+        let detail = Detail(
+            training: training, repository: repository, revision: revision, baseModelNameOrPath: baseModelNameOrPath,
+            adapterConfig: adapterConfig)
         guard detail != Detail() else { return nil }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -40,14 +45,14 @@ public struct Provenance: Sendable, Codable, Hashable {
     /// Reads the catalog's details back (unreadable details are left out, not fatal).
     mutating func read(detail json: String?) {
         guard let json, let detail = try? JSONDecoder().decode(Detail.self, from: Data(json.utf8)) else { return }
-        (training, repository, revision, baseModelNameOrPath) = (
-            detail.training, detail.repository, detail.revision, detail.baseModelNameOrPath
+        (training, repository, revision, baseModelNameOrPath, adapterConfig) = (
+            detail.training, detail.repository, detail.revision, detail.baseModelNameOrPath, detail.adapterConfig
         )
     }
 
     private struct Detail: Codable, Equatable {
         var training: TrainingRecord?
-        var repository: String?, revision: String?, baseModelNameOrPath: String?
+        var repository: String?, revision: String?, baseModelNameOrPath: String?, adapterConfig: String?
     }
 }
 

@@ -82,6 +82,29 @@ struct ErrorMessageTests {
         #expect(try Processes.prefixkit(["check", store]).status == 0)
     }
 
+    @Test("convert between prefix files needs no base; hidden -> PEFT asks for one; a store given as --base is named as such")
+    func convertWithoutBase() throws {
+        let dir = TemporaryDirectory()
+        let npz = dir.path + "/p.npz"
+        let plain = try Processes.prefixkit(["convert", Self.fixture + "/adapter", npz, "--to", "npz"])
+        #expect(plain.status == 0 && plain.stdout.contains("no base needed"), "\(plain.stderr)")
+        let back = try Processes.prefixkit(["convert", npz, dir.path + "/back", "--to", "peft", "--json"])
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(try Processes.validateJSON(back.stdout, schema: "export.schema.json").status == 0)
+        let hidden = try Processes.prefixkit(["convert", Self.fixture + "/hidden_prefix.npz", dir.path + "/h", "--to", "peft"])
+        #expect(hidden.status == 2 && hidden.stderr.contains("pass --base DIR"), "\(hidden.stderr)")
+        let store = dir.path + "/s"
+        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/base"]).status == 0)
+        for command in [
+            ["convert", Self.fixture + "/hidden_prefix.npz", dir.path + "/h", "--to", "peft", "--base", store],
+            ["import", dir.path + "/other", Self.fixture + "/adapter", "--base", store],
+        ] {
+            let refused = try Processes.prefixkit(command)
+            #expect(refused.status == 2 && refused.stderr.contains("is a PrefixKit store, not an HF model directory"), "\(refused.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/h") && !FileManager.default.fileExists(atPath: dir.path + "/other"))
+    }
+
     @Test("with --json an error is one JSON object on stderr that validates, for PrefixKit's errors and for argument parsing")
     func jsonErrors() throws {
         let dir = TemporaryDirectory()

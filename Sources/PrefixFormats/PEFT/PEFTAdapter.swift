@@ -39,6 +39,8 @@ public struct PEFTAdapter: Sendable {
     public let path: String
     /// The configuration.
     public let config: Config
+    /// `adapter_config.json` as it was read.
+    public let configText: String
     /// The flat keys and values, `[Pn, L*2*token_dim]`.
     public let promptEmbeddings: Tensor
     /// The task head PEFT saved beside the prefix (`modules_to_save`: `classifier.weight`, ...),
@@ -67,52 +69,8 @@ public struct PEFTAdapter: Sendable {
         self.path = path
         let configPath = path + "/adapter_config.json"
         let data = [UInt8](try InputFile.read(configPath, limit: 1 << 20, what: "adapter_config.json"))
-        let json: JSONValue
-        do { json = try BoundedJSON.parse(data) } catch {
-            var error = error
-            error.path = configPath
-            throw error
-        }
-        guard case .object(let members) = json else {
-            throw FormatError(.malformedJSON, "adapter_config.json is not an object", path: configPath)
-        }
-        let fields = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        func int(_ key: String) throws(FormatError) -> Int {
-            guard case .number(let text)? = fields[key], let value = Int(text), value > 0 else {
-                throw FormatError(.missingKey, "adapter_config.json needs a positive integer '\(key)'", path: configPath, member: key)
-            }
-            // The same bound as a model config's dimensions: products of these never overflow.
-            guard value <= PEFTAdapter.fieldLimit else {
-                throw FormatError(
-                    .outOfRange, "'\(key)' is \(value), beyond the limit of \(PEFTAdapter.fieldLimit)", path: configPath, member: key)
-            }
-            return value
-        }
-        func string(_ key: String) -> String? { if case .string(let s)? = fields[key] { s } else { nil } }
-        let peftType = string("peft_type") ?? "?"
-        guard peftType == "PREFIX_TUNING" else {
-            throw FormatError(.unsupportedDType, "the adapter is \(peftType), not PREFIX_TUNING", path: configPath, member: "peft_type")
-        }
-        var submodules = 1
-        if case .number(let text)? = fields["num_transformer_submodules"], let n = Int(text) { submodules = n }
-        guard submodules == 1 || submodules == 2 else {
-            throw FormatError(
-                .inconsistent, "num_transformer_submodules is \(submodules); PEFT writes 1 (decoders, encoders) or 2 (encoder-decoders)",
-                path: configPath, member: "num_transformer_submodules")
-        }
-        var encoderHidden: Int?
-        if case .number(let text)? = fields["encoder_hidden_size"] { encoderHidden = Int(text) }
-        var projection = false
-        if case .bool(let b)? = fields["prefix_projection"] { projection = b }
-        config = Config(
-            numVirtualTokens: try int("num_virtual_tokens"), numLayers: try int("num_layers"), tokenDim: try int("token_dim"),
-            numAttentionHeads: try int("num_attention_heads"), encoderHiddenSize: encoderHidden, prefixProjection: projection,
-            taskType: string("task_type"), baseModelNameOrPath: string("base_model_name_or_path"), numTransformerSubmodules: submodules)
-        guard config.tokenDim % config.numAttentionHeads == 0 else {
-            throw FormatError(
-                .inconsistent, "token_dim \(config.tokenDim) is not a multiple of num_attention_heads \(config.numAttentionHeads)",
-                path: configPath, member: "token_dim")
-        }
+        config = try Self.parseConfig(data, path: configPath)
+        configText = String(decoding: data, as: UTF8.self)
         // safetensors, else PEFT's pickled `adapter_model.bin` (read without executing it).
         var weights = path + "/adapter_model.safetensors"
         let items: [HFModelDirectory.Item]
@@ -175,6 +133,61 @@ public struct PEFTAdapter: Sendable {
         self.head = head
     }
 
+    /// Reads and checks the fields of an `adapter_config.json` (at `configPath`, named in errors).
+    ///
+    /// - Throws: ``FormatError``: `.malformedJSON`, `.unsupportedDType` (not PREFIX_TUNING),
+    ///   `.missingKey` / `.outOfRange` for a dimension, `.inconsistent` for
+    ///   `num_transformer_submodules` other than 1 or 2 or a `token_dim` not divisible by the heads.
+    public static func parseConfig(_ data: [UInt8], path configPath: String) throws(FormatError) -> Config {
+        let json: JSONValue
+        do { json = try BoundedJSON.parse(data) } catch {
+            var error = error
+            error.path = configPath
+            throw error
+        }
+        guard case .object(let members) = json else {
+            throw FormatError(.malformedJSON, "adapter_config.json is not an object", path: configPath)
+        }
+        let fields = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        func int(_ key: String) throws(FormatError) -> Int {
+            guard case .number(let text)? = fields[key], let value = Int(text), value > 0 else {
+                throw FormatError(.missingKey, "adapter_config.json needs a positive integer '\(key)'", path: configPath, member: key)
+            }
+            // The same bound as a model config's dimensions: products of these never overflow.
+            guard value <= PEFTAdapter.fieldLimit else {
+                throw FormatError(
+                    .outOfRange, "'\(key)' is \(value), beyond the limit of \(PEFTAdapter.fieldLimit)", path: configPath, member: key)
+            }
+            return value
+        }
+        func string(_ key: String) -> String? { if case .string(let s)? = fields[key] { s } else { nil } }
+        let peftType = string("peft_type") ?? "?"
+        guard peftType == "PREFIX_TUNING" else {
+            throw FormatError(.unsupportedDType, "the adapter is \(peftType), not PREFIX_TUNING", path: configPath, member: "peft_type")
+        }
+        var submodules = 1
+        if case .number(let text)? = fields["num_transformer_submodules"], let n = Int(text) { submodules = n }
+        guard submodules == 1 || submodules == 2 else {
+            throw FormatError(
+                .inconsistent, "num_transformer_submodules is \(submodules); PEFT writes 1 (decoders, encoders) or 2 (encoder-decoders)",
+                path: configPath, member: "num_transformer_submodules")
+        }
+        var encoderHidden: Int?
+        if case .number(let text)? = fields["encoder_hidden_size"] { encoderHidden = Int(text) }
+        var projection = false
+        if case .bool(let b)? = fields["prefix_projection"] { projection = b }
+        let config = Config(
+            numVirtualTokens: try int("num_virtual_tokens"), numLayers: try int("num_layers"), tokenDim: try int("token_dim"),
+            numAttentionHeads: try int("num_attention_heads"), encoderHiddenSize: encoderHidden, prefixProjection: projection,
+            taskType: string("task_type"), baseModelNameOrPath: string("base_model_name_or_path"), numTransformerSubmodules: submodules)
+        guard config.tokenDim % config.numAttentionHeads == 0 else {
+            throw FormatError(
+                .inconsistent, "token_dim \(config.tokenDim) is not a multiple of num_attention_heads \(config.numAttentionHeads)",
+                path: configPath, member: "token_dim")
+        }
+        return config
+    }
+
     /// The per-layer keys and values, `[Hkv, Pn, hd]`.
     public func layers() throws(FormatError) -> [LayerPrefix] {
         do {
@@ -185,27 +198,30 @@ public struct PEFTAdapter: Sendable {
         }
     }
 
-    /// Writes an adapter directory as PEFT 0.21 does: `adapter_config.json` (sorted keys, two-space
-    /// indent) and `adapter_model.safetensors` (`prompt_embeddings`, metadata `format: pt`).
+    /// The `adapter_config.json` PEFT 0.21 writes for `layers` (sorted keys, two-space indent).
     ///
-    /// - Throws: ``FormatError`` `.io`, `.inconsistent` when the layers do not join.
-    public static func write(
-        layers: [LayerPrefix], hiddenSize: Int, baseModel: String?, task: TaskType = .causalLM, head: [NamedTensor] = [],
-        layout: PrefixLayout = .direct, to directory: String
-    ) throws(FormatError) {
-        let flat: Tensor
-        do { flat = try FlatKVLayout.join(layers) } catch { throw FormatError(.inconsistent, "\(error)", path: directory) }
-        guard case .kv(let key, _)? = layers.first else { throw FormatError(.inconsistent, "no layers", path: directory) }
-        let heads = key.shape[0], pn = key.shape[1], hd = key.shape[2]
+    /// - Parameters:
+    ///   - layers: the stored layers' keys and values, `[Hkv, Pn, hd]` each.
+    ///   - hiddenSize: `encoder_hidden_size` (PEFT's default is `token_dim`).
+    ///   - baseModel: `base_model_name_or_path`.
+    ///   - task: `task_type`.
+    ///   - saved: whether a task head is saved beside the prefix (`modules_to_save`).
+    ///   - layout: the encoder-decoder layout writes `num_transformer_submodules: 2`.
+    public static func configJSON(
+        layers: [LayerPrefix], hiddenSize: Int, baseModel: String?, task: TaskType = .causalLM, saved: Bool = false,
+        layout: PrefixLayout = .direct
+    ) -> String {
+        let shape = layers.first?.parts.first?.tensor.shape.dimensions ?? [0, 0, 0]
+        let heads = shape.count == 3 ? shape[0] : 0, pn = shape.count == 3 ? shape[1] : 0, hd = shape.count == 3 ? shape[2] : 0
         let base = baseModel.map(SerdeJSON.quoted) ?? "null"
-        let json = """
+        return """
             {
               "auto_mapping": null,
               "base_model_name_or_path": \(base),
               "encoder_hidden_size": \(hiddenSize),
               "inference_mode": true,
               "init_weights": null,
-              "modules_to_save": \(head.isEmpty ? "null" : "[\n    \"classifier\",\n    \"score\"\n  ]"),
+              "modules_to_save": \(saved ? "[\n    \"classifier\",\n    \"score\"\n  ]" : "null"),
               "num_attention_heads": \(heads),
               "num_layers": \(layers.count),
               "num_transformer_submodules": \(layout == .peftSeq2Seq ? 2 : 1),
@@ -218,6 +234,30 @@ public struct PEFTAdapter: Sendable {
               "token_dim": \(heads * hd)
             }
             """
+    }
+
+    /// Writes an adapter directory as PEFT 0.21 does: `adapter_config.json` (sorted keys, two-space
+    /// indent) and `adapter_model.safetensors` (`prompt_embeddings`, metadata `format: pt`).
+    ///
+    /// - Throws: ``FormatError`` `.io`, `.inconsistent` when the layers do not join.
+    public static func write(
+        layers: [LayerPrefix], hiddenSize: Int, baseModel: String?, task: TaskType = .causalLM, head: [NamedTensor] = [],
+        layout: PrefixLayout = .direct, to directory: String
+    ) throws(FormatError) {
+        let json = configJSON(
+            layers: layers, hiddenSize: hiddenSize, baseModel: baseModel, task: task, saved: !head.isEmpty, layout: layout)
+        try write(layers: layers, configJSON: json, head: head, to: directory)
+    }
+
+    /// Writes an adapter directory with `configJSON` as its `adapter_config.json`, byte for byte,
+    /// and the layers (and head) as PEFT saves them in `adapter_model.safetensors`.
+    ///
+    /// - Throws: ``FormatError`` `.io`, `.inconsistent` when the layers do not join.
+    public static func write(layers: [LayerPrefix], configJSON json: String, head: [NamedTensor] = [], to directory: String)
+        throws(FormatError)
+    {
+        let flat: Tensor
+        do { flat = try FlatKVLayout.join(layers) } catch { throw FormatError(.inconsistent, "\(error)", path: directory) }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try Data(json.utf8).write(to: URL(fileURLWithPath: directory + "/adapter_config.json"), options: .atomic)
@@ -228,5 +268,24 @@ public struct PEFTAdapter: Sendable {
             head.map { NamedTensor("base_model." + $0.name, $0.tensor) } + [NamedTensor("prompt_embeddings", flat)],
             metadata: [("format", "pt")],
             to: directory + "/adapter_model.safetensors")
+    }
+}
+
+extension PEFTAdapter.Config {
+    /// What in this config disagrees with `layers` stored in `layout`, or nil when it describes
+    /// them: the layer count, heads, `token_dim`, `num_virtual_tokens` and submodules.
+    public func disagreement(with layers: [LayerPrefix], layout: PrefixLayout) -> String? {
+        guard let shape = layers.first?.parts.first?.tensor.shape.dimensions, shape.count == 3,
+            layers.allSatisfy({ $0.parts.count == 2 })
+        else { return "the prefix is not in key/value form" }
+        let checks: [(String, Int, Int)] = [
+            ("num_layers", numLayers, layers.count), ("num_attention_heads", numAttentionHeads, shape[0]),
+            ("num_virtual_tokens", numVirtualTokens, shape[1]), ("token_dim", tokenDim, shape[0] * shape[2]),
+            ("num_transformer_submodules", numTransformerSubmodules, layout == .peftSeq2Seq ? 2 : 1),
+        ]
+        for (field, said, found) in checks where said != found {
+            return "\(field) is \(said) but the prefix has \(found)"
+        }
+        return nil
     }
 }

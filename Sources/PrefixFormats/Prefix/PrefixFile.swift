@@ -214,6 +214,31 @@ public enum PrefixFile {
         return content
     }
 
+    /// Builds checkpoint content from the file alone, with no base to say how many layers it
+    /// needs: the layer counts are the ones the names hold (every layer `0..<count` of each
+    /// section must be there). A file is an encoder-decoder's when it names sections or its
+    /// metadata records an encoder-decoder `prefix_layout`.
+    ///
+    /// - Returns: the content, and whether it is an encoder-decoder's (its names sectioned).
+    /// - Throws: ``FormatError`` as ``content(_:path:flat:tensor:layers:kvHeads:headDim:encoderLayers:)``.
+    public static func standalone(_ contents: Contents, path: String) throws(FormatError) -> (
+        content: CheckpointContent, encoderDecoder: Bool
+    ) {
+        var counts: [PrefixSection: Int] = [:]
+        var sectioned = false
+        for item in contents.tensors {
+            guard let (section, layer, _) = parsePrefixName(item.name) else { continue }
+            sectioned = sectioned || section != nil
+            counts[section ?? .decoder] = max(counts[section ?? .decoder] ?? 0, layer + 1)
+        }
+        let layout = contents.metadata["prefix_layout"]
+        let encoderDecoder = sectioned || (layout != nil && layout != PrefixLayout.direct.rawValue)
+        let content = try content(
+            contents, path: path, flat: false, tensor: nil, layers: counts[.decoder] ?? 0, kvHeads: 0, headDim: 0,
+            encoderLayers: encoderDecoder ? counts[.encoder] ?? 0 : nil)
+        return (content, encoderDecoder)
+    }
+
     /// One section's tensors as found, by layer.
     private struct SectionTensors {
         var hidden: [Int: Tensor] = [:], keys: [Int: Tensor] = [:], values: [Int: Tensor] = [:]
@@ -288,7 +313,7 @@ public enum PrefixFile {
     /// With `sectioned` (an encoder-decoder's checkpoint), every layer is named by its section
     /// (`prefix.decoder.layer_00.key`, `prefix.encoder...`, `prefix.cross...`) and the metadata
     /// records the layout and the encoder's positions.
-    public static func entries(_ content: CheckpointContent, baseFingerprint: String, sectioned: Bool = false) -> (
+    public static func entries(_ content: CheckpointContent, baseFingerprint: String?, sectioned: Bool = false) -> (
         tensors: [NamedTensor], metadata: [(key: String, value: String)]
     ) {
         var tensors: [NamedTensor] = []
@@ -303,8 +328,9 @@ public enum PrefixFile {
         }
         tensors += content.mlp.map { NamedTensor("prefix_mlp." + $0.name, $0.tensor) }
         tensors += content.head.map { NamedTensor("task_head." + $0.name, $0.tensor) }
-        var metadata: [(key: String, value: String)] = [
-            ("base_fingerprint", baseFingerprint), ("form", content.form.rawValue), ("Pn", "\(content.prefixLength)"),
+        var metadata: [(key: String, value: String)] = baseFingerprint.map { [("base_fingerprint", $0)] } ?? []
+        metadata += [
+            ("form", content.form.rawValue), ("Pn", "\(content.prefixLength)"),
             ("prefix_start", "\(content.positions.prefixStart)"), ("input_start", "\(content.positions.inputStart)"),
         ]
         if let task = content.task { metadata.append(("task_type", task.rawValue)) }
@@ -316,5 +342,45 @@ public enum PrefixFile {
             }
         }
         return (tensors, metadata)
+    }
+
+    /// The metadata key holding the `adapter_config.json` that writes the file back to PEFT.
+    public static let peftConfigKey = "peft_config"
+
+    /// The containers a prefix file comes in.
+    public enum Container: String, Sendable {
+        /// NumPy `.npz`: metadata as the JSON string array `meta`.
+        case npz
+        /// safetensors: metadata in `__metadata__`.
+        case safetensors
+
+        /// The container `path`'s extension names, if any.
+        public init?(path: String) {
+            if path.hasSuffix(".npz") { self = .npz } else if path.hasSuffix(".safetensors") { self = .safetensors } else { return nil }
+        }
+    }
+
+    /// Writes `tensors` and `metadata` as `container` at `path`. In `.npz` the metadata is the JSON
+    /// object `meta`, integers as numbers and everything else as strings.
+    ///
+    /// - Throws: ``FormatError`` `.unsupportedDType` for a dtype NumPy cannot hold, `.io`.
+    public static func write(
+        _ tensors: [NamedTensor], metadata: [(key: String, value: String)], to path: String, format container: Container
+    ) throws(FormatError) {
+        switch container {
+        case .safetensors:
+            try SafetensorsWriter.write(tensors, metadata: metadata, to: path)
+        case .npz:
+            if let odd = tensors.first(where: { NPYHeader.descr(for: $0.tensor.dtype) == nil }) {
+                throw FormatError(
+                    .unsupportedDType,
+                    "NumPy cannot hold \(odd.tensor.dtype) (tensor \(odd.name)): export with --dtype f32, or to safetensors")
+            }
+            let fields = metadata.map { field in
+                SerdeJSON.quoted(field.key) + ": " + (Int(field.value) != nil ? field.value : SerdeJSON.quoted(field.value))
+            }
+            let meta = "{" + fields.joined(separator: ", ") + "}"
+            try NPZ.write(tensors.map { ($0.name, .tensor($0.tensor)) } + [("meta", .strings([meta], shape: []))], to: path)
+        }
     }
 }

@@ -5,8 +5,14 @@ import PrefixKit
 /// `prefixkit convert`: file to file through a temporary store.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert any import source to any export format, through a temporary store.",
-        discussion: "For a prefix, --base DIR names the HF model directory it applies to.")
+        abstract: "Convert any import source to any export format.",
+        discussion: """
+            Between prefix files (a PEFT adapter, .npz, .safetensors) the conversion goes file to file and needs no \
+            base: the adapter's config and the file's names carry layers, heads and token_dim, and a file written from \
+            an adapter keeps its adapter_config.json (PEFT -> npz -> PEFT is byte-identical). A hidden-form prefix to \
+            PEFT needs --base DIR, the HF model directory it applies to; so does --layout flat-kv. With --base, the \
+            conversion goes through a temporary store and checks that the prefix fits the base.
+            """)
 
     @Argument(help: "The file or directory to convert (as for import).")
     var source: String
@@ -32,6 +38,13 @@ struct Convert: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
+        if base == nil, FileConverter.handles(source: source, format: to, flatKV: layout == "flat-kv") {
+            let report = try FileConverter.run(source: source, format: to, out: dest, dtype: dtype?.dtype, force: force)
+            if output.json { return try JSONOutput.print(report) }
+            print("converted \(source) to \(to.rawValue) at \(report.path) (no base needed): \(report.files.joined(separator: ", "))")
+            if let conversion = report.conversion { print("  \(conversion)") }
+            return
+        }
         let temporary = FileManager.default.temporaryDirectory.path + "/prefixkit-convert-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: temporary) }
         let store = try Store.create(at: temporary)
