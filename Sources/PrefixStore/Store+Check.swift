@@ -54,10 +54,12 @@ extension Store {
     ///   - record: save the result as a `check_run` row.
     ///   - isolation: where libhdf5 reads the blobs' metadata; `prefixkit` reads it in a child
     ///     process, so that damage which crashes or bloats libhdf5 is reported, not suffered.
+    ///   - progress: called after each blob with the blob bytes checked so far and in all.
     /// - Returns: every finding, errors first, with counts of what was checked.
     /// - Throws: ``StorageError`` when the catalog cannot be queried.
-    public func check(digests: Bool = true, record: Bool = true, isolation: BlobIsolation = .inProcess) throws(StorageError) -> CheckReport
-    {
+    public func check(
+        digests: Bool = true, record: Bool = true, isolation: BlobIsolation = .inProcess, progress: ProgressHandler? = nil
+    ) throws(StorageError) -> CheckReport {
         let started = Store.timestamp()
         var findings: [CheckFinding] = []
         func error(_ check: String, _ message: String, path: String? = nil, owners: [String]? = nil, tensor: String? = nil) {
@@ -95,7 +97,13 @@ extension Store {
         func deletedSince(_ blob: BlobRecord) -> Bool {
             (try? read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM blob WHERE id = ?", arguments: [blob.id]) }) == 0
         }
+        let totalBytes = blobs.reduce(Int64(0)) { $0 + $1.byteLength }
+        var bytesDone: Int64 = 0
         for blob in blobs {
+            defer {
+                bytesDone += blob.byteLength
+                progress?(bytesDone, totalBytes)
+            }
             let before = findings.count
             defer {
                 if findings.count > before, deletedSince(blob) { findings.removeSubrange(before...) }

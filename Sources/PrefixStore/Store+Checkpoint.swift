@@ -288,6 +288,11 @@ extension Store {
                 arguments: [id]) != nil
         var provenance = Provenance(sourceFormat: record.sourceFormat, sourcePath: record.sourcePath, toolVersion: record.toolVersion)
         provenance.read(detail: record.provenanceDetail)
+        let bytes =
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT coalesce(sum(t.byte_length), 0) FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id WHERE ct.checkpoint_id = ?",
+                arguments: [id]) ?? 0
         return CheckpointInfo(
             id: id, name: record.name, step: record.step, baseFingerprint: record.baseFingerprint,
             parent: parent, tags: tags, form: form, prefixLength: record.prefixLength,
@@ -296,6 +301,7 @@ extension Store {
             hasMLP: record.hasMlp, hasProbe: hasProbe, task: record.taskType.map(TaskType.init(rawValue:)), createdAt: record.createdAt,
             provenance: provenance,
             layout: layout, encoderLayers: record.encoderLayers, crossLayers: record.crossLayers,
-            encoderPositions: PositionConvention(prefixStart: record.encoderPrefixStart, inputStart: record.encoderInputStart))
+            encoderPositions: PositionConvention(prefixStart: record.encoderPrefixStart, inputStart: record.encoderInputStart),
+            byteCount: bytes)
     }
 }

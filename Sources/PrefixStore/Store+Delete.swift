@@ -16,6 +16,8 @@ public struct RemovalSummary: Sendable, Codable, Hashable {
     public var leftoverFiles: Int = 0
     /// Bytes freed on disk.
     public var bytesFreed: Int64 = 0
+    /// Whether this is what a dry run found: nothing was removed, the counts say what would be.
+    public var dryRun = false
 }
 
 extension Store {
@@ -25,14 +27,26 @@ extension Store {
     /// with `cascade`, which deletes those dependents too. Blob files are removed only when no
     /// remaining tensor references them, after the catalog transaction commits.
     ///
+    /// - Parameters:
+    ///   - reference: the checkpoint or base.
+    ///   - cascade: delete what depends on it too.
+    ///   - allSteps: delete every step of the checkpoint's name (a parent among them is no
+    ///     dependent; one of another name is, and needs `cascade`).
+    ///   - dryRun: remove nothing; the summary says what would go and the bytes it would free.
     /// - Throws: ``StorageError`` `.notFound`, `.inUse` (listing the dependents), `.storeLocked`.
     @discardableResult
-    public func delete(_ reference: String, cascade: Bool = false) throws(StorageError) -> RemovalSummary {
+    public func delete(_ reference: String, cascade: Bool = false, allSteps: Bool = false, dryRun: Bool = false) throws(StorageError)
+        -> RemovalSummary
+    {
         let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
         let isBase = reference.hasPrefix("base:") || (try? checkpoint(reference)) == nil
+        if isBase, allSteps {
+            throw StorageError(.invalidArgument, "--all-steps deletes the steps of a checkpoint name, not a base", reference: reference)
+        }
         var summary = RemovalSummary()
-        let files: [(path: String, bytes: Int64)] = try write { db in
+        summary.dryRun = dryRun
+        let files: [(path: String, bytes: Int64)] = try write(rehearsal: dryRun) { db in
             if isBase {
                 let base = try Store.resolveBase(db, reference)
                 let users = try String.fetchAll(
@@ -49,22 +63,30 @@ extension Store {
                 try db.execute(sql: "DELETE FROM base WHERE fingerprint = ?", arguments: [base.fingerprint])
             } else {
                 let info = try Store.resolveCheckpoint(db, reference)
+                let ids =
+                    allSteps
+                    ? try Int64.fetchAll(db, sql: "SELECT id FROM checkpoint WHERE name = ? ORDER BY step", arguments: [info.name])
+                    : [info.id]
+                let targets = try String.fetchAll(
+                    db, sql: "SELECT name || '@' || step FROM checkpoint WHERE id IN (\(ids.map(String.init).joined(separator: ","))) ORDER BY step")
                 let descendants = try String.fetchAll(
                     db,
                     sql: """
-                        WITH RECURSIVE d(id) AS (SELECT id FROM checkpoint WHERE parent_id = ?
+                        WITH RECURSIVE d(id) AS (SELECT id FROM checkpoint WHERE parent_id IN (\(ids.map(String.init).joined(separator: ",")))
                                                 UNION SELECT c.id FROM checkpoint c JOIN d ON c.parent_id = d.id)
                         SELECT name || '@' || step FROM checkpoint WHERE id IN d ORDER BY name, step
-                        """, arguments: [info.id])
+                        """
+                ).filter { !targets.contains($0) }
                 if !descendants.isEmpty && !cascade {
                     throw StorageError(
                         .inUse,
                         "checkpoint is the parent of \(descendants.prefix(5).joined(separator: ", "))\(descendants.count > 5 ? ", …" : ""); pass --cascade to delete them too",
-                        reference: info.reference)
+                        reference: allSteps ? info.name : info.reference)
                 }
-                summary.checkpoints = [info.reference] + descendants
-                try db.execute(sql: "DELETE FROM checkpoint WHERE id = ?", arguments: [info.id])
+                summary.checkpoints = targets + descendants
+                try db.execute(sql: "DELETE FROM checkpoint WHERE id IN (\(ids.map(String.init).joined(separator: ",")))")
             }
+            if dryRun { return try Store.deleteUnreferenced(db, summary: &summary) }
             // The manifests go before the commit: a deleted object is never brought back.
             for reference in summary.checkpoints {
                 let parts = reference.split(separator: "@")
@@ -75,7 +97,7 @@ extension Store {
             for fingerprint in summary.bases { try? FileSystem.remove(manifestPath(base: fingerprint)) }
             return try Store.deleteUnreferenced(db, summary: &summary)
         }
-        removeFiles(files, summary: &summary)
+        removeFiles(files, summary: &summary, dryRun: dryRun)
         return summary
     }
 
@@ -95,7 +117,7 @@ extension Store {
         return blobs.map { ($0.path, $0.byteLength) }
     }
 
-    func removeFiles(_ files: [(path: String, bytes: Int64)], summary: inout RemovalSummary) {
+    func removeFiles(_ files: [(path: String, bytes: Int64)], summary: inout RemovalSummary, dryRun: Bool = false) {
         for file in files {
             // Only what a save created: a regular file named like a blob, inside blobs/. A failure
             // here only leaves an unreferenced file, which gc removes later.
@@ -103,7 +125,7 @@ extension Store {
             guard file.path.hasPrefix("blobs/"), Store.isBlobName(String(file.path.dropFirst(6)), suffix: ".h5"),
                 FileSystem.kind(path) == .regular
             else { continue }
-            if (try? FileSystem.remove(path)) != nil {
+            if dryRun || (try? FileSystem.remove(path)) != nil {
                 summary.blobFiles += 1
                 summary.bytesFreed += file.bytes
             }
@@ -115,20 +137,22 @@ extension Store {
     ///
     /// Takes the writer lock, so it never removes the blob of a save in progress.
     ///
+    /// - Parameter dryRun: remove nothing; the summary says what would go and the bytes it would free.
     /// - Throws: ``StorageError`` `.storeLocked`, `.io`.
     @discardableResult
-    public func gc() throws(StorageError) -> RemovalSummary {
+    public func gc(dryRun: Bool = false) throws(StorageError) -> RemovalSummary {
         let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
         var summary = RemovalSummary()
-        let files = try write { db in try Store.deleteUnreferenced(db, summary: &summary) }
-        removeFiles(files, summary: &summary)
+        summary.dryRun = dryRun
+        let files = try write(rehearsal: dryRun) { db in try Store.deleteUnreferenced(db, summary: &summary) }
+        removeFiles(files, summary: &summary, dryRun: dryRun)
         let known = Set(try read { db in try String.fetchAll(db, sql: "SELECT path FROM blob") })
         // Blob files a manifest names are kept: the catalog may have lost their rows (recover).
         let needed = Set(manifestBlobPaths().map { "\(directory)/\($0)" })
         for leftover in leftovers(known: known).removable where !needed.contains(leftover) {
             let size = (try? FileSystem.fileSize(leftover)) ?? nil
-            try FileSystem.remove(leftover)
+            if !dryRun { try FileSystem.remove(leftover) }
             summary.leftoverFiles += 1
             summary.bytesFreed += Int64(size ?? 0)
         }

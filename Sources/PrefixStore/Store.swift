@@ -373,13 +373,27 @@ public final class Store: Sendable {
     /// Runs a write transaction on the catalog, mapping failures to ``StorageError``, then folds
     /// the write-ahead log into the database file when no reader needs it (never waiting for
     /// readers), so that `catalog.sqlite` alone holds every commit.
-    func write<T>(_ body: (Database) throws -> T) throws(StorageError) -> T {
+    ///
+    /// A `rehearsal` runs `body` in a transaction that is rolled back: what it finds, nothing it writes.
+    func write<T>(rehearsal: Bool = false, _ body: (Database) throws -> T) throws(StorageError) -> T {
         if let readOnlyReason {
             throw StorageError(.readOnly, "the store cannot be written: \(readOnlyReason)", path: directory)
         }
         let result: T
         do {
-            result = try pool.write(body)
+            if rehearsal {
+                var found: T?
+                try pool.writeWithoutTransaction { db in
+                    try db.inTransaction {
+                        found = try body(db)
+                        return .rollback
+                    }
+                }
+                guard let found else { throw StorageError(.database, "the rehearsal found nothing") }
+                result = found
+            } else {
+                result = try pool.write(body)
+            }
         } catch {
             throw Store.catalogError(error, path: catalogPath)
         }

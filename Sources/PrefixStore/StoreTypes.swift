@@ -150,6 +150,9 @@ public struct CheckpointInfo: Sendable, Codable, Hashable {
     public var crossLayers = 0
     /// Where the encoder's prefix and input rows sit.
     public var encoderPositions = PositionConvention(prefixStart: 0, inputStart: 0)
+    /// The bytes of its tensors (prefix, MLP, head, probe; a tensor shared with other
+    /// checkpoints counts in each).
+    public var byteCount: Int64 = 0
     /// Whether the checkpoint names its prefix sections (its base is an encoder-decoder).
     public var hasSections: Bool { layout != .direct || encoderLayers > 0 || crossLayers > 0 }
 

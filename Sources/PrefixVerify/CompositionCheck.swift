@@ -20,6 +20,8 @@ struct CompositionCheck {
     /// `base:FP`): tried end to end when the reference is not reproduced, to name the base it
     /// was computed with.
     var alternativeBases: @Sendable () -> [(label: String, stack: PrefixStack)] = { [] }
+    /// Told after each layer's check: the layers done and the layers to check.
+    var layerDone: (@Sendable (Int, Int) -> Void)?
 
     struct Outcome {
         var checks: [CheckResult] = []
@@ -78,6 +80,7 @@ struct CompositionCheck {
             for index in stride(from: worker, to: work.count, by: workers) {
                 let l = work[index]
                 results.set(l, checkLayer(l, n: n, pn: pn, mask: mask, form: form))
+                layerDone?(results.count, work.count)
             }
         }
         var stopped = false
@@ -155,6 +158,8 @@ struct CompositionCheck {
         init(count: Int) { items = Array(repeating: nil, count: count) }
         func set(_ index: Int, _ value: LayerOutcome) { lock.lock(); items[index] = value; lock.unlock() }
         func get(_ index: Int) -> LayerOutcome? { lock.lock(); defer { lock.unlock() }; return items[index] }
+        /// How many layers have an outcome.
+        var count: Int { lock.lock(); defer { lock.unlock() }; return items.lazy.filter { $0 != nil }.count }
     }
 
     struct LayerOutcome {

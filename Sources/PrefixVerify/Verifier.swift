@@ -33,9 +33,24 @@ public struct VerifyOptions: Sendable {
     public var requireReference = false
     /// Where libhdf5 reads the blobs' metadata during the blob checks.
     public var blobIsolation: BlobIsolation = .inProcess
+    /// Told what is being verified as the work goes on: each checkpoint's stages, and each
+    /// layer checked against a reference.
+    public var progress: (@Sendable (VerifyProgress) -> Void)?
 
     /// Options with every default.
     public init() {}
+}
+
+/// Where a verification is: which checkpoint, which stage, how many layers are done.
+public struct VerifyProgress: Sendable {
+    /// The checkpoint (`NAME@STEP`), or nil during the store-wide catalog and blob checks.
+    public var checkpoint: String?
+    /// Its place among the selected checkpoints (1-based) and their count.
+    public var index: Int, count: Int
+    /// `catalog`, `composition`, `round trip`.
+    public var stage: String
+    /// The layers checked so far and the layers to check, during a composition check.
+    public var layersDone: Int?, layers: Int?
 }
 
 /// Verifies checkpoints: catalog, blobs, structure, composition against reference activations
@@ -70,6 +85,7 @@ public enum Verifier {
         }
         var timings: [String: Double] = [:]
         let catalogClock = ContinuousClock.now
+        options.progress?(VerifyProgress(checkpoint: nil, index: 0, count: selected.count, stage: "catalog and blobs"))
         let catalog = try catalogChecks(store, quick: options.quick, checkpoints: selected, isolation: options.blobIsolation)
         timings["catalog"] = CompositionCheck.seconds(since: catalogClock)
         var report = VerificationReport(
@@ -79,11 +95,13 @@ public enum Verifier {
             shard: options.shard.map { "\($0.index)/\($0.count)" })
         report.requireReference = options.requireReference
         var roundTrippedBases = Set<String>()
-        for info in selected {
+        for (index, info) in selected.enumerated() {
+            options.progress?(VerifyProgress(checkpoint: info.reference, index: index + 1, count: selected.count, stage: "composition"))
             var result = try verify(
                 store, info, reference: reference, referencePath: options.reference, options: options,
-                layerShard: layerShard, timings: &timings)
+                layerShard: layerShard, position: (index + 1, selected.count), timings: &timings)
             if !options.skipRoundTrip, layerShard.map({ $0.index == 0 }) ?? true {
+                options.progress?(VerifyProgress(checkpoint: info.reference, index: index + 1, count: selected.count, stage: "round trip"))
                 let clock = ContinuousClock.now
                 result.checks += RoundTrip.prefix(store, info)
                 if options.fullRoundTrip, roundTrippedBases.insert(info.baseFingerprint).inserted {
@@ -164,7 +182,8 @@ public enum Verifier {
 
     static func verify(
         _ store: Store, _ info: CheckpointInfo, reference given: ActivationExchange?, referencePath: String?,
-        options: VerifyOptions, layerShard: (index: Int, count: Int)?, timings: inout [String: Double]
+        options: VerifyOptions, layerShard: (index: Int, count: Int)?, position: (index: Int, count: Int) = (1, 1),
+        timings: inout [String: Double]
     ) throws -> CheckpointVerification {
         let structureClock = ContinuousClock.now
         var checks = Structure.checks(store, info)
@@ -215,6 +234,15 @@ public enum Verifier {
                 layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true)
             composition.evidence = kind
             composition.alternativeBases = { otherBases(store, info) }
+            if let progress = options.progress {
+                let reference = info.reference
+                composition.layerDone = { done, total in
+                    progress(
+                        VerifyProgress(
+                            checkpoint: reference, index: position.index, count: position.count, stage: "composition", layersDone: done,
+                            layers: total))
+                }
+            }
             let outcome = composition.run()
             checks += outcome.checks
             timings["per_layer", default: 0] += outcome.perLayerSeconds

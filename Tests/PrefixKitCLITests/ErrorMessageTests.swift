@@ -105,6 +105,31 @@ struct ErrorMessageTests {
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/h") && !FileManager.default.fileExists(atPath: dir.path + "/other"))
     }
 
+    @Test("import again says nothing was written; delete --all-steps and --dry-run, gc --dry-run say what goes, JSON validates")
+    func reimportAndDryRuns() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let source = [Self.fixture + "/adapter", "--base", Self.fixture + "/base", "--name", "run"]
+        #expect(try Processes.prefixkit(["import", store] + source).status == 0)
+        let again = try Processes.prefixkit(["import", store] + source)
+        #expect(again.status == 0 && again.stdout.contains("run@0 holds this prefix already") && again.stdout.contains("wrote 0 B"), "\(again.stdout)")
+        let json = try Processes.prefixkit(["import", store] + source + ["--json"])
+        #expect(try Processes.validateJSON(json.stdout, schema: "import.schema.json").status == 0)
+        let tagged = try Processes.prefixkit(["import", store] + source + ["--tag", "best"])
+        #expect(tagged.status == 2 && tagged.stderr.contains("pass --step"), "\(tagged.stderr)")
+        #expect(try Processes.prefixkit(["import", store] + source + ["--step", "5"]).status == 0)
+        let dry = try Processes.prefixkit(["delete", store, "run", "--all-steps", "--dry-run"])
+        #expect(dry.status == 0 && dry.stdout.contains("would delete run@0, run@5") && dry.stdout.contains("nothing deleted"), "\(dry.stdout)")
+        let dryJSON = try Processes.prefixkit(["delete", store, "run", "--all-steps", "--dry-run", "--json"])
+        #expect(dryJSON.stdout.contains("\"dry_run\":true") || dryJSON.stdout.contains("\"dry_run\" : true"), "\(dryJSON.stdout)")
+        #expect(try Processes.validateJSON(dryJSON.stdout, schema: "removal.schema.json").status == 0)
+        #expect(try Processes.prefixkit(["list", store]).stdout.contains("run@5"))
+        let deleted = try Processes.prefixkit(["delete", store, "run", "--all-steps"])
+        #expect(deleted.status == 0 && deleted.stdout.contains("run has no steps left"), "\(deleted.stdout)")
+        let gc = try Processes.prefixkit(["gc", store, "--dry-run"])
+        #expect(gc.status == 0 && gc.stdout.contains("dry run, nothing removed"), "\(gc.stdout)")
+    }
+
     @Test("with --json an error is one JSON object on stderr that validates, for PrefixKit's errors and for argument parsing")
     func jsonErrors() throws {
         let dir = TemporaryDirectory()

@@ -78,4 +78,56 @@ struct DeletionTests {
         #expect(try store.check().findings.isEmpty)
         #expect(try store.load(store.bases()[0], verify: true).tensors.count == Builders.tinyBase().tensors.count)
     }
+
+    /// A store with steps c@1 <- c@2 <- c@3 and d@1 (parent c@3).
+    private func lineage(_ dir: TemporaryDirectory) throws -> Store {
+        let store = try Store.create(at: dir.path + "/s")
+        try store.saveBase(Builders.tinyBase(), alias: "b", provenance: Provenance(sourceFormat: "test"))
+        for step in 1...3 {
+            try store.saveCheckpoint(
+                Builders.hiddenPrefix(seed: UInt64(step)),
+                as: CheckpointSpec(name: "c", step: step, base: "b", parent: step > 1 ? "c@\(step - 1)" : nil))
+        }
+        try store.saveCheckpoint(Builders.hiddenPrefix(seed: 9), as: CheckpointSpec(name: "d", step: 1, base: "b", parent: "c@3"))
+        return store
+    }
+
+    @Test("--all-steps deletes every step of a name; another name descending from them needs cascade")
+    func allSteps() throws {
+        let dir = TemporaryDirectory()
+        let store = try lineage(dir)
+        let error = #expect(throws: StorageError.self) { try store.delete("c", allSteps: true) }
+        #expect(error?.code == .inUse && error?.description.contains("d@1") == true, "\(String(describing: error))")
+        #expect(try store.checkpoints().count == 4)
+        try store.delete("d@1")
+        let removed = try store.delete("c@2", allSteps: true)
+        #expect(removed.checkpoints == ["c@1", "c@2", "c@3"])
+        #expect(try store.checkpoints().isEmpty && store.check().findings.isEmpty)
+        #expect(try blobCount(dir) == 1)
+        let base = #expect(throws: StorageError.self) { try store.delete("b", allSteps: true) }
+        #expect(base?.code == .invalidArgument)
+    }
+
+    @Test("a dry run of delete or gc says what would go and the bytes it would free, and removes nothing")
+    func dryRun() throws {
+        let dir = TemporaryDirectory()
+        let store = try lineage(dir)
+        let before = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/s/blobs").sorted()
+        let rehearsed = try store.delete("c", cascade: true, allSteps: true, dryRun: true)
+        #expect(rehearsed.dryRun && rehearsed.checkpoints == ["c@1", "c@2", "c@3", "d@1"] && rehearsed.blobFiles == 4)
+        #expect(try store.checkpoints().count == 4)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/s/blobs").sorted() == before)
+        // A leftover a crash could leave, for gc to find.
+        let leftover = dir.path + "/s/tmp/" + String(repeating: "a", count: 32) + ".h5.partial"
+        try Data(count: 1000).write(to: URL(fileURLWithPath: leftover))
+        let gcRehearsed = try store.gc(dryRun: true)
+        #expect(gcRehearsed.dryRun && gcRehearsed.leftoverFiles == 1 && gcRehearsed.bytesFreed == 1000)
+        #expect(FileManager.default.fileExists(atPath: leftover))
+        // What the dry runs said is what the real runs do.
+        let removed = try store.delete("c", cascade: true, allSteps: true)
+        #expect(!removed.dryRun && removed.checkpoints == rehearsed.checkpoints && removed.blobFiles == rehearsed.blobFiles)
+        #expect(removed.bytesFreed == rehearsed.bytesFreed && removed.tensors == rehearsed.tensors)
+        #expect(try store.gc().leftoverFiles == 1 && !FileManager.default.fileExists(atPath: leftover))
+        #expect(try store.check().findings.isEmpty)
+    }
 }

@@ -9,6 +9,7 @@ struct Check: ParsableCommand {
 
     @OptionGroup var store: StoreArgument
     @OptionGroup var output: OutputOptions
+    @OptionGroup var progress: ProgressOptions
 
     @Flag(name: .long, help: "Skip recomputing digests (structure and sizes only).")
     var quick = false
@@ -18,7 +19,9 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
-        let report = try opened.check(digests: !quick, record: !noRecord, isolation: InspectBlobs.isolation)
+        let bar = Progress("checking", mode: progress.mode)
+        let report = try opened.check(digests: !quick, record: !noRecord, isolation: InspectBlobs.isolation, progress: bar.update)
+        bar.finish()
         if output.json {
             try JSONOutput.print(report)
         } else {

@@ -36,6 +36,7 @@ struct Convert: ParsableCommand {
     var force = false
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var progress: ProgressOptions
 
     func run() throws {
         if base == nil, FileConverter.handles(source: source, format: to, flatKV: layout == "flat-kv") {
@@ -51,9 +52,14 @@ struct Convert: ParsableCommand {
         var options = ImportOptions()
         options.base = base
         options.flatKV = layout == "flat-kv"
-        let imported = try Importer.run(store, source: source, options: options)
+        let reading = Progress("reading", total: Exporter.sourceSize(Store.normalizePath(source)), mode: progress.mode)
+        let imported = try Importer.run(store, source: source, options: options) { done, total in reading.update(done, total) }
+        reading.finish()
         let reference = imported.checkpoint?.reference ?? imported.base.shortReference
-        let report = try Exporter.run(store, reference: reference, format: to, out: dest, dtype: dtype?.dtype, force: force)
+        let writing = Progress("writing", total: to == .hf ? imported.base.byteCount : 0, mode: progress.mode)
+        let report = try Exporter.run(
+            store, reference: reference, format: to, out: dest, dtype: dtype?.dtype, force: force, progress: { writing.update($0) })
+        writing.finish()
         if output.json { return try JSONOutput.print(report) }
         print("converted \(imported.detected) \(source) to \(to.rawValue) at \(report.path): \(report.files.joined(separator: ", "))")
         if let conversion = report.conversion { print("  converted \(conversion)") }

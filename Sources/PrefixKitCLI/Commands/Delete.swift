@@ -15,13 +15,23 @@ struct Delete: ParsableCommand {
     @Flag(name: .long, help: "Also delete the checkpoints that depend on it.")
     var cascade = false
 
+    @Flag(name: .long, help: "Delete every step of the checkpoint's name (with --cascade, the checkpoints of other names that descend from them).")
+    var allSteps = false
+
+    @Flag(name: .long, help: "Delete nothing: print what would go and the bytes it would free.")
+    var dryRun = false
+
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
-        let summary = try opened.delete(ref, cascade: cascade)
+        let summary = try opened.delete(ref, cascade: cascade, allSteps: allSteps, dryRun: dryRun)
         if output.json { return try JSONOutput.print(summary) }
         let what = (summary.bases.map { "base:" + $0.prefix(12) } + summary.checkpoints).joined(separator: ", ")
+        if dryRun {
+            print("would delete \(what); would remove \(summary.blobFiles) blob(s), freeing \(Format.bytes(summary.bytesFreed)) (dry run: nothing deleted)")
+            return
+        }
         print("deleted \(what); removed \(summary.blobFiles) blob(s), freed \(Format.bytes(summary.bytesFreed))")
         // What is left of each name a step was deleted from.
         let names = Set(summary.checkpoints.compactMap { $0.split(separator: "@").first.map(String.init) })

@@ -64,8 +64,10 @@ struct Demo: ParsableCommand {
         let store = try Store.create(at: self.store, lockTimeout: lockTimeout)
         let weights = SyntheticModel.gpt2Base(config, seed: seed)
         var clock = ContinuousClock.now
-        let progress = Progress("saving base", total: weights.tensors.reduce(0) { $0 + Int64($1.tensor.byteCount) })
+        let progress = Progress(
+            "saving base", total: weights.tensors.reduce(0) { $0 + Int64($1.tensor.byteCount) }, mode: isatty(2) == 1 ? .terminal : .off)
         let saved = try store.saveBase(weights, provenance: Provenance(sourceFormat: "demo"), progress: progress.update)
+        progress.finish()
         let baseRef = saved.base.shortReference
         print(
             saved.created

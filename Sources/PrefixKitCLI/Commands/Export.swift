@@ -47,6 +47,7 @@ struct Export: ParsableCommand {
     var force = false
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         if let maxShardSize, Export.parseSize(maxShardSize) == nil {
@@ -57,9 +58,16 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
+        // The base's bytes, for an HF export (the prefix formats are written at once).
+        let total =
+            format == .hf
+            ? ((try? opened.checkpoint(ref)).flatMap { try? opened.base("base:" + $0.baseFingerprint) } ?? (try? opened.base(ref)))?.byteCount
+                ?? 0 : 0
+        let bar = Progress("exporting", total: total, mode: progress.mode)
         let report = try Exporter.run(
             opened, reference: ref, format: format, out: out, dtype: dtype?.dtype,
-            maxShardSize: maxShardSize.flatMap(Export.parseSize), verify: !noVerify, force: force)
+            maxShardSize: maxShardSize.flatMap(Export.parseSize), verify: !noVerify, force: force, progress: { bar.update($0) })
+        bar.finish()
         if output.json { return try JSONOutput.print(report) }
         print(
             "exported \(report.reference) as \(report.format.rawValue) to \(report.path): \(report.files.joined(separator: ", ")) (\(Format.bytes(report.bytesWritten)))"

@@ -8,12 +8,22 @@ struct GC: ParsableCommand {
         abstract: "Remove what interrupted saves left behind and blobs nothing references.")
 
     @OptionGroup var store: StoreArgument
+
+    @Flag(name: .long, help: "Remove nothing: print what would go and the bytes it would free.")
+    var dryRun = false
+
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
-        let summary = try opened.gc()
+        let summary = try opened.gc(dryRun: dryRun)
         if output.json { return try JSONOutput.print(summary) }
+        if dryRun {
+            print(
+                "gc (dry run, nothing removed): would remove \(summary.leftoverFiles) leftover file(s), \(summary.blobFiles) unreferenced blob(s), \(summary.tensors) tensor row(s); would free \(Format.bytes(summary.bytesFreed))"
+            )
+            return
+        }
         print("gc: removed \(summary.leftoverFiles) leftover file(s), \(summary.blobFiles) unreferenced blob(s), \(summary.tensors) tensor row(s); freed \(Format.bytes(summary.bytesFreed))")
     }
 }

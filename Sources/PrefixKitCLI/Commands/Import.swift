@@ -45,6 +45,7 @@ struct Import: ParsableCommand {
     var tensor: String?
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         if let layout, layout != "flat-kv" { throw ValidationError("--layout takes flat-kv") }
@@ -67,8 +68,9 @@ struct Import: ParsableCommand {
         options.base = base
         options.flatKV = layout == "flat-kv"
         options.tensor = tensor
-        let bar = Progress("importing", total: Exporter.sourceSize(resolved))
-        let report = try Importer.run(opened, source: source, options: options) { done, _ in bar.update(done) }
+        let bar = Progress("importing", total: Exporter.sourceSize(resolved), mode: progress.mode)
+        let report = try Importer.run(opened, source: source, options: options) { done, total in bar.update(done, total) }
+        bar.finish()
         if output.json { return try JSONOutput.print(report) }
         print("detected \(report.detected) at \(report.source)")
         print(
@@ -78,7 +80,9 @@ struct Import: ParsableCommand {
         for checkpoint in (report.steps ?? []).dropLast() {
             print("created checkpoint \(checkpoint.reference) (parent \(checkpoint.parent ?? "none"))")
         }
-        if let checkpoint = report.checkpoint {
+        if report.unchanged == true, let checkpoint = report.checkpoint {
+            print("\(checkpoint.reference) holds this prefix already (the same base, form, Pn, positions and tensors): nothing written; pass --step to store it as another step")
+        } else if let checkpoint = report.checkpoint {
             print(
                 "created checkpoint \(checkpoint.reference): \(checkpoint.form.rawValue) form, Pn=\(checkpoint.prefixLength), \(checkpoint.numLayers) layers"
                     + (checkpoint.task.map { ", task \($0.rawValue)" } ?? "")

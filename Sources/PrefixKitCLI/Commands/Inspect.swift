@@ -21,6 +21,12 @@ struct Inspect: ParsableCommand {
         var verifications: [Run]
         /// What an encoder-decoder checkpoint's prefix reaches (empty for one stack).
         var notes: [String] = []
+        /// Every step stored under the checkpoint's name.
+        var steps: [Int] = []
+        /// Its ancestors by parent, the root first (empty without a parent).
+        var lineage: [String] = []
+        /// The checkpoints that name it as their parent.
+        var children: [String] = []
         var runs: [(kind: String, finishedAt: String, verdict: String, toolVersion: String)] {
             verifications.map { ($0.kind, $0.finishedAt, $0.verdict, $0.toolVersion) }
         }
@@ -32,7 +38,7 @@ struct Inspect: ParsableCommand {
             var toolVersion: String
         }
 
-        enum CodingKeys: String, CodingKey { case checkpoint, base, tensors, verifications, notes }
+        enum CodingKeys: String, CodingKey { case checkpoint, base, tensors, verifications, notes, steps, lineage, children }
 
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -41,6 +47,22 @@ struct Inspect: ParsableCommand {
             try c.encode(tensors, forKey: .tensors)
             try c.encode(verifications, forKey: .verifications)
             if !notes.isEmpty { try c.encode(notes, forKey: .notes) }
+            try c.encode(steps, forKey: .steps)
+            try c.encode(lineage, forKey: .lineage)
+            try c.encode(children, forKey: .children)
+        }
+
+        /// Fills ``steps``, ``lineage`` and ``children`` from every stored checkpoint.
+        mutating func relate(_ all: [CheckpointInfo]) {
+            steps = all.filter { $0.name == checkpoint.name }.map(\.step)
+            children = all.filter { $0.parent == checkpoint.reference }.map(\.reference)
+            let byReference = Dictionary(all.map { ($0.reference, $0) }, uniquingKeysWith: { a, _ in a })
+            var next = checkpoint.parent
+            // Bounded by the store's size: a parent chain never revisits a checkpoint.
+            while let parent = next, lineage.count < all.count, !lineage.contains(parent) {
+                lineage.insert(parent, at: 0)
+                next = byReference[parent]?.parent
+            }
         }
     }
 
@@ -75,9 +97,10 @@ struct Inspect: ParsableCommand {
             let runs = try opened.runs(of: checkpoint).map {
                 CheckpointDocument.Run(kind: $0.kind, finishedAt: $0.finishedAt, verdict: $0.verdict, toolVersion: $0.toolVersion)
             }
-            let document = CheckpointDocument(
+            var document = CheckpointDocument(
                 checkpoint: checkpoint, base: base, tensors: try opened.tensorEntries(of: checkpoint), verifications: runs,
                 notes: checkpoint.sectionNotes(encoderDecoder: base.config.encoderLayers != nil))
+            document.relate(try opened.checkpoints())
             if output.json { return try JSONOutput.print(document) }
             printCheckpoint(document)
             return
@@ -119,6 +142,10 @@ struct Inspect: ParsableCommand {
             "  provenance   \(info.provenance.sourceFormat)\(info.provenance.sourcePath.map { " \($0)" } ?? ""), PrefixKit \(info.provenance.toolVersion), \(info.createdAt)"
         )
         if let parent = info.parent { print("  parent       \(parent)") }
+        print("  steps        \(document.steps.map { $0 == info.step ? "\($0) (this)" : "\($0)" }.joined(separator: ", "))")
+        if !document.lineage.isEmpty { print("  lineage      \((document.lineage + [info.reference + " (this)"]).joined(separator: " -> "))") }
+        if !document.children.isEmpty { print("  children     \(document.children.joined(separator: ", "))") }
+        print("  size         \(Format.bytes(info.byteCount))")
         if !info.tags.isEmpty { print("  tags         \(info.tags.joined(separator: ", "))") }
         print("  mlp          \(info.hasMLP ? "stored" : "none"); probe \(info.hasProbe ? "stored" : "none")")
         if let task = info.task { print("  task         \(task.rawValue)") }

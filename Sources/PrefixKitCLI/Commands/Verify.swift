@@ -58,6 +58,7 @@ struct Verify: ParsableCommand {
     var requireReference = false
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         guard ["prefix", "full", "none"].contains(roundTrip) else { throw ValidationError("--round-trip takes prefix, full or none") }
@@ -110,7 +111,16 @@ struct Verify: ParsableCommand {
         options.record = !noRecord
         options.requireReference = requireReference
         options.blobIsolation = InspectBlobs.isolation
+        let bar = Progress("verifying", mode: progress.mode)
+        options.progress = { at in
+            let layers = at.layers.map { ": layer \(at.layersDone ?? 0)/\($0)" } ?? ""
+            // Each stage is shown; layers as often as the line is redrawn, and the last one.
+            bar.step(
+                at.checkpoint.map { "\($0) (\(at.index)/\(at.count)): \(at.stage)\(layers)" } ?? at.stage,
+                final: at.layers == nil || at.layersDone == at.layers)
+        }
         let report = try Verifier.run(opened, options: options)
+        bar.finish()
         if let junit { try JUnitReport.xml(report).write(toFile: junit, atomically: true, encoding: .utf8) }
         if let html { try HTMLReport.page(report).write(toFile: html, atomically: true, encoding: .utf8) }
         if output.json { try JSONOutput.print(report) } else { VerifySummary.print(report, verbose: output.verbose) }

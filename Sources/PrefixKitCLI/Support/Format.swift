@@ -58,28 +58,3 @@ enum JSONOutput {
         FileHandle.standardOutput.write(Data("\n".utf8))
     }
 }
-
-/// A progress line on stderr, shown only when stderr is a terminal.
-final class Progress {
-    private let label: String
-    private let total: Int64
-    private let enabled: Bool
-    private var last = Date.distantPast
-
-    init(_ label: String, total: Int64) {
-        self.label = label
-        self.total = total
-        enabled = isatty(2) == 1 && total > 0
-    }
-
-    func update(_ done: Int64, _ total: Int64 = 0) {
-        guard enabled, Date().timeIntervalSince(last) > 0.1 || done >= total else { return }
-        last = Date()
-        let fraction = min(1, Double(done) / Double(total))
-        let filled = Int(fraction * 30)
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
-        FileHandle.standardError.write(
-            Data("\r\(label) [\(bar)] \(Int(fraction * 100))% \(Format.bytes(done))/\(Format.bytes(total))".utf8))
-        if done >= total { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-    }
-}
