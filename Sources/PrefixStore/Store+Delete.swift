@@ -137,10 +137,14 @@ extension Store {
     ///
     /// Takes the writer lock, so it never removes the blob of a save in progress.
     ///
-    /// - Parameter dryRun: remove nothing; the summary says what would go and the bytes it would free.
+    /// - Parameters:
+    ///   - dryRun: remove nothing; the summary says what would go and the bytes it would free.
+    ///   - progress: called after each leftover file with those handled so far and in all.
     /// - Throws: ``StorageError`` `.storeLocked`, `.io`.
     @discardableResult
-    public func gc(dryRun: Bool = false) throws(StorageError) -> RemovalSummary {
+    public func gc(dryRun: Bool = false, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws(StorageError)
+        -> RemovalSummary
+    {
         let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
         var summary = RemovalSummary()
@@ -150,11 +154,13 @@ extension Store {
         let known = Set(try read { db in try String.fetchAll(db, sql: "SELECT path FROM blob") })
         // Blob files a manifest names are kept: the catalog may have lost their rows (recover).
         let needed = Set(manifestBlobPaths().map { "\(directory)/\($0)" })
-        for leftover in leftovers(known: known).removable where !needed.contains(leftover) {
+        let removable = leftovers(known: known).removable.filter { !needed.contains($0) }
+        for (index, leftover) in removable.enumerated() {
             let size = (try? FileSystem.fileSize(leftover)) ?? nil
             if !dryRun { try FileSystem.remove(leftover) }
             summary.leftoverFiles += 1
             summary.bytesFreed += Int64(size ?? 0)
+            progress?(index + 1, removable.count)
         }
         return summary
     }

@@ -199,7 +199,7 @@ extension Store {
     ///
     /// - Throws: ``StorageError`` `.storeLocked`, `.readOnly`, catalog failures.
     @discardableResult
-    public func recover() throws(StorageError) -> RecoverySummary {
+    public func recover(progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws(StorageError) -> RecoverySummary {
         let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
         var summary = RecoverySummary()
@@ -208,26 +208,33 @@ extension Store {
         // Bases, then checkpoints in order of step within a name (parents are earlier steps in
         // practice); a checkpoint whose parent is still missing is retried after the others.
         var queue = all.filter { $0.kind == "base" } + all.filter { $0.kind == "checkpoint" }.sorted { $0.reference < $1.reference }
-        var progress = true
-        while progress && !queue.isEmpty {
-            progress = false
+        var advanced = true
+        let total = queue.count
+        var settled = 0
+        while advanced && !queue.isEmpty {
+            advanced = false
             var next: [Manifest] = []
             for manifest in queue {
                 if try catalogHolds(manifest) {
                     summary.intact += 1
-                    progress = true
+                    advanced = true
+                    settled += 1
+                    progress?(settled, total)
                     continue
                 }
                 do {
                     try replay(manifest)
                     summary.recovered.append(manifest.reference)
-                    progress = true
+                    advanced = true
+                    settled += 1
                 } catch let error where error.code == .notFound {
                     next.append(manifest)
                 } catch {
                     summary.failed.append("\(manifest.reference): \(error.message)")
-                    progress = true
+                    advanced = true
+                    settled += 1
                 }
+                progress?(settled, total)
             }
             queue = next
         }

@@ -40,6 +40,21 @@ struct ProgressTests {
         #expect(stages.last == "verifying ad@0 (1/1): round trip", "\(stages)")
     }
 
+    @Test("gc counts the leftovers it removes and recover the manifests it settles, when forced")
+    func gcAndRecover() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/base"]).status == 0)
+        for name in ["a", "b"] {
+            let leftover = store + "/tmp/" + String(repeating: name, count: 32) + ".h5.partial"
+            try Data(count: 10).write(to: URL(fileURLWithPath: leftover))
+        }
+        let gc = try Processes.prefixkit(["gc", store, "--progress"])
+        #expect(gc.status == 0 && Self.lines(gc.stderr, "gc leftover ").last == "gc leftover 2/2", "\(gc.stderr)")
+        let recovered = try Processes.prefixkit(["recover", store, "--progress"])
+        #expect(recovered.status == 0 && Self.lines(recovered.stderr, "recovering ").last == "recovering manifest 1/1", "\(recovered.stderr)")
+    }
+
     @Test("without a terminal nothing is drawn; --quiet with --progress is a usage error")
     func quiet() throws {
         let dir = TemporaryDirectory()

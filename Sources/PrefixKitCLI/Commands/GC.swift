@@ -13,10 +13,13 @@ struct GC: ParsableCommand {
     var dryRun = false
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var progress: ProgressOptions
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
-        let summary = try opened.gc(dryRun: dryRun)
+        let bar = Progress(dryRun ? "gc (dry run)" : "gc", mode: progress.mode)
+        let summary = try opened.gc(dryRun: dryRun) { done, total in bar.step("leftover \(done)/\(total)", final: done == total) }
+        bar.finish()
         if output.json { return try JSONOutput.print(summary) }
         if dryRun {
             print(

@@ -14,10 +14,13 @@ struct Recover: ParsableCommand {
 
     @OptionGroup var store: StoreArgument
     @OptionGroup var output: OutputOptions
+    @OptionGroup var progress: ProgressOptions
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
-        let summary = try opened.recover()
+        let bar = Progress("recovering", mode: progress.mode)
+        let summary = try opened.recover { done, total in bar.step("manifest \(done)/\(total)", final: done == total) }
+        bar.finish()
         if output.json {
             try JSONOutput.print(summary)
         } else {
