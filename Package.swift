@@ -34,8 +34,15 @@ let package = Package(
         .target(name: "PrefixCompute", dependencies: ["PrefixCore", "COpenBLAS"]),
         .target(name: "PrefixFormats", dependencies: ["PrefixCore", "CPosix", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "PrefixConvert", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats"]),
-        .target(name: "PrefixVerify", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert"]),
-        .target(name: "PrefixKit", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixVerify"]),
+        .target(name: "PrefixReport"),
+        .target(
+            name: "PrefixVerify", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixReport"]),
+        .target(name: "PrefixDiff", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixConvert", "PrefixReport"]),
+        .target(
+            name: "PrefixKit",
+            dependencies: [
+                "PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixVerify", "PrefixDiff", "PrefixReport",
+            ]),
         .executableTarget(
             name: "PrefixKitCLI",
             dependencies: [
@@ -56,6 +63,8 @@ let package = Package(
         .testTarget(name: "PrefixFormatsTests", dependencies: ["PrefixFormats", "TestSupport"]),
         .testTarget(name: "PrefixConvertTests", dependencies: ["PrefixConvert", "TestSupport"], path: "Tests/PrefixConvertTests"),
         .testTarget(name: "PrefixVerifyTests", dependencies: ["PrefixVerify", "TestSupport"]),
+        .testTarget(name: "PrefixDiffTests", dependencies: ["PrefixDiff", "TestSupport"]),
+        .testTarget(name: "PrefixReportTests", dependencies: ["PrefixReport", "TestSupport"]),
         .testTarget(
             name: "PrefixKitCLITests",
             dependencies: ["TestSupport", "PrefixKit"],

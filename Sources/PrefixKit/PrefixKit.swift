@@ -5,3 +5,5 @@
 @_exported public import PrefixFormats
 @_exported public import PrefixConvert
 @_exported public import PrefixVerify
+@_exported public import PrefixDiff
+@_exported public import PrefixReport

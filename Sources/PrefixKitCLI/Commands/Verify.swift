@@ -71,20 +71,7 @@ struct Verify: ParsableCommand {
         }
         if reference != nil && checkpoints.count != 1 { throw ValidationError("--reference needs exactly one checkpoint") }
         // Report paths are checked before the work, not after a whole verification.
-        for (flag, path) in [("--junit", junit), ("--html", html)] {
-            guard let path else { continue }
-            let parent = Paths.parent(path).isEmpty ? "." : Paths.parent(path)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("\(flag) \(path): the directory \(parent) does not exist")
-            }
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw ValidationError("\(flag) \(path) is a directory; give a file name")
-            }
-            guard FileManager.default.isWritableFile(atPath: parent) else {
-                throw ValidationError("\(flag) \(path): the directory \(parent) is not writable")
-            }
-        }
+        for (flag, path) in [("--junit", junit), ("--html", html)] { try ReportPath.validate(flag, path) }
     }
 
     static func parseShard(_ text: String) -> (index: Int, count: Int)? {

@@ -40,3 +40,22 @@ extension StoreArgument {
         }
     }
 }
+
+/// A report file a command writes (`--html`, `--junit`): checked before the work, so that a
+/// mistyped directory fails at once, in words, not after the whole run.
+enum ReportPath {
+    static func validate(_ flag: String, _ path: String?) throws {
+        guard let path else { return }
+        let parent = Paths.parent(path).isEmpty ? "." : Paths.parent(path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(flag) \(path): the directory \(parent) does not exist")
+        }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ValidationError("\(flag) \(path) is a directory; give a file name")
+        }
+        guard FileManager.default.isWritableFile(atPath: parent) else {
+            throw ValidationError("\(flag) \(path): the directory \(parent) is not writable")
+        }
+    }
+}
