@@ -15,13 +15,16 @@ public struct SVGChart: Sendable {
         public var points: [(x: Double, y: Double?)]
         /// Drawn dashed.
         public var dashed: Bool
+        /// Points joined by a line (else marks only).
+        public var joined: Bool
 
         /// Creates a series.
-        public init(name: String, color: String, points: [(x: Double, y: Double?)], dashed: Bool = false) {
+        public init(name: String, color: String, points: [(x: Double, y: Double?)], dashed: Bool = false, joined: Bool = true) {
             self.name = name
             self.color = color
             self.points = points
             self.dashed = dashed
+            self.joined = joined
         }
     }
 
@@ -77,8 +80,12 @@ public struct SVGChart: Sendable {
         let xs = ticks.map(\.x) + series.flatMap { $0.points.map(\.x) } + unmeasured.map(\.x)
         let xMin = xs.min() ?? 0, xMax = max(xs.max() ?? 1, (xs.min() ?? 0) + 1)
         let left = 78.0, right = 16.0, top = 16.0, plotHeight = 220.0
-        let plotWidth = max(360, min(1800, Double(max(ticks.count, 2)) * 36))
-        let legendRows = Double((series.count + thresholds.count + (hasZeros ? 1 : 0) + (unmeasured.isEmpty ? 0 : 1) + 2) / 3)
+        let plotWidth = max(480, min(1800, Double(max(ticks.count, 2)) * 36))
+        // Legend columns as wide as the longest entry.
+        let names = series.map(\.name) + thresholds.map(\.name) + (hasZeros ? ["exactly 0"] : []) + (unmeasured.isEmpty ? [] : ["not measured"])
+        let column = max(120, Double(names.map(\.count).max() ?? 0) * 6.5 + 34)
+        let columns = max(1, Int(plotWidth / column))
+        let legendRows = Double((names.count + columns - 1) / columns)
         let width = left + plotWidth + right, height = top + plotHeight + 46 + legendRows * 18
         func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * plotWidth }
         func py(_ y: Double) -> Double {
@@ -109,7 +116,7 @@ public struct SVGChart: Sendable {
         for threshold in thresholds {
             let y = py(threshold.y)
             out +=
-                "<line x1=\"\(f(px(threshold.from ?? xMin)))\" x2=\"\(f(px(threshold.to ?? xMax)))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#333\" stroke-dasharray=\"6 3\"><title>\(Self.escape(threshold.name)): \(Self.number(threshold.y))</title></line>"
+                "<line x1=\"\(f(px(max(xMin, threshold.from ?? xMin))))\" x2=\"\(f(px(min(xMax, threshold.to ?? xMax))))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#333\" stroke-dasharray=\"6 3\"><title>\(Self.escape(threshold.name)): \(Self.number(threshold.y))</title></line>"
         }
         for mark in unmeasured {
             out +=
@@ -125,7 +132,7 @@ public struct SVGChart: Sendable {
                 path += "\(pen ? "L" : "M")\(f(px(point.x))) \(f(py(y))) "
                 pen = true
             }
-            if !path.isEmpty {
+            if !path.isEmpty, line.joined {
                 out +=
                     "<path d=\"\(path)\" fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"1.6\"\(line.dashed ? " stroke-dasharray=\"4 2\"" : "")/>"
             }
@@ -137,7 +144,8 @@ public struct SVGChart: Sendable {
                     out +=
                         "<rect x=\"\(f(px(point.x) - 3.5))\" y=\"\(f(floorY - 7))\" width=\"7\" height=\"7\" fill=\"white\" stroke=\"\(line.color)\"><title>\(tip)</title></rect>"
                 } else if y.isFinite {
-                    out += "<circle cx=\"\(f(px(point.x)))\" cy=\"\(f(py(y)))\" r=\"2.6\" fill=\"\(line.color)\"><title>\(tip)</title></circle>"
+                    out +=
+                        "<circle cx=\"\(f(px(point.x)))\" cy=\"\(f(py(y)))\" r=\"\(line.joined ? "2.6" : "4.5")\" fill=\"\(line.joined ? line.color : "none")\" stroke=\"\(line.color)\" stroke-width=\"1.6\"><title>\(tip)</title></circle>"
                 } else {
                     out +=
                         "<text x=\"\(f(px(point.x)))\" y=\"\(f(top + 8))\" text-anchor=\"middle\" fill=\"\(line.color)\">∞<title>\(tip)</title></text>"
@@ -145,12 +153,18 @@ public struct SVGChart: Sendable {
             }
         }
         // Legend.
-        var entries: [(String, String)] = series.map { ("<line x1=\"0\" x2=\"16\" y1=\"-4\" y2=\"-4\" stroke=\"\($0.color)\" stroke-width=\"2\"\($0.dashed ? " stroke-dasharray=\"4 2\"" : "")/>", $0.name) }
+        var entries: [(String, String)] = series.map {
+            (
+                $0.joined
+                    ? "<line x1=\"0\" x2=\"16\" y1=\"-4\" y2=\"-4\" stroke=\"\($0.color)\" stroke-width=\"2\"\($0.dashed ? " stroke-dasharray=\"4 2\"" : "")/>"
+                    : "<circle cx=\"8\" cy=\"-4\" r=\"4.5\" fill=\"none\" stroke=\"\($0.color)\" stroke-width=\"1.6\"/>", $0.name
+            )
+        }
         entries += thresholds.map { ("<line x1=\"0\" x2=\"16\" y1=\"-4\" y2=\"-4\" stroke=\"#333\" stroke-dasharray=\"6 3\"/>", $0.name) }
         if hasZeros { entries.append(("<rect x=\"4\" y=\"-8\" width=\"7\" height=\"7\" fill=\"white\" stroke=\"#333\"/>", "exactly 0")) }
         if !unmeasured.isEmpty { entries.append(("<text x=\"4\" y=\"0\" fill=\"#888\" font-size=\"13\">×</text>", "not measured")) }
         for (i, entry) in entries.enumerated() {
-            let x = left + Double(i % 3) * (plotWidth / 3), y = floorY + 50 + Double(i / 3) * 18
+            let x = left + Double(i % columns) * column, y = floorY + 50 + Double(i / columns) * 18
             out += "<g transform=\"translate(\(f(x)) \(f(y)))\">\(entry.0)<text x=\"22\" y=\"0\">\(Self.escape(entry.1))</text></g>"
         }
         return out + "</svg>"

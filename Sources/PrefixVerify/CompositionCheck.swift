@@ -79,7 +79,11 @@ struct CompositionCheck {
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             for index in stride(from: worker, to: work.count, by: workers) {
                 let l = work[index]
-                results.set(l, checkLayer(l, n: n, pn: pn, mask: mask, form: form))
+                let clock = ContinuousClock.now
+                var layer = checkLayer(l, n: n, pn: pn, mask: mask, form: form)
+                // The layer's time, on its first check (the others come from the same computation).
+                if !layer.checks.isEmpty { layer.checks[0].seconds = CompositionCheck.seconds(since: clock) }
+                results.set(l, layer)
                 layerDone?(results.count, work.count)
             }
         }

@@ -1,7 +1,9 @@
 import Foundation
+import PrefixReport
 
-/// A self-contained HTML page (no scripts, no external files) with every check and, per
-/// checkpoint, an SVG chart of each layer's relative error against its tolerance on a log scale.
+/// A self-contained HTML page (no scripts, no external files): the verdicts and the evidence
+/// they rest on first, then per checkpoint an SVG chart of every check's relative error per
+/// layer (and end to end) against its tolerance on a log scale, and every check.
 public enum HTMLReport {
     /// The report as one self-contained HTML page.
     public static func page(_ report: VerificationReport) -> String {
@@ -10,6 +12,8 @@ public enum HTMLReport {
             <h1>PrefixKit verification: \(badge(report.verdict))</h1>
             <p>Store <code>\(e(report.store))</code>, \(e(report.startedAt)), PrefixKit \(e(report.toolVersion))\(report.shard.map { ", shard \(e($0))" } ?? "").
             \(report.recorded ? "Recorded in the catalog." : e(report.recordNote ?? "Not recorded."))</p>
+            \(summary(report))
+            <h2>Store</h2>
             \(table(report.catalog))
             """
         for checkpoint in report.checkpoints {
@@ -18,7 +22,7 @@ public enum HTMLReport {
             if let diagnosis = checkpoint.diagnosis {
                 body += "<p class=diagnosis><b>Diagnosis:</b> \(e(diagnosis.summary))<br><b>Fix:</b> \(e(diagnosis.fix))</p>"
             }
-            body += chart(checkpoint)
+            body += "<div class=chart>" + chart(checkpoint) + "</div>"
             body += table(checkpoint.checks + [JUnitReport.verdictCheck(checkpoint, requireReference: report.requireReference)])
         }
         return """
@@ -28,6 +32,7 @@ public enum HTMLReport {
             body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
             table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
             .pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; } .skip { color: #777; } .unverified { color: #9a6700; font-weight: bold; }
+            .summary td { vertical-align: top; } .chart { margin: 1em 0; }
             .evidence { background: #f6f8fa; padding: .6em; border-left: 4px solid #8c959f; }
             .diagnosis { background: #fff4e5; padding: .6em; border-left: 4px solid #d97706; }
             code { background: #f3f3f3; padding: 0 3px; }
@@ -78,41 +83,71 @@ public enum HTMLReport {
             "<table><tr><th>check</th><th>layer</th><th>verdict</th><th>rows</th><th>max abs</th><th>relative</th><th>tolerance</th><th>detail</th></tr>\n\(rows)</table>"
     }
 
-    /// Per-layer relative errors of the teacher-forced (or self-consistency) checks, log scale,
-    /// with the tolerance as a dashed line.
+    /// The verdict of every checkpoint and what it rests on, before any detail.
+    static func summary(_ report: VerificationReport) -> String {
+        let e = JUnitReport.escape
+        let rows = report.checkpoints.map { checkpoint in
+            let evidence = checkpoint.evidence
+            let layers =
+                evidence.layersChecked.isEmpty && evidence.layersUnchecked.isEmpty
+                ? "none per layer"
+                : "\(evidence.layersChecked.count) checked, \(evidence.layersUnchecked.count) not"
+            return
+                "<tr><td>\(e(checkpoint.checkpoint))</td><td>\(badge(checkpoint.verdict))</td><td>\(e(evidenceText(checkpoint)))</td><td>\(layers)</td><td>\(evidence.endToEndChecked ? "yes" : "no")</td></tr>"
+        }.joined(separator: "\n")
+        return
+            "<table class=summary><tr><th>checkpoint</th><th>verdict</th><th>evidence</th><th>layers</th><th>end to end</th></tr>\n\(rows)</table>"
+    }
+
+    /// Every check with a relative error, per layer (teacher-forced, self-consistency, prefix
+    /// rows...) and end to end (the last position), on a log scale from the data: exact zeros
+    /// as their own symbol, layers no check measured marked with why, tolerances dashed, checks
+    /// over their tolerance ringed in red.
     static func chart(_ checkpoint: CheckpointVerification) -> String {
-        let points = checkpoint.checks.filter { ($0.check == "teacher-forced" || $0.check == "self-consistency") && $0.layer != nil }
-        guard !points.isEmpty else { return "" }
-        let width = 640.0, height = 220.0, left = 60.0, bottom = 30.0
-        let lo = -16.0, hi = 1.0
-        func y(_ value: Double) -> Double {
-            let v = max(lo, min(hi, log10(max(value, 1e-16))))
-            return (height - bottom) * (1 - (v - lo) / (hi - lo)) + 5
+        let measured = checkpoint.checks.filter { $0.relativeError != nil && $0.check != "verdict" }
+        let encoder = checkpoint.encoderLayerCount ?? 0
+        let decoder = checkpoint.layerCount ?? ((measured.compactMap(\.layer).max() ?? -1) + 1)
+        guard decoder > 0 || !measured.isEmpty else { return "" }
+        func x(_ check: CheckResult) -> Double {
+            guard let layer = check.layer else { return Double(encoder + decoder) }
+            return Double(check.section == "encoder" ? layer : encoder + layer)
         }
-        let step = (width - left - 10) / Double(points.count)
-        var svg =
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"relative error per layer\">"
-        for exponent in stride(from: -16, through: 0, by: 4) {
-            let yy = y(pow(10, Double(exponent)))
-            svg +=
-                "<line x1=\"\(left)\" x2=\"\(width - 10)\" y1=\"\(yy)\" y2=\"\(yy)\" stroke=\"#eee\"/><text x=\"4\" y=\"\(yy + 4)\" font-size=\"11\">1e\(exponent)</text>"
+        var ticks = (0..<encoder).map { (x: Double($0), label: "e\($0)") }
+        ticks += (0..<decoder).map { (x: Double(encoder + $0), label: encoder > 0 ? "d\($0)" : "\($0)") }
+        ticks.append((x: Double(encoder + decoder), label: "end"))
+        let palette = ["#0969da", "#8250df", "#1a7f37", "#bf8700", "#57606a", "#e16f24", "#116329"]
+        let kinds = measured.map(\.check).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        var series = kinds.enumerated().map { i, kind in
+            SVGChart.Series(
+                name: kind, color: palette[i % palette.count],
+                points: measured.filter { $0.check == kind }.map { (x: x($0), y: $0.relativeError) }.sorted { $0.x < $1.x },
+                joined: measured.contains { $0.check == kind && $0.layer != nil })
         }
-        for (i, point) in points.enumerated() {
-            let x = left + Double(i) * step + step * 0.15
-            let value = point.relativeError ?? 1
-            let top = y(value)
-            let color = point.status == .pass ? "#1a7f37" : "#cf222e"
-            svg +=
-                "<rect x=\"\(x)\" y=\"\(top)\" width=\"\(step * 0.7)\" height=\"\(max(1, height - bottom - top))\" fill=\"\(color)\"><title>layer \(point.layer ?? 0): \(String(format: "%.2e", value))</title></rect>"
-            let label = (point.section.map { String($0.prefix(1)) } ?? "") + "\(point.layer ?? 0)"
-            svg += "<text x=\"\(x)\" y=\"\(height - 12)\" font-size=\"11\">\(label)</text>"
-            if let tolerance = point.tolerance {
-                let ty = y(tolerance)
-                svg +=
-                    "<line x1=\"\(x - step * 0.1)\" x2=\"\(x + step * 0.8)\" y1=\"\(ty)\" y2=\"\(ty)\" stroke=\"#333\" stroke-dasharray=\"4 2\"/>"
+        let failed = measured.filter { $0.status == .fail }
+        if !failed.isEmpty {
+            series.append(
+                SVGChart.Series(
+                    name: "over its tolerance", color: "#cf222e", points: failed.map { (x: x($0), y: $0.relativeError) }, joined: false))
+        }
+        var chart = SVGChart(
+            title: "\(checkpoint.checkpoint): relative error per layer and end to end", xLabel: encoder > 0 ? "layer (e: encoder, d: decoder)" : "layer",
+            yLabel: "relative error", logarithmic: true, ticks: ticks, series: series)
+        let perLayer = Set(measured.filter { $0.layer != nil }.compactMap(\.tolerance))
+        let whole = Set(measured.filter { $0.layer == nil }.compactMap(\.tolerance))
+        chart.thresholds =
+            perLayer.sorted().map { SVGChart.Threshold(name: "tolerance per layer", y: $0, from: 0, to: Double(encoder + decoder) - 1) }
+            + whole.sorted().map {
+                SVGChart.Threshold(name: "tolerance end to end", y: $0, from: Double(encoder + decoder) - 0.4, to: Double(encoder + decoder) + 0.4)
             }
+        let covered = Set(measured.filter { $0.layer != nil }.map { x($0) })
+        let skipped = Dictionary(
+            checkpoint.checks.filter { $0.status == .skip && $0.layer != nil }.map { (x($0), $0.message) }, uniquingKeysWith: { a, _ in a })
+        let why =
+            checkpoint.evidence.kind == .selfConsistency
+            ? "no reference: self-consistency end to end only" : "not checked per layer"
+        chart.unmeasured = ticks.dropLast().filter { !covered.contains($0.x) }.map { tick in
+            (x: tick.x, note: skipped[tick.x] ?? "layer \(tick.label): \(why)")
         }
-        svg += "<text x=\"\(left)\" y=\"\(height - 1)\" font-size=\"11\">layer (bars: relative error, dashed: tolerance)</text></svg>"
-        return svg
+        return chart.svg()
     }
 }

@@ -27,11 +27,19 @@ enum RoundTrip {
             let reference = try stack.forward(input, as: Float.self, options: options)
             let exactKV = info.form == .hidden ? try stack.keyValuePrefix() : original
             for format in ExportFormat.allCases where format != .hf {
+                let clock = ContinuousClock.now
+                // Each result names its format, and the time its trip took.
+                func stamped(_ check: CheckResult) -> CheckResult {
+                    var check = check
+                    (check.subject, check.seconds) = (format.rawValue, CompositionCheck.seconds(since: clock))
+                    return check
+                }
                 if format == .npz, original.layers.contains(where: { $0.parts.contains { NPYHeader.descr(for: $0.tensor.dtype) == nil } }) {
                     checks.append(
-                        CheckResult(
-                            check: "round-trip", status: .skip, message: "npz: NumPy cannot hold this checkpoint's dtype",
-                            evidence: .roundTrip))
+                        stamped(
+                            CheckResult(
+                                check: "round-trip", status: .skip, message: "npz: NumPy cannot hold this checkpoint's dtype",
+                                evidence: .roundTrip)))
                     continue
                 }
                 // A direct-layout encoder-decoder exports to PEFT only as its exact layer permutation.
@@ -44,10 +52,11 @@ enum RoundTrip {
                         converted = permuted
                     } catch {
                         checks.append(
-                            CheckResult(
-                                check: "round-trip", status: .skip,
-                                message: "peft: not exportable: \((error as? StorageError)?.message ?? "\(error)")",
-                                evidence: .roundTrip))
+                            stamped(
+                                CheckResult(
+                                    check: "round-trip", status: .skip,
+                                    message: "peft: not exportable: \((error as? StorageError)?.message ?? "\(error)")",
+                                    evidence: .roundTrip)))
                         continue
                     }
                 }
@@ -92,11 +101,12 @@ enum RoundTrip {
                         : format == .peft && info.form == .hidden ? "the exact key/value conversion" : "the stored prefix")
                     + (original.head.isEmpty ? "" : " and \(original.task?.rawValue ?? "task") head")
                 checks.append(
-                    CheckResult(
-                        check: "round-trip", status: identical && same ? .pass : .fail,
-                        message:
-                            "\(format.rawValue): \(identical ? "bit-identical to \(what)" : "tensors differ from \(what)"); compositions \(same ? "identical" : "differ")",
-                        fix: identical && same ? nil : "report this: a lossless export path changed the tensors", evidence: .roundTrip))
+                    stamped(
+                        CheckResult(
+                            check: "round-trip", status: identical && same ? .pass : .fail,
+                            message:
+                                "\(format.rawValue): \(identical ? "bit-identical to \(what)" : "tensors differ from \(what)"); compositions \(same ? "identical" : "differ")",
+                            fix: identical && same ? nil : "report this: a lossless export path changed the tensors", evidence: .roundTrip)))
             }
         } catch {
             checks.append(CheckResult(check: "round-trip", status: .fail, message: "\(error)", evidence: .roundTrip))
@@ -109,6 +119,15 @@ enum RoundTrip {
     static func base(_ store: Store, _ info: CheckpointInfo) -> [CheckResult] {
         let dir = temporary()
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        let clock = ContinuousClock.now
+        return base(store, info, dir: dir).map { check in
+            var check = check
+            (check.subject, check.seconds) = ("hf", CompositionCheck.seconds(since: clock))
+            return check
+        }
+    }
+
+    private static func base(_ store: Store, _ info: CheckpointInfo, dir: String) -> [CheckResult] {
         do {
             let base = try store.base("base:" + info.baseFingerprint)
             _ = try Exporter.run(store, reference: base.shortReference, format: .hf, out: dir, verify: false)

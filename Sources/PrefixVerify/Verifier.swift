@@ -97,6 +97,7 @@ public enum Verifier {
         var roundTrippedBases = Set<String>()
         for (index, info) in selected.enumerated() {
             options.progress?(VerifyProgress(checkpoint: info.reference, index: index + 1, count: selected.count, stage: "composition"))
+            let checkpointClock = ContinuousClock.now
             var result = try verify(
                 store, info, reference: reference, referencePath: options.reference, options: options,
                 layerShard: layerShard, position: (index + 1, selected.count), timings: &timings)
@@ -109,6 +110,7 @@ public enum Verifier {
                 }
                 timings["round_trip", default: 0] += CompositionCheck.seconds(since: clock)
             }
+            result.seconds = CompositionCheck.seconds(since: checkpointClock)
             report.checkpoints.append(result)
         }
         report.timings = timings
@@ -218,6 +220,8 @@ public enum Verifier {
             checkpoint: info.reference, reference: source == "none" ? "none" : source.replacingOccurrences(of: "reference ", with: ""),
             computeDType: computeDType, tolerances: tolerances, checks: checks, diagnosis: nil, unexplainedReference: false,
             evidence: CompositionEvidence(kind: structureFailed ? .structure : kind, source: source, tool: tool))
+        (result.layerCount, result.encoderLayerCount) = (info.numLayers, info.encoderLayers > 0 ? info.encoderLayers : nil)
+        if let encoder = try? store.base("base:" + info.baseFingerprint).config.encoderLayers { result.encoderLayerCount = encoder }
         guard !structureFailed else { return result }
         let stack = try store.stack(for: info)
         if let note = (try? Architectures.named(stack.config.family))?.peftNote { result.notes.append(note) }

@@ -204,6 +204,11 @@ public struct CheckResult: Sendable, Codable, Hashable {
     public var fix: String?
     /// What the result rests on.
     public var evidence: EvidenceKind
+    /// What the check was of, beyond its place: the format of a round trip (`npz`, `peft`, ...).
+    public var subject: String?
+    /// The seconds the check took, where it was timed on its own (per-layer composition checks,
+    /// each round trip).
+    public var seconds: Double?
 
     /// Where the check looked, for names and tables: `layer 3`, `encoder layer 3`, `decoder`;
     /// `nil` for a whole-model check of one stack.
@@ -286,6 +291,10 @@ public struct CheckpointVerification: Sendable, Codable {
     public var evidence: CompositionEvidence
     /// What the user must know about this checkpoint's family (PEFT's no-op on DistilBERT).
     public var notes: [String] = []
+    /// The seconds its verification took (structure, composition, round trip).
+    public var seconds: Double?
+    /// Its (decoder) layers and an encoder-decoder's encoder layers, for the report's chart.
+    public var layerCount: Int?, encoderLayerCount: Int?
     /// No check failed (the composition may still be unverified: read ``verdict``).
     public var passed: Bool { !checks.contains { $0.status == .fail } && !unexplainedReference }
     /// Pass only with independent evidence for the composition; unverified without it.
@@ -318,7 +327,7 @@ public struct CheckpointVerification: Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case checkpoint, reference, computeDType = "computeDtype", tolerances, checks, diagnosis, unexplainedReference, passed
-        case evidence, verdict, unverifiedReason, notes
+        case evidence, verdict, unverifiedReason, notes, seconds, layerCount, encoderLayerCount
     }
 
     /// Encodes the verification with its derived fields (`passed`, `verdict`).
@@ -336,6 +345,9 @@ public struct CheckpointVerification: Sendable, Codable {
         try c.encode(verdict, forKey: .verdict)
         try c.encodeIfPresent(unverifiedReason, forKey: .unverifiedReason)
         if !notes.isEmpty { try c.encode(notes, forKey: .notes) }
+        try c.encodeIfPresent(seconds, forKey: .seconds)
+        try c.encodeIfPresent(layerCount, forKey: .layerCount)
+        try c.encodeIfPresent(encoderLayerCount, forKey: .encoderLayerCount)
     }
 
     /// Decodes a verification written by ``encode(to:)``.
@@ -350,6 +362,9 @@ public struct CheckpointVerification: Sendable, Codable {
         unexplainedReference = try c.decode(Bool.self, forKey: .unexplainedReference)
         evidence = try c.decode(CompositionEvidence.self, forKey: .evidence)
         notes = try c.decodeIfPresent([String].self, forKey: .notes) ?? []
+        seconds = try c.decodeIfPresent(Double.self, forKey: .seconds)
+        layerCount = try c.decodeIfPresent(Int.self, forKey: .layerCount)
+        encoderLayerCount = try c.decodeIfPresent(Int.self, forKey: .encoderLayerCount)
     }
 
     init(
