@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import PrefixCore
 
-/// One problem ``Store/check(digests:record:)`` found.
+/// One problem ``Store/check(digests:record:isolation:progress:)`` found.
 public struct CheckFinding: Sendable, Codable, Hashable {
     /// `error` (the store is damaged) or `warning` (leftovers that `gc` removes).
     public var severity: String
@@ -18,7 +18,7 @@ public struct CheckFinding: Sendable, Codable, Hashable {
     public var tensor: String?
 }
 
-/// The result of ``Store/check(digests:record:)``.
+/// The result of ``Store/check(digests:record:isolation:progress:)``.
 public struct CheckReport: Sendable, Codable, Hashable {
     /// The store directory.
     public var store: String

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import PrefixCore
 
-/// What ``Store/delete(_:cascade:)`` or ``Store/gc()`` removed.
+/// What ``Store/delete(_:cascade:allSteps:dryRun:)`` or ``Store/gc(dryRun:progress:)`` removed.
 public struct RemovalSummary: Sendable, Codable, Hashable {
     /// Checkpoints deleted (`NAME@STEP`).
     public var checkpoints: [String] = []

@@ -147,7 +147,7 @@ extension Store {
     /// One layer's prefix, reading only that layer's tensors (never the base weights).
     ///
     /// - Throws: ``StorageError`` `.notFound` for a layer out of range, and the errors of
-    ///   ``load(_:verify:owner:)``.
+    ///   ``load(_:verify:owner:populate:)``.
     public func prefix(of checkpoint: CheckpointInfo, layer: Int, section: PrefixSection = .decoder, verify: Bool = false)
         throws(StorageError) -> LayerPrefix
     {
@@ -166,7 +166,7 @@ extension Store {
 
     /// The checkpoint's task head tensors (empty when it has none).
     ///
-    /// - Throws: the errors of ``load(_:verify:owner:)``.
+    /// - Throws: the errors of ``load(_:verify:owner:populate:)``.
     public func head(of checkpoint: CheckpointInfo, verify: Bool = false) throws(StorageError) -> [NamedTensor] {
         let entries = try read { db in
             try Store.entries(
@@ -208,7 +208,7 @@ extension Store {
 
     /// The whole checkpoint: every layer's prefix, the MLP and the probe.
     ///
-    /// - Throws: the errors of ``load(_:verify:owner:)``.
+    /// - Throws: the errors of ``load(_:verify:owner:populate:)``.
     public func load(_ checkpoint: CheckpointInfo, verify: Bool = false) throws(StorageError) -> CheckpointContent {
         let entries = try tensorEntries(of: checkpoint)
         func sectionLayers(_ section: PrefixSection, _ count: Int) throws(StorageError) -> [LayerPrefix] {
@@ -248,7 +248,7 @@ extension Store {
 
     /// The whole base: config and every tensor.
     ///
-    /// - Throws: the errors of ``load(_:verify:owner:)``.
+    /// - Throws: the errors of ``load(_:verify:owner:populate:)``.
     public func load(_ base: BaseInfo, verify: Bool = false) throws(StorageError) -> BaseWeights {
         var tensors: [NamedTensor] = []
         for entry in try tensorEntries(of: base) {

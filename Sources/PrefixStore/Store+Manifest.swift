@@ -5,12 +5,12 @@ import PrefixCore
 /// Save manifests: after every save commits, `manifests/<kind>-<key>.json` holds the catalog
 /// rows that save made (the base or checkpoint, its tensors and blobs), so that a catalog that
 /// loses committed transactions (a damaged write-ahead log, an old backup put back) can be told
-/// apart from garbage and repaired by ``Store/recover()``. Deletes remove their manifests first;
+/// apart from garbage and repaired by ``Store/recover(progress:)``. Deletes remove their manifests first;
 /// other catalog-only changes (tags, recorded check runs) are not in them.
 extension Store {
     var manifestDirectory: String { directory + "/manifests" }
 
-    /// The tables a manifest holds rows of, in the order ``recover()`` inserts them.
+    /// The tables a manifest holds rows of, in the order ``recover(progress:)`` inserts them.
     static let manifestTables = [
         "blob", "tensor", "model", "base", "base_tensor", "base_file", "checkpoint", "checkpoint_tag", "checkpoint_tensor",
     ]
@@ -181,7 +181,7 @@ extension Store {
     }
 }
 
-/// What ``Store/recover()`` did.
+/// What ``Store/recover(progress:)`` did.
 public struct RecoverySummary: Sendable, Codable, Hashable {
     /// Bases and checkpoints put back into the catalog from their manifests.
     public var recovered: [String] = []

@@ -41,9 +41,9 @@ import PrefixCore
 /// - ``checkpoint(_:)``
 /// - ``base(_:)``
 /// ### Maintenance
-/// - ``delete(_:cascade:)``
-/// - ``gc()``
-/// - ``check(digests:)``
+/// - ``delete(_:cascade:allSteps:dryRun:)``
+/// - ``gc(dryRun:progress:)``
+/// - ``check(digests:record:isolation:progress:)``
 public final class Store: Sendable {
     /// The store directory.
     public let directory: String

@@ -47,6 +47,15 @@ struct CommandLineTests {
         }
     }
 
+    @Test("shell completions for bash, zsh and fish name every subcommand", arguments: ["bash", "zsh", "fish"])
+    func completions(shell: String) throws {
+        let result = try Processes.prefixkit(["--generate-completion-script", shell])
+        #expect(result.status == 0, "\(result.stderr)")
+        for command in ["import", "export", "convert", "verify", "diff", "list", "gc"] {
+            #expect(result.stdout.contains(command), "\(shell): \(command)")
+        }
+    }
+
     @Test("usage errors exit 2: unknown command, missing argument, bad option value")
     func usageErrors() throws {
         #expect(try Processes.prefixkit(["frobnicate"]).status == 2)

@@ -137,7 +137,7 @@ public struct ActivationExchange: Sendable, Equatable {
 
     /// Reads an exchange `.npz`.
     ///
-    /// - Throws: the errors of ``NPZ/read(path:)`` and ``init(entries:path:)``.
+    /// - Throws: the errors of ``NPZ/read(path:limits:)`` and ``init(entries:path:)``.
     public static func read(path: String) throws(FormatError) -> ActivationExchange {
         try ActivationExchange(entries: try NPZ.read(path: path), path: path)
     }

@@ -144,7 +144,7 @@ public enum NPY {
 
     /// Reads a `.npy` file.
     ///
-    /// - Throws: ``FormatError`` `.io` when it cannot be read, and the errors of ``decode(_:)``
+    /// - Throws: ``FormatError`` `.io` when it cannot be read, and the errors of ``decode(_:)-(Data)``
     ///   with the path attached.
     public static func read(path: String) throws(FormatError) -> NPYValue {
         try InputFile.requireRegular(path)

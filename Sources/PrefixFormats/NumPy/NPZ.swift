@@ -51,7 +51,7 @@ public enum NPZ {
     ///
     /// - Throws: ``FormatError`` `.io`, `.malformedArchive`, `.unsafeName`, `.inflationBomb`,
     ///   `.sizeMismatch`, `.outOfRange` (past the total cap), what `limits.accept` throws, and the
-    ///   errors of ``NPYHeader/parse(_:)`` and ``NPY/decode(_:)`` naming the member.
+    ///   errors of ``NPYHeader/parse(_:)`` and ``NPY/decode(_:)-(Data)`` naming the member.
     public static func read(path: String, limits: Limits = Limits()) throws(FormatError) -> [(name: String, value: NPYValue)] {
         try InputFile.requireRegular(path)
         guard FileManager.default.isReadableFile(atPath: path) else { throw FormatError(.io, "cannot read file", path: path) }

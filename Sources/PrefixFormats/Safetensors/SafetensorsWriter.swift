@@ -90,6 +90,10 @@ public enum SafetensorsWriter {
     /// (optional) and rename. Tensors are loaded one at a time, in write order.
     ///
     /// - Parameters:
+    ///   - items: the tensors, each loaded when its turn comes.
+    ///   - metadata: the `__metadata__` string pairs, if any.
+    ///   - path: the file to write.
+    ///   - durable: fsync the file before the rename (and its directory after).
     ///   - progress: called after each tensor with the bytes written so far.
     /// - Returns: the number of bytes written.
     /// - Throws: ``FormatError`` `.io`, `.duplicateName`, or whatever a loader throws (wrapped).
