@@ -407,7 +407,9 @@ public enum Importer {
         } else {
             throw StorageError(.notFound, "no base for the checkpoint")
         }
-        if options.step == nil, created == nil, let latest = try unchanged(store, name: name, base: base, content: content, options: options) {
+        if options.step == nil, created == nil,
+            let latest = try unchanged(store, name: name, base: base, content: content, options: options)
+        {
             return ImportReport(
                 detected: detected, source: source, base: base, baseCreated: false, checkpoint: latest, skipped: skipped,
                 bytesWritten: 0, notes: [], unchanged: true)

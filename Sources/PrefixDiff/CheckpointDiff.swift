@@ -1,7 +1,7 @@
-public import PrefixCore
-public import PrefixStore
 import PrefixCompute
 import PrefixConvert
+public import PrefixCore
+public import PrefixStore
 
 /// One layer's part (hidden rows, keys or values) compared.
 public struct LayerDistance: Sendable, Codable, Hashable {
@@ -101,7 +101,8 @@ public enum Differ {
         for section in [PrefixSection.encoder, .decoder, .cross] {
             let x = left.layers(section), y = right.layers(section)
             if x.isEmpty != y.isEmpty {
-                result.notes.append("only \(x.isEmpty ? b.reference : a.reference) has a\(section == .encoder ? "n" : "") \(section.rawValue) section")
+                result.notes.append(
+                    "only \(x.isEmpty ? b.reference : a.reference) has a\(section == .encoder ? "n" : "") \(section.rawValue) section")
                 continue
             }
             for (l, (p, q)) in zip(x, y).enumerated() {

@@ -42,7 +42,8 @@ extension Differ {
         let all = try store.checkpoints().filter { $0.name == latest.name }.sorted { $0.step < $1.step }
         guard all.count >= 2, let first = all.first else {
             throw StorageError(
-                .invalidArgument, "\(latest.name) has one step (\(latest.step)): --steps compares two or more; diff two checkpoints instead",
+                .invalidArgument,
+                "\(latest.name) has one step (\(latest.step)): --steps compares two or more; diff two checkpoints instead",
                 reference: latest.reference)
         }
         let space: PrefixForm = Set(all.map(\.form)).count == 1 ? first.form : .kv

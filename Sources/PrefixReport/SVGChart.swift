@@ -82,7 +82,8 @@ public struct SVGChart: Sendable {
         let left = 78.0, right = 16.0, top = 16.0, plotHeight = 220.0
         let plotWidth = max(480, min(1800, Double(max(ticks.count, 2)) * 36))
         // Legend columns as wide as the longest entry.
-        let names = series.map(\.name) + thresholds.map(\.name) + (hasZeros ? ["exactly 0"] : []) + (unmeasured.isEmpty ? [] : ["not measured"])
+        let names =
+            series.map(\.name) + thresholds.map(\.name) + (hasZeros ? ["exactly 0"] : []) + (unmeasured.isEmpty ? [] : ["not measured"])
         let column = max(120, Double(names.map(\.count).max() ?? 0) * 6.5 + 34)
         let columns = max(1, Int(plotWidth / column))
         let legendRows = Double((names.count + columns - 1) / columns)
@@ -110,7 +111,8 @@ public struct SVGChart: Sendable {
         for (i, tick) in ticks.enumerated() where i % every == 0 {
             out += "<text x=\"\(f(px(tick.x)))\" y=\"\(f(floorY + 14))\" text-anchor=\"middle\">\(Self.escape(tick.label))</text>"
         }
-        out += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(floorY + 30))\" text-anchor=\"middle\" font-weight=\"bold\">\(Self.escape(xLabel))</text>"
+        out +=
+            "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(floorY + 30))\" text-anchor=\"middle\" font-weight=\"bold\">\(Self.escape(xLabel))</text>"
         out +=
             "<text transform=\"translate(14 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\" font-weight=\"bold\">\(Self.escape(yLabel))</text>"
         for threshold in thresholds {
@@ -191,7 +193,8 @@ public struct SVGChart: Sendable {
             let span = Int(hi - lo), step = max(1, span / 6)
             return stride(from: Int(lo), through: Int(hi), by: step).map(Double.init)
         }
-        let raw = (hi - lo) / 5, magnitude = pow(10, floor(log10(raw))), step = ([1, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw }) ?? raw
+        let raw = (hi - lo) / 5, magnitude = pow(10, floor(log10(raw))),
+            step = ([1, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw }) ?? raw
         return stride(from: (lo / step).rounded(.up) * step, through: hi, by: step).map { $0 }
     }
 

@@ -24,13 +24,17 @@ public struct CheckReport: Sendable, Codable, Hashable {
     public var store: String
     /// When the check ran (ISO 8601, UTC).
     public var checkedAt: String
-    /// Catalog rows checked: bases, checkpoints, blobs, tensors.
+    /// Catalog rows checked: bases.
     public var bases: Int
+    /// Checkpoints.
     public var checkpoints: Int
+    /// Blob files.
     public var blobs: Int
+    /// Tensor rows.
     public var tensors: Int
-    /// Tensors whose digest was recomputed, and their bytes.
+    /// Tensors whose digest was recomputed.
     public var tensorsHashed: Int
+    /// The bytes hashed.
     public var bytesHashed: Int64
     /// Everything found, errors first.
     public var findings: [CheckFinding]

@@ -291,7 +291,8 @@ extension Store {
         let bytes =
             try Int64.fetchOne(
                 db,
-                sql: "SELECT coalesce(sum(t.byte_length), 0) FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id WHERE ct.checkpoint_id = ?",
+                sql:
+                    "SELECT coalesce(sum(t.byte_length), 0) FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id WHERE ct.checkpoint_id = ?",
                 arguments: [id]) ?? 0
         return CheckpointInfo(
             id: id, name: record.name, step: record.step, baseFingerprint: record.baseFingerprint,

@@ -33,6 +33,7 @@ extension Store {
     ///   - allSteps: delete every step of the checkpoint's name (a parent among them is no
     ///     dependent; one of another name is, and needs `cascade`).
     ///   - dryRun: remove nothing; the summary says what would go and the bytes it would free.
+    /// - Returns: what was deleted (or, for a dry run, would be) and the bytes freed.
     /// - Throws: ``StorageError`` `.notFound`, `.inUse` (listing the dependents), `.storeLocked`.
     @discardableResult
     public func delete(_ reference: String, cascade: Bool = false, allSteps: Bool = false, dryRun: Bool = false) throws(StorageError)
@@ -68,7 +69,10 @@ extension Store {
                     ? try Int64.fetchAll(db, sql: "SELECT id FROM checkpoint WHERE name = ? ORDER BY step", arguments: [info.name])
                     : [info.id]
                 let targets = try String.fetchAll(
-                    db, sql: "SELECT name || '@' || step FROM checkpoint WHERE id IN (\(ids.map(String.init).joined(separator: ","))) ORDER BY step")
+                    db,
+                    sql:
+                        "SELECT name || '@' || step FROM checkpoint WHERE id IN (\(ids.map(String.init).joined(separator: ","))) ORDER BY step"
+                )
                 let descendants = try String.fetchAll(
                     db,
                     sql: """
@@ -140,6 +144,7 @@ extension Store {
     /// - Parameters:
     ///   - dryRun: remove nothing; the summary says what would go and the bytes it would free.
     ///   - progress: called after each leftover file with those handled so far and in all.
+    /// - Returns: what was removed (or, for a dry run, would be) and the bytes freed.
     /// - Throws: ``StorageError`` `.storeLocked`, `.io`.
     @discardableResult
     public func gc(dryRun: Bool = false, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws(StorageError)

@@ -130,14 +130,16 @@ public enum HTMLReport {
                     name: "over its tolerance", color: "#cf222e", points: failed.map { (x: x($0), y: $0.relativeError) }, joined: false))
         }
         var chart = SVGChart(
-            title: "\(checkpoint.checkpoint): relative error per layer and end to end", xLabel: encoder > 0 ? "layer (e: encoder, d: decoder)" : "layer",
+            title: "\(checkpoint.checkpoint): relative error per layer and end to end",
+            xLabel: encoder > 0 ? "layer (e: encoder, d: decoder)" : "layer",
             yLabel: "relative error", logarithmic: true, ticks: ticks, series: series)
         let perLayer = Set(measured.filter { $0.layer != nil }.compactMap(\.tolerance))
         let whole = Set(measured.filter { $0.layer == nil }.compactMap(\.tolerance))
         chart.thresholds =
             perLayer.sorted().map { SVGChart.Threshold(name: "tolerance per layer", y: $0, from: 0, to: Double(encoder + decoder) - 1) }
             + whole.sorted().map {
-                SVGChart.Threshold(name: "tolerance end to end", y: $0, from: Double(encoder + decoder) - 0.4, to: Double(encoder + decoder) + 0.4)
+                SVGChart.Threshold(
+                    name: "tolerance end to end", y: $0, from: Double(encoder + decoder) - 0.4, to: Double(encoder + decoder) + 0.4)
             }
         let covered = Set(measured.filter { $0.layer != nil }.map { x($0) })
         let skipped = Dictionary(

@@ -106,7 +106,8 @@ enum RoundTrip {
                             check: "round-trip", status: identical && same ? .pass : .fail,
                             message:
                                 "\(format.rawValue): \(identical ? "bit-identical to \(what)" : "tensors differ from \(what)"); compositions \(same ? "identical" : "differ")",
-                            fix: identical && same ? nil : "report this: a lossless export path changed the tensors", evidence: .roundTrip)))
+                            fix: identical && same ? nil : "report this: a lossless export path changed the tensors", evidence: .roundTrip))
+                )
             }
         } catch {
             checks.append(CheckResult(check: "round-trip", status: .fail, message: "\(error)", evidence: .roundTrip))

@@ -87,7 +87,8 @@ struct FileConverterTests {
         #expect(report.conversion?.contains("written without a base") == true, "\(report.conversion ?? "")")
         #expect(try Self.bytes(adapter + "/adapter_model.safetensors") == Self.bytes(dir.path + "/peft/adapter_model.safetensors"))
         let config = try PEFTAdapter(path: dir.path + "/peft").config
-        #expect(config.numLayers == 2 && config.numVirtualTokens == 4 && config.baseModelNameOrPath == nil && config.taskType == "CAUSAL_LM")
+        #expect(
+            config.numLayers == 2 && config.numVirtualTokens == 4 && config.baseModelNameOrPath == nil && config.taskType == "CAUSAL_LM")
     }
 
     @Test("a hidden-form prefix converts between npz and safetensors without a base, but not to PEFT")
@@ -97,7 +98,9 @@ struct FileConverterTests {
         _ = try FileConverter.run(source: hidden, format: .safetensors, out: dir.path + "/h.safetensors")
         let read = try PrefixFile.read(path: dir.path + "/h.safetensors")
         let original = try PrefixFile.read(path: hidden)
-        #expect(read.tensors.map(\.name) == original.tensors.map(\.name) && zip(read.tensors, original.tensors).allSatisfy { $0.tensor == $1.tensor })
+        #expect(
+            read.tensors.map(\.name) == original.tensors.map(\.name)
+                && zip(read.tensors, original.tensors).allSatisfy { $0.tensor == $1.tensor })
         #expect(read.metadata["form"] == "hidden")
         #expect {
             try FileConverter.run(source: hidden, format: .peft, out: dir.path + "/p")

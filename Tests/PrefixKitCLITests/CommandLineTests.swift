@@ -7,14 +7,18 @@ import Testing
 struct CommandLineTests {
     private func demoStore(_ dir: TemporaryDirectory, checkpoints: Int = 2) throws -> String {
         let store = dir.path + "/store"
-        let result = try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2",
-                                              "--prefix-length", "4", "--input-length", "6", "--checkpoints", "\(checkpoints)"])
+        let result = try Processes.prefixkit([
+            "demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2",
+            "--prefix-length", "4", "--input-length", "6", "--checkpoints", "\(checkpoints)",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         return store
     }
 
     /// Asserts one `error: ...` line on stderr and the exit code.
-    private func expectError(_ result: ProcessResult, status: Int32, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    private func expectError(
+        _ result: ProcessResult, status: Int32, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(result.status == status, "stderr: \(result.stderr)", sourceLocation: sourceLocation)
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].hasPrefix("error: "), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
@@ -25,13 +29,16 @@ struct CommandLineTests {
     func demo() throws {
         let dir = TemporaryDirectory()
         let store = try demoStore(dir)
-        let again = try Processes.prefixkit(["demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2",
-                                             "--prefix-length", "4", "--input-length", "6", "--checkpoints", "1"])
+        let again = try Processes.prefixkit([
+            "demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2",
+            "--prefix-length", "4", "--input-length", "6", "--checkpoints", "1",
+        ])
         #expect(again.status == 0)
         #expect(again.stdout.contains("was already stored: nothing written"))
         #expect(again.stdout.contains("saved demo@3"))
         #expect(again.stdout.contains("byte-exact, every digest verified: OK"))
-        #expect(again.stdout.contains("hidden prefix bit-identical") && again.stdout.contains("keys/values bit-identical to the conversion"))
+        #expect(
+            again.stdout.contains("hidden prefix bit-identical") && again.stdout.contains("keys/values bit-identical to the conversion"))
         #expect(again.stdout.contains("4 + 6 = 10 rows in, 10 out, keep the last 6"))
     }
 
@@ -90,11 +97,17 @@ struct CommandLineTests {
         let ok = try Processes.prefixkit(["check", store])
         #expect(ok.status == 0 && ok.stdout.contains("OK"))
         // Flip one byte of demo@2's layer_01 (path and offset straight from the catalog).
-        let row = try Processes.run("/usr/bin/sqlite3", [store + "/catalog.sqlite", """
-            SELECT b.path, t.file_offset FROM checkpoint c JOIN checkpoint_tensor ct ON ct.checkpoint_id = c.id
-            JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
-            WHERE c.name = 'demo' AND c.step = 2 AND ct.name = 'layer_01'
-            """]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|")
+        let row = try Processes.run(
+            "/usr/bin/sqlite3",
+            [
+                store + "/catalog.sqlite",
+                """
+                SELECT b.path, t.file_offset FROM checkpoint c JOIN checkpoint_tensor ct ON ct.checkpoint_id = c.id
+                JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
+                WHERE c.name = 'demo' AND c.step = 2 AND ct.name = 'layer_01'
+                """,
+            ]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|")
         let path = store + "/" + row[0]
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
         try handle.seek(toOffset: UInt64(row[1]) ?? 0)
@@ -104,7 +117,9 @@ struct CommandLineTests {
         try handle.close()
         let bad = try Processes.prefixkit(["check", store])
         #expect(bad.status == 1)
-        #expect(bad.stdout.contains("[digest]") && bad.stdout.contains("layer_01") && bad.stdout.contains("demo@2") && bad.stdout.contains(path))
+        #expect(
+            bad.stdout.contains("[digest]") && bad.stdout.contains("layer_01") && bad.stdout.contains("demo@2") && bad.stdout.contains(path)
+        )
         #expect(try Processes.prefixkit(["check", store, "--quick"]).status == 0)
     }
 
@@ -117,7 +132,9 @@ struct CommandLineTests {
         #expect(removed.status == 0 && removed.stdout.contains("demo@1, demo@2"))
         // Left: the demo's re-imported exports, which have no parent.
         let left = try Processes.prefixkit(["list", store]).stdout
-        #expect(left.contains("checkpoints (2)") && left.contains("demo-peft@0") && left.contains("demo-safetensors@0") && !left.contains("demo@"))
+        #expect(
+            left.contains("checkpoints (2)") && left.contains("demo-peft@0") && left.contains("demo-safetensors@0")
+                && !left.contains("demo@"))
     }
 
     @Test("a writer blocked by another exits 3 after --lock-timeout")
@@ -136,7 +153,9 @@ struct CommandLineTests {
         let dir = TemporaryDirectory()
         let store = try demoStore(dir)
         let list = try Processes.prefixkit(["list", store])
-        #expect(list.status == 0 && list.stdout.contains("demo@1") && list.stdout.contains("demo@2") && list.stdout.contains("gpt2 L=2 d=8 H=2"))
+        #expect(
+            list.status == 0 && list.stdout.contains("demo@1") && list.stdout.contains("demo@2") && list.stdout.contains("gpt2 L=2 d=8 H=2")
+        )
         let inspect = try Processes.prefixkit(["inspect", store, "demo"])
         #expect(inspect.status == 0)
         #expect(inspect.stdout.contains("checkpoint demo@2") && inspect.stdout.contains("parent       demo@1"))

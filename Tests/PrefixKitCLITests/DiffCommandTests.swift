@@ -47,7 +47,8 @@ struct DiffCommandTests {
         let dir = TemporaryDirectory()
         let store = try Self.run(dir)
         for arguments in [
-            ["diff", store, "run1"], ["diff", store, "run1@2", "run1@4", "--steps"], ["diff", store, "run1", "--steps", "--html", "/no/such/x.html"],
+            ["diff", store, "run1"], ["diff", store, "run1@2", "run1@4", "--steps"],
+            ["diff", store, "run1", "--steps", "--html", "/no/such/x.html"],
             ["diff", store, "run1@2", "nothing"],
         ] {
             let result = try Processes.prefixkit(arguments)

@@ -112,14 +112,17 @@ struct ErrorMessageTests {
         let source = [Self.fixture + "/adapter", "--base", Self.fixture + "/base", "--name", "run"]
         #expect(try Processes.prefixkit(["import", store] + source).status == 0)
         let again = try Processes.prefixkit(["import", store] + source)
-        #expect(again.status == 0 && again.stdout.contains("run@0 holds this prefix already") && again.stdout.contains("wrote 0 B"), "\(again.stdout)")
+        #expect(
+            again.status == 0 && again.stdout.contains("run@0 holds this prefix already") && again.stdout.contains("wrote 0 B"),
+            "\(again.stdout)")
         let json = try Processes.prefixkit(["import", store] + source + ["--json"])
         #expect(try Processes.validateJSON(json.stdout, schema: "import.schema.json").status == 0)
         let tagged = try Processes.prefixkit(["import", store] + source + ["--tag", "best"])
         #expect(tagged.status == 2 && tagged.stderr.contains("pass --step"), "\(tagged.stderr)")
         #expect(try Processes.prefixkit(["import", store] + source + ["--step", "5"]).status == 0)
         let dry = try Processes.prefixkit(["delete", store, "run", "--all-steps", "--dry-run"])
-        #expect(dry.status == 0 && dry.stdout.contains("would delete run@0, run@5") && dry.stdout.contains("nothing deleted"), "\(dry.stdout)")
+        #expect(
+            dry.status == 0 && dry.stdout.contains("would delete run@0, run@5") && dry.stdout.contains("nothing deleted"), "\(dry.stdout)")
         let dryJSON = try Processes.prefixkit(["delete", store, "run", "--all-steps", "--dry-run", "--json"])
         #expect(dryJSON.stdout.contains("\"dry_run\":true") || dryJSON.stdout.contains("\"dry_run\" : true"), "\(dryJSON.stdout)")
         #expect(try Processes.validateJSON(dryJSON.stdout, schema: "removal.schema.json").status == 0)

@@ -6,7 +6,10 @@ import Testing
 /// Re-record with `RECORD_SNAPSHOTS=1 swift test --filter HelpSnapshotTests`.
 @Suite("Help text snapshots")
 struct HelpSnapshotTests {
-    static let commands = ["", "demo", "init", "import", "export", "convert", "list", "inspect", "check", "gc", "delete", "forward", "kv", "verify", "diff", "probe"]
+    static let commands = [
+        "", "demo", "init", "import", "export", "convert", "list", "inspect", "check", "gc", "delete", "forward", "kv", "verify", "diff",
+        "probe",
+    ]
 
     @Test("help text matches the recorded snapshot", arguments: commands)
     func help(command: String) throws {

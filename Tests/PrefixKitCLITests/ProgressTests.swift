@@ -52,7 +52,8 @@ struct ProgressTests {
         let gc = try Processes.prefixkit(["gc", store, "--progress"])
         #expect(gc.status == 0 && Self.lines(gc.stderr, "gc leftover ").last == "gc leftover 2/2", "\(gc.stderr)")
         let recovered = try Processes.prefixkit(["recover", store, "--progress"])
-        #expect(recovered.status == 0 && Self.lines(recovered.stderr, "recovering ").last == "recovering manifest 1/1", "\(recovered.stderr)")
+        #expect(
+            recovered.status == 0 && Self.lines(recovered.stderr, "recovering ").last == "recovering manifest 1/1", "\(recovered.stderr)")
     }
 
     @Test("without a terminal nothing is drawn; --quiet with --progress is a usage error")

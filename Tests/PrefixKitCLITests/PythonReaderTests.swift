@@ -18,7 +18,10 @@ struct PythonReaderTests {
         #expect(FileManager.default.fileExists(atPath: dir.path + "/site/prefixkit/store.py"))
         let run = try Processes.run(
             Processes.python, ["-m", "unittest", "discover", "-s", Processes.repositoryRoot + "/python/tests", "-v"],
-            environment: ["PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": dir.path + "/site", "PREFIXKIT_BIN": Processes.productsDirectory.appendingPathComponent("prefixkit").path],
+            environment: [
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": dir.path + "/site",
+                "PREFIXKIT_BIN": Processes.productsDirectory.appendingPathComponent("prefixkit").path,
+            ],
             currentDirectory: dir.path)
         #expect(run.status == 0, "\(run.stderr)")
         // Every test ran, from the installed copy.

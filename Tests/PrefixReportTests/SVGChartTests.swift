@@ -8,7 +8,10 @@ struct SVGChartTests {
         var chart = SVGChart(
             title: "t <&>", xLabel: "layer", yLabel: "relative error", logarithmic: logarithmic,
             ticks: values.indices.map { (x: Double($0), label: "L\($0)") },
-            series: [SVGChart.Series(name: "teacher-forced", color: "#123456", points: values.enumerated().map { (x: Double($0.offset), y: $0.element) })])
+            series: [
+                SVGChart.Series(
+                    name: "teacher-forced", color: "#123456", points: values.enumerated().map { (x: Double($0.offset), y: $0.element) })
+            ])
         chart.thresholds = [SVGChart.Threshold(name: "tolerance", y: 1e-6)]
         return chart
     }

@@ -13,11 +13,15 @@ struct ReportTests {
         let store = try Store.create(at: dir.path + "/s")
         let (config, json) = try HFConfig.read(path: "\(root)/config.json")
         let weights = try NPZ.read(path: "\(root)/weights.npz").compactMap { e in e.value.tensor.map { NamedTensor(e.name, $0) } }
-        let base = try store.saveBase(BaseWeights(config: config, configJSON: json, tensors: weights), provenance: Provenance(sourceFormat: "npz"))
+        let base = try store.saveBase(
+            BaseWeights(config: config, configJSON: json, tensors: weights), provenance: Provenance(sourceFormat: "npz"))
         let layers = try NPZ.read(path: "\(root)/pn4-n6/prefix_hidden.npz").compactMap { $0.value.tensor.map { LayerPrefix.hidden($0) } }
         let hidden = try store.saveCheckpoint(
-            CheckpointContent(form: .hidden, prefixLength: 4, layers: layers), as: CheckpointSpec(name: "ck", step: 1, base: base.base.shortReference))
-        try store.saveCheckpoint(try store.stack(for: hidden.checkpoint).keyValuePrefix(), as: CheckpointSpec(name: "kv", step: 1, base: base.base.shortReference))
+            CheckpointContent(form: .hidden, prefixLength: 4, layers: layers),
+            as: CheckpointSpec(name: "ck", step: 1, base: base.base.shortReference))
+        try store.saveCheckpoint(
+            try store.stack(for: hidden.checkpoint).keyValuePrefix(),
+            as: CheckpointSpec(name: "kv", step: 1, base: base.base.shortReference))
         return store
     }
 
@@ -54,9 +58,13 @@ struct ReportTests {
         #expect(parsed["suites_timed"] as? Bool == true)
         #expect((parsed["duplicates"] as? [String])?.isEmpty == true, "\(parsed)")
         let names = parsed["names"] as? [String] ?? []
-        #expect(["round-trip[npz]", "round-trip[safetensors]", "round-trip[peft]", "teacher-forced layer 0"].allSatisfy(names.contains), "\(names)")
+        #expect(
+            ["round-trip[npz]", "round-trip[safetensors]", "round-trip[peft]", "teacher-forced layer 0"].allSatisfy(names.contains),
+            "\(names)")
         let timed = parsed["timed"] as? [String] ?? []
-        #expect(timed.contains("round-trip[peft]") && timed.contains { $0.hasPrefix("prefix-rows layer") || $0.hasPrefix("teacher-forced layer") })
+        #expect(
+            timed.contains("round-trip[peft]")
+                && timed.contains { $0.hasPrefix("prefix-rows layer") || $0.hasPrefix("teacher-forced layer") })
         let failures = parsed["failures"] as? [String] ?? []
         #expect(!failures.isEmpty && failures.allSatisfy { $0.contains("diagnosis: layer 0: the layer used the next layer's prefix") })
     }
@@ -69,7 +77,10 @@ struct ReportTests {
         let summary = try #require(page.range(of: "<table class=summary>"))
         #expect(summary.lowerBound < (page.range(of: "<h2>")?.lowerBound ?? page.startIndex))
         #expect(page.contains("FAIL") && page.contains("independent reference"))
-        for text in [">relative error<", ">layer<", ">teacher-forced<", ">prefix-rows<", ">end-to-end<", "tolerance per layer", "tolerance end to end"] {
+        for text in [
+            ">relative error<", ">layer<", ">teacher-forced<", ">prefix-rows<", ">end-to-end<", "tolerance per layer",
+            "tolerance end to end",
+        ] {
             #expect(page.contains(text), "\(text)")
         }
         // Layer 2's prefix rows match the reference exactly: drawn as an exact zero, not dropped.

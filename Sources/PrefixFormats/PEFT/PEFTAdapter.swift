@@ -207,6 +207,7 @@ public struct PEFTAdapter: Sendable {
     ///   - task: `task_type`.
     ///   - saved: whether a task head is saved beside the prefix (`modules_to_save`).
     ///   - layout: the encoder-decoder layout writes `num_transformer_submodules: 2`.
+    /// - Returns: the file's text.
     public static func configJSON(
         layers: [LayerPrefix], hiddenSize: Int, baseModel: String?, task: TaskType = .causalLM, saved: Bool = false,
         layout: PrefixLayout = .direct

@@ -20,9 +20,13 @@ public import PrefixCore
 public enum SafetensorsWriter {
     /// A tensor to write: its description, and how to get its bytes when its turn comes.
     public struct Item: Sendable {
+        /// The tensor's name in the file.
         public var name: String
+        /// Its dtype.
         public var dtype: DType
+        /// Its shape.
         public var shape: [Int]
+        /// Reads its bytes, when its turn comes.
         public var load: @Sendable () throws -> Tensor
         /// Where the exact bytes already sit in a file, if they do: copied inside the kernel
         /// (`copy_file_range`) instead of through memory.
@@ -31,6 +35,7 @@ public enum SafetensorsWriter {
         /// writer copies earlier tensors; the write fails if it throws.
         public var verify: (@Sendable () throws -> Void)?
 
+        /// An item described up front, loaded by `load` when it is written.
         public init(
             name: String, dtype: DType, shape: [Int], fileRange: (path: String, offset: Int)? = nil,
             verify: (@Sendable () throws -> Void)? = nil, load: @escaping @Sendable () throws -> Tensor
@@ -43,6 +48,7 @@ public enum SafetensorsWriter {
             self.load = load
         }
 
+        /// An item for a tensor in memory.
         public init(_ tensor: NamedTensor) {
             let t = tensor.tensor
             self.init(name: tensor.name, dtype: t.dtype, shape: t.shape.dimensions) { t }

@@ -15,7 +15,9 @@ struct Delete: ParsableCommand {
     @Flag(name: .long, help: "Also delete the checkpoints that depend on it.")
     var cascade = false
 
-    @Flag(name: .long, help: "Delete every step of the checkpoint's name (with --cascade, the checkpoints of other names that descend from them).")
+    @Flag(
+        name: .long,
+        help: "Delete every step of the checkpoint's name (with --cascade, the checkpoints of other names that descend from them).")
     var allSteps = false
 
     @Flag(name: .long, help: "Delete nothing: print what would go and the bytes it would free.")
@@ -29,7 +31,9 @@ struct Delete: ParsableCommand {
         if output.json { return try JSONOutput.print(summary) }
         let what = (summary.bases.map { "base:" + $0.prefix(12) } + summary.checkpoints).joined(separator: ", ")
         if dryRun {
-            print("would delete \(what); would remove \(summary.blobFiles) blob(s), freeing \(Format.bytes(summary.bytesFreed)) (dry run: nothing deleted)")
+            print(
+                "would delete \(what); would remove \(summary.blobFiles) blob(s), freeing \(Format.bytes(summary.bytesFreed)) (dry run: nothing deleted)"
+            )
             return
         }
         print("deleted \(what); removed \(summary.blobFiles) blob(s), freed \(Format.bytes(summary.bytesFreed))")

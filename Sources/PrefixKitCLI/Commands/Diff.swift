@@ -31,7 +31,9 @@ struct Diff: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if steps && b != nil { throw ValidationError("--steps compares the steps of one name: pass NAME alone, or two checkpoints without --steps") }
+        if steps && b != nil {
+            throw ValidationError("--steps compares the steps of one name: pass NAME alone, or two checkpoints without --steps")
+        }
         if !steps && b == nil { throw ValidationError("diff needs two checkpoints (A B), or one name with --steps") }
         try ReportPath.validate("--html", html)
     }
@@ -84,7 +86,9 @@ struct Diff: ParsableCommand {
     }
 
     private func printSteps(_ diff: StepsDiff) {
-        print("diff \(diff.name) --steps: steps \(diff.steps.map(String.init).joined(separator: ", ")) (relative L2 from step \(diff.steps.first ?? 0))")
+        print(
+            "diff \(diff.name) --steps: steps \(diff.steps.map(String.init).joined(separator: ", ")) (relative L2 from step \(diff.steps.first ?? 0))"
+        )
         for note in diff.notes { print("  note  \(note)") }
         var rows = [["section", "part", "layer"] + diff.steps.map { "@\($0)" }]
         for track in diff.tracks {

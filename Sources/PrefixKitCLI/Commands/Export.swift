@@ -61,7 +61,8 @@ struct Export: ParsableCommand {
         // The base's bytes, for an HF export (the prefix formats are written at once).
         let total =
             format == .hf
-            ? ((try? opened.checkpoint(ref)).flatMap { try? opened.base("base:" + $0.baseFingerprint) } ?? (try? opened.base(ref)))?.byteCount
+            ? ((try? opened.checkpoint(ref)).flatMap { try? opened.base("base:" + $0.baseFingerprint) } ?? (try? opened.base(ref)))?
+                .byteCount
                 ?? 0 : 0
         let bar = Progress("exporting", total: total, mode: progress.mode)
         let report = try Exporter.run(

@@ -27,6 +27,8 @@ struct GC: ParsableCommand {
             )
             return
         }
-        print("gc: removed \(summary.leftoverFiles) leftover file(s), \(summary.blobFiles) unreferenced blob(s), \(summary.tensors) tensor row(s); freed \(Format.bytes(summary.bytesFreed))")
+        print(
+            "gc: removed \(summary.leftoverFiles) leftover file(s), \(summary.blobFiles) unreferenced blob(s), \(summary.tensors) tensor row(s); freed \(Format.bytes(summary.bytesFreed))"
+        )
     }
 }

@@ -81,7 +81,9 @@ struct Import: ParsableCommand {
             print("created checkpoint \(checkpoint.reference) (parent \(checkpoint.parent ?? "none"))")
         }
         if report.unchanged == true, let checkpoint = report.checkpoint {
-            print("\(checkpoint.reference) holds this prefix already (the same base, form, Pn, positions and tensors): nothing written; pass --step to store it as another step")
+            print(
+                "\(checkpoint.reference) holds this prefix already (the same base, form, Pn, positions and tensors): nothing written; pass --step to store it as another step"
+            )
         } else if let checkpoint = report.checkpoint {
             print(
                 "created checkpoint \(checkpoint.reference): \(checkpoint.form.rawValue) form, Pn=\(checkpoint.prefixLength), \(checkpoint.numLayers) layers"

@@ -143,7 +143,9 @@ struct Inspect: ParsableCommand {
         )
         if let parent = info.parent { print("  parent       \(parent)") }
         print("  steps        \(document.steps.map { $0 == info.step ? "\($0) (this)" : "\($0)" }.joined(separator: ", "))")
-        if !document.lineage.isEmpty { print("  lineage      \((document.lineage + [info.reference + " (this)"]).joined(separator: " -> "))") }
+        if !document.lineage.isEmpty {
+            print("  lineage      \((document.lineage + [info.reference + " (this)"]).joined(separator: " -> "))")
+        }
         if !document.children.isEmpty { print("  children     \(document.children.joined(separator: ", "))") }
         print("  size         \(Format.bytes(info.byteCount))")
         if !info.tags.isEmpty { print("  tags         \(info.tags.joined(separator: ", "))") }

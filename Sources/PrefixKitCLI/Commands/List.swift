@@ -47,7 +47,9 @@ struct List: ParsableCommand {
 
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
-        let bases = try opened.bases().filter { Self.matches(pattern, [$0.shortReference, "base:" + $0.fingerprint] + ($0.alias.map { [$0] } ?? [])) }
+        let bases = try opened.bases().filter {
+            Self.matches(pattern, [$0.shortReference, "base:" + $0.fingerprint] + ($0.alias.map { [$0] } ?? []))
+        }
         var checkpoints = try opened.checkpoints().filter { Self.matches(pattern, [$0.name, $0.reference]) }
         switch sort {
         case .name: break
