@@ -107,19 +107,14 @@ public enum Differ {
             }
             for (l, (p, q)) in zip(x, y).enumerated() {
                 for (partA, partB) in zip(p.parts, q.parts) where partA.tensor.shape == partB.tensor.shape {
-                    var heads: [TensorDistance] = []
+                    // Keys and values [Hkv, Pn, hd]: each head too, in the same pass.
                     let shape = partA.tensor.shape.dimensions
-                    if shape.count == 3, shape[0] > 1 {
-                        let valuesA = partA.tensor.doubles(), valuesB = partB.tensor.doubles()
-                        let size = shape[1] * shape[2]
-                        heads = (0..<shape[0]).map { h in
-                            TensorDistance(Array(valuesA[h * size..<(h + 1) * size]), Array(valuesB[h * size..<(h + 1) * size]))
-                        }
-                    }
+                    let heads = shape.count == 3 && shape[0] > 1 ? shape[0] : 1
+                    let (whole, groups) = TensorDistance.grouped(partA.tensor, partB.tensor, groups: heads)
                     result.layers.append(
                         LayerDistance(
-                            section: section, layer: l, part: partA.suffix.isEmpty ? "hidden" : partA.suffix,
-                            distance: TensorDistance(partA.tensor, partB.tensor), heads: heads))
+                            section: section, layer: l, part: partA.suffix.isEmpty ? "hidden" : partA.suffix, distance: whole,
+                            heads: heads > 1 ? groups : []))
                 }
             }
         }

@@ -35,10 +35,11 @@ enum Main {
             case "encoder": options.sections.append("encoder")
             case "seq2seq": options.sections.append("seq2seq")
             case "pickle": options.sections.append("pickle")
+            case "diff": options.sections.append("diff")
             case "-h", "--help":
                 print(
                     """
-                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [encoder] [seq2seq] [pickle] [--rounds N] [--small] [--work DIR] [--python PATH]
+                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [encoder] [seq2seq] [pickle] [diff] [--rounds N] [--small] [--work DIR] [--python PATH]
                                            [--peft-python PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
@@ -64,6 +65,9 @@ enum Main {
                               in-process and as whole processes; needs --peft-python (torch, transformers, peft)
                       pickle  import of a ~1.25 GB pytorch_model.bin (torch.save) into a store vs torch.load(weights_only=True,
                               mmap=True) + writing the tensors + fsync; needs --peft-python (a Python with torch)
+                      diff    prefixkit diff of two key/value checkpoints (L=12, Hkv=4, hd=128, Pn=512) per layer, part
+                              and head vs NumPy on the same checkpoints exported as .npz, in-process and as whole
+                              processes; needs --python (numpy)
                       --small small models, for a quick look
                     """)
                 return
@@ -73,7 +77,7 @@ enum Main {
             }
         }
         if options.sections.isEmpty {
-            options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle"]
+            options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle", "diff"]
         }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
@@ -84,6 +88,7 @@ enum Main {
         if options.sections.contains("encoder") { try EncoderBenchmark(options: options).run() }
         if options.sections.contains("seq2seq") { try Seq2SeqBenchmark(options: options).run() }
         if options.sections.contains("pickle") { try PickleBenchmark(options: options).run() }
+        if options.sections.contains("diff") { try DiffBenchmark(options: options).run() }
     }
 }
 

@@ -22,6 +22,25 @@ struct TensorDistanceTests {
         #expect(TensorDistance([1, 2, 3], [2, 0, 5]) == TensorDistance([2, 0, 5], [1, 2, 3]))
     }
 
+    @Test("f32 tensors read in place give what their f64 widening gives, per group and whole, tails included")
+    func inPlace() throws {
+        for (shape, groups) in [([3, 5, 7], 3), ([2, 4, 8], 2), ([1, 13], 1)] as [([Int], Int)] {
+            let a = Builders.randomTensor(.f32, try Shape(shape), seed: 1), b = Builders.randomTensor(.f32, try Shape(shape), seed: 2)
+            // Random bit patterns include NaNs; compare finite values only.
+            let clean = { (t: Tensor) in Tensor(shape: t.shape, floats: t.floats().map { $0.isFinite ? $0 : 0 }) }
+            let (x, y) = (clean(a), clean(b))
+            let fast = TensorDistance.grouped(x, y, groups: groups), slow = TensorDistance.grouped(x.doubles(), y.doubles(), groups: groups)
+            for (f, s) in zip([fast.whole] + fast.groups, [slow.whole] + slow.groups) {
+                #expect(f.maxAbs == s.maxAbs && abs(f.relativeL2 - s.relativeL2) <= 1e-12 * max(1, s.relativeL2))
+                #expect(abs((f.cosine ?? 0) - (s.cosine ?? 0)) <= 1e-12)
+            }
+        }
+        let nan = TensorDistance.grouped(
+            Tensor(shape: [2, 4], floats: [1, 2, 3, .nan, 5, 6, 7, 8]), Tensor(shape: [2, 4], floats: Array(repeating: 1, count: 8)),
+            groups: 2)
+        #expect(nan.whole.maxAbs.isNaN && nan.groups[0].relativeL2.isNaN && !nan.groups[1].maxAbs.isNaN)
+    }
+
     @Test("NaN encodes as null in JSON and reads back")
     func json() throws {
         let data = try JSONEncoder().encode(TensorDistance([.nan], [1]))
