@@ -133,6 +133,37 @@ struct FileConverterTests {
         }
     }
 
+    @Test("an adapter config beyond the size bound is refused, not parsed: by the file's reader, and by the config parser")
+    func oversizedAdapterConfig() throws {
+        let dir = TemporaryDirectory()
+        _ = try FileConverter.run(source: Self.fixtures + "/peft/gpt2-tiny/adapter", format: .safetensors, out: dir.path + "/p.safetensors")
+        // (An .npz cannot carry it at all: its reader refuses string arrays that wide.)
+        let script = """
+            import sys
+            from safetensors import safe_open
+            from safetensors.numpy import save_file
+            with safe_open(sys.argv[1], "np") as f:
+                meta = dict(f.metadata())
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+            meta["peft_config"] = " " * (2 << 20) + meta["peft_config"]
+            save_file(tensors, sys.argv[1], metadata=meta)
+            """
+        let edited = try Processes.python(script, [dir.path + "/p.safetensors"])
+        try #require(edited.status == 0, "\(edited.stderr)")
+        #expect {
+            try FileConverter.run(source: dir.path + "/p.safetensors", format: .peft, out: dir.path + "/back")
+        } throws: { error in
+            error is FormatError && "\(error)".contains("string too long")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/back"))
+        let oversized = [UInt8]("{\"peft_type\": \"PREFIX_TUNING\"}".utf8) + [UInt8](repeating: 0x20, count: PEFTAdapter.maxConfigBytes)
+        #expect {
+            try PEFTAdapter.parseConfig(oversized, path: "x")
+        } throws: { error in
+            (error as? FormatError)?.code == .outOfRange && "\(error)".contains("beyond the limit")
+        }
+    }
+
     @Test("PrefixFile metadata is written as JSON: quotes and newlines in a value survive the npz")
     func metadataEscaping() throws {
         let dir = TemporaryDirectory()

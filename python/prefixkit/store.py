@@ -170,14 +170,18 @@ class Store:
         if dtype not in STORED:
             raise StoreError(f"{what}: unknown dtype {dtype!r} in the catalog")
         path = os.path.join(self.path, blob_path)
+        stored = STORED[dtype]
         try:
             with h5py.File(path, "r") as blob:
-                raw = np.asarray(blob[dataset][()])
+                data = blob[dataset]
+                # Checked before a byte is read: a damaged blob cannot make the reader allocate more
+                # than the catalog says the tensor holds.
+                if not isinstance(data, h5py.Dataset) or list(data.shape) != list(shape) or data.dtype.itemsize != stored.itemsize:
+                    found = f"{data.dtype}{list(data.shape)}" if isinstance(data, h5py.Dataset) else "a group"
+                    raise StoreError(f"{what}: {path}{dataset} holds {found}, the catalog says {dtype}{list(shape)}")
+                raw = np.asarray(data[()])
         except (OSError, KeyError) as error:
             raise StoreError(f"{what}: cannot read {dataset} in {path}: {error}") from error
-        stored = STORED[dtype]
-        if list(raw.shape) != list(shape) or raw.dtype.itemsize != stored.itemsize:
-            raise StoreError(f"{what}: {path}{dataset} holds {raw.dtype}{list(raw.shape)}, the catalog says {dtype}{list(shape)}")
         raw = np.ascontiguousarray(raw).astype(stored, copy=False)
         if verify and hashlib.sha256(raw.tobytes()).hexdigest() != sha256:
             raise DigestMismatch(f"{what}: the bytes of {path}{dataset} do not match the catalog's SHA-256 {sha256[:16]}...")

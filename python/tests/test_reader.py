@@ -143,6 +143,20 @@ class ReaderTests(unittest.TestCase):
             store.load("hidden", verify=False)
             store.load("kv")
 
+    def test_a_catalog_that_disagrees_with_its_blob_is_refused_before_reading(self):
+        copy = os.path.join(self.dir, "lying")
+        shutil.copytree(self.store, copy)
+        import sqlite3
+        db = sqlite3.connect(os.path.join(copy, "catalog.sqlite"))
+        # The catalog claims a shape the blob's dataset does not have.
+        db.execute("UPDATE tensor SET shape = '[3, 1000000]' WHERE id IN (SELECT tensor_id FROM checkpoint_tensor ct "
+                   "JOIN checkpoint c ON c.id = ct.checkpoint_id WHERE c.name = 'hidden' AND ct.name = 'layer_00')")
+        db.commit()
+        db.close()
+        with prefixkit.open_store(copy) as store:
+            with self.assertRaisesRegex(prefixkit.StoreError, r"hidden@0 layer_00: .* holds float32\[3, 16\], the catalog says f32\[3, 1000000\]"):
+                store.load("hidden")
+
     def test_not_a_store(self):
         with self.assertRaisesRegex(prefixkit.StoreError, "not a PrefixKit store"):
             prefixkit.open_store(self.dir)

@@ -47,6 +47,9 @@ public struct PEFTAdapter: Sendable {
     /// named without PEFT's `base_model.` prefix.
     public let head: [NamedTensor]
 
+    /// The largest `adapter_config.json` read (PEFT writes well under 2 KB).
+    public static let maxConfigBytes = 1 << 20
+
     /// The most head tensors an adapter may hold.
     public static let maxHeadTensors = 64
 
@@ -68,7 +71,7 @@ public struct PEFTAdapter: Sendable {
     public init(path: String) throws(FormatError) {
         self.path = path
         let configPath = path + "/adapter_config.json"
-        let data = [UInt8](try InputFile.read(configPath, limit: 1 << 20, what: "adapter_config.json"))
+        let data = [UInt8](try InputFile.read(configPath, limit: PEFTAdapter.maxConfigBytes, what: "adapter_config.json"))
         config = try Self.parseConfig(data, path: configPath)
         configText = String(decoding: data, as: UTF8.self)
         // safetensors, else PEFT's pickled `adapter_model.bin` (read without executing it).
@@ -139,6 +142,12 @@ public struct PEFTAdapter: Sendable {
     ///   `.missingKey` / `.outOfRange` for a dimension, `.inconsistent` for
     ///   `num_transformer_submodules` other than 1 or 2 or a `token_dim` not divisible by the heads.
     public static func parseConfig(_ data: [UInt8], path configPath: String) throws(FormatError) -> Config {
+        // The bound adapter_config.json is read with, wherever the text comes from (a file's metadata too).
+        guard data.count <= PEFTAdapter.maxConfigBytes else {
+            throw FormatError(
+                .outOfRange, "the adapter config is \(data.count) bytes, beyond the limit of \(PEFTAdapter.maxConfigBytes)",
+                path: configPath)
+        }
         let json: JSONValue
         do { json = try BoundedJSON.parse(data) } catch {
             var error = error
