@@ -164,6 +164,28 @@ struct FileConverterTests {
         }
     }
 
+    @Test("without a base, the layer count is the names': a gap or a missing half is named, with the complete layers counted")
+    func incompleteLayers() throws {
+        let dir = TemporaryDirectory()
+        let script = """
+            import sys, numpy as np
+            a = np.zeros((2, 4, 8), np.float32)
+            np.savez(sys.argv[1] + "/gap.npz", **{"prefix.layer_00.key": a, "prefix.layer_00.value": a, "prefix.layer_05.key": a, "prefix.layer_05.value": a})
+            np.savez(sys.argv[1] + "/half.npz", **{"prefix.layer_00.key": a})
+            """
+        let made = try Processes.python(script, [dir.path])
+        try #require(made.status == 0, "\(made.stderr)")
+        for (file, expected) in [
+            ("gap", "names layers up to 5 but holds 2 complete one(s)"), ("half", "names layers up to 0 but holds 0 complete one(s)"),
+        ] {
+            #expect {
+                try FileConverter.run(source: dir.path + "/\(file).npz", format: .safetensors, out: dir.path + "/\(file).safetensors")
+            } throws: { error in
+                (error as? FormatError)?.code == .inconsistent && "\(error)".contains(expected) && !"\(error)".contains("the base")
+            }
+        }
+    }
+
     @Test("PrefixFile metadata is written as JSON: quotes and newlines in a value survive the npz")
     func metadataEscaping() throws {
         let dir = TemporaryDirectory()

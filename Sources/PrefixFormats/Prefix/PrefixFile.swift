@@ -111,6 +111,17 @@ public enum PrefixFile {
         _ contents: Contents, path: String, flat: Bool, tensor: String?, layers: Int, kvHeads: Int,
         headDim: Int, encoderLayers: Int? = nil
     ) throws(FormatError) -> CheckpointContent {
+        try content(
+            contents, path: path, flat: flat, tensor: tensor, layers: layers, kvHeads: kvHeads, headDim: headDim,
+            encoderLayers: encoderLayers, standalone: false)
+    }
+
+    /// ``content(_:path:flat:tensor:layers:kvHeads:headDim:encoderLayers:)``; `standalone`: the
+    /// layer counts come from the file's own names, not from a base (and errors say so).
+    static func content(
+        _ contents: Contents, path: String, flat: Bool, tensor: String?, layers: Int, kvHeads: Int,
+        headDim: Int, encoderLayers: Int?, standalone: Bool
+    ) throws(FormatError) -> CheckpointContent {
         var mlp: [NamedTensor] = [], head: [NamedTensor] = []
         var found: [PrefixSection: SectionTensors] = [:]
         var unknown: [String] = []
@@ -176,7 +187,7 @@ public enum PrefixFile {
                 path: path)
         }
         let label = sectioned ? "prefix.decoder" : "prefix"
-        let (form, prefixes) = try decoder.layers(layers, label: label, path: path)
+        let (form, prefixes) = try decoder.layers(layers, label: label, path: path, standalone: standalone)
         let pn = prefixes.first?.prefixLength ?? 0
         var content = CheckpointContent(
             form: form, prefixLength: pn, positions: positions(contents.metadata, pn: pn), layers: prefixes, mlp: mlp,
@@ -184,7 +195,8 @@ public enum PrefixFile {
         content.layout = try layout(contents.metadata, path: path, encoderDecoder: encoderLayers != nil)
         for (section, count) in [(PrefixSection.encoder, encoderLayers ?? 0), (.cross, layers)] {
             guard let tensors = found[section] else { continue }
-            let (sectionForm, sectionLayers) = try tensors.layers(count, label: "prefix.\(section.rawValue)", path: path)
+            let (sectionForm, sectionLayers) = try tensors.layers(
+                count, label: "prefix.\(section.rawValue)", path: path, standalone: standalone)
             guard sectionForm == form || section == .cross else {
                 throw FormatError(
                     .inconsistent, "the encoder section is \(sectionForm.rawValue) form but the decoder section \(form.rawValue)",
@@ -235,7 +247,7 @@ public enum PrefixFile {
         let encoderDecoder = sectioned || (layout != nil && layout != PrefixLayout.direct.rawValue)
         let content = try content(
             contents, path: path, flat: false, tensor: nil, layers: counts[.decoder] ?? 0, kvHeads: 0, headDim: 0,
-            encoderLayers: encoderDecoder ? counts[.encoder] ?? 0 : nil)
+            encoderLayers: encoderDecoder ? counts[.encoder] ?? 0 : nil, standalone: true)
         return (content, encoderDecoder)
     }
 
@@ -244,7 +256,7 @@ public enum PrefixFile {
         var hidden: [Int: Tensor] = [:], keys: [Int: Tensor] = [:], values: [Int: Tensor] = [:]
 
         /// The section's `count` layers, every one present and of one form.
-        func layers(_ count: Int, label: String, path: String) throws(FormatError) -> (PrefixForm, [LayerPrefix]) {
+        func layers(_ count: Int, label: String, path: String, standalone: Bool) throws(FormatError) -> (PrefixForm, [LayerPrefix]) {
             let isHidden = !hidden.isEmpty
             guard isHidden != (!keys.isEmpty || !values.isEmpty) else {
                 throw FormatError(
@@ -254,7 +266,9 @@ public enum PrefixFile {
             guard found == count, (0..<count).allSatisfy({ isHidden ? hidden[$0] != nil : keys[$0] != nil && values[$0] != nil }) else {
                 throw FormatError(
                     .inconsistent,
-                    "\(label) holds \(found) layer(s) of prefix, the base has \(count) (each layer needs \(isHidden ? "\(label).layer_NN" : "both .key and .value"))",
+                    standalone
+                        ? "\(label) names layers up to \(count - 1) but holds \((0..<count).filter { isHidden ? hidden[$0] != nil : keys[$0] != nil && values[$0] != nil }.count) complete one(s): every layer from 0 needs \(isHidden ? "\(label).layer_NN" : "both .key and .value")"
+                        : "\(label) holds \(found) layer(s) of prefix, the base has \(count) (each layer needs \(isHidden ? "\(label).layer_NN" : "both .key and .value"))",
                     path: path)
             }
             let prefixes: [LayerPrefix] = (0..<count).compactMap { l in
