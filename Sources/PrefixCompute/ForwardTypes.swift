@@ -154,6 +154,9 @@ public struct ForwardOptions: Sendable {
     public var computePrefixRows = false
     /// Compute logits with the LM head.
     public var logits = false
+    /// Told before each block runs: the blocks done so far in this stack and the stack's block
+    /// count (an encoder-decoder reports its encoder, then its decoder).
+    public var layerDone: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
     /// Default options: kept rows only, no logits.
     public init(computePrefixRows: Bool = false, logits: Bool = false) {

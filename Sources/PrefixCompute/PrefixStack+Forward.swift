@@ -148,6 +148,7 @@ extension PrefixStack {
         var output = StackOutput<T>()
         let computePrefixRows = options.computePrefixRows && prefix.form == .hidden && pn > 0
         for l in 0..<pass.layers {
+            options.layerDone?(l, pass.layers)
             let block = try makeBlock(pass.recipe, l)
             var layerPrefix: LayerPrefix?
             if let load = pass.load {

@@ -34,6 +34,10 @@ struct ProgressTests {
             "verify", store, "ad", "--reference", Self.fixture + "/expected.npz", "--no-record", "--progress",
         ])
         #expect(verified.status == 0, "\(verified.stderr)")
+        let forward = try Processes.prefixkit([
+            "forward", store, "ad", "--input", Self.fixture + "/expected.npz", "--progress", "--out", dir.path + "/o.npz",
+        ])
+        #expect(forward.status == 0 && Self.lines(forward.stderr, "forward layer ").last == "forward layer 2/2", "\(forward.stderr)")
         let stages = Self.lines(verified.stderr, "verifying ")
         #expect(stages.first == "verifying catalog and blobs", "\(stages)")
         #expect(stages.contains("verifying ad@0 (1/1): composition: layer 1/1"), "\(stages)")

@@ -40,18 +40,23 @@ struct Forward: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Check every tensor's digest as it is read (the default; a mismatch exits 1).")
     var verify = true
 
+    @OptionGroup var progress: ProgressOptions
+
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
         let info = try opened.checkpoint(checkpoint)
         let stack = try opened.stack(for: info, verify: verify)
         let inputs = try ForwardInput(file: input, bounds: ExchangeBounds(config: stack.config, prefixLength: info.prefixLength))
-        let options = ForwardOptions(computePrefixRows: prefixRows, logits: logits)
+        var options = ForwardOptions(computePrefixRows: prefixRows, logits: logits)
+        let bar = Progress("forward", mode: progress.mode)
+        options.layerDone = { done, total in bar.step("layer \(done + 1)/\(total)", final: done + 1 == total) }
         let started = ContinuousClock.now
         let result =
             dtype == .f64
             ? try stack.forward(inputs, as: Double.self, options: options)
             : try stack.forward(inputs, as: Float.self, options: options)
         let elapsed = ContinuousClock.now - started
+        bar.finish()
         print(
             "\(info.reference): \(info.form.rawValue) form, Pn=\(info.prefixLength), B=\(inputs.batch), N=\(inputs.length), \(dtype.rawValue)"
         )
