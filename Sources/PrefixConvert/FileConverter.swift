@@ -26,7 +26,6 @@ public enum FileConverter {
         var baseFingerprint: String?
         /// `adapter_config.json`, from the adapter or the file's metadata.
         var peftConfig: String?
-        var detected: String
     }
 
     /// Converts `source` to `format` at `out`, which must not exist unless `force`.
@@ -81,16 +80,14 @@ public enum FileConverter {
             content.layout = adapter.config.layout
             return Loaded(
                 content: content, encoderDecoder: adapter.config.numTransformerSubmodules == 2, baseFingerprint: nil,
-                peftConfig: adapter.configText, detected: "PEFT prefix-tuning adapter")
+                peftConfig: adapter.configText)
         case .prefixFile:
             try ImportSource.refuseDirectoryFile(path)
             let contents = try PrefixFile.read(path: path)
             let (content, encoderDecoder) = try PrefixFile.standalone(contents, path: path)
-            let container = PrefixFile.Container(path: path)?.rawValue ?? "prefix file"
             return Loaded(
                 content: content, encoderDecoder: encoderDecoder, baseFingerprint: contents.metadata["base_fingerprint"],
-                peftConfig: contents.metadata[PrefixFile.peftConfigKey],
-                detected: "\(container) prefix, \(content.form == .hidden ? "hidden form" : "key/value form")")
+                peftConfig: contents.metadata[PrefixFile.peftConfigKey])
         default:
             throw StorageError(.invalidArgument, "only PEFT adapters and prefix files convert without a base: pass --base DIR", path: path)
         }

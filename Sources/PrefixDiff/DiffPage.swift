@@ -12,7 +12,7 @@ public enum DiffPage {
     static func page(title: String, body: String) -> String {
         """
         <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><title>\(SVGChart.escape(title))</title>
+        <html lang="en"><head><meta charset="utf-8"><title>\(Markup.escape(title))</title>
         <style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.note{color:#8a5a00}</style>
         </head><body>
         \(body)
@@ -23,10 +23,10 @@ public enum DiffPage {
     /// A line chart across the steps of one name per section and part: each layer's relative L2
     /// distance from the first step.
     public static func steps(_ diff: StepsDiff) -> String {
-        var body = "<h1>How far each layer of \(SVGChart.escape(diff.name)) moved</h1>"
+        var body = "<h1>How far each layer of \(Markup.escape(diff.name)) moved</h1>"
         body +=
             "<p>Steps \(diff.steps.map(String.init).joined(separator: ", ")); compared in \(diff.space == "kv" ? "key/value" : "hidden") space. Relative L2 distance ||a &minus; b|| / max(||a||, ||b||) of each stored layer from step \(diff.steps.first ?? 0).</p>"
-        for note in diff.notes { body += "<p class=\"note\">\(SVGChart.escape(note))</p>" }
+        for note in diff.notes { body += "<p class=\"note\">\(Markup.escape(note))</p>" }
         let ticks = diff.steps.enumerated().map { (x: Double($0.offset), label: String($0.element)) }
         let groups = Dictionary(grouping: diff.tracks) { "\($0.section.rawValue) \($0.part)" }
         for key in groups.keys.sorted() {
@@ -39,7 +39,7 @@ public enum DiffPage {
             let chart = SVGChart(
                 title: "\(diff.name): relative L2 distance from step \(diff.steps.first ?? 0), \(key)", xLabel: "step",
                 yLabel: "relative L2 from step \(diff.steps.first ?? 0)", logarithmic: false, ticks: ticks, series: series)
-            body += "<h2>\(SVGChart.escape(key))</h2>" + chart.svg()
+            body += "<h2>\(Markup.escape(key))</h2>" + chart.svg()
         }
         body += "<h2>Step to step</h2><table><tr><th>section, part, layer</th>"
         body += diff.steps.dropFirst().map { "<th>step \($0)</th>" }.joined() + "</tr>"
@@ -52,10 +52,10 @@ public enum DiffPage {
 
     /// Two checkpoints: each part's relative L2 distance per layer (log scale), and the table.
     public static func pair(_ diff: CheckpointDiff) -> String {
-        var body = "<h1>\(SVGChart.escape(diff.a)) against \(SVGChart.escape(diff.b))</h1>"
+        var body = "<h1>\(Markup.escape(diff.a)) against \(Markup.escape(diff.b))</h1>"
         body +=
             "<p>Bases: \(diff.sameBase ? "the same (base:\(diff.baseA.prefix(12)))" : "different (base:\(diff.baseA.prefix(12)), base:\(diff.baseB.prefix(12)))"); compared in \(diff.space == "kv" ? "key/value" : "hidden") space.</p>"
-        for note in diff.conversions + diff.notes { body += "<p class=\"note\">\(SVGChart.escape(note))</p>" }
+        for note in diff.conversions + diff.notes { body += "<p class=\"note\">\(Markup.escape(note))</p>" }
         if !diff.layers.isEmpty {
             let groups = Dictionary(grouping: diff.layers) { "\($0.section.rawValue) \($0.part)" }
             let layerCount = (diff.layers.map(\.layer).max() ?? 0) + 1

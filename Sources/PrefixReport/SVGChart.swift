@@ -95,8 +95,8 @@ public struct SVGChart: Sendable {
         }
         let floorY = top + plotHeight
         var out =
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(Self.escape(title))\" font-family=\"sans-serif\" font-size=\"11\">"
-        out += "<title>\(Self.escape(title))</title>"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(Markup.escape(title))\" font-family=\"sans-serif\" font-size=\"11\">"
+        out += "<title>\(Markup.escape(title))</title>"
         // Value grid and labels.
         for tick in valueTicks(lo, hi) {
             let y = logarithmic ? top + plotHeight * (1 - (tick - lo) / (hi - lo)) : py(tick)
@@ -109,20 +109,20 @@ public struct SVGChart: Sendable {
         // Position labels, thinned to fit.
         let every = max(1, Int((Double(ticks.count) * 30 / plotWidth).rounded(.up)))
         for (i, tick) in ticks.enumerated() where i % every == 0 {
-            out += "<text x=\"\(f(px(tick.x)))\" y=\"\(f(floorY + 14))\" text-anchor=\"middle\">\(Self.escape(tick.label))</text>"
+            out += "<text x=\"\(f(px(tick.x)))\" y=\"\(f(floorY + 14))\" text-anchor=\"middle\">\(Markup.escape(tick.label))</text>"
         }
         out +=
-            "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(floorY + 30))\" text-anchor=\"middle\" font-weight=\"bold\">\(Self.escape(xLabel))</text>"
+            "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(floorY + 30))\" text-anchor=\"middle\" font-weight=\"bold\">\(Markup.escape(xLabel))</text>"
         out +=
-            "<text transform=\"translate(14 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\" font-weight=\"bold\">\(Self.escape(yLabel))</text>"
+            "<text transform=\"translate(14 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\" font-weight=\"bold\">\(Markup.escape(yLabel))</text>"
         for threshold in thresholds {
             let y = py(threshold.y)
             out +=
-                "<line x1=\"\(f(px(max(xMin, threshold.from ?? xMin))))\" x2=\"\(f(px(min(xMax, threshold.to ?? xMax))))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#333\" stroke-dasharray=\"6 3\"><title>\(Self.escape(threshold.name)): \(Self.number(threshold.y))</title></line>"
+                "<line x1=\"\(f(px(max(xMin, threshold.from ?? xMin))))\" x2=\"\(f(px(min(xMax, threshold.to ?? xMax))))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#333\" stroke-dasharray=\"6 3\"><title>\(Markup.escape(threshold.name)): \(Self.number(threshold.y))</title></line>"
         }
         for mark in unmeasured {
             out +=
-                "<text x=\"\(f(px(mark.x)))\" y=\"\(f(floorY - 4))\" text-anchor=\"middle\" fill=\"#888\" font-size=\"13\">×<title>\(Self.escape(mark.note))</title></text>"
+                "<text x=\"\(f(px(mark.x)))\" y=\"\(f(floorY - 4))\" text-anchor=\"middle\" fill=\"#888\" font-size=\"13\">×<title>\(Markup.escape(mark.note))</title></text>"
         }
         for line in series {
             var path = "", pen = false
@@ -140,7 +140,7 @@ public struct SVGChart: Sendable {
             }
             for point in line.points {
                 guard let y = point.y else { continue }
-                let tip = "\(Self.escape(line.name)) at \(Self.escape(label(point.x))): \(y == 0 ? "exactly 0" : Self.number(y))"
+                let tip = "\(Markup.escape(line.name)) at \(Markup.escape(label(point.x))): \(y == 0 ? "exactly 0" : Self.number(y))"
                 if logarithmic && y <= 0 {
                     // An exact zero: a hollow square on the floor.
                     out +=
@@ -167,7 +167,7 @@ public struct SVGChart: Sendable {
         if !unmeasured.isEmpty { entries.append(("<text x=\"4\" y=\"0\" fill=\"#888\" font-size=\"13\">×</text>", "not measured")) }
         for (i, entry) in entries.enumerated() {
             let x = left + Double(i % columns) * column, y = floorY + 50 + Double(i / columns) * 18
-            out += "<g transform=\"translate(\(f(x)) \(f(y)))\">\(entry.0)<text x=\"22\" y=\"0\">\(Self.escape(entry.1))</text></g>"
+            out += "<g transform=\"translate(\(f(x)) \(f(y)))\">\(entry.0)<text x=\"22\" y=\"0\">\(Markup.escape(entry.1))</text></g>"
         }
         return out + "</svg>"
     }
@@ -206,21 +206,5 @@ public struct SVGChart: Sendable {
         if !value.isFinite { return value > 0 ? "inf" : "-inf" }
         let magnitude = abs(value)
         return magnitude >= 1e-3 && magnitude < 1e4 ? String(format: "%.4g", value) : String(format: "%.2e", value)
-    }
-
-    /// Text made safe inside HTML and SVG.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 }

@@ -7,7 +7,7 @@ import PrefixReport
 public enum HTMLReport {
     /// The report as one self-contained HTML page.
     public static func page(_ report: VerificationReport) -> String {
-        let e = JUnitReport.escape
+        let e = Markup.escape
         var body = """
             <h1>PrefixKit verification: \(badge(report.verdict))</h1>
             <p>Store <code>\(e(report.store))</code>, \(e(report.startedAt)), PrefixKit \(e(report.toolVersion))\(report.shard.map { ", shard \(e($0))" } ?? "").
@@ -72,7 +72,7 @@ public enum HTMLReport {
     }
 
     static func table(_ checks: [CheckResult]) -> String {
-        let e = JUnitReport.escape
+        let e = Markup.escape
         let rows = checks.map { c in
             "<tr><td>\(e(c.check))</td><td>\(c.section.map { $0 + " " } ?? "")\(c.layer.map(String.init) ?? "")</td><td class=\(c.status.rawValue)>\(c.status.rawValue)</td>"
                 + "<td>\(c.rowsIn.map(String.init) ?? "")\(c.rowsOut.map { " -> \($0)" } ?? "")</td>"
@@ -85,7 +85,7 @@ public enum HTMLReport {
 
     /// The verdict of every checkpoint and what it rests on, before any detail.
     static func summary(_ report: VerificationReport) -> String {
-        let e = JUnitReport.escape
+        let e = Markup.escape
         let rows = report.checkpoints.map { checkpoint in
             let evidence = checkpoint.evidence
             let layers =

@@ -1,4 +1,5 @@
 import Foundation
+import PrefixReport
 
 /// JUnit XML, as CI systems read it: a testsuite per checkpoint (plus one for the store), a
 /// testcase per check per layer, with a `<failure>` that carries the message and the fix, and per
@@ -35,7 +36,7 @@ public enum JUnitReport {
         var suites: [String] = []
         func time(_ seconds: Double?) -> String { seconds.map { String(format: " time=\"%.6f\"", $0) } ?? "" }
         func testcase(_ check: CheckResult, name: String, classname: String, diagnosis: Diagnosis?) -> String {
-            var body = "    <testcase classname=\"\(escape(classname))\" name=\"\(escape(name))\"\(time(check.seconds))>"
+            var body = "    <testcase classname=\"\(Markup.escape(classname))\" name=\"\(Markup.escape(name))\"\(time(check.seconds))>"
             switch check.status {
             case .fail:
                 let message = check.message + (diagnosis.map { "; diagnosis: \($0.summary)" } ?? "")
@@ -44,11 +45,11 @@ public enum JUnitReport {
                     diagnosis.map { "diagnosis: \($0.summary)" }, (check.fix ?? diagnosis?.fix).map { "fix: \($0)" },
                 ]
                 .compactMap { $0 }.joined(separator: "\n")
-                body += "<failure message=\"\(escape(message))\">\(escape(detail))</failure>"
+                body += "<failure message=\"\(Markup.escape(message))\">\(Markup.escape(detail))</failure>"
             case .skip:
-                body += "<skipped message=\"\(escape(check.message))\"/>"
+                body += "<skipped message=\"\(Markup.escape(check.message))\"/>"
             case .pass:
-                body += "<system-out>\(escape(check.message))</system-out>"
+                body += "<system-out>\(Markup.escape(check.message))</system-out>"
             }
             return body + "</testcase>"
         }
@@ -56,14 +57,15 @@ public enum JUnitReport {
             let failures = checks.filter { $0.status == .fail }.count, skipped = checks.filter { $0.status == .skip }.count
             let names = uniqueNames(checks)
             return
-                "  <testsuite name=\"\(escape(name))\" tests=\"\(checks.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" errors=\"0\"\(time(seconds)) timestamp=\"\(escape(report.startedAt))\">\n"
+                "  <testsuite name=\"\(Markup.escape(name))\" tests=\"\(checks.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" errors=\"0\"\(time(seconds)) timestamp=\"\(Markup.escape(report.startedAt))\">\n"
                 + zip(checks, names).map { testcase($0, name: $1, classname: name, diagnosis: diagnosis) }.joined(separator: "\n")
                 + extra + "\n  </testsuite>"
         }
         suites.append(suite("store \(report.store)", report.catalog, seconds: report.timings["catalog"]))
         for checkpoint in report.checkpoints {
             let diagnosis =
-                checkpoint.diagnosis.map { "\n    <system-err>\(escape("diagnosis: \($0.summary)\nfix: \($0.fix)"))</system-err>" } ?? ""
+                checkpoint.diagnosis.map { "\n    <system-err>\(Markup.escape("diagnosis: \($0.summary)\nfix: \($0.fix)"))</system-err>" }
+                ?? ""
             suites.append(
                 suite(
                     "checkpoint \(checkpoint.checkpoint)",
@@ -88,26 +90,5 @@ public enum JUnitReport {
             seen[base, default: 0] += 1
             return seen[base] == 1 ? base : "\(base) #\(seen[base] ?? 0)"
         }
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default:
-                // XML 1.0 forbids most control characters.
-                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" && scalar != "\r" {
-                    out += "?"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out
     }
 }

@@ -220,10 +220,10 @@ public enum Verifier {
             checkpoint: info.reference, reference: source == "none" ? "none" : source.replacingOccurrences(of: "reference ", with: ""),
             computeDType: computeDType, tolerances: tolerances, checks: checks, diagnosis: nil, unexplainedReference: false,
             evidence: CompositionEvidence(kind: structureFailed ? .structure : kind, source: source, tool: tool))
-        (result.layerCount, result.encoderLayerCount) = (info.numLayers, info.encoderLayers > 0 ? info.encoderLayers : nil)
-        if let encoder = try? store.base("base:" + info.baseFingerprint).config.encoderLayers { result.encoderLayerCount = encoder }
+        result.layerCount = info.numLayers
         guard !structureFailed else { return result }
         let stack = try store.stack(for: info)
+        result.encoderLayerCount = stack.config.encoderLayers
         if let note = (try? Architectures.named(stack.config.family))?.peftNote { result.notes.append(note) }
         result.notes += info.sectionNotes(encoderDecoder: stack.isEncoderDecoder)
         if let rule = reference?.metaString("position_rule"), rule != stack.positionRule.name {

@@ -391,7 +391,9 @@ public enum PrefixFile {
                     "NumPy cannot hold \(odd.tensor.dtype) (tensor \(odd.name)): export with --dtype f32, or to safetensors")
             }
             let fields = metadata.map { field in
-                SerdeJSON.quoted(field.key) + ": " + (Int(field.value) != nil ? field.value : SerdeJSON.quoted(field.value))
+                // An integer as a JSON number only when it is written as one (not "007", "+5").
+                SerdeJSON.quoted(field.key) + ": "
+                    + (Int(field.value).map(String.init) == field.value ? field.value : SerdeJSON.quoted(field.value))
             }
             let meta = "{" + fields.joined(separator: ", ") + "}"
             try NPZ.write(tensors.map { ($0.name, .tensor($0.tensor)) } + [("meta", .strings([meta], shape: []))], to: path)
