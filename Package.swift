@@ -25,17 +25,20 @@ let package = Package(
 
         // Swift modules, one concern each.
         .target(name: "PrefixCore"),
+        // What a value read back from a store must be before it is used: no SQLite in here, so
+        // that every catalog implementation applies the same rules.
+        .target(name: "PrefixStoreRules", dependencies: ["PrefixCore"]),
         .target(
             name: "PrefixStore",
             dependencies: [
-                "PrefixCore", "CHDF5", "CLibCrypto", "CPosix",
+                "PrefixCore", "PrefixStoreRules", "CHDF5", "CLibCrypto", "CPosix",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         .target(name: "PrefixCompute", dependencies: ["PrefixCore", "COpenBLAS"]),
         .target(name: "PrefixFormats", dependencies: ["PrefixCore", "CPosix", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .target(name: "PrefixConvert", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats"]),
+        .target(name: "PrefixConvert", dependencies: ["PrefixCore", "PrefixStoreRules", "PrefixStore", "PrefixCompute", "PrefixFormats"]),
         .target(name: "PrefixReport"),
         .target(
             name: "PrefixVerify", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixReport"]),
@@ -43,7 +46,8 @@ let package = Package(
         .target(
             name: "PrefixKit",
             dependencies: [
-                "PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixVerify", "PrefixDiff", "PrefixReport",
+                "PrefixCore", "PrefixStoreRules", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixVerify",
+                "PrefixDiff", "PrefixReport",
             ]),
         .executableTarget(
             name: "PrefixKitCLI",
@@ -55,11 +59,12 @@ let package = Package(
         .executableTarget(name: "PrefixKitBench", dependencies: ["PrefixKit"]),
         // Every parser of untrusted input under libFuzzer (scripts/fuzz); without -D FUZZING it
         // replays the committed corpus.
-        .executableTarget(name: "PrefixFuzz", dependencies: ["PrefixCore", "PrefixFormats"], path: "Fuzz/Sources"),
+        .executableTarget(name: "PrefixFuzz", dependencies: ["PrefixCore", "PrefixFormats", "PrefixStoreRules"], path: "Fuzz/Sources"),
 
         // Tests mirror the source modules.
         .target(name: "TestSupport", dependencies: ["PrefixKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PrefixCoreTests", dependencies: ["PrefixCore", "TestSupport"]),
+        .testTarget(name: "PrefixStoreRulesTests", dependencies: ["PrefixStoreRules", "TestSupport"]),
         .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
         .testTarget(name: "PrefixComputeTests", dependencies: ["PrefixCompute", "TestSupport"]),
         .testTarget(name: "PrefixFormatsTests", dependencies: ["PrefixFormats", "TestSupport"]),

@@ -1,11 +1,12 @@
 import Foundation
 import PrefixCore
 import PrefixFormats
+import PrefixStoreRules
 
 /// One parser of untrusted input, fed arbitrary bytes: it must return or throw, never trap,
 /// hang or allocate without bound.
 enum FuzzTarget: String, CaseIterable {
-    case safetensors, npy, npz, exchange, hfconfig, peftconfig, pickle, torch
+    case safetensors, npy, npz, exchange, hfconfig, peftconfig, pickle, torch, manifest, catalogrow
 
     /// A scratch directory for the parsers that read files (one per process).
     static let scratch: String = {
@@ -42,6 +43,16 @@ enum FuzzTarget: String, CaseIterable {
             if let checkpoint = try? TorchCheckpoint(path: path) {
                 for entry in checkpoint.entries { _ = (try? checkpoint.tensor(entry))?.byteCount }
             }
+        case .manifest:
+            // A save manifest as `recover` reads it from a store someone else wrote.
+            if let parsed = try? StoreManifest.parse(Array(bytes)) { _ = parsed.rows.count }
+        case .catalogrow:
+            // One catalog row (a JSON object) checked against every table's rules, as `check`
+            // and `recover` check rows of a store someone else wrote.
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return }
+            var row: [String: StoreValue] = [:]
+            for (column, value) in object { if let value = StoreValue(json: value) { row[column] = value } }
+            for table in StoreRules.manifestTables + ["sqlite_master"] { _ = try? StoreRules.row(row, table: table) }
         case .peftconfig:
             let directory = Self.scratch + "/adapter"
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

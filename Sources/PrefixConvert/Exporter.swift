@@ -3,6 +3,7 @@ public import PrefixCompute
 public import PrefixCore
 public import PrefixFormats
 public import PrefixStore
+import PrefixStoreRules
 
 /// The formats a checkpoint or base exports to.
 public enum ExportFormat: String, Sendable, CaseIterable, Codable {
@@ -84,9 +85,8 @@ public enum Exporter {
     ) throws -> ExportReport {
         let destination = Store.normalizePath(out)
         if let store {
-            let absolute = URL(fileURLWithPath: destination).standardizedFileURL.resolvingSymlinksInPath().path
-            let storePath = URL(fileURLWithPath: store).standardizedFileURL.resolvingSymlinksInPath().path
-            guard absolute != storePath, !absolute.hasPrefix(storePath + "/") else {
+            // Resolved through every link, also for a destination that does not exist yet.
+            if Paths.isInside(destination, store) {
                 throw StorageError(.invalidArgument, "the destination is inside the store: export to a path outside it", path: destination)
             }
         }
@@ -180,8 +180,10 @@ public enum Exporter {
         let items = entries.map { (entry: TensorEntry) -> SafetensorsWriter.Item in
             let target = dtype.flatMap { entry.dtype.isFloatingPoint ? $0 : nil } ?? entry.dtype
             // Uncompressed, same-dtype tensors are copied from the blob file inside the kernel.
+            // Only a blob that opens as a regular file inside the store is copied by path.
             let range =
-                target == entry.dtype ? entry.fileOffset.map { (path: store.directory + "/" + entry.blobPath, offset: Int($0)) } : nil
+                target == entry.dtype
+                ? entry.fileOffset.flatMap { offset in (try? store.blobFilePath(entry)).map { (path: $0, offset: Int(offset)) } } : nil
             let owner = base.shortReference
             // Copied ranges are hashed from the page cache on another core while earlier tensors
             // are copied; loaded tensors are hashed as they are read.
@@ -225,6 +227,11 @@ public enum Exporter {
             files.append("model.safetensors")
         }
         for file in try store.files(of: base, verify: verify) {
+            // `files(of:)` refuses names that are not one plain component; checked again here,
+            // where the name becomes a path.
+            guard !file.name.isEmpty, !file.name.contains("/"), file.name != ".", file.name != ".." else {
+                throw StorageError(.hostileStore, "refused: base file name '\(TerminalText.escape(file.name))' is not a single file name", finding: .hostileValue)
+            }
             try Data(file.bytes).write(to: URL(fileURLWithPath: directory + "/" + file.name))
             files.append(file.name)
         }

@@ -49,3 +49,14 @@ final class FileMapping: @unchecked Sendable {
         _ = madvise(base + start, end - start, MADV_DONTNEED)
     }
 }
+
+/// `fstat` of an open descriptor, in a file that imports no Foundation (whose overlay hides
+/// Glibc's `stat` members from other files).
+enum CPosixFile {
+    /// The size of the regular file open at `fd`, or nil when it is not a regular file.
+    static func regularFileSize(_ fd: Int32) -> Int? {
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(info.st_size)
+    }
+}

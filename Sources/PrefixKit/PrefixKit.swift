@@ -6,4 +6,5 @@
 @_exported public import PrefixFormats
 @_exported public import PrefixReport
 @_exported public import PrefixStore
+@_exported public import PrefixStoreRules
 @_exported public import PrefixVerify

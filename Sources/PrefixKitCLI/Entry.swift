@@ -42,12 +42,14 @@ enum Entry {
             let message = status == .usage && error is ValidationError ? "\(error)" : ExitStatus.message(for: error)
             if arguments.contains("--json") {
                 // Scripts that read --json output read errors the same way.
-                FileHandle.standardError.write(Data((ExitStatus.json(for: error, status: status, message: message) + "\n").utf8))
+                let json = TerminalText.escapeJSON(ExitStatus.json(for: error, status: status, message: message))
+                FileHandle.standardError.write(Data((json + "\n").utf8))
             } else {
-                FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+                // Messages name files, tensors and values from untrusted input: escaped.
+                FileHandle.standardError.write(Data("error: \(TerminalText.escape(message))\n".utf8))
             }
             if ProcessInfo.processInfo.environment["PREFIXKIT_DEBUG"] != nil, let detailed = (error as? StorageError)?.detailedDescription {
-                FileHandle.standardError.write(Data((detailed + "\n").utf8))
+                FileHandle.standardError.write(Data((TerminalText.escapeLines(detailed) + "\n").utf8))
             }
             exit(status.rawValue)
         }
@@ -57,8 +59,9 @@ enum Entry {
     private static func report(usage text: String, _ arguments: [String]) {
         let line =
             arguments.contains("--json")
-            ? ExitStatus.json(for: UsageError(text), status: .usage, message: text.split(separator: "\n").first.map(String.init) ?? text)
-            : text
+            ? TerminalText.escapeJSON(
+                ExitStatus.json(for: UsageError(text), status: .usage, message: text.split(separator: "\n").first.map(String.init) ?? text))
+            : TerminalText.escapeLines(text)
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 

@@ -1,5 +1,6 @@
 public import Foundation
 public import PrefixCore
+import PrefixStoreRules
 
 #if canImport(Glibc)
     public import Glibc
@@ -26,6 +27,9 @@ public struct BlobInspection: Codable, Sendable, Hashable {
     public var failure: String?
     /// Per dataset, what differs from the catalog.
     public var problems: [String: String] = [:]
+    /// Per dataset, a declared size its stored bytes cannot hold (reading it would allocate
+    /// what the blob does not have).
+    public var sizeProblems: [String: String] = [:]
 }
 
 /// Where blobs' HDF5 metadata is read: libhdf5 walks structures a damaged file controls, and a
@@ -51,7 +55,7 @@ public enum BlobInspector {
         var result = BlobInspection()
         let reader: HDF5BlobReader
         do {
-            reader = try HDF5BlobReader(path: path)
+            reader = try HDF5BlobReader(blob: BlobFile(directory: Paths.parent(path), name: String(path.split(separator: "/").last ?? "")))
         } catch {
             result.failure = error.message
             return result
@@ -82,6 +86,9 @@ public enum BlobInspector {
                     if info.storageSize != UInt64(expected.byteLength) {
                         problems.append("\(info.storageSize) bytes of data instead of \(expected.byteLength)")
                     }
+                }
+                if let problem = HDF5BlobReader.expansionProblem(info, byteLength: expected.byteLength, fileSize: reader.fileSize) {
+                    result.sizeProblems[expected.dataset] = problem
                 }
                 if !problems.isEmpty { result.problems[expected.dataset] = problems.joined(separator: "; ") }
             } catch {

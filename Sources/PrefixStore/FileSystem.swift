@@ -1,5 +1,6 @@
 import Foundation
 import PrefixCore
+import PrefixStoreRules
 
 #if canImport(Glibc)
     import Glibc
@@ -69,6 +70,59 @@ enum FileSystem {
         case S_IFLNK: return .symlink
         default: return .other
         }
+    }
+
+    /// A file mode's type, in words.
+    static func describe(mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: "a regular file"
+        case S_IFDIR: "a directory"
+        case S_IFLNK: "a symbolic link"
+        case S_IFIFO: "a FIFO"
+        case S_IFSOCK: "a socket"
+        case S_IFCHR, S_IFBLK: "a device"
+        default: "a special file"
+        }
+    }
+
+    /// The bytes of a regular file the store holds (a manifest, say), read without following a
+    /// symbolic link at its end, without blocking on a FIFO and without reading more than
+    /// `limit` bytes: a file that is not regular or is larger is refused before a byte is read.
+    ///
+    /// - Throws: ``StorageError`` `.hostileStore` (a link, a special file, over `limit`), `.io`.
+    static func readStoreFile(_ path: String, limit: Int) throws(StorageError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ELOOP {
+                throw StorageError(
+                    .hostileStore, "a symbolic link: PrefixKit never follows a link out of the store", path: path,
+                    finding: .pathOutsideStore)
+            }
+            throw errnoError("open", path)
+        }
+        defer { _ = Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw errnoError("fstat", path) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw StorageError(.hostileStore, "not a regular file (\(describe(mode: info.st_mode)))", path: path, finding: .notRegularFile)
+        }
+        guard info.st_size <= limit else {
+            throw StorageError(
+                .hostileStore, "\(info.st_size) bytes, more than the \(limit) such a file may have", path: path, finding: .sizeBeyondBlob)
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var done = 0
+        while done < bytes.count {
+            let got = bytes.withUnsafeMutableBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return 0 }
+                return pread(fd, base + done, buffer.count - done, off_t(done))
+            }
+            if got < 0 && errno == EINTR { continue }
+            guard got >= 0 else { throw errnoError("pread", path) }
+            if got == 0 { break }
+            done += got
+        }
+        return Array(bytes.prefix(done))
     }
 
     /// Whether `path` is a directory.

@@ -1,4 +1,5 @@
 internal import CHDF5
+import PrefixStoreRules
 import PrefixCore
 
 /// Reads datasets of a blob file through libhdf5: to check their structure against the catalog,
@@ -7,6 +8,9 @@ import PrefixCore
 /// The file's superblock is validated in Swift before libhdf5 sees it.
 final class HDF5BlobReader {
     let path: String
+    private let blob: BlobFile
+    /// The blob's size in bytes.
+    var fileSize: UInt64 { blob.size }
     private var file: hid_t
 
     /// What a dataset declares about itself.
@@ -20,26 +24,25 @@ final class HDF5BlobReader {
         var attributeCount: Int
         /// The bytes its data takes in the file. The corresponding call is `H5Dget_storage_size`.
         var storageSize: UInt64
+        /// The ids of its filters, in order (PrefixKit writes shuffle 2 and deflate 1).
+        var filters: [Int32]
     }
 
-    /// Opens `path` read-only.
+    /// Opens `blob` read-only: libhdf5 opens the very descriptor `blob` checked, never the path
+    /// again.
     ///
     /// - Throws: ``StorageError`` `.corruptBlob` when the superblock is missing or truncated,
-    ///   `.io` when the file cannot be read or libhdf5 refuses it.
-    init(path: String) throws(StorageError) {
-        self.path = path
-        let problem: HDF5Superblock.Problem?
-        do {
-            problem = try HDF5Superblock.validate(path: path)
-        } catch {
-            throw StorageError(.io, "cannot read blob", path: path, underlying: error)
-        }
-        if let problem {
+    ///   or libhdf5 refuses the file.
+    init(blob: BlobFile) throws(StorageError) {
+        self.blob = blob
+        self.path = blob.path
+        if let problem = HDF5Superblock.validate(header: try blob.readHeader(64), fileSize: blob.size) {
             throw StorageError(.corruptBlob, "not a valid HDF5 file (\(problem))", path: path)
         }
         do {
+            let opened = blob.descriptorPath
             file = try HDF5.serialized { () throws(HDF5Error) -> hid_t in
-                try HDF5.check(H5Fopen(path, chdf5_f_acc_rdonly(), hid_t(H5P_DEFAULT)), "H5Fopen", path)
+                try HDF5.check(H5Fopen(opened, chdf5_f_acc_rdonly(), hid_t(H5P_DEFAULT)), "H5Fopen", blob.path)
             }
         } catch {
             throw StorageError(.corruptBlob, "libhdf5 cannot open the blob", path: path, underlying: error)
@@ -83,11 +86,53 @@ final class HDF5BlobReader {
             let attribute = try HDF5.readStringAttribute(dataset.id, "dtype", subject: subject)
             let attributes = H5Aget_num_attrs(dataset.id)
             try HDF5.check(herr_t(attributes < 0 ? -1 : 0), "H5Aget_num_attrs", subject)
+            let filterCount = H5Pget_nfilters(dcpl.id)
+            try HDF5.check(filterCount, "H5Pget_nfilters", subject)
+            var filters: [Int32] = []
+            for index in 0..<UInt32(max(0, min(filterCount, 32))) {
+                var flags: UInt32 = 0
+                var count = 0
+                var config: UInt32 = 0
+                let filter = H5Pget_filter2(dcpl.id, index, &flags, &count, nil, 0, nil, &config)
+                try HDF5.check(filter, "H5Pget_filter2", subject)
+                filters.append(filter)
+            }
             return DatasetInfo(
                 dtypeAttribute: attribute, dimensions: dims.map { Int(clamping: $0) },
                 matchesType: equal > 0, offset: offset == chdf5_haddr_undef() ? nil : UInt64(offset),
-                isChunked: layout == H5D_CHUNKED, attributeCount: Int(attributes), storageSize: H5Dget_storage_size(dataset.id))
+                isChunked: layout == H5D_CHUNKED, attributeCount: Int(attributes), storageSize: H5Dget_storage_size(dataset.id),
+                filters: filters)
         }
+    }
+
+    /// The most bytes deflate can restore from one stored byte: a DEFLATE stream spends at
+    /// least 2 bits on a 258-byte match (RFC 1951), so no chunk inflates past 1032 times its size.
+    static let maxDeflateRatio: UInt64 = 1032
+
+    /// Why reading a chunked dataset of `byteLength` bytes could cost more memory than its
+    /// stored bytes can hold, or `nil`: only the filters PrefixKit writes (shuffle, deflate,
+    /// Fletcher-32) are accepted, and the dataset may not declare more than its stored bytes
+    /// inflate to (unwritten chunks, which libhdf5 would fill in, count as nothing).
+    static func expansionProblem(_ info: DatasetInfo, byteLength: Int64, fileSize: UInt64) -> String? {
+        guard byteLength > 0 else { return nil }
+        guard info.isChunked else {
+            // Contiguous (or compact) data: exactly its bytes, inside the file.
+            if let offset = info.offset, offset.addingReportingOverflow(UInt64(byteLength)).partialValue > fileSize
+                || offset > fileSize
+            {
+                return "declares \(byteLength) bytes at offset \(offset), past the file's \(fileSize) bytes"
+            }
+            return nil
+        }
+        let known: Set<Int32> = [1, 2, 3]  // H5Z_FILTER_DEFLATE, _SHUFFLE, _FLETCHER32
+        if let unknown = info.filters.first(where: { !known.contains($0) }) {
+            return "filter \(unknown) is not one PrefixKit writes (shuffle, deflate): refused"
+        }
+        let (bound, overflow) = info.storageSize.multipliedReportingOverflow(by: maxDeflateRatio)
+        if !overflow, UInt64(byteLength) > bound + 4096 {
+            return "declares \(byteLength) bytes but stores \(info.storageSize): more than deflate can restore (at most \(maxDeflateRatio)x)"
+        }
+        return nil
     }
 
     /// Reads dataset `datasetPath` (whose type was checked to be `dtype`) into `buffer`, which

@@ -15,19 +15,18 @@ final class MappedRegion: @unchecked Sendable {
     /// The requested bytes.
     let bytes: UnsafeRawBufferPointer
 
-    /// Maps `length` bytes of `path` starting at `offset`. With `populate`, the pages are
+    /// Maps `length` bytes of `blob` starting at `offset`. With `populate`, the pages are
     /// faulted in up front (`MAP_POPULATE`), which is faster than faulting them one by one when
     /// every byte will be read.
-    init(path: String, offset: UInt64, length: Int, populate: Bool) throws(StorageError) {
+    init(blob: BlobFile, offset: UInt64, length: Int, populate: Bool) throws(StorageError) {
+        let path = blob.path
         guard length > 0 else {
             mapping = nil
             mappingLength = 0
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystem.errnoError("open", path) }
-        defer { _ = close(fd) }
+        let fd = blob.descriptor
         let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset - offset % page
         let lead = Int(offset - start)

@@ -1,3 +1,5 @@
+public import PrefixStoreRules
+
 /// An error raised by the store.
 ///
 /// `description` is a single line that names the store file and, where one is involved, the
@@ -38,6 +40,10 @@ public struct StorageError: Error, CustomStringConvertible {
         case io
         /// A catalog query failed.
         case database
+        /// A value, path or file of the store breaks the rules of what PrefixKit writes (a
+        /// manifest column that is not the schema's, a blob path outside `blobs/`, a symbolic
+        /// link, a FIFO): refused before it is used. ``StorageError/finding`` says which rule.
+        case hostileStore
     }
 
     /// The stable code.
@@ -56,13 +62,16 @@ public struct StorageError: Error, CustomStringConvertible {
     public var underlying: (any Error)?
     /// Where in PrefixKit the error was raised.
     public var location: String
+    /// For `.hostileStore` (and damage found in a blob), what `check` reports it as.
+    public var finding: StoreFindingCode?
 
     /// Creates an error.
     public init(
         _ code: Code, _ message: String, path: String? = nil, reference: String? = nil,
-        tensor: String? = nil, sql: String? = nil, underlying: (any Error)? = nil,
+        tensor: String? = nil, sql: String? = nil, underlying: (any Error)? = nil, finding: StoreFindingCode? = nil,
         fileID: StaticString = #fileID, line: UInt = #line
     ) {
+        self.finding = finding
         self.code = code
         self.message = message
         self.path = path
@@ -71,6 +80,15 @@ public struct StorageError: Error, CustomStringConvertible {
         self.sql = sql
         self.underlying = underlying
         self.location = "\(fileID):\(line)"
+    }
+
+    /// A store value that breaks a rule, as a `.hostileStore` error naming the file it came from.
+    public init(
+        hostile rule: StoreRuleError, path: String? = nil, reference: String? = nil, fileID: StaticString = #fileID, line: UInt = #line
+    ) {
+        self.init(
+            .hostileStore, "refused: \(rule.description)", path: path, reference: reference, finding: rule.code, fileID: fileID,
+            line: line)
     }
 
     public var description: String {

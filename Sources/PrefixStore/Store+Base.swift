@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 public import PrefixCore
+import PrefixStoreRules
 
 extension Store {
     /// Saves a base model's weights, once: a base with the same fingerprint is not written again.
@@ -152,6 +153,10 @@ extension Store {
         }
         var files: [BaseFile] = []
         for entry in entries {
+            // The name becomes a file in an export's directory: one plain component only.
+            do throws(StoreRuleError) { try StoreRules.fileName(entry.name) } catch {
+                throw StorageError(hostile: error, path: catalogPath, reference: base.shortReference)
+            }
             let tensor = try load(entry, verify: verify, owner: base.shortReference)
             files.append(BaseFile(name: entry.name, bytes: tensor.withUnsafeBytes { Array($0) }))
         }

@@ -1,13 +1,17 @@
 import Foundation
 import GRDB
 import PrefixCore
+public import PrefixStoreRules
 
 /// One problem ``Store/check(digests:record:isolation:progress:)`` found.
 public struct CheckFinding: Sendable, Codable, Hashable {
     /// `error` (the store is damaged) or `warning` (leftovers that `gc` removes).
     public var severity: String
-    /// Which check found it: `catalog`, `blob`, `structure`, `digest` or `orphan`.
+    /// Which check found it: `catalog`, `blob`, `structure`, `digest`, `manifest` or `orphan`.
     public var check: String
+    /// What kind of problem it is, stable for scripts: a hostile or malformed value, a path
+    /// outside the store, corruption, a missing blob ... (``StoreFindingCode``).
+    public var code: StoreFindingCode
     /// What was found.
     public var message: String
     /// The file concerned.
@@ -66,19 +70,30 @@ extension Store {
     ) throws(StorageError) -> CheckReport {
         let started = Store.timestamp()
         var findings: [CheckFinding] = []
-        func error(_ check: String, _ message: String, path: String? = nil, owners: [String]? = nil, tensor: String? = nil) {
-            findings.append(CheckFinding(severity: "error", check: check, message: message, path: path, owners: owners, tensor: tensor))
+        func error(
+            _ check: String, _ code: StoreFindingCode, _ message: String, path: String? = nil, owners: [String]? = nil, tensor: String? = nil
+        ) {
+            findings.append(
+                CheckFinding(severity: "error", check: check, code: code, message: message, path: path, owners: owners, tensor: tensor))
+        }
+        func warning(_ check: String, _ code: StoreFindingCode, _ message: String, path: String? = nil, tensor: String? = nil) {
+            findings.append(CheckFinding(severity: "warning", check: check, code: code, message: message, path: path, tensor: tensor))
         }
 
         // 1. Catalog.
         let integrity = try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
-        for line in integrity where line != "ok" { error("catalog", "SQLite integrity: \(line)", path: catalogPath) }
+        for line in integrity where line != "ok" { error("catalog", .catalogIntegrity, "SQLite integrity: \(line)", path: catalogPath) }
         let foreignKeys = try read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
         for row in foreignKeys {
             let table: String = row[0] ?? "?"
             let rowid: Int64 = row[1] ?? -1
             let parent: String = row[2] ?? "?"
-            error("catalog", "foreign key: row \(rowid) of \(table) references a missing \(parent)", path: catalogPath)
+            error("catalog", .catalogIntegrity, "foreign key: row \(rowid) of \(table) references a missing \(parent)", path: catalogPath)
+        }
+        // Every row's values against the rules of what PrefixKit writes: a store someone else
+        // edited is found here, before any of its paths or names is used.
+        for (table, problem) in try catalogRuleViolations() {
+            error("catalog", problem.code, "\(table) row: \(problem.description)", path: catalogPath)
         }
 
         // 2-3. Blobs, structure and digests.
@@ -115,20 +130,33 @@ extension Store {
             let path = "\(directory)/\(blob.path)"
             let blobTensors = tensorsByBlob[blob.id] ?? []
             let blobOwners = Array(Set(blobTensors.flatMap { owners[$0.id ?? -1]?.map(\.owner) ?? [] })).sorted()
-            guard let size = try? FileSystem.fileSize(path) else {
-                error("blob", "blob file is missing", path: path, owners: blobOwners)
+            let size: UInt64
+            do {
+                try StoreRules.blobPath(blob.path, id: blob.id)
+                size = try BlobFile(store: directory, relativePath: blob.path).size
+            } catch let rule as StoreRuleError {
+                error("blob", rule.code, "refused: \(rule.description)", path: catalogPath, owners: blobOwners)
+                continue
+            } catch let failure as StorageError {
+                let code = failure.finding ?? (failure.code == .corruptBlob ? .missingBlob : .corruption)
+                error("blob", code, failure.message, path: path, owners: blobOwners)
+                continue
+            } catch let other {
+                error("blob", .corruption, "\(other)", path: path, owners: blobOwners)
                 continue
             }
             guard size == UInt64(blob.byteLength) else {
-                error("blob", "blob file has \(size) bytes, the catalog recorded \(blob.byteLength)", path: path, owners: blobOwners)
+                error(
+                    "blob", .corruption, "blob file has \(size) bytes, the catalog recorded \(blob.byteLength)", path: path,
+                    owners: blobOwners)
                 continue
             }
             let expectations = blobTensors.compactMap { tensor -> (TensorRecord, BlobExpectation)? in
                 guard let dtype = DType(rawValue: tensor.dtype), let shape = try? Store.parseShape(tensor.shape) else {
                     let names = owners[tensor.id ?? -1] ?? []
                     error(
-                        "catalog", "unknown dtype or malformed shape in the catalog", path: catalogPath, owners: names.map(\.owner),
-                        tensor: names.first?.name ?? tensor.dataset)
+                        "catalog", .malformedValue, "unknown dtype or malformed shape in the catalog", path: catalogPath,
+                        owners: names.map(\.owner), tensor: names.first?.name ?? tensor.dataset)
                     return nil
                 }
                 return (
@@ -140,15 +168,22 @@ extension Store {
             }
             let inspection = BlobInspector.inspect([(path, expectations.map(\.1))], isolation: isolation)[0]
             if let failure = inspection.failure {
-                error("blob", failure, path: path, owners: blobOwners)
+                error("blob", .corruption, failure, path: path, owners: blobOwners)
                 continue
             }
             for (tensor, expected) in expectations {
                 let names = owners[tensor.id ?? -1] ?? []
                 let tensorOwners = names.map(\.owner)
                 let tensorName = names.first?.name ?? tensor.dataset
+                if let problem = inspection.sizeProblems[tensor.dataset] {
+                    error(
+                        "structure", .sizeBeyondBlob, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners,
+                        tensor: tensorName)
+                    continue
+                }
                 if let problem = inspection.problems[tensor.dataset] {
-                    error("structure", "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners, tensor: tensorName)
+                    error(
+                        "structure", .corruption, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners, tensor: tensorName)
                     continue
                 }
                 let (dtype, shape) = (expected.dtype, expected.shape)
@@ -163,8 +198,9 @@ extension Store {
                     bytesHashed += tensor.byteLength
                 } catch let failure {
                     error(
-                        failure.code == .digestMismatch ? "digest" : "blob", failure.message, path: path, owners: tensorOwners,
-                        tensor: tensorName)
+                        failure.code == .digestMismatch ? "digest" : "blob",
+                        failure.finding ?? (failure.code == .digestMismatch ? .digestMismatch : .corruption), failure.message, path: path,
+                        owners: tensorOwners, tensor: tensorName)
                 }
             }
         }
@@ -177,32 +213,30 @@ extension Store {
         var needed = Set<String>()
         for manifest in manifests where !((try? catalogHolds(manifest)) ?? true) {
             error(
-                "manifest",
+                "manifest", .catalogLoss,
                 "possible catalog loss: \(manifest.reference) was saved (its manifest records it) but the catalog no longer holds it; run `prefixkit recover`",
                 path: manifest.path, owners: [manifest.reference])
-            for row in manifest.rows["blob"] ?? [] { if let path = row["path"] as? String { needed.insert("\(directory)/\(path)") } }
+            for row in manifest.rows["blob"] ?? [] { if let path = row["path"]?.text { needed.insert("\(directory)/\(path)") } }
         }
-        for path in unreadableManifests {
-            findings.append(
-                CheckFinding(severity: "warning", check: "manifest", message: "unreadable manifest: recover cannot use it", path: path))
+        for problem in unreadableManifests {
+            // A manifest that breaks the rules is an error: someone wrote it to be replayed.
+            if problem.finding == .unreadableManifest {
+                warning("manifest", problem.finding, "unreadable manifest, recover cannot use it: \(problem.reason)", path: problem.path)
+            } else {
+                error("manifest", problem.finding, "manifest refused, recover will not replay it: \(problem.reason)", path: problem.path)
+            }
         }
         for leftover in leftovers.removable where !needed.contains(leftover) {
-            findings.append(
-                CheckFinding(severity: "warning", check: "orphan", message: "leftover file not in the catalog (run gc)", path: leftover))
+            warning("orphan", .orphan, "leftover file not in the catalog (run gc)", path: leftover)
         }
         for file in leftovers.foreign {
-            findings.append(
-                CheckFinding(
-                    severity: "warning", check: "orphan",
-                    message:
-                        "file not created by PrefixKit (\(FileSystem.kind(file) == .symlink ? "a symbolic link" : "unknown name or kind")): gc leaves it alone",
-                    path: file))
+            let link = FileSystem.kind(file) == .symlink
+            warning(
+                "orphan", link ? .pathOutsideStore : .foreignFile,
+                "file not created by PrefixKit (\(link ? "a symbolic link" : "unknown name or kind")): gc leaves it alone", path: file)
         }
         for tensor in tensors where owners[tensor.id ?? -1] == nil {
-            findings.append(
-                CheckFinding(
-                    severity: "warning", check: "orphan", message: "tensor row \(tensor.id ?? -1) is referenced by nothing (run gc)",
-                    path: catalogPath, tensor: tensor.dataset))
+            warning("orphan", .orphan, "tensor row \(tensor.id ?? -1) is referenced by nothing (run gc)", path: catalogPath, tensor: tensor.dataset)
         }
 
         var report = CheckReport(
@@ -258,6 +292,31 @@ extension Store {
                 id: nil, kind: kind, checkpointId: checkpointID, startedAt: started, finishedAt: Store.timestamp(),
                 verdict: verdict, checksJson: json, toolVersion: PrefixKitVersion.current)
             try run.insert(db)
+        }
+    }
+
+    /// Every catalog row of the tables ``StoreRules`` covers that breaks a rule, with its table.
+    func catalogRuleViolations() throws(StorageError) -> [(String, StoreRuleError)] {
+        try read { db in
+            var violations: [(String, StoreRuleError)] = []
+            for table in StoreRules.manifestTables {
+                let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM \(table)")
+                while let row = try cursor.next() {
+                    var values: [String: StoreValue] = [:]
+                    for (column, value) in row {
+                        switch value.storage {
+                        case .null: values[column] = .null
+                        case .int64(let n): values[column] = .integer(n)
+                        case .double(let d): values[column] = .real(d)
+                        case .string(let s): values[column] = .text(s)
+                        case .blob(let b): values[column] = .bytes([UInt8](b))
+                        }
+                    }
+                    do throws(StoreRuleError) { try StoreRules.row(values, table: table) } catch { violations.append((table, error)) }
+                    if violations.count >= 1000 { return violations }
+                }
+            }
+            return violations
         }
     }
 

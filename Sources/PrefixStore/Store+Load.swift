@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 public import PrefixCore
+import PrefixStoreRules
 
 extension Store {
     /// The catalog entries of a checkpoint's tensors (prefix, then MLP, then probe), without
@@ -52,6 +53,14 @@ extension Store {
         }
     }
 
+    /// The absolute path of `entry`'s blob, once it has opened as a regular file inside the
+    /// store (its path `blobs/<id>.h5`, no symbolic link, no FIFO): for copying its bytes by path.
+    ///
+    /// - Throws: ``StorageError`` `.hostileStore`, `.corruptBlob` (missing), `.io`.
+    public func blobFilePath(_ entry: TensorEntry) throws(StorageError) -> String {
+        try BlobFile(store: directory, relativePath: entry.blobPath).path
+    }
+
     /// Reads one tensor's bytes.
     ///
     /// Uncompressed tensors are mapped from their blob, zero-copy; compressed ones are read
@@ -87,19 +96,21 @@ extension Store {
         do {
             if entry.byteCount == 0 {
                 tensor = try Tensor(zeros: entry.dtype, shape: shape)
-            } else if let offset = entry.fileOffset {
-                guard let size = try FileSystem.fileSize(path) else {
-                    throw StorageError(.corruptBlob, "blob file is missing", path: path, reference: owner, tensor: entry.name)
-                }
-                guard offset >= 0, UInt64(offset) + UInt64(entry.byteCount) <= size else {
-                    throw StorageError(
-                        .corruptBlob, "blob file is truncated: tensor needs bytes up to \(offset + entry.byteCount), file has \(size)",
-                        path: path, reference: owner, tensor: entry.name)
-                }
-                let region = try MappedRegion(path: path, offset: UInt64(offset), length: Int(entry.byteCount), populate: populate)
-                tensor = try Tensor(dtype: entry.dtype, shape: shape, storage: TensorStorage(borrowing: region.bytes, owner: region))
             } else {
-                tensor = try readThroughHDF5(entry, path: path, shape: shape, owner: owner)
+                let blob = try BlobFile(store: directory, relativePath: entry.blobPath)
+                if let offset = entry.fileOffset {
+                    guard offset >= 0, UInt64(offset) + UInt64(entry.byteCount) <= blob.size else {
+                        throw StorageError(
+                            .corruptBlob,
+                            "blob file is truncated: tensor needs bytes up to \(offset + entry.byteCount), file has \(blob.size)",
+                            path: path, reference: owner, tensor: entry.name)
+                    }
+                    let region = try MappedRegion(
+                        blob: blob, offset: UInt64(offset), length: Int(entry.byteCount), populate: populate)
+                    tensor = try Tensor(dtype: entry.dtype, shape: shape, storage: TensorStorage(borrowing: region.bytes, owner: region))
+                } else {
+                    tensor = try readThroughHDF5(entry, blob: blob, shape: shape, owner: owner)
+                }
             }
         } catch let error as StorageError {
             var error = error
@@ -121,8 +132,9 @@ extension Store {
         return tensor
     }
 
-    private func readThroughHDF5(_ entry: TensorEntry, path: String, shape: Shape, owner: String?) throws(StorageError) -> Tensor {
-        let reader = try HDF5BlobReader(path: path)
+    private func readThroughHDF5(_ entry: TensorEntry, blob: BlobFile, shape: Shape, owner: String?) throws(StorageError) -> Tensor {
+        let path = blob.path
+        let reader = try HDF5BlobReader(blob: blob)
         defer { reader.close() }
         do {
             let info = try reader.info(entry.dataset, expecting: entry.dtype)
@@ -131,6 +143,11 @@ extension Store {
                     .structureMismatch,
                     "dataset \(entry.dataset) holds \(info.dimensions) of another type than the catalog's \(entry.dtype) \(entry.shape)",
                     path: path, reference: owner, tensor: entry.name)
+            }
+            if let problem = HDF5BlobReader.expansionProblem(info, byteLength: entry.byteCount, fileSize: blob.size) {
+                throw StorageError(
+                    .hostileStore, "dataset \(entry.dataset) \(problem)", path: path, reference: owner, tensor: entry.name,
+                    finding: .sizeBeyondBlob)
             }
             let storage = try TensorStorage(uninitializedByteCount: Int(entry.byteCount)) { buffer throws(HDF5Error) in
                 try reader.read(entry.dataset, dtype: entry.dtype, into: buffer)

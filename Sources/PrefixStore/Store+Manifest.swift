@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PrefixCore
+import PrefixStoreRules
 
 /// Save manifests: after every save commits, `manifests/<kind>-<key>.json` holds the catalog
 /// rows that save made (the base or checkpoint, its tensors and blobs), so that a catalog that
@@ -114,48 +115,79 @@ extension Store {
         }
     }
 
-    static func databaseValue(_ value: Any) -> DatabaseValue {
+    /// The largest manifest PrefixKit reads (a base of tens of thousands of tensors is a few MB).
+    static let maxManifestBytes = 64 << 20
+
+    static func databaseValue(_ value: StoreValue) -> DatabaseValue {
         switch value {
-        case is NSNull: return .null
-        case let s as String: return s.databaseValue
-        case let n as NSNumber:
-            // Integers come back from JSON as whole numbers; REAL columns (eps, theta) as fractions.
-            let d = n.doubleValue
-            if d == d.rounded(), abs(d) < 9.0e15, String(describing: n).contains(".") == false { return n.int64Value.databaseValue }
-            return d.databaseValue
-        case let object as [String: String]: return (Data(base64Encoded: object["blob"] ?? "") ?? Data()).databaseValue
-        default: return .null
+        case .null: .null
+        case .integer(let n): n.databaseValue
+        case .real(let d): d.databaseValue
+        case .text(let s): s.databaseValue
+        case .bytes(let b): Data(b).databaseValue
         }
     }
 
-    /// A manifest read back: its header fields and rows per table.
+    /// A manifest read back: its header fields and rows per table, every value checked
+    /// against ``StoreRules``.
     struct Manifest {
         var path: String
         var kind: String
         var reference: String
         var base: String
         var parent: String?
-        var rows: [String: [[String: Any]]]
+        var writtenAt: String?
+        var rows: [String: [[String: StoreValue]]]
     }
 
-    /// Every manifest in the store; unreadable ones are returned as problems.
-    func manifests() -> (manifests: [Manifest], unreadable: [String]) {
-        var manifests: [Manifest] = [], unreadable: [String] = []
+    /// A manifest that cannot be used, and why.
+    struct ManifestProblem {
+        var path: String
+        var reason: String
+        var finding: StoreFindingCode
+    }
+
+    /// Every manifest in the store; those that cannot be read, or break the rules of what
+    /// PrefixKit writes, are returned as problems and never replayed.
+    func manifests() -> (manifests: [Manifest], unreadable: [ManifestProblem]) {
+        var manifests: [Manifest] = [], problems: [ManifestProblem] = []
         for name in FileSystem.contents(of: manifestDirectory).sorted() where name.hasSuffix(".json") {
             let path = "\(manifestDirectory)/\(name)"
-            guard FileSystem.kind(path) == .regular, let data = FileManager.default.contents(atPath: path),
-                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                object["format"] as? String == "prefixkit-manifest", let kind = object["kind"] as? String,
-                let base = object["base"] as? String, let rows = object["rows"] as? [String: [[String: Any]]]
-            else {
-                unreadable.append(path)
-                continue
+            do {
+                manifests.append(try readManifest(path, name: name))
+            } catch {
+                problems.append(
+                    ManifestProblem(
+                        path: path, reason: TerminalText.escape(error.message),
+                        finding: error.finding ?? (error.code == .hostileStore ? .hostileValue : .unreadableManifest)))
             }
-            let reference = kind == "base" ? "base:" + base : (object["checkpoint"] as? String ?? "?")
-            manifests.append(
-                Manifest(path: path, kind: kind, reference: reference, base: base, parent: object["parent"] as? String, rows: rows))
         }
-        return (manifests, unreadable)
+        return (manifests, problems)
+    }
+
+    /// Reads and checks one manifest: a bounded regular file that ``StoreManifest`` parses,
+    /// named after the base or checkpoint it records.
+    func readManifest(_ path: String, name: String) throws(StorageError) -> Manifest {
+        let bytes = try FileSystem.readStoreFile(path, limit: Store.maxManifestBytes)
+        let parsed: StoreManifest
+        do { parsed = try StoreManifest.parse(bytes) } catch {
+            if error.code == .unreadableManifest {
+                throw StorageError(.hostileStore, "not a readable manifest: \(error.description)", path: path, finding: .unreadableManifest)
+            }
+            throw StorageError(hostile: error, path: path)
+        }
+        let expected =
+            parsed.checkpoint.map { URL(fileURLWithPath: manifestPath(checkpoint: $0.name, step: $0.step)).lastPathComponent }
+            ?? "base-\(parsed.base).json"
+        guard name == expected else {
+            throw StorageError(
+                .hostileStore,
+                "refused: the manifest of \(parsed.reference) is not named after it (\(expected)): another object's manifest, renamed?",
+                path: path, finding: .hostileValue)
+        }
+        return Manifest(
+            path: path, kind: parsed.kind, reference: parsed.kind == "base" ? "base:" + parsed.base : parsed.reference,
+            base: parsed.base, parent: parsed.parent, writtenAt: parsed.writtenAt, rows: parsed.rows)
     }
 
     /// Whether the catalog holds what `manifest` records.
@@ -164,9 +196,7 @@ extension Store {
             if manifest.kind == "base" {
                 return try Int.fetchOne(db, sql: "SELECT count(*) FROM base WHERE fingerprint = ?", arguments: [manifest.base]) == 1
             }
-            guard let row = manifest.rows["checkpoint"]?.first, let name = row["name"] as? String,
-                let step = (row["step"] as? NSNumber)?.intValue
-            else {
+            guard let row = manifest.rows["checkpoint"]?.first, let name = row["name"]?.text, let step = row["step"]?.integer else {
                 return false
             }
             return try Int.fetchOne(
@@ -177,7 +207,7 @@ extension Store {
 
     /// The blob paths the manifests name: never garbage while a manifest may need them.
     func manifestBlobPaths() -> Set<String> {
-        Set(manifests().manifests.flatMap { ($0.rows["blob"] ?? []).compactMap { $0["path"] as? String } })
+        Set(manifests().manifests.flatMap { ($0.rows["blob"] ?? []).compactMap { $0["path"]?.text } })
     }
 }
 
@@ -204,7 +234,7 @@ extension Store {
         defer { withExtendedLifetime(lock) {} }
         var summary = RecoverySummary()
         let (all, unreadable) = manifests()
-        summary.failed += unreadable.map { "\($0): not a readable manifest" }
+        summary.failed += unreadable.map { "\($0.path): \($0.reason)" }
         // Bases, then checkpoints in order of step within a name (parents are earlier steps in
         // practice); a checkpoint whose parent is still missing is retried after the others.
         var queue = all.filter { $0.kind == "base" } + all.filter { $0.kind == "checkpoint" }.sorted { $0.reference < $1.reference }
@@ -244,11 +274,14 @@ extension Store {
 
     private func replay(_ manifest: Manifest) throws(StorageError) {
         for row in manifest.rows["blob"] ?? [] {
-            guard let path = row["path"] as? String, let length = (row["byte_length"] as? NSNumber)?.int64Value else {
-                throw StorageError(.corruptCatalog, "a blob row without path or length", path: manifest.path)
+            // Paths and lengths were checked by the rules when the manifest was read.
+            let path = row["path"]?.text ?? "", length = row["byte_length"]?.integer ?? -1
+            let blob: BlobFile
+            do { blob = try BlobFile(store: directory, relativePath: path) } catch where error.code == .corruptBlob {
+                throw StorageError(.corruptBlob, "blob \(path) is missing", path: manifest.path)
             }
-            guard let size = try FileSystem.fileSize("\(directory)/\(path)"), Int64(size) == length else {
-                throw StorageError(.corruptBlob, "blob \(path) is missing or not \(length) bytes", path: manifest.path)
+            guard Int64(blob.size) == length else {
+                throw StorageError(.corruptBlob, "blob \(path) is not \(length) bytes", path: manifest.path)
             }
         }
         try write { db in
@@ -264,8 +297,7 @@ extension Store {
                 for var row in manifest.rows[table] ?? [] {
                     switch table {
                     case "blob":
-                        if try Int.fetchOne(
-                            db, sql: "SELECT count(*) FROM blob WHERE id = ?", arguments: [Store.databaseValue(row["id"] as Any)]) == 1
+                        if try Int.fetchOne(db, sql: "SELECT count(*) FROM blob WHERE id = ?", arguments: [row["id"]?.text]) == 1
                         {
                             continue
                         }
@@ -273,7 +305,7 @@ extension Store {
                         // Content-addressed: the same tensor may be stored already.
                         let (old, id) = try Store.reuseOrInsert(
                             db, table, row, existing: "SELECT id FROM tensor WHERE sha256 = ? AND dtype = ? AND shape = ?",
-                            [row["sha256"] as? String, row["dtype"] as? String, row["shape"] as? String])
+                            [row["sha256"]?.text, row["dtype"]?.text, row["shape"]?.text])
                         tensorIDs[old] = id
                         continue
                     case "model":
@@ -281,32 +313,33 @@ extension Store {
                         let (old, id) =
                             row["canonical_config"] == nil
                             ? try Store.reuseOrInsertLegacyModel(db, row, existing: existing)
-                            : try Store.reuseOrInsert(db, table, row, existing: existing, [row["config_digest"] as? String])
+                            : try Store.reuseOrInsert(db, table, row, existing: existing, [row["config_digest"]?.text])
                         modelIDs[old] = id
                         continue
                     case "base":
-                        if let old = (row["model_id"] as? NSNumber)?.int64Value, let id = modelIDs[old] { row["model_id"] = id }
+                        if let old = row["model_id"]?.integer, let id = modelIDs[old] { row["model_id"] = .integer(id) }
                     case "base_tensor", "base_file", "checkpoint_tensor":
-                        if let old = (row["tensor_id"] as? NSNumber)?.int64Value, let id = tensorIDs[old] { row["tensor_id"] = id }
-                        if table == "checkpoint_tensor" { row["checkpoint_id"] = checkpointID.map { $0 as Any } ?? NSNull() }
+                        if let old = row["tensor_id"]?.integer, let id = tensorIDs[old] { row["tensor_id"] = .integer(id) }
+                        if table == "checkpoint_tensor" { row["checkpoint_id"] = checkpointID.map { .integer($0) } ?? .null }
                     case "checkpoint":
-                        row["id"] = NSNull()
-                        row["parent_id"] = NSNull()
+                        row["id"] = .null
+                        row["parent_id"] = .null
                         if let parent = manifest.parent {
                             let parts = parent.split(separator: "@")
                             guard parts.count == 2, let step = Int(parts[1]),
                                 let id = try Int64.fetchOne(
-                                    db, sql: "SELECT id FROM checkpoint WHERE name = ? AND step = ?", arguments: [String(parts[0]), step])
+                                    db, sql: "SELECT id FROM checkpoint WHERE name = ? AND step = ?",
+                                    arguments: [String(parts[0]), step])
                             else {
                                 throw StorageError(.notFound, "parent \(parent) is missing")
                             }
-                            row["parent_id"] = id
+                            row["parent_id"] = .integer(id)
                         }
                         try Store.insert(db, table, row)
                         checkpointID = db.lastInsertedRowID
                         continue
                     case "checkpoint_tag":
-                        row["checkpoint_id"] = checkpointID.map { $0 as Any } ?? NSNull()
+                        row["checkpoint_id"] = checkpointID.map { .integer($0) } ?? .null
                     default: break
                     }
                     try Store.insert(db, table, row)
@@ -318,23 +351,24 @@ extension Store {
     /// The row's id in the manifest, and its id in the catalog: the row that `existing` finds,
     /// or the row inserted under a fresh id.
     private static func reuseOrInsert(
-        _ db: Database, _ table: String, _ row: [String: Any], existing: String,
+        _ db: Database, _ table: String, _ row: [String: StoreValue], existing: String,
         _ arguments: [(any DatabaseValueConvertible)?]
     ) throws -> (old: Int64, new: Int64) {
-        let old = (row["id"] as? NSNumber)?.int64Value ?? -1
+        let old = row["id"]?.integer ?? -1
         if let found = try Int64.fetchOne(db, sql: existing, arguments: StatementArguments(arguments)) { return (old, found) }
         var fresh = row
-        fresh["id"] = NSNull()
+        fresh["id"] = .null
         try insert(db, table, fresh)
         return (old, db.lastInsertedRowID)
     }
 
     /// As ``reuseOrInsert(_:_:_:existing:_:)`` for a `model` row of a manifest written before
     /// catalog migration v5 (typed columns): converted by the migration's own SQL.
-    private static func reuseOrInsertLegacyModel(_ db: Database, _ row: [String: Any], existing: String) throws -> (old: Int64, new: Int64)
-    {
-        let old = (row["id"] as? NSNumber)?.int64Value ?? -1
-        if let found = try Int64.fetchOne(db, sql: existing, arguments: [row["config_digest"] as? String]) { return (old, found) }
+    private static func reuseOrInsertLegacyModel(_ db: Database, _ row: [String: StoreValue], existing: String) throws -> (
+        old: Int64, new: Int64
+    ) {
+        let old = row["id"]?.integer ?? -1
+        if let found = try Int64.fetchOne(db, sql: existing, arguments: [row["config_digest"]?.text]) { return (old, found) }
         try db.execute(
             sql: """
                 CREATE TEMP TABLE IF NOT EXISTS legacy_model (
@@ -344,7 +378,7 @@ extension Store {
                 DELETE FROM temp.legacy_model;
                 """)
         var fresh = row
-        fresh["id"] = NSNull()
+        fresh["id"] = .null
         try insert(db, "temp.legacy_model", fresh)
         try db.execute(
             sql: "INSERT INTO main.model (id, config_digest, family, canonical_config, config_json) "
@@ -354,9 +388,22 @@ extension Store {
         return (old, id)
     }
 
-    private static func insert(_ db: Database, _ table: String, _ row: [String: Any]) throws {
+    /// Inserts a manifest row. The SQL holds only the schema's own identifiers: the table is
+    /// one of ``StoreRules/manifestTables`` (or the legacy staging table) and every column must
+    /// be one the table has (`PRAGMA table_info`); values are bound, never pasted.
+    private static func insert(_ db: Database, _ table: String, _ row: [String: StoreValue]) throws {
+        guard StoreRules.manifestTables.contains(table) || table == "temp.legacy_model" else {
+            throw StorageError(.hostileStore, "a manifest names table '\(TerminalText.escape(table))'", finding: .hostileValue)
+        }
+        let (schema, name) = table.hasPrefix("temp.") ? ("temp", String(table.dropFirst(5))) : ("main", table)
+        let known = Set(try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?, ?)", arguments: [name, schema]).map { $0[0] as String })
         let columns = row.keys.sorted()
+        if let unknown = columns.first(where: { !known.contains($0) }) {
+            throw StorageError(
+                .hostileStore, "refused: a manifest row of \(name) names column '\(TerminalText.escape(String(unknown.prefix(80))))', which the table does not have",
+                finding: .hostileValue)
+        }
         let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
-        try db.execute(sql: sql, arguments: StatementArguments(columns.map { databaseValue(row[$0] as Any) }))
+        try db.execute(sql: sql, arguments: StatementArguments(columns.map { row[$0].map(databaseValue) ?? .null }))
     }
 }

@@ -8,7 +8,7 @@ import Testing
 struct FuzzCorpusTests {
     @Test(
         "every committed input of every target parses or is refused, never crashes",
-        arguments: ["safetensors", "npy", "npz", "exchange", "hfconfig", "peftconfig", "pickle", "torch"])
+        arguments: ["safetensors", "npy", "npz", "exchange", "hfconfig", "peftconfig", "pickle", "torch", "manifest", "catalogrow"])
     func replay(target: String) throws {
         let binary = Processes.productsDirectory.appendingPathComponent("PrefixFuzz").path
         let corpus = Processes.repositoryRoot + "/Fuzz/corpus/" + target

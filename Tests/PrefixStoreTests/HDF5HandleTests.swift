@@ -12,7 +12,7 @@ struct HDF5HandleTests {
         let store = try Store.create(at: dir.path + "/s")
         let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
         let entries = try store.tensorEntries(of: base.base)
-        let reader = try HDF5BlobReader(path: store.directory + "/" + entries[0].blobPath)
+        let reader = try HDF5BlobReader(blob: BlobFile(store: store.directory, relativePath: entries[0].blobPath))
         for entry in entries {
             let info = try reader.info(entry.dataset, expecting: entry.dtype)
             #expect(info.matchesType && info.dimensions == entry.shape)
@@ -27,7 +27,7 @@ struct HDF5HandleTests {
         let dir = TemporaryDirectory()
         let store = try Store.create(at: dir.path + "/s")
         let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
-        let reader = try HDF5BlobReader(path: store.directory + "/" + (try store.tensorEntries(of: base.base)[0].blobPath))
+        let reader = try HDF5BlobReader(blob: BlobFile(store: store.directory, relativePath: try store.tensorEntries(of: base.base)[0].blobPath))
         let error = #expect(throws: HDF5Error.self) { try reader.info("/base/no.such.tensor", expecting: .f32) }
         #expect(error?.call == "H5Dopen2")
         #expect(error?.frames.isEmpty == false)

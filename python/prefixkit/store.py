@@ -5,6 +5,8 @@ import json
 import os
 import re
 import sqlite3
+import stat
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -94,9 +96,25 @@ class Store:
     def __init__(self, path: str):
         self.path = os.path.abspath(path)
         catalog = os.path.join(self.path, "catalog.sqlite")
+        for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "blobs"):
+            if os.path.islink(os.path.join(self.path, name)):
+                raise StoreError(f"{os.path.join(self.path, name)} is a symbolic link: a store's files are never links (refused)")
         if not os.path.isfile(catalog):
             raise StoreError(f"{self.path}: no catalog.sqlite: not a PrefixKit store")
-        uri = "file:" + catalog.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+        wal, shm = catalog + "-wal", catalog + "-shm"
+        wal_size = os.stat(wal).st_size if os.path.exists(wal) else 0
+        # The path goes into a URI quoted whole: '%', '?' and '#' in a directory name stay themselves.
+        uri = "file:" + urllib.parse.quote(catalog)
+        if wal_size == 0:
+            # Everything is in catalog.sqlite: read it as an immutable file, which creates nothing.
+            uri += "?mode=ro&immutable=1"
+        elif os.path.isfile(shm):
+            # Committed pages in the WAL: read through the existing index (SQLite creates no file).
+            uri += "?mode=ro"
+        else:
+            raise StoreError(
+                f"{catalog}: its write-ahead log holds {wal_size} bytes but has no shared-memory index; reading it consistently "
+                "would create catalog.sqlite-shm, which this reader never does: open the store once with prefixkit first")
         try:
             self._db = sqlite3.connect(uri, uri=True)
             tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -170,6 +188,13 @@ class Store:
         if dtype not in STORED:
             raise StoreError(f"{what}: unknown dtype {dtype!r} in the catalog")
         path = os.path.join(self.path, blob_path)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            raise StoreError(f"{what}: blob file {path} is missing") from None
+        if not stat.S_ISREG(mode):
+            kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+            raise StoreError(f"{what}: blob file {path} is {kind}: refused (a store's blobs are regular files inside it)")
         stored = STORED[dtype]
         try:
             with h5py.File(path, "r") as blob:

@@ -157,6 +157,63 @@ class ReaderTests(unittest.TestCase):
             with self.assertRaisesRegex(prefixkit.StoreError, r"hidden@0 layer_00: .* holds float32\[3, 16\], the catalog says f32\[3, 1000000\]"):
                 store.load("hidden")
 
+    def listing(self, directory):
+        return sorted(os.listdir(directory))
+
+    def test_opening_creates_no_file(self):
+        copy = os.path.join(self.dir, "untouched")
+        shutil.copytree(self.store, copy)
+        for name in ("catalog.sqlite-wal", "catalog.sqlite-shm"):
+            if os.path.exists(os.path.join(copy, name)):
+                os.remove(os.path.join(copy, name))
+        before = self.listing(copy)
+        with prefixkit.open_store(copy) as store:
+            self.assertTrue(store.checkpoints())
+            store.load("kv")
+        self.assertEqual(self.listing(copy), before)
+
+    def test_a_wal_without_its_index_is_named_not_indexed(self):
+        copy = os.path.join(self.dir, "walonly")
+        shutil.copytree(self.store, copy)
+        with open(os.path.join(copy, "catalog.sqlite-wal"), "wb") as f:
+            f.write(b"\0" * 4096)
+        if os.path.exists(os.path.join(copy, "catalog.sqlite-shm")):
+            os.remove(os.path.join(copy, "catalog.sqlite-shm"))
+        before = self.listing(copy)
+        with self.assertRaisesRegex(prefixkit.StoreError, "no shared-memory index"):
+            prefixkit.open_store(copy)
+        self.assertEqual(self.listing(copy), before)
+
+    def test_a_linked_catalog_is_refused_and_nothing_is_created_beside_its_target(self):
+        elsewhere = os.path.join(self.dir, "elsewhere")
+        os.makedirs(elsewhere)
+        copy = os.path.join(self.dir, "linked")
+        shutil.copytree(self.store, copy)
+        shutil.move(os.path.join(copy, "catalog.sqlite"), os.path.join(elsewhere, "catalog.sqlite"))
+        os.symlink(os.path.join(elsewhere, "catalog.sqlite"), os.path.join(copy, "catalog.sqlite"))
+        with self.assertRaisesRegex(prefixkit.StoreError, "symbolic link"):
+            prefixkit.open_store(copy)
+        self.assertEqual(self.listing(elsewhere), ["catalog.sqlite"])
+
+    def test_a_linked_blob_is_refused(self):
+        copy = os.path.join(self.dir, "linkedblob")
+        shutil.copytree(self.store, copy)
+        blobs = os.path.join(copy, "blobs")
+        for name in os.listdir(blobs):
+            outside = os.path.join(self.dir, "outside-" + name)
+            shutil.move(os.path.join(blobs, name), outside)
+            os.symlink(outside, os.path.join(blobs, name))
+        with prefixkit.open_store(copy) as store:
+            with self.assertRaisesRegex(prefixkit.StoreError, "symbolic link"):
+                store.load("kv")
+
+    def test_paths_are_not_percent_decoded(self):
+        for name in ("pA%41", "pAA"):
+            shutil.copytree(self.store, os.path.join(self.dir, name))
+        run("delete", os.path.join(self.dir, "pAA"), "hidden")
+        with prefixkit.open_store(os.path.join(self.dir, "pA%41")) as store:
+            self.assertIn("hidden@0", [c.reference for c in store.checkpoints()])
+
     def test_not_a_store(self):
         with self.assertRaisesRegex(prefixkit.StoreError, "not a PrefixKit store"):
             prefixkit.open_store(self.dir)

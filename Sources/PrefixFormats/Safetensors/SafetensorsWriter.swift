@@ -184,8 +184,13 @@ public enum SafetensorsWriter {
     /// Copies `count` bytes of `range` to the current end of `out` in the kernel; false (nothing
     /// written) when the source cannot be opened or the call is unsupported on the first attempt.
     private static func copyRange(_ range: (path: String, offset: Int), count: Int, to out: Int32) -> Bool {
-        let input = open(range.path, O_RDONLY | O_CLOEXEC)
+        // Never through a link, never a FIFO: the caller falls back to its checked load.
+        let input = open(range.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard input >= 0 else { return false }
+        guard let size = CPosixFile.regularFileSize(input), size >= range.offset + count else {
+            close(input)
+            return false
+        }
         defer { close(input) }
         var done = 0
         while done < count {

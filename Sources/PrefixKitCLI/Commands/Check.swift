@@ -31,7 +31,7 @@ struct Check: ParsableCommand {
             print(
                 "  digests: \(quick ? "skipped (--quick)" : "\(report.tensorsHashed) tensors, \(Format.bytes(report.bytesHashed)) hashed")")
             for finding in report.findings {
-                var line = "  \(finding.severity) [\(finding.check)] \(finding.message)"
+                var line = "  \(finding.severity) [\(finding.check)] \(finding.code.rawValue): \(finding.message)"
                 if let tensor = finding.tensor { line += "; tensor '\(tensor)'" }
                 if let owners = finding.owners, !owners.isEmpty { line += "; used by \(owners.joined(separator: ", "))" }
                 if let path = finding.path { line += "; file \(path)" }

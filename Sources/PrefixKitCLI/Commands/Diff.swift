@@ -35,7 +35,7 @@ struct Diff: ParsableCommand {
             throw ValidationError("--steps compares the steps of one name: pass NAME alone, or two checkpoints without --steps")
         }
         if !steps && b == nil { throw ValidationError("diff needs two checkpoints (A B), or one name with --steps") }
-        try ReportPath.validate("--html", html)
+        try ReportPath.validate("--html", html, outside: [store.store])
     }
 
     func run() throws {

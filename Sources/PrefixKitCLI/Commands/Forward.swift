@@ -42,6 +42,10 @@ struct Forward: ParsableCommand {
 
     @OptionGroup var progress: ProgressOptions
 
+    func validate() throws {
+        try ReportPath.validate("--out", out, outside: [store.store])
+    }
+
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
         let info = try opened.checkpoint(checkpoint)

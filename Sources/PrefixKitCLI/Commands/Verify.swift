@@ -71,7 +71,7 @@ struct Verify: ParsableCommand {
         }
         if reference != nil && checkpoints.count != 1 { throw ValidationError("--reference needs exactly one checkpoint") }
         // Report paths are checked before the work, not after a whole verification.
-        for (flag, path) in [("--junit", junit), ("--html", html)] { try ReportPath.validate(flag, path) }
+        for (flag, path) in [("--junit", junit), ("--html", html)] { try ReportPath.validate(flag, path, outside: [store.store]) }
     }
 
     static func parseShard(_ text: String) -> (index: Int, count: Int)? {

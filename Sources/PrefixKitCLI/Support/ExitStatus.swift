@@ -25,7 +25,8 @@ enum ExitStatus: Int32 {
             switch error.code {
             case .digestMismatch, .structureMismatch: self = .finding
             case .notFound, .ambiguous, .alreadyExists, .inUse, .invalidArgument: self = .usage
-            case .storeNotFound, .notAStore, .newerSchema, .corruptCatalog, .corruptBlob, .storeLocked, .readOnly, .io, .database:
+            case .storeNotFound, .notAStore, .newerSchema, .corruptCatalog, .corruptBlob, .storeLocked, .readOnly, .io, .database,
+                .hostileStore:
                 self = .input
             }
         case let error as CoreError:
@@ -71,6 +72,7 @@ enum ExitStatus: Int32 {
         switch error {
         case let error as StorageError:
             fields["code"] = "StorageError.\(error.code.rawValue)"
+            fields["finding"] = error.finding?.rawValue
             fields["path"] = error.path
             fields["tensor"] = error.tensor
         case let error as FormatError:

@@ -53,7 +53,7 @@ enum JSONOutput {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        let data = try encoder.encode(value)
+        let data = Data(TerminalText.escapeJSON(String(decoding: try encoder.encode(value), as: UTF8.self)).utf8)
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))
     }

@@ -44,8 +44,13 @@ extension StoreArgument {
 /// A report file a command writes (`--html`, `--junit`): checked before the work, so that a
 /// mistyped directory fails at once, in words, not after the whole run.
 enum ReportPath {
-    static func validate(_ flag: String, _ path: String?) throws {
+    /// Checks `path` for `flag`: its directory exists and is writable, it is no directory, and
+    /// it resolves outside every store in `stores` (so it can never overwrite a catalog or blob).
+    static func validate(_ flag: String, _ path: String?, outside stores: [String] = []) throws {
         guard let path else { return }
+        for store in stores where Paths.isInside(path, store) {
+            throw ValidationError("\(flag) \(path) resolves inside the store \(Paths.resolved(store)); write it outside the store")
+        }
         let parent = Paths.parent(path).isEmpty ? "." : Paths.parent(path)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrefixKit
 
 /// `--quiet` and `--progress`, for the commands that can take more than a second.
 struct ProgressOptions: ParsableArguments {
@@ -98,6 +99,7 @@ final class Progress: @unchecked Sendable {
     }
 
     private func draw(_ text: String) {
+        let text = TerminalText.escape(text)
         guard text != lastText else { return }
         lastText = text
         drawn = true
