@@ -91,14 +91,15 @@ extension Store {
                 try db.execute(sql: "DELETE FROM checkpoint WHERE id IN (\(ids.map(String.init).joined(separator: ",")))")
             }
             if dryRun { return try Store.deleteUnreferenced(db, summary: &summary) }
-            // The manifests go before the commit: a deleted object is never brought back.
+            // The manifests are buried before the commit: a deleted object is never brought back,
+            // not even by an old copy of its manifest (a tombstone outlives it).
             for reference in summary.checkpoints {
                 let parts = reference.split(separator: "@")
                 if parts.count == 2, let step = Int(parts[1]) {
-                    try? FileSystem.remove(manifestPath(checkpoint: String(parts[0]), step: step))
+                    try bury(manifest: manifestPath(checkpoint: String(parts[0]), step: step), reference: reference)
                 }
             }
-            for fingerprint in summary.bases { try? FileSystem.remove(manifestPath(base: fingerprint)) }
+            for fingerprint in summary.bases { try bury(manifest: manifestPath(base: fingerprint), reference: "base:" + fingerprint) }
             return try Store.deleteUnreferenced(db, summary: &summary)
         }
         removeFiles(files, summary: &summary, dryRun: dryRun)

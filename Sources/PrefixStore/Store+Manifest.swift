@@ -24,6 +24,42 @@ extension Store {
         "\(manifestDirectory)/checkpoint-\(SHA256Digest.hex(of: "\(name)@\(step)").prefix(32)).json"
     }
 
+    /// The tombstone a delete leaves for a manifest it removed: `deleted-<manifest file name>`.
+    func tombstonePath(forManifest path: String) -> String {
+        "\(manifestDirectory)/deleted-\(URL(fileURLWithPath: path).lastPathComponent)"
+    }
+
+    /// Records that the object of the manifest at `path` was deleted (at this moment), then
+    /// removes the manifest: `recover` never restores a manifest written before its tombstone,
+    /// even when an old copy of it comes back (a backup, a tarball); a later save of the same
+    /// `NAME@STEP` writes a newer manifest, which supersedes the tombstone.
+    func bury(manifest path: String, reference: String) throws(StorageError) {
+        let tombstone: [String: Any] = [
+            "format": "prefixkit-tombstone", "version": 1, "deleted": reference, "deleted_at": Store.timestamp(),
+        ]
+        let data: Data
+        do { data = try JSONSerialization.data(withJSONObject: tombstone, options: [.sortedKeys]) } catch {
+            throw StorageError(.io, "cannot encode a tombstone", path: path, underlying: error)
+        }
+        try ensureManifestDirectory()
+        try FileSystem.writeAtomically(data, to: tombstonePath(forManifest: path))
+        try FileSystem.remove(path)
+    }
+
+    /// When each buried manifest's object was deleted, by manifest file name; unreadable
+    /// tombstones are ignored (a tombstone only ever withholds a restore).
+    func tombstones() -> [String: String] {
+        var deleted: [String: String] = [:]
+        for name in FileSystem.contents(of: manifestDirectory) where name.hasPrefix("deleted-") && name.hasSuffix(".json") {
+            guard let bytes = try? FileSystem.readStoreFile("\(manifestDirectory)/\(name)", limit: 4096),
+                let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+                object["format"] as? String == "prefixkit-tombstone", let at = object["deleted_at"] as? String, at.utf8.count <= 64
+            else { continue }
+            deleted[String(name.dropFirst("deleted-".count))] = at
+        }
+        return deleted
+    }
+
     /// Writes the manifest of base `fingerprint` from the committed catalog, durably.
     func writeBaseManifest(_ fingerprint: String) throws(StorageError) {
         let rows = try read { db -> [String: [[String: DatabaseValue]]] in
@@ -92,6 +128,8 @@ extension Store {
         }
         try ensureManifestDirectory()
         try FileSystem.writeAtomically(data, to: path)
+        // A new save of a deleted NAME@STEP: its manifest supersedes the tombstone.
+        try? FileSystem.remove(tombstonePath(forManifest: path))
     }
 
     func ensureManifestDirectory() throws(StorageError) {
@@ -151,10 +189,14 @@ extension Store {
     /// PrefixKit writes, are returned as problems and never replayed.
     func manifests() -> (manifests: [Manifest], unreadable: [ManifestProblem]) {
         var manifests: [Manifest] = [], problems: [ManifestProblem] = []
-        for name in FileSystem.contents(of: manifestDirectory).sorted() where name.hasSuffix(".json") {
+        let buried = tombstones()
+        for name in FileSystem.contents(of: manifestDirectory).sorted() where name.hasSuffix(".json") && !name.hasPrefix("deleted-") {
             let path = "\(manifestDirectory)/\(name)"
             do {
-                manifests.append(try readManifest(path, name: name))
+                let manifest = try readManifest(path, name: name)
+                // Written before its object was deleted: an old copy come back, not a lost save.
+                if let deletedAt = buried[name], (manifest.writtenAt ?? "") <= deletedAt { continue }
+                manifests.append(manifest)
             } catch {
                 problems.append(
                     ManifestProblem(

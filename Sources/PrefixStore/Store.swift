@@ -161,7 +161,7 @@ public final class Store: Sendable {
         }
         let manifests = "\(directory)/manifests"
         for name in FileSystem.contents(of: manifests)
-        where (name.hasPrefix("base-") || name.hasPrefix("checkpoint-")) && name.hasSuffix(".json") {
+        where (name.hasPrefix("base-") || name.hasPrefix("checkpoint-") || name.hasPrefix("deleted-")) && name.hasSuffix(".json") {
             try? FileSystem.remove("\(manifests)/\(name)")
         }
         _ = rmdir(manifests)

@@ -79,7 +79,7 @@ struct HostileStoreTests {
         }
         let imported = try Processes.prefixkit(["import", store, adapter + "/adapter", "--base", adapter + "/base", "--name", "run", "--step", "1"])
         try #require(imported.status == 0, "\(imported.stderr)")
-        var values = ["{STORE}": store, "{OUTSIDE}": outside]
+        var values = ["{STORE}": store, "{OUTSIDE}": outside, "{ADAPTER}": adapter]
         do {
             let opened = try Store.open(at: store)
             let base = try #require(opened.bases().first)
