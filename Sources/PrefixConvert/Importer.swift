@@ -468,6 +468,11 @@ public enum Importer {
 enum StoreValidation {
     static func validate(_ content: CheckpointContent, config: ModelConfig) throws {
         let expected = config.prefixShape(content.form, prefixLength: content.prefixLength)
+        guard content.prefixLength <= config.maxPositions else {
+            throw FormatError(
+                .inconsistent, "the prefix has \(content.prefixLength) vectors, more than the base's \(config.maxPositions) positions",
+                member: "Pn")
+        }
         guard content.layers.count == config.numLayers else {
             throw FormatError(.inconsistent, "the prefix has \(content.layers.count) layers, the base \(config.numLayers)")
         }

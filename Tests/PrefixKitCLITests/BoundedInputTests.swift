@@ -51,6 +51,70 @@ struct BoundedInputTests {
         #expect(imported.status == 3 && imported.stderr.contains("more than"), "\(imported.stderr)")
     }
 
+    @Test("a reference without inputs whose other member inflates to 512 MiB: verify reads only the members the format names")
+    func referenceWithoutInputs() throws {
+        let dir = TemporaryDirectory()
+        let store = try HostileInputTests.demoStore(dir)
+        let bomb = dir.path + "/noinputs.npz"
+        let made = try Processes.python(
+            """
+            import sys, zipfile, struct
+            hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (134217728,), }"
+            hdr += ' ' * ((64 - (10 + len(hdr) + 1) % 64) % 64) + '\\n'
+            with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
+                with z.open('junk.npy', 'w', force_zip64=True) as f:
+                    f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(hdr)) + hdr.encode())
+                    for _ in range(32): f.write(b'\\0' * (1 << 24))
+            """, [bomb])
+        try #require(made.status == 0, "\(made.stderr)")
+        let (run, rss) = try Self.measured(["verify", store, "demo", "--reference", bomb, "--no-record"])
+        #expect(run.signal == nil && run.stdout.contains("no usable inputs"), "\(run.stdout)\(run.stderr)")
+        #expect(rss < 200_000, "verify peaked at \(rss) KB")
+    }
+
+    @Test("a prefix tensor's shape is checked from the header: a 1-D layer or Pn above 65,536 is refused before a byte is read")
+    func prefixShapes() throws {
+        let dir = TemporaryDirectory()
+        let made = try Processes.python(
+            """
+            import sys, numpy as np
+            from safetensors.numpy import save_file
+            d = sys.argv[1]
+            np.savez(d + '/oned.npz', **{'prefix.layer_00': np.zeros(64, np.float32), 'prefix.layer_01': np.zeros(64, np.float32)})
+            save_file({'prefix.layer_00': np.zeros(64, np.float32)}, d + '/oned.safetensors')
+            np.savez(d + '/long.npz', **{'prefix.layer_00.key': np.zeros((1, 65537, 1), np.float32)})
+            np.savez(d + '/flat.npz', prompt=np.zeros(64, np.float32))
+            """, [dir.path])
+        try #require(made.status == 0, "\(made.stderr)")
+        for (file, message) in [
+            ("oned.npz", "'prefix.layer_00' has shape [64]; a hidden-form prefix is [Pn, d]"),
+            ("oned.safetensors", "'prefix.layer_00' has shape [64]; a hidden-form prefix is [Pn, d]"),
+            ("long.npz", "prefix length of 65537; PrefixKit reads prefixes of 1 to 65536 vectors"),
+        ] {
+            let run = try Processes.prefixkit(["convert", dir.path + "/" + file, dir.path + "/out-" + file + ".safetensors", "--to", "safetensors"])
+            #expect(run.status == 3 && run.stderr.contains(message), "\(file): \(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir.path + "/out-" + file + ".safetensors"))
+        }
+        let adapter = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny"
+        let flat = try Processes.prefixkit([
+            "convert", dir.path + "/flat.npz", dir.path + "/flat-out.npz", "--to", "npz", "--layout", "flat-kv", "--base", adapter + "/base",
+        ])
+        #expect(flat.status != 0 && flat.stderr.contains("a flat key/value prefix is [Pn, L * 2 * token_dim]"), "\(flat.stderr)")
+    }
+
+    @Test("a sparse 1 GB adapter_config.json is sized before it is read: import refuses it in a few MB")
+    func sparseAdapterConfig() throws {
+        let dir = TemporaryDirectory()
+        let adapter = dir.path + "/adapter"
+        try FileManager.default.createDirectory(atPath: adapter, withIntermediateDirectories: true)
+        try #require(FileManager.default.createFile(atPath: adapter + "/adapter_config.json", contents: nil))
+        try #require(truncate(adapter + "/adapter_config.json", 1 << 30) == 0)
+        FileManager.default.createFile(atPath: adapter + "/adapter_model.safetensors", contents: Data())
+        let (run, rss) = try Self.measured(["import", dir.path + "/s", adapter])
+        #expect(run.signal == nil && run.status == 3 && run.stderr.contains("more than the 1048576 PrefixKit reads whole"), "\(run.stderr)")
+        #expect(rss < 200_000, "import peaked at \(rss) KB")
+    }
+
     @Test("input ids longer than the model's positions are refused from the .npy header")
     func longInput() throws {
         let dir = TemporaryDirectory()

@@ -49,6 +49,18 @@ public struct ExchangeBounds: Sendable, Equatable {
         }
     }
 
+    /// Whether the exchange format defines member `name` (inputs, masks, per-layer activations,
+    /// finals, logits, pooler output, `meta`): only those are read from a reference.
+    static func isDefined(_ name: String) -> Bool {
+        switch name {
+        case "input_ids", "attention_mask", "position_ids", "token_type_ids", "decoder_input_ids", "logits", "meta", "final",
+            "encoder.final", "inputs_embeds", "pooler_output":
+            return true
+        default:
+            return ActivationExchange.parseSectionedLayerKey(name) != nil
+        }
+    }
+
     /// The largest byte count member `name` may have, for inputs of `batch` x `length`.
     /// `decoderLength` is an encoder-decoder's decoder ids' length (the rows of its decoder's
     /// blocks, `final` and `logits`), `nil` for one stack.
@@ -86,8 +98,21 @@ extension ActivationExchange {
         let headers = try NPZ.headers(path: path)
         let input = headers.first { $0.name == "input_ids" } ?? headers.first { $0.name == "inputs_embeds" }
         var limits = NPZ.Limits()
+        // Only the members the format names are inflated at all, each checked from its header.
+        limits.include = { ExchangeBounds.isDefined($0) }
         if inputsOnly {
             limits.include = { ["input_ids", "inputs_embeds", "attention_mask", "token_type_ids", "decoder_input_ids"].contains($0) }
+        }
+        if input == nil {
+            // Without inputs nothing in the file can be used or sized: read its meta alone (the
+            // caller says the reference has no usable inputs).
+            limits.include = { $0 == "meta" }
+            limits.accept = { name, header throws(FormatError) in
+                let bytes = (try? header.dataByteCount()) ?? Int.max
+                guard bytes <= 1 << 20 else {
+                    throw FormatError(.outOfRange, "'\(name)' has \(bytes) bytes, more than a reference's meta may hold", member: name)
+                }
+            }
         }
         if let input {
             do { try bounds.checkInput(input.header.shape, name: input.name) } catch {

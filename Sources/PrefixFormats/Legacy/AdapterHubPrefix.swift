@@ -35,7 +35,8 @@ public struct AdapterHubPrefix: Sendable {
 
     /// Whether `path` is an AdapterHub prefix-tuning adapter directory.
     public static func detect(_ path: String) -> Bool {
-        guard let data = FileManager.default.contents(atPath: path + "/adapter_config.json"), data.count < 1 << 20,
+        // Sized before it is read: a huge (or sparse) config is not read whole just to detect it.
+        guard let data = try? InputFile.read(path + "/adapter_config.json", limit: 1 << 20, what: "adapter_config.json"),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let config = object["config"] as? [String: Any]
         else { return false }

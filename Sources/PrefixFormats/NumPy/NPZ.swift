@@ -10,7 +10,10 @@ public enum NPZ {
     /// Why the file at `path` is not an archive, in words (an `.npy` given for an `.npz` is the
     /// usual case).
     static func notAnArchive(_ path: String) -> String {
-        let head = FileManager.default.contents(atPath: path)?.prefix(6) ?? Data()
+        // Six bytes, not the file: it may be huge.
+        let handle = FileHandle(forReadingAtPath: path)
+        defer { try? handle?.close() }
+        let head = (try? handle?.read(upToCount: 6)) ?? Data()
         if Array(head) == [0x93] + Array("NUMPY".utf8) {
             return "an .npy file (one array), not an .npz archive of named arrays (np.savez)"
         }

@@ -189,6 +189,12 @@ public struct PEFTAdapter: Sendable {
             numVirtualTokens: try int("num_virtual_tokens"), numLayers: try int("num_layers"), tokenDim: try int("token_dim"),
             numAttentionHeads: try int("num_attention_heads"), encoderHiddenSize: encoderHidden, prefixProjection: projection,
             taskType: string("task_type"), baseModelNameOrPath: string("base_model_name_or_path"), numTransformerSubmodules: submodules)
+        guard config.numVirtualTokens <= PrefixFile.maxPrefixLength else {
+            throw FormatError(
+                .outOfRange,
+                "num_virtual_tokens is \(config.numVirtualTokens); PrefixKit reads prefixes of 1 to \(PrefixFile.maxPrefixLength) vectors",
+                path: configPath, member: "num_virtual_tokens")
+        }
         guard config.tokenDim % config.numAttentionHeads == 0 else {
             throw FormatError(
                 .inconsistent, "token_dim \(config.tokenDim) is not a multiple of num_attention_heads \(config.numAttentionHeads)",

@@ -31,6 +31,32 @@ public enum PrefixFile {
         return o1 || o2 ? PrefixFile.maxBytes : min(PrefixFile.maxBytes, b + (1 << 20))
     }
 
+    /// The longest prefix PrefixKit reads: far past any prefix trained (20 to a few hundred
+    /// vectors), and what keeps a hostile file's shape from sizing an allocation.
+    public static let maxPrefixLength = 65_536
+
+    /// Checks a prefix tensor's shape from its header, before any of its bytes is read: a
+    /// hidden-form `prefix.layer_NN` is `[Pn, d]`, a `.key` / `.value` `[H, Pn, hd]`, with
+    /// `1 <= Pn <=` ``maxPrefixLength``. Other names are not prefix tensors and pass.
+    ///
+    /// - Throws: ``FormatError`` `.invalidShape` naming the tensor.
+    public static func checkPrefixShape(_ name: String, _ shape: [Int]) throws(FormatError) {
+        guard let (_, _, part) = parsePrefixName(name) else { return }
+        let rank = part.isEmpty ? 2 : 3
+        guard shape.count == rank else {
+            throw FormatError(
+                .invalidShape,
+                "'\(name)' has shape \(shape); a \(part.isEmpty ? "hidden-form prefix is [Pn, d]" : "key/value prefix is [H, Pn, hd]")",
+                member: name)
+        }
+        let length = part.isEmpty ? shape[0] : shape[1]
+        guard (1...maxPrefixLength).contains(length) else {
+            throw FormatError(
+                .invalidShape, "'\(name)' has a prefix length of \(length); PrefixKit reads prefixes of 1 to \(maxPrefixLength) vectors",
+                member: name)
+        }
+    }
+
     /// Reads every tensor and the metadata of an `.npz` or `.safetensors`; `.npz` arrays may
     /// inflate to `maxBytes` at most.
     ///
@@ -48,6 +74,13 @@ public enum PrefixFile {
     private static func readContents(path: String, maxBytes: Int) throws(FormatError) -> Contents {
         if path.hasSuffix(".safetensors") {
             let file = try SafetensorsFile(path: path)
+            for entry in file.entries {
+                do { try checkPrefixShape(entry.name, entry.shape) } catch {
+                    var error = error
+                    error.path = path
+                    throw error
+                }
+            }
             let tensors = try file.entries.map { (e) throws(FormatError) in NamedTensor(e.name, try file.tensor(e)) }
             return Contents(tensors: tensors, metadata: Dictionary(file.metadata ?? [], uniquingKeysWith: { a, _ in a }))
         }
@@ -60,6 +93,7 @@ public enum PrefixFile {
                     throw FormatError(
                         .invalidShape, "'\(name)' has rank \(header.shape.count); prefix tensors have rank 1 to 3", member: name)
                 }
+                try checkPrefixShape(name, header.shape)
             }
             for (name, value) in try NPZ.read(path: path, limits: limits) {
                 if name == "meta", let text = value.string {
@@ -134,6 +168,12 @@ public enum PrefixFile {
                     tensor.map { "no tensor '\($0)'" }
                         ?? "--layout flat-kv needs one tensor or --tensor NAME (found: \(contents.tensors.map(\.name).prefix(6).joined(separator: ", ")))",
                     path: path)
+            }
+            guard only.tensor.shape.rank == 2, (1...maxPrefixLength).contains(only.tensor.shape.dimensions[0]) else {
+                throw FormatError(
+                    .invalidShape,
+                    "'\(only.name)' has shape \(only.tensor.shape.dimensions); a flat key/value prefix is [Pn, L * 2 * token_dim] with 1 <= Pn <= \(maxPrefixLength)",
+                    path: path, member: only.name)
             }
             do {
                 let split = try FlatKVLayout.split(only.tensor, layers: layers, kvHeads: kvHeads, headDim: headDim)
