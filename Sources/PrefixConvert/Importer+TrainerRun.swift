@@ -44,6 +44,10 @@ extension Importer {
             stepOptions.step = step.record.globalStep
             stepOptions.parent = parent
             stepOptions.training = step.record
+            if let first = last, stepOptions.base == nil {
+                // The base the first new step was bound to, and how: not fingerprinted again per step.
+                (stepOptions.base, stepOptions.binding) = ("base:" + first.base.fingerprint, first.baseBinding)
+            }
             let report = try Importer.run(store, source: step.directory, options: stepOptions, progress: progress)
             if let checkpoint = report.checkpoint { created.append(checkpoint) }
             bytes += report.bytesWritten

@@ -106,6 +106,12 @@ public struct ImportOptions: Sendable {
     public var tensor: String?
     /// The training run step this is (set for each step of a Trainer run import).
     public var training: TrainingRecord?
+    /// Bind an adapter to the one stored base whose shapes fit when nothing it says about its
+    /// base can be matched (`--base-by-shape`): its weights are then never compared.
+    public var baseByShape = false
+    /// How the base was bound (set by the import; a Trainer run's later steps, bound to the
+    /// base the first step found, keep the first step's binding).
+    var binding: BaseBinding?
     /// The Hub repository and commit the source came from (`hf:` sources), for provenance.
     var hub: (repository: String, commit: String)?
     /// A PEFT adapter's own `base_model_name_or_path`, for provenance.
@@ -125,6 +131,11 @@ public struct ImportReport: Sendable, Codable {
     public var source: String
     /// The base (imported now or found).
     public var base: BaseInfo
+    /// How the checkpoint was bound to its base (nil when no checkpoint was created).
+    public var baseBinding: BaseBinding?
+    /// Whether this import read the base's weights and fingerprinted them (an HF directory or
+    /// cache entry): only then is a stored base "the same weights".
+    public var baseCompared: Bool?
     /// Whether the base was written by this import.
     public var baseCreated: Bool
     /// The checkpoint created, if the source was a prefix.
@@ -177,7 +188,7 @@ public enum Importer {
                 bytesWritten: result.summary.bytesWritten)
         case .peftAdapter:
             let adapter = try PEFTAdapter(path: path)
-            let target = try resolveBase(store, options.base) { config in
+            let target = try adapterBase(store, adapter.config, options: &options) { config in
                 config.numLayers == adapter.config.numLayers && config.prefixKVHeads == adapter.config.numAttentionHeads
                     && config.tokenDim == adapter.config.tokenDim
             }
@@ -224,6 +235,10 @@ public enum Importer {
                     .inconsistent,
                     "the file was exported from base \(fingerprint.prefix(12)), not \(base.shortReference); pass --base to override",
                     path: path)
+            }
+            if options.binding == nil {
+                let named = contents.metadata["base_fingerprint"].map { !$0.isEmpty && target.base?.fingerprint.hasPrefix($0) == true }
+                options.binding = options.base != nil ? .explicit : named == true ? .fingerprint : .shape
             }
             // An adapter config carried by the file (one PrefixKit wrote from an adapter), kept when it describes the prefix.
             if let text = contents.metadata[PrefixFile.peftConfigKey],
@@ -279,6 +294,60 @@ public enum Importer {
             }(), progress: progress)
         let skipped = buffers.sorted().map { "\($0) (known non-parameter buffer)" } + directory.skipped.map { "\($0.name) (\($0.reason))" }
         return (result, skipped)
+    }
+
+    /// The base of a PEFT adapter: `--base` when given (bound explicitly); else what the adapter
+    /// says about its base (`base_model_name_or_path`): a local model directory or an entry of the
+    /// local Hugging Face cache is read and fingerprinted (stored already when the weights are the
+    /// same), and a stored base whose provenance names that Hub repository matches; else, only
+    /// with `--base-by-shape`, the one stored base whose shapes fit. Records the binding in `options`.
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` `.invalidArgument` (exit 2) when nothing the adapter
+    ///   says matches and `--base-by-shape` is not given, `.ambiguous` for several repository matches.
+    static func adapterBase(
+        _ store: Store, _ adapter: PEFTAdapter.Config, options: inout ImportOptions, fits: (ModelConfig) -> Bool
+    ) throws -> Target {
+        if options.base != nil {
+            options.binding = options.binding ?? .explicit
+            return try resolveBase(store, options.base, fits: fits)
+        }
+        let named = adapter.baseModelNameOrPath.flatMap { $0.isEmpty ? nil : $0 }
+        if let named {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: named, isDirectory: &isDirectory), isDirectory.boolValue,
+                HFModelDirectory.detect(named)
+            {
+                let directory = try HFModelDirectory(path: Store.normalizePath(named))
+                options.binding = .fingerprint
+                return Target(base: nil, config: directory.config, pending: directory)
+            }
+            if !named.hasPrefix("/"), !named.hasPrefix("."), let reference = try? HubCacheReference.parse("hf:" + named),
+                let snapshot = try? reference.resolve()
+            {
+                let directory = try HFModelDirectory(path: snapshot.path, linkRoot: snapshot.repositoryFolder)
+                options.binding = .fingerprint
+                return Target(base: nil, config: directory.config, pending: directory, hub: (reference.repository, snapshot.commit))
+            }
+            let matches = try store.bases().filter { $0.provenance.repository == named && fits($0.config) }
+            if matches.count > 1 {
+                throw StorageError(
+                    .ambiguous,
+                    "several stored bases came from \(Names.printable(named)): \(matches.map(\.shortReference).joined(separator: ", ")); pass --base base:FP")
+            }
+            if let only = matches.first {
+                options.binding = .provenance
+                return Target(base: only, config: only.config, pending: nil)
+            }
+        }
+        guard options.baseByShape else {
+            let said = named.map { "the adapter's base '\(Names.printable($0))' is neither a model directory here, nor in the local Hugging Face cache, nor the repository a stored base came from" }
+                ?? "the adapter does not name its base (base_model_name_or_path is empty)"
+            throw StorageError(
+                .invalidArgument,
+                "\(said), and a stored base whose shapes fit may hold other weights: pass --base DIR|base:FP or --base-by-shape")
+        }
+        options.binding = .shape
+        return try resolveBase(store, nil, fits: fits)
     }
 
     /// The base named by `reference` (an HF directory or a stored base), or the one stored base
@@ -435,14 +504,18 @@ public enum Importer {
                         var provenance = Provenance(sourceFormat: format, sourcePath: Importer.absolute(source), training: options.training)
                         (provenance.repository, provenance.revision) = (options.hub?.repository, options.hub?.commit)
                         (provenance.baseModelNameOrPath, provenance.adapterConfig) = (options.adapterBaseModel, options.adapterConfig)
+                        provenance.baseBinding = options.binding ?? (options.base != nil ? .explicit : target.pending != nil ? .fingerprint : .shape)
                         return provenance
                     }()),
                 progress: progress)
             let note = format == "peft" ? (try? Architectures.named(base.config.family))?.peftNote : nil
-            return ImportReport(
+            var report = ImportReport(
                 detected: detected, source: source, base: base, baseCreated: created != nil, checkpoint: saved.checkpoint,
                 skipped: skipped, bytesWritten: (created?.summary.bytesWritten ?? 0) + saved.summary.bytesWritten,
                 notes: note.map { [$0] } ?? [])
+            report.baseBinding = saved.checkpoint.provenance.baseBinding
+            report.baseCompared = target.pending != nil
+            return report
         } catch {
             if created != nil { _ = try? store.delete("base:" + base.fingerprint) }
             throw error

@@ -1,6 +1,21 @@
 import Foundation
 public import PrefixCore
 
+/// How a checkpoint was bound to its base at import: what was compared before saying that the
+/// prefix belongs to those weights.
+public enum BaseBinding: String, Sendable, Codable, Hashable {
+    /// The base the source names (an adapter's `base_model_name_or_path`, a local directory or a
+    /// local Hugging Face cache entry) was read and fingerprinted: the same weights.
+    case fingerprint
+    /// A stored base whose provenance names the same Hub repository as the adapter's base
+    /// (the weights were not compared).
+    case provenance
+    /// The user named the base (`--base`).
+    case explicit
+    /// Chosen because its shapes fit (`--base-by-shape`): the weights were not compared.
+    case shape
+}
+
 /// Where a base or checkpoint came from.
 public struct Provenance: Sendable, Codable, Hashable {
     /// The format it was read from (`demo`, `hf`, `peft`, `npz`, `safetensors`, `api`, ...).
@@ -20,6 +35,9 @@ public struct Provenance: Sendable, Codable, Hashable {
     /// The adapter's `adapter_config.json` as it was read (a PEFT adapter, or a prefix file
     /// carrying one as `peft_config`), written back verbatim when the checkpoint exports to PEFT.
     public var adapterConfig: String?
+    /// How a checkpoint was bound to its base (nil for bases, and checkpoints saved before it
+    /// was recorded).
+    public var baseBinding: BaseBinding?
 
     /// Creates a provenance record (the tool version defaults to this build's).
     public init(
@@ -35,7 +53,7 @@ public struct Provenance: Sendable, Codable, Hashable {
     var detailJSON: String? {
         let detail = Detail(
             training: training, repository: repository, revision: revision, baseModelNameOrPath: baseModelNameOrPath,
-            adapterConfig: adapterConfig)
+            adapterConfig: adapterConfig, baseBinding: baseBinding)
         guard detail != Detail() else { return nil }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -45,14 +63,15 @@ public struct Provenance: Sendable, Codable, Hashable {
     /// Reads the catalog's details back (unreadable details are left out, not fatal).
     mutating func read(detail json: String?) {
         guard let json, let detail = try? JSONDecoder().decode(Detail.self, from: Data(json.utf8)) else { return }
-        (training, repository, revision, baseModelNameOrPath, adapterConfig) = (
-            detail.training, detail.repository, detail.revision, detail.baseModelNameOrPath, detail.adapterConfig
+        (training, repository, revision, baseModelNameOrPath, adapterConfig, baseBinding) = (
+            detail.training, detail.repository, detail.revision, detail.baseModelNameOrPath, detail.adapterConfig, detail.baseBinding
         )
     }
 
     private struct Detail: Codable, Equatable {
         var training: TrainingRecord?
         var repository: String?, revision: String?, baseModelNameOrPath: String?, adapterConfig: String?
+        var baseBinding: BaseBinding?
     }
 }
 

@@ -220,6 +220,7 @@ public enum Verifier {
             checkpoint: info.reference, reference: source == "none" ? "none" : source.replacingOccurrences(of: "reference ", with: ""),
             computeDType: computeDType, tolerances: tolerances, checks: checks, diagnosis: nil, unexplainedReference: false,
             evidence: CompositionEvidence(kind: structureFailed ? .structure : kind, source: source, tool: tool))
+        result.evidence.baseBinding = info.provenance.baseBinding
         result.layerCount = info.numLayers
         guard !structureFailed else { return result }
         let stack = try store.stack(for: info)

@@ -1,4 +1,5 @@
 public import PrefixCore
+public import PrefixStore
 
 /// semantics' tolerances on `e = max|A-R| / max(max|R|, 1e-30)`, by the dtype the candidate was
 /// computed in.
@@ -152,6 +153,10 @@ public struct CompositionEvidence: Sendable, Codable, Hashable {
     public var encoderLayersChecked: [Int]?
     /// An encoder-decoder's encoder layers the reference does not cover.
     public var encoderLayersUnchecked: [Int]?
+    /// How the checkpoint was bound to its base at import (nil when not recorded): whether the
+    /// base's weights are the ones the prefix was trained on was compared (`fingerprint`),
+    /// assumed from a repository name (`provenance`) or shapes (`shape`), or named (`explicit`).
+    public var baseBinding: BaseBinding?
 
     /// Creates the evidence record of a composition check.
     public init(

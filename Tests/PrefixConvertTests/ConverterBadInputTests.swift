@@ -202,7 +202,11 @@ struct ConverterBadInputTests {
         let twin = try copy("gpt2-tiny/base", into: tmp, as: "twin")
         try writeJSON(config, twin + "/config.json")
         _ = try Importer.run(store, source: twin)
-        let ambiguous = #expect(throws: StorageError.self) { try Importer.run(store, source: Self.fixture("gpt2-tiny/adapter")) }
+        var byShape = ImportOptions()
+        byShape.baseByShape = true
+        let ambiguous = #expect(throws: StorageError.self) {
+            try Importer.run(store, source: Self.fixture("gpt2-tiny/adapter"), options: byShape)
+        }
         #expect(ambiguous?.code == .ambiguous)
     }
 

@@ -57,7 +57,7 @@ struct HostileInputTests {
                 "import", store, Self.peft + "/adapter", "--base", Self.peft + "/base", "--name", "x", "--step", "\(Int.max)",
             ]).status == 0)
         Self.expect(
-            try Self.run(["import", store, Self.peft + "/adapter", "--name", "x"]), status: 2,
+            try Self.run(["import", store, Self.peft + "/adapter", "--name", "x", "--base-by-shape"]), status: 2,
             mentioning: "there is no next step: pass --step")
         let file = dir.path + "/huge.safetensors"
         let header = Array(#"{"prefix.layer_00":{"dtype":"U8","shape":[9223372036854775807],"data_offsets":[0,9223372036854775807]}}"#.utf8)

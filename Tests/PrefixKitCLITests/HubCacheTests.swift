@@ -32,7 +32,7 @@ struct HubCacheTests {
             baseProvenance["repository"] as? String == "tiny-org/gpt2-tiny"
                 && baseProvenance["revision"] as? String == String(repeating: "a", count: 40))
         let adapter = try Processes.prefixkit(
-            ["import", store, "hf:tiny-org/gpt2-tiny-prefix", "--name", "ad"], environment: Self.environment)
+            ["import", store, "hf:tiny-org/gpt2-tiny-prefix", "--name", "ad", "--base-by-shape"], environment: Self.environment)
         #expect(adapter.status == 0, "\(adapter.stderr)")
         let provenance = try Self.provenance(store, "ad")
         #expect(
@@ -100,7 +100,7 @@ struct HubCacheTests {
             ["import", "s", "adapter", "--base", "base", "--name", "named"], currentDirectory: dir.path)
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(
-            try Processes.prefixkit(["import", store, Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/adapter", "--name", "plain"])
+            try Processes.prefixkit(["import", store, Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/adapter", "--name", "plain", "--base-by-shape"])
                 .status == 0)
         for (name, expected) in [("named", "org/original"), ("plain", URL(fileURLWithPath: dir.path + "/base").standardizedFileURL.path)] {
             let out = dir.path + "/\(name)-peft"

@@ -33,7 +33,7 @@ struct ImportExportCommandTests {
         #expect(again.status == 0 && again.stdout.contains("\"base_created\" : false"))
         #expect(try validate(again.stdout, "import.schema.json").status == 0)
         let adapter = try Processes.prefixkit([
-            "import", store, Self.peft + "/gpt2-tiny/adapter", "--name", "ad", "--tag", "peft", "--json",
+            "import", store, Self.peft + "/gpt2-tiny/adapter", "--name", "ad", "--tag", "peft", "--json", "--base-by-shape",
         ])
         #expect(adapter.status == 0, "\(adapter.stderr)")
         #expect(try validate(adapter.stdout, "import.schema.json").status == 0)

@@ -29,7 +29,7 @@ struct ProgressTests {
             "export", store, bases[0].shortReference, "--format", "hf", "--out", dir.path + "/hf", "--progress",
         ])
         #expect(exported.status == 0 && Self.lines(exported.stderr, "exporting [").last?.contains("100%") == true, "\(exported.stderr)")
-        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--name", "ad"]).status == 0)
+        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/adapter", "--name", "ad", "--base-by-shape"]).status == 0)
         let verified = try Processes.prefixkit([
             "verify", store, "ad", "--reference", Self.fixture + "/expected.npz", "--no-record", "--progress",
         ])

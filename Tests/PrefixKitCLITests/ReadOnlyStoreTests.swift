@@ -65,7 +65,7 @@ struct ReadOnlyStoreTests {
                 "-c",
                 """
                 for i in $(seq 1 12); do
-                  "$0" import "$1" "$2/adapter" --name run --step $i >/dev/null || exit 1
+                  "$0" import "$1" "$2/adapter" --name run --step $i --base-by-shape >/dev/null || exit 1
                   [ $((i % 3)) -eq 0 ] && { "$0" delete "$1" run@$((i - 1)) >/dev/null || exit 1; }
                 done
                 """, Processes.prefixkit, store, adapter,

@@ -48,7 +48,7 @@ class ReaderTests(unittest.TestCase):
         cls.dir = tempfile.mkdtemp()
         cls.store = os.path.join(cls.dir, "s")
         run("import", cls.store, os.path.join(FIXTURE, "base"))
-        run("import", cls.store, os.path.join(FIXTURE, "adapter"), "--name", "kv", "--step", "3")
+        run("import", cls.store, os.path.join(FIXTURE, "adapter"), "--name", "kv", "--step", "3", "--base-by-shape")
         run("import", cls.store, os.path.join(FIXTURE, "hidden_prefix.npz"), "--name", "hidden", "--parent", "kv@3", "--tag", "t")
         bf16 = os.path.join(cls.dir, "bf16.safetensors")
         run("convert", os.path.join(FIXTURE, "adapter"), bf16, "--to", "safetensors", "--dtype", "bf16")

@@ -14,8 +14,11 @@ struct Import: ParsableCommand {
             with its MLP; an HF Trainer run directory (checkpoint-<step>/) becomes the steps of one checkpoint. \
             hf:ORG/NAME[@REVISION] reads a model or adapter from the local Hugging Face cache (HF_HUB_CACHE, HF_HOME), \
             offline. Pickles are read by a restricted unpickler that never executes code. A checkpoint's base is --base DIR \
-            (imported if new), --base hf:ORG/NAME or --base base:FP, else the one stored base that fits. The store is \
-            created if missing. Nothing is written unless the whole import succeeds.
+            (imported if new), --base hf:ORG/NAME or --base base:FP; without --base, a PEFT adapter's own \
+            base_model_name_or_path (a model directory here or an entry of the local Hugging Face cache, fingerprinted; or \
+            the Hub repository a stored base came from), else, only with --base-by-shape, the one stored base whose shapes \
+            fit (its weights are then never compared); a prefix file's base is the one its base_fingerprint names or the \
+            one stored base that fits. The store is created if missing. Nothing is written unless the whole import succeeds.
             """)
 
     @OptionGroup var store: StoreArgument
@@ -25,6 +28,11 @@ struct Import: ParsableCommand {
 
     @Option(name: .long, help: "The base: an HF model directory or hf:ORG/NAME (imported if new), base:FP or an alias.")
     var base: String?
+
+    @Flag(
+        name: .long,
+        help: "Bind a PEFT adapter to the one stored base whose shapes fit when what it says about its base matches nothing (weights not compared).")
+    var baseByShape = false
 
     @Option(name: .long, help: "The checkpoint name (default: the source's name); for an HF directory, the base's alias.")
     var name: String?
@@ -66,6 +74,7 @@ struct Import: ParsableCommand {
         options.parent = parent
         options.tags = tag
         options.base = base
+        options.baseByShape = baseByShape
         options.flatKV = layout == "flat-kv"
         options.tensor = tensor
         let bar = Progress("importing", total: Exporter.sourceSize(resolved), mode: progress.mode)
@@ -73,10 +82,25 @@ struct Import: ParsableCommand {
         bar.finish()
         if output.json { return try JSONOutput.print(report) }
         print("detected \(report.detected) at \(report.source)")
-        print(
-            report.baseCreated
-                ? "created base \(report.base.shortReference) (\(Format.config(report.base.config)), \(report.base.tensorCount) tensors, \(Format.bytes(report.base.byteCount)))"
-                : "base \(report.base.shortReference) was already stored: the same weights, nothing written for it")
+        if report.baseCreated {
+            print(
+                "created base \(report.base.shortReference) (\(Format.config(report.base.config)), \(report.base.tensorCount) tensors, \(Format.bytes(report.base.byteCount)))"
+            )
+        } else {
+            // "The same weights" only where they were compared (a fingerprint of the source's base).
+            switch report.baseBinding {
+            case _ where report.baseCompared != false, .fingerprint?, nil:
+                print("base \(report.base.shortReference) was already stored: the same weights (fingerprint compared), nothing written for it")
+            case .explicit?:
+                print("bound to base \(report.base.shortReference), as --base names it")
+            case .provenance?:
+                print(
+                    "bound to base \(report.base.shortReference): it came from \(report.base.provenance.repository ?? "?"), the repository the adapter names (weights not compared)"
+                )
+            case .shape?:
+                print("bound to base \(report.base.shortReference), the one stored base whose shapes fit: its weights were not compared")
+            }
+        }
         for checkpoint in (report.steps ?? []).dropLast() {
             print("created checkpoint \(checkpoint.reference) (parent \(checkpoint.parent ?? "none"))")
         }

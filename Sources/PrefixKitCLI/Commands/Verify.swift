@@ -118,10 +118,11 @@ struct Verify: ParsableCommand {
 /// The human summary of a verification.
 enum VerifySummary {
     static func print(_ report: VerificationReport, verbose: Bool) {
-        Swift.print("verify \(report.store)\(report.shard.map { " (shard \($0))" } ?? "")")
-        for check in report.catalog { Swift.print("  \(mark(check.status)) \(check.check): \(check.message)") }
+        PrefixKitCLI.print("verify \(report.store)\(report.shard.map { " (shard \($0))" } ?? "")")
+        for check in report.catalog { PrefixKitCLI.print("  \(mark(check.status)) \(check.check): \(check.message)") }
         for checkpoint in report.checkpoints {
-            Swift.print("\n\(checkpoint.checkpoint): \(evidenceLine(checkpoint))")
+            PrefixKitCLI.print("\n\(checkpoint.checkpoint): \(evidenceLine(checkpoint))")
+            if let binding = checkpoint.evidence.baseBinding { PrefixKitCLI.print("  base: \(bindingText(binding))") }
             var rows = [["check", "layer", "rows", "max abs", "relative", "tolerance", "verdict"]]
             for check in checkpoint.checks where check.relativeError != nil || check.rowsIn != nil || verbose {
                 rows.append([
@@ -131,23 +132,23 @@ enum VerifySummary {
                     check.status.rawValue,
                 ])
             }
-            if rows.count > 1 { Swift.print(Format.table(rows)) }
+            if rows.count > 1 { PrefixKitCLI.print(Format.table(rows)) }
             for check in checkpoint.checks where check.relativeError == nil && check.rowsIn == nil && !verbose {
-                Swift.print("  \(mark(check.status)) \(check.check)\(check.place.map { " " + $0 } ?? ""): \(check.message)")
+                PrefixKitCLI.print("  \(mark(check.status)) \(check.check)\(check.place.map { " " + $0 } ?? ""): \(check.message)")
             }
             for check in checkpoint.checks where check.status == .fail {
-                Swift.print("  FAIL \(check.message)\(check.fix.map { "\n       fix: \($0)" } ?? "")")
+                PrefixKitCLI.print("  FAIL \(check.message)\(check.fix.map { "\n       fix: \($0)" } ?? "")")
             }
             if let diagnosis = checkpoint.diagnosis {
-                Swift.print("  diagnosis: \(diagnosis.summary)\n  fix: \(diagnosis.fix)")
+                PrefixKitCLI.print("  diagnosis: \(diagnosis.summary)\n  fix: \(diagnosis.fix)")
             }
-            for note in checkpoint.notes { Swift.print("  note: \(note)") }
-            Swift.print("  \(verdictText(checkpoint))")
+            for note in checkpoint.notes { PrefixKitCLI.print("  note: \(note)") }
+            PrefixKitCLI.print("  \(verdictText(checkpoint))")
         }
         let overall =
             report.verdict == .unverified && report.requireReference
             ? "FAIL (unverified, and --require-reference was given)" : report.verdict.label
-        Swift.print("\n\(overall)\(report.recorded ? " (recorded in the catalog)" : report.recordNote.map { " (\($0))" } ?? "")")
+        PrefixKitCLI.print("\n\(overall)\(report.recorded ? " (recorded in the catalog)" : report.recordNote.map { " (\($0))" } ?? "")")
     }
 
     /// What the checkpoint's composition was checked against, and with which tolerances.
@@ -162,6 +163,16 @@ enum VerifySummary {
             return "no reference given or stored: the composition is not checked against anything independent (self-consistency only)"
         case .integrity, .structure, .roundTrip:
             return "structure checks failed: the composition was not checked"
+        }
+    }
+
+    /// How the checkpoint's base was bound at import, in words.
+    static func bindingText(_ binding: BaseBinding) -> String {
+        switch binding {
+        case .fingerprint: "bound by fingerprint: the base the source named was read and its weights matched"
+        case .provenance: "bound by provenance: the stored base came from the repository the adapter names (weights not compared)"
+        case .explicit: "bound explicitly (--base at import)"
+        case .shape: "bound by shape alone: the one stored base whose shapes fit (weights not compared)"
         }
     }
 
