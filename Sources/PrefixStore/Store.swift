@@ -82,6 +82,7 @@ public final class Store: Sendable {
     ///   catalog, `.io` when its parent directory does not exist or cannot be written, and the
     ///   errors of ``open(at:lockTimeout:)``.
     public static func create(at path: String, compression: Compression = .none, lockTimeout: Double = 10) throws(StorageError) -> Store {
+        guard !path.isEmpty else { throw StorageError(.invalidArgument, "the store path is empty: name the store's directory") }
         var directory = Store.normalizePath(path)
         if FileSystem.kind(directory) == .symlink, FileSystem.isDirectory(directory) {
             // A link to the store's directory: build the store where it points, keep the link.
@@ -177,6 +178,7 @@ public final class Store: Sendable {
     /// - Throws: ``StorageError`` `.storeNotFound`, `.notAStore`, `.corruptCatalog` (not a
     ///   SQLite database, or one whose tables are not PrefixKit's), `.newerSchema`.
     public static func open(at path: String, lockTimeout: Double = 10) throws(StorageError) -> Store {
+        guard !path.isEmpty else { throw StorageError(.invalidArgument, "the store path is empty: name the store's directory") }
         let directory = Store.normalizePath(path)
         guard FileManager.default.fileExists(atPath: directory) else {
             throw StorageError(.storeNotFound, "no store at this path", path: directory)

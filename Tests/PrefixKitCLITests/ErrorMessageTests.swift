@@ -20,6 +20,23 @@ struct ErrorMessageTests {
         #expect(run.status == 3 && run.stderr.contains("pass the directory itself (prefixkit import STORE \(folder))"), "\(run.stderr)")
     }
 
+    @Test("an empty STORE is a usage error; an export Foundation cannot write names the file and the system's reason")
+    func emptyStoreAndUnwritableExport() throws {
+        let dir = TemporaryDirectory()
+        for command in [["import", "", Self.fixture + "/base"], ["list", ""], ["init", ""]] {
+            let run = try Processes.prefixkit(command)
+            #expect(run.status == 2 && run.stderr.contains("STORE is empty"), "\(command): \(run.stderr)")
+        }
+        let store = dir.path + "/s"
+        #expect(try Processes.prefixkit(["import", store, Self.fixture + "/base"]).status == 0)
+        let base = try #require(try Store.open(at: store).bases().first)
+        for arguments in [[], ["--json"]] {
+            let run = try Processes.prefixkit(["export", store, base.shortReference, "--format", "hf", "--out", "/proc/prefixkit-out"] + arguments)
+            #expect(run.status == 3 && run.stderr.contains("No such file or directory"), "\(run.stderr)")
+            #expect(!run.stderr.contains("Error Domain") && !run.stderr.contains("NSCocoaErrorDomain"), "\(run.stderr)")
+        }
+    }
+
     @Test("a --base that is neither a directory nor a stored base says so, listing what is stored, and names no checkpoint")
     func missingBase() throws {
         let dir = TemporaryDirectory()

@@ -61,7 +61,25 @@ enum ExitStatus: Int32 {
 
     /// The one-line message for an error.
     static func message(for error: any Error) -> String {
-        String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+        if let text = fileSystemMessage(error) { return text }
+        return String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    }
+
+    /// Foundation's file errors (a full disk, a directory that cannot be written) in words:
+    /// the file and the system's reason, not `Error Domain=NSCocoaErrorDomain Code=...`.
+    static func fileSystemMessage(_ error: any Error) -> String? {
+        guard !(error is StorageError || error is FormatError || error is ComputeError || error is CoreError) else { return nil }
+        let nsError = error as NSError
+        guard nsError.domain == NSCocoaErrorDomain || nsError.domain == NSPOSIXErrorDomain else { return nil }
+        let path = nsError.userInfo[NSFilePathErrorKey] as? String ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path
+        let posix =
+            nsError.domain == NSPOSIXErrorDomain
+            ? nsError.code
+            : (nsError.userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }.flatMap {
+                $0.domain == NSPOSIXErrorDomain ? $0.code : nil
+            }
+        let reason = posix.map { String(cString: strerror(Int32($0))) } ?? nsError.localizedDescription
+        return path.map { "cannot write or read \($0): \(reason)" } ?? "file system error: \(reason)"
     }
 
     /// The error as one JSON object (`schemas/error.schema.json`), for `--json` runs: the exit

@@ -20,6 +20,7 @@ struct StoreArgument: ParsableArguments {
     var lockTimeout: Double = 10
 
     func validate() throws {
+        guard !store.isEmpty else { throw ValidationError("STORE is empty: name the store's directory") }
         guard lockTimeout.isFinite, (0...86_400).contains(lockTimeout) else {
             throw ValidationError("--lock-timeout must be a number of seconds from 0 to 86400, not \(lockTimeout)")
         }
