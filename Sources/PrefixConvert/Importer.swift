@@ -187,7 +187,7 @@ public enum Importer {
                 base: result.base, baseCreated: result.created, checkpoint: nil, skipped: skipped,
                 bytesWritten: result.summary.bytesWritten)
         case .peftAdapter:
-            let adapter = try PEFTAdapter(path: path)
+            let adapter = try PEFTAdapter(path: path, linkRoot: linkRoot)
             let target = try adapterBase(store, adapter.config, options: &options) { config in
                 config.numLayers == adapter.config.numLayers && config.prefixKVHeads == adapter.config.numAttentionHeads
                     && config.tokenDim == adapter.config.tokenDim

@@ -1,4 +1,5 @@
 public import Foundation
+import PrefixCore
 
 #if canImport(Glibc)
     import Glibc
@@ -43,5 +44,27 @@ public enum InputFile {
         } catch {
             throw FormatError(.io, "cannot read \(what): \(error.localizedDescription)", path: path)
         }
+    }
+
+    /// The full path of file `name` inside `directory`, which PrefixKit reads as part of
+    /// importing that directory (a model, an adapter, a Trainer run, a Hub cache snapshot).
+    ///
+    /// One rule for every file kind: a file may be a symbolic link only when it resolves inside
+    /// `root` (the directory itself, or a Hub cache repository's folder, whose snapshots link
+    /// into its `blobs/`); a link out of it is refused, as are names with separators or `..`.
+    /// The directory the user named may itself be reached through links.
+    ///
+    /// - Throws: ``FormatError`` `.unsafePath` naming the file and where it leads.
+    public static func contained(_ directory: String, _ name: String, root: String? = nil) throws(FormatError) -> String {
+        guard !name.isEmpty, !name.contains("/"), !name.contains("\\"), name != ".", name != "..", !name.contains("\0") else {
+            throw FormatError(.unsafePath, "file name '\(name.prefix(200))' would leave the directory", path: directory)
+        }
+        let full = directory + "/" + name
+        let resolvedRoot = Paths.resolved(root ?? directory)
+        let resolved = Paths.resolved(full)
+        guard resolved.hasPrefix(resolvedRoot == "/" ? "/" : resolvedRoot + "/") else {
+            throw FormatError(.unsafePath, "'\(name)' is a link out of the directory (to \(resolved)): refused", path: directory)
+        }
+        return full
     }
 }

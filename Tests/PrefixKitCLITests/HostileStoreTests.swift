@@ -22,11 +22,14 @@ struct HostileStoreTests {
         var steps: [[String: JSONValue]]
         var runs: [Run]
         var absent: [String]?
+        /// A file name that must not appear anywhere below the outside directory.
+        var absent_anywhere: String?
         var testDescription: String { "\(item). \(id): \(title)" }
     }
 
     struct Run: Decodable, Sendable {
         var args: [String]
+        var env: [String: String]?
         var exit: Int32?
         var stdout: String?
         var stderr: String?
@@ -109,7 +112,8 @@ struct HostileStoreTests {
             let arguments = run.args.map(fill)
             let rss = dir.path + "/rss.txt"
             let result = try Processes.run(
-                "/usr/bin/time", ["-o", rss, "-f", "%M", "/usr/bin/timeout", "-s", "KILL", "60", Processes.prefixkit] + arguments)
+                "/usr/bin/time", ["-o", rss, "-f", "%M", "/usr/bin/timeout", "-s", "KILL", "60", Processes.prefixkit] + arguments,
+                environment: (run.env ?? [:]).mapValues(fill))
             let context = "\(arguments.joined(separator: " ")) -> \(result.status)\n\(result.stdout)\n\(result.stderr)"
             #expect(result.signal == nil && result.status < 124, "crashed or timed out: \(context)")
             if let exit = run.exit { #expect(result.status == exit, "\(context)") }
@@ -138,6 +142,10 @@ struct HostileStoreTests {
         }
         for path in attack.absent ?? [] {
             #expect(!FileManager.default.fileExists(atPath: fill(path)), "\(fill(path)) was written")
+        }
+        if let name = attack.absent_anywhere {
+            let found = (FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String] ?? []).filter { $0.hasSuffix("/" + name) || $0 == name }
+            #expect(found.isEmpty, "\(name) was written at \(found)")
         }
     }
 

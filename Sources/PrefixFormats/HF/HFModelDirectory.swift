@@ -90,32 +90,34 @@ public struct HFModelDirectory: Sendable {
     public init(path: String, linkRoot: String? = nil) throws(FormatError) {
         self.path = path
         let root = linkRoot ?? path
-        (config, configJSON) = try HFConfig.read(path: path + "/config.json")
+        (config, configJSON) = try HFConfig.read(path: try InputFile.contained(path, "config.json", root: root))
         let fm = FileManager.default
         let index = path + "/model.safetensors.index.json"
         var weightFiles: Set<String> = []
         var skipped: [(name: String, reason: String)] = []
         let pickledIndex = path + "/pytorch_model.bin.index.json"
         if fm.fileExists(atPath: index) {
-            let (items, shards, metadata) = try HFModelDirectory.readSharded(directory: path, index: index, pickled: false, root: root)
+            let (items, shards, metadata) = try HFModelDirectory.readSharded(
+                directory: path, index: try InputFile.contained(path, "model.safetensors.index.json", root: root), pickled: false, root: root)
             tensors = items
             weightFiles = shards.union(["model.safetensors.index.json"])
             weightsMetadata = metadata
             (sharded, pickled) = (true, false)
         } else if fm.fileExists(atPath: path + "/model.safetensors") {
-            let file = try SafetensorsFile(path: try HFModelDirectory.contained(path, "model.safetensors", root: root))
+            let file = try SafetensorsFile(path: try InputFile.contained(path, "model.safetensors", root: root))
             tensors = file.entries.map { Item(file, $0) }
             weightsMetadata = file.metadata
             weightFiles = ["model.safetensors"]
             (sharded, pickled) = (false, false)
         } else if fm.fileExists(atPath: pickledIndex) {
-            let (items, shards, _) = try HFModelDirectory.readSharded(directory: path, index: pickledIndex, pickled: true, root: root)
+            let (items, shards, _) = try HFModelDirectory.readSharded(
+                directory: path, index: try InputFile.contained(path, "pytorch_model.bin.index.json", root: root), pickled: true, root: root)
             tensors = items
             weightFiles = shards.union(["pytorch_model.bin.index.json"])
             weightsMetadata = nil
             (sharded, pickled) = (true, true)
         } else if fm.fileExists(atPath: path + "/pytorch_model.bin") {
-            let file = try TorchCheckpoint(path: try HFModelDirectory.contained(path, "pytorch_model.bin", root: root))
+            let file = try TorchCheckpoint(path: try InputFile.contained(path, "pytorch_model.bin", root: root))
             tensors = file.entries.map { Item(file, $0) }
             skipped += file.skipped.map { ("pytorch_model.bin: \($0)", "not a tensor") }
             weightsMetadata = nil
@@ -139,7 +141,7 @@ public struct HFModelDirectory: Sendable {
                 skipped.append((name, "weights in a format PrefixKit does not read (never unpickled)"))
                 continue
             }
-            guard (try? HFModelDirectory.contained(path, name, root: root)) != nil else {
+            guard (try? InputFile.contained(path, name, root: root)) != nil else {
                 skipped.append((name, "a link out of the directory")); continue
             }
             let size: Int
@@ -167,21 +169,6 @@ public struct HFModelDirectory: Sendable {
         (path, config, configJSON, weightsMetadata) = (other.path, other.config, other.configJSON, other.weightsMetadata)
         (files, skipped, sharded, pickled) = (other.files, other.skipped, other.sharded, other.pickled)
         self.tensors = tensors
-    }
-
-    /// The full path of `name` inside `directory`, refusing separators, `..` and links that
-    /// resolve outside the directory.
-    static func contained(_ directory: String, _ name: String, root: String? = nil) throws(FormatError) -> String {
-        guard !name.isEmpty, !name.contains("/"), !name.contains("\\"), name != ".", name != "..", !name.contains("\0") else {
-            throw FormatError(.unsafePath, "file name '\(name.prefix(200))' would leave the directory", path: directory)
-        }
-        let full = directory + "/" + name
-        let resolvedDirectory = URL(fileURLWithPath: root ?? directory).resolvingSymlinksInPath().path
-        let resolved = URL(fileURLWithPath: full).resolvingSymlinksInPath().path
-        guard resolved.hasPrefix(resolvedDirectory + "/") else {
-            throw FormatError(.unsafePath, "'\(name)' is a link out of the directory (to \(resolved))", path: directory)
-        }
-        return full
     }
 
     private static func readSharded(directory: String, index: String, pickled: Bool, root: String) throws(FormatError)
@@ -214,7 +201,7 @@ public struct HFModelDirectory: Sendable {
                 if checked.count > 65_536 {
                     throw FormatError(.tooManyTensors, "the shard index names more than 65536 shard files", path: index)
                 }
-                _ = try contained(directory, shard, root: root)
+                _ = try InputFile.contained(directory, shard, root: root)
             }
             shardOf[name] = shard
         }
@@ -223,10 +210,10 @@ public struct HFModelDirectory: Sendable {
         for shard in Set(shardOf.values).sorted() {
             let shardItems: [Item]
             if pickled {
-                let file = try TorchCheckpoint(path: try contained(directory, shard, root: root))
+                let file = try TorchCheckpoint(path: try InputFile.contained(directory, shard, root: root))
                 shardItems = file.entries.map { Item(file, $0) }
             } else {
-                let file = try SafetensorsFile(path: try contained(directory, shard, root: root))
+                let file = try SafetensorsFile(path: try InputFile.contained(directory, shard, root: root))
                 if metadata == nil { metadata = file.metadata }
                 shardItems = file.entries.map { Item(file, $0) }
             }

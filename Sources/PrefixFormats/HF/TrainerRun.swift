@@ -54,13 +54,16 @@ public struct TrainerRun: Sendable {
         var previous = -1
         var seen: [Int: String] = [:]
         for (number, name) in directories {
-            let directory = try HFModelDirectory.contained(path, name)
+            let directory = try InputFile.contained(path, name)
             let statePath = directory + "/trainer_state.json"
             var globalStep = number
             var epoch: Double?
             var log: [TrainerLogEntry] = []
             if FileManager.default.fileExists(atPath: statePath) {
-                let data = [UInt8](try InputFile.read(statePath, limit: Self.maxStateBytes, what: "trainer_state.json"))
+                let data = [UInt8](
+                    try InputFile.read(
+                        try InputFile.contained(directory, "trainer_state.json", root: path), limit: Self.maxStateBytes,
+                        what: "trainer_state.json"))
                 let json: JSONValue
                 do { json = try BoundedJSON.parse(data) } catch {
                     var error = error

@@ -49,7 +49,7 @@ public struct AdapterHubPrefix: Sendable {
     ///   layers left out, a non-tanh MLP, encoder or cross prefixes), `.missingKey` for tensors
     ///   the config promises, and what ``TorchCheckpoint`` refuses.
     public init(path: String) throws(FormatError) {
-        let configPath = path + "/adapter_config.json"
+        let configPath = try InputFile.contained(path, "adapter_config.json")
         let data = [UInt8](try InputFile.read(configPath, limit: 1 << 20, what: "adapter_config.json"))
         guard let object = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any],
             let config = object["config"] as? [String: Any], config["architecture"] as? String == "prefix_tuning"
@@ -72,7 +72,7 @@ public struct AdapterHubPrefix: Sendable {
         guard FileManager.default.fileExists(atPath: weights) else {
             throw FormatError(.missingKey, "no pytorch_adapter.bin", path: path)
         }
-        let checkpoint = try TorchCheckpoint(path: weights)
+        let checkpoint = try TorchCheckpoint(path: try InputFile.contained(path, "pytorch_adapter.bin"))
         var found: [PrefixSection: [String: Tensor]] = [:]
         for entry in checkpoint.entries {
             for (marker, section) in [(".self_prefix.", PrefixSection.decoder), (".encoder_prefix.", .encoder), (".cross_prefix.", .cross)]

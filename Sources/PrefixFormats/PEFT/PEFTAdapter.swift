@@ -68,9 +68,12 @@ public struct PEFTAdapter: Sendable {
     ///   `.pickleRefused` (what ``TorchCheckpoint`` refuses in `adapter_model.bin`), `.missingKey`, `.inconsistent` (the
     ///   tensor's shape disagrees with the config, naming the field), and the errors of reading
     ///   JSON and safetensors.
-    public init(path: String) throws(FormatError) {
+    ///
+    /// Its files may be links only inside `linkRoot` (by default the directory itself; a Hub cache
+    /// repository's folder for a snapshot), as ``InputFile/contained(_:_:root:)`` says.
+    public init(path: String, linkRoot: String? = nil) throws(FormatError) {
         self.path = path
-        let configPath = path + "/adapter_config.json"
+        let configPath = try InputFile.contained(path, "adapter_config.json", root: linkRoot)
         let data = [UInt8](try InputFile.read(configPath, limit: PEFTAdapter.maxConfigBytes, what: "adapter_config.json"))
         config = try Self.parseConfig(data, path: configPath)
         configText = String(decoding: data, as: UTF8.self)
@@ -78,10 +81,10 @@ public struct PEFTAdapter: Sendable {
         var weights = path + "/adapter_model.safetensors"
         let items: [HFModelDirectory.Item]
         if FileManager.default.fileExists(atPath: weights) {
-            let file = try SafetensorsFile(path: weights)
+            let file = try SafetensorsFile(path: try InputFile.contained(path, "adapter_model.safetensors", root: linkRoot))
             items = file.entries.map { HFModelDirectory.Item(file, $0) }
         } else if FileManager.default.fileExists(atPath: path + "/adapter_model.bin") {
-            weights = path + "/adapter_model.bin"
+            weights = try InputFile.contained(path, "adapter_model.bin", root: linkRoot)
             let file = try TorchCheckpoint(path: weights)
             items = file.entries.map { HFModelDirectory.Item(file, $0) }
         } else {
