@@ -105,6 +105,11 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Drops the resident pages of a tensor read in place from a mapped file once its bytes have
+    /// been consumed (written out, hashed): reading it again brings them back from the file. A
+    /// no-op for tensors in memory.
+    public func releaseFilePages() { storage.releaseFilePages() }
+
     /// Calls `body` with the tensor's bytes.
     @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {

@@ -62,9 +62,25 @@ public final class TensorStorage: @unchecked Sendable {
     @inlinable
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
+    /// Lets the kernel drop the resident pages of borrowed bytes whose owner maps them from a
+    /// file (``FilePages``), once they have been consumed: the next read brings them back from
+    /// the file. A no-op for owned memory, whose pages hold the only copy.
+    public func releaseFilePages() {
+        guard !ownsMemory, count > 0, let pages = owner as? any FilePages else { return }
+        pages.releasePages(bytes)
+    }
+
     func copy() -> TensorStorage {
         TensorStorage(uninitializedByteCount: count) { destination in
             if count > 0 { destination.copyMemory(from: bytes) }
         }
     }
+}
+
+/// An owner of read-only bytes mapped from a file, whose resident pages can be dropped after use
+/// (`madvise(MADV_DONTNEED)`) so that streaming through a file larger than memory keeps a small
+/// footprint.
+public protocol FilePages: AnyObject {
+    /// Drops the resident pages of `bytes` (which lie in this owner's mapping).
+    func releasePages(_ bytes: UnsafeRawBufferPointer)
 }

@@ -1,3 +1,5 @@
+import PrefixCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -7,7 +9,7 @@
 /// A whole file mapped read-only. Tensors read from it borrow their bytes (zero-copy) and keep
 /// the mapping alive; ``release(_:)`` lets the kernel drop pages already consumed so that
 /// streaming through a file larger than memory keeps a small footprint.
-final class FileMapping: @unchecked Sendable {
+final class FileMapping: @unchecked Sendable, FilePages {
     // Safety: read-only mapping, never remapped after init.
     let bytes: UnsafeRawBufferPointer
     let path: String
@@ -41,6 +43,13 @@ final class FileMapping: @unchecked Sendable {
 
     /// Tells the kernel the pages of `range` are no longer needed by this process (they stay in
     /// the page cache; the mapping stays valid and re-reads them if touched again).
+    func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        guard let base, let start = bytes.baseAddress else { return }
+        let offset = UnsafeRawPointer(base).distance(to: start)
+        guard offset >= 0, offset + bytes.count <= self.bytes.count else { return }
+        release(offset..<(offset + bytes.count))
+    }
+
     func release(_ range: Range<Int>) {
         guard let base, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))

@@ -27,7 +27,8 @@ public struct LazyTensor: Sendable {
     /// Wraps a tensor already in memory.
     public init(_ named: NamedTensor) {
         let tensor = named.tensor
-        self.init(name: named.name, dtype: tensor.dtype, shape: tensor.shape) { tensor }
+        // A tensor read in place from a mapped file drops its pages once saved.
+        self.init(name: named.name, dtype: tensor.dtype, shape: tensor.shape, load: { tensor }, release: { tensor.releaseFilePages() })
     }
 
     /// The byte count (0 if it overflows; such shapes are refused before saving).

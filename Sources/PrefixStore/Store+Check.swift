@@ -211,7 +211,15 @@ extension Store {
         // 5. Manifests: a save the catalog no longer holds is a possible catalog loss.
         let (manifests, unreadableManifests) = manifests()
         var needed = Set<String>()
-        for manifest in manifests where !((try? catalogHolds(manifest)) ?? true) {
+        // A delete running beside this check buries its manifests before it commits: a manifest
+        // whose file is gone (or buried) by the time the catalog lacks its rows is that delete.
+        func stillRecorded(_ manifest: Manifest) -> Bool {
+            let name = (manifest.path as NSString).lastPathComponent
+            guard FileSystem.kind(manifest.path) == .regular else { return false }
+            if let deletedAt = tombstones()[name], (manifest.writtenAt ?? "") <= deletedAt { return false }
+            return true
+        }
+        for manifest in manifests where !((try? catalogHolds(manifest)) ?? true) && stillRecorded(manifest) {
             error(
                 "manifest", .catalogLoss,
                 "possible catalog loss: \(manifest.reference) was saved (its manifest records it) but the catalog no longer holds it; run `prefixkit recover`",

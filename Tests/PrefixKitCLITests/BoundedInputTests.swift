@@ -115,6 +115,31 @@ struct BoundedInputTests {
         #expect(rss < 200_000, "import peaked at \(rss) KB")
     }
 
+    @Test("a large safetensors prefix converts to npz and safetensors tensor by tensor: peak memory under the largest tensor + 256 MiB")
+    func streamingConversion() throws {
+        let dir = TemporaryDirectory()
+        let source = dir.path + "/big.safetensors"
+        // Four hidden-form layers of [16384, 2048] f32 (128 MiB each), laid out by hand, sparse.
+        let made = try Processes.python(
+            """
+            import json, struct, sys
+            n = 16384 * 2048 * 4
+            header = {f"prefix.layer_{l:02d}": {"dtype": "F32", "shape": [16384, 2048], "data_offsets": [l * n, (l + 1) * n]} for l in range(4)}
+            text = json.dumps(header).encode()
+            text += b" " * (-len(text) % 8)
+            with open(sys.argv[1], "wb") as f:
+                f.write(struct.pack("<Q", len(text)) + text)
+                f.truncate(8 + len(text) + 4 * n)
+            """, [source])
+        try #require(made.status == 0, "\(made.stderr)")
+        for format in ["npz", "safetensors"] {
+            let (run, rss) = try Self.measured(["convert", source, dir.path + "/out." + format, "--to", format])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(rss < (128 + 256) * 1024, "convert to \(format) peaked at \(rss / 1024) MB")
+            try? FileManager.default.removeItem(atPath: dir.path + "/out." + format)
+        }
+    }
+
     @Test("input ids longer than the model's positions are refused from the .npy header")
     func longInput() throws {
         let dir = TemporaryDirectory()

@@ -245,17 +245,41 @@ public enum NPZ {
                     throw FormatError(
                         .unsafeName, "array name '\(name)' is empty, repeated or contains a path separator", path: path, member: name)
                 }
-                let data = try NPY.encode(value)
+                // A tensor's member is its .npy header, then its bytes straight from the tensor (no
+                // copy of the whole array); pages read from a mapped file are dropped once written.
+                let header: Data
+                var tensor: Tensor?
+                if case .tensor(let value) = value {
+                    guard NPYHeader.descr(for: value.dtype) != nil else {
+                        throw FormatError(.unsupportedDType, "NumPy has no \(value.dtype) dtype", path: path, member: name)
+                    }
+                    header = Data(
+                        NPYHeader(element: .numeric(value.dtype), fortranOrder: false, shape: value.shape.dimensions, dataOffset: 0)
+                            .encoded())
+                    tensor = value
+                } else {
+                    header = try NPY.encode(value)
+                }
+                let total = header.count + (tensor?.byteCount ?? 0)
                 do {
                     try archive.addEntry(
-                        with: name + ".npy", type: .file, uncompressedSize: Int64(data.count),
+                        with: name + ".npy", type: .file, uncompressedSize: Int64(total),
                         modificationDate: Date(timeIntervalSince1970: 315_532_800), compressionMethod: .none
                     ) { position, size in
-                        data.subdata(in: Int(position)..<(Int(position) + size))
+                        let start = Int(position), end = Int(position) + size
+                        var chunk = Data(capacity: size)
+                        if start < header.count { chunk.append(header.subdata(in: start..<min(end, header.count))) }
+                        if let tensor, end > header.count {
+                            tensor.withUnsafeBytes { bytes in
+                                chunk.append(contentsOf: bytes[max(start, header.count) - header.count..<end - header.count])
+                            }
+                        }
+                        return chunk
                     }
                 } catch {
                     throw FormatError(.io, "cannot add member: \(error)", path: path, member: name)
                 }
+                tensor?.releaseFilePages()
             }
             do {
                 if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }

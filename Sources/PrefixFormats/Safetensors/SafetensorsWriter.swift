@@ -162,6 +162,8 @@ public enum SafetensorsWriter {
                     member: item.name)
             }
             try tensor.withUnsafeBytes { (b) throws(FormatError) in try writeAll(b) }
+            // A tensor read in place from a mapped file: its pages are not needed any more.
+            tensor.releaseFilePages()
             written += Int64(tensor.byteCount)
             sinceWriteback += tensor.byteCount
             if durable && sinceWriteback >= 64 << 20 {
