@@ -140,6 +140,55 @@ struct BoundedInputTests {
         }
     }
 
+    @Test("a large .npz (stored or deflated) inflates member by member into file-backed pages: peak memory bounded")
+    func streamingNPZ() throws {
+        let dir = TemporaryDirectory()
+        // Eight layers of [8192, 2048] f32 (64 MiB each, 512 MiB in all).
+        let made = try Processes.python(
+            """
+            import sys, numpy as np
+            arrays = {f"prefix.layer_{l:02d}": np.full((8192, 2048), l + 0.5, dtype=np.float32) for l in range(8)}
+            np.savez(sys.argv[1] + "/stored.npz", **arrays)
+            np.savez_compressed(sys.argv[1] + "/deflated.npz", **arrays)
+            """, [dir.path])
+        try #require(made.status == 0, "\(made.stderr)")
+        for name in ["stored", "deflated"] {
+            let out = dir.path + "/\(name).safetensors"
+            let (run, rss) = try Self.measured(["convert", dir.path + "/\(name).npz", out, "--to", "safetensors"])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(rss < (64 + 256) * 1024, "\(name): convert peaked at \(rss / 1024) MB")
+            try? FileManager.default.removeItem(atPath: out)
+        }
+    }
+
+    @Test("members inflated into file-backed pages keep their values: seeded arrays past the spill threshold convert exactly")
+    func spilledValues() throws {
+        let dir = TemporaryDirectory()
+        let made = try Processes.python(
+            """
+            import sys, numpy as np
+            rng = np.random.default_rng(7)
+            arrays = {f"prefix.layer_{l:02d}": rng.standard_normal((2048, 2048 + l), dtype=np.float32) for l in range(3)}
+            np.savez(sys.argv[1] + "/stored.npz", **arrays)
+            np.savez_compressed(sys.argv[1] + "/deflated.npz", **arrays)
+            """, [dir.path])
+        try #require(made.status == 0, "\(made.stderr)")
+        for name in ["stored", "deflated"] {
+            let out = dir.path + "/\(name).safetensors"
+            let run = try Processes.prefixkit(["convert", dir.path + "/\(name).npz", out, "--to", "safetensors"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let same = try Processes.python(
+                """
+                import sys, numpy as np
+                from safetensors.numpy import load_file
+                a, b = np.load(sys.argv[1]), load_file(sys.argv[2])
+                assert sorted(a.files) == sorted(b), (a.files, list(b))
+                for k in a.files: assert np.array_equal(a[k], b[k]), k
+                """, [dir.path + "/\(name).npz", out])
+            #expect(same.status == 0, "\(name): \(same.stderr)")
+        }
+    }
+
     @Test("input ids longer than the model's positions are refused from the .npy header")
     func longInput() throws {
         let dir = TemporaryDirectory()

@@ -293,20 +293,36 @@ public enum NPZ {
         }
     }
 }
-
-/// The final buffer a member inflates into, filled exactly once and then borrowed by its tensor.
-final class InflationBuffer: @unchecked Sendable {
+/// The buffer a member inflates into, which the tensor then borrows. A large member (at least
+/// ``spillThreshold`` bytes) inflates into an unlinked temporary file mapped shared, whose
+/// filled pages are handed back to the page cache as inflation goes: the array is file-backed
+/// like a mapped safetensors tensor, so reading an archive larger than memory costs the pages
+/// in use, not the whole archive (``FilePages``). Small members, or a temporary directory that
+/// cannot take the file, use memory.
+final class InflationBuffer: @unchecked Sendable, FilePages {
     // Safety: written only while the member is extracted, read-only afterwards.
     private let base: UnsafeMutableRawPointer?
     let count: Int
     private(set) var filled = 0
+    /// Whether `base` is a shared mapping of a temporary file (else allocated memory).
+    private let mapped: Bool
+    private var released = 0
+
+    /// Members from this size on inflate into a temporary file.
+    static let spillThreshold = 16 << 20
 
     init(count: Int) {
         self.count = count
-        base = count > 0 ? UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64) : nil
+        if count >= Self.spillThreshold, let pointer = Self.mapTemporaryFile(count) {
+            (base, mapped) = (pointer, true)
+        } else {
+            (base, mapped) = (count > 0 ? UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64) : nil, false)
+        }
     }
 
-    deinit { base?.deallocate() }
+    deinit {
+        if mapped { if let base { munmap(base, count) } } else { base?.deallocate() }
+    }
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
@@ -317,5 +333,37 @@ final class InflationBuffer: @unchecked Sendable {
         guard let base, !chunk.isEmpty else { return }
         chunk.copyBytes(to: (base + filled).assumingMemoryBound(to: UInt8.self), count: chunk.count)
         filled += chunk.count
+        // Written pages go to the page cache (the file keeps them), not this process's memory.
+        if mapped, filled - released >= 64 << 20 || filled == count {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let end = filled == count ? count : filled / page * page
+            if end > released {
+                _ = madvise(base + released, end - released, MADV_DONTNEED)
+                released = end
+            }
+        }
+    }
+
+    func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        guard mapped, let base, let start = bytes.baseAddress else { return }
+        let offset = UnsafeRawPointer(base).distance(to: start)
+        guard offset >= 0, offset + bytes.count <= count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let from = offset / page * page
+        _ = madvise(base + from, min(count, offset + bytes.count) - from, MADV_DONTNEED)
+    }
+
+    /// `count` bytes of a new, already unlinked file in the temporary directory, mapped shared
+    /// and writable; nil when it cannot be made (no space, no directory).
+    private static func mapTemporaryFile(_ count: Int) -> UnsafeMutableRawPointer? {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/prefixkit-npz-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.map { mkstemp($0) } ?? -1 }
+        guard fd >= 0 else { return nil }
+        template.withUnsafeBufferPointer { buffer in _ = buffer.baseAddress.map { unlink($0) } }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(count)) == 0,
+            let pointer = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), pointer != MAP_FAILED
+        else { return nil }
+        return pointer
     }
 }
