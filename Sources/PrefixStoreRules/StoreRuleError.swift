@@ -24,6 +24,7 @@ public struct StoreRuleError: Error, CustomStringConvertible, Sendable, Equatabl
         self.rule = rule
     }
 
+    /// One line: the field, the value (escaped) and the rule it breaks.
     public var description: String { "\(field) '\(value)' \(rule)" }
 }
 
