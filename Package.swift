@@ -41,7 +41,8 @@ let package = Package(
         .target(name: "PrefixConvert", dependencies: ["PrefixCore", "PrefixStoreRules", "PrefixStore", "PrefixCompute", "PrefixFormats"]),
         .target(name: "PrefixReport"),
         .target(
-            name: "PrefixVerify", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixReport"]),
+            name: "PrefixVerify",
+            dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixReport"]),
         .target(name: "PrefixDiff", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixConvert", "PrefixReport"]),
         .target(
             name: "PrefixKit",
@@ -83,9 +84,10 @@ let package = Package(
 
 // The same Swift settings for every Swift target.
 for target in package.targets where target.type != .system && target.name != "CPosix" {
-    target.swiftSettings = (target.swiftSettings ?? []) + [
-        .enableUpcomingFeature("InternalImportsByDefault"),
-        .enableUpcomingFeature("MemberImportVisibility"),
-        .enableUpcomingFeature("ExistentialAny"),
-    ]
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .enableUpcomingFeature("InternalImportsByDefault"),
+            .enableUpcomingFeature("MemberImportVisibility"),
+            .enableUpcomingFeature("ExistentialAny"),
+        ]
 }

@@ -230,7 +230,9 @@ public enum Exporter {
             // `files(of:)` refuses names that are not one plain component; checked again here,
             // where the name becomes a path.
             guard !file.name.isEmpty, !file.name.contains("/"), file.name != ".", file.name != ".." else {
-                throw StorageError(.hostileStore, "refused: base file name '\(TerminalText.escape(file.name))' is not a single file name", finding: .hostileValue)
+                throw StorageError(
+                    .hostileStore, "refused: base file name '\(TerminalText.escape(file.name))' is not a single file name",
+                    finding: .hostileValue)
             }
             try Data(file.bytes).write(to: URL(fileURLWithPath: directory + "/" + file.name))
             files.append(file.name)

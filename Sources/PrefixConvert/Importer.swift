@@ -332,7 +332,8 @@ public enum Importer {
             if matches.count > 1 {
                 throw StorageError(
                     .ambiguous,
-                    "several stored bases came from \(Names.printable(named)): \(matches.map(\.shortReference).joined(separator: ", ")); pass --base base:FP")
+                    "several stored bases came from \(Names.printable(named)): \(matches.map(\.shortReference).joined(separator: ", ")); pass --base base:FP"
+                )
             }
             if let only = matches.first {
                 options.binding = .provenance
@@ -340,7 +341,10 @@ public enum Importer {
             }
         }
         guard options.baseByShape else {
-            let said = named.map { "the adapter's base '\(Names.printable($0))' is neither a model directory here, nor in the local Hugging Face cache, nor the repository a stored base came from" }
+            let said =
+                named.map {
+                    "the adapter's base '\(Names.printable($0))' is neither a model directory here, nor in the local Hugging Face cache, nor the repository a stored base came from"
+                }
                 ?? "the adapter does not name its base (base_model_name_or_path is empty)"
             throw StorageError(
                 .invalidArgument,
@@ -504,7 +508,8 @@ public enum Importer {
                         var provenance = Provenance(sourceFormat: format, sourcePath: Importer.absolute(source), training: options.training)
                         (provenance.repository, provenance.revision) = (options.hub?.repository, options.hub?.commit)
                         (provenance.baseModelNameOrPath, provenance.adapterConfig) = (options.adapterBaseModel, options.adapterConfig)
-                        provenance.baseBinding = options.binding ?? (options.base != nil ? .explicit : target.pending != nil ? .fingerprint : .shape)
+                        provenance.baseBinding =
+                            options.binding ?? (options.base != nil ? .explicit : target.pending != nil ? .fingerprint : .shape)
                         return provenance
                     }()),
                 progress: progress)

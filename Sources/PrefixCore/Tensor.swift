@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A dense tensor: a dtype, a shape and the bytes of its elements.
@@ -45,8 +45,9 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     public init(dtype: DType, shape: Shape, storage: TensorStorage) throws(CoreError) {
         let expected = try shape.byteCount(of: dtype)
         guard storage.count == expected else {
-            throw CoreError(.byteCountMismatch, "tensor of \(dtype) \(shape) needs \(expected) bytes",
-                            expected: "\(expected) bytes", actual: "\(storage.count) bytes")
+            throw CoreError(
+                .byteCountMismatch, "tensor of \(dtype) \(shape) needs \(expected) bytes",
+                expected: "\(expected) bytes", actual: "\(storage.count) bytes")
         }
         self.dtype = dtype
         self.shape = shape
@@ -60,8 +61,9 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     public init(dtype: DType, shape: Shape, bytes: some Collection<UInt8>) throws(CoreError) {
         let expected = try shape.byteCount(of: dtype)
         guard bytes.count == expected else {
-            throw CoreError(.byteCountMismatch, "tensor of \(dtype) \(shape) needs \(expected) bytes",
-                            expected: "\(expected) bytes", actual: "\(bytes.count) bytes")
+            throw CoreError(
+                .byteCountMismatch, "tensor of \(dtype) \(shape) needs \(expected) bytes",
+                expected: "\(expected) bytes", actual: "\(bytes.count) bytes")
         }
         let storage = TensorStorage(uninitializedByteCount: expected) { destination in
             _ = destination.copyBytes(from: bytes)

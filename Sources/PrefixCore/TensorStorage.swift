@@ -27,8 +27,10 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     /// Allocates uninitialised bytes and lets `initialize` fill all of them.
-    public init(uninitializedByteCount count: Int,
-                initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+    public init(
+        uninitializedByteCount count: Int,
+        initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) rethrows {
         precondition(count >= 0, "negative byte count")
         let pointer = count == 0 ? nil : UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
         do {

@@ -1,6 +1,6 @@
 internal import CHDF5
-import PrefixStoreRules
 import PrefixCore
+import PrefixStoreRules
 
 /// Reads datasets of a blob file through libhdf5: to check their structure against the catalog,
 /// and to read chunked (compressed) datasets, which have no single file offset.
@@ -117,8 +117,9 @@ final class HDF5BlobReader {
         guard byteLength > 0 else { return nil }
         guard info.isChunked else {
             // Contiguous (or compact) data: exactly its bytes, inside the file.
-            if let offset = info.offset, offset.addingReportingOverflow(UInt64(byteLength)).partialValue > fileSize
-                || offset > fileSize
+            if let offset = info.offset,
+                offset.addingReportingOverflow(UInt64(byteLength)).partialValue > fileSize
+                    || offset > fileSize
             {
                 return "declares \(byteLength) bytes at offset \(offset), past the file's \(fileSize) bytes"
             }
@@ -130,7 +131,8 @@ final class HDF5BlobReader {
         }
         let (bound, overflow) = info.storageSize.multipliedReportingOverflow(by: maxDeflateRatio)
         if !overflow, UInt64(byteLength) > bound + 4096 {
-            return "declares \(byteLength) bytes but stores \(info.storageSize): more than deflate can restore (at most \(maxDeflateRatio)x)"
+            return
+                "declares \(byteLength) bytes but stores \(info.storageSize): more than deflate can restore (at most \(maxDeflateRatio)x)"
         }
         return nil
     }

@@ -15,8 +15,10 @@ public struct LazyTensor: Sendable {
     public var release: (@Sendable () -> Void)?
 
     /// Describes a tensor and how to read it.
-    public init(name: String, dtype: DType, shape: Shape, load: @escaping @Sendable () throws -> Tensor,
-                release: (@Sendable () -> Void)? = nil) {
+    public init(
+        name: String, dtype: DType, shape: Shape, load: @escaping @Sendable () throws -> Tensor,
+        release: (@Sendable () -> Void)? = nil
+    ) {
         self.name = name
         self.dtype = dtype
         self.shape = shape

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A read-only memory mapping of a byte range of a file, unmapped when released.
@@ -34,7 +34,7 @@ final class MappedRegion: @unchecked Sendable {
         guard !overflow else { throw StorageError(.corruptBlob, "tensor range overflows", path: path) }
         var flags = MAP_PRIVATE
         #if os(Linux)
-        if populate { flags |= MAP_POPULATE }
+            if populate { flags |= MAP_POPULATE }
         #endif
         guard let pointer = mmap(nil, total, PROT_READ, flags, fd, off_t(start)), pointer != MAP_FAILED else {
             throw FileSystem.errnoError("mmap", path)

@@ -71,7 +71,8 @@ extension Store {
         let started = Store.timestamp()
         var findings: [CheckFinding] = []
         func error(
-            _ check: String, _ code: StoreFindingCode, _ message: String, path: String? = nil, owners: [String]? = nil, tensor: String? = nil
+            _ check: String, _ code: StoreFindingCode, _ message: String, path: String? = nil, owners: [String]? = nil,
+            tensor: String? = nil
         ) {
             findings.append(
                 CheckFinding(severity: "error", check: check, code: code, message: message, path: path, owners: owners, tensor: tensor))
@@ -183,7 +184,8 @@ extension Store {
                 }
                 if let problem = inspection.problems[tensor.dataset] {
                     error(
-                        "structure", .corruption, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners, tensor: tensorName)
+                        "structure", .corruption, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners,
+                        tensor: tensorName)
                     continue
                 }
                 let (dtype, shape) = (expected.dtype, expected.shape)
@@ -244,7 +246,9 @@ extension Store {
                 "file not created by PrefixKit (\(link ? "a symbolic link" : "unknown name or kind")): gc leaves it alone", path: file)
         }
         for tensor in tensors where owners[tensor.id ?? -1] == nil {
-            warning("orphan", .orphan, "tensor row \(tensor.id ?? -1) is referenced by nothing (run gc)", path: catalogPath, tensor: tensor.dataset)
+            warning(
+                "orphan", .orphan, "tensor row \(tensor.id ?? -1) is referenced by nothing (run gc)", path: catalogPath,
+                tensor: tensor.dataset)
         }
 
         var report = CheckReport(

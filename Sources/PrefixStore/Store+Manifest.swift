@@ -319,7 +319,7 @@ extension Store {
             // Paths and lengths were checked by the rules when the manifest was read.
             let path = row["path"]?.text ?? "", length = row["byte_length"]?.integer ?? -1
             let blob: BlobFile
-            do { blob = try BlobFile(store: directory, relativePath: path) } catch where error.code == .corruptBlob {
+            do { blob = try BlobFile(store: directory, relativePath: path) } catch  where error.code == .corruptBlob {
                 throw StorageError(.corruptBlob, "blob \(path) is missing", path: manifest.path)
             }
             guard Int64(blob.size) == length else {
@@ -339,8 +339,7 @@ extension Store {
                 for var row in manifest.rows[table] ?? [] {
                     switch table {
                     case "blob":
-                        if try Int.fetchOne(db, sql: "SELECT count(*) FROM blob WHERE id = ?", arguments: [row["id"]?.text]) == 1
-                        {
+                        if try Int.fetchOne(db, sql: "SELECT count(*) FROM blob WHERE id = ?", arguments: [row["id"]?.text]) == 1 {
                             continue
                         }
                     case "tensor":
@@ -438,11 +437,13 @@ extension Store {
             throw StorageError(.hostileStore, "a manifest names table '\(TerminalText.escape(table))'", finding: .hostileValue)
         }
         let (schema, name) = table.hasPrefix("temp.") ? ("temp", String(table.dropFirst(5))) : ("main", table)
-        let known = Set(try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?, ?)", arguments: [name, schema]).map { $0[0] as String })
+        let known = Set(
+            try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?, ?)", arguments: [name, schema]).map { $0[0] as String })
         let columns = row.keys.sorted()
         if let unknown = columns.first(where: { !known.contains($0) }) {
             throw StorageError(
-                .hostileStore, "refused: a manifest row of \(name) names column '\(TerminalText.escape(String(unknown.prefix(80))))', which the table does not have",
+                .hostileStore,
+                "refused: a manifest row of \(name) names column '\(TerminalText.escape(String(unknown.prefix(80))))', which the table does not have",
                 finding: .hostileValue)
         }
         let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"

@@ -66,7 +66,8 @@ public struct StoreManifest: Sendable {
                 var typed: [String: StoreValue] = [:]
                 for (column, value) in row {
                     guard let value = StoreValue(json: value) else {
-                        throw StoreRuleError(.malformedValue, field: "\(table).\(column)", value: "\(value)", rule: "is no value a column holds")
+                        throw StoreRuleError(
+                            .malformedValue, field: "\(table).\(column)", value: "\(value)", rule: "is no value a column holds")
                     }
                     typed[column] = value
                 }
@@ -97,7 +98,8 @@ public struct StoreManifest: Sendable {
             try expect("base_fingerprint", base)
             let text = "\(row["name"]?.text ?? "")@\(row["step"]?.integer.map(String.init) ?? "")"
             guard text == reference else {
-                throw StoreRuleError(.hostileValue, field: "checkpoint.name", value: text, rule: "is not \(reference), the checkpoint this manifest records")
+                throw StoreRuleError(
+                    .hostileValue, field: "checkpoint.name", value: text, rule: "is not \(reference), the checkpoint this manifest records")
             }
         case ("base", "blob"), ("base", "tensor"), ("base", "model"), ("checkpoint", "blob"), ("checkpoint", "tensor"),
             ("checkpoint", "checkpoint_tag"), ("checkpoint", "checkpoint_tensor"):

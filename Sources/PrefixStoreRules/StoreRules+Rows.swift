@@ -51,7 +51,8 @@ extension StoreRules {
         }
         func json(_ column: String) throws(StoreRuleError) {
             if let s = try text(column, required: false), s.utf8.count > maxJSONBytes {
-                throw StoreRuleError(.malformedValue, field: field(column), value: String(s.prefix(40)), rule: "is longer than \(maxJSONBytes) bytes")
+                throw StoreRuleError(
+                    .malformedValue, field: field(column), value: String(s.prefix(40)), rule: "is longer than \(maxJSONBytes) bytes")
             }
         }
         func plain(_ columns: String...) throws(StoreRuleError) {

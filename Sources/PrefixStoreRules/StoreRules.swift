@@ -65,7 +65,8 @@ public enum StoreRules {
             throw StoreRuleError(.malformedValue, field: field, value: value, rule: "must be 1 to \(maxFileNameBytes) bytes, not \(bytes)")
         }
         guard value != ".", value != "..", !value.contains("/"), !value.contains("\\") else {
-            throw StoreRuleError(.hostileValue, field: field, value: value, rule: "is not a single file name (it would leave the output directory)")
+            throw StoreRuleError(
+                .hostileValue, field: field, value: value, rule: "is not a single file name (it would leave the output directory)")
         }
         guard !value.unicodeScalars.contains(where: { TerminalText.needsEscape($0) }) else {
             throw StoreRuleError(.hostileValue, field: field, value: value, rule: "holds control or bidi characters")
@@ -131,7 +132,8 @@ public enum StoreRules {
             throw StoreRuleError(.malformedValue, field: field, value: String(length), rule: "cannot be checked: \(error.message)")
         }
         guard length >= 0, Int64(expected) == length else {
-            throw StoreRuleError(.malformedValue, field: field, value: String(length), rule: "is not the \(expected) bytes of \(dtype) \(shape)")
+            throw StoreRuleError(
+                .malformedValue, field: field, value: String(length), rule: "is not the \(expected) bytes of \(dtype) \(shape)")
         }
     }
 
@@ -159,7 +161,8 @@ public enum StoreRules {
     /// Hostile when the value holds what only a deliberate edit puts there (path separators,
     /// quotes, control characters, `..`); merely malformed otherwise.
     static func hostileOrMalformed(_ value: String) -> StoreFindingCode {
-        let suspicious = value.contains("/") || value.contains("..") || value.contains("'") || value.contains("\"")
+        let suspicious =
+            value.contains("/") || value.contains("..") || value.contains("'") || value.contains("\"")
             || value.contains(";") || value.unicodeScalars.contains(where: TerminalText.needsEscape)
         return suspicious ? .hostileValue : .malformedValue
     }

@@ -16,7 +16,8 @@ struct BaseBindingTests {
         let data = try #require(FileManager.default.contents(atPath: path + "/adapter_config.json"))
         var config = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         config["base_model_name_or_path"] = base ?? NSNull()
-        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path + "/adapter_config.json"))
+        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(
+            to: URL(fileURLWithPath: path + "/adapter_config.json"))
         return path
     }
 
@@ -73,7 +74,8 @@ struct BaseBindingTests {
         #expect(try Processes.prefixkit(["import", store, try Self.lookalike(dir)]).status == 0)
         for (name, base) in [("unnamed", nil), ("elsewhere", "/nonexistent/llama-base"), ("hub", "some-org/not-cached")] {
             let adapter = try Self.adapter(naming: base, in: dir, as: name)
-            let refused = try Processes.prefixkit(["import", store, adapter, "--name", name], environment: ["HF_HUB_CACHE": dir.path + "/empty"])
+            let refused = try Processes.prefixkit(
+                ["import", store, adapter, "--name", name], environment: ["HF_HUB_CACHE": dir.path + "/empty"])
             #expect(
                 refused.status == 2 && refused.stderr.contains("pass --base DIR|base:FP or --base-by-shape"), "\(name): \(refused.stderr)")
             let bound = try Processes.prefixkit(
@@ -84,7 +86,10 @@ struct BaseBindingTests {
         }
         let verify = try Processes.prefixkit(["verify", store, "unnamed", "--no-record"])
         #expect(verify.stdout.contains("base: bound by shape alone"), "\(verify.stdout)")
-        let explicit = try Processes.prefixkit(["import", store, try Self.adapter(naming: nil, in: dir, as: "x"), "--name", "x", "--base", "base:" + (try Store.open(at: store).bases()[0].fingerprint)])
+        let explicit = try Processes.prefixkit([
+            "import", store, try Self.adapter(naming: nil, in: dir, as: "x"), "--name", "x", "--base",
+            "base:" + (try Store.open(at: store).bases()[0].fingerprint),
+        ])
         #expect(explicit.status == 0 && explicit.stdout.contains("as --base names it"), "\(explicit.stdout)\(explicit.stderr)")
         #expect(try Self.binding(store, "x").binding == "explicit")
     }
@@ -100,8 +105,11 @@ struct BaseBindingTests {
         #expect(cached.status == 0 && cached.stdout.contains("the same weights (fingerprint compared)"), "\(cached.stdout)\(cached.stderr)")
         #expect(try Self.binding(store, "cached").binding == "fingerprint")
         // Without the cache, the stored base that came from that repository.
-        let stored = try Processes.prefixkit(["import", store, adapter, "--name", "stored"], environment: ["HF_HUB_CACHE": dir.path + "/empty"])
-        #expect(stored.status == 0 && stored.stdout.contains("the repository the adapter names (weights not compared)"), "\(stored.stdout)\(stored.stderr)")
+        let stored = try Processes.prefixkit(
+            ["import", store, adapter, "--name", "stored"], environment: ["HF_HUB_CACHE": dir.path + "/empty"])
+        #expect(
+            stored.status == 0 && stored.stdout.contains("the repository the adapter names (weights not compared)"),
+            "\(stored.stdout)\(stored.stderr)")
         #expect(try Self.binding(store, "stored").binding == "provenance")
     }
 }

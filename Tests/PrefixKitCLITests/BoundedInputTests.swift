@@ -91,13 +91,16 @@ struct BoundedInputTests {
             ("oned.safetensors", "'prefix.layer_00' has shape [64]; a hidden-form prefix is [Pn, d]"),
             ("long.npz", "prefix length of 65537; PrefixKit reads prefixes of 1 to 65536 vectors"),
         ] {
-            let run = try Processes.prefixkit(["convert", dir.path + "/" + file, dir.path + "/out-" + file + ".safetensors", "--to", "safetensors"])
+            let run = try Processes.prefixkit([
+                "convert", dir.path + "/" + file, dir.path + "/out-" + file + ".safetensors", "--to", "safetensors",
+            ])
             #expect(run.status == 3 && run.stderr.contains(message), "\(file): \(run.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir.path + "/out-" + file + ".safetensors"))
         }
         let adapter = Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny"
         let flat = try Processes.prefixkit([
-            "convert", dir.path + "/flat.npz", dir.path + "/flat-out.npz", "--to", "npz", "--layout", "flat-kv", "--base", adapter + "/base",
+            "convert", dir.path + "/flat.npz", dir.path + "/flat-out.npz", "--to", "npz", "--layout", "flat-kv", "--base",
+            adapter + "/base",
         ])
         #expect(flat.status != 0 && flat.stderr.contains("a flat key/value prefix is [Pn, L * 2 * token_dim]"), "\(flat.stderr)")
     }

@@ -31,7 +31,8 @@ struct ErrorMessageTests {
         #expect(try Processes.prefixkit(["import", store, Self.fixture + "/base"]).status == 0)
         let base = try #require(try Store.open(at: store).bases().first)
         for arguments in [[], ["--json"]] {
-            let run = try Processes.prefixkit(["export", store, base.shortReference, "--format", "hf", "--out", "/proc/prefixkit-out"] + arguments)
+            let run = try Processes.prefixkit(
+                ["export", store, base.shortReference, "--format", "hf", "--out", "/proc/prefixkit-out"] + arguments)
             #expect(run.status == 3 && run.stderr.contains("No such file or directory"), "\(run.stderr)")
             #expect(!run.stderr.contains("Error Domain") && !run.stderr.contains("NSCocoaErrorDomain"), "\(run.stderr)")
         }

@@ -16,7 +16,10 @@ struct FindingTests {
         for arguments in [
             ["import", store, fixture + "/adapter", "--name", "run", "--step", "1"] + base,
             ["import", store, fixture + "/hidden_prefix.npz", "--name", "run", "--step", "2", "--parent", "run@1"],
-            ["import", store, fixture + "/adapter", "--name", "run", "--step", "3", "--parent", "run@2", "--tag", "best", "--base-by-shape"],
+            [
+                "import", store, fixture + "/adapter", "--name", "run", "--step", "3", "--parent", "run@2", "--tag", "best",
+                "--base-by-shape",
+            ],
             ["import", store, fixture + "/adapter", "--name", "other", "--step", "1", "--parent", "run@2", "--base-by-shape"],
         ] {
             let result = try Processes.prefixkit(arguments)

@@ -80,7 +80,9 @@ struct HostileStoreTests {
         if let compression = attack.compression {
             #expect(try Processes.prefixkit(["init", store, "--compression", compression]).status == 0)
         }
-        let imported = try Processes.prefixkit(["import", store, adapter + "/adapter", "--base", adapter + "/base", "--name", "run", "--step", "1"])
+        let imported = try Processes.prefixkit([
+            "import", store, adapter + "/adapter", "--base", adapter + "/base", "--name", "run", "--step", "1",
+        ])
         try #require(imported.status == 0, "\(imported.stderr)")
         var values = ["{STORE}": store, "{OUTSIDE}": outside, "{ADAPTER}": adapter]
         do {
@@ -144,7 +146,9 @@ struct HostileStoreTests {
             #expect(!FileManager.default.fileExists(atPath: fill(path)), "\(fill(path)) was written")
         }
         if let name = attack.absent_anywhere {
-            let found = (FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String] ?? []).filter { $0.hasSuffix("/" + name) || $0 == name }
+            let found = (FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String] ?? []).filter {
+                $0.hasSuffix("/" + name) || $0 == name
+            }
             #expect(found.isEmpty, "\(name) was written at \(found)")
         }
     }

@@ -100,8 +100,10 @@ struct HubCacheTests {
             ["import", "s", "adapter", "--base", "base", "--name", "named"], currentDirectory: dir.path)
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(
-            try Processes.prefixkit(["import", store, Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/adapter", "--name", "plain", "--base-by-shape"])
-                .status == 0)
+            try Processes.prefixkit([
+                "import", store, Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/adapter", "--name", "plain", "--base-by-shape",
+            ])
+            .status == 0)
         for (name, expected) in [("named", "org/original"), ("plain", URL(fileURLWithPath: dir.path + "/base").standardizedFileURL.path)] {
             let out = dir.path + "/\(name)-peft"
             #expect(try Processes.prefixkit(["export", store, name, "--format", "peft", "--out", out]).status == 0)

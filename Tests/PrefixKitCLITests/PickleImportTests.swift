@@ -29,7 +29,8 @@ struct PickleImportTests {
             let run = try Processes.prefixkit(["import", store, "\(Self.root)/\(name)"])
             #expect(run.status == 0, "\(name): \(run.stderr)")
             #expect(
-                run.stdout.contains("was already stored: the same weights (fingerprint compared), nothing written") && run.stdout.contains("wrote 0 B"),
+                run.stdout.contains("was already stored: the same weights (fingerprint compared), nothing written")
+                    && run.stdout.contains("wrote 0 B"),
                 "\(run.stdout)")
         }
         // Alone, it makes a base whose every tensor digest equals the safetensors one's.

@@ -40,7 +40,9 @@ struct RecoverTests {
             ], environment: [:], input: nil, background: true)
         Thread.sleep(forTimeInterval: 1.5)
         for step in ["2", "3"] {
-            let run = try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "run", "--step", step, "--base-by-shape"])
+            let run = try Processes.prefixkit([
+                "import", store, Self.adapter + "/adapter", "--name", "run", "--step", step, "--base-by-shape",
+            ])
             #expect(run.status == 0, "\(run.stderr)")
         }
         // Killed, not closed: a closing connection would fold the WAL in.
@@ -73,8 +75,12 @@ struct RecoverTests {
         let dir = TemporaryDirectory()
         let store = try Self.storeWithRun(dir)
         try FileManager.default.copyItem(atPath: store + "/catalog.sqlite", toPath: dir.path + "/backup.sqlite")
-        #expect(try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "run", "--step", "2", "--base-by-shape"]).status == 0)
-        #expect(try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "other", "--step", "1", "--base-by-shape"]).status == 0)
+        #expect(
+            try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "run", "--step", "2", "--base-by-shape"]).status
+                == 0)
+        #expect(
+            try Processes.prefixkit(["import", store, Self.adapter + "/adapter", "--name", "other", "--step", "1", "--base-by-shape"])
+                .status == 0)
         #expect(try Processes.prefixkit(["delete", store, "other@1"]).status == 0)
         // The old catalog put back: run@2 is lost; other@1 was deleted and must stay deleted.
         try FileManager.default.removeItem(atPath: store + "/catalog.sqlite")

@@ -51,7 +51,8 @@ struct SymlinkPolicyTests {
         try Data("secret".utf8).write(to: URL(fileURLWithPath: dir.path + "/secret.txt"))
         try FileManager.default.createSymbolicLink(atPath: model + "/tokenizer.json", withDestinationPath: dir.path + "/secret.txt")
         let run = try Processes.prefixkit(["import", dir.path + "/s", model])
-        #expect(run.status == 0 && run.stdout.contains("skipped tokenizer.json (a link out of the directory)"), "\(run.stdout)\(run.stderr)")
+        #expect(
+            run.status == 0 && run.stdout.contains("skipped tokenizer.json (a link out of the directory)"), "\(run.stdout)\(run.stderr)")
         let out = dir.path + "/exported"
         let base = try #require(try Store.open(at: dir.path + "/s").bases().first)
         #expect(try Processes.prefixkit(["export", dir.path + "/s", base.shortReference, "--format", "hf", "--out", out]).status == 0)
@@ -66,7 +67,8 @@ struct SymlinkPolicyTests {
         let environment = ["HF_HUB_CACHE": hub]
         let store = dir.path + "/s"
         #expect(try Processes.prefixkit(["import", store, "hf:tiny-org/gpt2-tiny"], environment: environment).status == 0)
-        let inside = try Processes.prefixkit(["import", store, "hf:tiny-org/gpt2-tiny-prefix", "--base-by-shape"], environment: environment)
+        let inside = try Processes.prefixkit(
+            ["import", store, "hf:tiny-org/gpt2-tiny-prefix", "--base-by-shape"], environment: environment)
         #expect(inside.status == 0, "\(inside.stderr)")
         let snapshot = hub + "/models--tiny-org--gpt2-tiny-prefix/snapshots/" + String(repeating: "b", count: 40)
         let config = snapshot + "/adapter_config.json"
@@ -74,7 +76,8 @@ struct SymlinkPolicyTests {
         try FileManager.default.copyItem(atPath: Paths.resolved(config), toPath: outside)
         try FileManager.default.removeItem(atPath: config)
         try FileManager.default.createSymbolicLink(atPath: config, withDestinationPath: outside)
-        let out = try Processes.prefixkit(["import", store, "hf:tiny-org/gpt2-tiny-prefix", "--name", "x", "--base-by-shape"], environment: environment)
+        let out = try Processes.prefixkit(
+            ["import", store, "hf:tiny-org/gpt2-tiny-prefix", "--name", "x", "--base-by-shape"], environment: environment)
         #expect(out.status == 3 && out.stderr.contains("'adapter_config.json' is a link out of the directory"), "\(out.stderr)")
     }
 }

@@ -86,7 +86,9 @@ struct TaskHeadFixtureTests {
     func headDeduplicated() throws {
         let dir = TemporaryDirectory()
         let store = try Self.store("roberta-seq-cls", dir)
-        let again = try Processes.prefixkit(["import", store, "\(Self.root)/roberta-seq-cls/adapter", "--name", "again", "--json", "--base-by-shape"])
+        let again = try Processes.prefixkit([
+            "import", store, "\(Self.root)/roberta-seq-cls/adapter", "--name", "again", "--json", "--base-by-shape",
+        ])
         #expect(again.status == 0, "\(again.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
         #expect(report["bytes_written"] as? Int == 0, "\(report)")

@@ -1,9 +1,10 @@
 import Foundation
+import PrefixReport
+import Testing
+
 #if canImport(FoundationXML)
     import FoundationXML
 #endif
-import PrefixReport
-import Testing
 
 @Suite("Markup")
 struct MarkupTests {

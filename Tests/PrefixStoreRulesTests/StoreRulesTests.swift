@@ -26,7 +26,9 @@ struct StoreRulesTests {
     func fileNames() throws {
         try StoreRules.fileName("tokenizer.json")
         try StoreRules.fileName("merges.txt")
-        for name in ["../../../../tmp/x.txt", "a/b", ".", "..", "", "x\u{1b}]0;T\u{07}", "evil\u{202e}txt.json", String(repeating: "a", count: 256)] {
+        for name in [
+            "../../../../tmp/x.txt", "a/b", ".", "..", "", "x\u{1b}]0;T\u{07}", "evil\u{202e}txt.json", String(repeating: "a", count: 256),
+        ] {
             #expect(throws: StoreRuleError.self, "\(name)") { try StoreRules.fileName(name) }
         }
         let error = #expect(throws: StoreRuleError.self) { try StoreRules.fileName("../../../../tmp/x.txt") }
@@ -68,9 +70,11 @@ struct StoreRulesTests {
     @Test("a manifest row's values meet their column's rule")
     func rowValues() throws {
         let fingerprint = String(repeating: "f", count: 64)
-        try StoreRules.row(["base_fingerprint": .text(fingerprint), "name": .text("vocab.json"), "tensor_id": .integer(3)], table: "base_file")
+        try StoreRules.row(
+            ["base_fingerprint": .text(fingerprint), "name": .text("vocab.json"), "tensor_id": .integer(3)], table: "base_file")
         let escape = #expect(throws: StoreRuleError.self) {
-            try StoreRules.row(["base_fingerprint": .text(fingerprint), "name": .text("../../x"), "tensor_id": .integer(3)], table: "base_file")
+            try StoreRules.row(
+                ["base_fingerprint": .text(fingerprint), "name": .text("../../x"), "tensor_id": .integer(3)], table: "base_file")
         }
         #expect(escape?.field == "base_file.name")
         let blob = #expect(throws: StoreRuleError.self) {
@@ -81,7 +85,8 @@ struct StoreRulesTests {
         #expect(blob?.field == "blob.path")
         let name = #expect(throws: StoreRuleError.self) {
             try StoreRules.row(
-                ["name": .text("run\u{1b}]0;owned\u{07}"), "step": .integer(1), "base_fingerprint": .text(fingerprint)], table: "checkpoint")
+                ["name": .text("run\u{1b}]0;owned\u{07}"), "step": .integer(1), "base_fingerprint": .text(fingerprint)], table: "checkpoint"
+            )
         }
         #expect(name?.field == "checkpoint.name" && name?.value.contains("\u{1b}") == false)
         #expect(throws: StoreRuleError.self) {

@@ -1,8 +1,9 @@
 import Foundation
-@testable import PrefixStore
 import PrefixCore
 import TestSupport
 import Testing
+
+@testable import PrefixStore
 
 @Suite("HDF5 wrapper")
 struct HDF5HandleTests {
@@ -27,7 +28,8 @@ struct HDF5HandleTests {
         let dir = TemporaryDirectory()
         let store = try Store.create(at: dir.path + "/s")
         let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
-        let reader = try HDF5BlobReader(blob: BlobFile(store: store.directory, relativePath: try store.tensorEntries(of: base.base)[0].blobPath))
+        let reader = try HDF5BlobReader(
+            blob: BlobFile(store: store.directory, relativePath: try store.tensorEntries(of: base.base)[0].blobPath))
         let error = #expect(throws: HDF5Error.self) { try reader.info("/base/no.such.tensor", expecting: .f32) }
         #expect(error?.call == "H5Dopen2")
         #expect(error?.frames.isEmpty == false)
@@ -42,7 +44,8 @@ struct HDF5HandleTests {
         let path = store.directory + "/" + (try store.tensorEntries(of: base.base)[0].blobPath)
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         #expect(HDF5Superblock.validate(header: Array(bytes.prefix(64)), fileSize: UInt64(bytes.count)) == nil)
-        if case .truncated = HDF5Superblock.validate(header: Array(bytes.prefix(64)), fileSize: UInt64(bytes.count - 1)) {} else {
+        if case .truncated = HDF5Superblock.validate(header: Array(bytes.prefix(64)), fileSize: UInt64(bytes.count - 1)) {
+        } else {
             Issue.record("truncation not detected")
         }
         #expect(HDF5Superblock.validate(header: [UInt8](repeating: 0, count: 64), fileSize: 64) == .badSignature)

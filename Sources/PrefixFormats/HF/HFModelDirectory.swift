@@ -98,7 +98,8 @@ public struct HFModelDirectory: Sendable {
         let pickledIndex = path + "/pytorch_model.bin.index.json"
         if fm.fileExists(atPath: index) {
             let (items, shards, metadata) = try HFModelDirectory.readSharded(
-                directory: path, index: try InputFile.contained(path, "model.safetensors.index.json", root: root), pickled: false, root: root)
+                directory: path, index: try InputFile.contained(path, "model.safetensors.index.json", root: root), pickled: false,
+                root: root)
             tensors = items
             weightFiles = shards.union(["model.safetensors.index.json"])
             weightsMetadata = metadata
@@ -111,7 +112,8 @@ public struct HFModelDirectory: Sendable {
             (sharded, pickled) = (false, false)
         } else if fm.fileExists(atPath: pickledIndex) {
             let (items, shards, _) = try HFModelDirectory.readSharded(
-                directory: path, index: try InputFile.contained(path, "pytorch_model.bin.index.json", root: root), pickled: true, root: root)
+                directory: path, index: try InputFile.contained(path, "pytorch_model.bin.index.json", root: root), pickled: true, root: root
+            )
             tensors = items
             weightFiles = shards.union(["pytorch_model.bin.index.json"])
             weightsMetadata = nil

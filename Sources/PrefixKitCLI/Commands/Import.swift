@@ -31,7 +31,9 @@ struct Import: ParsableCommand {
 
     @Flag(
         name: .long,
-        help: "Bind a PEFT adapter to the one stored base whose shapes fit when what it says about its base matches nothing (weights not compared).")
+        help:
+            "Bind a PEFT adapter to the one stored base whose shapes fit when what it says about its base matches nothing (weights not compared)."
+    )
     var baseByShape = false
 
     @Option(name: .long, help: "The checkpoint name (default: the source's name); for an HF directory, the base's alias.")
@@ -90,7 +92,9 @@ struct Import: ParsableCommand {
             // "The same weights" only where they were compared (a fingerprint of the source's base).
             switch report.baseBinding {
             case _ where report.baseCompared != false, .fingerprint?, nil:
-                print("base \(report.base.shortReference) was already stored: the same weights (fingerprint compared), nothing written for it")
+                print(
+                    "base \(report.base.shortReference) was already stored: the same weights (fingerprint compared), nothing written for it"
+                )
             case .explicit?:
                 print("bound to base \(report.base.shortReference), as --base names it")
             case .provenance?:
