@@ -79,6 +79,91 @@ struct VerifyCommandTests {
         #expect(junit.contains("<failure"))
     }
 
+    @Test("--annotations github: an error per failed check and diagnosis, a warning for UNVERIFIED, nothing for PASS; exact text")
+    func githubAnnotations() throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir)
+        func annotations(_ arguments: [String]) throws -> (ProcessResult, [String]) {
+            let run = try Processes.prefixkit(["verify", store, "ck", "--no-record", "--annotations", "github"] + arguments)
+            return (run, run.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("::") })
+        }
+        let (pass, none) = try annotations(["--reference", reference("correct")])
+        #expect(pass.status == 0 && none.isEmpty, "\(pass.stdout)")
+        let (unverified, warning) = try annotations([])
+        #expect(unverified.status == 0)
+        #expect(
+            warning == [
+                "::warning title=prefixkit verify ck@1%3A UNVERIFIED::no reference: self-consistency only: the composition was not checked against an independent reference"
+            ], "\(warning)")
+        let (required, error) = try annotations(["--require-reference", "--json"])
+        #expect(required.status == 1 && error.isEmpty, "annotations stay off stdout under --json")
+        #expect(
+            required.stderr.split(separator: "\n").map(String.init) == [
+                "::error title=prefixkit verify ck@1%3A UNVERIFIED::no reference: self-consistency only: the composition was not checked against an independent reference"
+            ], "\(required.stderr)")
+        let (failed, errors) = try annotations(["--reference", reference("prefix_ignored")])
+        #expect(failed.status == 1)
+        let titles = errors.map { String($0.split(separator: "::", omittingEmptySubsequences: true)[0]) }
+        #expect(titles.allSatisfy { $0.hasPrefix("error title=prefixkit verify ck@1%3A ") }, "\(errors)")
+        #expect(titles.last == "error title=prefixkit verify ck@1%3A prefix_appended_or_ignored", "\(titles)")
+        // The diagnosis annotation says what the summary says, word for word.
+        let lines = failed.stdout.split(separator: "\n").map(String.init)
+        let summary = try #require(lines.first { $0.hasPrefix("  diagnosis: ") }).dropFirst("  diagnosis: ".count)
+        let fix = try #require(lines.first { $0.hasPrefix("  fix: ") }).dropFirst("  fix: ".count)
+        #expect(errors.last == "::error title=prefixkit verify ck@1%3A prefix_appended_or_ignored::\(summary)%0Afix: \(fix)", "\(errors)")
+        #expect(errors.last?.contains("%0Afix: ") == true && errors.allSatisfy { !$0.contains("\n") }, "\(errors)")
+        let failedChecks = failed.stdout.split(separator: "\n").filter { $0.hasPrefix("  FAIL ") }.count
+        #expect(errors.count >= 2 && errors.count <= failedChecks + 1, "\(errors.count) annotations for \(failedChecks) FAIL lines")
+    }
+
+    @Test("the JUnit file reads in junitparser (what GitLab and Jenkins use): every check a testcase, each failure, skip and time")
+    func junitConsumer() throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir)
+        for bug in ["correct", "prefix_ignored"] {
+            let run = try Processes.prefixkit([
+                "verify", store, "ck", "--reference", reference(bug), "--no-record", "--json", "--junit", dir.path + "/\(bug).xml",
+            ])
+            #expect(run.status == (bug == "correct" ? 0 : 1), "\(run.stderr)")
+            let read = try Processes.run(
+                Processes.python,
+                [
+                    "-c",
+                    """
+                    import json, sys
+                    from junitparser import JUnitXml, Failure, Skipped
+                    report = json.loads(sys.stdin.read())
+                    # Each checkpoint's suite ends with its verdict as a testcase (UNVERIFIED a skip).
+                    verdict = {"pass": "pass", "fail": "fail", "unverified": "skip"}
+                    checks = [c["status"] for c in report["catalog"]] + [
+                        s for k in report["checkpoints"] for s in [c["status"] for c in k["checks"]] + [verdict[k["verdict"]]]]
+                    xml = JUnitXml.fromfile(sys.argv[1])
+                    suites = list(xml)
+                    cases = [case for suite in suites for case in suite]
+                    assert len(cases) == len(checks), (len(cases), len(checks))
+                    kinds = ["fail" if any(isinstance(r, Failure) for r in case.result) else
+                             "skip" if any(isinstance(r, Skipped) for r in case.result) else "pass" for case in cases]
+                    assert kinds == checks, (kinds, checks)
+                    assert sum(s.failures for s in suites) == checks.count("fail") and sum(s.skipped for s in suites) == checks.count("skip")
+                    for suite in suites:
+                        names = [case.name for case in suite]
+                        assert len(set(names)) == len(names), names
+                        assert suite.time is not None and suite.time >= 0, suite.name
+                    # A check timed on its own carries its seconds; the others no time attribute.
+                    seconds = [c.get("seconds") for c in report["catalog"]] + [
+                        t for k in report["checkpoints"] for t in [c.get("seconds") for c in k["checks"]] + [None]]
+                    for case, t in zip(cases, seconds):
+                        assert (case.time is None) == (t is None) and (t is None or abs(case.time - t) < 1e-5), (case.name, case.time, t)
+                    assert any(t is not None for t in seconds)
+                    assert all(r.message for case in cases for r in case.result if isinstance(r, Failure))
+                    print(len(cases), checks.count("fail"))
+                    """, dir.path + "/\(bug).xml",
+                ], input: run.stdout)
+            #expect(read.status == 0, "\(bug): \(read.stdout)\(read.stderr)")
+            if bug != "correct" { #expect(!read.stdout.hasSuffix(" 0\n"), "no failure read: \(read.stdout)") }
+        }
+    }
+
     @Test("a reference whose shapes no known bug explains exits 3; an unreadable one exits 3; an unknown checkpoint exits 2")
     func errors() throws {
         let dir = TemporaryDirectory()

@@ -54,6 +54,11 @@ struct Verify: ParsableCommand {
     @Flag(name: .long, help: "Do not record the result in the catalog.")
     var noRecord = false
 
+    @Option(
+        name: .long,
+        help: "Also print CI annotations: github (workflow commands: an error per failed check, a warning per UNVERIFIED checkpoint).")
+    var annotations: AnnotationFormat?
+
     @Flag(name: .long, help: "Fail (exit 1) when a checkpoint's composition is unverified: no independent reference checked it.")
     var requireReference = false
 
@@ -111,8 +116,19 @@ struct Verify: ParsableCommand {
         if let junit { try JUnitReport.xml(report).write(toFile: junit, atomically: true, encoding: .utf8) }
         if let html { try HTMLReport.page(report).write(toFile: html, atomically: true, encoding: .utf8) }
         if output.json { try JSONOutput.print(report) } else { VerifySummary.print(report, verbose: output.verbose) }
+        if annotations == .github {
+            // After the report; on stderr when stdout carries JSON (the runner reads both).
+            let text = GitHubAnnotations.lines(report).map { $0 + "\n" }.joined()
+            if output.json { FileHandle.standardError.write(Data(text.utf8)) } else { Swift.print(text, terminator: "") }
+        }
         if report.exitCode != 0 { throw CommandFailure(status: report.exitCode == 3 ? .input : .finding) }
     }
+}
+
+/// Where `--annotations` prints for.
+enum AnnotationFormat: String, ExpressibleByArgument, CaseIterable {
+    /// GitHub Actions workflow commands.
+    case github
 }
 
 /// The human summary of a verification.
