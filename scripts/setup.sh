@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libhdf5-dev hdf5-tools libsqlite3-dev sqlite3 libopenblas-dev libssl-dev zlib1g-dev pkg-config python3-venv time util-linux)
+packages=(libhdf5-dev hdf5-tools libsqlite3-dev sqlite3 libopenblas-dev libssl-dev zlib1g-dev pkg-config python3-venv time util-linux debootstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
