@@ -116,6 +116,20 @@ struct VerifyCommandTests {
         #expect(errors.count >= 2 && errors.count <= failedChecks + 1, "\(errors.count) annotations for \(failedChecks) FAIL lines")
     }
 
+    @Test("a verify of several checkpoints ends with how many passed, were unverified and failed")
+    func counts() throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir)
+        let root = Processes.repositoryRoot + "/fixtures/verify/gpt2/pn4-n6"
+        #expect(try Processes.prefixkit(["import", store, root + "/prefix_hidden.npz", "--name", "ck", "--step", "2"]).status == 0)
+        #expect(try Processes.prefixkit(["probe", "add", store, "ck@2", reference("kept_first_n")]).status == 0)
+        let run = try Processes.prefixkit(["verify", store, "--no-record"])
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("\n2 checkpoints: 0 passed, 1 unverified, 1 failed\n"), "\(run.stdout)")
+        let one = try Processes.prefixkit(["verify", store, "ck@1", "--no-record"])
+        #expect(!one.stdout.contains("checkpoints:"), "\(one.stdout)")
+    }
+
     @Test("the JUnit file reads in junitparser (what GitLab and Jenkins use): every check a testcase, each failure, skip and time")
     func junitConsumer() throws {
         let dir = TemporaryDirectory()

@@ -161,6 +161,11 @@ enum VerifySummary {
             for note in checkpoint.notes { PrefixKitCLI.print("  note: \(note)") }
             PrefixKitCLI.print("  \(verdictText(checkpoint))")
         }
+        if report.checkpoints.count > 1 {
+            let count = { (verdict: Verdict) in report.checkpoints.filter { $0.verdict == verdict }.count }
+            PrefixKitCLI.print(
+                "\n\(report.checkpoints.count) checkpoints: \(count(.pass)) passed, \(count(.unverified)) unverified, \(count(.fail)) failed")
+        }
         let overall =
             report.verdict == .unverified && report.requireReference
             ? "FAIL (unverified, and --require-reference was given)" : report.verdict.label
