@@ -159,6 +159,14 @@ struct Demo: ParsableCommand {
             }())
         VerifySummary.print(verification, verbose: false)
         if verification.verdict == .fail { throw CommandFailure(status: .finding) }
+        let location = reopened.directory
+        print(
+            "\ndemo: \(stored.count) checkpoint(s) saved, reopened and loaded back byte-exact with every digest checked; UNVERIFIED above means the last one reproduces a probe PrefixKit itself computed, so nothing independent checked its composition (a reference from transformers + PEFT does)."
+        )
+        print("next, with your own model and adapter:")
+        print("  prefixkit import \(location) my-model/")
+        print("  prefixkit import \(location) my-adapter/ --base my-model/ --name run1")
+        print("  prefixkit verify \(location) run1 --reference ref.npz --require-reference    # ref.npz: scripts/peft_reference.py")
     }
 
     /// Exports the last checkpoint to PEFT and safetensors, re-imports both, and compares:
