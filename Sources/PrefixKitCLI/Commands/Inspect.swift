@@ -1,11 +1,16 @@
 import ArgumentParser
+import Foundation
 import PrefixKit
 
 /// `prefixkit inspect`: what a store, base or checkpoint holds.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a checkpoint or base in detail: config, per-layer shapes, dtypes and digests, positions, provenance.",
-        discussion: "Without REF, summarises the store. REF is NAME, NAME@STEP, base:FP or a base alias.")
+        discussion: """
+            Without REF, summarises the store. REF is NAME, NAME@STEP, base:FP or a base alias. Given a PEFT adapter \
+            directory or a prefix file (.npz, .safetensors) instead of a store, reads and checks it without a store and \
+            says what it holds (exit 3 with the reason when it is damaged or inconsistent).
+            """)
 
     @OptionGroup var store: StoreArgument
 
@@ -80,6 +85,22 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
+        if ref == nil, let summary = try fileSummary() {
+            if output.json { return try JSONOutput.print(summary) }
+            let heads = summary.layerShape.count == 3 ? ", \(summary.layerShape[0]) key/value heads of \(summary.layerShape[2])" : ""
+            print(
+                "\(summary.source): \(summary.format == "peft" ? "PEFT adapter" : summary.format) prefix, \(summary.form.rawValue) form, Pn=\(summary.prefixLength), \(summary.layers) layers\(heads), \(summary.dtype)"
+            )
+            if summary.encoderLayers + summary.crossLayers > 0 {
+                print("  encoder layers \(summary.encoderLayers), cross-attention layers \(summary.crossLayers), layout \(summary.layout)")
+            }
+            if let task = summary.task { print("  task: \(task)\(summary.headTensors > 0 ? " (head: \(summary.headTensors) tensors)" : "")") }
+            if let base = summary.baseModelNameOrPath { print("  base (as the adapter names it): \(base)") }
+            if let base = summary.baseFingerprint { print("  exported from base: base:\(base.prefix(12))") }
+            if summary.mlpTensors > 0 { print("  MLP: \(summary.mlpTensors) tensors") }
+            print("  OK: every tensor read, shapes consistent")
+            return
+        }
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
         guard let ref else {
             let document = StoreDocument(
@@ -129,6 +150,16 @@ struct Inspect: ParsableCommand {
             throw StorageError(.notFound, "no checkpoint or base matches '\(Names.printable(ref))'" + store.suggestion(forCheckpoint: ref))
         }
         return try result.get()
+    }
+
+    /// The summary of a PEFT adapter or prefix file given where a store goes, or nil for a store
+    /// (or anything else, which opening it as a store then reports).
+    private func fileSummary() throws -> PrefixFileSummary? {
+        let path = Store.normalizePath(store.store)
+        guard FileManager.default.fileExists(atPath: path), !FileManager.default.fileExists(atPath: path + "/catalog.sqlite"),
+            let kind = try? ImportSource.detect(path), kind == .peftAdapter || kind == .prefixFile
+        else { return nil }
+        return try FileConverter.summary(of: path)
     }
 
     private func printCheckpoint(_ document: CheckpointDocument) {
