@@ -40,7 +40,9 @@ struct CommandLineTests {
         #expect(again.stdout.contains("byte-exact, every digest verified: OK"))
         // It says what it proved, what UNVERIFIED means there, and what to run next.
         #expect(again.stdout.contains("UNVERIFIED above means the last one reproduces a probe PrefixKit itself computed"))
-        #expect(again.stdout.contains("  prefixkit verify \(Paths.resolved(store)) run1 --reference ref.npz --require-reference"), "\(again.stdout)")
+        #expect(
+            again.stdout.contains("  prefixkit verify \(Paths.resolved(store)) run1 --reference ref.npz --require-reference"),
+            "\(again.stdout)")
         #expect(
             again.stdout.contains("hidden prefix bit-identical") && again.stdout.contains("keys/values bit-identical to the conversion"))
         #expect(again.stdout.contains("4 + 6 = 10 rows in, 10 out, keep the last 6"))

@@ -94,7 +94,9 @@ struct Inspect: ParsableCommand {
             if summary.encoderLayers + summary.crossLayers > 0 {
                 print("  encoder layers \(summary.encoderLayers), cross-attention layers \(summary.crossLayers), layout \(summary.layout)")
             }
-            if let task = summary.task { print("  task: \(task)\(summary.headTensors > 0 ? " (head: \(summary.headTensors) tensors)" : "")") }
+            if let task = summary.task {
+                print("  task: \(task)\(summary.headTensors > 0 ? " (head: \(summary.headTensors) tensors)" : "")")
+            }
             if let base = summary.baseModelNameOrPath { print("  base (as the adapter names it): \(base)") }
             if let base = summary.baseFingerprint { print("  exported from base: base:\(base.prefix(12))") }
             if summary.mlpTensors > 0 { print("  MLP: \(summary.mlpTensors) tensors") }

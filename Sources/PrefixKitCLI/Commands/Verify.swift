@@ -164,7 +164,8 @@ enum VerifySummary {
         if report.checkpoints.count > 1 {
             let count = { (verdict: Verdict) in report.checkpoints.filter { $0.verdict == verdict }.count }
             PrefixKitCLI.print(
-                "\n\(report.checkpoints.count) checkpoints: \(count(.pass)) passed, \(count(.unverified)) unverified, \(count(.fail)) failed")
+                "\n\(report.checkpoints.count) checkpoints: \(count(.pass)) passed, \(count(.unverified)) unverified, \(count(.fail)) failed"
+            )
         }
         let overall =
             report.verdict == .unverified && report.requireReference
