@@ -11,11 +11,6 @@ import PrefixStoreRules
 extension Store {
     var manifestDirectory: String { directory + "/manifests" }
 
-    /// The tables a manifest holds rows of, in the order ``recover(progress:)`` inserts them.
-    static let manifestTables = [
-        "blob", "tensor", "model", "base", "base_tensor", "base_file", "checkpoint", "checkpoint_tag", "checkpoint_tensor",
-    ]
-
     /// The manifest file of a base.
     func manifestPath(base fingerprint: String) -> String { "\(manifestDirectory)/base-\(fingerprint).json" }
 
@@ -335,7 +330,8 @@ extension Store {
             var tensorIDs: [Int64: Int64] = [:]
             var modelIDs: [Int64: Int64] = [:]
             var checkpointID: Int64?
-            for table in Store.manifestTables {
+            // Tables in the order rows must be inserted (blobs before tensors before their owners).
+            for table in StoreRules.manifestTables {
                 for var row in manifest.rows[table] ?? [] {
                     switch table {
                     case "blob":

@@ -279,19 +279,6 @@ public final class Store: Sendable {
         }
     }
 
-    /// Refuses an output path that resolves inside any of `stores` (symbolic links followed,
-    /// also for a file or directories that do not exist yet): a report, an export or a forward
-    /// result written there would overwrite the catalog or a blob, or be deleted by `gc`.
-    ///
-    /// - Throws: ``StorageError`` `.invalidArgument` naming the output and the store.
-    public static func refuseOutput(_ path: String, inside stores: [String], what: String = "the output") throws(StorageError) {
-        for store in stores where Paths.isInside(path, store) {
-            throw StorageError(
-                .invalidArgument,
-                "\(what) \(path) resolves inside the store \(Paths.resolved(store)); write it outside the store", path: path)
-        }
-    }
-
     /// Why a store whose catalog would not open for writing is read-only, in words.
     static func readOnlyReason(_ directory: String) -> String {
         var info = statvfs()

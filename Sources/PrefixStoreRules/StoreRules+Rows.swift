@@ -1,7 +1,8 @@
 public import PrefixCore
 
 extension StoreRules {
-    /// The tables a save manifest may hold rows of, in the order they are restored.
+    /// The tables a save manifest may hold rows of, in the order `recover` inserts them (blobs
+    /// before the tensors in them, tensors before their owners).
     public static let manifestTables = [
         "blob", "tensor", "model", "base", "base_tensor", "base_file", "checkpoint", "checkpoint_tag", "checkpoint_tensor",
     ]
