@@ -57,6 +57,8 @@ enum Entry {
 
     /// A usage error from argument parsing: its text, or with `--json` one JSON error object.
     private static func report(usage text: String, _ arguments: [String]) {
+        // argument-parser says `Error:`; PrefixKit's own errors say `error:`. One spelling.
+        let text = text.hasPrefix("Error: ") ? "error: " + text.dropFirst("Error: ".count) : text
         let line =
             arguments.contains("--json")
             ? TerminalText.escapeJSON(

@@ -25,7 +25,7 @@ struct ErrorMessageTests {
         let dir = TemporaryDirectory()
         for command in [["import", "", Self.fixture + "/base"], ["list", ""], ["init", ""]] {
             let run = try Processes.prefixkit(command)
-            #expect(run.status == 2 && run.stderr.contains("STORE is empty"), "\(command): \(run.stderr)")
+            #expect(run.status == 2 && run.stderr.hasPrefix("error: STORE is empty"), "\(command): \(run.stderr)")
         }
         let store = dir.path + "/s"
         #expect(try Processes.prefixkit(["import", store, Self.fixture + "/base"]).status == 0)
