@@ -29,6 +29,9 @@ enum HDF5 {
         _ = initialized
         lock.lock()
         defer { lock.unlock() }
+        // The printing switch is per thread in a thread-safe libhdf5: set it on whichever
+        // thread calls, not only the one that initialised the library.
+        _ = H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)
         return try body()
     }
 

@@ -36,6 +36,35 @@ struct HDF5HandleTests {
         #expect(reader.openObjectCount == 1)
     }
 
+    @Test("a libhdf5 failure on any thread prints nothing: its stack goes into HDF5Error only")
+    func silentOnEveryThread() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.create(at: dir.path + "/s")
+        let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
+        let reader = try HDF5BlobReader(
+            blob: BlobFile(store: store.directory, relativePath: try store.tensorEntries(of: base.base)[0].blobPath))
+        // Standard error into a file while a fresh thread makes libhdf5 fail.
+        let captured = dir.path + "/stderr.txt"
+        FileManager.default.createFile(atPath: captured, contents: nil)
+        let file = try FileHandle(forWritingTo: URL(fileURLWithPath: captured))
+        let saved = dup(2)
+        dup2(file.fileDescriptor, 2)
+        nonisolated(unsafe) let shared = reader
+        nonisolated(unsafe) var failed = false
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            failed = (try? shared.info("/base/no.such.tensor", expecting: .f32)) == nil
+            done.signal()
+        }.start()
+        done.wait()
+        dup2(saved, 2)
+        close(saved)
+        try file.close()
+        #expect(failed)
+        let text = try String(contentsOfFile: captured, encoding: .utf8)
+        #expect(!text.contains("HDF5-DIAG"), "\(text)")
+    }
+
     @Test("the superblock check catches truncation and foreign files before libhdf5 sees them")
     func superblock() throws {
         let dir = TemporaryDirectory()
