@@ -136,5 +136,6 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         return memcmp(a, b, count) == 0
     }
 
+    /// The dtype and shape, never the values.
     public var description: String { "Tensor(\(dtype), \(shape))" }
 }

@@ -91,6 +91,7 @@ public struct StorageError: Error, CustomStringConvertible {
             line: line)
     }
 
+    /// One line: the message, then the checkpoint or base, tensor and file it names.
     public var description: String {
         var parts = [message]
         if let reference { parts.append(reference.hasPrefix("base:") ? "base \(reference)" : "checkpoint \(reference)") }
