@@ -7,6 +7,14 @@ import Testing
 
 @Suite("HDF5 wrapper")
 struct HDF5HandleTests {
+    /// A reader of the blob of a tiny base saved in a new store under `dir`.
+    static func baseBlobReader(_ dir: TemporaryDirectory) throws -> HDF5BlobReader {
+        let store = try Store.create(at: dir.path + "/s")
+        let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
+        return try HDF5BlobReader(
+            blob: BlobFile(store: store.directory, relativePath: try store.tensorEntries(of: base.base)[0].blobPath))
+    }
+
     @Test("reading every dataset's structure leaves no HDF5 object open but the file")
     func noLeakedHandles() throws {
         let dir = TemporaryDirectory()
@@ -26,10 +34,7 @@ struct HDF5HandleTests {
     @Test("libhdf5 failures become HDF5Error with the library's error stack, not stderr noise")
     func errorStack() throws {
         let dir = TemporaryDirectory()
-        let store = try Store.create(at: dir.path + "/s")
-        let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
-        let reader = try HDF5BlobReader(
-            blob: BlobFile(store: store.directory, relativePath: try store.tensorEntries(of: base.base)[0].blobPath))
+        let reader = try Self.baseBlobReader(dir)
         let error = #expect(throws: HDF5Error.self) { try reader.info("/base/no.such.tensor", expecting: .f32) }
         #expect(error?.call == "H5Dopen2")
         #expect(error?.frames.isEmpty == false)
@@ -39,10 +44,7 @@ struct HDF5HandleTests {
     @Test("a libhdf5 failure on any thread prints nothing: its stack goes into HDF5Error only")
     func silentOnEveryThread() throws {
         let dir = TemporaryDirectory()
-        let store = try Store.create(at: dir.path + "/s")
-        let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
-        let reader = try HDF5BlobReader(
-            blob: BlobFile(store: store.directory, relativePath: try store.tensorEntries(of: base.base)[0].blobPath))
+        let reader = try Self.baseBlobReader(dir)
         // Standard error into a file while a fresh thread makes libhdf5 fail.
         let captured = dir.path + "/stderr.txt"
         FileManager.default.createFile(atPath: captured, contents: nil)
