@@ -52,6 +52,11 @@ def main():
         "Requires-Python: >=3.9",
         "Requires-Dist: numpy>=1.22",
         "Requires-Dist: h5py>=3.0",
+        # `prefixkit reference`: transformers + PEFT compute the reference verify checks against.
+        "Provides-Extra: reference",
+        'Requires-Dist: torch>=2.0; extra == "reference"',
+        'Requires-Dist: transformers>=4.40; extra == "reference"',
+        'Requires-Dist: peft>=0.10; extra == "reference"',
         "Classifier: Operating System :: POSIX :: Linux",
         "Description-Content-Type: text/markdown",
         "",

@@ -14,7 +14,7 @@ struct Prefixkit: ParsableCommand {
         version: PrefixKitVersion.current,
         subcommands: [
             Demo.self, Init.self, Import.self, Export.self, Convert.self, List.self, Inspect.self, Check.self, GC.self, Delete.self,
-            Forward.self, KeyValue.self, Verify.self, Diff.self, Probe.self, Recover.self, InspectBlobs.self,
+            Forward.self, KeyValue.self, Verify.self, Reference.self, Diff.self, Probe.self, Recover.self, InspectBlobs.self,
         ]
     )
 }

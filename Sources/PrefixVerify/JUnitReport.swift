@@ -19,7 +19,7 @@ public enum JUnitReport {
             return CheckResult(
                 check: "verdict", status: requireReference ? .fail : .skip, message: message,
                 fix:
-                    "give an independent reference (--reference FILE.npz, e.g. from scripts/peft_reference.py) or store one with `prefixkit probe add`",
+                    "give an independent reference (--reference FILE.npz, e.g. from `prefixkit reference BASE ADAPTER --out FILE.npz`) or store one with `prefixkit probe add`",
                 evidence: checkpoint.evidence.kind)
         case .fail:
             return CheckResult(

@@ -30,13 +30,20 @@ struct CommandLineTests {
     func demo() throws {
         let dir = TemporaryDirectory()
         let store = try demoStore(dir)
+        let before = try Processes.prefixkit(["list", store, "-q", "demo"])
+        #expect(before.stdout == "demo@1\ndemo@2\n", "\(before.stdout)")
         let again = try Processes.prefixkit([
             "demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2",
-            "--prefix-length", "4", "--input-length", "6", "--checkpoints", "1",
+            "--prefix-length", "4", "--input-length", "6", "--checkpoints", "2",
         ])
         #expect(again.status == 0)
         #expect(again.stdout.contains("was already stored: nothing written"))
-        #expect(again.stdout.contains("saved demo@3"))
+        // The same run again: the same steps are already there, and it says so.
+        #expect(!again.stdout.contains("saved demo@"), "\(again.stdout)")
+        #expect(again.stdout.contains("demo@2 is already stored with the same base and prefixes: nothing written"))
+        #expect(again.stdout.contains("2 of 2 step(s) were already in the store, identical: this run added nothing"))
+        let list = try Processes.prefixkit(["list", store, "-q", "demo"])
+        #expect(list.stdout == "demo@1\ndemo@2\n", "\(list.stdout)")
         #expect(again.stdout.contains("byte-exact, every digest verified: OK"))
         // It says what it proved, what UNVERIFIED means there, and what to run next.
         #expect(again.stdout.contains("UNVERIFIED above means the last one reproduces a probe PrefixKit itself computed"))
@@ -46,6 +53,22 @@ struct CommandLineTests {
         #expect(
             again.stdout.contains("hidden prefix bit-identical") && again.stdout.contains("keys/values bit-identical to the conversion"))
         #expect(again.stdout.contains("4 + 6 = 10 rows in, 10 out, keep the last 6"))
+
+        // One more step than stored: only that one is new, on the stored one as parent.
+        let longer = try Processes.prefixkit([
+            "demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2",
+            "--prefix-length", "4", "--input-length", "6", "--checkpoints", "3",
+        ])
+        #expect(longer.status == 0, "\(longer.stderr)")
+        #expect(longer.stdout.contains("saved demo@3") && !longer.stdout.contains("saved demo@1"), "\(longer.stdout)")
+        #expect(longer.stdout.contains("2 of 3 step(s) were already in the store, identical: this run added 1"))
+        // Another seed: other content, so its steps go after the last stored one.
+        let other = try Processes.prefixkit([
+            "demo", "--store", store, "--layers", "2", "--width", "8", "--heads", "2",
+            "--prefix-length", "4", "--input-length", "6", "--checkpoints", "1", "--seed", "7",
+        ])
+        #expect(other.status == 0, "\(other.stderr)")
+        #expect(other.stdout.contains("saved demo@4"), "\(other.stdout)")
     }
 
     @Test("--version and --help succeed")

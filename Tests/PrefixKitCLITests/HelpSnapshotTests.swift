@@ -7,7 +7,7 @@ import Testing
 @Suite("Help text snapshots")
 struct HelpSnapshotTests {
     static let commands = [
-        "", "demo", "init", "import", "export", "convert", "list", "inspect", "check", "gc", "delete", "forward", "kv", "verify", "diff",
+        "", "demo", "init", "import", "export", "convert", "list", "inspect", "check", "gc", "delete", "forward", "kv", "verify", "reference", "diff",
         "probe",
     ]
 

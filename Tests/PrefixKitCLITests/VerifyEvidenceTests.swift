@@ -43,7 +43,7 @@ struct VerifyEvidenceTests {
     static func reference(_ bug: String, model: String = "gpt2") -> String { "\(verifyRoot)/\(model)/pn4-n6/\(bug).npz" }
 
     @Test(
-        "a reference written by scripts/peft_reference.py (transformers + PEFT) passes on the imported adapter, every layer checked",
+        "a reference written by prefixkit reference (transformers + PEFT) passes on the imported adapter, every layer checked",
         arguments: ["gpt2-tiny", "llama-gqa-tiny"])
     func peftReference(model: String) throws {
         let dir = TemporaryDirectory()

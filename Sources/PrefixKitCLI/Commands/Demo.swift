@@ -9,7 +9,7 @@ struct Demo: ParsableCommand {
         discussion: """
             Builds a GPT-2-style base from a fixed seed, saves it and K prefix checkpoints (like training steps), \
             reopens the store, loads everything back with digests verified, and prints what is stored. Running it \
-            again on the same store adds checkpoints at the next steps and stores nothing twice.
+            again on the same store adds no step it already holds (same base and prefixes) and says so.
             """
     )
 
@@ -78,23 +78,42 @@ struct Demo: ParsableCommand {
             "saving the same base again: \(again.created ? "stored twice?!" : "already stored, \(Format.bytes(again.summary.bytesWritten)) written") (\(elapsed(&clock)))"
         )
 
-        let firstStep = ((try? store.checkpoint("demo").step) ?? 0) + 1
+        // The steps are a fixed sequence from the seed: a step already stored with the same base and
+        // prefixes is not stored again (a second run adds nothing); a step stored with other content
+        // (other flags) moves this run's sequence after the last stored step.
         var random = SeededRandom(seed: seed &+ 1)
         var content = SyntheticModel.hiddenPrefix(config, prefixLength: prefixLength, seed: seed &+ 2)
         let inputs = probe(batch: 2, length: inputLength, vocab: config.vocabSize, random: &random)
-        var saves: [CheckpointSaveResult] = []
-        for step in firstStep..<(firstStep + checkpoints) {
-            if step > firstStep { content.layers = content.layers.map { trainingStep($0, random: &random) } }
+        var steps: [CheckpointInfo] = []
+        var added = 0
+        var offset = 0
+        for index in 1...checkpoints {
+            if index > 1 { content.layers = content.layers.map { trainingStep($0, random: &random) } }
+            if offset == 0, let existing = try? store.checkpoint("demo@\(index)") {
+                if existing.baseFingerprint == saved.base.fingerprint, try store.load(existing).layers == content.layers {
+                    steps.append(existing)
+                    print("\(existing.reference) is already stored with the same base and prefixes: nothing written")
+                    continue
+                }
+                offset = try store.checkpoint("demo").step
+            }
+            let step = index + offset
             try attachProbe(&content, inputs: inputs, weights: weights)
             let spec = CheckpointSpec(
                 name: "demo", step: step, base: baseRef, parent: step > 1 ? "demo@\(step - 1)" : nil,
                 tags: ["demo"], provenance: Provenance(sourceFormat: "demo"))
             let result = try store.saveCheckpoint(content, as: spec)
-            saves.append(result)
+            steps.append(result.checkpoint)
+            added += 1
             print(
                 "saved \(result.checkpoint.reference): \(config.numLayers) prefixes \(Shape(arrayLiteral: prefixLength, width)) f32, "
                     + "\(result.summary.tensorsWritten) tensors written (\(Format.bytes(result.summary.bytesWritten))), "
                     + "\(result.summary.tensorsReused) reused (\(elapsed(&clock)))")
+        }
+        if added < checkpoints {
+            print(
+                "\(checkpoints - added) of \(checkpoints) step(s) were already in the store, identical: \(added == 0 ? "this run added nothing" : "this run added \(added)")"
+            )
         }
 
         // Reopen from disk and load everything back, checking every digest.
@@ -108,15 +127,15 @@ struct Demo: ParsableCommand {
         let baseExact = loadedBase.tensors.filter { original[$0.name] == $0.tensor }.count
         var prefixExact = 0
         var prefixTotal = 0
-        for result in saves {
-            let loaded = try reopened.load(reopened.checkpoint(result.checkpoint.reference), verify: true)
-            let expected = try store.load(result.checkpoint)
+        for step in steps {
+            let loaded = try reopened.load(reopened.checkpoint(step.reference), verify: true)
+            let expected = try store.load(step)
             for (a, b) in zip(loaded.layers, expected.layers) {
                 prefixTotal += 1
                 if a == b { prefixExact += 1 }
             }
         }
-        let last = try reopened.checkpoint("demo")
+        let last = try reopened.checkpoint(steps[steps.count - 1].reference)
         print(
             "\n\(last.reference) (base \(baseRef), form \(last.form.rawValue), Pn=\(last.prefixLength), positions prefix \(last.positions.prefixStart)..<\(last.positions.inputStart), inputs from \(last.positions.inputStart)):"
         )
@@ -163,10 +182,11 @@ struct Demo: ParsableCommand {
         print(
             "\ndemo: \(stored.count) checkpoint(s) saved, reopened and loaded back byte-exact with every digest checked; UNVERIFIED above means the last one reproduces a probe PrefixKit itself computed, so nothing independent checked its composition (a reference from transformers + PEFT does)."
         )
-        print("next, with your own model and adapter:")
+        print("next, with your own model and adapter (the base, the adapter on it, a reference from transformers + PEFT, verify):")
         print("  prefixkit import \(location) my-model/")
         print("  prefixkit import \(location) my-adapter/ --base my-model/ --name run1")
-        print("  prefixkit verify \(location) run1 --reference ref.npz --require-reference    # ref.npz: scripts/peft_reference.py")
+        print("  prefixkit reference my-model/ my-adapter/ --out ref.npz    # transformers + PEFT: pip install 'prefixkit[reference]'")
+        print("  prefixkit verify \(location) run1 --reference ref.npz --require-reference")
     }
 
     /// Exports the last checkpoint to PEFT and safetensors, re-imports both, and compares:

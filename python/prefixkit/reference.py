@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
-"""Writes an independent reference for `prefixkit verify --reference`: the activation exchange
-format (.npz) of an HF model + PEFT prefix-tuning adapter, computed by transformers and PEFT
-themselves, with every layer's input and output.
+"""An independent reference for `prefixkit verify --reference`: the activation exchange format
+(.npz) of an HF model + PEFT prefix-tuning adapter, computed by transformers and PEFT themselves,
+with every layer's input and output.
 
-    pip install torch transformers peft numpy          # the reference tools, not PrefixKit's
-    python scripts/peft_reference.py --base MODEL_DIR --adapter ADAPTER_DIR --input ids.npy --out ref.npz
-    prefixkit verify STORE CHECKPOINT --reference ref.npz
+    pip install 'prefixkit[reference]'        # transformers, PEFT and torch: the reference tools
+    prefixkit reference my-model/ my-adapter/ --out ref.npz
+    prefixkit verify STORE CHECKPOINT --reference ref.npz --require-reference
 
---input is an .npy of token ids ([N] or [B, N]) or an .npz holding `input_ids` (and optionally
-`attention_mask`, 1 real / 0 padding, `token_type_ids`, and for SEQ_2_SEQ_LM adapters the
-`decoder_input_ids` the decoder runs on, which they need). The adapter's task type picks the
-model class: CAUSAL_LM, FEATURE_EXTRACTION (`final` is the last hidden state, plus
-`pooler_output`), SEQ_CLS and TOKEN_CLS (`logits` of the task head), SEQ_2_SEQ_LM (T5, BART:
-both stacks' blocks as `encoder.layer_LL.*` / `decoder.layer_LL.*`, `encoder.final`, the
-decoder's `final` and `logits`). The model runs in float64 by default
-(--dtype f32 for float32); the file records the tool versions in `meta`.
+(`prefixkit reference` runs `python -m prefixkit.reference` with the Python it was installed
+with; the module takes --base, --adapter, --out and the input options below directly.)
+
+The input: --ids, an .npy of token ids ([N] or [B, N]) or an .npz holding `input_ids` (and
+optionally `attention_mask`, 1 real / 0 padding, `token_type_ids`, and for SEQ_2_SEQ_LM adapters
+the `decoder_input_ids` the decoder runs on, which they need); or --text, tokenized with the
+base's own tokenizer (one row per --text, left-padded for decoders); or, with neither, a fixed
+batch of two rows of 12 token ids drawn with seed 0 below the vocabulary size, the second one
+left-padded by 4 (`meta.input` says which). The adapter's task type picks the model class:
+CAUSAL_LM, FEATURE_EXTRACTION (`final` is the last hidden state, plus `pooler_output`), SEQ_CLS
+and TOKEN_CLS (`logits` of the task head), SEQ_2_SEQ_LM (T5, BART: both stacks' blocks as
+`encoder.layer_LL.*` / `decoder.layer_LL.*`, `encoder.final`, the decoder's `final` and
+`logits`). The model runs in float64 by default (--dtype f32 for float32); the file records the
+tool versions in `meta`.
 
 What is written (schemas/exchange-format.md): `input_ids`, `attention_mask`, for every block l
 `layer_LL.input` (the hidden states entering block l, [B, N, d]: PEFT's prefix is key/value
@@ -29,15 +35,23 @@ reference to the f32 tolerances while recomputing in float64. BLOOM and MPT comp
 attention softmax in float32 likewise: `"softmax_dtype": "f32"`, and T5's RMS norm its mean
 square: `"norm_dtype": "f32"`, held to the same tolerances.
 
-Positions: in decoders, real tokens of a left-padded row take Pn, Pn+1, ... The script checks,
+Positions: in decoders, real tokens of a left-padded row take Pn, Pn+1, ... The module checks,
 on the unpadded inputs, whether this PEFT version offsets caller-given `position_ids` by
 num_virtual_tokens (0.21 does) and passes them accordingly. Encoders get no position_ids:
 transformers computes them (BERT by column from Pn, RoBERTa from pad_token_id + 1 + Pn skipping
 padding ids), and `meta` names the rule as `position_rule`.
 """
-import argparse, json, sys
+import argparse
+import importlib.util
+import json
+import os
+import sys
 
 import numpy as np
+
+# What the reference needs beyond NumPy, and the extra that installs it.
+TOOLS = ("torch", "transformers", "peft")
+INSTALL_HINT = "pip install 'prefixkit[reference]' (or torch, transformers and peft)"
 
 
 def decoder_blocks(model, num_layers):
@@ -193,7 +207,7 @@ def reference(base, adapter, ids, mask, dtype="f64", token_types=None, decoder_i
         if getattr(out, "pooler_output", None) is not None:
             data["pooler_output"] = out.pooler_output.double().numpy()
     meta = {"form": "kv", "Pn": pn, "input_start": pn, "compute_dtype": dtype, "layers": num_layers, "task_type": task,
-            "tool": f"transformers {transformers.__version__} + peft {peft.__version__} (scripts/peft_reference.py)"}
+            "tool": f"transformers {transformers.__version__} + peft {peft.__version__} (prefixkit.reference)"}
     if not causal:
         meta["position_rule"] = POSITION_RULES.get(core.config.model_type, "column")
     if core.config.model_type in NO_CACHE:
@@ -264,7 +278,7 @@ def seq2seq_reference(model, ids, mask, decoder_ids, dtype):
     meta = {"form": "kv", "Pn": pn, "input_start": pn, "compute_dtype": dtype, "layers": len(stacks["decoder"]),
             "encoder_layers": len(stacks["encoder"]), "task_type": "SEQ_2_SEQ_LM", "prefix_layout": "peft-seq2seq",
             "encoder_input_start": 0,
-            "tool": f"transformers {transformers.__version__} + peft {peft.__version__} (scripts/peft_reference.py)"}
+            "tool": f"transformers {transformers.__version__} + peft {peft.__version__} (prefixkit.reference)"}
     # T5's RMS norm computes its mean square in float32 whatever the model's dtype.
     if any(type(m).__name__ in ("T5LayerNorm", "MT5LayerNorm") for m in core.modules()):
         meta["norm_dtype"] = "f32"
@@ -272,27 +286,109 @@ def seq2seq_reference(model, ids, mask, decoder_ids, dtype):
     return data
 
 
+def missing_tools():
+    """The reference tools this Python cannot import."""
+    return [name for name in TOOLS if importlib.util.find_spec(name) is None]
+
+
+def default_inputs(base):
+    """Two rows of 12 token ids drawn with seed 0 below the base's vocabulary size; the second
+    row is left-padded by 4 (so the padding rules are exercised too)."""
+    with open(os.path.join(base, "config.json")) as handle:
+        config = json.load(handle)
+    vocab = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
+    if not isinstance(vocab, int) or vocab < 2:
+        raise SystemExit(f"error: {base}/config.json has no vocab_size to draw default ids from; give --ids or --text")
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, min(vocab, 1 << 31), size=(2, 12), dtype=np.int64)
+    mask = np.ones_like(ids)
+    mask[1, :4] = 0
+    pad = config.get("pad_token_id")
+    ids[1, :4] = pad if isinstance(pad, int) and 0 <= pad < vocab else 0
+    return ids, mask
+
+
+def default_decoder_inputs(base, rows):
+    """The decoder's input for an encoder-decoder: its start token, then 5 ids drawn with seed 1."""
+    with open(os.path.join(base, "config.json")) as handle:
+        config = json.load(handle)
+    start = config.get("decoder_start_token_id")
+    if not isinstance(start, int):
+        start = config.get("pad_token_id") if isinstance(config.get("pad_token_id"), int) else 0
+    ids = np.random.default_rng(1).integers(1, config["vocab_size"], size=(rows, 6), dtype=np.int64)
+    ids[:, 0] = start
+    return ids
+
+
+def text_inputs(base, texts, left_pad):
+    """The base's own tokenizer on `texts`, one row each, padded to the longest."""
+    from transformers import AutoTokenizer
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+    except Exception as error:  # transformers raises many types here; the message says which
+        raise SystemExit(f"error: {base} has no tokenizer that transformers can load for --text ({error}); give --ids")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "left" if left_pad else "right"
+    encoded = tokenizer(list(texts), return_tensors="np", padding=True)
+    return encoded["input_ids"].astype(np.int64), encoded["attention_mask"].astype(np.int64)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m prefixkit.reference", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="the HF model directory the adapter was trained on")
     parser.add_argument("--adapter", required=True, help="the PEFT prefix-tuning adapter directory")
-    parser.add_argument("--input", required=True, help="token ids: .npy [N] or [B, N], or .npz with input_ids (+ attention_mask)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--ids", "--input", dest="ids",
+                        help="token ids: .npy [N] or [B, N], or .npz with input_ids (+ attention_mask, decoder_input_ids)")
+    source.add_argument("--text", action="append", help="a text to tokenize with the base's tokenizer (repeat for a batch)")
     parser.add_argument("--out", required=True, help="the exchange .npz to write")
     parser.add_argument("--dtype", choices=["f64", "f32"], default="f64", help="the precision the model runs in (default f64)")
     args = parser.parse_args(argv)
-    ids, mask = load_inputs(args.input)
-    types = None
-    if args.input.endswith(".npz") and "token_type_ids" in np.load(args.input).files:
-        types = np.load(args.input)["token_type_ids"].astype(np.int64).reshape(ids.shape)
-    decoder_ids = None
-    if args.input.endswith(".npz") and "decoder_input_ids" in np.load(args.input).files:
-        decoder_ids = np.load(args.input)["decoder_input_ids"].astype(np.int64)
-        if decoder_ids.ndim == 1:
-            decoder_ids = np.broadcast_to(decoder_ids, (ids.shape[0], decoder_ids.shape[0])).copy()
+    missing = missing_tools()
+    if missing:
+        print(f"error: the reference runs transformers + PEFT, and this Python ({sys.executable}) lacks "
+              f"{', '.join(missing)}: {INSTALL_HINT}", file=sys.stderr)
+        return 3
+    for label, path in (("--base", args.base), ("--adapter", args.adapter)):
+        if not os.path.isdir(path):
+            print(f"error: {label} {path} is not a directory", file=sys.stderr)
+            return 3
+    types = decoder_ids = None
+    if args.ids is not None:
+        ids, mask = load_inputs(args.ids)
+        where = f"--ids {os.path.basename(args.ids)}"
+        if args.ids.endswith(".npz"):
+            data = np.load(args.ids, allow_pickle=False)
+            if "token_type_ids" in data.files:
+                types = data["token_type_ids"].astype(np.int64).reshape(ids.shape)
+            if "decoder_input_ids" in data.files:
+                decoder_ids = data["decoder_input_ids"].astype(np.int64)
+                if decoder_ids.ndim == 1:
+                    decoder_ids = np.broadcast_to(decoder_ids, (ids.shape[0], decoder_ids.shape[0])).copy()
+    else:
+        from peft import PeftConfig
+        task = str(PeftConfig.from_pretrained(args.adapter).task_type or "CAUSAL_LM").split(".")[-1]
+        if args.text:
+            ids, mask = text_inputs(args.base, args.text, left_pad=task == "CAUSAL_LM")
+            where = f"--text x{len(args.text)}"
+        else:
+            ids, mask = default_inputs(args.base)
+            where = "default: 2 x 12 ids, seed 0, row 1 left-padded by 4"
+        if task == "SEQ_2_SEQ_LM":
+            decoder_ids = default_decoder_inputs(args.base, ids.shape[0])
+            where += "; decoder: the start token + 5 ids, seed 1"
     data = reference(args.base, args.adapter, ids, mask, args.dtype, types, decoder_ids)
-    np.savez(args.out, **data)
+    meta = json.loads(str(data["meta"]))
+    meta["input"] = where
+    data["meta"] = np.array(json.dumps(meta))
+    with open(args.out, "wb") as handle:
+        np.savez(handle, **data)
     layers = sum(1 for k in data if k.endswith(".output"))
-    print(f"wrote {args.out}: {ids.shape[0]} x {ids.shape[1]} tokens, {layers} layers, {args.dtype}")
+    print(f"wrote {args.out}: {ids.shape[0]} x {ids.shape[1]} tokens, {layers} layers, {args.dtype}, "
+          f"transformers + PEFT ({meta['tool'].split(' (')[0]})")
+    return 0
 
 
 if __name__ == "__main__":
