@@ -199,6 +199,11 @@ extension PrefixStack {
         source.positions = positions
         return try PrefixStack(config: config, weights: weights, prefix: source)
     }
+
+    /// The same base weights with another prefix (another step of the same run).
+    public func with(prefix other: PrefixSource) throws(ComputeError) -> PrefixStack {
+        try PrefixStack(config: config, weights: weights, prefix: other)
+    }
 }
 
 extension PrefixStack {

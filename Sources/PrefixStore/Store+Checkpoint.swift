@@ -202,6 +202,20 @@ extension Store {
         }
     }
 
+    /// The other steps of `name`: the `limit` nearest to `step` (excluding it), nearest first,
+    /// the earlier step first at equal distance.
+    ///
+    /// - Throws: ``StorageError`` on a catalog failure.
+    public func checkpoints(named name: String, nearestTo step: Int, limit: Int) throws(StorageError) -> [CheckpointInfo] {
+        try read { db in
+            try Int64.fetchAll(
+                db,
+                sql: "SELECT id FROM checkpoint WHERE name = ? AND step != ? ORDER BY abs(step - ?), step LIMIT ?",
+                arguments: [name, step, step, max(0, limit)]
+            ).map { try Store.checkpointInfo(db, id: $0) }
+        }
+    }
+
     /// The checkpoint a reference names: `NAME` (its latest step) or `NAME@STEP`.
     ///
     /// - Throws: ``StorageError`` `.notFound`.

@@ -84,6 +84,30 @@ extension CompositionCheck {
                 fits.append(CandidateFit(bug: .inputsAtWrongPosition, relativeError: e.relative))
             }
             let positionsExplain = fits.contains { $0.relativeError <= tolerances.endToEnd }
+            // Other steps of the same name on this base: the nearest reproducing one is named.
+            if !positionsExplain {
+                var step: (label: String, error: Double)?
+                for (label, other) in alternativeSteps() {
+                    guard let e = ErrorMetric.compare(try forward(other).final, final, include: real) else { continue }
+                    fits.append(CandidateFit(bug: .wrongStep, relativeError: e.relative))
+                    if e.relative <= tolerances.endToEnd {
+                        step = (label, e.relative)
+                        break
+                    }
+                }
+                if let step {
+                    let check = checks[0]
+                    let summary =
+                        "\(BugClass.wrongStep.explanation): \(step.label) reproduces it to \(String(format: "%.1e", step.error)); this step is off by \(String(format: "%.1e", check.relativeError ?? .nan))"
+                    return (
+                        checks,
+                        Diagnosis(
+                            bug: .wrongStep, layer: nil, summary: summary, relativeError: step.error,
+                            fix: "verify \(step.label) against this reference, or recompute the reference from this step's adapter",
+                            candidates: fits.sorted { $0.relativeError < $1.relativeError })
+                    )
+                }
+            }
             // Other base weights: each of the store's other bases that fits, run end to end.
             var reproducing: (label: String, error: Double)?
             if !positionsExplain {

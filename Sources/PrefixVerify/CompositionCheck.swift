@@ -20,6 +20,10 @@ struct CompositionCheck {
     /// `base:FP`): tried end to end when the reference is not reproduced, to name the base it
     /// was computed with.
     var alternativeBases: @Sendable () -> [(label: String, stack: PrefixStack)] = { [] }
+    /// Other steps of the checkpoint's name on its own base (at most 64, nearest first, labelled
+    /// `NAME@STEP`): tried end to end before other bases, to name the step the reference was
+    /// computed with (a CI job verifying step N against the reference of step M).
+    var alternativeSteps: @Sendable () -> [(label: String, stack: PrefixStack)] = { [] }
     /// Told after each layer's check: the layers done and the layers to check.
     var layerDone: (@Sendable (Int, Int) -> Void)?
 
@@ -125,6 +129,12 @@ struct CompositionCheck {
             // themselves (other base weights, inputs at other positions).
             if outcome.diagnosis == nil || (outcome.diagnosis?.bug == .unknown && diagnosis.map { $0.bug != .unknown } == true) {
                 outcome.diagnosis = diagnosis
+            } else if var unexplained = outcome.diagnosis, unexplained.bug == .unknown, let diagnosis {
+                // Neither explains it: the report still lists what the end-to-end search tried.
+                unexplained.candidates = (unexplained.candidates + diagnosis.candidates).sorted { $0.relativeError < $1.relativeError }
+                let steps = diagnosis.candidates.filter { $0.bug == .wrongStep }.count
+                if steps > 0 { unexplained.summary += "; none of the \(steps) nearest other step(s) of the name reproduces the reference" }
+                outcome.diagnosis = unexplained
             }
             outcome.endToEndSeconds = Self.seconds(since: endClock)
         }

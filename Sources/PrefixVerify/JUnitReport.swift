@@ -18,13 +18,11 @@ public enum JUnitReport {
             let message = "UNVERIFIED: \(checkpoint.unverifiedReason ?? "no independent evidence")"
             return CheckResult(
                 check: "verdict", status: requireReference ? .fail : .skip, message: message,
-                fix:
-                    "give an independent reference (--reference FILE.npz, e.g. from `prefixkit reference BASE ADAPTER --out FILE.npz`) or store one with `prefixkit probe add`",
-                evidence: checkpoint.evidence.kind)
+                fix: checkpoint.fix, evidence: checkpoint.evidence.kind)
         case .fail:
             return CheckResult(
                 check: "verdict", status: .fail, message: "FAIL: \(checkpoint.diagnosis?.summary ?? "a check failed")",
-                fix: checkpoint.diagnosis?.fix, evidence: checkpoint.evidence.kind)
+                fix: checkpoint.fix, evidence: checkpoint.evidence.kind)
         }
     }
 
@@ -47,7 +45,9 @@ public enum JUnitReport {
                 .compactMap { $0 }.joined(separator: "\n")
                 body += "<failure message=\"\(Markup.escape(message))\">\(Markup.escape(detail))</failure>"
             case .skip:
-                body += "<skipped message=\"\(Markup.escape(check.message))\"/>"
+                body +=
+                    check.fix.map { "<skipped message=\"\(Markup.escape(check.message))\">fix: \(Markup.escape($0))</skipped>" }
+                    ?? "<skipped message=\"\(Markup.escape(check.message))\"/>"
             case .pass:
                 body += "<system-out>\(Markup.escape(check.message))</system-out>"
             }

@@ -239,6 +239,7 @@ public enum Verifier {
                 layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true)
             composition.evidence = kind
             composition.alternativeBases = { otherBases(store, info) }
+            composition.alternativeSteps = { otherSteps(store, info, stack: stack) }
             if let progress = options.progress {
                 let reference = info.reference
                 composition.layerDone = { done, total in
@@ -266,6 +267,22 @@ public enum Verifier {
         }
         result.checks = checks
         return result
+    }
+
+    /// How many other steps a failed reference is tried against.
+    static let stepsTried = 64
+
+    /// The other steps of the checkpoint's name on the same base (the `stepsTried` nearest to its
+    /// own step, nearest first), each as a stack with that step's prefix, labelled `NAME@STEP`.
+    static func otherSteps(_ store: Store, _ info: CheckpointInfo, stack: PrefixStack) -> [(label: String, stack: PrefixStack)] {
+        guard let steps = try? store.checkpoints(named: info.name, nearestTo: info.step, limit: stepsTried) else { return [] }
+        let candidates = steps.filter {
+            $0.baseFingerprint == info.baseFingerprint && $0.numLayers == info.numLayers && $0.prefixLength == info.prefixLength
+        }
+        return candidates.compactMap { other in
+            guard let prefix = try? store.prefixSource(for: other), let candidate = try? stack.with(prefix: prefix) else { return nil }
+            return (other.reference, candidate)
+        }
     }
 
     /// The checkpoint's prefix on each other stored base that it fits, labelled `base:FP`.

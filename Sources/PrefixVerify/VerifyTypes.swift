@@ -41,6 +41,7 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
     case unrotatedKeys = "unrotated_keys"
     case inputsAtWrongPosition = "inputs_at_wrong_position"
     case wrongBase = "wrong_base"
+    case wrongStep = "wrong_step"
     case encoderPrefixMissing = "encoder_prefix_missing"
     case crossPrefixDropped = "cross_prefix_dropped"
     case peftLayerMapping = "peft_layer_mapping"
@@ -62,6 +63,7 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
         case .unrotatedKeys: "the prefix keys were not rotated (RoPE at positions 0..<Pn)"
         case .inputsAtWrongPosition: "the inputs sit at positions 0..<N instead of the checkpoint's convention (Pn, Pn+1, ...)"
         case .wrongBase: "the reference was computed with other base weights"
+        case .wrongStep: "the reference was computed with another step's prefix"
         case .encoderPrefixMissing: "the encoder ran without its prefix, as PEFT runs encoder-decoders"
         case .crossPrefixDropped:
             "the decoder's cross-attention ran without its prefix, as in PEFT, whose cross-attention pair transformers' cache drops"
@@ -85,6 +87,7 @@ public enum BugClass: String, Sendable, Codable, CaseIterable {
         case .unrotatedKeys: "rotate converted prefix keys with RoPE at positions 0..<Pn"
         case .inputsAtWrongPosition: "place the inputs at Pn, Pn+1, ... (PEFT offsets position_ids by num_virtual_tokens)"
         case .wrongBase: "verify against the base the reference was computed with, or recompute the reference"
+        case .wrongStep: "verify the step the reference was computed with, or recompute the reference from this step's adapter"
         case .encoderPrefixMissing, .crossPrefixDropped:
             "the reference follows PEFT's semantics, the checkpoint the paper's (encoder, decoder and cross-attention prefixes): compute the reference with every section, or verify a PEFT adapter against it"
         case .peftLayerMapping:
@@ -330,9 +333,24 @@ public struct CheckpointVerification: Sendable, Codable {
         }
     }
 
+    /// What to do about a verdict other than PASS, the same in every report (terminal, JSON,
+    /// JUnit, HTML): the diagnosis' fix or the first failed check's, or how to get independent
+    /// evidence for an unverified composition.
+    public var fix: String? {
+        switch verdict {
+        case .pass: nil
+        case .unverified: Self.unverifiedFix
+        case .fail: diagnosis?.fix ?? checks.first { $0.status == .fail && $0.fix != nil }?.fix
+        }
+    }
+
+    /// How an unverified composition gets independent evidence.
+    public static let unverifiedFix =
+        "give an independent reference (--reference FILE.npz, e.g. from `prefixkit reference BASE ADAPTER --out FILE.npz`) or store one with `prefixkit probe add`"
+
     enum CodingKeys: String, CodingKey {
         case checkpoint, reference, computeDType = "computeDtype", tolerances, checks, diagnosis, unexplainedReference, passed
-        case evidence, verdict, unverifiedReason, notes, seconds, layerCount, encoderLayerCount
+        case evidence, verdict, unverifiedReason, fix, notes, seconds, layerCount, encoderLayerCount
     }
 
     /// Encodes the verification with its derived fields (`passed`, `verdict`).
@@ -349,6 +367,7 @@ public struct CheckpointVerification: Sendable, Codable {
         try c.encode(evidence, forKey: .evidence)
         try c.encode(verdict, forKey: .verdict)
         try c.encodeIfPresent(unverifiedReason, forKey: .unverifiedReason)
+        try c.encodeIfPresent(fix, forKey: .fix)
         if !notes.isEmpty { try c.encode(notes, forKey: .notes) }
         try c.encodeIfPresent(seconds, forKey: .seconds)
         try c.encodeIfPresent(layerCount, forKey: .layerCount)

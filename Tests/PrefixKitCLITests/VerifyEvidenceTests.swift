@@ -93,7 +93,7 @@ struct VerifyEvidenceTests {
         let schema = try Processes.validateJSON(run.stdout, schema: "verify.schema.json")
         #expect(schema.status == 0, "\(schema.stdout)\(schema.stderr)")
         let junit = try String(contentsOfFile: dir.path + "/r.xml", encoding: .utf8)
-        #expect(junit.contains(#"name="verdict"><skipped message="UNVERIFIED: no reference: self-consistency only"/>"#), "\(junit)")
+        #expect(junit.contains(#"name="verdict"><skipped message="UNVERIFIED: no reference: self-consistency only">fix: give an independent reference"#), "\(junit)")
         let html = try String(contentsOfFile: dir.path + "/r.html", encoding: .utf8)
         #expect(html.contains("<span class=unverified>UNVERIFIED</span>") && !html.contains("class=pass>PASS"))
         let inspect = try Processes.prefixkit(["inspect", store, "ck"])
@@ -212,5 +212,86 @@ struct VerifyEvidenceTests {
             diagnosis.bug == .wrongBase && diagnosis.summary.contains("the store holds no other base that fits"), "\(diagnosis.summary)")
         #expect(!diagnosis.summary.contains("reproduces the reference to") && diagnosis.relativeError == nil)
         #expect(!diagnosis.candidates.contains { $0.bug == .wrongBase })
+    }
+
+    /// `ck@1`'s layers with every value shifted by `delta` (another step of the same run).
+    static func shifted(_ store: String, by delta: Float) throws -> [LayerPrefix] {
+        try NPZ.read(path: "\(verifyRoot)/gpt2/pn4-n6/prefix_hidden.npz").compactMap { entry in
+            entry.value.tensor.map { tensor in
+                LayerPrefix.hidden(Tensor(shape: tensor.shape, floats: tensor.floats().map { $0 + delta }))
+            }
+        }
+    }
+
+    @Test("a reference of another step of the same name: the step that reproduces it is named, nearest of at most 64 tried")
+    func wrongStepFound() throws {
+        let dir = TemporaryDirectory()
+        let (path, bases) = try Self.store(dir)
+        let store = try Store.open(at: path)
+        let base = try #require(bases["weights"])
+        // ck@1 holds the reference's prefix; ck@2 and ck@3 are other steps.
+        for step in [2, 3] {
+            try store.saveCheckpoint(
+                CheckpointContent(form: .hidden, prefixLength: 4, layers: try Self.shifted(path, by: 0.01 * Float(step))),
+                as: CheckpointSpec(name: "ck", step: step, base: base))
+        }
+        let run = try Processes.prefixkit([
+            "verify", path, "ck@3", "--reference", Self.reference("correct"), "--json", "--round-trip", "none", "--no-record",
+        ])
+        #expect(run.status == 1)
+        let diagnosis = try #require(try Self.decode(run.stdout).checkpoints.first?.diagnosis)
+        #expect(diagnosis.bug == .wrongStep && diagnosis.summary.contains("ck@1 reproduces it to"), "\(diagnosis.summary)")
+        #expect((diagnosis.relativeError ?? 1) <= 1e-10)
+        #expect(diagnosis.fix.contains("verify ck@1 against this reference"))
+        // ck@2 was tried first (nearest) and did not reproduce it.
+        #expect(diagnosis.candidates.filter { $0.bug == .wrongStep }.count == 2)
+        // The terminal summary says the same.
+        let text = try Processes.prefixkit(["verify", path, "ck@3", "--reference", Self.reference("correct"), "--round-trip", "none", "--no-record"])
+        #expect(text.stdout.contains("ck@1 reproduces it to"), "\(text.stdout)")
+    }
+
+    @Test("steps beyond the 64 nearest are not tried")
+    func wrongStepBounded() throws {
+        let dir = TemporaryDirectory()
+        let (path, bases) = try Self.store(dir)
+        let store = try Store.open(at: path)
+        let base = try #require(bases["weights"])
+        // ck@1 (the reference's prefix) is the 66th nearest step to ck@67.
+        for step in 2...67 {
+            try store.saveCheckpoint(
+                CheckpointContent(form: .hidden, prefixLength: 4, layers: try Self.shifted(path, by: 0.001 * Float(step))),
+                as: CheckpointSpec(name: "ck", step: step, base: base))
+        }
+        let run = try Processes.prefixkit([
+            "verify", path, "ck@67", "--reference", Self.reference("correct"), "--json", "--round-trip", "none", "--no-record",
+        ])
+        #expect(run.status == 1)
+        let diagnosis = try #require(try Self.decode(run.stdout).checkpoints.first?.diagnosis)
+        #expect(diagnosis.bug != .wrongStep, "\(diagnosis.summary)")
+        #expect(diagnosis.candidates.filter { $0.bug == .wrongStep }.count == 64, "\(diagnosis)")
+        #expect(diagnosis.summary.hasSuffix("none of the 64 nearest other step(s) of the name reproduces the reference"))
+    }
+
+    @Test("the fix hint is the same in the terminal, JSON, JUnit and HTML reports, for unverified and failed verdicts")
+    func fixHintEverywhere() throws {
+        let dir = TemporaryDirectory()
+        let (store, _) = try Self.store(dir)
+        for (reference, expected) in [
+            (nil, CheckpointVerification.unverifiedFix),
+            (Self.reference("wrong_base"), BugClass.wrongBase.fix),
+        ] {
+            let extra = reference.map { ["--reference", $0] } ?? []
+            let base = ["verify", store, "ck"] + extra + ["--round-trip", "none", "--no-record"]
+            let json = try Processes.prefixkit(base + ["--json"])
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            let checkpoint = try #require((object["checkpoints"] as? [[String: Any]])?.first)
+            #expect(checkpoint["fix"] as? String == expected, "\(json.stdout)")
+            let text = try Processes.prefixkit(base + ["--html", dir.file("r.html"), "--junit", dir.file("r.xml")])
+            #expect(text.stdout.contains("  fix: \(expected)\n"), "\(text.stdout)")
+            let escaped = expected.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;")
+            #expect(try String(contentsOfFile: dir.file("r.html"), encoding: .utf8).contains(escaped))
+            #expect(try String(contentsOfFile: dir.file("r.xml"), encoding: .utf8).contains(escaped))
+        }
     }
 }

@@ -160,6 +160,10 @@ enum VerifySummary {
             }
             for note in checkpoint.notes { PrefixKitCLI.print("  note: \(note)") }
             PrefixKitCLI.print("  \(verdictText(checkpoint))")
+            // The diagnosis' fix is printed with it; otherwise the verdict's own.
+            if checkpoint.diagnosis == nil, let fix = checkpoint.fix, !checkpoint.checks.contains(where: { $0.fix == fix && $0.status == .fail }) {
+                PrefixKitCLI.print("  fix: \(fix)")
+            }
         }
         if report.checkpoints.count > 1 {
             let count = { (verdict: Verdict) in report.checkpoints.filter { $0.verdict == verdict }.count }
