@@ -93,10 +93,13 @@ public struct StorageError: Error, CustomStringConvertible {
 
     /// One line: the message, then the checkpoint or base, tensor and file it names.
     public var description: String {
+        // The context the message does not already name, each once.
         var parts = [message]
-        if let reference { parts.append(reference.hasPrefix("base:") ? "base \(reference)" : "checkpoint \(reference)") }
-        if let tensor { parts.append("tensor '\(tensor)'") }
-        if let path { parts.append("file \(path)") }
+        if let reference, !message.contains(reference) {
+            parts.append(reference.hasPrefix("base:") ? "base \(reference)" : "checkpoint \(reference)")
+        }
+        if let tensor, !message.contains("'\(tensor)'") { parts.append("tensor '\(tensor)'") }
+        if let path, !message.contains(path) { parts.append("file \(path)") }
         var text = parts.joined(separator: "; ")
         if let underlying, !(underlying is StorageError) {
             text += " (\(String(describing: underlying).split(separator: "\n").first ?? ""))"

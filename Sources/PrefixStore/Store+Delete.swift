@@ -82,10 +82,11 @@ extension Store {
                         """
                 ).filter { !targets.contains($0) }
                 if !descendants.isEmpty && !cascade {
+                    let named = allSteps ? info.name : info.reference
                     throw StorageError(
                         .inUse,
-                        "checkpoint is the parent of \(descendants.prefix(5).joined(separator: ", "))\(descendants.count > 5 ? ", …" : ""); pass --cascade to delete them too",
-                        reference: allSteps ? info.name : info.reference)
+                        "\(Names.printable(named)) is the parent of \(descendants.prefix(5).joined(separator: ", "))\(descendants.count > 5 ? ", …" : ""); pass --cascade to delete them too",
+                        reference: named)
                 }
                 summary.checkpoints = targets + descendants
                 try db.execute(sql: "DELETE FROM checkpoint WHERE id IN (\(ids.map(String.init).joined(separator: ",")))")

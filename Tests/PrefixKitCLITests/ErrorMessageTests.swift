@@ -225,4 +225,18 @@ struct ErrorMessageTests {
         #expect(try Processes.prefixkit(["delete", store, "run1@4"]).stdout.contains("run1 keeps step 2"))
         #expect(try Processes.prefixkit(["delete", store, "run1"]).stdout.contains("run1 has no steps left"))
     }
+
+    @Test("an error that names its checkpoint does not name it again at the end")
+    func checkpointNamedOnce() throws {
+        let dir = TemporaryDirectory()
+        let store = dir.path + "/s"
+        let demo = try Processes.prefixkit(["demo", "--store", store, "--layers", "1", "--width", "8", "--heads", "2", "--checkpoints", "2"])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        let missing = try Processes.prefixkit(["export", store, "demo@7", "--format", "npz", "--out", dir.file("x.npz")])
+        #expect(missing.status == 2)
+        #expect(missing.stderr == "error: no checkpoint 'demo@7' in the store: demo has steps 1, 2\n", "\(missing.stderr)")
+        let parent = try Processes.prefixkit(["delete", store, "demo@1"])
+        #expect(parent.status == 2)
+        #expect(parent.stderr == "error: demo@1 is the parent of demo@2; pass --cascade to delete them too\n", "\(parent.stderr)")
+    }
 }
