@@ -11,6 +11,12 @@ public protocol ModelArchitecture: Sendable {
     var modelTypes: [String] { get }
     /// One line for listings: what the family is and what it supports.
     var summary: String { get }
+    /// What the family's blocks are made of, in a phrase (Markdown code spans allowed): the
+    /// generated family table in `docs/families.md`.
+    var blocks: String { get }
+    /// The config features a `config.json` of this family is refused for, by name ("" when
+    /// none): the generated family table.
+    var refusedByName: String { get }
 
     /// Reads a `config.json` object whose `model_type` is one of ``modelTypes``.
     ///
@@ -55,6 +61,12 @@ extension ModelArchitecture {
 
     /// Why an adapter's head count cannot fit (see ``ModelArchitecture/adapterHeadsHint(_:adapterHeads:)``).
     public func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String? { nil }
+
+    /// The summary (see ``ModelArchitecture/blocks``).
+    public var blocks: String { summary }
+
+    /// Nothing refused by name (see ``ModelArchitecture/refusedByName``).
+    public var refusedByName: String { "" }
 
     /// No note (see ``ModelArchitecture/peftNote``).
     public var peftNote: String? { nil }
@@ -113,6 +125,11 @@ public enum Architectures {
         T5Architecture.mt5,
         BartArchitecture(),
     ]
+
+    /// Families users prefix-tune that this version refuses on purpose: `model_type` and why.
+    public static var refused: [(modelType: String, reason: String)] {
+        RefusedFamilies.reasons.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
 
     /// The description of `family`.
     ///

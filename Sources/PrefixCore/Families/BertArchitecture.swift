@@ -33,6 +33,10 @@ public struct BertArchitecture: ModelArchitecture {
     /// The activation of a sequence classifier that reads row 0 through `classifier.dense`
     /// (RoBERTa: tanh, ELECTRA: GELU); `nil` for BERT's classifier on the pooler.
     var classifierActivation: TaskHeadRecipe.Activation?
+    /// What its blocks are made of (the family table).
+    public let blocks: String
+    /// The config features refused by name (the family table).
+    public let refusedByName: String
 
     /// The `model_type` values this description reads.
     public var modelTypes: [String] { [family.rawValue] }
@@ -40,14 +44,18 @@ public struct BertArchitecture: ModelArchitecture {
     /// BERT: positions by column from `Pn`, token types, pooler.
     public static let bert = BertArchitecture(
         family: .bert, summary: "BERT: bidirectional post-LN encoder, learned positions and token types, pooler",
-        className: "BertModel", namePrefix: "bert.", headPrefixes: ["cls.", "classifier.", "qa_outputs."])
+        className: "BertModel", namePrefix: "bert.", headPrefixes: ["cls.", "classifier.", "qa_outputs."],
+        blocks: "encoder: bidirectional attention, post-LN (`LayerNorm(x + Attn)`, `LayerNorm(h + MLP)`), learned positions by column and token types added once, embedding LayerNorm, no final norm, pooler; heads SEQ_CLS (on the pooler) and TOKEN_CLS",
+        refusedByName: "`is_decoder`, `add_cross_attention`, relative `position_embedding_type`")
 
     /// Creates a description.
     init(
         family: ArchitectureFamily, summary: String, className: String, namePrefix: String, skipsPaddingIDs: Bool = false,
         readsEmbeddingSize: Bool = false, hasPooler: Bool = true, headPrefixes: [String],
-        classifierActivation: TaskHeadRecipe.Activation? = nil
+        classifierActivation: TaskHeadRecipe.Activation? = nil, blocks: String, refusedByName: String
     ) {
+        self.blocks = blocks
+        self.refusedByName = refusedByName
         self.classifierActivation = classifierActivation
         self.family = family
         self.summary = summary

@@ -16,6 +16,10 @@ public struct BloomArchitecture: ModelArchitecture {
     public var modelTypes: [String] { ["bloom"] }
     /// One line for listings.
     public var summary: String { "BLOOM: ALiBi, embedding LayerNorm, fused per-head q/k/v" }
+    /// What its blocks are made of (the family table).
+    public var blocks: String { "ALiBi over real-token positions, embedding LayerNorm, per-head fused q/k/v, BLOOM's GELU" }
+    /// The config features refused by name (the family table).
+    public var refusedByName: String { "`apply_residual_connection_post_layernorm`, `slow_but_exact`" }
 
     /// Creates the description.
     public init() {}

@@ -13,6 +13,10 @@ public struct GPTJArchitecture: ModelArchitecture {
     public var modelTypes: [String] { ["gptj"] }
     /// One line for listings.
     public var summary: String { "GPT-J: parallel residual, interleaved partial RoPE" }
+    /// What its blocks are made of (the family table).
+    public var blocks: String { "one LayerNorm feeding parallel attention and MLP, interleaved partial RoPE, biased head" }
+    /// The config features refused by name (the family table).
+    public var refusedByName: String { "`rotary_dim: null`" }
 
     /// Creates the description.
     public init() {}

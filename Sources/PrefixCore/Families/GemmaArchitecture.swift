@@ -12,7 +12,9 @@ extension LlamaArchitecture {
     public static let gemma = LlamaArchitecture(
         family: .gemma, summary: "Gemma: RMSNorm (1 + w), sqrt(d)-scaled embeddings, GeGLU", className: "GemmaForCausalLM",
         norm: .rmsNormPlusOne, scaledEmbedding: true, geluMeansTanh: true, tiedByDefault: true,
-        defaultActivation: "gelu_pytorch_tanh")
+        defaultActivation: "gelu_pytorch_tanh",
+        blocks: "RMSNorm `(1 + w)`, `sqrt(d)`-scaled embeddings, GeGLU, tied head; Gemma 2 adds pre/post norms, soft-capped scores and logits, `query_pre_attn_scalar`, alternating sliding windows",
+        refusedByName: "`partial_rotary_factor`, `longrope`, `use_bidirectional_attention`")
 
     /// Gemma 2: Gemma with norms before and after each sublayer, scores scaled by
     /// `query_pre_attn_scalar^-0.5` and soft-capped, sliding windows on the layers `layer_types`
@@ -20,5 +22,7 @@ extension LlamaArchitecture {
     public static let gemma2 = LlamaArchitecture(
         family: .gemma2, summary: "Gemma 2: Gemma with pre/post norms, soft-capping, alternating sliding windows",
         className: "Gemma2ForCausalLM", readsLayerTypes: true, norm: .rmsNormPlusOne, outputNorms: true, scaledEmbedding: true,
-        geluMeansTanh: true, tiedByDefault: true, gemma2Attention: true, defaultActivation: "gelu_pytorch_tanh")
+        geluMeansTanh: true, tiedByDefault: true, gemma2Attention: true, defaultActivation: "gelu_pytorch_tanh",
+        blocks: "RMSNorm `(1 + w)`, `sqrt(d)`-scaled embeddings, GeGLU, tied head; Gemma 2 adds pre/post norms, soft-capped scores and logits, `query_pre_attn_scalar`, alternating sliding windows",
+        refusedByName: "`partial_rotary_factor`, `longrope`, `use_bidirectional_attention`")
 }

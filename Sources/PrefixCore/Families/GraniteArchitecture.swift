@@ -8,5 +8,7 @@ extension LlamaArchitecture {
     /// `residual_multiplier`, `attention_multiplier` (the score scale) and `logits_scaling`.
     public static let granite = LlamaArchitecture(
         family: .granite, summary: "Granite: LLaMA with embedding, residual, attention and logit multipliers",
-        className: "GraniteForCausalLM", multipliers: true)
+        className: "GraniteForCausalLM", multipliers: true,
+        blocks: "LLaMA with embedding, residual, attention and logit multipliers",
+        refusedByName: "`partial_rotary_factor`, `longrope`, `use_bidirectional_attention`")
 }

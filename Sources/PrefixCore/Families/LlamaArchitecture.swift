@@ -48,13 +48,19 @@ public struct LlamaArchitecture: ModelArchitecture {
     var activationKey = "hidden_act"
     /// The default activation.
     var defaultActivation = "silu"
+    /// What its blocks are made of (the family table).
+    public var blocks = ""
+    /// The config features refused by name (the family table).
+    public var refusedByName = ""
 
     /// The `model_type` values this description reads.
     public var modelTypes: [String] { [family.rawValue] }
 
     /// LLaMA: biases only with `attention_bias` (then on q, k, v and o) and `mlp_bias`.
     public static let llama = LlamaArchitecture(
-        family: .llama, summary: "LLaMA: RMSNorm, RoPE, grouped-query attention, SwiGLU", className: "LlamaForCausalLM")
+        family: .llama, summary: "LLaMA: RMSNorm, RoPE, grouped-query attention, SwiGLU", className: "LlamaForCausalLM",
+        blocks: "RMSNorm, RoPE (linear, dynamic, llama3, yarn), GQA, `head_dim`, SwiGLU, `attention_bias`, `mlp_bias`",
+        refusedByName: "`partial_rotary_factor`, `longrope`, `use_bidirectional_attention`")
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {

@@ -18,6 +18,10 @@ public struct MPTArchitecture: ModelArchitecture {
     public var modelTypes: [String] { ["mpt"] }
     /// One line for listings.
     public var summary: String { "MPT: ALiBi by column, bias-free LayerNorm and maps" }
+    /// What its blocks are made of (the family table).
+    public var blocks: String { "ALiBi by column (`alibi_bias_max`), bias-free LayerNorm and maps, `clip_qkv`, `softmax_scale`" }
+    /// The config features refused by name (the family table).
+    public var refusedByName: String { "learned positions, `qk_ln`, `prefix_lm`, `attn_uses_sequence_id`, biases" }
 
     /// Creates the description.
     public init() {}

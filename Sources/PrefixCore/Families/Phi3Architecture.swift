@@ -9,5 +9,7 @@ extension LlamaArchitecture {
     /// models) is refused by name.
     public static let phi3 = LlamaArchitecture(
         family: .phi3, summary: "Phi-3: LLaMA with fused qkv_proj and gate_up_proj", className: "Phi3ForCausalLM",
-        windowOnEveryLayer: true, fusedProjections: true, partialRotary: true)
+        windowOnEveryLayer: true, fusedProjections: true, partialRotary: true,
+        blocks: "LLaMA with fused `qkv_proj` and `gate_up_proj`, partial RoPE, sliding window",
+        refusedByName: "`longrope` (the 128k models)")
 }

@@ -13,6 +13,10 @@ public struct PhiArchitecture: ModelArchitecture {
     public var modelTypes: [String] { ["phi"] }
     /// One line for listings.
     public var summary: String { "Phi: parallel residual, partial RoPE, biased head" }
+    /// What its blocks are made of (the family table).
+    public var blocks: String { "parallel residual, partial RoPE, biased maps and head" }
+    /// The config features refused by name (the family table).
+    public var refusedByName: String { "`qk_layernorm`" }
 
     /// Creates the description.
     public init() {}

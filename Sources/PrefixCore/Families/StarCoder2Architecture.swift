@@ -13,6 +13,10 @@ public struct StarCoder2Architecture: ModelArchitecture {
     public var modelTypes: [String] { ["starcoder2"] }
     /// One line for listings.
     public var summary: String { "StarCoder2: LayerNorm, biased maps, RoPE, GQA, sliding window" }
+    /// What its blocks are made of (the family table).
+    public var blocks: String { "LayerNorm, biased maps, RoPE, GQA, plain GELU-tanh MLP, sliding window" }
+    /// The config features refused by name (the family table).
+    public var refusedByName: String { "`partial_rotary_factor`" }
 
     /// Creates the description.
     public init() {}
