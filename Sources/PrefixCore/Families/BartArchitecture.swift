@@ -20,7 +20,13 @@ public struct BartArchitecture: ModelArchitecture {
     /// One line for listings.
     public let summary = "BART: encoder-decoder, post-LN, learned positions (offset 2), layernorm_embedding"
     /// What its blocks are made of (the family table).
-    public var blocks: String { "encoder-decoder: post-LN blocks and cross-attention, learned positions with offset 2 per stack, `layernorm_embedding`, `scale_embedding`, head tied to `shared` plus `final_logits_bias`; decoder rows start at the cache length (`Pn` under PEFT), encoder rows at 0" }
+    public var blocks: String {
+        """
+        encoder-decoder: post-LN blocks and cross-attention, learned positions with offset 2 per stack, \
+        `layernorm_embedding`, `scale_embedding`, head tied to `shared` plus `final_logits_bias`; \
+        decoder rows start at the cache length (`Pn` under PEFT), encoder rows at 0
+        """
+    }
     /// The config features refused by name (the family table).
     public var refusedByName: String { "`normalize_before`, decoder shaped unlike the encoder, untied head" }
     /// The `model_type` values this description reads.

@@ -45,7 +45,11 @@ public struct BertArchitecture: ModelArchitecture {
     public static let bert = BertArchitecture(
         family: .bert, summary: "BERT: bidirectional post-LN encoder, learned positions and token types, pooler",
         className: "BertModel", namePrefix: "bert.", headPrefixes: ["cls.", "classifier.", "qa_outputs."],
-        blocks: "encoder: bidirectional attention, post-LN (`LayerNorm(x + Attn)`, `LayerNorm(h + MLP)`), learned positions by column and token types added once, embedding LayerNorm, no final norm, pooler; heads SEQ_CLS (on the pooler) and TOKEN_CLS",
+        blocks: """
+            encoder: bidirectional attention, post-LN (`LayerNorm(x + Attn)`, `LayerNorm(h + MLP)`), \
+            learned positions by column and token types added once, embedding LayerNorm, no final norm, \
+            pooler; heads SEQ_CLS (on the pooler) and TOKEN_CLS
+            """,
         refusedByName: "`is_decoder`, `add_cross_attention`, relative `position_embedding_type`")
 
     /// Creates a description.

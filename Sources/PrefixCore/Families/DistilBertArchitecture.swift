@@ -18,7 +18,14 @@ public struct DistilBertArchitecture: ModelArchitecture {
     /// One line for listings.
     public var summary: String { "DistilBERT: BERT's encoder without token types or pooler (PEFT ignores its prefix)" }
     /// What its blocks are made of (the family table).
-    public var blocks: String { "BERT's blocks under other names, no token types, no pooler; SEQ_CLS (`pre_classifier -> ReLU -> classifier`), TOKEN_CLS. transformers' DistilBERT takes no key/value cache, so PEFT applies a prefix adapter to it as a no-op: PrefixKit says so at import and in `verify`, and computes the real prefix-tuned encoder" }
+    public var blocks: String {
+        """
+        BERT's blocks under other names, no token types, no pooler; SEQ_CLS (`pre_classifier -> ReLU -> \
+        classifier`), TOKEN_CLS. transformers' DistilBERT takes no key/value cache, so PEFT applies a \
+        prefix adapter to it as a no-op: PrefixKit says so at import and in `verify`, and computes the \
+        real prefix-tuned encoder
+        """
+    }
     /// The config features refused by name (the family table).
     public var refusedByName: String { "" }
 

@@ -11,6 +11,9 @@ extension BertArchitecture {
         className: "ElectraModel", namePrefix: "electra.", readsEmbeddingSize: true, hasPooler: false,
         headPrefixes: ["discriminator_predictions.", "generator_predictions.", "generator_lm_head.", "classifier.", "qa_outputs."],
         classifierActivation: .gelu,
-        blocks: "BERT's encoder without a pooler; `embedding_size` projected to `hidden_size` (`embeddings_project`); SEQ_CLS head with GELU, TOKEN_CLS",
+        blocks: """
+            BERT's encoder without a pooler; `embedding_size` projected to `hidden_size` \
+            (`embeddings_project`); SEQ_CLS head with GELU, TOKEN_CLS
+            """,
         refusedByName: "`is_decoder`, `add_cross_attention`, relative `position_embedding_type`")
 }

@@ -25,7 +25,12 @@ public struct FalconArchitecture: ModelArchitecture {
     /// One line for listings.
     public var summary: String { "Falcon: RoPE, parallel attention, grouped (new) or multi-query q/k/v" }
     /// What its blocks are made of (the family table).
-    public var blocks: String { "RoPE, parallel attention; new decoder architecture (grouped q/k/v, cache of `H` heads, one or two norms), multi-query (cache of one head), per-head" }
+    public var blocks: String {
+        """
+        RoPE, parallel attention; new decoder architecture (grouped q/k/v, cache of `H` heads, one or \
+        two norms), multi-query (cache of one head), per-head
+        """
+    }
     /// The config features refused by name (the family table).
     public var refusedByName: String { "`alibi`; multi-query adapters with `H` heads" }
 

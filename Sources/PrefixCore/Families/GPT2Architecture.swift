@@ -15,7 +15,12 @@ public struct GPT2Architecture: ModelArchitecture {
     /// One line for listings.
     public var summary: String { "GPT-2: learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh MLP" }
     /// What its blocks are made of (the family table).
-    public var blocks: String { "learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh (or `gelu`, `relu`, `silu`), `scale_attn_weights`, `scale_attn_by_inverse_layer_idx`, `reorder_and_upcast_attn`" }
+    public var blocks: String {
+        """
+        learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh (or `gelu`, `relu`, `silu`), \
+        `scale_attn_weights`, `scale_attn_by_inverse_layer_idx`, `reorder_and_upcast_attn`
+        """
+    }
     /// The config features refused by name (the family table).
     public var refusedByName: String { "other activations" }
 

@@ -15,7 +15,12 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
     /// One line for listings.
     public var summary: String { "GPT-NeoX / Pythia: fused per-head q/k/v, partial RoPE, parallel residual" }
     /// What its blocks are made of (the family table).
-    public var blocks: String { "LayerNorm, per-head fused q/k/v, partial RoPE (`rotary_pct`), exact GELU, parallel residual with two norms or sequential" }
+    public var blocks: String {
+        """
+        LayerNorm, per-head fused q/k/v, partial RoPE (`rotary_pct`), exact GELU, parallel residual with \
+        two norms or sequential
+        """
+    }
     /// The config features refused by name (the family table).
     public var refusedByName: String { "odd rotated dimensions" }
 

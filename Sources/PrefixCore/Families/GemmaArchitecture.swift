@@ -13,7 +13,10 @@ extension LlamaArchitecture {
         family: .gemma, summary: "Gemma: RMSNorm (1 + w), sqrt(d)-scaled embeddings, GeGLU", className: "GemmaForCausalLM",
         norm: .rmsNormPlusOne, scaledEmbedding: true, geluMeansTanh: true, tiedByDefault: true,
         defaultActivation: "gelu_pytorch_tanh",
-        blocks: "RMSNorm `(1 + w)`, `sqrt(d)`-scaled embeddings, GeGLU, tied head; Gemma 2 adds pre/post norms, soft-capped scores and logits, `query_pre_attn_scalar`, alternating sliding windows",
+        blocks: """
+            RMSNorm `(1 + w)`, `sqrt(d)`-scaled embeddings, GeGLU, tied head; Gemma 2 adds pre/post \
+            norms, soft-capped scores and logits, `query_pre_attn_scalar`, alternating sliding windows
+            """,
         refusedByName: "`partial_rotary_factor`, `longrope`, `use_bidirectional_attention`")
 
     /// Gemma 2: Gemma with norms before and after each sublayer, scores scaled by
@@ -23,6 +26,9 @@ extension LlamaArchitecture {
         family: .gemma2, summary: "Gemma 2: Gemma with pre/post norms, soft-capping, alternating sliding windows",
         className: "Gemma2ForCausalLM", readsLayerTypes: true, norm: .rmsNormPlusOne, outputNorms: true, scaledEmbedding: true,
         geluMeansTanh: true, tiedByDefault: true, gemma2Attention: true, defaultActivation: "gelu_pytorch_tanh",
-        blocks: "RMSNorm `(1 + w)`, `sqrt(d)`-scaled embeddings, GeGLU, tied head; Gemma 2 adds pre/post norms, soft-capped scores and logits, `query_pre_attn_scalar`, alternating sliding windows",
+        blocks: """
+            RMSNorm `(1 + w)`, `sqrt(d)`-scaled embeddings, GeGLU, tied head; Gemma 2 adds pre/post \
+            norms, soft-capped scores and logits, `query_pre_attn_scalar`, alternating sliding windows
+            """,
         refusedByName: "`partial_rotary_factor`, `longrope`, `use_bidirectional_attention`")
 }

@@ -18,7 +18,12 @@ public struct OPTArchitecture: ModelArchitecture {
     /// What its blocks are made of (the family table).
     public var blocks: String { "learned positions with offset 2, pre-LN, ReLU MLP, `enable_bias`" }
     /// The config features refused by name (the family table).
-    public var refusedByName: String { "post-LN (`do_layer_norm_before: false`), `word_embed_proj_dim != hidden_size`, non-affine LayerNorm, `_remove_final_layer_norm`" }
+    public var refusedByName: String {
+        """
+        post-LN (`do_layer_norm_before: false`), `word_embed_proj_dim != hidden_size`, non-affine \
+        LayerNorm, `_remove_final_layer_norm`
+        """
+    }
 
     /// Creates the description.
     public init() {}

@@ -11,7 +11,10 @@ extension BertArchitecture {
         family: .roberta, summary: "RoBERTa: BERT's encoder; positions from pad_token_id + 1, skipping padding ids",
         className: "RobertaModel", namePrefix: "roberta.", skipsPaddingIDs: true, headPrefixes: ["lm_head.", "classifier.", "qa_outputs."],
         classifierActivation: .tanh,
-        blocks: "BERT's encoder; positions skip padding ids from `pad_token_id + 1`; SEQ_CLS head `dense -> tanh -> out_proj` on row 0, TOKEN_CLS",
+        blocks: """
+            BERT's encoder; positions skip padding ids from `pad_token_id + 1`; SEQ_CLS head `dense -> \
+            tanh -> out_proj` on row 0, TOKEN_CLS
+            """,
         refusedByName: "`is_decoder`, `add_cross_attention`, relative `position_embedding_type`")
 
     /// XLM-RoBERTa: RoBERTa's architecture with a multilingual vocabulary.
@@ -19,6 +22,9 @@ extension BertArchitecture {
         family: .xlmRoberta, summary: "XLM-RoBERTa: RoBERTa's encoder",
         className: "XLMRobertaModel", namePrefix: "roberta.", skipsPaddingIDs: true,
         headPrefixes: ["lm_head.", "classifier.", "qa_outputs."], classifierActivation: .tanh,
-        blocks: "BERT's encoder; positions skip padding ids from `pad_token_id + 1`; SEQ_CLS head `dense -> tanh -> out_proj` on row 0, TOKEN_CLS",
+        blocks: """
+            BERT's encoder; positions skip padding ids from `pad_token_id + 1`; SEQ_CLS head `dense -> \
+            tanh -> out_proj` on row 0, TOKEN_CLS
+            """,
         refusedByName: "`is_decoder`, `add_cross_attention`, relative `position_embedding_type`")
 }
