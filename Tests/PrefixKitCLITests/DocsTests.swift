@@ -40,7 +40,9 @@ struct DocsTests {
 
             """
         let paths = try commandPaths()
-        text += "\n" + paths.dropFirst().map { "[`\($0.joined(separator: " "))`](#prefixkit-\($0.joined(separator: "-")))" }
+        text +=
+            "\n"
+            + paths.dropFirst().map { "[`\($0.joined(separator: " "))`](#prefixkit-\($0.joined(separator: "-")))" }
             .joined(separator: " · ") + "\n"
         for path in paths {
             let help = try Processes.prefixkit(path + ["--help"], environment: ["COLUMNS": "100"])
@@ -81,7 +83,9 @@ struct DocsTests {
                 toFile: path, atomically: true, encoding: .utf8)
             return
         }
-        #expect(current == expected + "\n", "\(file): the generated '\(name)' block is stale; ./scripts/docs regenerates it", sourceLocation: sourceLocation)
+        #expect(
+            current == expected + "\n", "\(file): the generated '\(name)' block is stale; ./scripts/docs regenerates it",
+            sourceLocation: sourceLocation)
     }
 
     @Test("docs/commands.md is every command's current help text")
@@ -117,7 +121,8 @@ struct DocsTests {
         let identifiers = applied.stdout.split(separator: "\n").map(String.init)
         #expect(identifiers.count >= 8 && identifiers.first == "v1-catalog", "\(applied.stderr)")
         let list = identifiers.map { "- `\($0)`" }.joined(separator: "\n")
-        try Self.checkBlock("migrations", in: "store.md", expected: "The catalog is built by \(identifiers.count) migrations, in this order:\n\n\(list)")
+        try Self.checkBlock(
+            "migrations", in: "store.md", expected: "The catalog is built by \(identifiers.count) migrations, in this order:\n\n\(list)")
         // The DocC article names the same range.
         let article = try String(
             contentsOfFile: Processes.repositoryRoot + "/Sources/PrefixStore/PrefixStore.docc/StorageLayout.md", encoding: .utf8)
@@ -130,7 +135,9 @@ struct DocsTests {
 
     @Test("every relative link in README.md and docs/ points at a file that exists")
     func links() throws {
-        let files = ["README.md"] + (try FileManager.default.contentsOfDirectory(atPath: Self.docs)).filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
+        let files =
+            ["README.md"]
+            + (try FileManager.default.contentsOfDirectory(atPath: Self.docs)).filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
         let pattern = try NSRegularExpression(pattern: #"\]\(([^)#\s]+)(#[^)]*)?\)"#)
         for file in files {
             let text = try String(contentsOfFile: Processes.repositoryRoot + "/" + file, encoding: .utf8)

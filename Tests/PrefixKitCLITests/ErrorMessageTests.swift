@@ -230,7 +230,9 @@ struct ErrorMessageTests {
     func checkpointNamedOnce() throws {
         let dir = TemporaryDirectory()
         let store = dir.path + "/s"
-        let demo = try Processes.prefixkit(["demo", "--store", store, "--layers", "1", "--width", "8", "--heads", "2", "--checkpoints", "2"])
+        let demo = try Processes.prefixkit([
+            "demo", "--store", store, "--layers", "1", "--width", "8", "--heads", "2", "--checkpoints", "2",
+        ])
         #expect(demo.status == 0, "\(demo.stderr)")
         let missing = try Processes.prefixkit(["export", store, "demo@7", "--format", "npz", "--out", dir.file("x.npz")])
         #expect(missing.status == 2)

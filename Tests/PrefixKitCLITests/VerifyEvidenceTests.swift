@@ -93,7 +93,10 @@ struct VerifyEvidenceTests {
         let schema = try Processes.validateJSON(run.stdout, schema: "verify.schema.json")
         #expect(schema.status == 0, "\(schema.stdout)\(schema.stderr)")
         let junit = try String(contentsOfFile: dir.path + "/r.xml", encoding: .utf8)
-        #expect(junit.contains(#"name="verdict"><skipped message="UNVERIFIED: no reference: self-consistency only">fix: give an independent reference"#), "\(junit)")
+        #expect(
+            junit.contains(
+                #"name="verdict"><skipped message="UNVERIFIED: no reference: self-consistency only">fix: give an independent reference"#),
+            "\(junit)")
         let html = try String(contentsOfFile: dir.path + "/r.html", encoding: .utf8)
         #expect(html.contains("<span class=unverified>UNVERIFIED</span>") && !html.contains("class=pass>PASS"))
         let inspect = try Processes.prefixkit(["inspect", store, "ck"])
@@ -246,7 +249,9 @@ struct VerifyEvidenceTests {
         // ck@2 was tried first (nearest) and did not reproduce it.
         #expect(diagnosis.candidates.filter { $0.bug == .wrongStep }.count == 2)
         // The terminal summary says the same.
-        let text = try Processes.prefixkit(["verify", path, "ck@3", "--reference", Self.reference("correct"), "--round-trip", "none", "--no-record"])
+        let text = try Processes.prefixkit([
+            "verify", path, "ck@3", "--reference", Self.reference("correct"), "--round-trip", "none", "--no-record",
+        ])
         #expect(text.stdout.contains("ck@1 reproduces it to"), "\(text.stdout)")
     }
 

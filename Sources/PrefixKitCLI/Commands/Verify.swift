@@ -161,7 +161,9 @@ enum VerifySummary {
             for note in checkpoint.notes { PrefixKitCLI.print("  note: \(note)") }
             PrefixKitCLI.print("  \(verdictText(checkpoint))")
             // The diagnosis' fix is printed with it; otherwise the verdict's own.
-            if checkpoint.diagnosis == nil, let fix = checkpoint.fix, !checkpoint.checks.contains(where: { $0.fix == fix && $0.status == .fail }) {
+            if checkpoint.diagnosis == nil, let fix = checkpoint.fix,
+                !checkpoint.checks.contains(where: { $0.fix == fix && $0.status == .fail })
+            {
                 PrefixKitCLI.print("  fix: \(fix)")
             }
         }
