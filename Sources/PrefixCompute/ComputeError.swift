@@ -1,4 +1,4 @@
-public import PrefixCore
+import PrefixCore
 
 /// An error raised by the engine: weights, prefixes or inputs that do not fit the model.
 ///
@@ -47,7 +47,7 @@ public struct ComputeError: Error, CustomStringConvertible, Sendable {
         _ code: Code, _ message: String, tensor: String? = nil, expected: String? = nil,
         actual: String? = nil, underlying: String? = nil, cause: (any Error)? = nil
     ) {
-        self.cause = cause as? any Error & Sendable
+        self.cause = cause
         self.code = code
         self.message = message
         self.tensor = tensor

@@ -1,8 +1,8 @@
 import Foundation
-public import PrefixCompute
+import PrefixCompute
 public import PrefixCore
-public import PrefixFormats
-public import PrefixStore
+import PrefixFormats
+import PrefixStore
 
 /// Exporting a checkpoint as a PEFT adapter.
 extension Exporter {

@@ -1,7 +1,7 @@
 import Foundation
-public import PrefixCompute
+import PrefixCompute
 public import PrefixCore
-public import PrefixFormats
+import PrefixFormats
 public import PrefixStore
 import PrefixStoreRules
 

@@ -1,6 +1,6 @@
 import Foundation
 public import PrefixCore
-public import PrefixFormats
+import PrefixFormats
 import PrefixStore
 
 /// Converts a prefix between files with no store and no base model: `.npz`, `.safetensors` and

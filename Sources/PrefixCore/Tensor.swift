@@ -66,7 +66,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
                 expected: "\(expected) bytes", actual: "\(bytes.count) bytes")
         }
         let storage = TensorStorage(uninitializedByteCount: expected) { destination in
-            _ = destination.copyBytes(from: bytes)
+            destination.copyBytes(from: bytes)
         }
         self.dtype = dtype
         self.shape = shape

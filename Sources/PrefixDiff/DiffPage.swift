@@ -1,6 +1,6 @@
 import Foundation
 import PrefixCore
-public import PrefixReport
+import PrefixReport
 
 /// Self-contained HTML pages for diffs (inline SVG, no scripts, nothing fetched).
 public enum DiffPage {

@@ -82,7 +82,7 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, path: String? = nil, member: String? = nil, cause: (any Error)? = nil) {
-        self.cause = cause as? any Error & Sendable
+        self.cause = cause
         self.code = code
         self.message = message
         self.path = path

@@ -17,14 +17,21 @@ public struct SVGChart: Sendable {
         public var dashed: Bool
         /// Points joined by a line (else marks only).
         public var joined: Bool
+        /// Marks drawn over another series' point at the same place (a ring around a failure):
+        /// they follow that point where marks sharing a position are spread apart.
+        public var overlay: Bool
 
         /// Creates a series.
-        public init(name: String, color: String, points: [(x: Double, y: Double?)], dashed: Bool = false, joined: Bool = true) {
+        public init(
+            name: String, color: String, points: [(x: Double, y: Double?)], dashed: Bool = false, joined: Bool = true,
+            overlay: Bool = false
+        ) {
             self.name = name
             self.color = color
             self.points = points
             self.dashed = dashed
             self.joined = joined
+            self.overlay = overlay
         }
     }
 
@@ -84,10 +91,10 @@ public struct SVGChart: Sendable {
         // Legend columns as wide as the longest entry.
         let names =
             series.map(\.name) + thresholds.map(\.name) + (hasZeros ? ["exactly 0"] : []) + (unmeasured.isEmpty ? [] : ["not measured"])
-        let column = max(120, Double(names.map(\.count).max() ?? 0) * 6.5 + 34)
+        let column = max(140, Double(names.map(\.count).max() ?? 0) * 7.6 + 40)
         let columns = max(1, Int(plotWidth / column))
         let legendRows = Double((names.count + columns - 1) / columns)
-        let width = left + plotWidth + right, height = top + plotHeight + 46 + legendRows * 18
+        let width = left + plotWidth + right, height = top + plotHeight + 50 + legendRows * 22
         func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * plotWidth }
         func py(_ y: Double) -> Double {
             let v = logarithmic ? log10(max(y, pow(10, lo))) : y
@@ -95,7 +102,7 @@ public struct SVGChart: Sendable {
         }
         let floorY = top + plotHeight
         var out =
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(Markup.escape(title))\" font-family=\"sans-serif\" font-size=\"11\">"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(Markup.escape(title))\" font-family=\"sans-serif\" font-size=\"12\">"
         out += "<title>\(Markup.escape(title))</title>"
         // Value grid and labels.
         for tick in valueTicks(lo, hi) {
@@ -124,7 +131,22 @@ public struct SVGChart: Sendable {
             out +=
                 "<text x=\"\(f(px(mark.x)))\" y=\"\(f(floorY - 4))\" text-anchor=\"middle\" fill=\"#888\" font-size=\"13\">×<title>\(Markup.escape(mark.note))</title></text>"
         }
-        for line in series {
+        // Marks of unjoined series that share a position (the end-to-end checks at "end") are
+        // spread apart so that none hides another; overlays follow the mark they ring.
+        var spread: [Double: [Int]] = [:]
+        for (index, line) in series.enumerated() where !line.joined && !line.overlay {
+            for point in line.points where point.y != nil { spread[point.x, default: []].append(index) }
+        }
+        func markX(_ index: Int, _ point: (x: Double, y: Double?)) -> Double {
+            var owner = index
+            if series[index].overlay {
+                owner =
+                    spread[point.x]?.first { other in series[other].points.contains { $0.x == point.x && $0.y == point.y } } ?? index
+            }
+            guard let group = spread[point.x], group.count > 1, let slot = group.firstIndex(of: owner) else { return px(point.x) }
+            return px(point.x) + (Double(slot) - Double(group.count - 1) / 2) * 11
+        }
+        for (index, line) in series.enumerated() {
             var path = "", pen = false
             for point in line.points {
                 guard let y = point.y, y.isFinite, !(logarithmic && y <= 0) else {
@@ -144,10 +166,10 @@ public struct SVGChart: Sendable {
                 if logarithmic && y <= 0 {
                     // An exact zero: a hollow square on the floor.
                     out +=
-                        "<rect x=\"\(f(px(point.x) - 3.5))\" y=\"\(f(floorY - 7))\" width=\"7\" height=\"7\" fill=\"white\" stroke=\"\(line.color)\"><title>\(tip)</title></rect>"
+                        "<rect x=\"\(f(markX(index, point) - 3.5))\" y=\"\(f(floorY - 7))\" width=\"7\" height=\"7\" fill=\"white\" stroke=\"\(line.color)\"><title>\(tip)</title></rect>"
                 } else if y.isFinite {
                     out +=
-                        "<circle cx=\"\(f(px(point.x)))\" cy=\"\(f(py(y)))\" r=\"\(line.joined ? "2.6" : "4.5")\" fill=\"\(line.joined ? line.color : "none")\" stroke=\"\(line.color)\" stroke-width=\"1.6\"><title>\(tip)</title></circle>"
+                        "<circle cx=\"\(f(markX(index, point)))\" cy=\"\(f(py(y)))\" r=\"\(line.joined ? "2.6" : line.overlay ? "7" : "4.5")\" fill=\"\(line.joined ? line.color : "none")\" stroke=\"\(line.color)\" stroke-width=\"1.6\"><title>\(tip)</title></circle>"
                 } else {
                     out +=
                         "<text x=\"\(f(px(point.x)))\" y=\"\(f(top + 8))\" text-anchor=\"middle\" fill=\"\(line.color)\">∞<title>\(tip)</title></text>"
@@ -159,15 +181,17 @@ public struct SVGChart: Sendable {
             (
                 $0.joined
                     ? "<line x1=\"0\" x2=\"16\" y1=\"-4\" y2=\"-4\" stroke=\"\($0.color)\" stroke-width=\"2\"\($0.dashed ? " stroke-dasharray=\"4 2\"" : "")/>"
-                    : "<circle cx=\"8\" cy=\"-4\" r=\"4.5\" fill=\"none\" stroke=\"\($0.color)\" stroke-width=\"1.6\"/>", $0.name
+                    : "<circle cx=\"8\" cy=\"-4\" r=\"\($0.overlay ? "6" : "4.5")\" fill=\"none\" stroke=\"\($0.color)\" stroke-width=\"1.6\"/>",
+                $0.name
             )
         }
         entries += thresholds.map { ("<line x1=\"0\" x2=\"16\" y1=\"-4\" y2=\"-4\" stroke=\"#333\" stroke-dasharray=\"6 3\"/>", $0.name) }
         if hasZeros { entries.append(("<rect x=\"4\" y=\"-8\" width=\"7\" height=\"7\" fill=\"white\" stroke=\"#333\"/>", "exactly 0")) }
         if !unmeasured.isEmpty { entries.append(("<text x=\"4\" y=\"0\" fill=\"#888\" font-size=\"13\">×</text>", "not measured")) }
         for (i, entry) in entries.enumerated() {
-            let x = left + Double(i % columns) * column, y = floorY + 50 + Double(i / columns) * 18
-            out += "<g transform=\"translate(\(f(x)) \(f(y)))\">\(entry.0)<text x=\"22\" y=\"0\">\(Markup.escape(entry.1))</text></g>"
+            let x = left + Double(i % columns) * column, y = floorY + 56 + Double(i / columns) * 22
+            out +=
+                "<g transform=\"translate(\(f(x)) \(f(y)))\">\(entry.0)<text x=\"22\" y=\"0\" font-size=\"13\">\(Markup.escape(entry.1))</text></g>"
         }
         return out + "</svg>"
     }
@@ -181,7 +205,9 @@ public struct SVGChart: Sendable {
         if logarithmic {
             let positive = values.filter { $0 > 0 }
             guard let low = positive.min(), let high = positive.max() else { return (-3, 0) }
-            let lo = floor(log10(low)) - (low == high ? 1 : 0), hi = max(ceil(log10(high)), lo + 1)
+            // At least half a decade below the lowest value (a tolerance included), so that no
+            // line or mark sits on the axis, where exact zeros are drawn.
+            let lo = floor(log10(low) - 0.5) - (low == high ? 1 : 0), hi = max(ceil(log10(high)), lo + 1)
             return (lo, hi)
         }
         let low = min(0, values.min() ?? 0), high = max(values.max() ?? 1, low + 1e-12)

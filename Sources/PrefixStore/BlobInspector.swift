@@ -3,7 +3,7 @@ public import PrefixCore
 import PrefixStoreRules
 
 #if canImport(Glibc)
-    public import Glibc
+    import Glibc
 #endif
 
 /// One dataset a blob holds, as the catalog records it.

@@ -1,5 +1,5 @@
 import Foundation
-public import PrefixCore
+import PrefixCore
 
 /// A save manifest (`manifests/base-<FP>.json`, `manifests/checkpoint-<key>.json`) parsed and
 /// checked, independent of any catalog: the format, a header naming one base or checkpoint,

@@ -1,4 +1,4 @@
-public import PrefixCore
+import PrefixCore
 
 /// A value read from a store (its catalog, a manifest, a blob's metadata) that breaks the rules
 /// of what PrefixKit writes: someone else's store is untrusted input, and such a value is

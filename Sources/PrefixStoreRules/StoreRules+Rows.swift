@@ -1,4 +1,4 @@
-public import PrefixCore
+import PrefixCore
 
 extension StoreRules {
     /// The tables a save manifest may hold rows of, in the order `recover` inserts them (blobs

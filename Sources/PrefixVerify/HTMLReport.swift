@@ -30,7 +30,8 @@ public enum HTMLReport {
             <html lang="en"><head><meta charset="utf-8"><title>PrefixKit verification</title>
             <style>
             body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
-            table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
+            table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; white-space: nowrap; }
+            td.text { white-space: normal; min-width: 16em; }
             .pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; } .skip { color: #777; } .unverified { color: #9a6700; font-weight: bold; }
             .summary td { vertical-align: top; } .chart { margin: 1em 0; }
             .evidence { background: #f6f8fa; padding: .6em; border-left: 4px solid #8c959f; }
@@ -77,7 +78,7 @@ public enum HTMLReport {
             "<tr><td>\(e(c.check))</td><td>\(c.section.map { $0 + " " } ?? "")\(c.layer.map(String.init) ?? "")</td><td class=\(c.status.rawValue)>\(c.status.rawValue)</td>"
                 + "<td>\(c.rowsIn.map(String.init) ?? "")\(c.rowsOut.map { " -> \($0)" } ?? "")</td>"
                 + "<td>\(c.maxAbsError.map { String(format: "%.2e", $0) } ?? "")</td><td>\(c.relativeError.map { String(format: "%.2e", $0) } ?? "")</td>"
-                + "<td>\(c.tolerance.map { String(format: "%.0e", $0) } ?? "")</td><td>\(e(c.message))\(c.fix.map { "<br><i>fix: \(e($0))</i>" } ?? "")</td></tr>"
+                + "<td>\(c.tolerance.map { String(format: "%.0e", $0) } ?? "")</td><td class=text>\(e(c.message))\(c.fix.map { "<br><i>fix: \(e($0))</i>" } ?? "")</td></tr>"
         }.joined(separator: "\n")
         return
             "<table><tr><th>check</th><th>layer</th><th>verdict</th><th>rows</th><th>max abs</th><th>relative</th><th>tolerance</th><th>detail</th></tr>\n\(rows)</table>"
@@ -93,7 +94,7 @@ public enum HTMLReport {
                 ? "none per layer"
                 : "\(evidence.layersChecked.count) checked, \(evidence.layersUnchecked.count) not"
             return
-                "<tr><td>\(e(checkpoint.checkpoint))</td><td>\(badge(checkpoint.verdict))</td><td>\(e(evidenceText(checkpoint)))</td><td>\(layers)</td><td>\(evidence.endToEndChecked ? "yes" : "no")</td></tr>"
+                "<tr><td>\(e(checkpoint.checkpoint))</td><td>\(badge(checkpoint.verdict))</td><td class=text>\(e(evidenceText(checkpoint)))</td><td>\(layers)</td><td>\(evidence.endToEndChecked ? "yes" : "no")</td></tr>"
         }.joined(separator: "\n")
         return
             "<table class=summary><tr><th>checkpoint</th><th>verdict</th><th>evidence</th><th>layers</th><th>end to end</th></tr>\n\(rows)</table>"
@@ -127,7 +128,8 @@ public enum HTMLReport {
         if !failed.isEmpty {
             series.append(
                 SVGChart.Series(
-                    name: "over its tolerance", color: "#cf222e", points: failed.map { (x: x($0), y: $0.relativeError) }, joined: false))
+                    name: "over its tolerance", color: "#cf222e", points: failed.map { (x: x($0), y: $0.relativeError) }, joined: false,
+                    overlay: true))
         }
         var chart = SVGChart(
             title: "\(checkpoint.checkpoint): relative error per layer and end to end",

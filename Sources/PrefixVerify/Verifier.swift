@@ -1,8 +1,8 @@
 import Foundation
-public import PrefixCompute
-public import PrefixConvert
-public import PrefixCore
-public import PrefixFormats
+import PrefixCompute
+import PrefixConvert
+import PrefixCore
+import PrefixFormats
 public import PrefixStore
 
 /// Options of a verification.
@@ -280,7 +280,7 @@ public enum Verifier {
             $0.baseFingerprint == info.baseFingerprint && $0.numLayers == info.numLayers && $0.prefixLength == info.prefixLength
         }
         return candidates.compactMap { other in
-            guard let prefix = try? store.prefixSource(for: other), let candidate = try? stack.with(prefix: prefix) else { return nil }
+            guard let candidate = try? stack.with(prefix: store.prefixSource(for: other)) else { return nil }
             return (other.reference, candidate)
         }
     }

@@ -1,4 +1,4 @@
-public import PrefixCore
+import PrefixCore
 public import PrefixStore
 
 /// semantics' tolerances on `e = max|A-R| / max(max|R|, 1e-30)`, by the dtype the candidate was

@@ -27,7 +27,7 @@ struct ResolvedPathTests {
         #expect(Paths.isInside(dir.path + "/elsewhere/../store/blobs/x.h5", dir.path + "/store"))
         #expect(!Paths.isInside(dir.path + "/store-other/out.html", dir.path + "/store"))
         #expect(!Paths.isInside(dir.path + "/out.html", dir.path + "/store"))
-        FileManager.default.createFile(atPath: dir.path + "/store/catalog.sqlite", contents: Data())
+        #expect(FileManager.default.createFile(atPath: dir.path + "/store/catalog.sqlite", contents: Data()))
         try FileManager.default.createSymbolicLink(
             atPath: dir.path + "/report.html", withDestinationPath: dir.path + "/store/catalog.sqlite")
         #expect(Paths.isInside(dir.path + "/report.html", dir.path + "/store"))

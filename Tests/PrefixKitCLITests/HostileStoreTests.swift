@@ -92,8 +92,9 @@ struct HostileStoreTests {
             values["{BASE_FP}"] = base.fingerprint
             values["{BLOB_BASE}"] = try Self.blobID(opened.tensorEntries(of: base)[0].blobPath)
             values["{BLOB_CKPT}"] = try Self.blobID(opened.tensorEntries(of: run)[0].blobPath)
-            values["{CKPT_MANIFEST}"] = try #require(
+            let manifest: String = try #require(
                 FileManager.default.contentsOfDirectory(atPath: store + "/manifests").first { $0.hasPrefix("checkpoint-") })
+            values["{CKPT_MANIFEST}"] = manifest
         }
         func fill(_ text: String) -> String {
             var text = text

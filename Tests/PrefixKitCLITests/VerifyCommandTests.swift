@@ -255,7 +255,7 @@ struct ReadOnlyVerifyTests {
     static var immutableFilesWork: Bool {
         let dir = TemporaryDirectory()
         let file = dir.path + "/probe"
-        FileManager.default.createFile(atPath: file, contents: Data())
+        #expect(FileManager.default.createFile(atPath: file, contents: Data()))
         let set = (try? Processes.run("/usr/bin/chattr", ["+i", file]))?.status == 0
         if set { _ = try? Processes.run("/usr/bin/chattr", ["-i", file]) }
         return set

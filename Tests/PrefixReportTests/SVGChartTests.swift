@@ -44,4 +44,41 @@ struct SVGChartTests {
         #expect(SVGChart.number(0) == "0" && SVGChart.number(0.5) == "0.5" && SVGChart.number(1.5e-9) == "1.50e-09")
         #expect(SVGChart.number(.infinity) == "inf")
     }
+
+    /// The `cx` of every circle, in drawing order.
+    static func circleXs(_ svg: String) -> [Double] {
+        svg.components(separatedBy: "<circle cx=\"").dropFirst().compactMap { Double($0.prefix { $0 != "\"" }) }
+    }
+
+    @Test("marks sharing a position are spread apart; a ring follows the mark it rings")
+    func spreadMarks() throws {
+        var chart = Self.chart([1e-9, 1e-8])
+        chart.series += [
+            SVGChart.Series(name: "end-to-end", color: "#1a7f37", points: [(x: 2, y: 1e-3)], joined: false),
+            SVGChart.Series(name: "logits", color: "#bf8700", points: [(x: 2, y: 2e-3)], joined: false),
+            SVGChart.Series(name: "over its tolerance", color: "#cf222e", points: [(x: 2, y: 2e-3)], joined: false, overlay: true),
+        ]
+        chart.ticks.append((x: 2, label: "end"))
+        let xs = Self.circleXs(chart.svg())
+        try #require(xs.count >= 5)  // the data marks first, then the legend's
+        let (end, logits, ring) = (xs[2], xs[3], xs[4])
+        #expect(abs(end - logits) >= 10, "\(xs)")
+        #expect(ring == logits, "\(xs)")
+        #expect(chart.svg().contains("r=\"7\""))
+    }
+
+    @Test("the lowest value or tolerance is never on the axis floor")
+    func floorMargin() {
+        var chart = Self.chart([1e-10, 1e-11])
+        chart.thresholds = [SVGChart.Threshold(name: "tolerance per layer", y: 1e-12)]
+        let svg = chart.svg()
+        // The axis goes a decade below the 1e-12 tolerance, where exact zeros sit.
+        #expect(svg.contains(">1e-13<") && !svg.contains(">1e-14<"), "\(svg)")
+    }
+
+    @Test("legend text is readable: 13px, rows 22px apart")
+    func legend() {
+        let svg = Self.chart([1e-9, 1e-8]).svg()
+        #expect(svg.contains("font-size=\"13\">teacher-forced</text>"))
+    }
 }

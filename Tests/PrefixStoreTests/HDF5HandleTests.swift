@@ -47,7 +47,7 @@ struct HDF5HandleTests {
         let reader = try Self.baseBlobReader(dir)
         // Standard error into a file while a fresh thread makes libhdf5 fail.
         let captured = dir.path + "/stderr.txt"
-        FileManager.default.createFile(atPath: captured, contents: nil)
+        #expect(FileManager.default.createFile(atPath: captured, contents: nil))
         let file = try FileHandle(forWritingTo: URL(fileURLWithPath: captured))
         let saved = dup(2)
         dup2(file.fileDescriptor, 2)

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Typed access to the fields of a parsed `config.json` object, with errors naming the field.
 ///

@@ -1,5 +1,5 @@
 import Foundation
-public import PrefixCore
+import PrefixCore
 
 /// A pickle reader that never executes code: it interprets the opcodes of protocols 2 to 5 (and
 /// the protocol-0 container opcodes they still use) into ``PickleValue``s, admits only the
