@@ -36,11 +36,13 @@ enum Main {
             case "seq2seq": options.sections.append("seq2seq")
             case "pickle": options.sections.append("pickle")
             case "diff": options.sections.append("diff")
+            case "wheel": options.sections.append("wheel")
+            case "--wheel": options.wheel = arguments.isEmpty ? nil : arguments.removeFirst()
             case "-h", "--help":
                 print(
                     """
-                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [encoder] [seq2seq] [pickle] [diff] [--rounds N] [--small] [--work DIR] [--python PATH]
-                                           [--peft-python PATH]
+                    usage: prefixkit-bench [store] [forward] [convert] [verify] [peft] [families] [encoder] [seq2seq] [pickle] [diff] [wheel]
+                                           [--rounds N] [--small] [--work DIR] [--python PATH] [--peft-python PATH] [--wheel PATH]
                       store   save/load of a ~1.2 GB f32 GPT-2-shaped model (24 layers, d=1024, d_ff=4096) vs raw
                               write+fsync and read of the same bytes and vs h5py, plus a prefix-only save (Pn=20)
                       forward the prefix-tuned forward pass (GPT-2 L=12 d=768, Pn=20, N=128, B=1, f32) vs NumPy on the
@@ -68,6 +70,9 @@ enum Main {
                       diff    prefixkit diff of two key/value checkpoints (L=12, Hkv=4, hd=128, Pn=512) per layer, part
                               and head vs NumPy on the same checkpoints exported as .npz, in-process and as whole
                               processes; needs --python (numpy)
+                      wheel   the wheel (--wheel PATH, else the newest dist/*.whl): its size and the binary's, pip install
+                              into a fresh venv vs installing numpy + h5py alone, and --version and verify of the
+                              gpt2-tiny PEFT fixture from the wheel vs from the source build's release binary
                       --small small models, for a quick look
                     """)
                 return
@@ -77,7 +82,7 @@ enum Main {
             }
         }
         if options.sections.isEmpty {
-            options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle", "diff"]
+            options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle", "diff", "wheel"]
         }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
@@ -89,6 +94,7 @@ enum Main {
         if options.sections.contains("seq2seq") { try Seq2SeqBenchmark(options: options).run() }
         if options.sections.contains("pickle") { try PickleBenchmark(options: options).run() }
         if options.sections.contains("diff") { try DiffBenchmark(options: options).run() }
+        if options.sections.contains("wheel") { try WheelBenchmark(options: options).run() }
     }
 }
 
@@ -102,4 +108,6 @@ struct BenchOptions {
     var small = false
     var work = "./bench-work"
     var sections: [String] = []
+    /// The wheel the `wheel` section measures (default: the newest in `dist/`).
+    var wheel: String?
 }

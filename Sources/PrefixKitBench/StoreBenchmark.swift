@@ -179,6 +179,8 @@ struct BenchError: Error, CustomStringConvertible {
 
 /// Formatting shared by the benchmark sections.
 enum Format {
+    static func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
+
     static func config(_ config: ModelConfig) -> String {
         "\(config.family.rawValue) L=\(config.numLayers) d=\(config.hiddenSize) H=\(config.numHeads)"
     }
