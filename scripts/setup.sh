@@ -2,8 +2,11 @@
 # Installs what PrefixKit needs to build and test, only when it is missing:
 # Debian packages (HDF5, SQLite, OpenBLAS, OpenSSL's libcrypto, tools) and a Python
 # virtual environment (.venv) with the packages the interop tests and benchmarks use.
+#   scripts/setup.sh [--build-only]     --build-only: the Debian packages a build needs, no .venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build_only=0
+[ "${1:-}" = "--build-only" ] && build_only=1
 
 packages=(libhdf5-dev hdf5-tools libsqlite3-dev sqlite3 libopenblas-dev libssl-dev zlib1g-dev pkg-config python3-venv time util-linux debootstrap)
 missing=()
@@ -17,6 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+[ "$build_only" = 1 ] && exit 0
 
 # Python side: fixtures are committed; the venv only serves interop tests and benchmark peers.
 req="scripts/requirements.txt"
