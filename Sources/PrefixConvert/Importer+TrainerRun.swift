@@ -23,7 +23,7 @@ extension Importer {
             let kind = try ImportSource.detect(step.directory)
             guard kind == .peftAdapter || kind == .prefixFile else {
                 throw FormatError(
-                    .unsupportedDType, "\((step.directory as NSString).lastPathComponent) holds a \(kind), not a prefix adapter",
+                    .notImportable, "\((step.directory as NSString).lastPathComponent) holds a \(kind), not a prefix adapter",
                     path: step.directory)
             }
             _ = try PEFTAdapter(path: step.directory)

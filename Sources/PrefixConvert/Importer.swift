@@ -33,7 +33,7 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
 
     /// Detects what `path` holds.
     ///
-    /// - Throws: ``PrefixFormats/FormatError`` `.io` for a missing path, `.unsupportedDType`
+    /// - Throws: ``PrefixFormats/FormatError`` `.io` for a missing path, `.notImportable`
     ///   saying what was found and what is expected.
     public static func detect(_ path: String) throws(FormatError) -> ImportSource {
         var isDirectory: ObjCBool = false
@@ -47,7 +47,7 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
             if TrainerRun.detect(path) { return .trainerRun }
             let found = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().prefix(8).joined(separator: ", ")
             throw FormatError(
-                .unsupportedDType,
+                .notImportable,
                 "a directory holding [\(found)]: expected an HF model directory (config.json + model.safetensors or shards) or a PEFT adapter (adapter_config.json + adapter_model.safetensors)",
                 path: path)
         }
@@ -58,7 +58,7 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
         if PrefixFile.detect(path) { return .prefixFile }
         if TorchCheckpoint.kind(of: path) != .other { return .torchCheckpoint }
         throw FormatError(
-            .unsupportedDType,
+            .notImportable,
             "a file PrefixKit cannot import: expected an HF model directory, a PEFT adapter directory, prefix tensors in .npz / .safetensors, or a PyTorch checkpoint (.bin / .pt) of a prefix",
             path: path)
     }
@@ -67,7 +67,7 @@ public enum ImportSource: Sendable, Equatable, CustomStringConvertible {
 extension ImportSource {
     /// Refuses a file of an HF model or adapter directory given instead of the directory.
     ///
-    /// - Throws: ``PrefixFormats/FormatError`` `.unsupportedDType` saying to pass the directory.
+    /// - Throws: ``PrefixFormats/FormatError`` `.notImportable` saying to pass the directory.
     static func refuseDirectoryFile(_ path: String) throws(FormatError) {
         let parent = Paths.parent(path).isEmpty ? "." : Paths.parent(path)
         let name = (path as NSString).lastPathComponent
@@ -80,7 +80,7 @@ extension ImportSource {
         let inAdapter = adapterFiles.contains(name) && (PEFTAdapter.detect(parent) || AdapterHubPrefix.detect(parent))
         guard inModel || inAdapter else { return }
         throw FormatError(
-            .unsupportedDType,
+            .notImportable,
             "\(name) is one file of \(inAdapter ? "an adapter directory" : "an HF model directory"): pass the directory itself (prefixkit import STORE \(parent))",
             path: path)
     }

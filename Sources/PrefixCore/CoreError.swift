@@ -12,7 +12,6 @@ public struct CoreError: Error, CustomStringConvertible, Sendable, Equatable {
         case dtypeMismatch
         case invalidName
         case invalidConfig
-        case unsupportedConfig
     }
 
     /// The stable code.

@@ -19,6 +19,12 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
         case malformedHeader
         /// The element type is refused (object arrays, pickles, structured or big-endian types).
         case unsupportedDType
+        /// Not something PrefixKit imports: a directory or file of no known kind, one file of a
+        /// model or adapter directory, a prefix file with another extension.
+        case notImportable
+        /// A model feature, architecture or adapter type PrefixKit does not compute (a config
+        /// feature refused by name, an adapter that is not prefix tuning, AdapterHub gating).
+        case unsupportedFeature
         /// A shape that overflows or is negative.
         case invalidShape
         /// The data size disagrees with the header.

@@ -241,4 +241,25 @@ struct ErrorMessageTests {
         #expect(parent.status == 2)
         #expect(parent.stderr == "error: demo@1 is the parent of demo@2; pass --cascade to delete them too\n", "\(parent.stderr)")
     }
+
+    @Test("a source of no importable kind and a feature PrefixKit does not compute have their own --json codes")
+    func importRefusalCodes() throws {
+        let dir = TemporaryDirectory()
+        func code(_ source: String, _ extra: [String] = []) throws -> (Int32, String?) {
+            let run = try Processes.prefixkit(["import", dir.path + "/s", source, "--json"] + extra)
+            let object = try JSONSerialization.jsonObject(with: Data(run.stderr.utf8)) as? [String: Any]
+            return (run.status, (object?["error"] as? [String: Any])?["code"] as? String)
+        }
+        // A directory of nothing PrefixKit knows, and one file of an adapter directory.
+        try FileManager.default.createDirectory(atPath: dir.path + "/empty", withIntermediateDirectories: true)
+        #expect(try code(dir.path + "/empty") == (3, "FormatError.notImportable"))
+        #expect(try code(Self.fixture + "/adapter/adapter_config.json") == (3, "FormatError.notImportable"))
+        // A LoRA adapter: not prefix tuning.
+        let lora = dir.path + "/lora"
+        try FileManager.default.copyItem(atPath: Self.fixture + "/adapter", toPath: lora)
+        let config = try String(contentsOfFile: lora + "/adapter_config.json", encoding: .utf8)
+        try config.replacingOccurrences(of: "\"PREFIX_TUNING\"", with: "\"LORA\"").write(
+            toFile: lora + "/adapter_config.json", atomically: true, encoding: .utf8)
+        #expect(try code(lora, ["--base", Self.fixture + "/base"]) == (3, "FormatError.unsupportedFeature"))
+    }
 }

@@ -7,15 +7,19 @@ import Testing
 @Suite("Help text snapshots")
 struct HelpSnapshotTests {
     static let commands = [
-        "", "demo", "init", "import", "export", "convert", "list", "inspect", "check", "gc", "delete", "forward", "kv", "verify", "reference", "diff",
-        "probe",
+        "", "demo", "init", "import", "export", "convert", "list", "inspect", "check", "gc", "delete", "forward", "kv", "verify",
+        "reference", "diff", "recover",
+        "probe", "probe add",
     ]
 
     @Test("help text matches the recorded snapshot", arguments: commands)
     func help(command: String) throws {
-        let result = try Processes.prefixkit((command.isEmpty ? [] : [command]) + ["--help"], environment: ["COLUMNS": "80"])
+        let result = try Processes.prefixkit(
+            command.split(separator: " ").map(String.init) + ["--help"], environment: ["COLUMNS": "80"])
         #expect(result.status == 0)
-        let file = Processes.repositoryRoot + "/Tests/PrefixKitCLITests/Snapshots/help-\(command.isEmpty ? "prefixkit" : command).txt"
+        let file =
+            Processes.repositoryRoot
+            + "/Tests/PrefixKitCLITests/Snapshots/help-\(command.isEmpty ? "prefixkit" : command.replacingOccurrences(of: " ", with: "-")).txt"
         if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] != nil {
             try result.stdout.write(toFile: file, atomically: true, encoding: .utf8)
             return

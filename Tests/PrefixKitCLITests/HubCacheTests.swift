@@ -65,8 +65,16 @@ struct HubCacheTests {
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: home + "/hub", withDestinationPath: Self.hub)
         let run = try Processes.prefixkit(
-            ["import", dir.path + "/s", "hf:tiny-org/gpt2-tiny"], environment: ["HF_HOME": home, "HF_HUB_CACHE": ""])
+            ["import", dir.path + "/s", "hf:tiny-org/gpt2-tiny", "--json"], environment: ["HF_HOME": home, "HF_HUB_CACHE": ""])
         #expect(run.status == 0, "\(run.stderr)")
+        // The cache under HF_HOME was read: the base records that repository and the same weights
+        // as the model directory the cache entry links to.
+        let fingerprint = try #require(
+            ((try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])?["base"] as? [String: Any])?["fingerprint"]
+                as? String)
+        #expect(try Self.provenance(dir.path + "/s", "base:" + fingerprint.prefix(12))["repository"] as? String == "tiny-org/gpt2-tiny")
+        let direct = try Processes.prefixkit(["import", dir.path + "/s", Processes.repositoryRoot + "/fixtures/peft/gpt2-tiny/base"])
+        #expect(direct.status == 0 && direct.stdout.contains("already stored"), "\(direct.stdout)\(direct.stderr)")
     }
 
     @Test("a repository not in the cache, a missing revision and a malformed id are refused, each saying what is missing")

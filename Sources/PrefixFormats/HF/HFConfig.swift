@@ -10,7 +10,7 @@ public enum HFConfig {
     /// Parses `config.json` bytes.
     ///
     /// - Throws: ``FormatError`` `.malformedHeader` (not a JSON object, a field of the wrong type),
-    ///   `.missingKey` (a required field), `.unsupportedDType` (an unsupported architecture or feature).
+    ///   `.missingKey` (a required field), `.unsupportedFeature` (an unsupported architecture or feature).
     public static func parse(_ data: Data, path: String? = nil) throws(FormatError) -> ModelConfig {
         guard data.count <= 4 << 20 else { throw FormatError(.headerTooLarge, "config.json is larger than 4 MiB", path: path) }
         let object: [String: Any]
@@ -31,7 +31,7 @@ public enum HFConfig {
                 switch error.code {
                 case .missingField: .missingKey
                 case .wrongType, .inconsistent: .malformedHeader
-                case .unsupported: .unsupportedDType
+                case .unsupported: .unsupportedFeature
                 }
             throw FormatError(code, error.message, path: path)
         }

@@ -63,7 +63,7 @@ public struct PEFTAdapter: Sendable {
 
     /// Reads and checks the adapter at `path`.
     ///
-    /// - Throws: ``FormatError``: `.unsupportedDType` (not PREFIX_TUNING), `.inconsistent` for a
+    /// - Throws: ``FormatError``: `.unsupportedFeature` (not PREFIX_TUNING), `.inconsistent` for a
     ///   `num_transformer_submodules` other than 1 or 2,
     ///   `.pickleRefused` (what ``TorchCheckpoint`` refuses in `adapter_model.bin`), `.missingKey`, `.inconsistent` (the
     ///   tensor's shape disagrees with the config, naming the field), and the errors of reading
@@ -141,7 +141,7 @@ public struct PEFTAdapter: Sendable {
 
     /// Reads and checks the fields of an `adapter_config.json` (at `configPath`, named in errors).
     ///
-    /// - Throws: ``FormatError``: `.malformedJSON`, `.unsupportedDType` (not PREFIX_TUNING),
+    /// - Throws: ``FormatError``: `.malformedJSON`, `.unsupportedFeature` (not PREFIX_TUNING),
     ///   `.missingKey` / `.outOfRange` for a dimension, `.inconsistent` for
     ///   `num_transformer_submodules` other than 1 or 2 or a `token_dim` not divisible by the heads.
     public static func parseConfig(_ data: [UInt8], path configPath: String) throws(FormatError) -> Config {
@@ -175,7 +175,7 @@ public struct PEFTAdapter: Sendable {
         func string(_ key: String) -> String? { if case .string(let s)? = fields[key] { s } else { nil } }
         let peftType = string("peft_type") ?? "?"
         guard peftType == "PREFIX_TUNING" else {
-            throw FormatError(.unsupportedDType, "the adapter is \(peftType), not PREFIX_TUNING", path: configPath, member: "peft_type")
+            throw FormatError(.unsupportedFeature, "the adapter is \(peftType), not PREFIX_TUNING", path: configPath, member: "peft_type")
         }
         var submodules = 1
         if case .number(let text)? = fields["num_transformer_submodules"], let n = Int(text) { submodules = n }

@@ -60,7 +60,7 @@ public enum PrefixFile {
     /// Reads every tensor and the metadata of an `.npz` or `.safetensors`; `.npz` arrays may
     /// inflate to `maxBytes` at most.
     ///
-    /// - Throws: ``FormatError`` from the format readers, `.unsupportedDType` for another extension.
+    /// - Throws: ``FormatError`` from the format readers, `.notImportable` for another extension.
     public static func read(path: String, maxBytes: Int = PrefixFile.maxBytes) throws(FormatError) -> Contents {
         let contents = try readContents(path: path, maxBytes: maxBytes)
         if contents.tensors.contains(where: { $0.name.hasPrefix("task_head.") }), contents.metadata["task_type"] == nil {
@@ -109,17 +109,7 @@ public enum PrefixFile {
             }
             return Contents(tensors: tensors, metadata: metadata)
         }
-        throw FormatError(.unsupportedDType, "prefix files are .npz or .safetensors", path: path)
-    }
-
-    /// What a file's tensor names say it holds.
-    public enum Layout: String, Sendable {
-        /// `prefix.layer_NN` tensors.
-        case hidden
-        /// `prefix.layer_NN.key` / `.value` tensors.
-        case kv
-        /// One flat tensor in PEFT's layout.
-        case flatKV = "flat-kv"
+        throw FormatError(.notImportable, "prefix files are .npz or .safetensors", path: path)
     }
 
     /// Builds checkpoint content for a model with `layers` layers, `kvHeads` key/value heads and
