@@ -37,18 +37,23 @@ let package = Package(
             ]
         ),
         .target(name: "PrefixCompute", dependencies: ["PrefixCore", "COpenBLAS"]),
+        // A stored checkpoint as something the engine runs: its base's tensors and its prefix as
+        // compute sources (below the converter, the verifier and the differ).
+        .target(name: "PrefixRuntime", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute"]),
         .target(name: "PrefixFormats", dependencies: ["PrefixCore", "CPosix", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .target(name: "PrefixConvert", dependencies: ["PrefixCore", "PrefixStoreRules", "PrefixStore", "PrefixCompute", "PrefixFormats"]),
+        .target(
+            name: "PrefixConvert",
+            dependencies: ["PrefixCore", "PrefixStoreRules", "PrefixStore", "PrefixCompute", "PrefixRuntime", "PrefixFormats"]),
         .target(name: "PrefixReport"),
         .target(
             name: "PrefixVerify",
-            dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixReport"]),
-        .target(name: "PrefixDiff", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixConvert", "PrefixReport"]),
+            dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixRuntime", "PrefixFormats", "PrefixConvert", "PrefixReport"]),
+        .target(name: "PrefixDiff", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute", "PrefixRuntime", "PrefixReport"]),
         .target(
             name: "PrefixKit",
             dependencies: [
-                "PrefixCore", "PrefixStoreRules", "PrefixStore", "PrefixCompute", "PrefixFormats", "PrefixConvert", "PrefixVerify",
-                "PrefixDiff", "PrefixReport",
+                "PrefixCore", "PrefixStoreRules", "PrefixStore", "PrefixCompute", "PrefixRuntime", "PrefixFormats", "PrefixConvert",
+                "PrefixVerify", "PrefixDiff", "PrefixReport",
             ]),
         .executableTarget(
             name: "PrefixKitCLI",
@@ -68,6 +73,7 @@ let package = Package(
         .testTarget(name: "PrefixStoreRulesTests", dependencies: ["PrefixStoreRules", "TestSupport"]),
         .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
         .testTarget(name: "PrefixComputeTests", dependencies: ["PrefixCompute", "TestSupport"]),
+        .testTarget(name: "PrefixRuntimeTests", dependencies: ["PrefixRuntime", "TestSupport"]),
         .testTarget(name: "PrefixFormatsTests", dependencies: ["PrefixFormats", "TestSupport"]),
         .testTarget(name: "PrefixConvertTests", dependencies: ["PrefixConvert", "TestSupport"], path: "Tests/PrefixConvertTests"),
         .testTarget(name: "PrefixVerifyTests", dependencies: ["PrefixVerify", "TestSupport"]),

@@ -2,6 +2,7 @@ import Foundation
 import PrefixCompute
 public import PrefixCore
 import PrefixFormats
+import PrefixRuntime
 import PrefixStore
 
 /// Exporting a checkpoint as a PEFT adapter.

@@ -2,6 +2,7 @@ import Foundation
 import PrefixCompute
 public import PrefixCore
 public import PrefixFormats
+import PrefixRuntime
 public import PrefixStore
 
 /// What an import source is, detected from its content.

@@ -1,5 +1,5 @@
 import PrefixCompute
-import PrefixConvert
+import PrefixRuntime
 public import PrefixCore
 public import PrefixStore
 

@@ -5,6 +5,7 @@
 @_exported public import PrefixDiff
 @_exported public import PrefixFormats
 @_exported public import PrefixReport
+@_exported public import PrefixRuntime
 @_exported public import PrefixStore
 @_exported public import PrefixStoreRules
 @_exported public import PrefixVerify

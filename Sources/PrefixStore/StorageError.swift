@@ -125,5 +125,5 @@ public struct StorageError: Error, CustomStringConvertible {
     }
 }
 
-// Sendable: `underlying` only ever holds errors, which are values or immutable in practice.
-extension StorageError: @unchecked Sendable {}
+// Errors are Sendable in Swift 6, and so is an `(any Error)?`: no unchecked conformance needed.
+extension StorageError: Sendable {}

@@ -1,6 +1,7 @@
 import Foundation
 import PrefixCompute
 import PrefixConvert
+import PrefixRuntime
 import PrefixCore
 import PrefixFormats
 public import PrefixStore
