@@ -15,7 +15,7 @@ extension CompositionCheck {
         var outcome = Outcome()
         let config = stack.config
         func refuse(_ message: String) -> Outcome {
-            outcome.checks.append(CheckResult(check: "reference", status: .fail, message: message, evidence: evidence))
+            outcome.checks.append(CheckResult(check: .reference, status: .fail, message: message, evidence: evidence))
             outcome.unexplained = true
             return outcome
         }
@@ -39,26 +39,26 @@ extension CompositionCheck {
         let decoderMask = Array(repeating: Array(repeating: true, count: t), count: input.batch)
         let layerClock = ContinuousClock.now
         var encoderChecked: [Int] = [], encoderUnchecked: [Int] = []
-        var first: (diagnosis: Diagnosis, section: String)?
-        for (section, count) in [("encoder", stack.encoderLayers), ("decoder", config.numLayers)] {
+        var first: (diagnosis: Diagnosis, section: PrefixSection)?
+        for (section, count) in [(PrefixSection.encoder, stack.encoderLayers), (.decoder, config.numLayers)] {
             for l in layers.filter({ $0 < count }) {
-                let inputs = section == "encoder" ? reference.encoderLayerInputs[l] : reference.layerInputs[l]
-                let outputs = section == "encoder" ? reference.encoderLayerOutputs[l] : reference.layerOutputs[l]
+                let inputs = section == .encoder ? reference.encoderLayerInputs[l] : reference.layerInputs[l]
+                let outputs = section == .encoder ? reference.encoderLayerOutputs[l] : reference.layerOutputs[l]
                 guard let rows = inputs, let expected = outputs else {
                     let label = layerLabel(l, layerCount: count)
                     outcome.checks.append(
                         CheckResult(
-                            check: "teacher-forced", layer: l, section: section, status: .skip,
+                            check: .teacherForced, layer: l, section: section, status: .skip,
                             message: "\(section) layer \(l): not checked: the reference has no \(section).\(label).input/.output",
                             evidence: evidence))
-                    if section == "encoder" { encoderUnchecked.append(l) } else { outcome.layersUnchecked.append(l) }
+                    if section == .encoder { encoderUnchecked.append(l) } else { outcome.layersUnchecked.append(l) }
                     continue
                 }
                 let layer = checkSectionLayer(
-                    l, section: section, rows: rows, expected: expected, mask: section == "encoder" ? encoderMask : decoderMask)
+                    l, section: section, rows: rows, expected: expected, mask: section == .encoder ? encoderMask : decoderMask)
                 outcome.checks += layer.checks
-                if layer.checks.contains(where: { $0.check == "teacher-forced" && $0.status != .skip }) {
-                    if section == "encoder" { encoderChecked.append(l) } else { outcome.layersChecked.append(l) }
+                if layer.checks.contains(where: { $0.check == .teacherForced && $0.status != .skip }) {
+                    if section == .encoder { encoderChecked.append(l) } else { outcome.layersChecked.append(l) }
                 }
                 if layer.unexplained { outcome.unexplained = true }
                 if first == nil, let failed = layer.checks.first(where: { $0.status == .fail }) {
@@ -77,7 +77,7 @@ extension CompositionCheck {
             let clock = ContinuousClock.now
             let (checks, diagnosis) = checkEncoderDecoderEndToEnd(input, n: n, t: t)
             outcome.checks += checks
-            outcome.endToEndPassed = checks.contains { $0.check == "end-to-end" && $0.status == .pass }
+            outcome.endToEndPassed = checks.contains { $0.check == .endToEnd && $0.status == .pass }
             if outcome.diagnosis == nil || (outcome.diagnosis?.bug == .unknown && diagnosis.map { $0.bug != .unknown } == true) {
                 outcome.diagnosis = diagnosis
             }
@@ -94,10 +94,10 @@ extension CompositionCheck {
     private var storedCount: Int { stack.prefix.storedLayers ?? stack.config.numLayers }
 
     /// One block of one stack, teacher-forced on the reference's rows.
-    func checkSectionLayer(_ l: Int, section: String, rows: Tensor, expected: Tensor, mask: [[Bool]]) -> LayerOutcome {
+    func checkSectionLayer(_ l: Int, section: PrefixSection, rows: Tensor, expected: Tensor, mask: [[Bool]]) -> LayerOutcome {
         var result = LayerOutcome()
         let d = stack.config.hiddenSize, batch = mask.count, n = mask.first?.count ?? 0
-        let isEncoder = section == "encoder"
+        let isEncoder = section == .encoder
         let prefix: LayerPrefix?
         do {
             if isEncoder {
@@ -108,7 +108,7 @@ extension CompositionCheck {
         } catch {
             result.checks.append(
                 CheckResult(
-                    check: "teacher-forced", layer: l, section: section, status: .fail,
+                    check: .teacherForced, layer: l, section: section, status: .fail,
                     message: "\(section) layer \(l): cannot read the prefix: \(error)", evidence: evidence))
             return result
         }
@@ -118,7 +118,7 @@ extension CompositionCheck {
         else {
             result.checks.append(
                 CheckResult(
-                    check: "teacher-forced", layer: l, section: section, status: .fail,
+                    check: .teacherForced, layer: l, section: section, status: .fail,
                     message:
                         "\(section) layer \(l): reference tensors are \(rows.shape) in, \(expected.shape) out; the checkpoint implies [\(batch), \(pn + n), \(d)] and [\(batch), \(n), \(d)]",
                     rowsIn: rows.shape.rank == 3 ? rows.shape[1] : nil, expectedRowsIn: pn + n,
@@ -135,7 +135,7 @@ extension CompositionCheck {
                 let pass = rel <= tolerances.perLayer
                 result.checks.append(
                     CheckResult(
-                        check: "prefix-rows", layer: l, section: section, status: pass ? .pass : .fail,
+                        check: .prefixRows, layer: l, section: section, status: pass ? .pass : .fail,
                         message: "\(section) layer \(l): the reference's prefix rows are\(pass ? "" : " not") P^\(l)", maxAbsError: abs,
                         relativeError: rel, tolerance: tolerances.perLayer, rowsIn: pn + n, expectedRowsIn: pn + n, evidence: evidence))
             }
@@ -147,7 +147,7 @@ extension CompositionCheck {
             guard let encoded = reference.encoderFinal else {
                 result.checks.append(
                     CheckResult(
-                        check: "teacher-forced", layer: l, section: section, status: .skip,
+                        check: .teacherForced, layer: l, section: section, status: .skip,
                         message: "decoder layer \(l): not checked: the reference has no encoder.final for its cross-attention",
                         evidence: evidence))
                 return result
@@ -167,7 +167,7 @@ extension CompositionCheck {
             guard let (abs, rel) = ErrorMetric.compare(ours, expected, include: real) else { return result }
             let pass = rel <= tolerances.perLayer
             var check = CheckResult(
-                check: "teacher-forced", layer: l, section: section, status: pass ? .pass : .fail,
+                check: .teacherForced, layer: l, section: section, status: pass ? .pass : .fail,
                 message: "\(section) layer \(l): \(describe(l, isEncoder: isEncoder, prefix: prefix, context: context))",
                 maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer, rowsIn: pn + n, expectedRowsIn: pn + n, rowsOut: n,
                 expectedRowsOut: n, evidence: evidence)
@@ -209,7 +209,7 @@ extension CompositionCheck {
         } catch {
             result.checks.append(
                 CheckResult(
-                    check: "teacher-forced", layer: l, section: section, status: .fail, message: "\(section) layer \(l): \(error)",
+                    check: .teacherForced, layer: l, section: section, status: .fail, message: "\(section) layer \(l): \(error)",
                     evidence: evidence))
         }
         return result
@@ -238,14 +238,14 @@ extension CompositionCheck {
     func checkEncoderDecoderEndToEnd(_ input: ForwardInput, n: Int, t: Int) -> ([CheckResult], Diagnosis?) {
         var checks: [CheckResult] = []
         guard let final = reference.final else {
-            return ([CheckResult(check: "end-to-end", status: .skip, message: "the reference has no 'final'", evidence: evidence)], nil)
+            return ([CheckResult(check: .endToEnd, status: .skip, message: "the reference has no 'final'", evidence: evidence)], nil)
         }
         let d = stack.config.hiddenSize, batch = input.batch
         guard final.shape.dimensions == [batch, t, d] else {
             return (
                 [
                     CheckResult(
-                        check: "end-to-end", status: .fail,
+                        check: .endToEnd, status: .fail,
                         message: "the reference's final is \(final.shape), expected the decoder's [\(batch), \(t), \(d)]",
                         evidence: evidence)
                 ], nil
@@ -266,7 +266,7 @@ extension CompositionCheck {
                 let e = ErrorMetric.compare(ourEncoded, encoded, include: real)
                 checks.append(
                     CheckResult(
-                        check: "end-to-end", section: "encoder", status: (e?.relative ?? .infinity) <= tolerances.endToEnd ? .pass : .fail,
+                        check: .endToEnd, section: .encoder, status: (e?.relative ?? .infinity) <= tolerances.endToEnd ? .pass : .fail,
                         message: "inputs -> encoder output over \(stack.encoderLayers) layers, real rows", maxAbsError: e?.maxAbs,
                         relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n, evidence: evidence))
             }
@@ -274,19 +274,19 @@ extension CompositionCheck {
             let pass = (e?.relative ?? .infinity) <= tolerances.endToEnd
             checks.append(
                 CheckResult(
-                    check: "end-to-end", section: "decoder", status: pass ? .pass : .fail,
+                    check: .endToEnd, section: .decoder, status: pass ? .pass : .fail,
                     message: "inputs and decoder ids -> decoder final over \(stack.config.numLayers) layers", maxAbsError: e?.maxAbs,
                     relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: t, expectedRowsOut: t, evidence: evidence))
             if let logits = reference.logits {
                 if let ourLogits = ours.logits, let le = ErrorMetric.compare(ourLogits, logits, include: all) {
                     checks.append(
                         CheckResult(
-                            check: "logits", status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: "LM head output",
+                            check: .logits, status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: "LM head output",
                             maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd, evidence: evidence))
                 } else {
                     checks.append(
                         CheckResult(
-                            check: "logits", status: .fail,
+                            check: .logits, status: .fail,
                             message: ours.logits.map { "the reference's logits are \(logits.shape), this model gives \($0.shape)" }
                                 ?? "the reference has logits but nothing here computes them", evidence: evidence))
                 }
@@ -312,7 +312,7 @@ extension CompositionCheck {
             }
             return (checks, diagnose(fits, layer: nil, check: failed))
         } catch {
-            checks.append(CheckResult(check: "end-to-end", status: .fail, message: "\(error)", evidence: evidence))
+            checks.append(CheckResult(check: .endToEnd, status: .fail, message: "\(error)", evidence: evidence))
             return (checks, nil)
         }
     }

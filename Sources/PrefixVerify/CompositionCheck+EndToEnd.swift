@@ -10,7 +10,7 @@ extension CompositionCheck {
     func checkEndToEnd(_ input: ForwardInput, n: Int) -> ([CheckResult], Diagnosis?) {
         var checks: [CheckResult] = []
         guard let final = reference.final else {
-            return ([CheckResult(check: "end-to-end", status: .skip, message: "the reference has no 'final'", evidence: evidence)], nil)
+            return ([CheckResult(check: .endToEnd, status: .skip, message: "the reference has no 'final'", evidence: evidence)], nil)
         }
         let mask = input.mask
         let real = { (b: Int, r: Int) in mask[b][r] }
@@ -23,7 +23,7 @@ extension CompositionCheck {
             return (
                 [
                     CheckResult(
-                        check: "end-to-end", status: .fail,
+                        check: .endToEnd, status: .fail,
                         message: "the reference's final is \(final.shape), expected [\(mask.count), \(n), \(stack.config.hiddenSize)]",
                         evidence: evidence)
                 ], nil
@@ -35,7 +35,7 @@ extension CompositionCheck {
             let pass = (e?.relative ?? .infinity) <= tolerances.endToEnd
             checks.append(
                 CheckResult(
-                    check: "end-to-end", status: pass ? .pass : .fail, message: "inputs -> final over \(stack.config.numLayers) layers",
+                    check: .endToEnd, status: pass ? .pass : .fail, message: "inputs -> final over \(stack.config.numLayers) layers",
                     maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n,
                     evidence: evidence))
             if let logits = reference.logits {
@@ -46,12 +46,12 @@ extension CompositionCheck {
                 {
                     checks.append(
                         CheckResult(
-                            check: "logits", status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: what,
+                            check: .logits, status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: what,
                             maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd, evidence: evidence))
                 } else {
                     checks.append(
                         CheckResult(
-                            check: "logits", status: .fail,
+                            check: .logits, status: .fail,
                             message: ours.logits.map {
                                 "the reference's logits are \(logits.shape), this checkpoint's head gives \($0.shape)"
                             }
@@ -63,13 +63,13 @@ extension CompositionCheck {
                 if let ourPooled = ours.pooled, let pe = ErrorMetric.comparePerSequence(ourPooled, pooled) {
                     checks.append(
                         CheckResult(
-                            check: "pooler", status: pe.relative <= tolerances.endToEnd ? .pass : .fail,
+                            check: .pooler, status: pe.relative <= tolerances.endToEnd ? .pass : .fail,
                             message: "pooler output tanh(dense(row 0))", maxAbsError: pe.maxAbs, relativeError: pe.relative,
                             tolerance: tolerances.endToEnd, evidence: evidence))
                 } else {
                     checks.append(
                         CheckResult(
-                            check: "pooler", status: .fail,
+                            check: .pooler, status: .fail,
                             message: ours.pooled == nil
                                 ? "the reference has a pooler output but this base has no pooler"
                                 : "the reference's pooler output is \(pooled.shape), expected [\(mask.count), \(stack.config.hiddenSize)]",
@@ -154,7 +154,7 @@ extension CompositionCheck {
             }
             return (checks, diagnose(fits, layer: nil, check: check))
         } catch {
-            checks.append(CheckResult(check: "end-to-end", status: .fail, message: "\(error)", evidence: evidence))
+            checks.append(CheckResult(check: .endToEnd, status: .fail, message: "\(error)", evidence: evidence))
             return (checks, nil)
         }
     }

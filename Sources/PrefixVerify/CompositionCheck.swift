@@ -60,7 +60,7 @@ struct CompositionCheck {
         guard let n = inputLength, let input = try? forwardInput() else {
             outcome.checks.append(
                 CheckResult(
-                    check: "reference", status: .fail,
+                    check: .reference, status: .fail,
                     message: "the reference has no usable inputs (input_ids or inputs_embeds of the right shape)", evidence: evidence))
             outcome.unexplained = true
             return outcome
@@ -68,7 +68,7 @@ struct CompositionCheck {
         if reference.layerCount > config.numLayers {
             outcome.checks.append(
                 CheckResult(
-                    check: "reference", status: .fail,
+                    check: .reference, status: .fail,
                     message: "the reference has \(reference.layerCount) layers, the checkpoint \(config.numLayers)", evidence: evidence))
             outcome.unexplained = true
             return outcome
@@ -101,7 +101,7 @@ struct CompositionCheck {
                     ].compactMap { $0 }
                     outcome.checks.append(
                         CheckResult(
-                            check: "teacher-forced", layer: l, status: .skip,
+                            check: .teacherForced, layer: l, status: .skip,
                             message: "layer \(l): not checked: the reference has no \(missing.joined(separator: " or "))",
                             evidence: evidence))
                     outcome.layersUnchecked.append(l)
@@ -109,7 +109,7 @@ struct CompositionCheck {
                 continue
             }
             outcome.checks += layer.checks
-            if layer.checks.contains(where: { $0.check == "teacher-forced" && $0.status != .skip }) { outcome.layersChecked.append(l) }
+            if layer.checks.contains(where: { $0.check == .teacherForced && $0.status != .skip }) { outcome.layersChecked.append(l) }
             if layer.unexplained { outcome.unexplained = true }
             if outcome.diagnosis == nil, let failed = layer.checks.first(where: { $0.status == .fail }) {
                 outcome.diagnosis = diagnose(layer.fits, layer: l, check: failed)
@@ -124,7 +124,7 @@ struct CompositionCheck {
         if endToEnd, !outcome.unexplained {
             let (checks, diagnosis) = checkEndToEnd(input, n: n)
             outcome.checks += checks
-            outcome.endToEndPassed = checks.contains { $0.check == "end-to-end" && $0.status == .pass }
+            outcome.endToEndPassed = checks.contains { $0.check == .endToEnd && $0.status == .pass }
             // A per-layer failure no known bug explains may still be explained by the inputs
             // themselves (other base weights, inputs at other positions).
             if outcome.diagnosis == nil || (outcome.diagnosis?.bug == .unknown && diagnosis.map { $0.bug != .unknown } == true) {
@@ -201,7 +201,7 @@ struct CompositionCheck {
         guard input.shape[0] == batch, output.shape[0] == batch, input.shape[2] == d, output.shape[2] == d else {
             result.checks.append(
                 CheckResult(
-                    check: "teacher-forced", layer: l, status: .fail,
+                    check: .teacherForced, layer: l, status: .fail,
                     message:
                         "layer \(l): reference tensors are \(input.shape) in, \(output.shape) out; the checkpoint implies [\(batch), \(expectedIn), \(d)] and [\(batch), \(n), \(d)]",
                     evidence: evidence))
@@ -214,7 +214,7 @@ struct CompositionCheck {
             if form == .hidden, inRows >= expectedIn, (inRows - n) % pn == 0, outRows == inRows {
                 result.checks.append(
                     CheckResult(
-                        check: "teacher-forced", layer: l, status: .fail,
+                        check: .teacherForced, layer: l, status: .fail,
                         message: "layer \(l): reference has \(outRows) rows, expected \(n): \(BugClass.keptPrefixPositions.explanation)",
                         rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n,
                         fix: BugClass.keptPrefixPositions.fix, evidence: evidence))
@@ -222,7 +222,7 @@ struct CompositionCheck {
             } else {
                 result.checks.append(
                     CheckResult(
-                        check: "teacher-forced", layer: l, status: .fail,
+                        check: .teacherForced, layer: l, status: .fail,
                         message:
                             "layer \(l): reference has \(inRows) rows in and \(outRows) out; expected \(expectedIn) and \(n), which no known bug explains",
                         rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence))
@@ -235,7 +235,7 @@ struct CompositionCheck {
         do { prefix = try stack.prefix.layer(l) } catch {
             result.checks.append(
                 CheckResult(
-                    check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): cannot read the prefix: \(error)",
+                    check: .teacherForced, layer: l, status: .fail, message: "layer \(l): cannot read the prefix: \(error)",
                     evidence: evidence))
             return result
         }
@@ -249,7 +249,7 @@ struct CompositionCheck {
             } else if inRows == n {
                 result.checks.append(
                     CheckResult(
-                        check: "prefix-rows", layer: l, status: .fail,
+                        check: .prefixRows, layer: l, status: .fail,
                         message:
                             "layer \(l): reference has \(n) rows in, expected \(pn + n): \(ignoredBug.explanation)",
                         rowsIn: inRows, expectedRowsIn: pn + n, fix: ignoredBug.fix, evidence: evidence))
@@ -257,7 +257,7 @@ struct CompositionCheck {
             } else {
                 result.checks.append(
                     CheckResult(
-                        check: "prefix-rows", layer: l, status: .fail,
+                        check: .prefixRows, layer: l, status: .fail,
                         message: "layer \(l): reference has \(inRows) rows in, expected \(pn + n), which no known bug explains",
                         rowsIn: inRows, expectedRowsIn: pn + n, evidence: evidence))
                 result.unexplained = true
@@ -272,7 +272,7 @@ struct CompositionCheck {
             if let (abs, rel) = ErrorMetric.compare(prefixRows, broadcast, include: { _, _ in true }) {
                 let pass = rel <= tolerances.perLayer
                 var check = CheckResult(
-                    check: "prefix-rows", layer: l, status: pass ? .pass : .fail,
+                    check: .prefixRows, layer: l, status: pass ? .pass : .fail,
                     message: pass
                         ? "layer \(l): the reference's prefix rows are P^\(l)" : "layer \(l): the reference's prefix rows are not P^\(l)",
                     maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer, rowsIn: inRows, expectedRowsIn: expectedIn,
@@ -314,7 +314,7 @@ struct CompositionCheck {
             guard let (abs, rel) = ErrorMetric.compare(ours, output, include: real) else { return result }
             let pass = rel <= tolerances.perLayer
             var check = CheckResult(
-                check: "teacher-forced", layer: l, status: pass ? .pass : .fail,
+                check: .teacherForced, layer: l, status: pass ? .pass : .fail,
                 message: "layer \(l): \(inRows) rows in -> \(form == .hidden ? "\(inRows) out -> kept last \(n)" : "\(n) out")",
                 maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer,
                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence)
@@ -330,7 +330,7 @@ struct CompositionCheck {
             result.checks.append(check)
         } catch {
             result.checks.append(
-                CheckResult(check: "teacher-forced", layer: l, status: .fail, message: "layer \(l): \(error)", evidence: evidence))
+                CheckResult(check: .teacherForced, layer: l, status: .fail, message: "layer \(l): \(error)", evidence: evidence))
         }
         return result
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PrefixCore
 import PrefixReport
 
 /// A self-contained HTML page (no scripts, no external files): the verdicts and the evidence
@@ -63,7 +64,7 @@ public enum HTMLReport {
         }
         if evidence.kind == .independentReference || evidence.kind == .sameEngine {
             text +=
-                "; recomputed in \(checkpoint.computeDType), tolerances \(checkpoint.tolerances.perLayer) per layer, \(checkpoint.tolerances.endToEnd) end to end"
+                "; recomputed in \(checkpoint.computeDType.rawValue), tolerances \(checkpoint.tolerances.perLayer) per layer, \(checkpoint.tolerances.endToEnd) end to end"
             if !evidence.layersUnchecked.isEmpty {
                 text += "; layer(s) \(evidence.layersUnchecked.map(String.init).joined(separator: ", ")) not covered per layer"
             }
@@ -75,7 +76,7 @@ public enum HTMLReport {
     static func table(_ checks: [CheckResult]) -> String {
         let e = Markup.escape
         let rows = checks.map { c in
-            "<tr><td>\(e(c.check))</td><td>\(c.section.map { $0 + " " } ?? "")\(c.layer.map(String.init) ?? "")</td><td class=\(c.status.rawValue)>\(c.status.rawValue)</td>"
+            "<tr><td>\(e(c.check.rawValue))</td><td>\(c.section.map { $0.rawValue + " " } ?? "")\(c.layer.map(String.init) ?? "")</td><td class=\(c.status.rawValue)>\(c.status.rawValue)</td>"
                 + "<td>\(c.rowsIn.map(String.init) ?? "")\(c.rowsOut.map { " -> \($0)" } ?? "")</td>"
                 + "<td>\(c.maxAbsError.map { String(format: "%.2e", $0) } ?? "")</td><td>\(c.relativeError.map { String(format: "%.2e", $0) } ?? "")</td>"
                 + "<td>\(c.tolerance.map { String(format: "%.0e", $0) } ?? "")</td><td class=text>\(e(c.message))\(c.fix.map { "<br><i>fix: \(e($0))</i>" } ?? "")</td></tr>"
@@ -105,22 +106,22 @@ public enum HTMLReport {
     /// as their own symbol, layers no check measured marked with why, tolerances dashed, checks
     /// over their tolerance ringed in red.
     static func chart(_ checkpoint: CheckpointVerification) -> String {
-        let measured = checkpoint.checks.filter { $0.relativeError != nil && $0.check != "verdict" }
+        let measured = checkpoint.checks.filter { $0.relativeError != nil && $0.check != .verdict }
         let encoder = checkpoint.encoderLayerCount ?? 0
         let decoder = checkpoint.layerCount ?? ((measured.compactMap(\.layer).max() ?? -1) + 1)
         guard decoder > 0 || !measured.isEmpty else { return "" }
         func x(_ check: CheckResult) -> Double {
             guard let layer = check.layer else { return Double(encoder + decoder) }
-            return Double(check.section == "encoder" ? layer : encoder + layer)
+            return Double(check.section == .encoder ? layer : encoder + layer)
         }
         var ticks = (0..<encoder).map { (x: Double($0), label: "e\($0)") }
         ticks += (0..<decoder).map { (x: Double(encoder + $0), label: encoder > 0 ? "d\($0)" : "\($0)") }
         ticks.append((x: Double(encoder + decoder), label: "end"))
         let palette = ["#0969da", "#8250df", "#1a7f37", "#bf8700", "#57606a", "#e16f24", "#116329"]
-        let kinds = measured.map(\.check).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let kinds = measured.map(\.check).reduce(into: [CheckKind]()) { if !$0.contains($1) { $0.append($1) } }
         var series = kinds.enumerated().map { i, kind in
             SVGChart.Series(
-                name: kind, color: palette[i % palette.count],
+                name: kind.rawValue, color: palette[i % palette.count],
                 points: measured.filter { $0.check == kind }.map { (x: x($0), y: $0.relativeError) }.sorted { $0.x < $1.x },
                 joined: measured.contains { $0.check == kind && $0.layer != nil })
         }

@@ -11,17 +11,17 @@ public enum JUnitReport {
         switch checkpoint.verdict {
         case .pass:
             return CheckResult(
-                check: "verdict", status: .pass,
+                check: .verdict, status: .pass,
                 message: "PASS: checked against \(checkpoint.evidence.source)\(checkpoint.evidence.tool.map { " (\($0))" } ?? "")",
                 evidence: checkpoint.evidence.kind)
         case .unverified:
             let message = "UNVERIFIED: \(checkpoint.unverifiedReason ?? "no independent evidence")"
             return CheckResult(
-                check: "verdict", status: requireReference ? .fail : .skip, message: message,
+                check: .verdict, status: requireReference ? .fail : .skip, message: message,
                 fix: checkpoint.fix, evidence: checkpoint.evidence.kind)
         case .fail:
             return CheckResult(
-                check: "verdict", status: .fail, message: "FAIL: \(checkpoint.diagnosis?.summary ?? "a check failed")",
+                check: .verdict, status: .fail, message: "FAIL: \(checkpoint.diagnosis?.summary ?? "a check failed")",
                 fix: checkpoint.fix, evidence: checkpoint.evidence.kind)
         }
     }
@@ -86,7 +86,7 @@ public enum JUnitReport {
     static func uniqueNames(_ checks: [CheckResult]) -> [String] {
         var seen: [String: Int] = [:]
         return checks.map { check in
-            let base = check.check + (check.subject.map { "[\($0)]" } ?? "") + (check.place.map { " \($0)" } ?? "")
+            let base = check.check.rawValue + (check.subject.map { "[\($0)]" } ?? "") + (check.place.map { " \($0)" } ?? "")
             seen[base, default: 0] += 1
             return seen[base] == 1 ? base : "\(base) #\(seen[base] ?? 0)"
         }

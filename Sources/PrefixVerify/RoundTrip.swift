@@ -1,9 +1,9 @@
 import Foundation
 import PrefixCompute
 import PrefixConvert
-import PrefixRuntime
 import PrefixCore
 import PrefixFormats
+import PrefixRuntime
 import PrefixStore
 
 /// Export and re-read, in a temporary directory, with the same readers `import` uses:
@@ -39,7 +39,7 @@ enum RoundTrip {
                     checks.append(
                         stamped(
                             CheckResult(
-                                check: "round-trip", status: .skip, message: "npz: NumPy cannot hold this checkpoint's dtype",
+                                check: .roundTrip, status: .skip, message: "npz: NumPy cannot hold this checkpoint's dtype",
                                 evidence: .roundTrip)))
                     continue
                 }
@@ -55,7 +55,7 @@ enum RoundTrip {
                         checks.append(
                             stamped(
                                 CheckResult(
-                                    check: "round-trip", status: .skip,
+                                    check: .roundTrip, status: .skip,
                                     message: "peft: not exportable: \((error as? StorageError)?.message ?? "\(error)")",
                                     evidence: .roundTrip)))
                         continue
@@ -104,14 +104,14 @@ enum RoundTrip {
                 checks.append(
                     stamped(
                         CheckResult(
-                            check: "round-trip", status: identical && same ? .pass : .fail,
+                            check: .roundTrip, status: identical && same ? .pass : .fail,
                             message:
                                 "\(format.rawValue): \(identical ? "bit-identical to \(what)" : "tensors differ from \(what)"); compositions \(same ? "identical" : "differ")",
                             fix: identical && same ? nil : "report this: a lossless export path changed the tensors", evidence: .roundTrip))
                 )
             }
         } catch {
-            checks.append(CheckResult(check: "round-trip", status: .fail, message: "\(error)", evidence: .roundTrip))
+            checks.append(CheckResult(check: .roundTrip, status: .fail, message: "\(error)", evidence: .roundTrip))
         }
         return checks
     }
@@ -143,14 +143,14 @@ enum RoundTrip {
             let same = differing.isEmpty && directory.tensors.count == stored.count && directory.config == base.config
             return [
                 CheckResult(
-                    check: "round-trip", status: same ? .pass : .fail,
+                    check: .roundTrip, status: same ? .pass : .fail,
                     message: same
                         ? "hf: base \(base.shortReference) exported and read back, \(stored.count) tensors bit-identical"
                         : "hf: \(differing.count) tensor(s) differ after the round trip (\(differing.prefix(3).joined(separator: ", ")))",
                     evidence: .roundTrip)
             ]
         } catch {
-            return [CheckResult(check: "round-trip", status: .fail, message: "hf: \(error)", evidence: .roundTrip)]
+            return [CheckResult(check: .roundTrip, status: .fail, message: "hf: \(error)", evidence: .roundTrip)]
         }
     }
 }

@@ -44,13 +44,13 @@ enum SelfConsistency {
             let e = ErrorMetric.compare(f32.final, f64.final, include: real)
             return [
                 CheckResult(
-                    check: "self-consistency", status: (e?.relative ?? .infinity) <= 1e-4 ? .pass : .fail,
+                    check: .selfConsistency, status: (e?.relative ?? .infinity) <= 1e-4 ? .pass : .fail,
                     message:
                         "f32 vs f64, end to end, on a deterministic probe (PrefixKit against itself: not evidence of a correct composition)",
                     maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: 1e-4, evidence: .selfConsistency)
             ]
         } catch {
-            return [CheckResult(check: "self-consistency", status: .fail, message: "\(error)", evidence: .selfConsistency)]
+            return [CheckResult(check: .selfConsistency, status: .fail, message: "\(error)", evidence: .selfConsistency)]
         }
     }
 }

@@ -23,10 +23,11 @@ enum Structure {
             if info.crossLayers > 0, info.crossLayers != config.numLayers {
                 problems.append("the cross section has \(info.crossLayers) layers, the base's decoder \(config.numLayers)")
             }
-            for (section, layers) in [("encoder", info.encoderLayers), ("cross", info.crossLayers), ("decoder", info.numLayers)] {
-                let count = entries.filter { ($0.section?.rawValue ?? "decoder") == section }.count
-                if count != layers * (section == "cross" ? 2 : perLayer) {
-                    problems.append("\(count) \(section == "decoder" ? "" : section + "-section ")prefix tensors for \(layers) layers")
+            for (section, layers) in [(PrefixSection.encoder, info.encoderLayers), (.cross, info.crossLayers), (.decoder, info.numLayers)] {
+                let count = entries.filter { ($0.section ?? .decoder) == section }.count
+                if count != layers * (section == .cross ? 2 : perLayer) {
+                    problems.append(
+                        "\(count) \(section == .decoder ? "" : section.rawValue + "-section ")prefix tensors for \(layers) layers")
                 }
             }
             for entry in entries {
@@ -51,7 +52,7 @@ enum Structure {
         }
         return [
             CheckResult(
-                check: "structure", status: problems.isEmpty ? .pass : .fail,
+                check: .structure, status: problems.isEmpty ? .pass : .fail,
                 message: problems.isEmpty ? "layer count, shapes, dtypes, Pn and base fingerprint OK" : problems.joined(separator: "; "),
                 fix: problems.isEmpty ? nil : "re-import the checkpoint on the base it was trained with", evidence: .structure)
         ]

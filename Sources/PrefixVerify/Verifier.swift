@@ -1,9 +1,9 @@
 import Foundation
 import PrefixCompute
 import PrefixConvert
-import PrefixRuntime
 import PrefixCore
 import PrefixFormats
+import PrefixRuntime
 public import PrefixStore
 
 /// Options of a verification.
@@ -23,7 +23,7 @@ public struct VerifyOptions: Sendable {
     public var tolerances: Tolerances?
     /// The precision PrefixKit recomputes in (`f32` or `f64`); by default f64 when the
     /// reference was computed in f64 (or there is none), else f32.
-    public var computeDType: String?
+    public var computeDType: ComputeDType?
     /// Independent per-layer checks run this many at once.
     public var jobs = 1
     /// This job's share of checkpoints (or of layers, with one checkpoint): `(index, count)`.
@@ -143,12 +143,12 @@ public enum Verifier {
         let blobs = check.findings.filter { ["blob", "structure", "digest"].contains($0.check) && $0.severity == "error" }
         var results = [
             CheckResult(
-                check: "catalog", status: catalog.isEmpty ? .pass : .fail,
+                check: .catalog, status: catalog.isEmpty ? .pass : .fail,
                 message: catalog.isEmpty
                     ? "SQLite integrity, foreign keys and schema version OK" : catalog.map(describe).joined(separator: "; "),
                 fix: catalog.isEmpty ? nil : "restore the store from a backup; `prefixkit check` lists every finding", evidence: .integrity),
             CheckResult(
-                check: "blobs", status: blobs.isEmpty ? .pass : .fail,
+                check: .blobs, status: blobs.isEmpty ? .pass : .fail,
                 message: blobs.isEmpty
                     ? (quick
                         ? "\(check.blobs) blob(s): sizes and structure OK (digests sampled)"
@@ -168,7 +168,7 @@ public enum Verifier {
             }
             results.append(
                 CheckResult(
-                    check: "blobs", status: problems.isEmpty ? .pass : .fail,
+                    check: .blobs, status: problems.isEmpty ? .pass : .fail,
                     message: problems.isEmpty ? "sampled digests of \(sampled) layer(s) OK" : problems.joined(separator: "; "),
                     evidence: .integrity))
         }
@@ -204,8 +204,9 @@ public enum Verifier {
         let tool = reference?.metaString("tool")
         let kind: EvidenceKind =
             reference == nil ? .selfConsistency : (CompositionEvidence.isPrefixKit(tool) ? .sameEngine : .independentReference)
-        let candidateDType = reference?.metaString("compute_dtype") ?? (reference == nil ? "f64" : "f32")
-        let computeDType = options.computeDType ?? (candidateDType == "f64" ? "f64" : "f32")
+        let candidateDType = reference == nil ? DType.f64 : Tolerances.referenceDType(reference?.metaString("compute_dtype"))
+        // Recomputed in f64 for an f64 reference (or none), else in f32.
+        let computeDType = options.computeDType ?? (candidateDType == .f64 ? .f64 : .f32)
         // A reference whose rotary angles (HF transformers, every dtype) or attention softmax
         // (BLOOM, MPT) were computed in f32 is only as exact as f32: hold it to the f32 row.
         let ropeInF32 =
@@ -216,7 +217,7 @@ public enum Verifier {
             || reference?.metaString("norm_dtype") == "f32"
         let tolerances =
             options.tolerances
-            ?? .for(computeDType: (candidateDType == "f64" && computeDType == "f32") || ropeInF32 ? "f32" : candidateDType)
+            ?? .for((candidateDType == .f64 && computeDType == .f32) || ropeInF32 ? .f32 : candidateDType)
         var result = CheckpointVerification(
             checkpoint: info.reference, reference: source == "none" ? "none" : source.replacingOccurrences(of: "reference ", with: ""),
             computeDType: computeDType, tolerances: tolerances, checks: checks, diagnosis: nil, unexplainedReference: false,
@@ -236,7 +237,7 @@ public enum Verifier {
         let layers = Array(0..<info.numLayers).filter { layer in layerShard.map { layer % $0.count == $0.index } ?? true }
         if let reference {
             var composition = CompositionCheck(
-                stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == "f64",
+                stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == .f64,
                 layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true)
             composition.evidence = kind
             composition.alternativeBases = { otherBases(store, info) }

@@ -1,4 +1,4 @@
-import PrefixCore
+public import PrefixCore
 public import PrefixStore
 
 /// semantics' tolerances on `e = max|A-R| / max(max|R|, 1e-30)`, by the dtype the candidate was
@@ -15,16 +15,38 @@ public struct Tolerances: Sendable, Codable, Hashable {
         self.endToEnd = endToEnd
     }
 
-    /// The documented defaults: f64 1e-12 / 1e-10, f32 1e-5 / 1e-4, f16 5e-3 / 2e-2,
-    /// bf16 3e-2 / 1e-1 (anything else: the f32 row).
-    public static func `for`(computeDType: String) -> Tolerances {
-        switch computeDType {
-        case "f64", "float64": Tolerances(perLayer: 1e-12, endToEnd: 1e-10)
-        case "f16", "float16": Tolerances(perLayer: 5e-3, endToEnd: 2e-2)
-        case "bf16", "bfloat16": Tolerances(perLayer: 3e-2, endToEnd: 1e-1)
+    /// The documented defaults for a reference computed in `dtype`: f64 1e-12 / 1e-10, f32
+    /// 1e-5 / 1e-4, f16 5e-3 / 2e-2, bf16 3e-2 / 1e-1 (anything else: the f32 row).
+    public static func `for`(_ dtype: DType) -> Tolerances {
+        switch dtype {
+        case .f64: Tolerances(perLayer: 1e-12, endToEnd: 1e-10)
+        case .f16: Tolerances(perLayer: 5e-3, endToEnd: 2e-2)
+        case .bf16: Tolerances(perLayer: 3e-2, endToEnd: 1e-1)
         default: Tolerances(perLayer: 1e-5, endToEnd: 1e-4)
         }
     }
+
+    /// The dtype a reference's `meta.compute_dtype` names (`f64`/`float64`, `f16`/`float16`,
+    /// `bf16`/`bfloat16`; anything else, or nothing, is taken as f32).
+    public static func referenceDType(_ name: String?) -> DType {
+        switch name {
+        case "f64", "float64": .f64
+        case "f16", "float16": .f16
+        case "bf16", "bfloat16": .bf16
+        default: .f32
+        }
+    }
+}
+
+/// The precision PrefixKit recomputes a composition in.
+public enum ComputeDType: String, Sendable, Codable, Hashable, CaseIterable, CustomStringConvertible {
+    case f32, f64
+
+    /// `f32` or `f64`, wherever it is printed.
+    public var description: String { rawValue }
+
+    /// The tensor dtype of that precision.
+    public var dtype: DType { self == .f64 ? .f64 : .f32 }
 }
 
 /// A known way of getting prefix-tuning wrong, which the verifier can name.
@@ -181,15 +203,45 @@ public struct CompositionEvidence: Sendable, Codable, Hashable {
     }
 }
 
+/// What a check examined: the `check` field of every report, spelled as the reports spell it.
+public enum CheckKind: String, Sendable, Codable, Hashable, CaseIterable, CustomStringConvertible {
+    /// SQLite integrity, foreign keys and schema version.
+    case catalog
+    /// Every blob's digests (or sizes and structure, `--quick`).
+    case blobs
+    /// Layer count, shapes, dtypes, `Pn` and the base's fingerprint.
+    case structure
+    /// Whether the reference itself can be used (its inputs, its layer count).
+    case reference
+    /// A checkpoint's verdict, as one check (JUnit and HTML).
+    case verdict
+    /// The LM or task head's output, real rows.
+    case logits
+    /// An encoder's pooler output.
+    case pooler
+    /// From the inputs to the final hidden state.
+    case endToEnd = "end-to-end"
+    /// The reference's prefix rows against the checkpoint's `P^l`.
+    case prefixRows = "prefix-rows"
+    /// The prefix exported to a format and read back.
+    case roundTrip = "round-trip"
+    /// f32 against f64 on a deterministic probe (no reference).
+    case selfConsistency = "self-consistency"
+    /// One block on the reference's own input rows, with the checkpoint's prefix.
+    case teacherForced = "teacher-forced"
+
+    /// The name reports use (`teacher-forced`), wherever the kind is printed.
+    public var description: String { rawValue }
+}
+
 /// One check's result (a check per layer for per-layer checks).
 public struct CheckResult: Sendable, Codable, Hashable {
-    /// `catalog`, `blobs`, `structure`, `prefix-rows`, `teacher-forced`, `end-to-end`, `logits`,
-    /// `self-consistency`, `round-trip`.
-    public var check: String
+    /// What was checked.
+    public var check: CheckKind
     /// The layer, for per-layer checks.
     public var layer: Int?
     /// An encoder-decoder's stack the layer belongs to (`encoder`, `decoder`); `nil` for one stack.
-    public var section: String?
+    public var section: PrefixSection?
     /// The verdict.
     public var status: CheckStatus
     /// What was found.
@@ -222,16 +274,17 @@ public struct CheckResult: Sendable, Codable, Hashable {
     /// `nil` for a whole-model check of one stack.
     public var place: String? {
         switch (section, layer) {
-        case (let section?, let layer?): "\(section) layer \(layer)"
+        case (let section?, let layer?): "\(section.rawValue) layer \(layer)"
         case (nil, let layer?): "layer \(layer)"
-        case (let section?, nil): section
+        case (let section?, nil): section.rawValue
         case (nil, nil): nil
         }
     }
 
     /// Creates a check result.
     public init(
-        check: String, layer: Int? = nil, section: String? = nil, status: CheckStatus, message: String, maxAbsError: Double? = nil,
+        check: CheckKind, layer: Int? = nil, section: PrefixSection? = nil, status: CheckStatus, message: String,
+        maxAbsError: Double? = nil,
         relativeError: Double? = nil, tolerance: Double? = nil, rowsIn: Int? = nil, expectedRowsIn: Int? = nil,
         rowsOut: Int? = nil, expectedRowsOut: Int? = nil, fix: String? = nil, evidence: EvidenceKind
     ) {
@@ -267,7 +320,7 @@ public struct Diagnosis: Sendable, Codable, Hashable {
     /// The layer where it first appears (`nil`: end to end).
     public var layer: Int?
     /// The stack of that layer in an encoder-decoder (`encoder`, `decoder`).
-    public var section: String?
+    public var section: PrefixSection?
     /// What was found, in one sentence.
     public var summary: String
     /// How closely the bug reproduces the reference, if measured.
@@ -285,7 +338,7 @@ public struct CheckpointVerification: Sendable, Codable {
     /// Where the composition's reference came from (`--reference` path, `stored probe`, `none`).
     public var reference: String
     /// The precision the candidate was recomputed in (`f64`, `f32`).
-    public var computeDType: String
+    public var computeDType: ComputeDType
     /// The tolerances composition checks against a reference are held to (the summary prints
     /// them only when such checks ran; every check carries the tolerance it used).
     public var tolerances: Tolerances
@@ -379,7 +432,7 @@ public struct CheckpointVerification: Sendable, Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         checkpoint = try c.decode(String.self, forKey: .checkpoint)
         reference = try c.decode(String.self, forKey: .reference)
-        computeDType = try c.decode(String.self, forKey: .computeDType)
+        computeDType = try c.decode(ComputeDType.self, forKey: .computeDType)
         tolerances = try c.decode(Tolerances.self, forKey: .tolerances)
         checks = try c.decode([CheckResult].self, forKey: .checks)
         diagnosis = try c.decodeIfPresent(Diagnosis.self, forKey: .diagnosis)
@@ -392,7 +445,7 @@ public struct CheckpointVerification: Sendable, Codable {
     }
 
     init(
-        checkpoint: String, reference: String, computeDType: String, tolerances: Tolerances, checks: [CheckResult],
+        checkpoint: String, reference: String, computeDType: ComputeDType, tolerances: Tolerances, checks: [CheckResult],
         diagnosis: Diagnosis?, unexplainedReference: Bool, evidence: CompositionEvidence
     ) {
         self.checkpoint = checkpoint

@@ -239,7 +239,7 @@ struct VerifyCommandTests {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             let report = try decoder.decode(VerificationReport.self, from: Data(run.stdout.utf8))
-            layers += report.checkpoints[0].checks.filter { $0.check == "teacher-forced" }.compactMap(\.layer)
+            layers += report.checkpoints[0].checks.filter { $0.check == .teacherForced }.compactMap(\.layer)
         }
         #expect(layers.sorted() == [0, 1, 2])
         let parallel = try Processes.prefixkit([

@@ -65,7 +65,7 @@ struct VerifyEvidenceTests {
             checkpoint.evidence.layersChecked == [0, 1] && checkpoint.evidence.layersUnchecked.isEmpty
                 && checkpoint.evidence.endToEndChecked)
         #expect(
-            checkpoint.checks.filter { $0.check == "teacher-forced" }.allSatisfy {
+            checkpoint.checks.filter { $0.check == .teacherForced }.allSatisfy {
                 $0.evidence == .independentReference && $0.status == .pass
             })
         // The reference is exact enough to fail a wrong composition: a prefix of another adapter.

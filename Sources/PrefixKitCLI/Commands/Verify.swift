@@ -93,9 +93,9 @@ struct Verify: ParsableCommand {
         options.quick = quick
         options.fullRoundTrip = roundTrip == "full"
         options.skipRoundTrip = roundTrip == "none"
-        options.computeDType = dtype?.rawValue
+        options.computeDType = dtype.map { $0 == .f64 ? .f64 : .f32 }
         if toleranceLayer != nil || toleranceEnd != nil {
-            let defaults = Tolerances.for(computeDType: dtype?.rawValue ?? "f32")
+            let defaults = Tolerances.for(dtype == .f64 ? .f64 : .f32)
             options.tolerances = Tolerances(perLayer: toleranceLayer ?? defaults.perLayer, endToEnd: toleranceEnd ?? defaults.endToEnd)
         }
         options.jobs = jobs
@@ -141,8 +141,9 @@ enum VerifySummary {
             if let binding = checkpoint.evidence.baseBinding { PrefixKitCLI.print("  base: \(bindingText(binding))") }
             var rows = [["check", "layer", "rows", "max abs", "relative", "tolerance", "verdict"]]
             for check in checkpoint.checks where check.relativeError != nil || check.rowsIn != nil || verbose {
+                let place = (check.section.map { $0.rawValue + " " } ?? "") + (check.layer.map(String.init) ?? "")
                 rows.append([
-                    check.check, (check.section.map { $0 + " " } ?? "") + (check.layer.map(String.init) ?? ""), rowText(check),
+                    check.check.rawValue, place, rowText(check),
                     check.maxAbsError.map { String(format: "%.2e", $0) } ?? "",
                     check.relativeError.map { String(format: "%.2e", $0) } ?? "", check.tolerance.map { String(format: "%.0e", $0) } ?? "",
                     check.status.rawValue,
@@ -186,7 +187,7 @@ enum VerifySummary {
         switch evidence.kind {
         case .independentReference, .sameEngine:
             return
-                "\(evidence.source)\(tool), recomputed in \(checkpoint.computeDType), tolerance \(checkpoint.tolerances.perLayer) per layer / \(checkpoint.tolerances.endToEnd) end to end"
+                "\(evidence.source)\(tool), recomputed in \(checkpoint.computeDType.rawValue), tolerance \(checkpoint.tolerances.perLayer) per layer / \(checkpoint.tolerances.endToEnd) end to end"
         case .selfConsistency:
             return "no reference given or stored: the composition is not checked against anything independent (self-consistency only)"
         case .integrity, .structure, .roundTrip:
