@@ -32,8 +32,8 @@ extension Exporter {
             conversion = "hidden -> key/value (exact: norm, key/value projections, RoPE at 0..<Pn; computed in f64)"
         }
         let base = try store.base("base:" + info.baseFingerprint)
-        let recipe = try? Architectures.recipe(for: base.config)
-        if content.layout != .peftSeq2Seq, recipe?.isEncoderDecoder == true {
+        let recipe = try Architectures.recipe(for: base.config)
+        if content.layout != .peftSeq2Seq, recipe.isEncoderDecoder {
             let (stored, note) = try peftLayers(fromDirect: content, reference: info.reference)
             content.layers = stored
             content.layout = .peftSeq2Seq
@@ -50,8 +50,8 @@ extension Exporter {
     /// hold the content as it is (hidden form, a layout PEFT does not use for the base, encoder
     /// or cross sections).
     static func peftConfig(_ info: CheckpointInfo, _ content: CheckpointContent, _ base: BaseInfo) throws -> String? {
-        let recipe = try? Architectures.recipe(for: base.config)
-        let encoderDecoder = recipe?.isEncoderDecoder == true
+        let recipe = try Architectures.recipe(for: base.config)
+        let encoderDecoder = recipe.isEncoderDecoder
         guard content.form == .kv, content.encoderLayers.isEmpty, content.crossLayers.isEmpty,
             encoderDecoder == (content.layout == .peftSeq2Seq)
         else { return nil }
@@ -63,7 +63,7 @@ extension Exporter {
             return text
         }
         // The task PEFT loads the adapter for: the stored one, else the family's plain use.
-        let bidirectional = recipe?.isBidirectional ?? false
+        let bidirectional = recipe.isBidirectional
         let task = info.task ?? (encoderDecoder ? .seq2seqLM : bidirectional ? .featureExtraction : .causalLM)
         return PEFTAdapter.configJSON(
             layers: content.layers, hiddenSize: base.config.hiddenSize, baseModel: peftBaseModel(info, base), task: task,

@@ -35,6 +35,17 @@ public struct ExportReport: Sendable, Codable {
 
 /// Exports checkpoints and bases from a store.
 public enum Exporter {
+    /// The base an `hf` export of `reference` writes: the base itself (`base:FP` or an alias), or
+    /// the base a checkpoint reference is on.
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` `.notFound` when neither names anything.
+    public static func base(for reference: String, in store: Store) throws(StorageError) -> BaseInfo {
+        if !reference.hasPrefix("base:"), let checkpoint = try store.checkpointIfPresent(reference) {
+            return try store.base("base:" + checkpoint.baseFingerprint)
+        }
+        return try store.base(reference)
+    }
+
     /// Exports `reference` as `format` to `out`, which must not exist yet (it is written under a
     /// temporary name and moved into place).
     ///
@@ -120,9 +131,7 @@ public enum Exporter {
         let report: ExportReport
         switch format {
         case .hf:
-            let base =
-                reference.hasPrefix("base:") || (try? store.checkpoint(reference)) == nil
-                ? try store.base(reference) : try store.base("base:" + store.checkpoint(reference).baseFingerprint)
+            let base = try base(for: reference, in: store)
             report = try exportHF(
                 store, base: base, to: temporary, dtype: dtype, maxShardSize: maxShardSize, verify: verify, progress: progress)
         case .peft:

@@ -16,7 +16,7 @@ extension Importer {
         if options.step != nil {
             throw StorageError(.invalidArgument, "a Trainer run's steps come from its trainer_state.json files: --step does not apply")
         }
-        let stored = Set(((try? store.checkpoints()) ?? []).filter { $0.name == name }.map(\.step))
+        let stored = Set(try store.checkpoints().filter { $0.name == name }.map(\.step))
         let new = run.steps.filter { !stored.contains($0.record.globalStep) }
         for step in new {
             // Read (not written) first: a broken step stops the run before anything is stored.
@@ -57,7 +57,7 @@ extension Importer {
         }
         let existing = run.steps.map(\.record.globalStep).filter { stored.contains($0) }
         guard var report = last else {
-            guard let latest = try? store.checkpoint(name) else {
+            guard let latest = try store.checkpointIfPresent(name) else {
                 throw FormatError(.missingKey, "the run holds no checkpoint directory", path: run.path)
             }
             return ImportReport(

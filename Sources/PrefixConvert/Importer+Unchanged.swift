@@ -12,7 +12,7 @@ extension Importer {
     static func unchanged(_ store: Store, name: String, base: BaseInfo, content: CheckpointContent, options: ImportOptions) throws
         -> CheckpointInfo?
     {
-        guard let latest = try? store.checkpoint(name), latest.baseFingerprint == base.fingerprint, latest.form == content.form,
+        guard let latest = try store.checkpointIfPresent(name), latest.baseFingerprint == base.fingerprint, latest.form == content.form,
             latest.prefixLength == content.prefixLength
         else { return nil }
         // A step that no longer reads back as saved is no reason to skip the import.

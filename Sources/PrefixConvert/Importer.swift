@@ -321,7 +321,7 @@ public enum Importer {
                 member: "num_layers")
         }
         if adapter.numAttentionHeads != config.prefixKVHeads {
-            let hint = (try? Architectures.named(config.family).adapterHeadsHint(config, adapterHeads: adapter.numAttentionHeads)) ?? nil
+            let hint = try Architectures.named(config.family).adapterHeadsHint(config, adapterHeads: adapter.numAttentionHeads)
             throw FormatError(
                 .inconsistent,
                 "num_attention_heads is \(adapter.numAttentionHeads) but the base's cache holds \(config.prefixKVHeads) key/value heads"
@@ -345,7 +345,7 @@ public enum Importer {
         let name = options.name ?? defaultName(source)
         try Names.validate(name: name, kind: "checkpoint name")
         var step = options.step ?? 0
-        if options.step == nil, let latest = try? store.checkpoint(name).step {
+        if options.step == nil, let latest = try store.checkpointIfPresent(name)?.step {
             guard latest < Int.max else {
                 throw StorageError(
                     .invalidArgument, "the latest step of '\(name)' is \(latest), so there is no next step: pass --step",
@@ -353,7 +353,7 @@ public enum Importer {
             }
             step = latest + 1
         }
-        if (try? store.checkpoint("\(name)@\(step)")) != nil {
+        if try store.checkpointIfPresent("\(name)@\(step)") != nil {
             throw StorageError(.alreadyExists, "a checkpoint with this name and step already exists", reference: "\(name)@\(step)")
         }
         if let parent = options.parent { _ = try store.checkpoint(parent) }
@@ -404,7 +404,7 @@ public enum Importer {
                         return provenance
                     }()),
                 progress: progress)
-            let note = format == "peft" ? (try? Architectures.named(base.config.family))?.peftNote : nil
+            let note = format == "peft" ? try Architectures.named(base.config.family).peftNote : nil
             var report = ImportReport(
                 detected: detected, source: source, base: base, baseCreated: created != nil, checkpoint: saved.checkpoint,
                 skipped: skipped, bytesWritten: (created?.summary.bytesWritten ?? 0) + saved.summary.bytesWritten,

@@ -223,6 +223,18 @@ extension Store {
         try read { db in try Store.resolveCheckpoint(db, reference) }
     }
 
+    /// The checkpoint a reference names, or `nil` when the store has none by that reference: the
+    /// question "is it there?" without hiding a catalog that cannot be read.
+    ///
+    /// - Throws: ``StorageError`` for anything but `.notFound` (a damaged or hostile catalog).
+    public func checkpointIfPresent(_ reference: String) throws(StorageError) -> CheckpointInfo? {
+        do {
+            return try checkpoint(reference)
+        } catch  where error.code == .notFound {
+            return nil
+        }
+    }
+
     static func resolveCheckpoint(_ db: Database, _ reference: String) throws -> CheckpointInfo {
         let parts = reference.split(separator: "@", omittingEmptySubsequences: false)
         let id: Int64?

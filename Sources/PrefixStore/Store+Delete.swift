@@ -41,7 +41,7 @@ extension Store {
     {
         let lock = try writerLock()
         defer { withExtendedLifetime(lock) {} }
-        let isBase = reference.hasPrefix("base:") || (try? checkpoint(reference)) == nil
+        let isBase = reference.hasPrefix("base:") ? true : try checkpointIfPresent(reference) == nil
         if isBase, allSteps {
             throw StorageError(.invalidArgument, "--all-steps deletes the steps of a checkpoint name, not a base", reference: reference)
         }

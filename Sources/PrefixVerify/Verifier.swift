@@ -210,8 +210,8 @@ public enum Verifier {
         // A reference whose rotary angles (HF transformers, every dtype) or attention softmax
         // (BLOOM, MPT) were computed in f32 is only as exact as f32: hold it to the f32 row.
         let ropeInF32 =
-            reference?.metaString("rope_dtype") == "f32"
-            && (try? store.base("base:" + info.baseFingerprint).config).flatMap { try? Architectures.recipe(for: $0) }?.rotatesKeys == true
+            try reference?.metaString("rope_dtype") == "f32"
+            && Architectures.recipe(for: store.base("base:" + info.baseFingerprint).config).rotatesKeys
             || reference?.metaString("softmax_dtype") == "f32"
             // T5's norm takes its mean square in float32 in transformers, whatever the dtype.
             || reference?.metaString("norm_dtype") == "f32"
@@ -227,7 +227,7 @@ public enum Verifier {
         guard !structureFailed else { return result }
         let stack = try store.stack(for: info)
         result.encoderLayerCount = stack.config.encoderLayers
-        if let note = (try? Architectures.named(stack.config.family))?.peftNote { result.notes.append(note) }
+        if let note = try Architectures.named(stack.config.family).peftNote { result.notes.append(note) }
         result.notes += info.sectionNotes(encoderDecoder: stack.isEncoderDecoder)
         if let rule = reference?.metaString("position_rule"), rule != stack.positionRule.name {
             result.notes.append(

@@ -89,7 +89,7 @@ struct Demo: ParsableCommand {
         var offset = 0
         for index in 1...checkpoints {
             if index > 1 { content.layers = content.layers.map { trainingStep($0, random: &random) } }
-            if offset == 0, let existing = try? store.checkpoint("demo@\(index)") {
+            if offset == 0, let existing = try store.checkpointIfPresent("demo@\(index)") {
                 if existing.baseFingerprint == saved.base.fingerprint, try store.load(existing).layers == content.layers {
                     steps.append(existing)
                     print("\(existing.reference) is already stored with the same base and prefixes: nothing written")

@@ -59,11 +59,7 @@ struct Export: ParsableCommand {
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
         // The base's bytes, for an HF export (the prefix formats are written at once).
-        let total =
-            format == .hf
-            ? ((try? opened.checkpoint(ref)).flatMap { try? opened.base("base:" + $0.baseFingerprint) } ?? (try? opened.base(ref)))?
-                .byteCount
-                ?? 0 : 0
+        let total = format == .hf ? try Exporter.base(for: ref, in: opened).byteCount : 0
         let bar = Progress("exporting", total: total, mode: progress.mode)
         let report = try Exporter.run(
             opened, reference: ref, format: format, out: out, dtype: dtype?.dtype,

@@ -115,7 +115,7 @@ struct Inspect: ParsableCommand {
             )
             return
         }
-        if !ref.hasPrefix("base:"), let checkpoint = try? opened.checkpoint(ref) {
+        if !ref.hasPrefix("base:"), let checkpoint = try opened.checkpointIfPresent(ref) {
             let base = try opened.base("base:" + checkpoint.baseFingerprint)
             let runs = try opened.runs(of: checkpoint).map {
                 CheckpointDocument.Run(kind: $0.kind, finishedAt: $0.finishedAt, verdict: $0.verdict, toolVersion: $0.toolVersion)
