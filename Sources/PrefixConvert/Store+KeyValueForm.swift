@@ -1,6 +1,6 @@
 import PrefixCompute
 public import PrefixCore
-public import PrefixRuntime
+import PrefixRuntime
 public import PrefixStore
 
 extension Store {
