@@ -90,3 +90,15 @@ enum Attention {
         for j in first..<visible { row[j] *= inverse }
     }
 }
+
+/// Where the causal mask puts the first query among the keys when a block attends to past keys
+/// (a prefix) before its own rows.
+public enum CausalAlignment: Sendable, Hashable {
+    /// After the past: query `i` sees every past key and its own rows `0 ... i` (prefix-tuning,
+    /// and HF's cache).
+    case afterPast
+    /// Top-left over past and own keys together: query `i` sees keys `0 ... i` of all of them
+    /// (what `scaled_dot_product_attention(is_causal=True)` does when queries and keys differ in
+    /// length).
+    case topLeft
+}

@@ -69,7 +69,7 @@ struct LoadedCrossAttention<Scalar: ComputeScalar> {
 /// One block composed from shared parts as its ``PrefixCore/LayerRecipe`` says (the recipe's
 /// documentation gives the formula). Shapes: `x [R, d]` -> `[R, d]`; keys and values
 /// `[R, Hkv*hd]`.
-struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
+struct ComposedBlock<Scalar: ComputeScalar> {
     let heads: Int, kvHeads: Int, headDim: Int
     let recipe: LayerRecipe
     let rope: RotaryEmbedding?
@@ -82,9 +82,6 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
     let attentionOutputNorm: LoadedNorm<Scalar>?
     let mlpNorm: LoadedNorm<Scalar>?
     let mlpLinears: [LoadedLinear<Scalar>]
-    /// Align the causal mask top-left over past and own keys (a known wrong composition the
-    /// verifier reproduces; never set in a forward pass).
-    var causalTopLeft = false
     let mlpOutputNorm: LoadedNorm<Scalar>?
     let attentionResidualNorm: LoadedNorm<Scalar>?, mlpResidualNorm: LoadedNorm<Scalar>?
     /// T5's relative bias: the stack's bucket rule and its `[buckets, H]` table.
@@ -217,9 +214,16 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
         return out
     }
 
+    /// The block on several sequences at once: every row-wise part (norms, projections, MLP)
+    /// runs on all their rows stacked, attention on each sequence with its own past and mask.
+    /// The same as calling the block on each sequence, in fewer and larger matrix products.
+    /// With `cross`, each sequence's rows also attend to its encoder context between
+    /// self-attention and the MLP (decoder blocks of encoder-decoders). `alignment` says where the
+    /// causal mask puts the first query among the keys.
     func callAsFunction(
         batch xs: [Matrix<Scalar>], positions: [[Int]], past: [(keys: Matrix<Scalar>, values: Matrix<Scalar>)?],
-        pastPositions: [Int], keyMasks: [[Bool]], cross contexts: [CrossContext<Scalar>]?
+        pastPositions: [Int], keyMasks: [[Bool]], cross contexts: [CrossContext<Scalar>]? = nil,
+        alignment: CausalAlignment = .afterPast
     ) -> [Matrix<Scalar>] {
         let x = xs.count == 1 ? xs[0] : Matrix(stacking: xs)
         let (query, k, v) = project(x, positions: Array(positions.joined()), wantQuery: true)
@@ -237,7 +241,7 @@ struct ComposedBlock<Scalar: ComputeScalar>: TransformerBlock {
                 let values = past[b].map { $0.values.stacked(on: vb) } ?? vb
                 let result = Attention.attend(
                     q: qb, k: keys, v: values, heads: heads, kvHeads: kvHeads,
-                    headDim: headDim, queryOffset: causalTopLeft ? 0 : past[b]?.keys.rows ?? 0, keyMask: keyMasks[b],
+                    headDim: headDim, queryOffset: alignment == .topLeft ? 0 : past[b]?.keys.rows ?? 0, keyMask: keyMasks[b],
                     causal: attention.causal, scale: attention.scale, window: attention.window, softcap: attention.softcap,
                     alibi: alibi.map {
                         ($0, Self.alibiPositions(past[b] == nil ? [] : pastPositions, positions[b], keyMasks[b], byColumn: $1))

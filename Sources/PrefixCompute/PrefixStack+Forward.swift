@@ -37,11 +37,10 @@ extension PrefixStack {
         }
     }
 
-    private func forwardLayers<B: TransformerBlock>(
+    private func forwardLayers<T: ComputeScalar>(
         _ input: ForwardInput, _ options: ForwardOptions,
-        makeBlock: (ModelRecipe, Int) throws(ComputeError) -> B
+        makeBlock: (ModelRecipe, Int) throws(ComputeError) -> ComposedBlock<T>
     ) throws(ComputeError) -> ForwardResult {
-        typealias T = B.Scalar
         let n = input.length, d = config.hiddenSize, pn = prefix.prefixLength
         let positions = prefix.positions
         try checkInput(input, recipe: recipe)
@@ -128,11 +127,10 @@ extension PrefixStack {
 
     /// Runs one stack (the model's, or an encoder-decoder's encoder or decoder) over `input`:
     /// embedding, every block with its prefix (and, for a decoder, its cross-attention), final norm.
-    private func runStack<B: TransformerBlock>(
-        _ pass: StackPass, _ input: ForwardInput, _ options: ForwardOptions, cross: CrossSource<B.Scalar>?,
-        makeBlock: (ModelRecipe, Int) throws(ComputeError) -> B
-    ) throws(ComputeError) -> StackOutput<B.Scalar> {
-        typealias T = B.Scalar
+    private func runStack<T: ComputeScalar>(
+        _ pass: StackPass, _ input: ForwardInput, _ options: ForwardOptions, cross: CrossSource<T>?,
+        makeBlock: (ModelRecipe, Int) throws(ComputeError) -> ComposedBlock<T>
+    ) throws(ComputeError) -> StackOutput<T> {
         let batch = input.batch, n = input.length, d = config.hiddenSize, pn = pass.prefixLength
         let positions = pass.positions
         let lastPosition = max(positions.inputStart + n, positions.prefixStart + pn)
@@ -204,10 +202,9 @@ extension PrefixStack {
     /// Each sequence's cross-attention context for decoder block `layer`: the block's keys and
     /// values of the encoder's final rows (all sequences in one product), after the layer's
     /// cross-attention prefix if the checkpoint has one.
-    private func crossContexts<B: TransformerBlock>(_ cross: CrossSource<B.Scalar>, block: B, layer: Int) throws(ComputeError)
-        -> [CrossContext<B.Scalar>]
+    private func crossContexts<T: ComputeScalar>(_ cross: CrossSource<T>, block: ComposedBlock<T>, layer: Int) throws(ComputeError)
+        -> [CrossContext<T>]
     {
-        typealias T = B.Scalar
         let stacked = cross.states.count == 1 ? cross.states[0] : Matrix(stacking: cross.states)
         guard let (keys, values) = block.crossKeysValues(stacked) else {
             throw ComputeError(.unsupported, "block \(layer) of the \(config.family) decoder has no cross-attention")

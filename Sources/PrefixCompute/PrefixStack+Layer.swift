@@ -2,7 +2,7 @@ public import PrefixCore
 
 /// One layer's output for given input rows, as the verifier needs it.
 public struct LayerRun: Sendable {
-    /// The rows passed on, `[B, N, d]` (the first N for ``BlockVariant/keptFirstN``).
+    /// The rows passed on, `[B, N, d]` (the first N with ``LayerComposition/KeptRows/first``).
     public var output: Tensor
     /// `Y^l[0 ..< Pn]`, `[B, Pn, d]`, when asked for.
     public var prefixOutputs: Tensor?
@@ -29,9 +29,41 @@ public struct LayerContext: Sendable {
     }
 }
 
+/// How a teacher-forced step is composed: where the input rows' positions start, how the causal
+/// mask lines up queries with the past keys, and which rows of the block's output go on. The
+/// defaults are prefix-tuning's composition; the verifier sets the others to test what a reference
+/// may have computed instead.
+public struct LayerComposition: Sendable, Hashable {
+    /// Which rows of a hidden prefix's `Pn + N` block outputs go on.
+    public enum KeptRows: Sendable, Hashable {
+        /// The last `N`: the input rows (a key/value prefix has no rows of its own, so always these).
+        case last
+        /// The first `N`.
+        case first
+    }
+
+    /// The first input row's position: `nil` for the checkpoint's convention.
+    public var inputStart: Int?
+    /// The rows that go on.
+    public var keptRows: KeptRows
+    /// How the causal mask aligns queries with the past (prefix) keys.
+    public var causalAlignment: CausalAlignment
+
+    /// A composition; the defaults are prefix-tuning's.
+    public init(inputStart: Int? = nil, keptRows: KeptRows = .last, causalAlignment: CausalAlignment = .afterPast) {
+        self.inputStart = inputStart
+        self.keptRows = keptRows
+        self.causalAlignment = causalAlignment
+    }
+
+    /// Prefix-tuning's composition: the checkpoint's positions, the last `N` rows, the mask offset
+    /// by the past.
+    public static let prefixTuning = LayerComposition()
+}
+
 extension PrefixStack {
     /// Runs block `layer` teacher-forced: on the given input rows `Hbar^l` (`[B, N, d]`, any
-    /// float dtype) with `prefix` as that layer's prefix, composed as `variant` says.
+    /// float dtype) with `prefix` as that layer's prefix, composed as `composition` says.
     ///
     /// - Parameters:
     ///   - layer: the block index `l`.
@@ -40,15 +72,15 @@ extension PrefixStack {
     ///   - prefix: the layer's prefix (hidden or key/value); `nil` for a block without one (an
     ///     encoder under PEFT's encoder-decoder layout).
     ///   - context: for an encoder-decoder, the stack and the cross-attention's input.
-    ///   - variant: the composition, correct or a known wrong one.
-    ///   - prefixOutputs: also return the prefix rows' outputs (hidden prefix, correct variant).
+    ///   - composition: positions, mask alignment and kept rows (by default prefix-tuning's).
+    ///   - prefixOutputs: also return the prefix rows' outputs (hidden prefix).
     ///   - type: the compute precision.
     /// - Returns: the rows passed on and, when asked, the prefix rows' outputs.
     /// - Throws: ``ComputeError`` `.invalidInput` for rows of the wrong width or a decoder block
     ///   without encoder rows, `.prefixShape`.
     public func runLayer<T: ComputeScalar>(
         _ layer: Int, rows: Tensor, mask: [[Bool]], prefix: LayerPrefix?, context: LayerContext? = nil,
-        variant: BlockVariant = .correct, prefixOutputs: Bool = false, as type: T.Type
+        composition: LayerComposition = .prefixTuning, prefixOutputs: Bool = false, as type: T.Type
     ) throws(ComputeError) -> LayerRun {
         guard rows.shape.rank == 3, rows.shape[2] == config.hiddenSize, rows.shape[0] == mask.count,
             mask.allSatisfy({ $0.count == rows.shape[1] })
@@ -58,24 +90,18 @@ extension PrefixStack {
                 tensor: layerLabel(layer, layerCount: config.numLayers),
                 expected: "[\(mask.count), \(mask.first?.count ?? 0), \(config.hiddenSize)]", actual: "\(rows.shape)")
         }
-        if T.self == Float.self { return try runLayerFamily(layer, rows, mask, prefix, context, variant, prefixOutputs, Float.self) }
-        if T.self == Double.self { return try runLayerFamily(layer, rows, mask, prefix, context, variant, prefixOutputs, Double.self) }
-        return try runLayerFamily(layer, rows, mask, prefix, context, variant, prefixOutputs, T.self)
+        if T.self == Float.self { return try runLayerFamily(layer, rows, mask, prefix, context, composition, prefixOutputs, Float.self) }
+        if T.self == Double.self {
+            return try runLayerFamily(layer, rows, mask, prefix, context, composition, prefixOutputs, Double.self)
+        }
+        return try runLayerFamily(layer, rows, mask, prefix, context, composition, prefixOutputs, T.self)
     }
 
     private func runLayerFamily<T: ComputeScalar>(
-        _ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix?, _ context: LayerContext?, _ variant: BlockVariant,
-        _ prefixOutputs: Bool, _: T.Type
+        _ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix?, _ context: LayerContext?,
+        _ composition: LayerComposition, _ prefixOutputs: Bool, _: T.Type
     ) throws(ComputeError) -> LayerRun {
-        let stack: ModelRecipe, positions: PositionConvention
-        if context?.section == .encoder {
-            guard let encoder = recipe.encoder, layer < encoder.layers else {
-                throw ComputeError(.invalidInput, "the \(config.family) model has no encoder block \(layer)")
-            }
-            (stack, positions) = (encoder.recipe, self.prefix.encoderPositions)
-        } else {
-            (stack, positions) = (recipe, self.prefix.positions)
-        }
+        let (stack, positions) = try section(of: layer, context)
         let block = try block(layer, of: stack, T.self)
         var contexts: [CrossContext<T>]?
         if recipe.encoder != nil, context?.section != .encoder {
@@ -90,9 +116,50 @@ extension PrefixStack {
             contexts = try crossContexts(
                 block, layer: layer, states: states, mask: context.encoderMask, prefix: context.crossPrefix)
         }
-        var composed = block
-        composed.causalTopLeft = variant == .causalTopLeft
-        return try runLayer(composed, layer, rows, mask, prefix, variant, prefixOutputs, rule: stack.inputPositions, positions, contexts)
+        return try runLayer(block, layer, rows, mask, prefix, composition, prefixOutputs, rule: stack.inputPositions, positions, contexts)
+    }
+
+    /// The recipe and position convention of the stack block `layer` belongs to.
+    private func section(of layer: Int, _ context: LayerContext?) throws(ComputeError) -> (ModelRecipe, PositionConvention) {
+        guard context?.section == .encoder else { return (recipe, prefix.positions) }
+        guard let encoder = recipe.encoder, layer < encoder.layers else {
+            throw ComputeError(.invalidInput, "the \(config.family) model has no encoder block \(layer)")
+        }
+        return (encoder.recipe, prefix.encoderPositions)
+    }
+
+    /// The keys and values block `layer` attends to for `prefix`: a hidden prefix projected by
+    /// the block (norm, key/value maps, RoPE at the prefix positions) in precision `T`; a
+    /// key/value prefix as it is. `[Hkv, Pn, hd]` each.
+    ///
+    /// - Throws: ``ComputeError`` for a block that cannot be loaded.
+    public func prefixKeysValues<T: ComputeScalar>(
+        _ prefix: LayerPrefix, layer: Int, context: LayerContext? = nil, as _: T.Type
+    ) throws(ComputeError) -> (key: Tensor, value: Tensor) {
+        switch prefix {
+        case .kv(let key, let value):
+            return (key, value)
+        case .hidden(let p):
+            let (stack, positions) = try section(of: layer, context)
+            let block = try block(layer, of: stack, T.self)
+            let rows = Matrix<T>(rows: p.shape[0], cols: config.hiddenSize, values: T.elements(of: p))
+            let (k, v) = block.keysValues(rows, positions: Array(positions.prefixStart..<(positions.prefixStart + p.shape[0])))
+            return (
+                PrefixStack.keyValueTensor(k, heads: stack.kvHeads, headDim: config.headDim),
+                PrefixStack.keyValueTensor(v, heads: stack.kvHeads, headDim: config.headDim)
+            )
+        }
+    }
+
+    /// Prefix keys `[Hkv, Pn, hd]` rotated back from the prefix positions of `context`'s stack
+    /// (RoPE undone, computing in `T`; unchanged for a model without rotary positions).
+    public func unrotatedPrefixKeys<T: ComputeScalar>(_ key: Tensor, context: LayerContext? = nil, as _: T.Type) -> Tensor {
+        guard let rope, key.shape.rank == 3 else { return key }
+        let positions = context?.section == .encoder ? prefix.encoderPositions : prefix.positions
+        let pn = key.shape[1]
+        var m: Matrix<T> = PrefixStack.keyValueMatrix(key)
+        rope.undo(&m, heads: key.shape[0], positions: Array(positions.prefixStart..<(positions.prefixStart + pn)))
+        return PrefixStack.keyValueTensor(m, heads: key.shape[0], headDim: key.shape[2])
     }
 
     /// Each sequence's cross-attention keys and values from encoder rows `states` (`[B, S, d]`),
@@ -125,17 +192,17 @@ extension PrefixStack {
         }
     }
 
-    private func runLayer<B: TransformerBlock>(
-        _ block: B, _ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix?,
-        _ variant: BlockVariant, _ wantPrefixOutputs: Bool, rule: InputPositionRule, _ convention: PositionConvention,
-        _ contexts: [CrossContext<B.Scalar>]?
+    private func runLayer<T: ComputeScalar>(
+        _ block: ComposedBlock<T>, _ layer: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix?,
+        _ composition: LayerComposition, _ wantPrefixOutputs: Bool, rule: InputPositionRule, _ convention: PositionConvention,
+        _ contexts: [CrossContext<T>]?
     ) throws(ComputeError) -> LayerRun {
-        typealias T = B.Scalar
         let (batch, n, d) = (rows.shape[0], rows.shape[1], rows.shape[2])
         let pn = prefix?.prefixLength ?? 0
         let values = T.elements(of: rows)
         let prefixPositions = Array(convention.prefixStart..<(convention.prefixStart + pn))
-        let start = variant == .inputsAtZero || variant == .prefixIgnoredAtZero ? 0 : convention.inputStart
+        let start = composition.inputStart ?? convention.inputStart
+        let firstRows = composition.keptRows == .first
         var out: [T] = [], prefixOut: [T] = []
         for b in 0..<batch {
             let hbar = Matrix<T>(rows: n, cols: d, values: Array(values[(b * n * d)..<((b + 1) * n * d)]))
@@ -156,33 +223,26 @@ extension PrefixStack {
             func run(_ x: Matrix<T>, _ at: [Int], _ past: (keys: Matrix<T>, values: Matrix<T>)?, _ pastAt: [Int], _ keys: [Bool])
                 -> Matrix<T>
             {
-                block(batch: [x], positions: [at], past: [past], pastPositions: pastAt, keyMasks: [keys], cross: cross)[0]
+                block(
+                    batch: [x], positions: [at], past: [past], pastPositions: pastAt, keyMasks: [keys], cross: cross,
+                    alignment: composition.causalAlignment)[0]
             }
             let kept: Matrix<T>
-            switch (variant, prefix) {
-            case (.prefixIgnored, _), (.prefixIgnoredAtZero, _), (_, nil):
+            switch prefix {
+            case nil:
                 kept = run(hbar, positions, nil, [], mask[b])
-            case (_, let prefix?):
-                var past: (keys: Matrix<T>, values: Matrix<T>)
-                switch prefix {
-                case .hidden(let p):
-                    let rowsP = Matrix<T>(rows: pn, cols: d, values: T.elements(of: p))
-                    if variant == .keptFirstN || (wantPrefixOutputs && variant == .correct) {
-                        let y = run(rowsP.stacked(on: hbar), prefixPositions + positions, nil, [], keyMask)
-                        if wantPrefixOutputs { prefixOut += y.rows(0..<pn).values }
-                        out += (variant == .keptFirstN ? y.rows(0..<n) : y.rows(pn..<(pn + n))).values
-                        continue
-                    }
-                    past = block.keysValues(rowsP, positions: prefixPositions)
-                case .kv(let k, let v):
-                    past = (PrefixStack.keyValueMatrix(k), PrefixStack.keyValueMatrix(v))
+            case .hidden(let p)?:
+                let rowsP = Matrix<T>(rows: pn, cols: d, values: T.elements(of: p))
+                if firstRows || wantPrefixOutputs {
+                    let y = run(rowsP.stacked(on: hbar), prefixPositions + positions, nil, [], keyMask)
+                    if wantPrefixOutputs { prefixOut += y.rows(0..<pn).values }
+                    out += (firstRows ? y.rows(0..<n) : y.rows(pn..<(pn + n))).values
+                    continue
                 }
-                if variant == .unrotatedKeys, let rope {
-                    rope.undo(&past.keys, heads: recipe.kvHeads, positions: prefixPositions)
-                }
-                if variant == .keyValueSwapped { past = (past.values, past.keys) }
-                // (A KV prefix has no rows of its own: for it, keeping the first N keeps the input rows.)
-                kept = run(hbar, positions, past, prefixPositions, keyMask)
+                kept = run(hbar, positions, block.keysValues(rowsP, positions: prefixPositions), prefixPositions, keyMask)
+            case .kv(let k, let v)?:
+                // A KV prefix has no rows of its own: the rows kept are the input rows.
+                kept = run(hbar, positions, (PrefixStack.keyValueMatrix(k), PrefixStack.keyValueMatrix(v)), prefixPositions, keyMask)
             }
             out += kept.values
         }

@@ -157,10 +157,8 @@ extension CompositionCheck {
                 crossPrefix: try? stack.prefix.crossLayer.map { load in try load(l) })
         }
         let real = { (b: Int, r: Int) in mask[b][r] }
-        func run(_ prefix: LayerPrefix?, _ context: LayerContext, _ variant: BlockVariant = .correct) throws -> Tensor {
-            useDouble
-                ? try stack.runLayer(l, rows: hbar, mask: mask, prefix: prefix, context: context, variant: variant, as: Double.self).output
-                : try stack.runLayer(l, rows: hbar, mask: mask, prefix: prefix, context: context, variant: variant, as: Float.self).output
+        func run(_ prefix: LayerPrefix?, _ context: LayerContext, _ hypothesis: StepHypothesis = .asGiven) throws -> Tensor {
+            try runLayer(l, hbar, mask, prefix, hypothesis, context: context).output
         }
         do {
             let ours = try run(prefix, context)
@@ -173,8 +171,8 @@ extension CompositionCheck {
                 expectedRowsOut: n, evidence: evidence)
             if !pass {
                 var fits: [CandidateFit] = []
-                func fit(_ bug: BugClass, _ prefix: LayerPrefix?, _ context: LayerContext, _ variant: BlockVariant = .correct) {
-                    guard let output = try? run(prefix, context, variant), let e = ErrorMetric.compare(output, expected, include: real)
+                func fit(_ bug: BugClass, _ prefix: LayerPrefix?, _ context: LayerContext, _ hypothesis: StepHypothesis = .asGiven) {
+                    guard let output = try? run(prefix, context, hypothesis), let e = ErrorMetric.compare(output, expected, include: real)
                     else {
                         return
                     }

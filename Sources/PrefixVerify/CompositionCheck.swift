@@ -183,13 +183,19 @@ struct CompositionCheck {
         var unexplained = false
     }
 
+    /// Block `l` on `rows` with `prefix`, under `hypothesis` (by default the prefix as given,
+    /// composed as prefix-tuning composes it), in the check's precision.
     func runLayer(
-        _ l: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix, _ variant: BlockVariant = .correct,
-        prefixOutputs: Bool = false
+        _ l: Int, _ rows: Tensor, _ mask: [[Bool]], _ prefix: LayerPrefix?, _ hypothesis: StepHypothesis = .asGiven,
+        context: LayerContext? = nil, prefixOutputs: Bool = false
     ) throws -> LayerRun {
-        useDouble
-            ? try stack.runLayer(l, rows: rows, mask: mask, prefix: prefix, variant: variant, prefixOutputs: prefixOutputs, as: Double.self)
-            : try stack.runLayer(l, rows: rows, mask: mask, prefix: prefix, variant: variant, prefixOutputs: prefixOutputs, as: Float.self)
+        func run<T: ComputeScalar>(_ type: T.Type) throws -> LayerRun {
+            let step = try hypothesis.step(prefix, layer: l, context: context, stack: stack, as: type)
+            return try stack.runLayer(
+                l, rows: rows, mask: mask, prefix: step.prefix, context: context, composition: step.composition,
+                prefixOutputs: prefixOutputs, as: type)
+        }
+        return useDouble ? try run(Double.self) : try run(Float.self)
     }
 
     func checkLayer(_ l: Int, n: Int, pn: Int, mask: [[Bool]], form: PrefixForm) -> LayerOutcome {
@@ -372,8 +378,8 @@ struct CompositionCheck {
     func blockAlternatives(_ l: Int, hbar: Tensor, output: Tensor, mask: [[Bool]], prefix: LayerPrefix, n: Int, pn: Int) -> [CandidateFit] {
         var fits: [CandidateFit] = []
         let real = { (b: Int, r: Int) in mask[b][r] }
-        func fit(_ bug: BugClass, _ prefix: LayerPrefix?, _ variant: BlockVariant) {
-            guard let prefix, let run = try? runLayer(l, hbar, mask, prefix, variant),
+        func fit(_ bug: BugClass, _ prefix: LayerPrefix?, _ hypothesis: StepHypothesis) {
+            guard let prefix, let run = try? runLayer(l, hbar, mask, prefix, hypothesis),
                 let e = ErrorMetric.compare(run.output, output, include: real)
             else { return }
             if let existing = fits.firstIndex(where: { $0.bug == bug }) {
@@ -385,12 +391,12 @@ struct CompositionCheck {
         if case .hidden = prefix { fit(.keptFirstN, prefix, .keptFirstN) }
         fit(ignoredBug, prefix, .prefixIgnored)
         if !stack.isBidirectional { fit(.prefixAppendedOrIgnored, prefix, .prefixIgnoredAtZero) }
-        if l > 0 { fit(.reusedPreviousPrefix, try? stack.prefix.layer(l - 1), .correct) }
-        if l + 1 < stack.config.numLayers { fit(.layerOffByOne, try? stack.prefix.layer(l + 1), .correct) }
+        if l > 0 { fit(.reusedPreviousPrefix, try? stack.prefix.layer(l - 1), .asGiven) }
+        if l + 1 < stack.config.numLayers { fit(.layerOffByOne, try? stack.prefix.layer(l + 1), .asGiven) }
         if l > 0, let carried = carriedPrefix(l, mask: mask, n: n, pn: pn) {
             let first = Tensor(
                 shape: [pn, stack.config.hiddenSize], doubles: Array(carried.doubles().prefix(pn * stack.config.hiddenSize)))
-            fit(.prefixOutputsCarried, .hidden(first), .correct)
+            fit(.prefixOutputsCarried, .hidden(first), .asGiven)
         }
         fit(.keyValueSwapped, prefix, .keyValueSwapped)
         if !stack.isBidirectional { fit(.causalMaskNotOffset, prefix, .causalTopLeft) }
