@@ -11,6 +11,7 @@ struct VerifyBenchmark {
             : ModelConfig.gpt2(layers: 12, width: 768, heads: 12, vocabSize: 50257, maxPositions: 1024)
         let work = URL(fileURLWithPath: options.work).standardizedFileURL.path
         try? FileManager.default.removeItem(atPath: work)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let store = try Store.create(at: work + "/store")
         let weights = SyntheticModel.gpt2Base(config, seed: 31)
