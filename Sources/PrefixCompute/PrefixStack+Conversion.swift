@@ -15,21 +15,17 @@ extension PrefixStack {
         if let dtype, !PrefixStack.roundableTypes.contains(dtype) {
             throw ComputeError(.unsupported, "keys and values can be written as f64, f32, f16 or bf16, not \(dtype)")
         }
-        func convert(_ l: Int, _ p: LayerPrefix, stack: ModelRecipe, positions: PositionConvention) throws(ComputeError) -> LayerPrefix? {
-            guard case .hidden(let p) = p else { return nil }
-            let block = try self.block(l, of: stack, Double.self)
-            let rows = Matrix<Double>(rows: prefix.prefixLength, cols: config.hiddenSize, values: p.doubles())
-            let at = Array(positions.prefixStart..<(positions.prefixStart + prefix.prefixLength))
-            let (k, v) = block.keysValues(rows, positions: at)
+        // The keys and values the block itself projects from the prefix rows, in f64, rounded once.
+        func convert(_ l: Int, _ hidden: LayerPrefix, context: LayerContext?) throws(ComputeError) -> LayerPrefix? {
+            guard case .hidden(let p) = hidden else { return nil }
+            let (key, value) = try prefixKeysValues(hidden, layer: l, context: context, as: Double.self)
             // By default the prefix's own dtype; an f8 (or integer) prefix gives f32 keys and values.
             let target = dtype ?? (PrefixStack.roundableTypes.contains(p.dtype) ? p.dtype : .f32)
-            return .kv(
-                key: PrefixStack.keyValueTensor(k, heads: stack.kvHeads, headDim: config.headDim).converted(to: target),
-                value: PrefixStack.keyValueTensor(v, heads: stack.kvHeads, headDim: config.headDim).converted(to: target))
+            return .kv(key: key.converted(to: target), value: value.converted(to: target))
         }
         var layers: [LayerPrefix] = []
         for l in 0..<config.numLayers {
-            if let kv = try convert(l, try prefixLayer(l), stack: recipe, positions: prefix.positions) { layers.append(kv) }
+            if let kv = try convert(l, try prefixLayer(l), context: nil) { layers.append(kv) }
         }
         var content = CheckpointContent(form: .kv, prefixLength: prefix.prefixLength, positions: prefix.positions, layers: layers)
         content.layout = prefix.layout
@@ -38,7 +34,7 @@ extension PrefixStack {
             // An encoder section: each layer's rows through the encoder block's own projections.
             for l in 0..<encoder.layers {
                 let hidden = try prefixLayer(l, section: .encoder, count: encoder.layers, load: load)
-                if let kv = try convert(l, hidden, stack: encoder.recipe, positions: prefix.encoderPositions) {
+                if let kv = try convert(l, hidden, context: .encoder) {
                     content.encoderLayers.append(kv)
                 }
             }

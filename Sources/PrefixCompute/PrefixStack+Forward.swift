@@ -139,7 +139,8 @@ extension PrefixStack {
                 .positionsExceeded, "Pn + N = \(pn) + \(n) needs positions up to \(lastPosition), beyond the model's maximum",
                 expected: "<= \(config.maxPositions) positions", actual: "\(lastPosition)")
         }
-        let inputPositions = Self.inputPositions(input, rule: pass.recipe.inputPositions, start: positions.inputStart)
+        let inputPositions = Self.inputPositions(
+            mask: input.mask, ids: input.ids, rule: pass.recipe.inputPositions, start: positions.inputStart)
         let prefixPositions = Array(positions.prefixStart..<(positions.prefixStart + pn))
         var states = try embed(input, inputPositions, recipe: pass.recipe, T.self)
 
@@ -153,38 +154,20 @@ extension PrefixStack {
                 let stored = pass.layout.storedLayer(forBlock: l, stored: pass.stored)
                 layerPrefix = try prefixLayer(stored, section: pass.section, count: pass.stored, load: load)
             }
-            var inputsRecord: [T] = [], prefixRecord: [T] = []
-            let keyMasks = input.mask.map { Array(repeating: true, count: pn) + $0 }
             let contexts = try cross.map { cross throws(ComputeError) in try crossContexts(cross, block: block, layer: l) }
-            // The prefix's keys and values, the same for every sequence: computed once.
-            var past: (keys: Matrix<T>, values: Matrix<T>)?
-            switch layerPrefix {
-            case .hidden(let p):
-                let rows = Matrix<T>(rows: pn, cols: d, values: T.elements(of: p))
-                for b in 0..<batch { inputsRecord += rows.values + states[b].values }
-                if computePrefixRows {
-                    for b in 0..<batch {
-                        let y = block(
-                            batch: [rows.stacked(on: states[b])], positions: [prefixPositions + inputPositions[b]], past: [nil],
-                            pastPositions: [], keyMasks: [keyMasks[b]], cross: contexts.map { [$0[b]] })[0]
-                        prefixRecord += y.rows(0..<pn).values
-                        states[b] = y.rows(pn..<(pn + n))
-                    }
-                } else {
-                    past = block.keysValues(rows, positions: prefixPositions)
-                }
-            case .kv(let key, let value):
-                for b in 0..<batch { inputsRecord += states[b].values }
-                past = (keys: PrefixStack.keyValueMatrix(key) as Matrix<T>, values: PrefixStack.keyValueMatrix(value) as Matrix<T>)
-            case nil:
-                for b in 0..<batch { inputsRecord += states[b].values }
+            // What block l reads: the prefix rows (hidden form) before each sequence's rows.
+            var inputsRecord: [T] = []
+            for b in 0..<batch {
+                if case .hidden(let p)? = layerPrefix { inputsRecord += T.elements(of: p) }
+                inputsRecord += states[b].values
             }
-            if !computePrefixRows || layerPrefix == nil {
-                // Every sequence at once: row-wise work on all B x N rows, attention per sequence.
-                states = block(
-                    batch: states, positions: inputPositions, past: Array(repeating: past, count: batch), pastPositions: prefixPositions,
-                    keyMasks: past == nil ? input.mask : keyMasks, cross: contexts)
-            }
+            let step = run(
+                block,
+                LayerStep(
+                    rows: states, positions: inputPositions, mask: input.mask, prefix: layerPrefix, prefixPositions: prefixPositions,
+                    cross: contexts, prefixRows: computePrefixRows))
+            states = step.kept
+            let prefixRecord = step.prefixOutputs?.flatMap(\.values) ?? []
             let form = layerPrefix?.form ?? prefix.form
             let rowsIn = form == .hidden && layerPrefix != nil ? pn + n : n
             output.layerInputs.append(T.tensor(inputsRecord, shape: [batch, rowsIn, d]))
@@ -232,34 +215,6 @@ extension PrefixStack {
                 mask = Array(repeating: true, count: prefixKV.keys.rows) + mask
             }
             return CrossContext(keys: k, values: v, mask: mask)
-        }
-    }
-
-    /// The position of every input row under `rule` (``PrefixCore/InputPositionRule``), with the
-    /// checkpoint's first input position `start`. A padding id under the skipping rule gets the
-    /// position whose table row is the padding row (negative before the table's offset).
-    static func inputPositions(_ input: ForwardInput, rule: InputPositionRule, start: Int) -> [[Int]] {
-        switch rule {
-        case .realTokens:
-            return input.mask.map { row in
-                var next = start
-                return row.map { real in
-                    defer { if real { next += 1 } }
-                    return real ? next : start
-                }
-            }
-        case .column:
-            return input.mask.map { row in Array(start..<(start + row.count)) }
-        case .skippingPaddingIDs(let paddingID):
-            guard let ids = input.ids else { return input.mask.map { row in Array(0..<row.count) } }
-            return ids.map { row in
-                var next = start
-                return row.map { id in
-                    defer { if id != paddingID { next += 1 } }
-                    // The table's offset is `paddingID + 1`: position -1 reads the padding row.
-                    return id != paddingID ? next : -1
-                }
-            }
         }
     }
 

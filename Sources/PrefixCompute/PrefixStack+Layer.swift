@@ -200,55 +200,19 @@ extension PrefixStack {
         let (batch, n, d) = (rows.shape[0], rows.shape[1], rows.shape[2])
         let pn = prefix?.prefixLength ?? 0
         let values = T.elements(of: rows)
-        let prefixPositions = Array(convention.prefixStart..<(convention.prefixStart + pn))
-        let start = composition.inputStart ?? convention.inputStart
-        let firstRows = composition.keptRows == .first
-        var out: [T] = [], prefixOut: [T] = []
-        for b in 0..<batch {
-            let hbar = Matrix<T>(rows: n, cols: d, values: Array(values[(b * n * d)..<((b + 1) * n * d)]))
-            let positions: [Int]
-            if case .column = rule {
-                positions = Array(start..<(start + n))
-            } else {
-                // Real tokens count up; learned positions (the padding-skipping rule) were added
-                // before the first block, so inside a block only the order matters.
-                var next = start
-                positions = mask[b].map { real -> Int in
-                    defer { if real { next += 1 } }
-                    return real ? next : start
-                }
-            }
-            let keyMask = Array(repeating: true, count: pn) + mask[b]
-            let cross = contexts.map { [$0[b]] }
-            func run(_ x: Matrix<T>, _ at: [Int], _ past: (keys: Matrix<T>, values: Matrix<T>)?, _ pastAt: [Int], _ keys: [Bool])
-                -> Matrix<T>
-            {
-                block(
-                    batch: [x], positions: [at], past: [past], pastPositions: pastAt, keyMasks: [keys], cross: cross,
-                    alignment: composition.causalAlignment)[0]
-            }
-            let kept: Matrix<T>
-            switch prefix {
-            case nil:
-                kept = run(hbar, positions, nil, [], mask[b])
-            case .hidden(let p)?:
-                let rowsP = Matrix<T>(rows: pn, cols: d, values: T.elements(of: p))
-                if firstRows || wantPrefixOutputs {
-                    let y = run(rowsP.stacked(on: hbar), prefixPositions + positions, nil, [], keyMask)
-                    if wantPrefixOutputs { prefixOut += y.rows(0..<pn).values }
-                    out += (firstRows ? y.rows(0..<n) : y.rows(pn..<(pn + n))).values
-                    continue
-                }
-                kept = run(hbar, positions, block.keysValues(rowsP, positions: prefixPositions), prefixPositions, keyMask)
-            case .kv(let k, let v)?:
-                // A KV prefix has no rows of its own: the rows kept are the input rows.
-                kept = run(hbar, positions, (PrefixStack.keyValueMatrix(k), PrefixStack.keyValueMatrix(v)), prefixPositions, keyMask)
-            }
-            out += kept.values
-        }
+        // Learned positions (the padding-skipping rule) were added before the first block: inside
+        // a block only their order matters.
+        let positions = Self.inputPositions(mask: mask, ids: nil, rule: rule, start: composition.inputStart ?? convention.inputStart)
+        let step = run(
+            block,
+            LayerStep(
+                rows: (0..<batch).map { b in Matrix<T>(rows: n, cols: d, values: Array(values[(b * n * d)..<((b + 1) * n * d)])) },
+                positions: positions, mask: mask, prefix: prefix,
+                prefixPositions: Array(convention.prefixStart..<(convention.prefixStart + pn)), cross: contexts,
+                keptRows: composition.keptRows, alignment: composition.causalAlignment, prefixRows: wantPrefixOutputs))
         return LayerRun(
-            output: T.tensor(out, shape: [batch, n, d]),
-            prefixOutputs: prefixOut.isEmpty ? nil : T.tensor(prefixOut, shape: [batch, pn, d]))
+            output: T.tensor(step.kept.flatMap(\.values), shape: [batch, n, d]),
+            prefixOutputs: wantPrefixOutputs ? step.prefixOutputs.map { T.tensor($0.flatMap(\.values), shape: [batch, pn, d]) } : nil)
     }
 }
 
