@@ -185,7 +185,7 @@ extension PrefixStack {
     /// Each sequence's cross-attention context for decoder block `layer`: the block's keys and
     /// values of the encoder's final rows (all sequences in one product), after the layer's
     /// cross-attention prefix if the checkpoint has one.
-    private func crossContexts<T: ComputeScalar>(_ cross: CrossSource<T>, block: ComposedBlock<T>, layer: Int) throws(ComputeError)
+    func crossContexts<T: ComputeScalar>(_ cross: CrossSource<T>, block: ComposedBlock<T>, layer: Int) throws(ComputeError)
         -> [CrossContext<T>]
     {
         let stacked = cross.states.count == 1 ? cross.states[0] : Matrix(stacking: cross.states)

@@ -113,8 +113,13 @@ extension PrefixStack {
                     .invalidInput, "a decoder block of an encoder-decoder needs the encoder's final rows [B, S, d] and their mask",
                     tensor: "encoder.final")
             }
-            contexts = try crossContexts(
-                block, layer: layer, states: states, mask: context.encoderMask, prefix: context.crossPrefix)
+            let (batch, s, d) = (states.shape[0], states.shape[1], states.shape[2])
+            let values = T.elements(of: states)
+            let load: (@Sendable (Int) throws -> LayerPrefix)? = context.crossPrefix.map { prefix in { @Sendable _ in prefix } }
+            let source = CrossSource<T>(
+                states: (0..<batch).map { b in Matrix(rows: s, cols: d, values: Array(values[(b * s * d)..<((b + 1) * s * d)])) },
+                mask: context.encoderMask, load: load, layers: config.numLayers)
+            contexts = try crossContexts(source, block: block, layer: layer)
         }
         return try runLayer(block, layer, rows, mask, prefix, composition, prefixOutputs, rule: stack.inputPositions, positions, contexts)
     }
@@ -160,36 +165,6 @@ extension PrefixStack {
         var m: Matrix<T> = PrefixStack.keyValueMatrix(key)
         rope.undo(&m, heads: key.shape[0], positions: Array(positions.prefixStart..<(positions.prefixStart + pn)))
         return PrefixStack.keyValueTensor(m, heads: key.shape[0], headDim: key.shape[2])
-    }
-
-    /// Each sequence's cross-attention keys and values from encoder rows `states` (`[B, S, d]`),
-    /// after `prefix` if given.
-    private func crossContexts<T: ComputeScalar>(
-        _ block: ComposedBlock<T>, layer: Int, states: Tensor, mask: [[Bool]], prefix: LayerPrefix?
-    ) throws(ComputeError) -> [CrossContext<T>] {
-        let (batch, s, d) = (states.shape[0], states.shape[1], states.shape[2])
-        let values = T.elements(of: states)
-        let all = Matrix<T>(rows: batch * s, cols: d, values: values)
-        guard let (keys, vals) = block.crossKeysValues(all) else {
-            throw ComputeError(.unsupported, "block \(layer) of the \(config.family) decoder has no cross-attention")
-        }
-        var prefixKV: (keys: Matrix<T>, values: Matrix<T>)?
-        switch prefix {
-        case .kv(let key, let value)?: prefixKV = (PrefixStack.keyValueMatrix(key), PrefixStack.keyValueMatrix(value))
-        case .hidden?:
-            throw ComputeError(.unsupported, "a cross-attention prefix is keys and values: a hidden-form one has no rows to project")
-        case nil: prefixKV = nil
-        }
-        return (0..<batch).map { b in
-            var k = keys.rows((b * s)..<((b + 1) * s)), v = vals.rows((b * s)..<((b + 1) * s))
-            var m = mask[b]
-            if let prefixKV {
-                k = prefixKV.keys.stacked(on: k)
-                v = prefixKV.values.stacked(on: v)
-                m = Array(repeating: true, count: prefixKV.keys.rows) + m
-            }
-            return CrossContext(keys: k, values: v, mask: m)
-        }
     }
 
     private func runLayer<T: ComputeScalar>(
