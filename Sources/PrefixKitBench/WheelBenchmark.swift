@@ -40,13 +40,13 @@ struct WheelBenchmark {
             let a = "\(work)/wheel-\(round)", b = "\(work)/deps-\(round)"
             wheelInstall.append(
                 try Measure.seconds {
-                    try Self.run(python, ["-m", "venv", a])
-                    try Self.run(a + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", wheel])
+                    try PeftBenchmark.run(python, ["-m", "venv", a])
+                    try PeftBenchmark.run(a + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", wheel])
                 })
             dependencies.append(
                 try Measure.seconds {
-                    try Self.run(python, ["-m", "venv", b])
-                    try Self.run(b + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "numpy", "h5py"])
+                    try PeftBenchmark.run(python, ["-m", "venv", b])
+                    try PeftBenchmark.run(b + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "numpy", "h5py"])
                 })
         }
         let (w, d) = (Measure.median(wheelInstall), Measure.median(dependencies))
@@ -58,14 +58,14 @@ struct WheelBenchmark {
         let installed = "\(work)/wheel-0/bin/prefixkit"
         let fixture = root + "/fixtures/peft/gpt2-tiny"
         let store = work + "/store"
-        try Self.run(installed, ["import", store, fixture + "/base"])
-        try Self.run(installed, ["import", store, fixture + "/adapter", "--name", "run", "--base", fixture + "/base"])
+        try PeftBenchmark.run(installed, ["import", store, fixture + "/base"])
+        try PeftBenchmark.run(installed, ["import", store, fixture + "/adapter", "--name", "run", "--base", fixture + "/base"])
         let verify = ["verify", store, "run", "--reference", fixture + "/reference.npz", "--require-reference", "--no-record"]
         for (label, arguments) in [("--version", ["--version"]), ("verify (gpt2-tiny, PEFT reference)", verify)] {
             var fromWheel: [Double] = [], fromSource: [Double] = []
             for _ in 0..<max(options.rounds, 5) {
-                fromWheel.append(try Measure.seconds { try Self.run(installed, arguments) })
-                fromSource.append(try Measure.seconds { try Self.run(source, arguments) })
+                fromWheel.append(try Measure.seconds { try PeftBenchmark.run(installed, arguments) })
+                fromSource.append(try Measure.seconds { try PeftBenchmark.run(source, arguments) })
             }
             let (a, b) = (Measure.median(fromWheel), Measure.median(fromSource))
             print(
@@ -106,18 +106,5 @@ struct WheelBenchmark {
             throw BenchError("cannot read the binary's size in \(wheel)")
         }
         return size
-    }
-
-    static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BenchError("\(executable) \(arguments.prefix(2).joined(separator: " ")) exited \(process.terminationStatus)")
-        }
     }
 }

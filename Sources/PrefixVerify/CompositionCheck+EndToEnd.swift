@@ -84,51 +84,45 @@ extension CompositionCheck {
                 fits.append(CandidateFit(bug: .inputsAtWrongPosition, relativeError: e.relative))
             }
             let positionsExplain = fits.contains { $0.relativeError <= tolerances.endToEnd }
-            // Other steps of the same name on this base: the nearest reproducing one is named.
-            if !positionsExplain {
-                var step: (label: String, error: Double)?
-                for (label, other) in alternativeSteps() {
+            // Each alternative run end to end, its fit recorded; the one that reproduces the
+            // reference (the first found, or the closest) is returned.
+            func search(_ alternatives: [(label: String, stack: PrefixStack)], as bug: BugClass, firstFound: Bool) throws
+                -> (label: String, error: Double)?
+            {
+                var found: (label: String, error: Double)?
+                for (label, other) in alternatives {
                     guard let e = ErrorMetric.compare(try forward(other).final, final, include: real) else { continue }
-                    fits.append(CandidateFit(bug: .wrongStep, relativeError: e.relative))
-                    if e.relative <= tolerances.endToEnd {
-                        step = (label, e.relative)
-                        break
+                    fits.append(CandidateFit(bug: bug, relativeError: e.relative))
+                    if e.relative <= tolerances.endToEnd, e.relative < (found?.error ?? .infinity) {
+                        found = (label, e.relative)
+                        if firstFound { break }
                     }
                 }
-                if let step {
-                    let check = checks[0]
-                    let summary =
-                        "\(BugClass.wrongStep.explanation): \(step.label) reproduces it to \(String(format: "%.1e", step.error)); this step is off by \(String(format: "%.1e", check.relativeError ?? .nan))"
-                    return (
-                        checks,
-                        Diagnosis(
-                            bug: .wrongStep, layer: nil, summary: summary, relativeError: step.error,
-                            fix: "verify \(step.label) against this reference, or recompute the reference from this step's adapter",
-                            candidates: fits.sorted { $0.relativeError < $1.relativeError })
-                    )
-                }
+                return found
             }
-            // Other base weights: each of the store's other bases that fits, run end to end.
-            var reproducing: (label: String, error: Double)?
-            if !positionsExplain {
-                for (label, other) in alternativeBases() {
-                    guard let e = ErrorMetric.compare(try forward(other).final, final, include: real) else { continue }
-                    fits.append(CandidateFit(bug: .wrongBase, relativeError: e.relative))
-                    if e.relative <= tolerances.endToEnd, e.relative < (reproducing?.error ?? .infinity) {
-                        reproducing = (label, e.relative)
-                    }
-                }
-            }
-            let check = checks[0]
-            if let reproducing {
+            func reproduced(_ bug: BugClass, by found: (label: String, error: Double), own: String, fix: String) -> Diagnosis {
                 let summary =
-                    "\(BugClass.wrongBase.explanation): \(reproducing.label) reproduces it to \(String(format: "%.1e", reproducing.error)); the checkpoint's own base is off by \(String(format: "%.1e", check.relativeError ?? .nan))"
+                    "\(bug.explanation): \(found.label) reproduces it to \(String(format: "%.1e", found.error)); \(own) is off by \(String(format: "%.1e", checks[0].relativeError ?? .nan))"
+                return Diagnosis(
+                    bug: bug, layer: nil, summary: summary, relativeError: found.error, fix: fix,
+                    candidates: fits.sorted { $0.relativeError < $1.relativeError })
+            }
+            // Other steps of the same name on this base (nearest first), then the store's other
+            // bases that fit.
+            if !positionsExplain, let step = try search(alternativeSteps(), as: .wrongStep, firstFound: true) {
                 return (
                     checks,
-                    Diagnosis(
-                        bug: .wrongBase, layer: nil, summary: summary, relativeError: reproducing.error,
-                        fix: "verify against \(reproducing.label), or import the checkpoint on it; otherwise recompute the reference",
-                        candidates: fits.sorted { $0.relativeError < $1.relativeError })
+                    reproduced(
+                        .wrongStep, by: step, own: "this step",
+                        fix: "verify \(step.label) against this reference, or recompute the reference from this step's adapter")
+                )
+            }
+            if !positionsExplain, let base = try search(alternativeBases(), as: .wrongBase, firstFound: false) {
+                return (
+                    checks,
+                    reproduced(
+                        .wrongBase, by: base, own: "the checkpoint's own base",
+                        fix: "verify against \(base.label), or import the checkpoint on it; otherwise recompute the reference")
                 )
             }
             // No base at hand reproduces it, but the inputs to layer 0 (embeddings) already differ.
@@ -152,7 +146,7 @@ extension CompositionCheck {
                     )
                 }
             }
-            return (checks, diagnose(fits, layer: nil, check: check))
+            return (checks, diagnose(fits, layer: nil, check: checks[0]))
         } catch {
             checks.append(CheckResult(check: .endToEnd, status: .fail, message: "\(error)", evidence: evidence))
             return (checks, nil)
