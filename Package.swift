@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(name: "PrefixFuzz", dependencies: ["PrefixCore", "PrefixFormats", "PrefixStoreRules"], path: "Fuzz/Sources"),
 
         // Tests mirror the source modules.
-        .target(name: "TestSupport", dependencies: ["PrefixKit"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["PrefixCore", "PrefixCompute", "PrefixFormats"], path: "Tests/TestSupport"),
         .testTarget(name: "PrefixCoreTests", dependencies: ["PrefixCore", "TestSupport"]),
         .testTarget(name: "PrefixStoreRulesTests", dependencies: ["PrefixStoreRules", "TestSupport"]),
         .testTarget(name: "PrefixStoreTests", dependencies: ["PrefixStore", "TestSupport"]),
@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "PrefixFormatsTests", dependencies: ["PrefixFormats", "TestSupport"]),
         .testTarget(name: "PrefixConvertTests", dependencies: ["PrefixConvert", "TestSupport"], path: "Tests/PrefixConvertTests"),
         .testTarget(name: "PrefixVerifyTests", dependencies: ["PrefixVerify", "TestSupport"]),
-        .testTarget(name: "PrefixDiffTests", dependencies: ["PrefixDiff", "TestSupport"]),
+        .testTarget(name: "PrefixDiffTests", dependencies: ["PrefixDiff", "PrefixConvert", "TestSupport"]),
         .testTarget(name: "PrefixReportTests", dependencies: ["PrefixReport", "TestSupport"]),
         .testTarget(
             name: "PrefixKitCLITests",

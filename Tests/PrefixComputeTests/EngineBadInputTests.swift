@@ -1,5 +1,7 @@
 import Foundation
-import PrefixKit
+import PrefixCompute
+import PrefixCore
+import PrefixFormats
 import TestSupport
 import Testing
 

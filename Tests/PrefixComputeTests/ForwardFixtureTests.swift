@@ -1,4 +1,5 @@
-import PrefixKit
+import PrefixCompute
+import PrefixCore
 import TestSupport
 import Testing
 
@@ -17,8 +18,10 @@ struct ForwardFixtureTests {
     static let cases = EngineFixture.models.flatMap { m in EngineFixture.cases.map { Case(model: m, pn: $0.0, n: $0.1) } }
 
     /// Compares every recorded layer and the final output; returns the worst errors.
-    private func compare(_ result: ForwardResult, _ expected: [String: Tensor], fixture: EngineFixture, layerTolerance: Double,
-                         endTolerance: Double, logits: Bool) throws {
+    private func compare(
+        _ result: ForwardResult, _ expected: [String: Tensor], fixture: EngineFixture, layerTolerance: Double,
+        endTolerance: Double, logits: Bool
+    ) throws {
         let mask = fixture.mask
         let pn = fixture.prefixLength
         let real = { (b: Int, r: Int) in mask[b][r] }
@@ -70,10 +73,12 @@ struct ForwardFixtureTests {
     func keyValueForm(c: Case) throws {
         let fixture = try EngineFixture(c.model, prefixLength: c.pn, inputLength: c.n)
         let stack = try PrefixStack(config: fixture.config, weights: InMemoryTensors(fixture.weights), prefix: PrefixSource(fixture.kv))
-        try compare(try stack.forward(fixture.input(), as: Double.self, options: ForwardOptions(logits: true)), fixture.expectedKV,
-                    fixture: fixture, layerTolerance: 1e-12, endTolerance: 1e-10, logits: true)
-        try compare(try stack.forward(fixture.input(), as: Float.self, options: ForwardOptions(logits: true)), fixture.expectedKV,
-                    fixture: fixture, layerTolerance: 1e-5, endTolerance: 1e-4, logits: true)
+        try compare(
+            try stack.forward(fixture.input(), as: Double.self, options: ForwardOptions(logits: true)), fixture.expectedKV,
+            fixture: fixture, layerTolerance: 1e-12, endTolerance: 1e-10, logits: true)
+        try compare(
+            try stack.forward(fixture.input(), as: Float.self, options: ForwardOptions(logits: true)), fixture.expectedKV,
+            fixture: fixture, layerTolerance: 1e-5, endTolerance: 1e-4, logits: true)
     }
 
     @Test("hidden -> KV conversion equals the reference's and runs to the same outputs", arguments: cases)
@@ -85,7 +90,9 @@ struct ForwardFixtureTests {
         #expect(converted.form == .kv && converted.prefixLength == c.pn)
         for (ours, theirs) in zip(converted.layers, fixture.kv.layers) {
             guard case .kv(let k, let v) = ours, case .kv(let rk, let rv) = theirs else { Issue.record("not KV"); continue }
-            let reshape = { (t: Tensor) in (try? Tensor(dtype: t.dtype, shape: [1, t.shape[0] * t.shape[1], t.shape[2]], bytes: t.withUnsafeBytes { Array($0) })) ?? t }
+            let reshape = { (t: Tensor) in
+                (try? Tensor(dtype: t.dtype, shape: [1, t.shape[0] * t.shape[1], t.shape[2]], bytes: t.withUnsafeBytes { Array($0) })) ?? t
+            }
             #expect(Closeness.relativeError(reshape(k), reshape(rk)) <= 1e-12)
             #expect(Closeness.relativeError(reshape(v), reshape(rv)) <= 1e-12)
         }

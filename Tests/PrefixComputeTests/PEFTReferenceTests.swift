@@ -1,5 +1,7 @@
 import Foundation
-import PrefixKit
+import PrefixCompute
+import PrefixCore
+import PrefixFormats
 import TestSupport
 import Testing
 
@@ -12,7 +14,9 @@ struct PEFTReferenceTests {
         let dir = Processes.repositoryRoot + "/fixtures/peft/\(model)"
         let config = try HFConfig.read(path: dir + "/base/config.json").config
         let weights = try NPZ.read(path: dir + "/state_dict.npz").compactMap { e in e.value.tensor.map { NamedTensor(e.name, $0) } }
-        let adapter = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/adapter/adapter_config.json"))) as? [String: Any]
+        let adapter =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/adapter/adapter_config.json")))
+            as? [String: Any]
         let heads = try #require(adapter?["num_attention_heads"] as? Int), tokenDim = try #require(adapter?["token_dim"] as? Int)
         let pn = try #require(adapter?["num_virtual_tokens"] as? Int)
         #expect(heads == config.numKVHeads && tokenDim == config.tokenDim)
@@ -28,7 +32,9 @@ struct PEFTReferenceTests {
         // only agree to float32 angle precision (measured 3.4e-9 per layer); GPT-2 has no such term.
         let f64Layer = config.positionScheme == .rope ? 1e-7 : 1e-12, f64End = config.positionScheme == .rope ? 1e-6 : 1e-10
         for (precision, layerTolerance, endTolerance) in [("f64", f64Layer, f64End), ("f32", 1e-5, 1e-4)] {
-            let result = precision == "f64" ? try stack.forward(input, as: Double.self, options: ForwardOptions(logits: true))
+            let result =
+                precision == "f64"
+                ? try stack.forward(input, as: Double.self, options: ForwardOptions(logits: true))
                 : try stack.forward(input, as: Float.self, options: ForwardOptions(logits: true))
             for l in 0..<config.numLayers {
                 if let reference = expected.layerInputs[l] {

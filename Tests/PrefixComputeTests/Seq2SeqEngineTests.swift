@@ -1,5 +1,7 @@
 import Foundation
-import PrefixKit
+import PrefixCompute
+import PrefixCore
+import PrefixFormats
 import TestSupport
 import Testing
 
@@ -83,7 +85,9 @@ struct Seq2SeqReferenceTests {
             kvHeads: config.prefixKVHeads, headDim: config.headDim, encoderLayers: config.encoderLayers)
         let stack = try PrefixStack(config: config, weights: InMemoryTensors(weights), prefix: PrefixSource(content))
         let reference = try ActivationExchange.read(path: "\(root)/\(name)/paper/numpy_expected.npz")
-        return (stack, try ForwardInput(exchange: reference), reference)
+        var input = try ForwardInput(ids: try #require(reference.inputIDs), mask: reference.attentionMask)
+        try input.setDecoderIDs(try #require(reference.decoderInputIDs))
+        return (stack, input, reference)
     }
 
     @Test(

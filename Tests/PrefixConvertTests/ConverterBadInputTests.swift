@@ -1,5 +1,10 @@
 import Foundation
-import PrefixKit
+import PrefixCompute
+import PrefixConvert
+import PrefixCore
+import PrefixFormats
+import PrefixRuntime
+import PrefixStore
 import TestSupport
 import Testing
 

@@ -1,5 +1,10 @@
 import Foundation
-import PrefixKit
+import PrefixCompute
+import PrefixConvert
+import PrefixCore
+import PrefixFormats
+import PrefixRuntime
+import PrefixStore
 import TestSupport
 import Testing
 
@@ -20,7 +25,9 @@ struct ConverterRoundTripTests {
         let out = tmp.path + "/hf"
         _ = try Exporter.run(store, reference: report.base.shortReference, format: .hf, out: out)
         for file in ["model.safetensors", "config.json", "generation_config.json"] {
-            #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/" + file)) == Data(contentsOf: URL(fileURLWithPath: Self.dir(model) + "/base/" + file)), "\(file)")
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: out + "/" + file))
+                    == Data(contentsOf: URL(fileURLWithPath: Self.dir(model) + "/base/" + file)), "\(file)")
         }
     }
 
@@ -35,7 +42,8 @@ struct ConverterRoundTripTests {
         let other = try Store.create(at: tmp.path + "/t")
         let reimported = try Importer.run(other, source: tmp.path + "/sharded")
         #expect(reimported.base.fingerprint == base.fingerprint && reimported.detected.contains("sharded"))
-        let check = try Processes.python("""
+        let check = try Processes.python(
+            """
             import json, sys
             from safetensors import safe_open
             d = sys.argv[1]
@@ -54,27 +62,38 @@ struct ConverterRoundTripTests {
     func peft(model: String) throws {
         let tmp = TemporaryDirectory()
         let store = try Store.create(at: tmp.path + "/s")
-        let report = try Importer.run(store, source: Self.dir(model) + "/adapter", options: { var o = ImportOptions(); o.base = Self.dir(model) + "/base"; return o }())
+        let report = try Importer.run(
+            store, source: Self.dir(model) + "/adapter",
+            options: {
+                var o = ImportOptions(); o.base = Self.dir(model) + "/base"; return o
+            }())
         let info = try #require(report.checkpoint)
         #expect(info.form == .kv && info.prefixLength == 4 && report.baseCreated && info.name == "adapter")
         let expected = try ActivationExchange.read(path: Self.dir(model) + "/expected.npz")
         let input = try ForwardInput(ids: try #require(expected.inputIDs), mask: expected.attentionMask)
         let result = try store.stack(for: info).forward(input, as: Double.self, options: ForwardOptions(logits: true))
         let mask = input.mask
-        let tolerance = model.hasPrefix("llama") ? 1e-6 : 1e-10   // HF's RoPE angles are float32
+        let tolerance = model.hasPrefix("llama") ? 1e-6 : 1e-10  // HF's RoPE angles are float32
         #expect(Closeness.relativeError(try #require(result.logits), try #require(expected.logits)) { b, r in mask[b][r] } <= tolerance)
         _ = try Exporter.run(store, reference: info.reference, format: .peft, out: tmp.path + "/adapter")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: tmp.path + "/adapter/adapter_model.safetensors"))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: tmp.path + "/adapter/adapter_model.safetensors"))
                 == Data(contentsOf: URL(fileURLWithPath: Self.dir(model) + "/adapter/adapter_model.safetensors")))
-        let ours = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tmp.path + "/adapter/adapter_config.json"))) as? [String: Any]
-        let theirs = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.dir(model) + "/adapter/adapter_config.json"))) as? [String: Any]
+        let ours =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tmp.path + "/adapter/adapter_config.json")))
+            as? [String: Any]
+        let theirs =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.dir(model) + "/adapter/adapter_config.json")))
+            as? [String: Any]
         #expect(Set(ours?.keys ?? [:].keys) == Set(theirs?.keys ?? [:].keys))
         for key in ["num_virtual_tokens", "num_layers", "token_dim", "num_attention_heads", "peft_type", "task_type", "prefix_projection"] {
             #expect("\(ours?[key] ?? "-")" == "\(theirs?[key] ?? "-")", "\(key)")
         }
     }
 
-    @Test("prefix files: safetensors and npz exports re-import bit-identically, hidden and KV, with MLP and positions", arguments: [ExportFormat.safetensors, .npz])
+    @Test(
+        "prefix files: safetensors and npz exports re-import bit-identically, hidden and KV, with MLP and positions",
+        arguments: [ExportFormat.safetensors, .npz])
     func prefixFiles(format: ExportFormat) throws {
         let tmp = TemporaryDirectory()
         let store = try Store.create(at: tmp.path + "/s")
@@ -102,7 +121,9 @@ struct ConverterRoundTripTests {
         let tmp = TemporaryDirectory()
         let store = try Store.create(at: tmp.path + "/s")
         let base = try Importer.run(store, source: Self.dir("llama-gqa-tiny") + "/base").base
-        try store.saveCheckpoint(SyntheticModel.hiddenPrefix(base.config, prefixLength: 3, seed: 9), as: CheckpointSpec(name: "h", step: 1, base: base.shortReference))
+        try store.saveCheckpoint(
+            SyntheticModel.hiddenPrefix(base.config, prefixLength: 3, seed: 9),
+            as: CheckpointSpec(name: "h", step: 1, base: base.shortReference))
         let report = try Exporter.run(store, reference: "h", format: .peft, out: tmp.path + "/a")
         #expect(report.conversion?.contains("hidden -> key/value") == true)
         let adapter = try PEFTAdapter(path: tmp.path + "/a")
@@ -143,12 +164,16 @@ struct ConverterPropertyTests {
             let dtype = [DType.f32, .f16, .bf16, .f64][Int(random.next() % 4)]
             let hidden = random.next() % 2 == 0
             let layers: [LayerPrefix] = (0..<config.numLayers).map { _ in
-                hidden ? .hidden(Builders.randomTensor(dtype, [pn, config.hiddenSize], seed: random.next()))
-                    : .kv(key: Builders.randomTensor(dtype, [config.numKVHeads, pn, config.headDim], seed: random.next()),
-                          value: Builders.randomTensor(dtype, [config.numKVHeads, pn, config.headDim], seed: random.next()))
+                hidden
+                    ? .hidden(Builders.randomTensor(dtype, [pn, config.hiddenSize], seed: random.next()))
+                    : .kv(
+                        key: Builders.randomTensor(dtype, [config.numKVHeads, pn, config.headDim], seed: random.next()),
+                        value: Builders.randomTensor(dtype, [config.numKVHeads, pn, config.headDim], seed: random.next()))
             }
             var content = CheckpointContent(form: hidden ? .hidden : .kv, prefixLength: pn, layers: layers)
-            if random.next() % 2 == 0 { content.mlp = [NamedTensor("embedding.weight", Builders.randomTensor(dtype, [pn, 4], seed: random.next()))] }
+            if random.next() % 2 == 0 {
+                content.mlp = [NamedTensor("embedding.weight", Builders.randomTensor(dtype, [pn, 4], seed: random.next()))]
+            }
             let name = "r\(round)"
             try store.saveCheckpoint(content, as: CheckpointSpec(name: name, step: 0, base: base.shortReference))
             for format in [ExportFormat.safetensors, .npz] where !(format == .npz && dtype == .bf16) {

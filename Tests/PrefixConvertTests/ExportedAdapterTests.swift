@@ -1,5 +1,10 @@
 import Foundation
-import PrefixKit
+import PrefixCompute
+import PrefixConvert
+import PrefixCore
+import PrefixFormats
+import PrefixRuntime
+import PrefixStore
 import TestSupport
 import Testing
 
@@ -8,7 +13,9 @@ import Testing
 /// (fixtures/generate_peft.py --prefixkit).
 @Suite("Exported PEFT adapters against PEFT")
 struct ExportedAdapterTests {
-    @Test("the export is reproducible, and PEFT's logits on it equal PrefixKit's for the hidden checkpoint", arguments: ["gpt2-tiny", "llama-gqa-tiny"])
+    @Test(
+        "the export is reproducible, and PEFT's logits on it equal PrefixKit's for the hidden checkpoint",
+        arguments: ["gpt2-tiny", "llama-gqa-tiny"])
     func matchesPEFT(model: String) throws {
         let dir = Processes.repositoryRoot + "/fixtures/peft/\(model)"
         let tmp = TemporaryDirectory()
@@ -18,7 +25,8 @@ struct ExportedAdapterTests {
         let info = try #require(try Importer.run(store, source: dir + "/hidden_prefix.npz", options: options).checkpoint)
         #expect(info.form == .hidden && info.prefixLength == 3)
         _ = try Exporter.run(store, reference: info.reference, format: .peft, out: tmp.path + "/adapter")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: tmp.path + "/adapter/adapter_model.safetensors"))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: tmp.path + "/adapter/adapter_model.safetensors"))
                 == Data(contentsOf: URL(fileURLWithPath: dir + "/exported_adapter/adapter_model.safetensors")))
 
         let peft = try ActivationExchange.read(path: dir + "/exported_expected.npz")

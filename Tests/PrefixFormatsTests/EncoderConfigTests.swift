@@ -1,5 +1,6 @@
 import Foundation
-import PrefixKit
+import PrefixCore
+import PrefixFormats
 import Testing
 
 /// The encoder families' `config.json`: what they read, the position rule each chooses, and every

@@ -1,5 +1,6 @@
 import Foundation
-import PrefixKit
+import PrefixCore
+import PrefixFormats
 import Testing
 
 /// Each family's `config.json`: what it reads, and every feature it can set that the engine does

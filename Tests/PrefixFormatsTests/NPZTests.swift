@@ -1,5 +1,6 @@
 import Foundation
-import PrefixKit
+import PrefixCore
+import PrefixFormats
 import TestSupport
 import Testing
 
@@ -25,7 +26,8 @@ struct NPZTests {
 
         let ours = dir.path + "/ours.npz"
         try NPZ.write([("x", .tensor(Tensor(shape: [2], doubles: [1.5, -2]))), ("meta", .strings(["héllo"], shape: []))], to: ours)
-        let check = try Processes.python("""
+        let check = try Processes.python(
+            """
             import numpy as np, sys
             z = np.load(sys.argv[1], allow_pickle=False)
             print(list(z.keys()), z["x"].tolist(), str(z["meta"]))
@@ -33,7 +35,9 @@ struct NPZTests {
         #expect(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "['x', 'meta'] [1.5, -2.0] héllo")
     }
 
-    @Test("member names that leave the archive, repeat or hide are refused", arguments: ["../evil.npy", "a/b.npy", "/abs.npy", ".hidden.npy", "dup"])
+    @Test(
+        "member names that leave the archive, repeat or hide are refused",
+        arguments: ["../evil.npy", "a/b.npy", "/abs.npy", ".hidden.npy", "dup"])
     func hostileNames(member: String) throws {
         let dir = TemporaryDirectory()
         let script = """

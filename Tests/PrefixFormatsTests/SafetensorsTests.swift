@@ -1,5 +1,6 @@
 import Foundation
-import PrefixKit
+import PrefixCore
+import PrefixFormats
 import TestSupport
 import Testing
 

@@ -1,8 +1,9 @@
 import Foundation
-import PrefixKit
-@testable import PrefixStore
+import PrefixCore
 import TestSupport
 import Testing
+
+@testable import PrefixStore
 
 @Suite("Concurrent readers and writers")
 struct ConcurrencyTests {
@@ -16,7 +17,9 @@ struct ConcurrencyTests {
         var holder: WriterLock? = try WriterLock(store: path, timeout: 1)
         let blocked = try Store.open(at: path, lockTimeout: 0.3)
         let started = Date()
-        let error = #expect(throws: StorageError.self) { try blocked.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test")) }
+        let error = #expect(throws: StorageError.self) {
+            try blocked.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
+        }
         #expect(error?.code == .storeLocked)
         #expect(error?.description.contains("another writer") == true)
         #expect(Date().timeIntervalSince(started) >= 0.25)
@@ -39,8 +42,9 @@ struct ConcurrencyTests {
         let writer = Task.detached {
             let writerStore = try Store.open(at: path)
             for step in 1...steps {
-                try writerStore.saveCheckpoint(SyntheticModel.hiddenPrefix(config, prefixLength: 16, seed: UInt64(step)),
-                                               as: CheckpointSpec(name: "run", step: step, base: "b"))
+                try writerStore.saveCheckpoint(
+                    SyntheticModel.hiddenPrefix(config, prefixLength: 16, seed: UInt64(step)),
+                    as: CheckpointSpec(name: "run", step: step, base: "b"))
             }
         }
         var observations = 0

@@ -1,5 +1,6 @@
 import Foundation
-import PrefixKit
+import PrefixCore
+import PrefixStore
 import TestSupport
 import Testing
 
@@ -27,7 +28,9 @@ struct DeduplicationTests {
         let base = try store.saveBase(Builders.tinyBase(), provenance: Provenance(sourceFormat: "test"))
         let content = Builders.hiddenPrefix()
         let saved = try store.saveCheckpoint(content, as: CheckpointSpec(name: "c", step: 1, base: base.base.fingerprint))
-        let prefixBytes = content.layers.reduce(Int64(0)) { total, layer in total + layer.parts.reduce(Int64(0)) { $0 + Int64($1.tensor.byteCount) } }
+        let prefixBytes = content.layers.reduce(Int64(0)) { total, layer in
+            total + layer.parts.reduce(Int64(0)) { $0 + Int64($1.tensor.byteCount) }
+        }
         #expect(saved.summary.bytesWritten == prefixBytes)
         #expect(saved.summary.tensorsWritten == content.layers.count)
     }

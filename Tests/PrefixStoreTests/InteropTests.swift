@@ -1,5 +1,6 @@
 import Foundation
-import PrefixKit
+import PrefixCore
+import PrefixStore
 import TestSupport
 import Testing
 
@@ -45,7 +46,9 @@ struct InteropTests {
         #expect(lines.count == expectedCount)
         for fields in lines where fields.count >= 7 {
             let shapeText = fields[4...(fields.count - 3)].joined(separator: " ")
-            #expect(fields[fields.count - 2] == fields[fields.count - 1], "h5py bytes of \(fields[0]) \(fields[1]) \(shapeText) differ from the catalog digest")
+            #expect(
+                fields[fields.count - 2] == fields[fields.count - 1],
+                "h5py bytes of \(fields[0]) \(fields[1]) \(shapeText) differ from the catalog digest")
         }
         let byName = Dictionary(lines.map { ($0[1], $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byName["m_f16"]?[2] == "float16" && byName["m_f16"]?[3] == "float16")
@@ -82,8 +85,12 @@ struct InteropTests {
         let store = try Store.create(at: dir.path + "/s")
         try store.saveBase(Builders.tinyBase(), alias: "b", provenance: Provenance(sourceFormat: "test"))
         try store.saveCheckpoint(Builders.hiddenPrefix(), as: CheckpointSpec(name: "c", step: 3, base: "b"))
-        let result = try Processes.run("/usr/bin/sqlite3", [store.directory + "/catalog.sqlite",
-            "SELECT name, step, form, prefix_length FROM checkpoint; SELECT count(*) FROM base_tensor;"])
+        let result = try Processes.run(
+            "/usr/bin/sqlite3",
+            [
+                store.directory + "/catalog.sqlite",
+                "SELECT name, step, form, prefix_length FROM checkpoint; SELECT count(*) FROM base_tensor;",
+            ])
         #expect(result.status == 0)
         #expect(result.stdout == "c|3|hidden|4\n\(Builders.tinyBase().tensors.count)\n")
     }

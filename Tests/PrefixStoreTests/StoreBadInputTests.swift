@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
-import PrefixKit
+import PrefixCore
+import PrefixStore
 import TestSupport
 import Testing
 
@@ -152,7 +153,8 @@ struct StoreBadInputTests {
         let dir = TemporaryDirectory()
         let store = try populated(dir)
         let error = #expect(throws: StorageError.self) {
-            try store.saveCheckpoint(Builders.hiddenPrefix(), as: CheckpointSpec(name: name, step: 1, base: "base:" + (try store.bases()[0].fingerprint)))
+            try store.saveCheckpoint(
+                Builders.hiddenPrefix(), as: CheckpointSpec(name: name, step: 1, base: "base:" + (try store.bases()[0].fingerprint)))
         }
         #expect(error?.code == .invalidArgument)
         #expect(try store.checkpoints().count == 1)
@@ -177,16 +179,22 @@ struct StoreBadInputTests {
         let base = try store.bases()[0].fingerprint
         var fewer = Builders.hiddenPrefix()
         fewer.layers.removeLast()
-        let layers = #expect(throws: StorageError.self) { try store.saveCheckpoint(fewer, as: CheckpointSpec(name: "x", step: 1, base: base)) }
+        let layers = #expect(throws: StorageError.self) {
+            try store.saveCheckpoint(fewer, as: CheckpointSpec(name: "x", step: 1, base: base))
+        }
         #expect(layers?.description.contains("2 layers") == true)
         var wrongShape = Builders.hiddenPrefix()
         wrongShape.layers[1] = .hidden(Tensor(shape: [4, 7], floats: [Float](repeating: 0, count: 28)))
-        let shape = #expect(throws: StorageError.self) { try store.saveCheckpoint(wrongShape, as: CheckpointSpec(name: "x", step: 1, base: base)) }
+        let shape = #expect(throws: StorageError.self) {
+            try store.saveCheckpoint(wrongShape, as: CheckpointSpec(name: "x", step: 1, base: base))
+        }
         #expect(shape?.tensor == "layer_01")
         #expect(shape?.description.contains("[4, 8]") == true)
         var integer = Builders.hiddenPrefix()
         integer.layers[0] = .hidden(Builders.randomTensor(.i32, [4, 8], seed: 1))
-        let dtype = #expect(throws: StorageError.self) { try store.saveCheckpoint(integer, as: CheckpointSpec(name: "x", step: 1, base: base)) }
+        let dtype = #expect(throws: StorageError.self) {
+            try store.saveCheckpoint(integer, as: CheckpointSpec(name: "x", step: 1, base: base))
+        }
         #expect(dtype?.code == .invalidArgument)
     }
 
@@ -195,9 +203,13 @@ struct StoreBadInputTests {
         let dir = TemporaryDirectory()
         let store = try populated(dir)
         let base = try store.bases()[0].fingerprint
-        let taken = #expect(throws: StorageError.self) { try store.saveCheckpoint(Builders.hiddenPrefix(), as: CheckpointSpec(name: "c", step: 1, base: base)) }
+        let taken = #expect(throws: StorageError.self) {
+            try store.saveCheckpoint(Builders.hiddenPrefix(), as: CheckpointSpec(name: "c", step: 1, base: base))
+        }
         #expect(taken?.code == .alreadyExists)
-        let noBase = #expect(throws: StorageError.self) { try store.saveCheckpoint(Builders.hiddenPrefix(), as: CheckpointSpec(name: "d", step: 1, base: "base:deadbeefdeadbeef")) }
+        let noBase = #expect(throws: StorageError.self) {
+            try store.saveCheckpoint(Builders.hiddenPrefix(), as: CheckpointSpec(name: "d", step: 1, base: "base:deadbeefdeadbeef"))
+        }
         #expect(noBase?.code == .notFound)
         let noParent = #expect(throws: StorageError.self) {
             try store.saveCheckpoint(Builders.hiddenPrefix(), as: CheckpointSpec(name: "d", step: 1, base: base, parent: "ghost"))

@@ -1,5 +1,7 @@
 import Foundation
-import PrefixKit
+import PrefixCore
+import PrefixFormats
+import PrefixStore
 import TestSupport
 import Testing
 

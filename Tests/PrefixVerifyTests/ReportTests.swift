@@ -1,5 +1,11 @@
 import Foundation
-import PrefixKit
+import PrefixCompute
+import PrefixConvert
+import PrefixCore
+import PrefixFormats
+import PrefixRuntime
+import PrefixStore
+import PrefixVerify
 import TestSupport
 import Testing
 

@@ -1,4 +1,6 @@
-public import PrefixKit
+public import PrefixCompute
+public import PrefixCore
+public import PrefixFormats
 
 /// Small models and checkpoints for tests.
 public enum Builders {
@@ -20,8 +22,9 @@ public enum Builders {
         var random = SeededRandom(seed: seed)
         let shape: Shape = [config.numKVHeads, prefixLength, config.headDim]
         let layers = (0..<config.numLayers).map { _ in
-            LayerPrefix.kv(key: Tensor(shape: shape, floats: random.normals(shape.elementCount, scale: 1)),
-                           value: Tensor(shape: shape, floats: random.normals(shape.elementCount, scale: 1)))
+            LayerPrefix.kv(
+                key: Tensor(shape: shape, floats: random.normals(shape.elementCount, scale: 1)),
+                value: Tensor(shape: shape, floats: random.normals(shape.elementCount, scale: 1)))
         }
         return CheckpointContent(form: .kv, prefixLength: prefixLength, layers: layers)
     }

@@ -1,5 +1,8 @@
 import Foundation
-import PrefixKit
+import PrefixCompute
+import PrefixConvert
+import PrefixCore
+import PrefixFormats
 import TestSupport
 import Testing
 
