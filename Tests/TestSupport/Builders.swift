@@ -1,6 +1,4 @@
-public import PrefixCompute
 public import PrefixCore
-public import PrefixFormats
 
 /// Small models and checkpoints for tests.
 public enum Builders {

@@ -1,6 +1,6 @@
 public import PrefixCompute
 public import PrefixCore
-public import PrefixFormats
+import PrefixFormats
 
 /// One case of `fixtures/engine/` (made by fixtures/generate.py with the NumPy reference).
 public struct EngineFixture: Sendable {
