@@ -49,16 +49,7 @@ public struct T5Architecture: ModelArchitecture {
     /// mT5.
     public static let mt5 = T5Architecture(
         family: .mt5, summary: "mT5: T5 v1.1's encoder-decoder, no output rescale", className: "MT5ForConditionalGeneration",
-        mayScaleOutputs: false,
-        blocks: """
-            encoder-decoder: RMS pre-norm (no mean, no bias), no score scaling, bucketed relative bias \
-            held by each stack's first block, ReLU or gated-GELU MLP, one `shared` embedding, \
-            cross-attention in decoder blocks; head `lm_head.weight` if the file holds one, else \
-            `shared`, rescaled by `d_model^-0.5` when `scale_decoder_outputs` (absent: \
-            `tie_word_embeddings` not false) says so (mT5 never); PEFT SEQ_2_SEQ_LM adapters in PEFT's \
-            layout (described after this table)
-            """,
-        refusedByName: "`is_encoder_decoder: false`")
+        mayScaleOutputs: false, blocks: t5.blocks, refusedByName: t5.refusedByName)
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
