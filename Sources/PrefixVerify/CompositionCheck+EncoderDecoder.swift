@@ -40,33 +40,53 @@ extension CompositionCheck {
         let layerClock = ContinuousClock.now
         var encoderChecked: [Int] = [], encoderUnchecked: [Int] = []
         var first: (diagnosis: Diagnosis, section: PrefixSection)?
-        for (section, count) in [(PrefixSection.encoder, stack.encoderLayers), (.decoder, config.numLayers)] {
-            for l in layers.filter({ $0 < count }) {
-                let inputs = section == .encoder ? reference.encoderLayerInputs[l] : reference.layerInputs[l]
-                let outputs = section == .encoder ? reference.encoderLayerOutputs[l] : reference.layerOutputs[l]
-                guard let rows = inputs, let expected = outputs else {
-                    let label = layerLabel(l, layerCount: count)
-                    outcome.checks.append(
-                        CheckResult(
-                            check: .teacherForced, layer: l, section: section, status: .skip,
-                            message: "\(section) layer \(l): not checked: the reference has no \(section).\(label).input/.output",
-                            evidence: evidence))
-                    if section == .encoder { encoderUnchecked.append(l) } else { outcome.layersUnchecked.append(l) }
-                    continue
-                }
-                let layer = checkSectionLayer(
-                    l, section: section, rows: rows, expected: expected, mask: section == .encoder ? encoderMask : decoderMask)
-                outcome.checks += layer.checks
-                if layer.checks.contains(where: { $0.check == .teacherForced && $0.status != .skip }) {
-                    if section == .encoder { encoderChecked.append(l) } else { outcome.layersChecked.append(l) }
-                }
-                if layer.unexplained { outcome.unexplained = true }
-                if first == nil, let failed = layer.checks.first(where: { $0.status == .fail }) {
-                    var diagnosis = diagnose(layer.fits, layer: l, check: failed)
-                    diagnosis.section = section
-                    diagnosis.summary = "\(section) " + diagnosis.summary
-                    first = (diagnosis, section)
-                }
+        // Every block of both stacks, in order; those the reference covers are checked `jobs` at
+        // a time (each job holds one block's weights), then reported in order.
+        let blocks = [(PrefixSection.encoder, stack.encoderLayers), (.decoder, config.numLayers)].flatMap { section, count in
+            layers.filter { $0 < count }.map { l in
+                (
+                    section: section, layer: l, count: count,
+                    rows: section == .encoder ? reference.encoderLayerInputs[l] : reference.layerInputs[l],
+                    expected: section == .encoder ? reference.encoderLayerOutputs[l] : reference.layerOutputs[l]
+                )
+            }
+        }
+        let results = LayerResults(count: blocks.count)
+        let work = blocks.indices.filter { blocks[$0].rows != nil && blocks[$0].expected != nil }
+        let workers = max(1, min(jobs, work.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: work.count, by: workers) {
+                let block = blocks[work[index]]
+                guard let rows = block.rows, let expected = block.expected else { continue }
+                results.set(
+                    work[index],
+                    checkSectionLayer(
+                        block.layer, section: block.section, rows: rows, expected: expected,
+                        mask: block.section == .encoder ? encoderMask : decoderMask))
+            }
+        }
+        for (index, block) in blocks.enumerated() {
+            let (section, l, count) = (block.section, block.layer, block.count)
+            guard let layer = results.get(index) else {
+                let label = layerLabel(l, layerCount: count)
+                outcome.checks.append(
+                    CheckResult(
+                        check: .teacherForced, layer: l, section: section, status: .skip,
+                        message: "\(section) layer \(l): not checked: the reference has no \(section).\(label).input/.output",
+                        evidence: evidence))
+                if section == .encoder { encoderUnchecked.append(l) } else { outcome.layersUnchecked.append(l) }
+                continue
+            }
+            outcome.checks += layer.checks
+            if layer.checks.contains(where: { $0.check == .teacherForced && $0.status != .skip }) {
+                if section == .encoder { encoderChecked.append(l) } else { outcome.layersChecked.append(l) }
+            }
+            if layer.unexplained { outcome.unexplained = true }
+            if first == nil, let failed = layer.checks.first(where: { $0.status == .fail }) {
+                var diagnosis = diagnose(layer.fits, layer: l, check: failed)
+                diagnosis.section = section
+                diagnosis.summary = "\(section) " + diagnosis.summary
+                first = (diagnosis, section)
             }
         }
         outcome.diagnosis = first?.diagnosis

@@ -108,6 +108,32 @@ struct Seq2SeqVerifyTests {
         #expect(mapping["bug"] as? String == "peft_layer_mapping" && mapping["layer"] as? Int == 1, "\(mapping)")
     }
 
+    @Test("--jobs checks an encoder-decoder's blocks in parallel and reports exactly what one job reports, failures and fits included")
+    func jobs() throws {
+        let dir = TemporaryDirectory()
+        let paper = try Self.paperStore("t5", dir)
+        func report(_ reference: String, jobs: Int) throws -> (Int32, String) {
+            let run = try Processes.prefixkit([
+                "verify", paper, "paper", "--reference", reference, "--json", "--round-trip", "none", "--no-record", "--jobs", "\(jobs)",
+            ])
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            var checkpoint = try #require((object["checkpoints"] as? [[String: Any]])?.first)
+            // Times differ from run to run; everything else must not.
+            checkpoint["seconds"] = nil
+            checkpoint["checks"] = (checkpoint["checks"] as? [[String: Any]])?.map { check in check.filter { $0.key != "seconds" } }
+            let data = try JSONSerialization.data(withJSONObject: checkpoint, options: [.sortedKeys])
+            return (run.status, String(decoding: data, as: UTF8.self))
+        }
+        for (reference, status) in [
+            ("\(Self.root)/t5/paper/numpy_expected.npz", Int32(0)), ("\(Self.root)/t5/paper/numpy_no_cross.npz", 1),
+        ] {
+            let one = try report(reference, jobs: 1), three = try report(reference, jobs: 3)
+            #expect(one.0 == status && three.0 == status, "\(reference)")
+            #expect(one.1 == three.1, "\(reference)")
+            #expect(one.1.contains("\"section\":\"encoder\"") && one.1.contains("\"section\":\"decoder\""))
+        }
+    }
+
     @Test("inspect and verify say which stored layers reach the model and that the encoder is unprefixed", arguments: names)
     func reach(name: String) throws {
         let dir = TemporaryDirectory()
