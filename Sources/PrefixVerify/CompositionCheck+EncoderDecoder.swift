@@ -328,6 +328,14 @@ extension CompositionCheck {
                     $0.layout = layout == .peftSeq2Seq ? .direct : .peftSeq2Seq
                 }
             }
+            // Unless the other semantics explain it: another step of the name, or another base,
+            // that reproduces the decoder's output.
+            if !fits.contains(where: { $0.relativeError <= tolerances.endToEnd }),
+                let found = try reproducingAlternative(
+                    final: final, include: all, ownError: e?.relative, fits: &fits, forward: { try forward($0).final })
+            {
+                return (checks, found)
+            }
             return (checks, diagnose(fits, layer: nil, check: failed))
         } catch {
             checks.append(CheckResult(check: .endToEnd, status: .fail, message: "\(error)", evidence: evidence))

@@ -84,46 +84,11 @@ extension CompositionCheck {
                 fits.append(CandidateFit(bug: .inputsAtWrongPosition, relativeError: e.relative))
             }
             let positionsExplain = fits.contains { $0.relativeError <= tolerances.endToEnd }
-            // Each alternative run end to end, its fit recorded; the one that reproduces the
-            // reference (the first found, or the closest) is returned.
-            func search(_ alternatives: [(label: String, stack: PrefixStack)], as bug: BugClass, firstFound: Bool) throws
-                -> (label: String, error: Double)?
+            if !positionsExplain,
+                let found = try reproducingAlternative(
+                    final: final, include: real, ownError: checks[0].relativeError, fits: &fits, forward: { try forward($0).final })
             {
-                var found: (label: String, error: Double)?
-                for (label, other) in alternatives {
-                    guard let e = ErrorMetric.compare(try forward(other).final, final, include: real) else { continue }
-                    fits.append(CandidateFit(bug: bug, relativeError: e.relative))
-                    if e.relative <= tolerances.endToEnd, e.relative < (found?.error ?? .infinity) {
-                        found = (label, e.relative)
-                        if firstFound { break }
-                    }
-                }
-                return found
-            }
-            func reproduced(_ bug: BugClass, by found: (label: String, error: Double), own: String, fix: String) -> Diagnosis {
-                let summary =
-                    "\(bug.explanation): \(found.label) reproduces it to \(String(format: "%.1e", found.error)); \(own) is off by \(String(format: "%.1e", checks[0].relativeError ?? .nan))"
-                return Diagnosis(
-                    bug: bug, layer: nil, summary: summary, relativeError: found.error, fix: fix,
-                    candidates: fits.sorted { $0.relativeError < $1.relativeError })
-            }
-            // Other steps of the same name on this base (nearest first), then the store's other
-            // bases that fit.
-            if !positionsExplain, let step = try search(alternativeSteps(), as: .wrongStep, firstFound: true) {
-                return (
-                    checks,
-                    reproduced(
-                        .wrongStep, by: step, own: "this step",
-                        fix: "verify \(step.label) against this reference, or recompute the reference from this step's adapter")
-                )
-            }
-            if !positionsExplain, let base = try search(alternativeBases(), as: .wrongBase, firstFound: false) {
-                return (
-                    checks,
-                    reproduced(
-                        .wrongBase, by: base, own: "the checkpoint's own base",
-                        fix: "verify against \(base.label), or import the checkpoint on it; otherwise recompute the reference")
-                )
+                return (checks, found)
             }
             // No base at hand reproduces it, but the inputs to layer 0 (embeddings) already differ.
             if !positionsExplain, let first = reference.layerInputs[0], let ourFirst = ours.layerInputs.first {
@@ -151,5 +116,51 @@ extension CompositionCheck {
             checks.append(CheckResult(check: .endToEnd, status: .fail, message: "\(error)", evidence: evidence))
             return (checks, nil)
         }
+    }
+}
+
+extension CompositionCheck {
+    /// Tries the stacks a reference may have been computed with instead: the other steps of the
+    /// checkpoint's name on its base (nearest first; the first that reproduces the reference wins),
+    /// then the store's other bases the prefix fits (the closest wins), each run end to end
+    /// through `forward` and compared with `final`. Every fit is added to `fits`.
+    ///
+    /// - Returns: the diagnosis naming the step or base that reproduces the reference, if any.
+    func reproducingAlternative(
+        final: Tensor, include: (Int, Int) -> Bool, ownError: Double?, fits: inout [CandidateFit],
+        forward: (PrefixStack) throws -> Tensor
+    ) throws -> Diagnosis? {
+        func search(_ alternatives: [(label: String, stack: PrefixStack)], as bug: BugClass, firstFound: Bool) throws
+            -> (label: String, error: Double)?
+        {
+            var found: (label: String, error: Double)?
+            for (label, other) in alternatives {
+                guard let e = ErrorMetric.compare(try forward(other), final, include: include) else { continue }
+                fits.append(CandidateFit(bug: bug, relativeError: e.relative))
+                if e.relative <= tolerances.endToEnd, e.relative < (found?.error ?? .infinity) {
+                    found = (label, e.relative)
+                    if firstFound { break }
+                }
+            }
+            return found
+        }
+        func reproduced(_ bug: BugClass, by found: (label: String, error: Double), own: String, fix: String) -> Diagnosis {
+            let summary =
+                "\(bug.explanation): \(found.label) reproduces it to \(String(format: "%.1e", found.error)); \(own) is off by \(String(format: "%.1e", ownError ?? .nan))"
+            return Diagnosis(
+                bug: bug, layer: nil, summary: summary, relativeError: found.error, fix: fix,
+                candidates: fits.sorted { $0.relativeError < $1.relativeError })
+        }
+        if let step = try search(alternativeSteps(), as: .wrongStep, firstFound: true) {
+            return reproduced(
+                .wrongStep, by: step, own: "this step",
+                fix: "verify \(step.label) against this reference, or recompute the reference from this step's adapter")
+        }
+        if let base = try search(alternativeBases(), as: .wrongBase, firstFound: false) {
+            return reproduced(
+                .wrongBase, by: base, own: "the checkpoint's own base",
+                fix: "verify against \(base.label), or import the checkpoint on it; otherwise recompute the reference")
+        }
+        return nil
     }
 }

@@ -134,6 +134,31 @@ struct Seq2SeqVerifyTests {
         }
     }
 
+    @Test("an encoder-decoder's reference made from another step of the name: that step is named")
+    func wrongStep() throws {
+        let dir = TemporaryDirectory()
+        let store = try Seq2SeqFixtureTests.store("t5", dir)
+        // Step 1: the adapter's layers shifted (a later training step), imported on the same base.
+        let exported = dir.path + "/a.npz", shifted = dir.path + "/b.npz"
+        #expect(try Processes.prefixkit(["export", store, "adapter", "--format", "npz", "--out", exported]).status == 0)
+        let edit = try Processes.python(
+            """
+            import sys, numpy as np
+            d = dict(np.load(sys.argv[1], allow_pickle=False))
+            for k in d:
+                if k.startswith("prefix."): d[k] = (d[k] + 0.01).astype(d[k].dtype)
+            np.savez(sys.argv[2], **d)
+            """, [exported, shifted])
+        #expect(edit.status == 0, "\(edit.stderr)")
+        let imported = try Processes.prefixkit(["import", store, shifted, "--name", "adapter", "--step", "1"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let (status, report) = try Self.verify(store, "adapter@1", reference: "\(Self.root)/t5/reference.npz")
+        #expect(status == 1)
+        let diagnosis = try #require(report["diagnosis"] as? [String: Any], "\(report)")
+        #expect(diagnosis["bug"] as? String == "wrong_step", "\(diagnosis)")
+        #expect((diagnosis["summary"] as? String ?? "").contains("adapter@0 reproduces it to"), "\(diagnosis)")
+    }
+
     @Test("inspect and verify say which stored layers reach the model and that the encoder is unprefixed", arguments: names)
     func reach(name: String) throws {
         let dir = TemporaryDirectory()
