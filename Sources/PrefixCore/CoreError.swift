@@ -26,8 +26,10 @@ public struct CoreError: Error, CustomStringConvertible, Sendable, Equatable {
     public var actual: String?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, tensor: String? = nil,
-                expected: String? = nil, actual: String? = nil) {
+    public init(
+        _ code: Code, _ message: String, tensor: String? = nil,
+        expected: String? = nil, actual: String? = nil
+    ) {
         self.code = code
         self.message = message
         self.tensor = tensor

@@ -1,6 +1,6 @@
 import PrefixCompute
-import PrefixRuntime
 public import PrefixCore
+import PrefixRuntime
 public import PrefixStore
 
 /// One layer's part (hidden rows, keys or values) compared.

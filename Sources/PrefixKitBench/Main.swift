@@ -82,7 +82,9 @@ enum Main {
             }
         }
         if options.sections.isEmpty {
-            options.sections = ["store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle", "diff", "wheel"]
+            options.sections = [
+                "store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle", "diff", "wheel",
+            ]
         }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }

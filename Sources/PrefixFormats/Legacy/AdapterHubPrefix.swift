@@ -54,7 +54,9 @@ public struct AdapterHubPrefix: Sendable {
         guard let object = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any],
             let config = object["config"] as? [String: Any], config["architecture"] as? String == "prefix_tuning"
         else { throw FormatError(.malformedJSON, "not an AdapterHub prefix-tuning config", path: configPath) }
-        func refuse(_ why: String, _ field: String) -> FormatError { FormatError(.unsupportedFeature, why, path: configPath, member: field) }
+        func refuse(_ why: String, _ field: String) -> FormatError {
+            FormatError(.unsupportedFeature, why, path: configPath, member: field)
+        }
         guard let length = config["prefix_length"] as? Int, (1...65_536).contains(length) else {
             throw FormatError(.inconsistent, "prefix_length must be an integer in 1...65536", path: configPath, member: "prefix_length")
         }
