@@ -56,6 +56,7 @@ public struct ComputeError: Error, CustomStringConvertible, Sendable {
         self.underlying = underlying
     }
 
+    /// One line: the message, then the context it names (tensor, file, expected and actual values).
     public var description: String {
         var text = message
         if let tensor { text += " (tensor '\(tensor)')" }

@@ -37,6 +37,7 @@ public struct CoreError: Error, CustomStringConvertible, Sendable, Equatable {
         self.actual = actual
     }
 
+    /// One line: the message, then the context it names (tensor, file, expected and actual values).
     public var description: String {
         var text = message
         if let tensor { text += " (tensor '\(tensor)')" }

@@ -95,6 +95,7 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
         self.member = member
     }
 
+    /// One line: the message, then the context it names (tensor, file, expected and actual values).
     public var description: String {
         var text = message
         if let member { text += " (in '\(member)')" }

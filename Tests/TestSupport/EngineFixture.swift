@@ -4,22 +4,34 @@ import PrefixFormats
 
 /// One case of `fixtures/engine/` (made by fixtures/generate.py with the NumPy reference).
 public struct EngineFixture: Sendable {
+    /// The model's directory name (`gpt2-tiny` ...).
     public let model: String
+    /// `Pn` and `N` of the case.
     public let prefixLength: Int
+    /// `N`, the input rows.
     public let inputLength: Int
+    /// The model's config.
     public let config: ModelConfig
+    /// Its weights under their HF names.
     public let weights: [NamedTensor]
+    /// The case's prefix in hidden form, and its key/value conversion.
     public let hidden: CheckpointContent
+    /// The key/value form of the same prefix.
     public let kv: CheckpointContent
+    /// The NumPy reference's activations for the hidden and the key/value form.
     public let expectedHidden: [String: Tensor]
+    /// The key/value form's activations.
     public let expectedKV: [String: Tensor]
 
     /// Every model and case the generator writes.
     public static let models = ["gpt2-tiny", "llama-gqa-tiny", "qwen2-tiny"]
+    /// Every `(Pn, N)` case the generator writes.
     public static let cases = [(20, 128), (4, 4), (1, 1)]
 
+    /// `fixtures/engine/`.
     public static var root: String { Processes.repositoryRoot + "/fixtures/engine" }
 
+    /// Reads case `(prefixLength, inputLength)` of `model`.
     public init(_ model: String, prefixLength: Int, inputLength: Int) throws {
         self.model = model
         self.prefixLength = prefixLength
@@ -64,10 +76,13 @@ public struct EngineFixture: Sendable {
         try ForwardInput(ids: EngineFixture.require(expectedHidden, "input_ids"), mask: expectedHidden["attention_mask"])
     }
 
+    /// The case's attention mask, `B x N`.
     public var mask: [[Bool]] { (try? input().mask) ?? [] }
 }
 
+/// A fixture that lacks what a test needs.
 public struct FixtureError: Error, CustomStringConvertible {
+    /// What is missing.
     public var description: String
 }
 
