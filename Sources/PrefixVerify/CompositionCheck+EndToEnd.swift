@@ -4,118 +4,187 @@ import PrefixCore
 import PrefixFormats
 
 extension CompositionCheck {
-    // The end-to-end check: inputs -> final, logits and pooler; when it fails, the inputs
-    // (positions, embeddings) and the other stored bases as explanations.
+    // The end-to-end check: inputs -> (encoder output,) final, logits and pooler; when the hidden
+    // states differ, the model-wide hypotheses, the other steps and bases, and the inputs
+    // themselves as explanations.
 
+    /// Inputs (and an encoder-decoder's decoder ids) -> the model's outputs, against the reference.
     func checkEndToEnd(_ input: ForwardInput, n: Int) -> ([CheckResult], Diagnosis?) {
         var checks: [CheckResult] = []
         guard let final = reference.final else {
             return ([CheckResult(check: .endToEnd, status: .skip, message: "the reference has no 'final'", evidence: evidence)], nil)
         }
-        let mask = input.mask
+        let encoderDecoder = stack.isEncoderDecoder
+        let d = stack.config.hiddenSize, batch = input.batch, mask = input.mask
+        // The decoder's rows are all real; a one-stack model's are its inputs'.
+        let rows = input.decoderIDs?.first?.count ?? n
         let real = { (b: Int, r: Int) in mask[b][r] }
+        let all = { (_: Int, _: Int) in true }
+        let kept = encoderDecoder ? all : real
         func forward(_ s: PrefixStack) throws -> ForwardResult {
-            useDouble
-                ? try s.forward(input, as: Double.self, options: ForwardOptions(logits: reference.logits != nil && s.computesLogits))
-                : try s.forward(input, as: Float.self, options: ForwardOptions(logits: reference.logits != nil && s.computesLogits))
+            let options = ForwardOptions(logits: reference.logits != nil && s.computesLogits)
+            return useDouble ? try s.forward(input, as: Double.self, options: options) : try s.forward(input, as: Float.self, options: options)
         }
-        guard final.shape.dimensions == [mask.count, n, stack.config.hiddenSize] else {
+        guard final.shape.dimensions == [batch, rows, d] else {
             return (
                 [
                     CheckResult(
                         check: .endToEnd, status: .fail,
-                        message: "the reference's final is \(final.shape), expected [\(mask.count), \(n), \(stack.config.hiddenSize)]",
+                        message: "the reference's final is \(final.shape), expected \(encoderDecoder ? "the decoder's " : "")[\(batch), \(rows), \(d)]",
                         evidence: evidence)
                 ], nil
             )
         }
         do {
             let ours = try forward(stack)
-            let e = ErrorMetric.compare(ours.final, final, include: real)
-            let pass = (e?.relative ?? .infinity) <= tolerances.endToEnd
+            if let encoded = reference.encoderFinal, let ourEncoded = ours.encoder?.final {
+                let e = ErrorMetric.compare(ourEncoded, encoded, include: real)
+                checks.append(
+                    CheckResult(
+                        check: .endToEnd, section: .encoder, status: (e?.relative ?? .infinity) <= tolerances.endToEnd ? .pass : .fail,
+                        message: "inputs -> encoder output over \(stack.encoderLayers) layers, real rows", maxAbsError: e?.maxAbs,
+                        relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n, evidence: evidence))
+            }
+            let e = ErrorMetric.compare(ours.final, final, include: kept)
             checks.append(
                 CheckResult(
-                    check: .endToEnd, status: pass ? .pass : .fail, message: "inputs -> final over \(stack.config.numLayers) layers",
-                    maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: n, expectedRowsOut: n,
+                    check: .endToEnd, section: encoderDecoder ? .decoder : nil,
+                    status: (e?.relative ?? .infinity) <= tolerances.endToEnd ? .pass : .fail,
+                    message: encoderDecoder
+                        ? "inputs and decoder ids -> decoder final over \(stack.config.numLayers) layers"
+                        : "inputs -> final over \(stack.config.numLayers) layers",
+                    maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: rows, expectedRowsOut: rows,
                     evidence: evidence))
-            if let logits = reference.logits {
-                let what = ours.logits?.shape.rank == 2 ? "sequence classifier output" : "LM or task head output, real rows"
-                if let ourLogits = ours.logits,
-                    let le = ourLogits.shape.rank == 2
-                        ? ErrorMetric.comparePerSequence(ourLogits, logits) : ErrorMetric.compare(ourLogits, logits, include: real)
-                {
-                    checks.append(
-                        CheckResult(
-                            check: .logits, status: le.relative <= tolerances.endToEnd ? .pass : .fail, message: what,
-                            maxAbsError: le.maxAbs, relativeError: le.relative, tolerance: tolerances.endToEnd, evidence: evidence))
-                } else {
-                    checks.append(
-                        CheckResult(
-                            check: .logits, status: .fail,
-                            message: ours.logits.map {
-                                "the reference's logits are \(logits.shape), this checkpoint's head gives \($0.shape)"
-                            }
-                                ?? "the reference has logits but nothing here computes them",
-                            evidence: evidence))
-                }
-            }
-            if let pooled = reference.poolerOutput {
-                if let ourPooled = ours.pooled, let pe = ErrorMetric.comparePerSequence(ourPooled, pooled) {
-                    checks.append(
-                        CheckResult(
-                            check: .pooler, status: pe.relative <= tolerances.endToEnd ? .pass : .fail,
-                            message: "pooler output tanh(dense(row 0))", maxAbsError: pe.maxAbs, relativeError: pe.relative,
-                            tolerance: tolerances.endToEnd, evidence: evidence))
-                } else {
-                    checks.append(
-                        CheckResult(
-                            check: .pooler, status: .fail,
-                            message: ours.pooled == nil
-                                ? "the reference has a pooler output but this base has no pooler"
-                                : "the reference's pooler output is \(pooled.shape), expected [\(mask.count), \(stack.config.hiddenSize)]",
-                            evidence: evidence))
-                }
-            }
-            guard !pass else { return (checks, nil) }
-            // Not explained per layer: the inputs themselves (embeddings, positions) or the base.
+            if let logits = reference.logits { checks.append(logitsCheck(ours.logits, logits, include: kept, encoderDecoder: encoderDecoder)) }
+            if let pooled = reference.poolerOutput { checks.append(poolerCheck(ours.pooled, pooled, batch: batch)) }
+            // The hidden states decide what the composition got wrong; a head alone is not a composition.
+            guard let failed = checks.first(where: { $0.check == .endToEnd && $0.status == .fail }) else { return (checks, nil) }
             var fits: [CandidateFit] = []
-            let shifted = try stack.with(positions: PositionConvention(prefixStart: stack.prefix.positions.prefixStart, inputStart: 0))
-            if let e = ErrorMetric.compare(try forward(shifted).final, final, include: real) {
-                fits.append(CandidateFit(bug: .inputsAtWrongPosition, relativeError: e.relative))
+            for hypothesis in ModelHypothesis.all where hypothesis.applies(stack) {
+                guard let other = try hypothesis.stack(stack),
+                    let e = ErrorMetric.compare(try forward(other).final, final, include: kept)
+                else { continue }
+                fits.append(CandidateFit(bug: hypothesis.bug, relativeError: e.relative))
             }
-            let positionsExplain = fits.contains { $0.relativeError <= tolerances.endToEnd }
-            if !positionsExplain,
+            let explained = fits.contains { $0.relativeError <= tolerances.endToEnd }
+            if !explained,
                 let found = try reproducingAlternative(
-                    final: final, include: real, ownError: checks[0].relativeError, fits: &fits, forward: { try forward($0).final })
+                    final: final, include: kept, ownError: e?.relative, fits: &fits, forward: { try forward($0).final })
             {
                 return (checks, found)
             }
-            // No base at hand reproduces it, but the inputs to layer 0 (embeddings) already differ.
-            if !positionsExplain, let first = reference.layerInputs[0], let ourFirst = ours.layerInputs.first {
-                let offset = first.shape[1] - n, ourOffset = ourFirst.shape[1] - n
-                if offset >= 0, ourOffset >= 0,
-                    let e = ErrorMetric.compare(
-                        ErrorMetric.rows(ourFirst, ourOffset..<(ourOffset + n)),
-                        ErrorMetric.rows(first, offset..<(offset + n)), include: real),
-                    e.relative > tolerances.perLayer
-                {
-                    let tried = fits.filter { $0.bug == .wrongBase }.count
-                    let summary =
-                        "the reference's layer-0 input rows differ from this base's embeddings (relative error \(String(format: "%.1e", e.relative))): "
-                        + "it was most likely computed with other base weights; \(tried == 0 ? "the store holds no other base that fits" : "none of the \(tried) other stored base(s) that fit reproduces it")"
-                    return (
-                        checks,
-                        Diagnosis(
-                            bug: .wrongBase, layer: nil, summary: summary, relativeError: nil, fix: BugClass.wrongBase.fix,
-                            candidates: fits.sorted { $0.relativeError < $1.relativeError })
-                    )
-                }
-            }
-            return (checks, diagnose(fits, layer: nil, check: checks[0]))
+            if !explained, let differing = embeddingsDiffer(ours, n: n, mask: mask, fits: fits) { return (checks, differing) }
+            return (checks, diagnose(fits, layer: nil, check: failed))
         } catch {
             checks.append(CheckResult(check: .endToEnd, status: .fail, message: "\(error)", evidence: evidence))
             return (checks, nil)
         }
+    }
+
+    /// The model's logits against the reference's: per sequence for a sequence classifier, per
+    /// kept row otherwise.
+    private func logitsCheck(_ ours: Tensor?, _ logits: Tensor, include: (Int, Int) -> Bool, encoderDecoder: Bool) -> CheckResult {
+        let what =
+            encoderDecoder ? "LM head output" : ours?.shape.rank == 2 ? "sequence classifier output" : "LM or task head output, real rows"
+        if let ours,
+            let e = ours.shape.rank == 2 ? ErrorMetric.comparePerSequence(ours, logits) : ErrorMetric.compare(ours, logits, include: include)
+        {
+            return CheckResult(
+                check: .logits, status: e.relative <= tolerances.endToEnd ? .pass : .fail, message: what, maxAbsError: e.maxAbs,
+                relativeError: e.relative, tolerance: tolerances.endToEnd, evidence: evidence)
+        }
+        return CheckResult(
+            check: .logits, status: .fail,
+            message: ours.map { "the reference's logits are \(logits.shape), this checkpoint's head gives \($0.shape)" }
+                ?? "the reference has logits but nothing here computes them", evidence: evidence)
+    }
+
+    /// The model's pooler output against the reference's.
+    private func poolerCheck(_ ours: Tensor?, _ pooled: Tensor, batch: Int) -> CheckResult {
+        if let ours, let e = ErrorMetric.comparePerSequence(ours, pooled) {
+            return CheckResult(
+                check: .pooler, status: e.relative <= tolerances.endToEnd ? .pass : .fail, message: "pooler output tanh(dense(row 0))",
+                maxAbsError: e.maxAbs, relativeError: e.relative, tolerance: tolerances.endToEnd, evidence: evidence)
+        }
+        return CheckResult(
+            check: .pooler, status: .fail,
+            message: ours == nil
+                ? "the reference has a pooler output but this base has no pooler"
+                : "the reference's pooler output is \(pooled.shape), expected [\(batch), \(stack.config.hiddenSize)]",
+            evidence: evidence)
+    }
+
+    /// When no stored base reproduces the reference but its first block's input rows already
+    /// differ from this base's embeddings: the diagnosis that other base weights computed it.
+    private func embeddingsDiffer(_ ours: ForwardResult, n: Int, mask: [[Bool]], fits: [CandidateFit]) -> Diagnosis? {
+        let (first, ourFirst) =
+            stack.isEncoderDecoder
+            ? (reference.encoderLayerInputs[0], ours.encoder?.layerInputs.first) : (reference.layerInputs[0], ours.layerInputs.first)
+        guard let first, let ourFirst, first.shape.rank == 3 else { return nil }
+        let offset = first.shape[1] - n, ourOffset = ourFirst.shape[1] - n
+        guard offset >= 0, ourOffset >= 0,
+            let e = ErrorMetric.compare(
+                ErrorMetric.rows(ourFirst, ourOffset..<(ourOffset + n)), ErrorMetric.rows(first, offset..<(offset + n)),
+                include: { mask[$0][$1] }),
+            e.relative > tolerances.perLayer
+        else { return nil }
+        let tried = fits.filter { $0.bug == .wrongBase }.count
+        let summary =
+            "the reference's layer-0 input rows differ from this base's embeddings (relative error \(String(format: "%.1e", e.relative))): "
+            + "it was most likely computed with other base weights; \(tried == 0 ? "the store holds no other base that fits" : "none of the \(tried) other stored base(s) that fit reproduces it")"
+        return Diagnosis(
+            bug: .wrongBase, layer: nil, summary: summary, relativeError: nil, fix: BugClass.wrongBase.fix,
+            candidates: fits.sorted { $0.relativeError < $1.relativeError })
+    }
+}
+
+/// A model-wide wrong composition the end-to-end check tries when the model's output differs:
+/// the bug, the models it applies to, and the stack computed under it.
+struct ModelHypothesis: Sendable {
+    /// The bug a fit names.
+    let bug: BugClass
+    /// Whether it applies to the model.
+    let applies: @Sendable (PrefixStack) -> Bool
+    /// The stack the hypothesis computes with.
+    let stack: @Sendable (PrefixStack) throws -> PrefixStack?
+
+    /// A hypothesis that changes the checkpoint's prefix source.
+    init(_ bug: BugClass, when applies: @escaping @Sendable (PrefixStack) -> Bool, prefix change: @escaping @Sendable (inout PrefixSource) -> Void) {
+        self.bug = bug
+        self.applies = applies
+        self.stack = { model in
+            var source = model.prefix
+            change(&source)
+            return try PrefixStack(config: model.config, weights: model.weightSource, prefix: source)
+        }
+    }
+
+    /// A hypothesis that computes with another stack.
+    init(_ bug: BugClass, when applies: @escaping @Sendable (PrefixStack) -> Bool, stack: @escaping @Sendable (PrefixStack) throws -> PrefixStack?) {
+        self.bug = bug
+        self.applies = applies
+        self.stack = stack
+    }
+
+    /// Every hypothesis the end-to-end check tries, in the order fits are reported.
+    static let all: [ModelHypothesis] = [
+        ModelHypothesis(.inputsAtWrongPosition, when: { !$0.isEncoderDecoder }) { model in
+            try model.with(positions: PositionConvention(prefixStart: model.prefix.positions.prefixStart, inputStart: 0))
+        },
+        ModelHypothesis(.encoderPrefixMissing, when: { $0.prefix.encoderLayer != nil }, prefix: { $0.encoderLayer = nil }),
+        ModelHypothesis(.crossPrefixDropped, when: { $0.prefix.crossLayer != nil }, prefix: { $0.crossLayer = nil }),
+        ModelHypothesis(
+            .directLayerMapping, when: { $0.isEncoderDecoder && $0.prefix.layout == .peftSeq2Seq && !hasSectionPrefixes($0) },
+            prefix: { $0.layout = .direct }),
+        ModelHypothesis(
+            .peftLayerMapping, when: { $0.isEncoderDecoder && $0.prefix.layout == .direct && !hasSectionPrefixes($0) },
+            prefix: { $0.layout = .peftSeq2Seq }),
+    ]
+
+    /// Whether the checkpoint has the paper's encoder or cross-attention prefixes (PEFT's layout
+    /// has neither).
+    private static func hasSectionPrefixes(_ model: PrefixStack) -> Bool {
+        model.prefix.encoderLayer != nil || model.prefix.crossLayer != nil
     }
 }
 

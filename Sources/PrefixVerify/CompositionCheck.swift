@@ -52,72 +52,74 @@ struct CompositionCheck {
 
     var inputLength: Int? { reference.inputIDs?.shape[1] ?? reference.inputsEmbeds?.shape[1] }
 
+    /// The checks of the checkpoint's composition against the reference: every stack's blocks,
+    /// then the model end to end.
     func run() -> Outcome {
-        if stack.isEncoderDecoder { return runEncoderDecoder() }
         var outcome = Outcome()
-        let config = stack.config
-        let pn = stack.prefix.prefixLength
-        guard let n = inputLength, let input = try? forwardInput() else {
-            outcome.checks.append(
-                CheckResult(
-                    check: .reference, status: .fail,
-                    message: "the reference has no usable inputs (input_ids or inputs_embeds of the right shape)", evidence: evidence))
+        func refuse(_ message: String) -> Outcome {
+            outcome.checks.append(CheckResult(check: .reference, status: .fail, message: message, evidence: evidence))
             outcome.unexplained = true
             return outcome
         }
-        if reference.layerCount > config.numLayers {
-            outcome.checks.append(
-                CheckResult(
-                    check: .reference, status: .fail,
-                    message: "the reference has \(reference.layerCount) layers, the checkpoint \(config.numLayers)", evidence: evidence))
-            outcome.unexplained = true
-            return outcome
+        guard let n = inputLength, var input = try? forwardInput() else {
+            return refuse("the reference has no usable inputs (input_ids or inputs_embeds of the right shape)")
         }
-        let mask = input.mask
-        let form = referenceForm
-        // Per layer, in parallel when asked; each job holds one layer's weights.
+        let stacks: [CheckedStack]
+        switch checkedStacks(&input) {
+        case .success(let found): stacks = found
+        case .failure(let refusal): return refuse(refusal.message)
+        }
+        // Every block of every stack, in order; those the reference covers are checked `jobs` at a
+        // time (each job holds one block's weights), then reported in order.
         let layerClock = ContinuousClock.now
-        let results = LayerResults(count: config.numLayers)
-        let work = layers.filter { reference.layerInputs[$0] != nil && reference.layerOutputs[$0] != nil }
+        let blocks = stacks.flatMap { checked in layers.filter { $0 < checked.layerCount }.map { (stack: checked, layer: $0) } }
+        let results = LayerResults(count: blocks.count)
+        let work = blocks.indices.filter { blocks[$0].stack.input(blocks[$0].layer) != nil && blocks[$0].stack.output(blocks[$0].layer) != nil }
         let workers = max(1, min(jobs, work.count))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             for index in stride(from: worker, to: work.count, by: workers) {
-                let l = work[index]
+                let block = blocks[work[index]]
                 let clock = ContinuousClock.now
-                var layer = checkLayer(l, n: n, pn: pn, mask: mask, form: form)
+                var layer = checkLayer(block.layer, in: block.stack)
                 // The layer's time, on its first check (the others come from the same computation).
                 if !layer.checks.isEmpty { layer.checks[0].seconds = CompositionCheck.seconds(since: clock) }
-                results.set(l, layer)
+                results.set(work[index], layer)
                 layerDone?(results.count, work.count)
             }
         }
-        var stopped = false
-        for l in 0..<config.numLayers {
-            guard let layer = results.get(l) else {
-                if layers.contains(l), !stopped {
-                    let missing = [
-                        reference.layerInputs[l] == nil ? ActivationExchange.inputKey(l, layerCount: config.numLayers) : nil,
-                        reference.layerOutputs[l] == nil ? ActivationExchange.outputKey(l, layerCount: config.numLayers) : nil,
-                    ].compactMap { $0 }
-                    outcome.checks.append(
-                        CheckResult(
-                            check: .teacherForced, layer: l, status: .skip,
-                            message: "layer \(l): not checked: the reference has no \(missing.joined(separator: " or "))",
-                            evidence: evidence))
-                    outcome.layersUnchecked.append(l)
-                }
+        var checked: [PrefixSection?: [Int]] = [:], unchecked: [PrefixSection?: [Int]] = [:]
+        for (index, block) in blocks.enumerated() {
+            let (checkedStack, l) = (block.stack, block.layer)
+            guard let layer = results.get(index) else {
+                outcome.checks.append(
+                    CheckResult(
+                        check: .teacherForced, layer: l, section: checkedStack.section, status: .skip,
+                        message: "\(checkedStack.label(l)): not checked: the reference has no \(checkedStack.missingKeys(l).joined(separator: " or "))",
+                        evidence: evidence))
+                unchecked[checkedStack.section, default: []].append(l)
                 continue
             }
             outcome.checks += layer.checks
-            if layer.checks.contains(where: { $0.check == .teacherForced && $0.status != .skip }) { outcome.layersChecked.append(l) }
+            if layer.checks.contains(where: { $0.check == .teacherForced && $0.status != .skip }) {
+                checked[checkedStack.section, default: []].append(l)
+            }
             if layer.unexplained { outcome.unexplained = true }
             if outcome.diagnosis == nil, let failed = layer.checks.first(where: { $0.status == .fail }) {
-                outcome.diagnosis = diagnose(layer.fits, layer: l, check: failed)
+                var diagnosis = diagnose(layer.fits, layer: l, check: failed)
+                if let section = checkedStack.section {
+                    diagnosis.section = section
+                    diagnosis.summary = "\(section) " + diagnosis.summary
+                }
+                outcome.diagnosis = diagnosis
             }
-            if layer.stop {
-                stopped = true
-                break
-            }
+            if layer.stop { break }
+        }
+        let decoderSection: PrefixSection? = stack.isEncoderDecoder ? .decoder : nil
+        outcome.layersChecked = checked[decoderSection] ?? []
+        outcome.layersUnchecked = unchecked[decoderSection] ?? []
+        if stack.isEncoderDecoder {
+            outcome.encoderLayersChecked = checked[.encoder] ?? []
+            outcome.encoderLayersUnchecked = unchecked[.encoder] ?? []
         }
         outcome.perLayerSeconds = Self.seconds(since: layerClock)
         let endClock = ContinuousClock.now
@@ -145,10 +147,6 @@ struct CompositionCheck {
         let d = ContinuousClock.now - start
         return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
-
-    /// The class a prefix-ignored fit is reported as: in a causal model appending the prefix
-    /// computes the same as ignoring it; in a bidirectional encoder appending it is correct.
-    var ignoredBug: BugClass { stack.isBidirectional ? .prefixIgnored : .prefixAppendedOrIgnored }
 
     func forwardInput() throws -> ForwardInput {
         var input: ForwardInput
@@ -198,134 +196,114 @@ struct CompositionCheck {
         return useDouble ? try run(Double.self) : try run(Float.self)
     }
 
-    func checkLayer(_ l: Int, n: Int, pn: Int, mask: [[Bool]], form: PrefixForm) -> LayerOutcome {
+    /// Block `l` of `checked`, teacher-forced on the reference's rows: the rows' count and the
+    /// prefix rows first, then the block's output; a failure is matched against every hypothesis
+    /// that applies to the block.
+    func checkLayer(_ l: Int, in checked: CheckedStack) -> LayerOutcome {
         var result = LayerOutcome()
-        guard let input = reference.layerInputs[l], let output = reference.layerOutputs[l] else { return result }
-        let d = stack.config.hiddenSize, batch = mask.count
-        let expectedIn = form == .hidden ? pn + n : n
-        let (inRows, outRows) = (input.shape[1], output.shape[1])
-        guard input.shape[0] == batch, output.shape[0] == batch, input.shape[2] == d, output.shape[2] == d else {
+        let n = checked.rows
+        guard let input = checked.input(l), let output = checked.output(l) else { return result }
+        let label = checked.label(l), section = checked.section
+        func fail(_ check: CheckKind, _ message: String) {
             result.checks.append(
-                CheckResult(
-                    check: .teacherForced, layer: l, status: .fail,
-                    message:
-                        "layer \(l): reference tensors are \(input.shape) in, \(output.shape) out; the checkpoint implies [\(batch), \(expectedIn), \(d)] and [\(batch), \(n), \(d)]",
-                    evidence: evidence))
+                CheckResult(check: check, layer: l, section: section, status: .fail, message: "\(label): \(message)", evidence: evidence))
+        }
+        let prefix: LayerPrefix?
+        do { prefix = try checked.prefix(l) } catch {
+            fail(.teacherForced, "cannot read the prefix: \(error)")
+            return result
+        }
+        let d = stack.config.hiddenSize, mask = checked.mask, batch = mask.count
+        let form = checked.referenceForm ?? prefix?.form ?? .kv
+        let pn = prefix == nil ? 0 : stack.prefix.prefixLength
+        let expectedIn = form == .hidden ? pn + n : n
+        guard input.shape.rank == 3, output.shape.rank == 3, input.shape[0] == batch, output.shape[0] == batch,
+            input.shape[2] == d, output.shape[2] == d
+        else {
+            fail(
+                .teacherForced,
+                "reference tensors are \(input.shape) in, \(output.shape) out; the checkpoint implies [\(batch), \(expectedIn), \(d)] and [\(batch), \(n), \(d)]"
+            )
             result.unexplained = true
             result.stop = true
             return result
         }
+        let (inRows, outRows) = (input.shape[1], output.shape[1])
         // Rows that grow by Pn per layer: the prefix rows were passed on.
-        if outRows != n || (form == .hidden && inRows > expectedIn) {
-            if form == .hidden, inRows >= expectedIn, (inRows - n) % pn == 0, outRows == inRows {
+        if outRows != n || (form == .hidden && inRows > expectedIn) || (form == .kv && inRows != n) {
+            if form == .hidden, pn > 0, inRows >= expectedIn, (inRows - n) % pn == 0, outRows == inRows {
                 result.checks.append(
                     CheckResult(
-                        check: .teacherForced, layer: l, status: .fail,
-                        message: "layer \(l): reference has \(outRows) rows, expected \(n): \(BugClass.keptPrefixPositions.explanation)",
+                        check: .teacherForced, layer: l, section: section, status: .fail,
+                        message: "\(label): reference has \(outRows) rows, expected \(n): \(BugClass.keptPrefixPositions.explanation)",
                         rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n,
                         fix: BugClass.keptPrefixPositions.fix, evidence: evidence))
                 result.fits = [CandidateFit(bug: .keptPrefixPositions, relativeError: 0)]
             } else {
                 result.checks.append(
                     CheckResult(
-                        check: .teacherForced, layer: l, status: .fail,
+                        check: .teacherForced, layer: l, section: section, status: .fail,
                         message:
-                            "layer \(l): reference has \(inRows) rows in and \(outRows) out; expected \(expectedIn) and \(n), which no known bug explains",
+                            "\(label): reference has \(inRows) rows in and \(outRows) out; expected \(expectedIn) and \(n), which no known bug explains",
                         rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence))
                 result.unexplained = true
             }
             result.stop = true
             return result
         }
-        let prefix: LayerPrefix
-        do { prefix = try stack.prefix.layer(l) } catch {
+        let context: LayerContext?
+        switch checked.context(l) {
+        case .success(let found): context = found
+        case .failure(let unavailable):
             result.checks.append(
                 CheckResult(
-                    check: .teacherForced, layer: l, status: .fail, message: "layer \(l): cannot read the prefix: \(error)",
+                    check: .teacherForced, layer: l, section: section, status: .skip, message: "\(label): \(unavailable.message)",
                     evidence: evidence))
             return result
         }
-        let real = { (b: Int, r: Int) in mask[b][r] }
+        let situation = LayerSituation(
+            layer: l, stack: checked, prefix: prefix, context: context, rotatesKeys: stack.rotatesKeys, layout: stack.prefix.layout)
         var hbar = input
-        var prefixRows: Tensor?
-        if form == .hidden {
+        if form == .hidden, pn > 0 {
             if inRows == pn + n {
-                prefixRows = ErrorMetric.rows(input, 0..<pn)
                 hbar = ErrorMetric.rows(input, pn..<(pn + n))
+                if case .hidden(let p)? = prefix,
+                    let check = checkPrefixRows(situation, p, input: input, n: n, expectedIn: expectedIn, hbar: &hbar, fits: &result.fits)
+                {
+                    result.checks.append(check)
+                }
             } else if inRows == n {
+                let bug = checked.ignoredBug
                 result.checks.append(
                     CheckResult(
-                        check: .prefixRows, layer: l, status: .fail,
-                        message:
-                            "layer \(l): reference has \(n) rows in, expected \(pn + n): \(ignoredBug.explanation)",
-                        rowsIn: inRows, expectedRowsIn: pn + n, fix: ignoredBug.fix, evidence: evidence))
-                result.fits.append(CandidateFit(bug: ignoredBug, relativeError: 0))
+                        check: .prefixRows, layer: l, section: section, status: .fail,
+                        message: "\(label): reference has \(n) rows in, expected \(pn + n): \(bug.explanation)",
+                        rowsIn: inRows, expectedRowsIn: pn + n, fix: bug.fix, evidence: evidence))
+                result.fits.append(CandidateFit(bug: bug, relativeError: 0))
             } else {
                 result.checks.append(
                     CheckResult(
-                        check: .prefixRows, layer: l, status: .fail,
-                        message: "layer \(l): reference has \(inRows) rows in, expected \(pn + n), which no known bug explains",
+                        check: .prefixRows, layer: l, section: section, status: .fail,
+                        message: "\(label): reference has \(inRows) rows in, expected \(pn + n), which no known bug explains",
                         rowsIn: inRows, expectedRowsIn: pn + n, evidence: evidence))
                 result.unexplained = true
                 result.stop = true
                 return result
             }
         }
-        // (a) The reference's prefix rows against the checkpoint's P^l.
-        var prefixRowsAppended = false
-        if let prefixRows, case .hidden(let p) = prefix {
-            let broadcast = ErrorMetric.broadcast(p, batch: batch)
-            if let (abs, rel) = ErrorMetric.compare(prefixRows, broadcast, include: { _, _ in true }) {
-                let pass = rel <= tolerances.perLayer
-                var check = CheckResult(
-                    check: .prefixRows, layer: l, status: pass ? .pass : .fail,
-                    message: pass
-                        ? "layer \(l): the reference's prefix rows are P^\(l)" : "layer \(l): the reference's prefix rows are not P^\(l)",
-                    maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer, rowsIn: inRows, expectedRowsIn: expectedIn,
-                    evidence: evidence)
-                if !pass {
-                    var alternatives = prefixAlternatives(l, rows: prefixRows, mask: mask, n: n, pn: pn)
-                    // Appended: the prefix sits in the last Pn rows, after the inputs.
-                    let appended = ErrorMetric.compare(ErrorMetric.rows(input, n..<(n + pn)), broadcast, include: { _, _ in true })
-                    if let e = appended, stack.isBidirectional, e.relative <= tolerances.perLayer {
-                        // An encoder adds positions once, before the first block, and attends in
-                        // both directions: appending the prefix is the same composition as
-                        // prepending it, so the kept rows are the first N and nothing is wrong.
-                        check.status = .pass
-                        (check.maxAbsError, check.relativeError) = (e.maxAbs, e.relative)
-                        check.message =
-                            "layer \(l): the reference appends P^\(l) after the inputs, which in a bidirectional encoder is the same composition as prepending it"
-                        hbar = ErrorMetric.rows(input, 0..<n)
-                        result.checks.append(check)
-                        prefixRowsAppended = true
-                    } else if let e = appended {
-                        alternatives.append(CandidateFit(bug: .prefixAppendedOrIgnored, relativeError: e.relative))
-                    }
-                    if !prefixRowsAppended {
-                        result.fits += alternatives
-                        if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }),
-                            best.relativeError <= tolerances.perLayer * 10
-                        {
-                            check.message += ": \(best.bug.explanation)"
-                            check.fix = best.bug.fix
-                        }
-                    }
-                }
-                if !prefixRowsAppended { result.checks.append(check) }
-            }
-        }
-        // (b) Teacher-forced: the checkpoint's own P^l on the reference's input rows.
+        // The checkpoint's own prefix on the reference's input rows.
+        let real = { (b: Int, r: Int) in mask[b][r] }
         do {
-            let ours = try runLayer(l, hbar, mask, prefix).output
+            let ours = try runLayer(l, hbar, mask, prefix, context: context).output
             guard let (abs, rel) = ErrorMetric.compare(ours, output, include: real) else { return result }
             let pass = rel <= tolerances.perLayer
             var check = CheckResult(
-                check: .teacherForced, layer: l, status: pass ? .pass : .fail,
-                message: "layer \(l): \(inRows) rows in -> \(form == .hidden ? "\(inRows) out -> kept last \(n)" : "\(n) out")",
+                check: .teacherForced, layer: l, section: section, status: pass ? .pass : .fail,
+                message: "\(label): \(checked.describe(l, prefix, context, inRows))",
                 maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer,
                 rowsIn: inRows, expectedRowsIn: expectedIn, rowsOut: outRows, expectedRowsOut: n, evidence: evidence)
             if !pass {
-                let alternatives = blockAlternatives(l, hbar: hbar, output: output, mask: mask, prefix: prefix, n: n, pn: pn)
+                let alternatives = blockAlternatives(situation, hbar: hbar, output: output, n: n)
                 result.fits += alternatives
                 if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }), best.relativeError <= tolerances.perLayer * 10
                 {
@@ -335,74 +313,122 @@ struct CompositionCheck {
             }
             result.checks.append(check)
         } catch {
-            result.checks.append(
-                CheckResult(check: .teacherForced, layer: l, status: .fail, message: "layer \(l): \(error)", evidence: evidence))
+            fail(.teacherForced, "\(error)")
         }
         return result
     }
 
-    /// How well the reference's prefix rows match P^{l-1}, P^{l+1} and Y^{l-1}[0..<Pn].
-    func prefixAlternatives(_ l: Int, rows: Tensor, mask: [[Bool]], n: Int, pn: Int) -> [CandidateFit] {
-        var fits: [CandidateFit] = []
-        let batch = mask.count
-        func fit(_ bug: BugClass, _ prefix: LayerPrefix?) {
-            guard case .hidden(let p)? = prefix,
-                let e = ErrorMetric.compare(rows, ErrorMetric.broadcast(p, batch: batch), include: { _, _ in true })
-            else { return }
-            fits.append(CandidateFit(bug: bug, relativeError: e.relative))
+    /// The reference's prefix rows (the first `Pn` of block `l`'s input) against the checkpoint's
+    /// `P^l`; when they differ, against what a wrong composition would have fed instead. A
+    /// bidirectional stack that appends the prefix after the inputs passes, and `hbar` becomes
+    /// the first `N` rows.
+    func checkPrefixRows(
+        _ situation: LayerSituation, _ p: Tensor, input: Tensor, n: Int, expectedIn: Int, hbar: inout Tensor, fits: inout [CandidateFit]
+    ) -> CheckResult? {
+        let l = situation.layer, checked = situation.stack, batch = checked.mask.count
+        let pn = p.shape[0]
+        let rows = ErrorMetric.rows(input, 0..<pn)
+        let broadcast = ErrorMetric.broadcast(p, batch: batch)
+        guard let (abs, rel) = ErrorMetric.compare(rows, broadcast, include: { _, _ in true }) else { return nil }
+        let pass = rel <= tolerances.perLayer
+        var check = CheckResult(
+            check: .prefixRows, layer: l, section: checked.section, status: pass ? .pass : .fail,
+            message: "\(checked.label(l)): the reference's prefix rows are\(pass ? "" : " not") P^\(l)",
+            maxAbsError: abs, relativeError: rel, tolerance: tolerances.perLayer, rowsIn: input.shape[1], expectedRowsIn: expectedIn,
+            evidence: evidence)
+        guard !pass else { return check }
+        // Appended: the prefix sits in the last Pn rows, after the inputs.
+        let appended = ErrorMetric.compare(ErrorMetric.rows(input, n..<(n + pn)), broadcast, include: { _, _ in true })
+        if let e = appended, checked.bidirectional, e.relative <= tolerances.perLayer {
+            // A bidirectional stack adds positions once, before the first block, and attends in
+            // both directions: appending the prefix is the same composition as prepending it, so
+            // the kept rows are the first N and nothing is wrong.
+            check.status = .pass
+            (check.maxAbsError, check.relativeError) = (e.maxAbs, e.relative)
+            check.message = "\(checked.label(l)): the reference appends P^\(l) after the inputs, which in a bidirectional encoder is the same composition as prepending it"
+            hbar = ErrorMetric.rows(input, 0..<n)
+            return check
         }
-        if l > 0 { fit(.reusedPreviousPrefix, try? stack.prefix.layer(l - 1)) }
-        if l + 1 < stack.config.numLayers { fit(.layerOffByOne, try? stack.prefix.layer(l + 1)) }
-        if l > 0, let carried = carriedPrefix(l, mask: mask, n: n, pn: pn),
-            let e = ErrorMetric.compare(rows, carried, include: { _, _ in true })
-        {
-            fits.append(CandidateFit(bug: .prefixOutputsCarried, relativeError: e.relative))
+        var alternatives: [CandidateFit] = PrefixRowsHypothesis.all.compactMap { hypothesis in
+            guard hypothesis.applies(situation), let candidate = prefixRows(hypothesis.prefix, situation, n: n),
+                let e = ErrorMetric.compare(rows, candidate, include: { _, _ in true })
+            else { return nil }
+            return CandidateFit(bug: hypothesis.bug, relativeError: e.relative)
         }
-        return fits
+        if let e = appended { alternatives.append(CandidateFit(bug: .prefixAppendedOrIgnored, relativeError: e.relative)) }
+        fits += alternatives
+        if let best = alternatives.min(by: { $0.relativeError < $1.relativeError }), best.relativeError <= tolerances.perLayer * 10 {
+            check.message += ": \(best.bug.explanation)"
+            check.fix = best.bug.fix
+        }
+        return check
     }
 
-    /// `Y^{l-1}[0..<Pn]` computed from the reference's own input to layer l-1.
-    func carriedPrefix(_ l: Int, mask: [[Bool]], n: Int, pn: Int) -> Tensor? {
-        guard let previous = reference.layerInputs[l - 1], previous.shape[1] == pn + n,
-            let prefix = try? stack.prefix.layer(l - 1), case .hidden = prefix
+    /// The `[B, Pn, d]` rows a choice of prefix would have fed block `situation.layer`.
+    func prefixRows(_ choice: PrefixChoice, _ situation: LayerSituation, n: Int) -> Tensor? {
+        if case .carried = choice { return carriedPrefix(situation.layer, in: situation.stack, n: n) }
+        guard case .hidden(let p)?? = prefix(choice, situation, n: n) else { return nil }
+        return ErrorMetric.broadcast(p, batch: situation.stack.mask.count)
+    }
+
+    /// The prefix a choice feeds block `situation.layer` (`.some(nil)`: none), or `nil` when
+    /// the choice cannot be formed for the block.
+    func prefix(_ choice: PrefixChoice, _ situation: LayerSituation, n: Int) -> LayerPrefix?? {
+        let l = situation.layer, checked = situation.stack
+        switch choice {
+        case .own: return .some(situation.prefix)
+        case .none: return .some(nil)
+        case .neighbour(let offset):
+            let other = l + offset
+            guard other >= 0, other < checked.layerCount, let found = try? checked.prefix(other) else { return nil }
+            return .some(found)
+        case .carried:
+            guard let carried = carriedPrefix(l, in: checked, n: n) else { return nil }
+            let (pn, d) = (carried.shape[1], stack.config.hiddenSize)
+            return .some(.hidden(Tensor(shape: [pn, d], doubles: Array(carried.doubles().prefix(pn * d)))))
+        case .otherLayout:
+            let layout = situation.layout
+            let other: PrefixLayout = layout == .peftSeq2Seq ? .direct : .peftSeq2Seq
+            let index = other.storedLayer(forBlock: l, stored: storedCount)
+            guard index != layout.storedLayer(forBlock: l, stored: storedCount), index < storedCount,
+                let found = try? stack.prefix.layer(index)
+            else { return nil }
+            return .some(found)
+        }
+    }
+
+    /// `Y^{l-1}[0..<Pn]`, `[B, Pn, d]`, computed from the reference's own input to block `l-1`
+    /// of the same stack (whatever prefix rows the reference fed it).
+    func carriedPrefix(_ l: Int, in checked: CheckedStack, n: Int) -> Tensor? {
+        let pn = stack.prefix.prefixLength
+        guard l > 0, let previous = checked.input(l - 1), previous.shape.rank == 3, previous.shape[1] == pn + n,
+            case .hidden? = try? checked.prefix(l - 1), case .success(let context) = checked.context(l - 1)
         else { return nil }
         let hbar = ErrorMetric.rows(previous, pn..<(pn + n))
         let own = ErrorMetric.rows(previous, 0..<pn)
-        // The prefix rows fed to layer l-1 are whatever the reference fed (P^0 at layer 0, carried later).
         let fed = LayerPrefix.hidden(
             Tensor(shape: [pn, stack.config.hiddenSize], doubles: Array(own.doubles().prefix(pn * stack.config.hiddenSize))))
-        return (try? runLayer(l - 1, hbar, mask, fed, prefixOutputs: true))?.prefixOutputs
+        return (try? runLayer(l - 1, hbar, checked.mask, fed, context: context, prefixOutputs: true))?.prefixOutputs
     }
 
-    /// How well each wrong composition of block l reproduces the reference's output.
-    func blockAlternatives(_ l: Int, hbar: Tensor, output: Tensor, mask: [[Bool]], prefix: LayerPrefix, n: Int, pn: Int) -> [CandidateFit] {
+    /// How well each hypothesis that applies to the block reproduces the reference's output (the
+    /// best fit per bug).
+    func blockAlternatives(_ situation: LayerSituation, hbar: Tensor, output: Tensor, n: Int) -> [CandidateFit] {
         var fits: [CandidateFit] = []
+        let mask = situation.stack.mask
         let real = { (b: Int, r: Int) in mask[b][r] }
-        func fit(_ bug: BugClass, _ prefix: LayerPrefix?, _ hypothesis: StepHypothesis) {
-            guard let prefix, let run = try? runLayer(l, hbar, mask, prefix, hypothesis),
+        for hypothesis in LayerHypothesis.all where hypothesis.applies(situation) {
+            guard let prefix = prefix(hypothesis.prefix, situation, n: n) else { continue }
+            var context = situation.context
+            if hypothesis.dropsCrossPrefix { context?.crossPrefix = nil }
+            guard let run = try? runLayer(situation.layer, hbar, mask, prefix, hypothesis.step, context: context),
                 let e = ErrorMetric.compare(run.output, output, include: real)
-            else { return }
-            if let existing = fits.firstIndex(where: { $0.bug == bug }) {
+            else { continue }
+            if let existing = fits.firstIndex(where: { $0.bug == hypothesis.bug }) {
                 fits[existing].relativeError = min(fits[existing].relativeError, e.relative)
             } else {
-                fits.append(CandidateFit(bug: bug, relativeError: e.relative))
+                fits.append(CandidateFit(bug: hypothesis.bug, relativeError: e.relative))
             }
-        }
-        if case .hidden = prefix { fit(.keptFirstN, prefix, .keptFirstN) }
-        fit(ignoredBug, prefix, .prefixIgnored)
-        if !stack.isBidirectional { fit(.prefixAppendedOrIgnored, prefix, .prefixIgnoredAtZero) }
-        if l > 0 { fit(.reusedPreviousPrefix, try? stack.prefix.layer(l - 1), .asGiven) }
-        if l + 1 < stack.config.numLayers { fit(.layerOffByOne, try? stack.prefix.layer(l + 1), .asGiven) }
-        if l > 0, let carried = carriedPrefix(l, mask: mask, n: n, pn: pn) {
-            let first = Tensor(
-                shape: [pn, stack.config.hiddenSize], doubles: Array(carried.doubles().prefix(pn * stack.config.hiddenSize)))
-            fit(.prefixOutputsCarried, .hidden(first), .asGiven)
-        }
-        fit(.keyValueSwapped, prefix, .keyValueSwapped)
-        if !stack.isBidirectional { fit(.causalMaskNotOffset, prefix, .causalTopLeft) }
-        if stack.rotatesKeys {
-            fit(.unrotatedKeys, prefix, .unrotatedKeys)
-            fit(.inputsAtWrongPosition, prefix, .inputsAtZero)
         }
         return fits
     }

@@ -10,10 +10,6 @@ enum StepHypothesis: Sendable, CaseIterable {
     case asGiven
     /// The first `N` of the `Pn + N` output rows kept instead of the last `N`.
     case keptFirstN
-    /// The block on `Hbar^l` alone (equal to appending the prefix, in a causal model).
-    case prefixIgnored
-    /// As ``prefixIgnored``, the inputs at positions `0 ..< N` (what appending gives).
-    case prefixIgnoredAtZero
     /// The prefix's keys and values exchanged.
     case keyValueSwapped
     /// The prefix keys not rotated (RoPE models).
@@ -33,8 +29,6 @@ enum StepHypothesis: Sendable, CaseIterable {
         switch self {
         case .asGiven: return (prefix, .prefixTuning)
         case .keptFirstN: return (prefix, LayerComposition(keptRows: .first))
-        case .prefixIgnored: return (nil, .prefixTuning)
-        case .prefixIgnoredAtZero: return (nil, LayerComposition(inputStart: 0))
         case .inputsAtZero: return (prefix, LayerComposition(inputStart: 0))
         case .causalTopLeft: return (prefix, LayerComposition(causalAlignment: .topLeft))
         case .keyValueSwapped:

@@ -15,7 +15,7 @@ import Testing
 struct StepHypothesisTests {
     static func llama() throws -> PrefixStack { try DiagnosisTests.stack("llama", pn: 4, n: 6) }
 
-    @Test("positions, mask alignment, kept rows and a dropped prefix are compositions of the step, not new math")
+    @Test("positions, mask alignment and kept rows are compositions of the step, not new math")
     func compositions() throws {
         let stack = try Self.llama()
         let prefix = try stack.prefix.layer(0)
@@ -24,8 +24,7 @@ struct StepHypothesisTests {
         }
         #expect(try step(.asGiven) == (prefix, .prefixTuning))
         #expect(try step(.keptFirstN) == (prefix, LayerComposition(keptRows: .first)))
-        #expect(try step(.prefixIgnored) == (nil, .prefixTuning))
-        #expect(try step(.prefixIgnoredAtZero) == (nil, LayerComposition(inputStart: 0)))
+        #expect(try StepHypothesis.inputsAtZero.step(nil, layer: 0, context: nil, stack: stack, as: Double.self) == (nil, LayerComposition(inputStart: 0)))
         #expect(try step(.inputsAtZero) == (prefix, LayerComposition(inputStart: 0)))
         #expect(try step(.causalTopLeft) == (prefix, LayerComposition(causalAlignment: .topLeft)))
     }
