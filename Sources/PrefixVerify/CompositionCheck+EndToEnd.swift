@@ -23,14 +23,16 @@ extension CompositionCheck {
         let kept = encoderDecoder ? all : real
         func forward(_ s: PrefixStack) throws -> ForwardResult {
             let options = ForwardOptions(logits: reference.logits != nil && s.computesLogits)
-            return useDouble ? try s.forward(input, as: Double.self, options: options) : try s.forward(input, as: Float.self, options: options)
+            return useDouble
+                ? try s.forward(input, as: Double.self, options: options) : try s.forward(input, as: Float.self, options: options)
         }
         guard final.shape.dimensions == [batch, rows, d] else {
             return (
                 [
                     CheckResult(
                         check: .endToEnd, status: .fail,
-                        message: "the reference's final is \(final.shape), expected \(encoderDecoder ? "the decoder's " : "")[\(batch), \(rows), \(d)]",
+                        message:
+                            "the reference's final is \(final.shape), expected \(encoderDecoder ? "the decoder's " : "")[\(batch), \(rows), \(d)]",
                         evidence: evidence)
                 ], nil
             )
@@ -53,9 +55,12 @@ extension CompositionCheck {
                     message: encoderDecoder
                         ? "inputs and decoder ids -> decoder final over \(stack.config.numLayers) layers"
                         : "inputs -> final over \(stack.config.numLayers) layers",
-                    maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: rows, expectedRowsOut: rows,
+                    maxAbsError: e?.maxAbs, relativeError: e?.relative, tolerance: tolerances.endToEnd, rowsOut: rows,
+                    expectedRowsOut: rows,
                     evidence: evidence))
-            if let logits = reference.logits { checks.append(logitsCheck(ours.logits, logits, include: kept, encoderDecoder: encoderDecoder)) }
+            if let logits = reference.logits {
+                checks.append(logitsCheck(ours.logits, logits, include: kept, encoderDecoder: encoderDecoder))
+            }
             if let pooled = reference.poolerOutput { checks.append(poolerCheck(ours.pooled, pooled, batch: batch)) }
             // The hidden states decide what the composition got wrong; a head alone is not a composition.
             guard let failed = checks.first(where: { $0.check == .endToEnd && $0.status == .fail }) else { return (checks, nil) }
@@ -87,7 +92,8 @@ extension CompositionCheck {
         let what =
             encoderDecoder ? "LM head output" : ours?.shape.rank == 2 ? "sequence classifier output" : "LM or task head output, real rows"
         if let ours,
-            let e = ours.shape.rank == 2 ? ErrorMetric.comparePerSequence(ours, logits) : ErrorMetric.compare(ours, logits, include: include)
+            let e = ours.shape.rank == 2
+                ? ErrorMetric.comparePerSequence(ours, logits) : ErrorMetric.compare(ours, logits, include: include)
         {
             return CheckResult(
                 check: .logits, status: e.relative <= tolerances.endToEnd ? .pass : .fail, message: what, maxAbsError: e.maxAbs,
@@ -149,7 +155,10 @@ struct ModelHypothesis: Sendable {
     let stack: @Sendable (PrefixStack) throws -> PrefixStack?
 
     /// A hypothesis that changes the checkpoint's prefix source.
-    init(_ bug: BugClass, when applies: @escaping @Sendable (PrefixStack) -> Bool, prefix change: @escaping @Sendable (inout PrefixSource) -> Void) {
+    init(
+        _ bug: BugClass, when applies: @escaping @Sendable (PrefixStack) -> Bool,
+        prefix change: @escaping @Sendable (inout PrefixSource) -> Void
+    ) {
         self.bug = bug
         self.applies = applies
         self.stack = { model in
@@ -160,7 +169,10 @@ struct ModelHypothesis: Sendable {
     }
 
     /// A hypothesis that computes with another stack.
-    init(_ bug: BugClass, when applies: @escaping @Sendable (PrefixStack) -> Bool, stack: @escaping @Sendable (PrefixStack) throws -> PrefixStack?) {
+    init(
+        _ bug: BugClass, when applies: @escaping @Sendable (PrefixStack) -> Bool,
+        stack: @escaping @Sendable (PrefixStack) throws -> PrefixStack?
+    ) {
         self.bug = bug
         self.applies = applies
         self.stack = stack

@@ -74,7 +74,9 @@ struct CompositionCheck {
         let layerClock = ContinuousClock.now
         let blocks = stacks.flatMap { checked in layers.filter { $0 < checked.layerCount }.map { (stack: checked, layer: $0) } }
         let results = LayerResults(count: blocks.count)
-        let work = blocks.indices.filter { blocks[$0].stack.input(blocks[$0].layer) != nil && blocks[$0].stack.output(blocks[$0].layer) != nil }
+        let work = blocks.indices.filter {
+            blocks[$0].stack.input(blocks[$0].layer) != nil && blocks[$0].stack.output(blocks[$0].layer) != nil
+        }
         let workers = max(1, min(jobs, work.count))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             for index in stride(from: worker, to: work.count, by: workers) {
@@ -94,7 +96,8 @@ struct CompositionCheck {
                 outcome.checks.append(
                     CheckResult(
                         check: .teacherForced, layer: l, section: checkedStack.section, status: .skip,
-                        message: "\(checkedStack.label(l)): not checked: the reference has no \(checkedStack.missingKeys(l).joined(separator: " or "))",
+                        message:
+                            "\(checkedStack.label(l)): not checked: the reference has no \(checkedStack.missingKeys(l).joined(separator: " or "))",
                         evidence: evidence))
                 unchecked[checkedStack.section, default: []].append(l)
                 continue
@@ -345,7 +348,8 @@ struct CompositionCheck {
             // the kept rows are the first N and nothing is wrong.
             check.status = .pass
             (check.maxAbsError, check.relativeError) = (e.maxAbs, e.relative)
-            check.message = "\(checked.label(l)): the reference appends P^\(l) after the inputs, which in a bidirectional encoder is the same composition as prepending it"
+            check.message =
+                "\(checked.label(l)): the reference appends P^\(l) after the inputs, which in a bidirectional encoder is the same composition as prepending it"
             hbar = ErrorMetric.rows(input, 0..<n)
             return check
         }

@@ -22,7 +22,8 @@ struct CompositionCheckTests {
         var options = ImportOptions()
         options.base = "\(seq2seq)/t5/base"
         options.name = "ck"
-        let report = try Importer.run(store, source: paper ? "\(seq2seq)/t5/paper/prefix.safetensors" : "\(seq2seq)/t5/adapter", options: options)
+        let report = try Importer.run(
+            store, source: paper ? "\(seq2seq)/t5/paper/prefix.safetensors" : "\(seq2seq)/t5/adapter", options: options)
         return try store.stack(for: try #require(report.checkpoint))
     }
 
@@ -69,7 +70,8 @@ struct CompositionCheckTests {
         let paper = try Self.t5(paper: true, dir)
         let passing = try Self.check(paper, "\(Self.seq2seq)/t5/paper/numpy_expected.npz", jobs: 3)
         #expect(passing.diagnosis == nil && !passing.unexplained && passing.endToEndPassed)
-        #expect(passing.encoderLayersChecked == Array(0..<paper.encoderLayers) && passing.layersChecked == Array(0..<paper.config.numLayers))
+        #expect(
+            passing.encoderLayersChecked == Array(0..<paper.encoderLayers) && passing.layersChecked == Array(0..<paper.config.numLayers))
         #expect(passing.checks.filter { $0.check == .teacherForced }.allSatisfy { $0.status == .pass && $0.section != nil })
         let encoder = try #require(try Self.check(paper, "\(Self.seq2seq)/t5/paper/numpy_no_encoder.npz").diagnosis)
         #expect(encoder.bug == .encoderPrefixMissing && encoder.section == .encoder && encoder.layer == 0, "\(encoder)")
@@ -89,7 +91,11 @@ struct CompositionCheckTests {
         let paper = try Self.t5(paper: true, dir)
         let reference = "\(Self.seq2seq)/t5/paper/numpy_no_cross.npz"
         let (one, three) = (try Self.check(paper, reference, jobs: 1), try Self.check(paper, reference, jobs: 3))
-        func strip(_ checks: [CheckResult]) -> [String] { checks.map { "\($0.check) \($0.section.map { "\($0)" } ?? "-") \($0.layer ?? -1) \($0.status) \($0.message) \($0.relativeError ?? -1)" } }
+        func strip(_ checks: [CheckResult]) -> [String] {
+            checks.map {
+                "\($0.check) \($0.section.map { "\($0)" } ?? "-") \($0.layer ?? -1) \($0.status) \($0.message) \($0.relativeError ?? -1)"
+            }
+        }
         #expect(strip(one.checks) == strip(three.checks))
         #expect(one.diagnosis?.bug == three.diagnosis?.bug && one.diagnosis?.candidates == three.diagnosis?.candidates)
     }
@@ -136,7 +142,9 @@ struct HypothesisTableTests {
         let one = Tensor(shape: [1, 1, 1, 1], doubles: [1])
         let context: LayerContext? =
             section == .decoder
-            ? .decoder(encoderStates: Tensor(shape: [1, 1, 1], doubles: [0]), encoderMask: [[true]], crossPrefix: cross ? .kv(key: one, value: one) : nil)
+            ? .decoder(
+                encoderStates: Tensor(shape: [1, 1, 1], doubles: [0]), encoderMask: [[true]],
+                crossPrefix: cross ? .kv(key: one, value: one) : nil)
             : nil
         return LayerSituation(layer: layer, stack: stack, prefix: prefix, context: context, rotatesKeys: rotates, layout: layout)
     }
@@ -146,7 +154,8 @@ struct HypothesisTableTests {
     }
 
     static let hidden = LayerPrefix.hidden(Tensor(shape: [2, 2], doubles: [1, 2, 3, 4]))
-    static let kv = LayerPrefix.kv(key: Tensor(shape: [1, 2, 1, 1], doubles: [1, 2]), value: Tensor(shape: [1, 2, 1, 1], doubles: [3, 4]))
+    static let kv = LayerPrefix.kv(
+        key: Tensor(shape: [1, 2, 1, 1], doubles: [1, 2]), value: Tensor(shape: [1, 2, 1, 1], doubles: [3, 4]))
 
     @Test("a causal rotary decoder is tried for every one-stack bug; a causal learned-position one not for rotation")
     func causal() {
@@ -157,7 +166,11 @@ struct HypothesisTableTests {
                 .causalMaskNotOffset, .unrotatedKeys, .inputsAtWrongPosition,
             ])
         let learned = Self.bugs(Self.situation(section: nil, bidirectional: false, prefix: Self.kv))
-        #expect(learned == [.prefixAppendedOrIgnored, .reusedPreviousPrefix, .layerOffByOne, .prefixOutputsCarried, .keyValueSwapped, .causalMaskNotOffset])
+        #expect(
+            learned == [
+                .prefixAppendedOrIgnored, .reusedPreviousPrefix, .layerOffByOne, .prefixOutputsCarried, .keyValueSwapped,
+                .causalMaskNotOffset,
+            ])
     }
 
     @Test("a bidirectional encoder: an ignored prefix is its own bug, and no causal mask can be misaligned")

@@ -24,7 +24,10 @@ struct StepHypothesisTests {
         }
         #expect(try step(.asGiven) == (prefix, .prefixTuning))
         #expect(try step(.keptFirstN) == (prefix, LayerComposition(keptRows: .first)))
-        #expect(try StepHypothesis.inputsAtZero.step(nil, layer: 0, context: nil, stack: stack, as: Double.self) == (nil, LayerComposition(inputStart: 0)))
+        #expect(
+            try StepHypothesis.inputsAtZero.step(nil, layer: 0, context: nil, stack: stack, as: Double.self) == (
+                nil, LayerComposition(inputStart: 0)
+            ))
         #expect(try step(.inputsAtZero) == (prefix, LayerComposition(inputStart: 0)))
         #expect(try step(.causalTopLeft) == (prefix, LayerComposition(causalAlignment: .topLeft)))
     }
