@@ -47,16 +47,32 @@ public struct RopeScaling: Sendable, Codable, Hashable {
     }
 }
 
+extension RopeScaling {
+    /// The scaling as `config.json`'s `rope_scaling` object spells it.
+    public var configJSON: ConfigJSON.Value {
+        let entries: [String: ConfigJSON.Value?] = [
+            "rope_type": .string(type), "factor": .double(factor), "low_freq_factor": lowFreqFactor.map { .double($0) },
+            "high_freq_factor": highFreqFactor.map { .double($0) },
+            "original_max_position_embeddings": originalMaxPositions.map { .int($0) },
+            "attention_factor": attentionFactor.map { .double($0) }, "mscale": mscale.map { .double($0) },
+            "mscale_all_dim": mscaleAllDim.map { .double($0) }, "beta_fast": betaFast.map { .double($0) },
+            "beta_slow": betaSlow.map { .double($0) }, "truncate": truncate.map { .bool($0) },
+        ]
+        return .object(entries.compactMapValues { $0 })
+    }
+}
+
 /// The compute-relevant configuration of a base model.
 ///
-/// These typed fields are what the engine reads and what a base's fingerprint covers; the
-/// original `config.json` is kept verbatim beside them in the catalog.
+/// The fields every family has, and the family's own ``options``: what the engine reads and what
+/// a base's fingerprint covers; the original `config.json` is kept verbatim beside them in the
+/// catalog.
 ///
 /// ```swift
 /// let config = ModelConfig.gpt2(layers: 12, width: 768, heads: 12)
 /// try config.validate()
 /// ```
-public struct ModelConfig: Sendable, Codable, Hashable {
+public struct ModelConfig: Sendable {
     /// The architecture family.
     public var family: ArchitectureFamily
     /// `L`, the number of Transformer blocks.
@@ -91,76 +107,21 @@ public struct ModelConfig: Sendable, Codable, Hashable {
     public var tieWordEmbeddings: Bool
     /// Whether q/k/v projections carry biases (Qwen2; GPT-2's fused projection always has one).
     public var attentionBias: Bool
-    /// The sliding attention window, if any (Mistral, StarCoder2, Qwen3, Gemma2).
-    public var slidingWindow: Int?
-
-    // Features of the newer families. Each is `nil` when the model does not use it, and `nil`
-    // fields are left out of the canonical encoding: a configuration that uses none of them
-    // encodes, and so fingerprints, exactly as it did before they existed.
-
-    /// Which layers use ``slidingWindow`` (`nil`: every layer).
-    public var slidingLayers: [Bool]?
-    /// The fraction of each head's dimensions that rotate (Phi, GPT-NeoX `rotary_pct`).
-    public var partialRotaryFactor: Double?
-    /// Rotary pairs are interleaved `(2i, 2i+1)` (GPT-J) instead of rotate-half.
-    public var rotaryInterleaved: Bool?
-    /// Whether the MLP's maps carry biases where the family's default says they do not.
-    public var mlpBias: Bool?
-    /// Query/key norms after projection: `"head"` (over `hd`, per head: Qwen3) or `"all"` (over
-    /// all heads: OLMo2).
-    public var qkNorm: String?
-    /// GPT-2's `scale_attn_by_inverse_layer_idx`: block `l`'s scores are further divided by `l + 1`.
-    public var scaleAttentionByLayer: Bool?
-    /// The score multiplier when it is not `1/sqrt(hd)` (Granite `attention_multiplier`, Gemma2
-    /// `query_pre_attn_scalar^-0.5`).
-    public var attentionScale: Double?
-    /// Scores are soft-capped at this value (Gemma2 `attn_logit_softcapping`).
-    public var attentionSoftcap: Double?
-    /// Logits are soft-capped at this value (Gemma2 `final_logit_softcapping`).
-    public var logitSoftcap: Double?
-    /// q, k, v are clamped to `[-clip, clip]` (OLMo `clip_qkv`).
-    public var clipQKV: Double?
-    /// Multiplies the token embeddings (Granite `embedding_multiplier`).
-    public var embeddingMultiplier: Double?
-    /// Multiplies each sublayer's output before the residual add (Granite).
-    public var residualMultiplier: Double?
-    /// Divides the logits (Granite `logits_scaling`).
-    public var logitsScaling: Double?
-    /// MPT's `alibi_bias_max` (default 8).
-    public var alibiBiasMax: Double?
-    /// Falcon's q/k/v layout: `"grouped-2ln"`, `"grouped-1ln"` (new decoder architecture with two
-    /// or one parallel norms), `"multi-query"` or `"per-head"`.
-    public var falconLayout: String?
-    /// Attention and MLP read the same block input (`"shared"`: one norm, GPT-J, Phi, Falcon;
-    /// `"separate"`: two norms, GPT-NeoX).
-    public var parallelResidual: String?
-    /// The number of token types (BERT `type_vocab_size`), for encoders with a token-type table.
-    public var typeVocabSize: Int?
-    /// The padding id whose tokens skip positions (RoBERTa's `pad_token_id`).
-    public var paddingID: Int?
-    /// The width of the embedding tables when it differs from `hidden_size` (ELECTRA
-    /// `embedding_size`).
-    public var embeddingSize: Int?
     /// The encoder's number of blocks, for encoder-decoders (T5 `num_layers`, BART
-    /// `encoder_layers`); ``numLayers`` counts the decoder's.
+    /// `encoder_layers`); ``numLayers`` counts the decoder's. `nil` for one stack.
     public var encoderLayers: Int?
-    /// T5's `relative_attention_num_buckets` and `relative_attention_max_distance`.
-    public var relativeBuckets: Int?, relativeMaxDistance: Int?
-    /// Whether the MLP is gated (T5 v1.1 `gated-gelu`).
-    public var gatedMLP: Bool?
-    /// Whether the decoder's final rows are multiplied by `d_model^-0.5` before the LM head (T5
-    /// v1.0: transformers' `scale_decoder_outputs`).
-    public var scaleDecoderOutputs: Bool?
-    /// Whether token embeddings are multiplied by `sqrt(d)` (BART `scale_embedding`).
-    public var scaleEmbedding: Bool?
+    /// What the family's configuration holds beyond these fields (its own Codable value, see
+    /// ``FamilyOptions``): encoded flat beside them, each option under its own key, and left out
+    /// when unset, so a configuration encodes exactly as it did when the options were fields here.
+    public var options: any FamilyOptions
 
-    /// Creates a configuration from its fields.
+    /// Creates a configuration from its fields; `options` default to the family's with none set.
     public init(
         family: ArchitectureFamily, numLayers: Int, hiddenSize: Int, numHeads: Int,
         numKVHeads: Int, headDim: Int, intermediateSize: Int, normKind: NormKind,
         normEps: Double, positionScheme: PositionScheme, maxPositions: Int, vocabSize: Int,
         activation: String, ropeTheta: Double? = nil, ropeScaling: RopeScaling? = nil,
-        tieWordEmbeddings: Bool, attentionBias: Bool, slidingWindow: Int? = nil
+        tieWordEmbeddings: Bool, attentionBias: Bool, options: (any FamilyOptions)? = nil
     ) {
         self.family = family
         self.numLayers = numLayers
@@ -179,8 +140,11 @@ public struct ModelConfig: Sendable, Codable, Hashable {
         self.ropeScaling = ropeScaling
         self.tieWordEmbeddings = tieWordEmbeddings
         self.attentionBias = attentionBias
-        self.slidingWindow = slidingWindow
+        self.options = options ?? Architectures.defaultOptions(for: family)
     }
+
+    /// The family's options as `O`, `nil` when they are another family's.
+    public func options<O: FamilyOptions>(as _: O.Type) -> O? { options as? O }
 
     /// A GPT-2 configuration (`d_ff = 4d`, LayerNorm eps 1e-5, GELU tanh, tied head).
     public static func gpt2(
@@ -236,16 +200,105 @@ public struct ModelConfig: Sendable, Codable, Hashable {
         if let encoderLayers {
             try require((1...limit).contains(encoderLayers), "encoder_layers", "must be in 1...\(limit), found \(encoderLayers)")
         }
-        if positionScheme == .relative {
-            let buckets = relativeBuckets ?? 0
-            try require((4...(1 << 16)).contains(buckets), "relative_attention_num_buckets", "must be in 4...65536, found \(buckets)")
-            try require(
-                (buckets / 2 + 1...limit).contains(relativeMaxDistance ?? 0), "relative_attention_max_distance",
-                "must be in \(buckets / 2 + 1)...\(limit) (beyond the exact buckets), found \(relativeMaxDistance ?? 0)")
-        }
         if positionScheme == .rope {
             try require(headDim % 2 == 0, "head_dim", "must be even for RoPE, found \(headDim)")
             try require((ropeTheta ?? 0) > 0, "rope_theta", "must be positive")
         }
     }
 }
+
+extension ModelConfig: Codable, Hashable {
+    private enum CodingKeys: String, CodingKey {
+        case family, numLayers, hiddenSize, numHeads, numKVHeads, headDim, intermediateSize, normKind, normEps, positionScheme
+        case maxPositions, vocabSize, activation, ropeTheta, ropeScaling, tieWordEmbeddings, attentionBias, encoderLayers
+    }
+
+    /// Decodes the common fields, then the options as the family's description reads them.
+    ///
+    /// - Throws: `DecodingError` for a missing or mistyped field, or a family this version does
+    ///   not know (its options cannot be read).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        family = try c.decode(ArchitectureFamily.self, forKey: .family)
+        numLayers = try c.decode(Int.self, forKey: .numLayers)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        numHeads = try c.decode(Int.self, forKey: .numHeads)
+        numKVHeads = try c.decode(Int.self, forKey: .numKVHeads)
+        headDim = try c.decode(Int.self, forKey: .headDim)
+        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+        normKind = try c.decode(NormKind.self, forKey: .normKind)
+        normEps = try c.decode(Double.self, forKey: .normEps)
+        positionScheme = try c.decode(PositionScheme.self, forKey: .positionScheme)
+        maxPositions = try c.decode(Int.self, forKey: .maxPositions)
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        activation = try c.decode(String.self, forKey: .activation)
+        ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta)
+        ropeScaling = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeScaling)
+        tieWordEmbeddings = try c.decode(Bool.self, forKey: .tieWordEmbeddings)
+        attentionBias = try c.decode(Bool.self, forKey: .attentionBias)
+        encoderLayers = try c.decodeIfPresent(Int.self, forKey: .encoderLayers)
+        let architecture: any ModelArchitecture
+        do { architecture = try Architectures.named(family) } catch {
+            throw DecodingError.dataCorruptedError(forKey: .family, in: c, debugDescription: error.message)
+        }
+        options = try architecture.optionsType.init(from: decoder)
+    }
+
+    /// Encodes the common fields and the options side by side, unset ones left out.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(family, forKey: .family)
+        try c.encode(numLayers, forKey: .numLayers)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(numHeads, forKey: .numHeads)
+        try c.encode(numKVHeads, forKey: .numKVHeads)
+        try c.encode(headDim, forKey: .headDim)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(normKind, forKey: .normKind)
+        try c.encode(normEps, forKey: .normEps)
+        try c.encode(positionScheme, forKey: .positionScheme)
+        try c.encode(maxPositions, forKey: .maxPositions)
+        try c.encode(vocabSize, forKey: .vocabSize)
+        try c.encode(activation, forKey: .activation)
+        try c.encodeIfPresent(ropeTheta, forKey: .ropeTheta)
+        try c.encodeIfPresent(ropeScaling, forKey: .ropeScaling)
+        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        try c.encode(attentionBias, forKey: .attentionBias)
+        try c.encodeIfPresent(encoderLayers, forKey: .encoderLayers)
+        try options.encode(to: encoder)
+    }
+
+    /// The options as a hashable value (options of different types differ).
+    private var hashableOptions: AnyHashable {
+        let value: any FamilyOptions = options
+        return erasedOptions(value)
+    }
+
+    /// Equal common fields and equal options of the same type.
+    public static func == (a: ModelConfig, b: ModelConfig) -> Bool {
+        a.family == b.family && a.numLayers == b.numLayers && a.hiddenSize == b.hiddenSize && a.numHeads == b.numHeads
+            && a.numKVHeads == b.numKVHeads && a.headDim == b.headDim && a.intermediateSize == b.intermediateSize
+            && a.normKind == b.normKind && a.normEps == b.normEps && a.positionScheme == b.positionScheme
+            && a.maxPositions == b.maxPositions && a.vocabSize == b.vocabSize && a.activation == b.activation
+            && a.ropeTheta == b.ropeTheta && a.ropeScaling == b.ropeScaling && a.tieWordEmbeddings == b.tieWordEmbeddings
+            && a.attentionBias == b.attentionBias && a.encoderLayers == b.encoderLayers && a.hashableOptions == b.hashableOptions
+    }
+
+    /// Hashes the common fields that identify a model's shape, and the options.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(family)
+        hasher.combine(numLayers)
+        hasher.combine(hiddenSize)
+        hasher.combine(numHeads)
+        hasher.combine(numKVHeads)
+        hasher.combine(headDim)
+        hasher.combine(intermediateSize)
+        hasher.combine(vocabSize)
+        hasher.combine(activation)
+        hasher.combine(encoderLayers)
+        hasher.combine(hashableOptions)
+    }
+}
+
+/// `options` as a hashable value.
+private func erasedOptions(_ options: some FamilyOptions) -> AnyHashable { AnyHashable(options) }

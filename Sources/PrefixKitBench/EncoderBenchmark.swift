@@ -21,7 +21,9 @@ struct EncoderBenchmark {
             numKVHeads: small ? 4 : 12, headDim: 64, intermediateSize: small ? 1024 : 3072, normKind: .layerNorm, normEps: 1e-12,
             positionScheme: .learned, maxPositions: 512, vocabSize: small ? 1000 : 30522, activation: "gelu",
             tieWordEmbeddings: true, attentionBias: true)
-        config.typeVocabSize = 2
+        var bert = BertOptions()
+        bert.typeVocabSize = 2
+        config.options = bert
         let (pn, n, batch, labels) = (20, 128, small ? 2 : 8, 2)
         let work = URL(fileURLWithPath: options.work).standardizedFileURL.path + "-encoder"
         try? FileManager.default.removeItem(atPath: work)

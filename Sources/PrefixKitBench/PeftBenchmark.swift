@@ -10,12 +10,11 @@ struct PeftBenchmark {
 
     /// The two models: GPT-2 small's shape and a LLaMA-shaped model of similar size (GQA).
     static func models(small: Bool) -> [(name: String, config: ModelConfig, prefix: String)] {
-        var llama = ModelConfig(
+        let llama = ModelConfig(
             family: .llama, numLayers: small ? 2 : 12, hiddenSize: small ? 256 : 768, numHeads: small ? 4 : 12,
             numKVHeads: small ? 2 : 4, headDim: 64, intermediateSize: small ? 512 : 2048, normKind: .rmsNorm, normEps: 1e-6,
             positionScheme: .rope, maxPositions: 2048, vocabSize: small ? 1000 : 32000, activation: "silu", ropeTheta: 10000,
             tieWordEmbeddings: false, attentionBias: false)
-        llama.slidingWindow = nil
         let gpt2 =
             small
             ? ModelConfig.gpt2(layers: 2, width: 256, heads: 4, vocabSize: 1000, maxPositions: 1024)

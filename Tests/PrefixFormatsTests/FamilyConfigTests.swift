@@ -84,12 +84,15 @@ struct FamilyConfigTests {
                     Self.llama.replacingOccurrences(of: "llama", with: "qwen3"),
                     #""sliding_window": 4, "layer_types": ["sliding_attention"]"#
                 ).utf8))
-        #expect(config.slidingLayers == [true] && config.slidingWindow == 4)
-        config.slidingLayers = [true, false]
+        var options = try #require(config.options(as: LlamaOptions.self))
+        #expect(options.slidingLayers == [true] && options.slidingWindow == 4)
+        options.slidingLayers = [true, false]
+        config.options = options
         let length = #expect(throws: ConfigError.self) { try Architectures.recipe(for: config) }
         #expect(length?.description.contains("layer_types lists 2 layers, the model has 1") == true)
-        config.slidingLayers = nil
-        config.slidingWindow = 0
+        options.slidingLayers = nil
+        options.slidingWindow = 0
+        config.options = options
         let window = #expect(throws: ConfigError.self) { try Architectures.recipe(for: config) }
         #expect(window?.description.contains("sliding_window must be positive") == true)
     }
@@ -106,18 +109,21 @@ struct FamilyConfigTests {
     func spellings() throws {
         let neox = try HFConfig.parse(
             Data(Self.json(Self.neox, #""rotary_pct": 0.5, "rotary_emb_base": 500.0, "use_parallel_residual": false"#).utf8))
-        #expect(neox.partialRotaryFactor == 0.5 && neox.ropeTheta == 500 && neox.parallelResidual == nil)
+        let neoxOptions = neox.options(as: GPTNeoXOptions.self)
+        #expect(neoxOptions?.partialRotaryFactor == 0.5 && neox.ropeTheta == 500 && neoxOptions?.parallelResidual == nil)
         let wide = Self.neox.replacingOccurrences(of: #""hidden_size": 8"#, with: #""hidden_size": 32"#)
         let neoxDefault = try HFConfig.parse(Data(Self.json(wide, #""use_parallel_residual": true"#).utf8))
-        #expect(neoxDefault.partialRotaryFactor == 0.25 && neoxDefault.parallelResidual == "separate")
+        let defaultOptions = neoxDefault.options(as: GPTNeoXOptions.self)
+        #expect(defaultOptions?.partialRotaryFactor == 0.25 && defaultOptions?.parallelResidual == .separate)
         let multiQuery = try HFConfig.parse(Data(Self.json(Self.falcon, #""multi_query": true"#).utf8))
-        #expect(multiQuery.numKVHeads == 1 && multiQuery.prefixKVHeads == 1 && multiQuery.falconLayout == "multi-query")
+        #expect(multiQuery.numKVHeads == 1 && multiQuery.prefixKVHeads == 1 && multiQuery.options(as: FalconOptions.self)?.falconLayout == .multiQuery)
         let grouped = try HFConfig.parse(Data(Self.json(Self.falcon, #""new_decoder_architecture": true, "num_kv_heads": 1"#).utf8))
-        #expect(grouped.numKVHeads == 1 && grouped.prefixKVHeads == 2 && grouped.falconLayout == "grouped-2ln")
+        #expect(grouped.numKVHeads == 1 && grouped.prefixKVHeads == 2 && grouped.options(as: FalconOptions.self)?.falconLayout == .grouped2LN)
         #expect(grouped.prefixShape(.kv, prefixLength: 3) == [2, 3, 4])
         let mpt = try HFConfig.parse(
             Data(Self.json(Self.mpt, #""attn_config": {"alibi": true, "clip_qkv": 6.0, "alibi_bias_max": 16}"#).utf8))
-        #expect(mpt.clipQKV == 6 && mpt.alibiBiasMax == 16 && mpt.positionScheme == .alibi && mpt.intermediateSize == 32)
+        let mptOptions = mpt.options(as: MPTOptions.self)
+        #expect(mptOptions?.clipQKV == 6 && mptOptions?.alibiBiasMax == 16 && mpt.positionScheme == .alibi && mpt.intermediateSize == 32)
     }
 
     @Test("ALiBi slopes: BLOOM's for 4 and 6 heads, MPT's interleaving for 6")

@@ -18,6 +18,9 @@ public protocol ModelArchitecture: Sendable {
     /// none): the generated family table.
     var refusedByName: String { get }
 
+    /// The type of the family's ``ModelConfig/options``.
+    var optionsType: any FamilyOptions.Type { get }
+
     /// Reads a `config.json` object whose `model_type` is one of ``modelTypes``.
     ///
     /// - Throws: ``ConfigError``: `.missingField`, `.wrongType`, `.inconsistent`, and
@@ -61,6 +64,9 @@ extension ModelArchitecture {
 
     /// Why an adapter's head count cannot fit (see ``ModelArchitecture/adapterHeadsHint(_:adapterHeads:)``).
     public func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String? { nil }
+
+    /// No options (see ``ModelArchitecture/optionsType``).
+    public var optionsType: any FamilyOptions.Type { NoFamilyOptions.self }
 
     /// The summary (see ``ModelArchitecture/blocks``).
     public var blocks: String { summary }
@@ -166,6 +172,11 @@ public enum Architectures {
         }
         _ = try architecture.recipe(for: config)
         return config
+    }
+
+    /// The options of `family` with none set (no options for a family this version does not know).
+    public static func defaultOptions(for family: ArchitectureFamily) -> any FamilyOptions {
+        all.first { $0.family == family }?.optionsType.init() ?? NoFamilyOptions()
     }
 
     /// The recipe of `config`'s family.

@@ -32,6 +32,9 @@ public struct BartArchitecture: ModelArchitecture {
     /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["bart"] }
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { BartOptions.self }
+
     /// Creates the description.
     public init() {}
 
@@ -56,7 +59,9 @@ public struct BartArchitecture: ModelArchitecture {
             maxPositions: try fields.int("max_position_embeddings"), vocabSize: try fields.int("vocab_size"),
             activation: try fields.optionalString("activation_function") ?? "gelu", tieWordEmbeddings: true, attentionBias: true)
         config.encoderLayers = try fields.int("encoder_layers")
-        if try fields.optionalBool("scale_embedding") == true { config.scaleEmbedding = true }
+        var options = BartOptions()
+        if try fields.optionalBool("scale_embedding") == true { options.scaleEmbedding = true }
+        config.options = options
         if try fields.optionalBool("tie_word_embeddings") == false {
             throw ConfigError.notImplemented("tie_word_embeddings=false", family: family, detail: "a head of its own")
         }
@@ -100,7 +105,7 @@ public struct BartArchitecture: ModelArchitecture {
                 finalNorm: nil, head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: false),
                 headUse: decoder ? .tied : .none, namePrefixes: ["model."], bufferSuffixes: [])
             recipe.embeddingNorm = norm("\(name).layernorm_embedding")
-            if config.scaleEmbedding == true {
+            if config.options(as: BartOptions.self)?.scaleEmbedding == true {
                 recipe.embeddingScale = Double(d).squareRoot()
                 recipe.embeddingScaleOnIDsOnly = true
             }
@@ -116,14 +121,24 @@ public struct BartArchitecture: ModelArchitecture {
 
     /// The configuration as BART's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        """
-        {"architectures": ["BartForConditionalGeneration"], "model_type": "bart", "is_encoder_decoder": true, \
-        "d_model": \(config.hiddenSize), "encoder_layers": \(config.encoderLayers ?? config.numLayers), \
-        "decoder_layers": \(config.numLayers), "encoder_attention_heads": \(config.numHeads), \
-        "decoder_attention_heads": \(config.numHeads), "encoder_ffn_dim": \(config.intermediateSize), \
-        "decoder_ffn_dim": \(config.intermediateSize), "max_position_embeddings": \(config.maxPositions), \
-        "vocab_size": \(config.vocabSize), "activation_function": "\(config.activation)", \
-        "scale_embedding": \(config.scaleEmbedding == true), "pad_token_id": 1, "decoder_start_token_id": 2}
-        """
+        ConfigJSON([
+            "architectures": .strings(["BartForConditionalGeneration"]), "model_type": .string("bart"), "is_encoder_decoder": .bool(true),
+            "d_model": .int(config.hiddenSize), "encoder_layers": .int(config.encoderLayers ?? config.numLayers),
+            "decoder_layers": .int(config.numLayers), "encoder_attention_heads": .int(config.numHeads),
+            "decoder_attention_heads": .int(config.numHeads), "encoder_ffn_dim": .int(config.intermediateSize),
+            "decoder_ffn_dim": .int(config.intermediateSize), "max_position_embeddings": .int(config.maxPositions),
+            "vocab_size": .int(config.vocabSize), "activation_function": .string(config.activation),
+            "scale_embedding": .bool(config.options(as: BartOptions.self)?.scaleEmbedding == true), "pad_token_id": .int(1),
+            "decoder_start_token_id": .int(2),
+        ]).text
     }
+}
+
+/// BART's options.
+public struct BartOptions: FamilyOptions {
+    /// Whether token embeddings are multiplied by `sqrt(d)` (`scale_embedding`).
+    public var scaleEmbedding: Bool?
+
+    /// No option set.
+    public init() {}
 }

@@ -41,6 +41,9 @@ public struct BertArchitecture: ModelArchitecture {
     /// The `model_type` values this description reads.
     public var modelTypes: [String] { [family.rawValue] }
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { BertOptions.self }
+
     /// BERT: positions by column from `Pn`, token types, pooler.
     public static let bert = BertArchitecture(
         family: .bert, summary: "BERT: bidirectional post-LN encoder, learned positions and token types, pooler",
@@ -95,21 +98,23 @@ public struct BertArchitecture: ModelArchitecture {
             normEps: try fields.optionalDouble("layer_norm_eps") ?? 1e-12, positionScheme: .learned,
             maxPositions: maxPositions, vocabSize: try fields.int("vocab_size"),
             activation: try fields.optionalString("hidden_act") ?? "gelu", tieWordEmbeddings: true, attentionBias: true)
-        config.typeVocabSize = try fields.optionalInt("type_vocab_size") ?? 2
+        var options = BertOptions()
+        options.typeVocabSize = try fields.optionalInt("type_vocab_size") ?? 2
         if skipsPaddingIDs {
             let padding = try fields.optionalInt("pad_token_id") ?? 1
             guard padding >= 0, padding + 1 < maxPositions else {
                 throw ConfigError(
                     .inconsistent, "pad_token_id \(padding) leaves no positions in a table of \(maxPositions)", field: "pad_token_id")
             }
-            config.paddingID = padding
+            options.paddingID = padding
             // The table's first `pad_token_id + 1` rows are not positions.
             maxPositions -= padding + 1
             config.maxPositions = maxPositions
         }
         if readsEmbeddingSize, let size = try fields.optionalInt("embedding_size"), size != d {
-            config.embeddingSize = size
+            options.embeddingSize = size
         }
+        config.options = options
         return config
     }
 
@@ -120,12 +125,13 @@ public struct BertArchitecture: ModelArchitecture {
         guard config.headDim * config.numHeads == d, config.numKVHeads == config.numHeads else {
             throw ConfigError(.inconsistent, "hidden_size must equal num_attention_heads * head_dim for \(family)", field: "hidden_size")
         }
-        let width = config.embeddingSize ?? d
+        let options = config.options(as: BertOptions.self) ?? BertOptions()
+        let width = options.embeddingSize ?? d
         let scale = 1 / Double(config.headDim).squareRoot()
         var recipe = ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
             tokenEmbedding: "embeddings.word_embeddings.weight",
-            positions: .learned(table: "embeddings.position_embeddings.weight", offset: config.paddingID.map { $0 + 1 } ?? 0),
+            positions: .learned(table: "embeddings.position_embeddings.weight", offset: options.paddingID.map { $0 + 1 } ?? 0),
             layer: { l in
                 let p = "encoder.layer.\(l)."
                 return LayerRecipe(
@@ -147,10 +153,10 @@ public struct BertArchitecture: ModelArchitecture {
             head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: false),
             headUse: .none, namePrefixes: [namePrefix], bufferSuffixes: ["embeddings.position_ids", "embeddings.token_type_ids"])
         recipe.embeddingNorm = NormPart("embeddings.LayerNorm", kind: .layerNorm, width: width, bias: true, eps: eps)
-        recipe.tokenTypes = ("embeddings.token_type_embeddings.weight", config.typeVocabSize ?? 2)
+        recipe.tokenTypes = ("embeddings.token_type_embeddings.weight", options.typeVocabSize ?? 2)
         if width != d { recipe.embeddingProjection = LinearPart("embeddings_project", inputs: width, outputs: d, bias: true) }
         if hasPooler { recipe.pooler = LinearPart("pooler.dense", inputs: d, outputs: d, bias: true) }
-        recipe.inputPositions = config.paddingID.map { .skippingPaddingIDs(paddingID: $0) } ?? .column
+        recipe.inputPositions = options.paddingID.map { .skippingPaddingIDs(paddingID: $0) } ?? .column
         recipe.keptUnusedPrefixes = headPrefixes
         return recipe
     }
@@ -189,14 +195,29 @@ public struct BertArchitecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        let padding = config.paddingID.map { ", \"pad_token_id\": \($0)" } ?? ""
-        let embedding = config.embeddingSize.map { ", \"embedding_size\": \($0)" } ?? ""
-        let table = config.maxPositions + (config.paddingID.map { $0 + 1 } ?? 0)
-        return """
-            {"architectures": ["\(className)"], "model_type": "\(family.rawValue)", "hidden_act": "\(config.activation)", \
-            "num_hidden_layers": \(config.numLayers), "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), \
-            "intermediate_size": \(config.intermediateSize), "max_position_embeddings": \(table), "vocab_size": \(config.vocabSize), \
-            "type_vocab_size": \(config.typeVocabSize ?? 2), "layer_norm_eps": \(config.normEps)\(padding)\(embedding)}
-            """
+        let options = config.options(as: BertOptions.self) ?? BertOptions()
+        return ConfigJSON([
+            "architectures": .strings([className]), "model_type": .string(family.rawValue), "hidden_act": .string(config.activation),
+            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize), "num_attention_heads": .int(config.numHeads),
+            "intermediate_size": .int(config.intermediateSize),
+            "max_position_embeddings": .int(config.maxPositions + (options.paddingID.map { $0 + 1 } ?? 0)),
+            "vocab_size": .int(config.vocabSize), "type_vocab_size": .int(options.typeVocabSize ?? 2),
+            "layer_norm_eps": .double(config.normEps), "pad_token_id": options.paddingID.map { .int($0) },
+            "embedding_size": options.embeddingSize.map { .int($0) },
+        ]).text
     }
+}
+
+/// The options of BERT and its descendants (RoBERTa, XLM-RoBERTa, ELECTRA).
+public struct BertOptions: FamilyOptions {
+    /// The number of token types (`type_vocab_size`).
+    public var typeVocabSize: Int?
+    /// The padding id whose tokens skip positions (RoBERTa's `pad_token_id`).
+    public var paddingID: Int?
+    /// The width of the embedding tables when it differs from `hidden_size` (ELECTRA
+    /// `embedding_size`).
+    public var embeddingSize: Int?
+
+    /// No option set.
+    public init() {}
 }

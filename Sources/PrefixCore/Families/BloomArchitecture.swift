@@ -100,10 +100,10 @@ public struct BloomArchitecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        """
-        {"architectures": ["BloomForCausalLM"], "model_type": "bloom", "n_layer": \(config.numLayers), \
-        "hidden_size": \(config.hiddenSize), "n_head": \(config.numHeads), "vocab_size": \(config.vocabSize), \
-        "layer_norm_epsilon": \(config.normEps), "tie_word_embeddings": \(config.tieWordEmbeddings)}
-        """
+        ConfigJSON([
+            "architectures": .strings(["BloomForCausalLM"]), "model_type": .string("bloom"), "n_layer": .int(config.numLayers),
+            "hidden_size": .int(config.hiddenSize), "n_head": .int(config.numHeads), "vocab_size": .int(config.vocabSize),
+            "layer_norm_epsilon": .double(config.normEps), "tie_word_embeddings": .bool(config.tieWordEmbeddings),
+        ]).text
     }
 }

@@ -112,10 +112,11 @@ public struct DistilBertArchitecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        """
-        {"architectures": ["DistilBertModel"], "model_type": "distilbert", "activation": "\(config.activation)", \
-        "n_layers": \(config.numLayers), "dim": \(config.hiddenSize), "n_heads": \(config.numHeads), \
-        "hidden_dim": \(config.intermediateSize), "max_position_embeddings": \(config.maxPositions), "vocab_size": \(config.vocabSize)}
-        """
+        ConfigJSON([
+            "architectures": .strings(["DistilBertModel"]), "model_type": .string("distilbert"), "activation": .string(config.activation),
+            "n_layers": .int(config.numLayers), "dim": .int(config.hiddenSize), "n_heads": .int(config.numHeads),
+            "hidden_dim": .int(config.intermediateSize), "max_position_embeddings": .int(config.maxPositions),
+            "vocab_size": .int(config.vocabSize),
+        ]).text
     }
 }

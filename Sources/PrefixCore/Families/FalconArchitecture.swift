@@ -37,6 +37,9 @@ public struct FalconArchitecture: ModelArchitecture {
     /// Creates the description.
     public init() {}
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { FalconOptions.self }
+
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
@@ -67,24 +70,26 @@ public struct FalconArchitecture: ModelArchitecture {
             activation: try fields.optionalString("activation") ?? "gelu", ropeTheta: rotary.theta, ropeScaling: rotary.scaling,
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true,
             attentionBias: try fields.optionalBool("bias") ?? false)
+        var options = FalconOptions()
         if newArchitecture {
-            config.falconLayout = (try fields.optionalInt("num_ln_in_parallel_attn") ?? 2) == 2 ? "grouped-2ln" : "grouped-1ln"
-            config.parallelResidual = "shared"
+            options.falconLayout = (try fields.optionalInt("num_ln_in_parallel_attn") ?? 2) == 2 ? .grouped2LN : .grouped1LN
+            options.parallelResidual = .shared
         } else {
-            config.falconLayout = multiQuery ? "multi-query" : "per-head"
-            config.parallelResidual = (try fields.optionalBool("parallel_attn") ?? true) ? "shared" : nil
+            options.falconLayout = multiQuery ? .multiQuery : .perHead
+            options.parallelResidual = (try fields.optionalBool("parallel_attn") ?? true) ? .shared : nil
         }
+        config.options = options
         return config
     }
 
     /// The key/value heads of one layer's prefix (see ``ModelArchitecture/prefixKVHeads(_:)``).
     public func prefixKVHeads(_ config: ModelConfig) -> Int {
-        config.falconLayout?.hasPrefix("grouped") == true ? config.numHeads : config.numKVHeads
+        FalconOptions.layout(config).grouped ? config.numHeads : config.numKVHeads
     }
 
     /// Why an adapter's head count cannot fit (see ``ModelArchitecture/adapterHeadsHint(_:adapterHeads:)``).
     public func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String? {
-        guard config.falconLayout == "multi-query", adapterHeads == config.numHeads else { return nil }
+        guard FalconOptions.layout(config) == .multiQuery, adapterHeads == config.numHeads else { return nil }
         return "this Falcon is multi-query (one key/value head in its cache); PEFT provisions num_attention_heads = \(config.numHeads) "
             + "for Falcon configs, and such an adapter cannot run in PEFT either: make it with "
             + "PrefixTuningConfig(num_attention_heads=1, token_dim=\(config.headDim))"
@@ -96,9 +101,9 @@ public struct FalconArchitecture: ModelArchitecture {
         try RotaryConfig.check(config)
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
         let heads = config.numHeads, kv = config.numKVHeads, bias = config.attentionBias
-        let layout = config.falconLayout ?? "multi-query", parallel = config.parallelResidual != nil
+        let layout = FalconOptions.layout(config), parallel = config.options(as: FalconOptions.self)?.parallelResidual != nil
         let scale = 1 / Double(hd).squareRoot()
-        let grouped = layout.hasPrefix("grouped")
+        let grouped = layout.grouped
         return ModelRecipe(
             family: family, heads: heads, kvHeads: grouped ? heads : kv, headDim: hd,
             tokenEmbedding: "word_embeddings.weight", positions: .rotary(RotaryConfig.recipe(config)),
@@ -108,16 +113,16 @@ public struct FalconArchitecture: ModelArchitecture {
                 let qkvName = p + "self_attention.query_key_value"
                 let qkv: QKVPart
                 switch layout {
-                case "grouped-2ln", "grouped-1ln":
+                case .grouped2LN, .grouped1LN:
                     qkv = .fusedGrouped(LinearPart(qkvName, inputs: d, outputs: (heads + 2 * kv) * hd, bias: bias), groups: kv)
-                case "per-head": qkv = .fusedPerHead(LinearPart(qkvName, inputs: d, outputs: 3 * d, bias: bias))
-                default: qkv = .fused(LinearPart(qkvName, inputs: d, outputs: (heads + 2) * hd, bias: bias))
+                case .perHead: qkv = .fusedPerHead(LinearPart(qkvName, inputs: d, outputs: 3 * d, bias: bias))
+                case .multiQuery: qkv = .fused(LinearPart(qkvName, inputs: d, outputs: (heads + 2) * hd, bias: bias))
                 }
                 return LayerRecipe(
-                    inputNorm: norm(layout == "grouped-2ln" ? "ln_attn" : "input_layernorm"), qkv: qkv,
+                    inputNorm: norm(layout == .grouped2LN ? "ln_attn" : "input_layernorm"), qkv: qkv,
                     attention: AttentionRecipe(scale: scale),
                     output: LinearPart(p + "self_attention.dense", inputs: d, outputs: d, bias: bias),
-                    mlpNorm: layout == "grouped-2ln" ? norm("ln_mlp") : (parallel ? nil : norm("post_attention_layernorm")),
+                    mlpNorm: layout == .grouped2LN ? norm("ln_mlp") : (parallel ? nil : norm("post_attention_layernorm")),
                     mlp: .plain(
                         up: LinearPart(p + "mlp.dense_h_to_4h", inputs: d, outputs: ff, bias: bias),
                         down: LinearPart(p + "mlp.dense_4h_to_h", inputs: ff, outputs: d, bias: bias), activation: activation),
@@ -131,14 +136,46 @@ public struct FalconArchitecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        let layout = config.falconLayout ?? "multi-query"
-        return """
-            {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "num_hidden_layers": \(config.numLayers), \
-            "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), "num_kv_heads": \(config.numKVHeads), \
-            "new_decoder_architecture": \(layout.hasPrefix("grouped")), "multi_query": \(layout == "multi-query"), \
-            "parallel_attn": \(config.parallelResidual != nil), "bias": \(config.attentionBias), "vocab_size": \(config.vocabSize), \
-            "layer_norm_epsilon": \(config.normEps), "rope_theta": \(config.ropeTheta ?? 10000), \
-            "tie_word_embeddings": \(config.tieWordEmbeddings)}
-            """
+        let layout = FalconOptions.layout(config)
+        return ConfigJSON([
+            "architectures": .strings(["FalconForCausalLM"]), "model_type": .string("falcon"), "num_hidden_layers": .int(config.numLayers),
+            "hidden_size": .int(config.hiddenSize), "num_attention_heads": .int(config.numHeads), "num_kv_heads": .int(config.numKVHeads),
+            "new_decoder_architecture": .bool(layout.grouped), "multi_query": .bool(layout == .multiQuery),
+            "num_ln_in_parallel_attn": layout.grouped ? .int(layout == .grouped2LN ? 2 : 1) : nil,
+            "parallel_attn": .bool(config.options(as: FalconOptions.self)?.parallelResidual != nil), "bias": .bool(config.attentionBias),
+            "vocab_size": .int(config.vocabSize), "layer_norm_epsilon": .double(config.normEps),
+            "rope_theta": .double(config.ropeTheta ?? 10000), "tie_word_embeddings": .bool(config.tieWordEmbeddings),
+            "max_position_embeddings": .int(config.maxPositions), "ffn_hidden_size": .int(config.intermediateSize),
+            "activation": .string(config.activation),
+        ]).text
     }
+}
+
+/// Falcon's options: how its fused q/k/v is laid out and whether attention and MLP run in parallel.
+public struct FalconOptions: FamilyOptions {
+    /// The fused q/k/v layout.
+    public enum Layout: String, Codable, Sendable, Hashable {
+        /// The new decoder architecture with two parallel norms (`num_ln_in_parallel_attn: 2`).
+        case grouped2LN = "grouped-2ln"
+        /// The new decoder architecture with one norm.
+        case grouped1LN = "grouped-1ln"
+        /// One key/value head (`multi_query`).
+        case multiQuery = "multi-query"
+        /// q, k and v per head (`multi_query: false`).
+        case perHead = "per-head"
+
+        /// Whether heads are grouped around their key/value head (the new decoder architecture).
+        public var grouped: Bool { self == .grouped2LN || self == .grouped1LN }
+    }
+
+    /// The layout (`nil`: multi-query, the original Falcon).
+    public var falconLayout: Layout?
+    /// `.shared` when attention and MLP read one norm of the block input (`parallel_attn`).
+    public var parallelResidual: ParallelResidual?
+
+    /// No option set.
+    public init() {}
+
+    /// The layout of `config` (multi-query unless its options say otherwise).
+    static func layout(_ config: ModelConfig) -> Layout { config.options(as: FalconOptions.self)?.falconLayout ?? .multiQuery }
 }

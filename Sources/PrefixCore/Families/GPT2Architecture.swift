@@ -24,6 +24,9 @@ public struct GPT2Architecture: ModelArchitecture {
     /// The config features refused by name (the family table).
     public var refusedByName: String { "other activations" }
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { GPT2Options.self }
+
     /// Creates the description.
     public init() {}
 
@@ -41,8 +44,10 @@ public struct GPT2Architecture: ModelArchitecture {
             activation: try fields.optionalString("activation_function") ?? "gelu_new",
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true, attentionBias: true)
         var scaled = config
-        if try fields.optionalBool("scale_attn_weights") == false { scaled.attentionScale = 1 }
-        if try fields.optionalBool("scale_attn_by_inverse_layer_idx") == true { scaled.scaleAttentionByLayer = true }
+        var options = GPT2Options()
+        if try fields.optionalBool("scale_attn_weights") == false { options.attentionScale = 1 }
+        if try fields.optionalBool("scale_attn_by_inverse_layer_idx") == true { options.scaleAttentionByLayer = true }
+        scaled.options = options
         // reorder_and_upcast_attn changes only the order and precision of the same product
         // (`q·k` scaled first, softmax in f32): in the engine's f32 and f64 paths it computes
         // what the flag's absence computes, so it is accepted and left out of the config.
@@ -57,7 +62,8 @@ public struct GPT2Architecture: ModelArchitecture {
         }
         let activation = try Activation.named(config.activation, family: family, field: "activation_function")
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
-        let scale = config.attentionScale ?? 1 / Double(config.headDim).squareRoot(), byLayer = config.scaleAttentionByLayer ?? false
+        let options = config.options(as: GPT2Options.self) ?? GPT2Options()
+        let scale = options.attentionScale ?? 1 / Double(config.headDim).squareRoot(), byLayer = options.scaleAttentionByLayer ?? false
         return ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
             tokenEmbedding: "wte.weight", positions: .learned(table: "wpe.weight", offset: 0),
@@ -82,11 +88,26 @@ public struct GPT2Architecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        """
-        {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "\(config.activation)", \
-        "n_layer": \(config.numLayers), "n_embd": \(config.hiddenSize), "n_head": \(config.numHeads), "n_inner": \(config.intermediateSize), \
-        "n_positions": \(config.maxPositions), "vocab_size": \(config.vocabSize), "layer_norm_epsilon": \(config.normEps), \
-        "tie_word_embeddings": \(config.tieWordEmbeddings)}
-        """
+        let options = config.options(as: GPT2Options.self) ?? GPT2Options()
+        return ConfigJSON([
+            "architectures": .strings(["GPT2LMHeadModel"]), "model_type": .string("gpt2"),
+            "activation_function": .string(config.activation), "n_layer": .int(config.numLayers), "n_embd": .int(config.hiddenSize),
+            "n_head": .int(config.numHeads), "n_inner": .int(config.intermediateSize), "n_positions": .int(config.maxPositions),
+            "vocab_size": .int(config.vocabSize), "layer_norm_epsilon": .double(config.normEps),
+            "tie_word_embeddings": .bool(config.tieWordEmbeddings),
+            "scale_attn_weights": options.attentionScale == 1 ? .bool(false) : nil,
+            "scale_attn_by_inverse_layer_idx": options.scaleAttentionByLayer.map { .bool($0) },
+        ]).text
     }
+}
+
+/// GPT-2's options: the attention-scaling flags.
+public struct GPT2Options: FamilyOptions {
+    /// `scale_attn_weights: false` sets the score multiplier to 1.
+    public var attentionScale: Double?
+    /// `scale_attn_by_inverse_layer_idx`: block `l`'s scores are further divided by `l + 1`.
+    public var scaleAttentionByLayer: Bool?
+
+    /// No flag set.
+    public init() {}
 }

@@ -21,6 +21,9 @@ public struct GPTJArchitecture: ModelArchitecture {
     /// Creates the description.
     public init() {}
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { GPTJOptions.self }
+
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("n_embd"), heads = try fields.int("n_head")
@@ -37,21 +40,22 @@ public struct GPTJArchitecture: ModelArchitecture {
             maxPositions: try fields.int("n_positions"), vocabSize: try fields.int("vocab_size"),
             activation: try fields.optionalString("activation_function") ?? "gelu_new", ropeTheta: 10000,
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? false, attentionBias: false)
-        config.partialRotaryFactor = rotaryDim == d / heads ? nil : Double(rotaryDim) / Double(d / heads)
-        config.rotaryInterleaved = true
-        config.parallelResidual = "shared"
+        var options = GPTJOptions()
+        options.partialRotaryFactor = rotaryDim == d / heads ? nil : Double(rotaryDim) / Double(d / heads)
+        config.options = options
         return config
     }
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         let activation = try Activation.named(config.activation, family: family, field: "activation_function")
-        try RotaryConfig.check(config)
+        let options = config.options(as: GPTJOptions.self) ?? GPTJOptions()
+        try RotaryConfig.check(config, partial: options.partialRotaryFactor)
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
         let scale = 1 / Double(config.headDim).squareRoot()
         return ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
-            tokenEmbedding: "wte.weight", positions: .rotary(RotaryConfig.recipe(config)),
+            tokenEmbedding: "wte.weight", positions: .rotary(RotaryConfig.recipe(config, partial: options.partialRotaryFactor, interleaved: options.rotaryInterleaved)),
             layer: { l in
                 let p = "h.\(l)."
                 return LayerRecipe(
@@ -75,12 +79,27 @@ public struct GPTJArchitecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        let rotary = Int(Double(config.headDim) * (config.partialRotaryFactor ?? 1))
-        return """
-            {"architectures": ["GPTJForCausalLM"], "model_type": "gptj", "activation_function": "\(config.activation)", \
-            "n_layer": \(config.numLayers), "n_embd": \(config.hiddenSize), "n_head": \(config.numHeads), "n_inner": \(config.intermediateSize), \
-            "n_positions": \(config.maxPositions), "vocab_size": \(config.vocabSize), "layer_norm_epsilon": \(config.normEps), \
-            "rotary_dim": \(rotary), "tie_word_embeddings": \(config.tieWordEmbeddings)}
-            """
+        let rotary = Int(Double(config.headDim) * (config.options(as: GPTJOptions.self)?.partialRotaryFactor ?? 1))
+        return ConfigJSON([
+            "architectures": .strings(["GPTJForCausalLM"]), "model_type": .string("gptj"),
+            "activation_function": .string(config.activation), "n_layer": .int(config.numLayers), "n_embd": .int(config.hiddenSize),
+            "n_head": .int(config.numHeads), "n_inner": .int(config.intermediateSize), "n_positions": .int(config.maxPositions),
+            "vocab_size": .int(config.vocabSize), "layer_norm_epsilon": .double(config.normEps), "rotary_dim": .int(rotary),
+            "tie_word_embeddings": .bool(config.tieWordEmbeddings),
+        ]).text
     }
+}
+
+/// GPT-J's options. Its rotary pairs are always interleaved and its attention and MLP always read
+/// one norm of the block input; both are spelled out, as the configuration always carried them.
+public struct GPTJOptions: FamilyOptions {
+    /// The fraction of each head's dimensions that rotate (`rotary_dim / hd`; `nil`: all).
+    public var partialRotaryFactor: Double?
+    /// Rotary pairs `(2i, 2i+1)`.
+    public var rotaryInterleaved: Bool? = true
+    /// Attention and MLP from one norm.
+    public var parallelResidual: ParallelResidual? = .shared
+
+    /// GPT-J's fixed layout, every dimension rotating.
+    public init() {}
 }

@@ -27,6 +27,9 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
     /// Creates the description.
     public init() {}
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { GPTNeoXOptions.self }
+
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
@@ -46,21 +49,24 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
             activation: try fields.optionalString("hidden_act") ?? "gelu", ropeTheta: rotary.theta, ropeScaling: rotary.scaling,
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? false,
             attentionBias: try fields.optionalBool("attention_bias") ?? true)
-        config.partialRotaryFactor = rotary.partialRotaryFactor
-        config.parallelResidual = (try fields.optionalBool("use_parallel_residual") ?? true) ? "separate" : nil
+        var options = GPTNeoXOptions()
+        options.partialRotaryFactor = rotary.partialRotaryFactor
+        options.parallelResidual = (try fields.optionalBool("use_parallel_residual") ?? true) ? .separate : nil
+        config.options = options
         return config
     }
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         let activation = try Activation.named(config.activation, family: family, field: "hidden_act")
-        try RotaryConfig.check(config)
+        let options = config.options(as: GPTNeoXOptions.self) ?? GPTNeoXOptions()
+        try RotaryConfig.check(config, partial: options.partialRotaryFactor)
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, bias = config.attentionBias
-        let parallel = config.parallelResidual != nil
+        let parallel = options.parallelResidual != nil
         let scale = 1 / Double(config.headDim).squareRoot()
         return ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
-            tokenEmbedding: "embed_in.weight", positions: .rotary(RotaryConfig.recipe(config)),
+            tokenEmbedding: "embed_in.weight", positions: .rotary(RotaryConfig.recipe(config, partial: options.partialRotaryFactor)),
             layer: { l in
                 let p = "layers.\(l)."
                 return LayerRecipe(
@@ -82,13 +88,26 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        """
-        {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_act": "\(config.activation)", \
-        "num_hidden_layers": \(config.numLayers), "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), \
-        "intermediate_size": \(config.intermediateSize), "max_position_embeddings": \(config.maxPositions), \
-        "vocab_size": \(config.vocabSize), "layer_norm_eps": \(config.normEps), "rotary_pct": \(config.partialRotaryFactor ?? 1), \
-        "rotary_emb_base": \(config.ropeTheta ?? 10000), "use_parallel_residual": \(config.parallelResidual != nil), \
-        "attention_bias": \(config.attentionBias), "tie_word_embeddings": \(config.tieWordEmbeddings)}
-        """
+        let options = config.options(as: GPTNeoXOptions.self) ?? GPTNeoXOptions()
+        return ConfigJSON([
+            "architectures": .strings(["GPTNeoXForCausalLM"]), "model_type": .string("gpt_neox"), "hidden_act": .string(config.activation),
+            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize), "num_attention_heads": .int(config.numHeads),
+            "intermediate_size": .int(config.intermediateSize), "max_position_embeddings": .int(config.maxPositions),
+            "vocab_size": .int(config.vocabSize), "layer_norm_eps": .double(config.normEps),
+            "rotary_pct": .double(options.partialRotaryFactor ?? 1), "rotary_emb_base": .double(config.ropeTheta ?? 10000),
+            "use_parallel_residual": .bool(options.parallelResidual != nil), "attention_bias": .bool(config.attentionBias),
+            "tie_word_embeddings": .bool(config.tieWordEmbeddings),
+        ]).text
     }
+}
+
+/// GPT-NeoX's options.
+public struct GPTNeoXOptions: FamilyOptions {
+    /// The fraction of each head's dimensions that rotate (`rotary_pct`).
+    public var partialRotaryFactor: Double?
+    /// `.separate` with `use_parallel_residual` (attention and MLP from two norms of one input).
+    public var parallelResidual: ParallelResidual?
+
+    /// No option set.
+    public init() {}
 }

@@ -20,8 +20,8 @@ public struct LlamaArchitecture: ModelArchitecture {
     var windowOnEveryLayer = false
     /// Qwen2, Qwen3, Gemma2: `layer_types` says which layers slide.
     var readsLayerTypes = false
-    /// Qwen3 (`"head"`, over each head) and OLMo2 (`"all"`, over all heads): q/k RMSNorm.
-    var qkNorm: String?
+    /// Qwen3 (over each head) and OLMo2 (over all heads): q/k RMSNorm.
+    var qkNorm: LlamaOptions.QKNorm?
     /// Granite: the four multipliers.
     var multipliers = false
     /// Phi-3: `qkv_proj` and `gate_up_proj` instead of separate maps.
@@ -56,6 +56,9 @@ public struct LlamaArchitecture: ModelArchitecture {
     /// The `model_type` values this description reads.
     public var modelTypes: [String] { [family.rawValue] }
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { LlamaOptions.self }
+
     /// LLaMA: biases only with `attention_bias` (then on q, k, v and o) and `mlp_bias`.
     public static let llama = LlamaArchitecture(
         family: .llama, summary: "LLaMA: RMSNorm, RoPE, grouped-query attention, SwiGLU", className: "LlamaForCausalLM",
@@ -89,10 +92,11 @@ public struct LlamaArchitecture: ModelArchitecture {
             activation: activation, ropeTheta: rotary.theta, ropeScaling: rotary.scaling,
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? tiedByDefault,
             attentionBias: qkvBiases ? true : (try fields.optionalBool("attention_bias") ?? false))
-        config.partialRotaryFactor = rotary.partialRotaryFactor
-        if try fields.optionalBool("mlp_bias") == true { config.mlpBias = true }
+        var options = LlamaOptions()
+        options.partialRotaryFactor = rotary.partialRotaryFactor
+        if try fields.optionalBool("mlp_bias") == true { options.mlpBias = true }
         if windowOnEveryLayer {
-            config.slidingWindow = try fields.optionalInt("sliding_window")
+            options.slidingWindow = try fields.optionalInt("sliding_window")
         } else if readsLayerTypes {
             let useWindow = try fields.optionalBool("use_sliding_window") ?? false
             let window = try fields.optionalInt("sliding_window")
@@ -101,46 +105,48 @@ public struct LlamaArchitecture: ModelArchitecture {
                     throw ConfigError(
                         .missingField, "layer_types names sliding layers but sliding_window is missing", field: "sliding_window")
                 }
-                config.slidingWindow = window
-                config.slidingLayers = sliding
+                options.slidingWindow = window
+                options.slidingLayers = sliding
             } else if useWindow, let window {
                 // transformers 4 spelling: layers from max_window_layers on slide.
                 let first = try fields.optionalInt("max_window_layers") ?? layers
                 let sliding = (0..<layers).map { $0 >= first }
                 if sliding.contains(true) {
-                    config.slidingWindow = window
-                    config.slidingLayers = sliding
+                    options.slidingWindow = window
+                    options.slidingLayers = sliding
                 }
             }
         }
-        config.qkNorm = qkNorm
+        options.qkNorm = qkNorm
         if multipliers {
-            config.embeddingMultiplier = try fields.optionalDouble("embedding_multiplier") ?? 1
-            config.residualMultiplier = try fields.optionalDouble("residual_multiplier") ?? 1
-            config.attentionScale = try fields.optionalDouble("attention_multiplier") ?? 1
-            config.logitsScaling = try fields.optionalDouble("logits_scaling") ?? 1
+            options.embeddingMultiplier = try fields.optionalDouble("embedding_multiplier") ?? 1
+            options.residualMultiplier = try fields.optionalDouble("residual_multiplier") ?? 1
+            options.attentionScale = try fields.optionalDouble("attention_multiplier") ?? 1
+            options.logitsScaling = try fields.optionalDouble("logits_scaling") ?? 1
         }
-        if readsClip { config.clipQKV = try fields.optionalDouble("clip_qkv") }
+        if readsClip { options.clipQKV = try fields.optionalDouble("clip_qkv") }
         if gemma2Attention {
             let scalar = try fields.optionalDouble("query_pre_attn_scalar") ?? 256
             guard scalar > 0 else {
                 throw ConfigError(.inconsistent, "query_pre_attn_scalar must be positive", field: "query_pre_attn_scalar")
             }
-            config.attentionScale = 1 / scalar.squareRoot()
-            config.attentionSoftcap = try fields.optionalDouble("attn_logit_softcapping")
-            config.logitSoftcap = try fields.optionalDouble("final_logit_softcapping")
+            options.attentionScale = 1 / scalar.squareRoot()
+            options.attentionSoftcap = try fields.optionalDouble("attn_logit_softcapping")
+            options.logitSoftcap = try fields.optionalDouble("final_logit_softcapping")
         }
+        config.options = options
         return config
     }
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         let activation = try Activation.named(config.activation, family: family, field: "hidden_act")
-        try RotaryConfig.check(config)
-        try SlidingLayers.check(config)
+        let options = config.options(as: LlamaOptions.self) ?? LlamaOptions()
+        try RotaryConfig.check(config, partial: options.partialRotaryFactor)
+        try SlidingLayers.check(window: options.slidingWindow, layers: options.slidingLayers, of: config)
         for (name, value) in [
-            ("logits_scaling", config.logitsScaling), ("attn_logit_softcapping", config.attentionSoftcap),
-            ("final_logit_softcapping", config.logitSoftcap), ("clip_qkv", config.clipQKV),
+            ("logits_scaling", options.logitsScaling), ("attn_logit_softcapping", options.attentionSoftcap),
+            ("final_logit_softcapping", options.logitSoftcap), ("clip_qkv", options.clipQKV),
         ] {
             if let value, !(value > 0) {
                 throw ConfigError(.inconsistent, "\(name) must be positive, found \(value)", field: name)
@@ -149,14 +155,14 @@ public struct LlamaArchitecture: ModelArchitecture {
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
         let q = config.numHeads * hd, kv = config.numKVHeads * hd
         let qkvBias = config.attentionBias, outputBias = config.attentionBias && !qkvBiases
-        let mlpBias = config.mlpBias ?? false
-        let scale = config.attentionScale ?? 1 / Double(hd).squareRoot()
-        let window = config.slidingWindow, slidingLayers = config.slidingLayers
-        let kind = config.normKind, qkNorm = config.qkNorm, softcap = config.attentionSoftcap, clip = config.clipQKV
+        let mlpBias = options.mlpBias ?? false
+        let scale = options.attentionScale ?? 1 / Double(hd).squareRoot()
+        let window = options.slidingWindow, slidingLayers = options.slidingLayers
+        let kind = config.normKind, qkNorm = options.qkNorm, softcap = options.attentionSoftcap, clip = options.clipQKV
         let (fused, inputNorms, outputNorms) = (fusedProjections, self.inputNorms, self.outputNorms)
         var recipe = ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numKVHeads, headDim: hd,
-            tokenEmbedding: "embed_tokens.weight", positions: .rotary(RotaryConfig.recipe(config)),
+            tokenEmbedding: "embed_tokens.weight", positions: .rotary(RotaryConfig.recipe(config, partial: options.partialRotaryFactor)),
             layer: { l in
                 let p = "layers.\(l)."
                 func norm(_ name: String, width: Int = d) -> NormPart {
@@ -182,15 +188,15 @@ public struct LlamaArchitecture: ModelArchitecture {
                 let qkWidth = (head: hd, all: q, allKV: kv)
                 let attention = AttentionRecipe(
                     scale: scale, window: slides ? window : nil, softcap: softcap, clip: clip,
-                    queryNorm: qkNorm.map { norm("self_attn.q_norm", width: $0 == "head" ? qkWidth.head : qkWidth.all) },
-                    keyNorm: qkNorm.map { norm("self_attn.k_norm", width: $0 == "head" ? qkWidth.head : qkWidth.allKV) })
+                    queryNorm: qkNorm.map { norm("self_attn.q_norm", width: $0 == .head ? qkWidth.head : qkWidth.all) },
+                    keyNorm: qkNorm.map { norm("self_attn.k_norm", width: $0 == .head ? qkWidth.head : qkWidth.allKV) })
                 return LayerRecipe(
                     inputNorm: inputNorms ? norm("input_layernorm") : nil, qkv: qkv, attention: attention,
                     output: LinearPart(p + "self_attn.o_proj", inputs: q, outputs: d, bias: outputBias),
                     attentionOutputNorm: outputNorms ? norm("post_attention_layernorm") : nil,
                     mlpNorm: inputNorms ? norm(outputNorms ? "pre_feedforward_layernorm" : "post_attention_layernorm") : nil,
                     mlp: mlp, mlpOutputNorm: outputNorms ? norm("post_feedforward_layernorm") : nil,
-                    residualMultiplier: config.residualMultiplier ?? 1)
+                    residualMultiplier: options.residualMultiplier ?? 1)
             },
             finalNorm: NormPart("norm", kind: kind, width: d, bias: false, eps: eps),
             head: LinearPart("lm_head", inputs: d, outputs: config.vocabSize, bias: false),
@@ -200,24 +206,78 @@ public struct LlamaArchitecture: ModelArchitecture {
             recipe.embeddingScale = Double(Float(Double(d).squareRoot()))
             recipe.embeddingScaleOnIDsOnly = true
         } else {
-            recipe.embeddingScale = config.embeddingMultiplier
+            recipe.embeddingScale = options.embeddingMultiplier
         }
-        recipe.logitScale = config.logitsScaling.map { 1 / $0 }
-        recipe.logitSoftcap = config.logitSoftcap
+        recipe.logitScale = options.logitsScaling.map { 1 / $0 }
+        recipe.logitSoftcap = options.logitSoftcap
         return recipe
     }
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        func number(_ value: Double) -> String { value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) + ".0" : "\(value)" }
-        let scaling = config.ropeScaling.map { "{\"type\": \"\($0.type)\", \"factor\": \(number($0.factor))}" } ?? "null"
-        return """
-            {"architectures": ["\(className)"], \
-            "model_type": "\(family.rawValue)", "hidden_act": "\(config.activation)", "num_hidden_layers": \(config.numLayers), \
-            "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), "num_key_value_heads": \(config.numKVHeads), \
-            "head_dim": \(config.headDim), "intermediate_size": \(config.intermediateSize), "max_position_embeddings": \(config.maxPositions), \
-            "vocab_size": \(config.vocabSize), "rms_norm_eps": \(config.normEps), "rope_theta": \(number(config.ropeTheta ?? 10000)), \
-            "rope_scaling": \(scaling), "attention_bias": \(config.attentionBias), "tie_word_embeddings": \(config.tieWordEmbeddings)}
-            """
+        let options = config.options(as: LlamaOptions.self) ?? LlamaOptions()
+        let scaling = config.ropeScaling?.configJSON
+        let layerTypes = options.slidingLayers.map { layers in
+            ConfigJSON.Value.strings(layers.map { $0 ? "sliding_attention" : "full_attention" })
+        }
+        let gemma2Scalar = gemma2Attention ? options.attentionScale.map { ConfigJSON.Value.double(1 / ($0 * $0)) } : nil
+        return ConfigJSON([
+            "architectures": .strings([className]), "model_type": .string(family.rawValue), activationKey: .string(config.activation),
+            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize),
+            "num_attention_heads": .int(config.numHeads), "num_key_value_heads": .int(config.numKVHeads), "head_dim": .int(config.headDim),
+            "intermediate_size": .int(config.intermediateSize), "max_position_embeddings": .int(config.maxPositions),
+            "vocab_size": .int(config.vocabSize), epsKey.isEmpty ? "rms_norm_eps" : epsKey: .double(config.normEps),
+            "rope_theta": .double(config.ropeTheta ?? 10000), "rope_scaling": scaling, "attention_bias": .bool(config.attentionBias),
+            "tie_word_embeddings": .bool(config.tieWordEmbeddings), "mlp_bias": options.mlpBias.map { .bool($0) },
+            "partial_rotary_factor": options.partialRotaryFactor.map { .double($0) },
+            "sliding_window": options.slidingWindow.map { .int($0) }, "layer_types": layerTypes,
+            "use_sliding_window": readsLayerTypes && options.slidingWindow != nil ? .bool(true) : nil,
+            "embedding_multiplier": multipliers ? options.embeddingMultiplier.map { .double($0) } : nil,
+            "residual_multiplier": multipliers ? options.residualMultiplier.map { .double($0) } : nil,
+            "attention_multiplier": multipliers ? options.attentionScale.map { .double($0) } : nil,
+            "logits_scaling": options.logitsScaling.map { .double($0) }, "clip_qkv": options.clipQKV.map { .double($0) },
+            "query_pre_attn_scalar": gemma2Scalar, "attn_logit_softcapping": options.attentionSoftcap.map { .double($0) },
+            "final_logit_softcapping": options.logitSoftcap.map { .double($0) },
+        ]).text
     }
+}
+
+/// The LLaMA family's options: the knobs by which its descendants differ.
+public struct LlamaOptions: FamilyOptions {
+    /// How queries and keys are normalised after projection.
+    public enum QKNorm: String, Codable, Sendable, Hashable {
+        /// Over `hd`, per head (Qwen3).
+        case head
+        /// Over all heads at once (OLMo2).
+        case all
+    }
+
+    /// The sliding attention window, if any (Mistral, Qwen3, Gemma2, Phi-3).
+    public var slidingWindow: Int?
+    /// Which layers use ``slidingWindow`` (`nil`: every layer).
+    public var slidingLayers: [Bool]?
+    /// The fraction of each head's dimensions that rotate (Phi-3).
+    public var partialRotaryFactor: Double?
+    /// Whether the MLP's maps carry biases (`mlp_bias`).
+    public var mlpBias: Bool?
+    /// Query/key norms after projection (Qwen3, OLMo2).
+    public var qkNorm: QKNorm?
+    /// The score multiplier when it is not `1/sqrt(hd)` (Granite `attention_multiplier`, Gemma2
+    /// `query_pre_attn_scalar^-0.5`).
+    public var attentionScale: Double?
+    /// Scores are soft-capped at this value (Gemma2 `attn_logit_softcapping`).
+    public var attentionSoftcap: Double?
+    /// Logits are soft-capped at this value (Gemma2 `final_logit_softcapping`).
+    public var logitSoftcap: Double?
+    /// q, k, v are clamped to `[-clip, clip]` (OLMo `clip_qkv`).
+    public var clipQKV: Double?
+    /// Multiplies the token embeddings (Granite `embedding_multiplier`).
+    public var embeddingMultiplier: Double?
+    /// Multiplies each sublayer's output before the residual add (Granite).
+    public var residualMultiplier: Double?
+    /// Divides the logits (Granite `logits_scaling`).
+    public var logitsScaling: Double?
+
+    /// No option set.
+    public init() {}
 }

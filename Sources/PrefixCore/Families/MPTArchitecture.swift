@@ -16,6 +16,9 @@ public struct MPTArchitecture: ModelArchitecture {
     public var family: ArchitectureFamily { .mpt }
     /// The `model_type` values this description reads.
     public var modelTypes: [String] { ["mpt"] }
+
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { MPTOptions.self }
     /// One line for listings.
     public var summary: String { "MPT: ALiBi by column, bias-free LayerNorm and maps" }
     /// What its blocks are made of (the family table).
@@ -59,20 +62,23 @@ public struct MPTArchitecture: ModelArchitecture {
             normEps: try fields.optionalDouble("layer_norm_epsilon") ?? 1e-5, positionScheme: .alibi,
             maxPositions: try fields.optionalInt("max_seq_len") ?? 2048, vocabSize: try fields.int("vocab_size"), activation: "gelu",
             tieWordEmbeddings: true, attentionBias: false)
-        config.clipQKV = try attention.optionalDouble("clip_qkv")
-        config.attentionScale = try attention.optionalDouble("softmax_scale")
-        config.alibiBiasMax = try attention.optionalDouble("alibi_bias_max")
+        var options = MPTOptions()
+        options.clipQKV = try attention.optionalDouble("clip_qkv")
+        options.attentionScale = try attention.optionalDouble("softmax_scale")
+        options.alibiBiasMax = try attention.optionalDouble("alibi_bias_max")
+        config.options = options
         return config
     }
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps
-        let scale = config.attentionScale ?? 1 / Double(config.headDim).squareRoot(), clip = config.clipQKV
+        let options = config.options(as: MPTOptions.self) ?? MPTOptions()
+        let scale = options.attentionScale ?? 1 / Double(config.headDim).squareRoot(), clip = options.clipQKV
         return ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
             tokenEmbedding: "wte.weight",
-            positions: .alibi(slopes: Self.slopes(heads: config.numHeads, biasMax: config.alibiBiasMax ?? 8), byColumn: true),
+            positions: .alibi(slopes: Self.slopes(heads: config.numHeads, biasMax: options.alibiBiasMax ?? 8), byColumn: true),
             layer: { l in
                 let p = "blocks.\(l)."
                 return LayerRecipe(
@@ -92,11 +98,29 @@ public struct MPTArchitecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        """
-        {"architectures": ["MptForCausalLM"], "model_type": "mpt", "n_layers": \(config.numLayers), "d_model": \(config.hiddenSize), \
-        "n_heads": \(config.numHeads), "expansion_ratio": 4, \
-        "max_seq_len": \(config.maxPositions), "vocab_size": \(config.vocabSize), "layer_norm_epsilon": \(config.normEps), \
-        "no_bias": true, "attn_config": {"alibi": true}}
-        """
+        let options = config.options(as: MPTOptions.self) ?? MPTOptions()
+        let attention: [String: ConfigJSON.Value?] = [
+            "alibi": .bool(true), "clip_qkv": options.clipQKV.map { .double($0) },
+            "softmax_scale": options.attentionScale.map { .double($0) }, "alibi_bias_max": options.alibiBiasMax.map { .double($0) },
+        ]
+        return ConfigJSON([
+            "architectures": .strings(["MptForCausalLM"]), "model_type": .string("mpt"), "n_layers": .int(config.numLayers),
+            "d_model": .int(config.hiddenSize), "n_heads": .int(config.numHeads), "expansion_ratio": .int(4),
+            "max_seq_len": .int(config.maxPositions), "vocab_size": .int(config.vocabSize), "layer_norm_epsilon": .double(config.normEps),
+            "no_bias": .bool(true), "attn_config": .object(attention.compactMapValues { $0 }),
+        ]).text
     }
+}
+
+/// MPT's options: its `attn_config` knobs.
+public struct MPTOptions: FamilyOptions {
+    /// q, k, v are clamped to `[-clip, clip]` (`clip_qkv`).
+    public var clipQKV: Double?
+    /// The score multiplier when it is not `1/sqrt(hd)` (`softmax_scale`).
+    public var attentionScale: Double?
+    /// `alibi_bias_max` (default 8).
+    public var alibiBiasMax: Double?
+
+    /// No option set.
+    public init() {}
 }

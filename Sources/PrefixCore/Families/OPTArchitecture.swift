@@ -28,6 +28,9 @@ public struct OPTArchitecture: ModelArchitecture {
     /// Creates the description.
     public init() {}
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { OPTOptions.self }
+
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
@@ -53,7 +56,9 @@ public struct OPTArchitecture: ModelArchitecture {
             activation: try fields.optionalString("activation_function") ?? "relu",
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true,
             attentionBias: try fields.optionalBool("enable_bias") ?? true)
-        config.mlpBias = config.attentionBias ? nil : false
+        var options = OPTOptions()
+        options.mlpBias = config.attentionBias ? nil : false
+        config.options = options
         return config
     }
 
@@ -88,12 +93,21 @@ public struct OPTArchitecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        """
-        {"architectures": ["OPTForCausalLM"], "model_type": "opt", "activation_function": "\(config.activation)", \
-        "num_hidden_layers": \(config.numLayers), "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), \
-        "ffn_dim": \(config.intermediateSize), "max_position_embeddings": \(config.maxPositions), "vocab_size": \(config.vocabSize), \
-        "word_embed_proj_dim": \(config.hiddenSize), "do_layer_norm_before": true, "enable_bias": \(config.attentionBias), \
-        "tie_word_embeddings": \(config.tieWordEmbeddings)}
-        """
+        ConfigJSON([
+            "architectures": .strings(["OPTForCausalLM"]), "model_type": .string("opt"), "activation_function": .string(config.activation),
+            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize), "num_attention_heads": .int(config.numHeads),
+            "ffn_dim": .int(config.intermediateSize), "max_position_embeddings": .int(config.maxPositions),
+            "vocab_size": .int(config.vocabSize), "word_embed_proj_dim": .int(config.hiddenSize), "do_layer_norm_before": .bool(true),
+            "enable_bias": .bool(config.attentionBias), "tie_word_embeddings": .bool(config.tieWordEmbeddings),
+        ]).text
     }
+}
+
+/// OPT's options.
+public struct OPTOptions: FamilyOptions {
+    /// `false` when `enable_bias: false` leaves the MLP's maps without biases too.
+    public var mlpBias: Bool?
+
+    /// No option set.
+    public init() {}
 }

@@ -18,7 +18,7 @@ extension LlamaArchitecture {
     /// over all heads.
     public static let olmo2 = LlamaArchitecture(
         family: .olmo2, summary: "OLMo 2: LLaMA with post-sublayer norms and q/k RMSNorm", className: "Olmo2ForCausalLM",
-        qkNorm: "all", outputNorms: true, inputNorms: false,
+        qkNorm: .all, outputNorms: true, inputNorms: false,
         blocks: "LLaMA with weightless LayerNorm and `clip_qkv`; with post-sublayer RMSNorms and q/k RMSNorm over all heads",
         refusedByName: "`partial_rotary_factor`, `longrope`, `use_bidirectional_attention`")
 }

@@ -21,6 +21,9 @@ public struct PhiArchitecture: ModelArchitecture {
     /// Creates the description.
     public init() {}
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { PhiOptions.self }
+
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
@@ -35,21 +38,23 @@ public struct PhiArchitecture: ModelArchitecture {
             maxPositions: try fields.int("max_position_embeddings"), vocabSize: try fields.int("vocab_size"),
             activation: try fields.optionalString("hidden_act") ?? "gelu_new", ropeTheta: rotary.theta, ropeScaling: rotary.scaling,
             tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? false, attentionBias: true)
-        config.partialRotaryFactor = rotary.partialRotaryFactor
-        config.parallelResidual = "shared"
+        var options = PhiOptions()
+        options.partialRotaryFactor = rotary.partialRotaryFactor
+        config.options = options
         return config
     }
 
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         let activation = try Activation.named(config.activation, family: family, field: "hidden_act")
-        try RotaryConfig.check(config)
+        let options = config.options(as: PhiOptions.self) ?? PhiOptions()
+        try RotaryConfig.check(config, partial: options.partialRotaryFactor)
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
         let q = config.numHeads * hd, kv = config.numKVHeads * hd
         let scale = 1 / Double(hd).squareRoot()
         return ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numKVHeads, headDim: hd,
-            tokenEmbedding: "embed_tokens.weight", positions: .rotary(RotaryConfig.recipe(config)),
+            tokenEmbedding: "embed_tokens.weight", positions: .rotary(RotaryConfig.recipe(config, partial: options.partialRotaryFactor)),
             layer: { l in
                 let p = "layers.\(l)."
                 return LayerRecipe(
@@ -73,13 +78,26 @@ public struct PhiArchitecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        """
-        {"architectures": ["PhiForCausalLM"], "model_type": "phi", "hidden_act": "\(config.activation)", \
-        "num_hidden_layers": \(config.numLayers), "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), \
-        "num_key_value_heads": \(config.numKVHeads), "intermediate_size": \(config.intermediateSize), \
-        "max_position_embeddings": \(config.maxPositions), "vocab_size": \(config.vocabSize), "layer_norm_eps": \(config.normEps), \
-        "partial_rotary_factor": \(config.partialRotaryFactor ?? 1), "rope_theta": \(config.ropeTheta ?? 10000), \
-        "tie_word_embeddings": \(config.tieWordEmbeddings)}
-        """
+        ConfigJSON([
+            "architectures": .strings(["PhiForCausalLM"]), "model_type": .string("phi"), "hidden_act": .string(config.activation),
+            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize), "num_attention_heads": .int(config.numHeads),
+            "num_key_value_heads": .int(config.numKVHeads), "intermediate_size": .int(config.intermediateSize),
+            "max_position_embeddings": .int(config.maxPositions), "vocab_size": .int(config.vocabSize),
+            "layer_norm_eps": .double(config.normEps),
+            "partial_rotary_factor": .double(config.options(as: PhiOptions.self)?.partialRotaryFactor ?? 1),
+            "rope_theta": .double(config.ropeTheta ?? 10000), "tie_word_embeddings": .bool(config.tieWordEmbeddings),
+        ]).text
     }
+}
+
+/// Phi's options. Its attention and MLP always read one norm of the block input, spelled out as
+/// the configuration always carried it.
+public struct PhiOptions: FamilyOptions {
+    /// The fraction of each head's dimensions that rotate.
+    public var partialRotaryFactor: Double?
+    /// Attention and MLP from one norm.
+    public var parallelResidual: ParallelResidual? = .shared
+
+    /// Phi's fixed layout, every dimension rotating.
+    public init() {}
 }

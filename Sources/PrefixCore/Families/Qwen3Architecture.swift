@@ -8,7 +8,7 @@ extension LlamaArchitecture {
     /// covers all four maps; `layer_types` may slide.
     public static let qwen3 = LlamaArchitecture(
         family: .qwen3, summary: "Qwen3: LLaMA with per-head q/k RMSNorm", className: "Qwen3ForCausalLM", readsLayerTypes: true,
-        qkNorm: "head",
+        qkNorm: .head,
         blocks: "LLaMA with per-head q/k RMSNorm, sliding layers from `layer_types`",
         refusedByName: "`partial_rotary_factor`, `longrope`, `use_bidirectional_attention`, unknown layer types")
 }

@@ -63,22 +63,22 @@ struct RotaryConfig {
         self.scaling = scaling
     }
 
-    /// The recipe for heads of `headDim` (the rotated part rounded down to even, as HF's `int()`
-    /// of `hd * factor` and its pairwise frequencies give).
-    static func recipe(_ config: ModelConfig) -> RotaryRecipe {
-        let rotated = Int(Double(config.headDim) * (config.partialRotaryFactor ?? 1))
+    /// The recipe for heads of `headDim`, of which the fraction `partial` rotates (the rotated
+    /// part rounded down to even, as HF's `int()` of `hd * factor` and its pairwise frequencies
+    /// give), in pairs `(2i, 2i+1)` when `interleaved`.
+    static func recipe(_ config: ModelConfig, partial: Double? = nil, interleaved: Bool? = nil) -> RotaryRecipe {
+        let rotated = Int(Double(config.headDim) * (partial ?? 1))
         return RotaryRecipe(
-            theta: config.ropeTheta ?? 10000, rotatedDims: rotated, interleaved: config.rotaryInterleaved ?? false,
-            scaling: config.ropeScaling)
+            theta: config.ropeTheta ?? 10000, rotatedDims: rotated, interleaved: interleaved ?? false, scaling: config.ropeScaling)
     }
 
     /// Refuses what the engine cannot rotate.
-    static func check(_ config: ModelConfig) throws(ConfigError) {
-        let rotated = Int(Double(config.headDim) * (config.partialRotaryFactor ?? 1))
+    static func check(_ config: ModelConfig, partial: Double? = nil) throws(ConfigError) {
+        let rotated = Int(Double(config.headDim) * (partial ?? 1))
         guard rotated >= 2, rotated % 2 == 0, rotated <= config.headDim else {
             throw ConfigError(
                 .inconsistent,
-                "partial_rotary_factor \(config.partialRotaryFactor ?? 1) gives \(rotated) rotated dimensions of head_dim \(config.headDim); need an even number >= 2",
+                "partial_rotary_factor \(partial ?? 1) gives \(rotated) rotated dimensions of head_dim \(config.headDim); need an even number >= 2",
                 field: "partial_rotary_factor")
         }
         if let scaling = config.ropeScaling, !implementedTypes.contains(scaling.type) {
@@ -88,7 +88,7 @@ struct RotaryConfig {
 }
 
 /// Reading `layer_types` (`"full_attention"` / `"sliding_attention"` per layer, transformers 5)
-/// into ``ModelConfig/slidingLayers``.
+/// into which layers slide.
 enum SlidingLayers {
     /// `nil` when every layer is full attention or the config has no `layer_types`.
     ///
@@ -109,11 +109,11 @@ enum SlidingLayers {
     }
 
     /// Refuses a window that is not positive, or a layer list of the wrong length.
-    static func check(_ config: ModelConfig) throws(ConfigError) {
-        if let window = config.slidingWindow, window < 1 {
+    static func check(window: Int?, layers: [Bool]?, of config: ModelConfig) throws(ConfigError) {
+        if let window, window < 1 {
             throw ConfigError(.inconsistent, "sliding_window must be positive, found \(window)", field: "sliding_window")
         }
-        if let layers = config.slidingLayers, layers.count != config.numLayers {
+        if let layers, layers.count != config.numLayers {
             throw ConfigError(
                 .inconsistent, "layer_types lists \(layers.count) layers, the model has \(config.numLayers)", field: "layer_types")
         }

@@ -21,6 +21,9 @@ public struct StarCoder2Architecture: ModelArchitecture {
     /// Creates the description.
     public init() {}
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { StarCoder2Options.self }
+
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
         let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
@@ -35,8 +38,11 @@ public struct StarCoder2Architecture: ModelArchitecture {
             maxPositions: try fields.int("max_position_embeddings"), vocabSize: try fields.int("vocab_size"),
             activation: try fields.optionalString("hidden_act") ?? "gelu_pytorch_tanh", ropeTheta: rotary.theta,
             ropeScaling: rotary.scaling, tieWordEmbeddings: try fields.optionalBool("tie_word_embeddings") ?? true,
-            attentionBias: try fields.optionalBool("use_bias") ?? true, slidingWindow: try fields.optionalInt("sliding_window"))
-        config.mlpBias = config.attentionBias ? nil : false
+            attentionBias: try fields.optionalBool("use_bias") ?? true)
+        var options = StarCoder2Options()
+        options.slidingWindow = try fields.optionalInt("sliding_window")
+        options.mlpBias = config.attentionBias ? nil : false
+        config.options = options
         return config
     }
 
@@ -44,9 +50,10 @@ public struct StarCoder2Architecture: ModelArchitecture {
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         let activation = try Activation.named(config.activation, family: family, field: "hidden_act")
         try RotaryConfig.check(config)
-        try SlidingLayers.check(config)
+        let window = config.options(as: StarCoder2Options.self)?.slidingWindow
+        try SlidingLayers.check(window: window, layers: nil, of: config)
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
-        let q = config.numHeads * hd, kv = config.numKVHeads * hd, bias = config.attentionBias, window = config.slidingWindow
+        let q = config.numHeads * hd, kv = config.numKVHeads * hd, bias = config.attentionBias
         let scale = 1 / Double(hd).squareRoot()
         return ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numKVHeads, headDim: hd,
@@ -74,13 +81,26 @@ public struct StarCoder2Architecture: ModelArchitecture {
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        """
-        {"architectures": ["Starcoder2ForCausalLM"], "model_type": "starcoder2", "hidden_act": "\(config.activation)", \
-        "num_hidden_layers": \(config.numLayers), "hidden_size": \(config.hiddenSize), "num_attention_heads": \(config.numHeads), \
-        "num_key_value_heads": \(config.numKVHeads), "intermediate_size": \(config.intermediateSize), \
-        "max_position_embeddings": \(config.maxPositions), "vocab_size": \(config.vocabSize), "norm_epsilon": \(config.normEps), \
-        "rope_theta": \(config.ropeTheta ?? 10000), "use_bias": \(config.attentionBias), \
-        "sliding_window": \(config.slidingWindow.map(String.init) ?? "null"), "tie_word_embeddings": \(config.tieWordEmbeddings)}
-        """
+        ConfigJSON([
+            "architectures": .strings(["Starcoder2ForCausalLM"]), "model_type": .string("starcoder2"),
+            "hidden_act": .string(config.activation), "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize),
+            "num_attention_heads": .int(config.numHeads), "num_key_value_heads": .int(config.numKVHeads),
+            "intermediate_size": .int(config.intermediateSize), "max_position_embeddings": .int(config.maxPositions),
+            "vocab_size": .int(config.vocabSize), "norm_epsilon": .double(config.normEps), "rope_theta": .double(config.ropeTheta ?? 10000),
+            "use_bias": .bool(config.attentionBias),
+            "sliding_window": config.options(as: StarCoder2Options.self)?.slidingWindow.map { .int($0) },
+            "tie_word_embeddings": .bool(config.tieWordEmbeddings),
+        ]).text
     }
+}
+
+/// StarCoder2's options.
+public struct StarCoder2Options: FamilyOptions {
+    /// The sliding attention window of every layer, if any.
+    public var slidingWindow: Int?
+    /// `false` when `use_bias: false` leaves the MLP's maps without biases too.
+    public var mlpBias: Bool?
+
+    /// No option set.
+    public init() {}
 }

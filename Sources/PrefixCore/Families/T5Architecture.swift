@@ -33,6 +33,9 @@ public struct T5Architecture: ModelArchitecture {
     /// The `model_type` values this description reads.
     public var modelTypes: [String] { [family.rawValue] }
 
+    /// The options' type.
+    public var optionsType: any FamilyOptions.Type { T5Options.self }
+
     /// T5 v1.0, v1.1 and Flan-T5.
     public static let t5 = T5Architecture(
         family: .t5, summary: "T5, Flan-T5: encoder-decoder, RMS pre-norm, bucketed relative bias, ReLU or gated-GELU MLP",
@@ -73,13 +76,15 @@ public struct T5Architecture: ModelArchitecture {
             maxPositions: T5Architecture.positionLimit, vocabSize: try fields.int("vocab_size"), activation: activation,
             tieWordEmbeddings: true, attentionBias: false)
         config.encoderLayers = encoderLayers
-        config.gatedMLP = parts.count == 2 ? true : nil
-        config.relativeBuckets = try fields.optionalInt("relative_attention_num_buckets") ?? 32
-        config.relativeMaxDistance = try fields.optionalInt("relative_attention_max_distance") ?? 128
+        var options = T5Options()
+        options.gatedMLP = parts.count == 2 ? true : nil
+        options.relativeBuckets = try fields.optionalInt("relative_attention_num_buckets") ?? 32
+        options.relativeMaxDistance = try fields.optionalInt("relative_attention_max_distance") ?? 128
         if mayScaleOutputs {
             let tied = try fields.optionalBool("tie_word_embeddings")
-            config.scaleDecoderOutputs = try fields.optionalBool("scale_decoder_outputs") ?? (tied != false)
+            options.scaleDecoderOutputs = try fields.optionalBool("scale_decoder_outputs") ?? (tied != false)
         }
+        config.options = options
         return config
     }
 
@@ -90,14 +95,26 @@ public struct T5Architecture: ModelArchitecture {
     /// The block recipe (see ``ModelArchitecture/recipe(for:)``).
     public func recipe(for config: ModelConfig) throws(ConfigError) -> ModelRecipe {
         let activation = try Activation.named(config.activation, family: family, field: "feed_forward_proj")
-        guard let encoderLayers = config.encoderLayers, let buckets = config.relativeBuckets,
-            let maxDistance = config.relativeMaxDistance
+        let options = config.options(as: T5Options.self) ?? T5Options()
+        guard let encoderLayers = config.encoderLayers, let buckets = options.relativeBuckets,
+            let maxDistance = options.relativeMaxDistance
         else {
             throw ConfigError(
                 .inconsistent, "a \(family) configuration needs encoder layers and relative-bias buckets", field: "num_layers")
         }
+        guard (4...(1 << 16)).contains(buckets) else {
+            throw ConfigError(
+                .inconsistent, "relative_attention_num_buckets must be in 4...65536, found \(buckets)",
+                field: "relative_attention_num_buckets")
+        }
+        guard (buckets / 2 + 1...(1 << 24)).contains(maxDistance) else {
+            throw ConfigError(
+                .inconsistent,
+                "relative_attention_max_distance must be in \(buckets / 2 + 1)...\(1 << 24) (beyond the exact buckets), found \(maxDistance)",
+                field: "relative_attention_max_distance")
+        }
         let d = config.hiddenSize, inner = config.numHeads * config.headDim, ff = config.intermediateSize, eps = config.normEps
-        let gated = config.gatedMLP == true
+        let gated = options.gatedMLP == true
         @Sendable func norm(_ name: String) -> NormPart { NormPart(name, kind: .rmsNorm, width: d, bias: false, eps: eps) }
         @Sendable func linear(_ name: String, _ inputs: Int, _ outputs: Int) -> LinearPart {
             LinearPart(name, inputs: inputs, outputs: outputs, bias: false)
@@ -142,23 +159,38 @@ public struct T5Architecture: ModelArchitecture {
         var recipe = stack("decoder", decoder: true)
         recipe.encoder = EncoderStack(recipe: stack("encoder", decoder: false), layers: encoderLayers)
         recipe.tiedCopies = ["encoder.embed_tokens.weight", "decoder.embed_tokens.weight"]
-        if config.scaleDecoderOutputs == true { recipe.headInputScale = 1 / Double(d).squareRoot() }
+        if options.scaleDecoderOutputs == true { recipe.headInputScale = 1 / Double(d).squareRoot() }
         return recipe
     }
 
     /// The configuration as this family's `config.json`.
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
-        let gated = config.gatedMLP == true
+        let options = config.options(as: T5Options.self) ?? T5Options()
+        let gated = options.gatedMLP == true
         let projection = gated ? "gated-" + (config.activation == "gelu_new" ? "gelu" : config.activation) : config.activation
-        let scale = config.scaleDecoderOutputs.map { ", \"scale_decoder_outputs\": \($0), \"tie_word_embeddings\": \($0)" } ?? ""
-        return """
-            {"architectures": ["\(className)"], "model_type": "\(family.rawValue)", "is_encoder_decoder": true, \
-            "d_model": \(config.hiddenSize), "d_kv": \(config.headDim), "d_ff": \(config.intermediateSize), "num_heads": \(config.numHeads), \
-            "num_layers": \(config.encoderLayers ?? config.numLayers), "num_decoder_layers": \(config.numLayers), \
-            "feed_forward_proj": "\(projection)", "vocab_size": \(config.vocabSize), "layer_norm_epsilon": \(config.normEps), \
-            "relative_attention_num_buckets": \(config.relativeBuckets ?? 32), \
-            "relative_attention_max_distance": \(config.relativeMaxDistance ?? 128), "decoder_start_token_id": 0, \
-            "pad_token_id": 0\(scale)}
-            """
+        return ConfigJSON([
+            "architectures": .strings([className]), "model_type": .string(family.rawValue), "is_encoder_decoder": .bool(true),
+            "d_model": .int(config.hiddenSize), "d_kv": .int(config.headDim), "d_ff": .int(config.intermediateSize),
+            "num_heads": .int(config.numHeads), "num_layers": .int(config.encoderLayers ?? config.numLayers),
+            "num_decoder_layers": .int(config.numLayers), "feed_forward_proj": .string(projection), "vocab_size": .int(config.vocabSize),
+            "layer_norm_epsilon": .double(config.normEps), "relative_attention_num_buckets": .int(options.relativeBuckets ?? 32),
+            "relative_attention_max_distance": .int(options.relativeMaxDistance ?? 128), "decoder_start_token_id": .int(0),
+            "pad_token_id": .int(0), "scale_decoder_outputs": options.scaleDecoderOutputs.map { .bool($0) },
+            "tie_word_embeddings": options.scaleDecoderOutputs.map { .bool($0) },
+        ]).text
     }
+}
+
+/// T5's options.
+public struct T5Options: FamilyOptions {
+    /// `relative_attention_num_buckets` and `relative_attention_max_distance`.
+    public var relativeBuckets: Int?, relativeMaxDistance: Int?
+    /// Whether the MLP is gated (T5 v1.1 `gated-gelu`).
+    public var gatedMLP: Bool?
+    /// Whether the decoder's final rows are multiplied by `d_model^-0.5` before the LM head (T5
+    /// v1.0: transformers' `scale_decoder_outputs`).
+    public var scaleDecoderOutputs: Bool?
+
+    /// No option set.
+    public init() {}
 }
