@@ -116,9 +116,12 @@ struct FamilyConfigTests {
         let defaultOptions = neoxDefault.options(as: GPTNeoXOptions.self)
         #expect(defaultOptions?.partialRotaryFactor == 0.25 && defaultOptions?.parallelResidual == .separate)
         let multiQuery = try HFConfig.parse(Data(Self.json(Self.falcon, #""multi_query": true"#).utf8))
-        #expect(multiQuery.numKVHeads == 1 && multiQuery.prefixKVHeads == 1 && multiQuery.options(as: FalconOptions.self)?.falconLayout == .multiQuery)
+        #expect(
+            multiQuery.numKVHeads == 1 && multiQuery.prefixKVHeads == 1
+                && multiQuery.options(as: FalconOptions.self)?.falconLayout == .multiQuery)
         let grouped = try HFConfig.parse(Data(Self.json(Self.falcon, #""new_decoder_architecture": true, "num_kv_heads": 1"#).utf8))
-        #expect(grouped.numKVHeads == 1 && grouped.prefixKVHeads == 2 && grouped.options(as: FalconOptions.self)?.falconLayout == .grouped2LN)
+        #expect(
+            grouped.numKVHeads == 1 && grouped.prefixKVHeads == 2 && grouped.options(as: FalconOptions.self)?.falconLayout == .grouped2LN)
         #expect(grouped.prefixShape(.kv, prefixLength: 3) == [2, 3, 4])
         let mpt = try HFConfig.parse(
             Data(Self.json(Self.mpt, #""attn_config": {"alibi": true, "clip_qkv": 6.0, "alibi_bias_max": 16}"#).utf8))

@@ -198,7 +198,8 @@ public struct BertArchitecture: ModelArchitecture {
         let options = config.options(as: BertOptions.self) ?? BertOptions()
         return ConfigJSON([
             "architectures": .strings([className]), "model_type": .string(family.rawValue), "hidden_act": .string(config.activation),
-            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize), "num_attention_heads": .int(config.numHeads),
+            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize),
+            "num_attention_heads": .int(config.numHeads),
             "intermediate_size": .int(config.intermediateSize),
             "max_position_embeddings": .int(config.maxPositions + (options.paddingID.map { $0 + 1 } ?? 0)),
             "vocab_size": .int(config.vocabSize), "type_vocab_size": .int(options.typeVocabSize ?? 2),

@@ -55,7 +55,8 @@ public struct GPTJArchitecture: ModelArchitecture {
         let scale = 1 / Double(config.headDim).squareRoot()
         return ModelRecipe(
             family: family, heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim,
-            tokenEmbedding: "wte.weight", positions: .rotary(RotaryConfig.recipe(config, partial: options.partialRotaryFactor, interleaved: options.rotaryInterleaved)),
+            tokenEmbedding: "wte.weight",
+            positions: .rotary(RotaryConfig.recipe(config, partial: options.partialRotaryFactor, interleaved: options.rotaryInterleaved)),
             layer: { l in
                 let p = "h.\(l)."
                 return LayerRecipe(

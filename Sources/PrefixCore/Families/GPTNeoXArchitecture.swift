@@ -91,7 +91,8 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
         let options = config.options(as: GPTNeoXOptions.self) ?? GPTNeoXOptions()
         return ConfigJSON([
             "architectures": .strings(["GPTNeoXForCausalLM"]), "model_type": .string("gpt_neox"), "hidden_act": .string(config.activation),
-            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize), "num_attention_heads": .int(config.numHeads),
+            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize),
+            "num_attention_heads": .int(config.numHeads),
             "intermediate_size": .int(config.intermediateSize), "max_position_embeddings": .int(config.maxPositions),
             "vocab_size": .int(config.vocabSize), "layer_norm_eps": .double(config.normEps),
             "rotary_pct": .double(options.partialRotaryFactor ?? 1), "rotary_emb_base": .double(config.ropeTheta ?? 10000),

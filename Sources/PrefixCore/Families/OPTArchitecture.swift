@@ -95,7 +95,8 @@ public struct OPTArchitecture: ModelArchitecture {
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         ConfigJSON([
             "architectures": .strings(["OPTForCausalLM"]), "model_type": .string("opt"), "activation_function": .string(config.activation),
-            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize), "num_attention_heads": .int(config.numHeads),
+            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize),
+            "num_attention_heads": .int(config.numHeads),
             "ffn_dim": .int(config.intermediateSize), "max_position_embeddings": .int(config.maxPositions),
             "vocab_size": .int(config.vocabSize), "word_embed_proj_dim": .int(config.hiddenSize), "do_layer_norm_before": .bool(true),
             "enable_bias": .bool(config.attentionBias), "tie_word_embeddings": .bool(config.tieWordEmbeddings),

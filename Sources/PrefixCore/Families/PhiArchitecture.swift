@@ -80,7 +80,8 @@ public struct PhiArchitecture: ModelArchitecture {
     public func huggingFaceJSON(_ config: ModelConfig) -> String {
         ConfigJSON([
             "architectures": .strings(["PhiForCausalLM"]), "model_type": .string("phi"), "hidden_act": .string(config.activation),
-            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize), "num_attention_heads": .int(config.numHeads),
+            "num_hidden_layers": .int(config.numLayers), "hidden_size": .int(config.hiddenSize),
+            "num_attention_heads": .int(config.numHeads),
             "num_key_value_heads": .int(config.numKVHeads), "intermediate_size": .int(config.intermediateSize),
             "max_position_embeddings": .int(config.maxPositions), "vocab_size": .int(config.vocabSize),
             "layer_norm_eps": .double(config.normEps),
