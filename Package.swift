@@ -65,7 +65,8 @@ let package = Package(
         .executableTarget(name: "PrefixKitBench", dependencies: ["PrefixKit"]),
         // Every parser of untrusted input under libFuzzer (scripts/fuzz); without -D FUZZING it
         // replays the committed corpus.
-        .executableTarget(name: "PrefixFuzz", dependencies: ["PrefixCore", "PrefixFormats", "PrefixStoreRules"], path: "Fuzz/Sources"),
+        .executableTarget(
+            name: "PrefixFuzz", dependencies: ["PrefixConvert", "PrefixCore", "PrefixFormats", "PrefixStoreRules"], path: "Fuzz/Sources"),
 
         // Tests mirror the source modules.
         .target(name: "TestSupport", dependencies: ["PrefixCore", "PrefixCompute", "PrefixFormats"], path: "Tests/TestSupport"),

@@ -14,18 +14,8 @@ import PrefixStore
 public enum FileConverter {
     /// Whether `source` to `format` is a conversion between prefix files, which needs no base.
     public static func handles(source: String, format: ExportFormat, flatKV: Bool = false) -> Bool {
-        guard format != .hf, !flatKV, let kind = try? ImportSource.detect(Store.normalizePath(source)) else { return false }
-        return kind == .peftAdapter || kind == .prefixFile
-    }
-
-    /// A prefix read from a file, with what writing it back needs.
-    struct Loaded {
-        var content: CheckpointContent
-        /// An encoder-decoder's prefix (written with sectioned names).
-        var encoderDecoder: Bool
-        var baseFingerprint: String?
-        /// `adapter_config.json`, from the adapter or the file's metadata.
-        var peftConfig: String?
+        guard format != .hf, !flatKV, let kind = try? CheckpointFormats.detect(Store.normalizePath(source)) else { return false }
+        return kind.readsStandalone
     }
 
     /// Converts `source` to `format` at `out`, which must not exist unless `force`.
@@ -69,33 +59,17 @@ public enum FileConverter {
         }
     }
 
-    /// Reads a PEFT adapter or a prefix file.
-    static func load(_ path: String) throws -> Loaded {
-        switch try ImportSource.detect(path) {
-        case .peftAdapter:
-            let adapter = try PEFTAdapter(path: path)
-            var content = CheckpointContent(
-                form: .kv, prefixLength: adapter.config.numVirtualTokens, layers: try adapter.layers(),
-                task: adapter.config.taskType.map(TaskType.init(rawValue:)), head: adapter.head)
-            content.layout = adapter.config.layout
-            return Loaded(
-                content: content, encoderDecoder: adapter.config.numTransformerSubmodules == 2, baseFingerprint: nil,
-                peftConfig: adapter.configText)
-        case .prefixFile:
-            try ImportSource.refuseDirectoryFile(path)
-            let contents = try PrefixFile.read(path: path)
-            let (content, encoderDecoder) = try PrefixFile.standalone(contents, path: path)
-            return Loaded(
-                content: content, encoderDecoder: encoderDecoder, baseFingerprint: contents.metadata["base_fingerprint"],
-                peftConfig: contents.metadata[PrefixFile.peftConfigKey])
-        default:
+    /// Reads a prefix that converts without a base (a PEFT adapter or a prefix file).
+    static func load(_ path: String) throws -> StandalonePrefix {
+        guard let loaded = try CheckpointFormats.detect(path).standalone(path) else {
             throw StorageError(.invalidArgument, "only PEFT adapters and prefix files convert without a base: pass --base DIR", path: path)
         }
+        return loaded
     }
 
     /// The `adapter_config.json` for `content` (laid out in PEFT's order on the way): the one the
     /// source carried when it still describes the prefix, else the one PEFT writes for it.
-    static func peftConfig(_ loaded: Loaded, content: inout CheckpointContent, reference: String) throws -> (String, String?) {
+    static func peftConfig(_ loaded: StandalonePrefix, content: inout CheckpointContent, reference: String) throws -> (String, String?) {
         guard content.form == .kv else {
             throw StorageError(
                 .invalidArgument,

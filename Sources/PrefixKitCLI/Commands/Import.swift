@@ -70,8 +70,8 @@ struct Import: ParsableCommand {
         var options = ImportOptions()
         // `hf:ORG/NAME[@REVISION]`: the snapshot in the local Hugging Face cache.
         let resolved = try HubCacheReference.parse(source)?.resolve().path ?? Store.normalizePath(source)
-        let detected = try ImportSource.detect(resolved)
-        if detected == .huggingFaceModel { options.alias = name } else { options.name = name }
+        let detected = try CheckpointFormats.detect(resolved)
+        if detected.holdsBase { options.alias = name } else { options.name = name }
         options.step = step
         options.parent = parent
         options.tags = tag

@@ -159,7 +159,7 @@ struct Inspect: ParsableCommand {
     private func fileSummary() throws -> PrefixFileSummary? {
         let path = Store.normalizePath(store.store)
         guard FileManager.default.fileExists(atPath: path), !FileManager.default.fileExists(atPath: path + "/catalog.sqlite"),
-            let kind = try? ImportSource.detect(path), kind == .peftAdapter || kind == .prefixFile
+            let kind = try? CheckpointFormats.detect(path), kind.readsStandalone
         else { return nil }
         return try FileConverter.summary(of: path)
     }

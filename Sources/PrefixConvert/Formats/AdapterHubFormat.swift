@@ -4,20 +4,27 @@ import PrefixCore
 import PrefixFormats
 import PrefixStore
 
-extension Importer {
-    /// An AdapterHub (`adapters`) prefix-tuning adapter: its locations' prefixes as the
-    /// checkpoint's sections, on the one stored (or given) base they fit.
-    static func importAdapterHub(_ store: Store, path: String, options: ImportOptions, progress: ProgressHandler?) throws -> ImportReport {
+/// An AdapterHub (`adapters`) prefix-tuning adapter: its locations' prefixes as the
+/// checkpoint's sections, on the one stored (or given) base they fit.
+struct AdapterHubFormat: CheckpointFormat {
+    let name = "adapterhub"
+    let description = "AdapterHub prefix-tuning adapter"
+    let isDirectory = true
+
+    func detect(_ path: String) -> Bool { AdapterHubPrefix.detect(path) }
+
+    func importSource(_ source: ImportSource, into store: Store, progress: ProgressHandler?) throws -> ImportReport {
+        let (path, options) = (source.path, source.options)
         let adapter = try AdapterHubPrefix(path: path)
         let width =
             adapter.mlp?.first { $0.name == "transform.2.bias" }?.tensor.shape.dimensions.first
             ?? adapter.flat.map { $0.shape.elementCount / adapter.prefixLength }
-        let target = try resolveBase(store, options.base) { config in
+        let target = try Importer.resolveBase(store, options.base) { config in
             width == config.numLayers * 2 * config.tokenDim && (adapter.sections.count == 1 || config.encoderLayers != nil)
         }
-        let content = try adapterHubContent(adapter, config: target.config, path: path)
+        let content = try Self.adapterHubContent(adapter, config: target.config, path: path)
         let kinds = adapter.sections.keys.map { $0 == .decoder ? "self" : $0.rawValue }.sorted().joined(separator: ", ")
-        return try finish(
+        return try Importer.finish(
             store, target: target, content: content, source: path, format: "adapterhub",
             detected:
                 "AdapterHub prefix-tuning adapter '\(adapter.name)' (\(kinds); \(adapter.mlp == nil ? "flat" : "MLP materialised to keys/values, kept"); inputs at positions 0, 1, ...)",
@@ -25,7 +32,7 @@ extension Importer {
     }
 }
 
-extension Importer {
+extension AdapterHubFormat {
     /// An AdapterHub adapter's content: each location's MLP materialised (or its flat parameters
     /// split), `self_prefix` as the decoder section, `encoder_prefix` and `cross_prefix` as the
     /// encoder and cross sections; the inputs at positions 0, 1, ... (adapters joins the keys and

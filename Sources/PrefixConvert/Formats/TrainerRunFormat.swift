@@ -4,14 +4,25 @@ import PrefixCore
 import PrefixFormats
 import PrefixStore
 
-extension Importer {
+/// An HF Trainer output directory (`checkpoint-<step>/`, each a prefix source).
+struct TrainerRunFormat: CheckpointFormat {
+    let name = "trainer-run"
+    let description = "HF Trainer run"
+    let isDirectory = true
+
+    func detect(_ path: String) -> Bool { TrainerRun.detect(path) }
+
+    func importSource(_ source: ImportSource, into store: Store, progress: ProgressHandler?) throws -> ImportReport {
+        try importRun(store, run: try TrainerRun(path: source.path), options: source.options, progress: progress)
+    }
+
     /// Imports every saved step of a Trainer run as steps of one checkpoint name (the run
     /// directory's, or `options.name`), each the parent of the next, with what the trainer
     /// logged as provenance. Steps already stored under that name are left as they are, so a
     /// second import of a growing run adds only its new steps. Every new step is read and checked
     /// before the first is written.
-    static func importRun(_ store: Store, run: TrainerRun, options: ImportOptions, progress: ProgressHandler?) throws -> ImportReport {
-        let name = options.name ?? defaultName(run.path)
+    func importRun(_ store: Store, run: TrainerRun, options: ImportOptions, progress: ProgressHandler?) throws -> ImportReport {
+        let name = options.name ?? Importer.defaultName(run.path)
         try Names.validate(name: name, kind: "checkpoint name")
         if options.step != nil {
             throw StorageError(.invalidArgument, "a Trainer run's steps come from its trainer_state.json files: --step does not apply")
@@ -20,10 +31,10 @@ extension Importer {
         let new = run.steps.filter { !stored.contains($0.record.globalStep) }
         for step in new {
             // Read (not written) first: a broken step stops the run before anything is stored.
-            let kind = try ImportSource.detect(step.directory)
-            guard kind == .peftAdapter || kind == .prefixFile else {
+            let kind = try CheckpointFormats.detect(step.directory)
+            guard kind is PEFTAdapterFormat || kind is PrefixFileFormat else {
                 throw FormatError(
-                    .notImportable, "\((step.directory as NSString).lastPathComponent) holds a \(kind), not a prefix adapter",
+                    .notImportable, "\((step.directory as NSString).lastPathComponent) holds a \(kind.description), not a prefix adapter",
                     path: step.directory)
             }
             _ = try PEFTAdapter(path: step.directory)
@@ -61,14 +72,14 @@ extension Importer {
                 throw FormatError(.missingKey, "the run holds no checkpoint directory", path: run.path)
             }
             return ImportReport(
-                detected: ImportSource.trainerRun.description, source: run.path, base: try store.base("base:" + latest.baseFingerprint),
+                detected: description, source: run.path, base: try store.base("base:" + latest.baseFingerprint),
                 baseCreated: false, checkpoint: nil, skipped: [], bytesWritten: 0,
                 notes: [
                     "every step of the run is stored already (\(existing.map { "\(name)@\($0)" }.joined(separator: ", "))): nothing to add"
                 ],
                 steps: [], existingSteps: existing)
         }
-        report.detected = ImportSource.trainerRun.description + " (\(run.steps.count) saved step(s))"
+        report.detected = description + " (\(run.steps.count) saved step(s))"
         report.source = run.path
         report.bytesWritten = bytes
         report.baseCreated = baseCreated
