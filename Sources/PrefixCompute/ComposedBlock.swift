@@ -34,10 +34,34 @@ struct LoadedNorm<Scalar: ComputeScalar> {
     }
 
     func callAsFunction(_ x: Matrix<Scalar>) -> Matrix<Scalar> {
-        switch part.kind {
-        case .layerNorm, .layerNormNonParametric: Normalization.layerNorm(x, weight: weight, bias: bias, eps: part.eps)
-        case .rmsNorm: Normalization.rmsNorm(x, weight: weight, eps: part.eps)
-        case .rmsNormPlusOne: Normalization.rmsNorm(x, weight: weight, eps: part.eps, offset: 1)
+        guard part.groups > 1, x.cols == part.width, part.width % part.groups == 0 else {
+            return Self.normalize(x, part.kind, weight: weight, bias: bias, eps: part.eps)
+        }
+        // Each chunk normalised apart, then scaled (and shifted) by its own weights.
+        let chunk = part.width / part.groups
+        let chunks = Matrix(rows: x.rows * part.groups, cols: chunk, values: x.values)
+        var out = Matrix(rows: x.rows, cols: x.cols, values: Self.normalize(chunks, part.kind, weight: nil, bias: nil, eps: part.eps).values)
+        let offset: Scalar = part.kind == .rmsNormPlusOne ? 1 : 0
+        weight?.withValues { w in
+            out.values.withUnsafeMutableBufferPointer { v in
+                for i in v.indices { v[i] *= offset + w[i % x.cols] }
+            }
+        }
+        bias?.withValues { b in
+            out.values.withUnsafeMutableBufferPointer { v in
+                for i in v.indices { v[i] += b[i % x.cols] }
+            }
+        }
+        return out
+    }
+
+    private static func normalize(
+        _ x: Matrix<Scalar>, _ kind: NormKind, weight: Weight<Scalar>?, bias: Weight<Scalar>?, eps: Double
+    ) -> Matrix<Scalar> {
+        switch kind {
+        case .layerNorm, .layerNormNonParametric: Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps)
+        case .rmsNorm: Normalization.rmsNorm(x, weight: weight, eps: eps)
+        case .rmsNormPlusOne: Normalization.rmsNorm(x, weight: weight, eps: eps, offset: 1)
         }
     }
 }

@@ -95,3 +95,33 @@ struct ClosenessTests {
         #expect(Closeness.relativeError(good, good) == 0)
     }
 }
+
+/// A norm in groups: every chunk of a row normalised apart, each with its own weights (Cohere's
+/// per-head q/k LayerNorm, weights `[heads, hd]`).
+@Suite("Grouped norms")
+struct GroupedNormTests {
+    @Test("each head's chunk is normalised over its own values and scaled by its own weights", arguments: [NormKind.layerNorm, .rmsNorm])
+    func perHead(kind: NormKind) throws {
+        let (rows, heads, hd) = (3, 4, 5)
+        var random = SeededRandom(seed: 7)
+        let x = random.normals(rows * heads * hd, scale: 1).map(Double.init)
+        let w = random.normals(heads * hd, scale: 1).map(Double.init)
+        let part = NormPart("q_norm", kind: kind, width: heads * hd, bias: false, eps: 1e-5, groups: heads)
+        #expect(part.tensors.map(\.1) == [[heads, hd]])
+        let norm = try LoadedNorm<Double>(part) { _ in Tensor(shape: [heads, hd], doubles: w) }
+        let out = norm(Matrix(rows: rows, cols: heads * hd, values: x)).values
+        // The definition, head by head.
+        for r in 0..<rows {
+            for h in 0..<heads {
+                let base = r * heads * hd + h * hd
+                let chunk = Array(x[base..<(base + hd)])
+                let mean = kind == .layerNorm ? chunk.reduce(0, +) / Double(hd) : 0
+                let spread = chunk.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(hd)
+                for i in 0..<hd {
+                    let expected = (chunk[i] - mean) / (spread + 1e-5).squareRoot() * w[h * hd + i]
+                    #expect(abs(out[base + i] - expected) <= 1e-12, "row \(r) head \(h) dim \(i)")
+                }
+            }
+        }
+    }
+}

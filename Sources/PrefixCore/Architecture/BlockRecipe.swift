@@ -244,20 +244,26 @@ public struct NormPart: Sendable, Hashable {
     public var hasBias: Bool
     /// The epsilon.
     public var eps: Double
+    /// The number of equal chunks each row is normalised in, each with its own weights (`[groups,
+    /// width / groups]`): Cohere's q/k norm normalises every head apart, with per-head weights.
+    /// 1: the whole row.
+    public var groups: Int
 
     /// Creates a part.
-    public init(_ name: String, kind: NormKind, width: Int, bias: Bool, eps: Double) {
+    public init(_ name: String, kind: NormKind, width: Int, bias: Bool, eps: Double, groups: Int = 1) {
         self.name = name
         self.kind = kind
         self.width = width
         self.hasBias = bias
         self.eps = eps
+        self.groups = groups
     }
 
     /// The tensors it reads: name -> shape.
     public var tensors: [(String, [Int])] {
         guard kind != .layerNormNonParametric else { return [] }
-        return [(name + ".weight", [width])] + (hasBias ? [(name + ".bias", [width])] : [])
+        let shape = groups > 1 ? [groups, width / groups] : [width]
+        return [(name + ".weight", shape)] + (hasBias ? [(name + ".bias", shape)] : [])
     }
 }
 
