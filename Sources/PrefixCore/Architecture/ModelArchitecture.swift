@@ -122,6 +122,7 @@ public enum Architectures {
         BloomArchitecture(),
         MPTArchitecture(),
         FalconArchitecture(),
+        CohereArchitecture(),
         BertArchitecture.bert,
         BertArchitecture.roberta,
         BertArchitecture.xlmRoberta,
