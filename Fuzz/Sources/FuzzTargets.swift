@@ -7,23 +7,24 @@ import PrefixStoreRules
 /// Every parser of untrusted input the fuzzer drives: each import format's (its registry's fuzz
 /// entries) and the parsers of what verify and a store someone else wrote feed PrefixKit.
 enum FuzzTargets {
-    static let all: [FuzzEntry] = CheckpointFormats.fuzzEntries + [
-        FuzzEntry("exchange") { bytes, scratch in
-            if let exchange = try? ActivationExchange.read(path: FuzzEntry.file(bytes, scratch, "input.npz")) {
-                _ = exchange.entries().count
-            }
-        },
-        // A save manifest as `recover` reads it from a store someone else wrote.
-        FuzzEntry("manifest") { bytes, _ in if let parsed = try? StoreManifest.parse(Array(bytes)) { _ = parsed.rows.count } },
-        // One catalog row (a JSON object) checked against every table's rules, as `check` and
-        // `recover` check rows of a store someone else wrote.
-        FuzzEntry("catalogrow") { bytes, _ in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return }
-            var row: [String: StoreValue] = [:]
-            for (column, value) in object { if let value = StoreValue(json: value) { row[column] = value } }
-            for table in StoreRules.manifestTables + ["sqlite_master"] { _ = try? StoreRules.row(row, table: table) }
-        },
-    ]
+    static let all: [FuzzEntry] =
+        CheckpointFormats.fuzzEntries + [
+            FuzzEntry("exchange") { bytes, scratch in
+                if let exchange = try? ActivationExchange.read(path: FuzzEntry.file(bytes, scratch, "input.npz")) {
+                    _ = exchange.entries().count
+                }
+            },
+            // A save manifest as `recover` reads it from a store someone else wrote.
+            FuzzEntry("manifest") { bytes, _ in if let parsed = try? StoreManifest.parse(Array(bytes)) { _ = parsed.rows.count } },
+            // One catalog row (a JSON object) checked against every table's rules, as `check` and
+            // `recover` check rows of a store someone else wrote.
+            FuzzEntry("catalogrow") { bytes, _ in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return }
+                var row: [String: StoreValue] = [:]
+                for (column, value) in object { if let value = StoreValue(json: value) { row[column] = value } }
+                for table in StoreRules.manifestTables + ["sqlite_master"] { _ = try? StoreRules.row(row, table: table) }
+            },
+        ]
 
     /// A scratch directory for the parsers that read files (one per process).
     static let scratch: String = {

@@ -40,7 +40,8 @@ struct LoadedNorm<Scalar: ComputeScalar> {
         // Each chunk normalised apart, then scaled (and shifted) by its own weights.
         let chunk = part.width / part.groups
         let chunks = Matrix(rows: x.rows * part.groups, cols: chunk, values: x.values)
-        var out = Matrix(rows: x.rows, cols: x.cols, values: Self.normalize(chunks, part.kind, weight: nil, bias: nil, eps: part.eps).values)
+        var out = Matrix(
+            rows: x.rows, cols: x.cols, values: Self.normalize(chunks, part.kind, weight: nil, bias: nil, eps: part.eps).values)
         let offset: Scalar = part.kind == .rmsNormPlusOne ? 1 : 0
         weight?.withValues { w in
             out.values.withUnsafeMutableBufferPointer { v in

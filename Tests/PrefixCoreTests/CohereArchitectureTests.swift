@@ -8,7 +8,7 @@ import Testing
 struct CohereArchitectureTests {
     static var fields: [String: Any] {
         [
-        "model_type": "cohere", "num_hidden_layers": 2, "hidden_size": 16, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "model_type": "cohere", "num_hidden_layers": 2, "hidden_size": 16, "num_attention_heads": 4, "num_key_value_heads": 2,
             "intermediate_size": 24, "vocab_size": 64,
         ]
     }
