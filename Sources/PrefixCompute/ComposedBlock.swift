@@ -116,11 +116,11 @@ struct ComposedBlock<Scalar: ComputeScalar> {
 
     /// Loads a block; `load` resolves canonical names.
     init(_ recipe: LayerRecipe, model: ModelRecipe, rope: RotaryEmbedding?, load: (String) throws -> Tensor) rethrows {
-        heads = model.heads
-        kvHeads = model.kvHeads
-        headDim = model.headDim
+        let shape = recipe.shape ?? AttentionShape(heads: model.heads, kvHeads: model.kvHeads, headDim: model.headDim)
+        (heads, kvHeads, headDim) = (shape.heads, shape.kvHeads, shape.headDim)
         self.recipe = recipe
-        self.rope = rope
+        // A block whose heads are another size rotates its own (the same fraction of each head).
+        self.rope = rope.map { $0.headDim == shape.headDim ? $0 : $0.resized(headDim: shape.headDim) }
         if case .alibi(let slopes, let byColumn) = model.positions { alibi = (slopes, byColumn) } else { alibi = nil }
         if case .relativeBias(let bias) = model.positions {
             relativeBias = (bias, Scalar.elements(of: try load(bias.table)))

@@ -150,16 +150,18 @@ extension PrefixStack {
             let rows = Matrix<T>(rows: p.shape[0], cols: config.hiddenSize, values: T.elements(of: p))
             let (k, v) = block.keysValues(rows, positions: Array(positions.prefixStart..<(positions.prefixStart + p.shape[0])))
             return (
-                PrefixStack.keyValueTensor(k, heads: stack.kvHeads, headDim: config.headDim),
-                PrefixStack.keyValueTensor(v, heads: stack.kvHeads, headDim: config.headDim)
+                PrefixStack.keyValueTensor(k, heads: block.kvHeads, headDim: block.headDim),
+                PrefixStack.keyValueTensor(v, heads: block.kvHeads, headDim: block.headDim)
             )
         }
     }
 
     /// Prefix keys `[Hkv, Pn, hd]` rotated back from the prefix positions of `context`'s stack
-    /// (RoPE undone, computing in `T`; unchanged for a model without rotary positions).
+    /// (RoPE undone, computing in `T`; unchanged for a model without rotary positions), with the
+    /// rotation of heads of `hd` (block `layer`'s own when its heads are another size).
     public func unrotatedPrefixKeys<T: ComputeScalar>(_ key: Tensor, context: LayerContext? = nil, as _: T.Type) -> Tensor {
-        guard let rope, key.shape.rank == 3 else { return key }
+        guard var rope, key.shape.rank == 3 else { return key }
+        if rope.headDim != key.shape[2] { rope = rope.resized(headDim: key.shape[2]) }
         let positions = context?.section == .encoder ? prefix.encoderPositions : prefix.positions
         let pn = key.shape[1]
         var m: Matrix<T> = PrefixStack.keyValueMatrix(key)

@@ -176,7 +176,9 @@ public final class PrefixStack: Sendable {
         guard layer.form == prefix.form else {
             throw ComputeError(.prefixShape, "prefix is in \(layer.form) form, expected \(prefix.form)", tensor: label)
         }
-        let expected = config.prefixShape(layer.form, prefixLength: pn)
+        var expected = config.prefixShape(layer.form, prefixLength: pn)
+        // A block with heads of its own takes keys and values of its own shape.
+        if layer.form == .kv, section == nil, let own = recipe.layer(l).shape { expected = [own.kvHeads, pn, own.headDim] }
         for part in layer.parts {
             let name = part.suffix.isEmpty ? label : "\(label).\(part.suffix)"
             guard part.tensor.shape.dimensions == expected else {

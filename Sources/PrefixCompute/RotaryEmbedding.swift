@@ -17,8 +17,12 @@ struct RotaryEmbedding {
     /// Multiplies cos and sin (yarn's attention factor; 1 otherwise).
     let magnitude: Double
 
+    /// What it was made from.
+    let recipe: RotaryRecipe
+
     init(headDim: Int, recipe: RotaryRecipe) {
         self.headDim = headDim
+        self.recipe = recipe
         rotated = recipe.rotatedDims
         interleaved = recipe.interleaved
         let dims = recipe.rotatedDims, theta = recipe.theta
@@ -39,6 +43,14 @@ struct RotaryEmbedding {
         }
         inverseFrequencies = frequencies
         self.magnitude = magnitude
+    }
+
+    /// The same rotation for heads of `headDim`: the same fraction of each head rotates (rounded
+    /// down to an even count).
+    func resized(headDim size: Int) -> RotaryEmbedding {
+        var resized = recipe
+        resized.rotatedDims = max(2, (size * recipe.rotatedDims / max(1, headDim)) & ~1)
+        return RotaryEmbedding(headDim: size, recipe: resized)
     }
 
     /// LLaMA 3's frequency-band scaling: long wavelengths divided by the factor, short ones

@@ -125,3 +125,56 @@ struct GroupedNormTests {
         }
     }
 }
+
+/// A block takes its heads and head size from its own recipe when the family gives it one (a
+/// family whose layers differ), else from the model's.
+@Suite("Per-layer attention shapes")
+struct LayerShapeTests {
+    @Test("a block with its own shape computes with it, not with the model's")
+    func ownShape() throws {
+        let config = ModelConfig(
+            family: .llama, numLayers: 1, hiddenSize: 16, numHeads: 4, numKVHeads: 2, headDim: 4, intermediateSize: 24,
+            normKind: .rmsNorm, normEps: 1e-6, positionScheme: .rope, maxPositions: 64, vocabSize: 32, activation: "silu",
+            ropeTheta: 10000, tieWordEmbeddings: false, attentionBias: false)
+        let recipe = try Architectures.recipe(for: config)
+        let weights = try SyntheticModel.base(config, seed: 3, prefix: "model.").tensors
+        func load(_ name: String) throws -> Tensor {
+            guard let found = weights.first(where: { $0.name == "model." + name || $0.name == name }) else {
+                throw ComputeError(.missingWeight, "missing", tensor: name)
+            }
+            return found.tensor
+        }
+        guard case .rotary(let rotary) = recipe.positions else {
+            Issue.record("a LLaMA recipe rotates")
+            return
+        }
+        let rope = RotaryEmbedding(headDim: 4, recipe: rotary)
+        let plain = try ComposedBlock<Double>(recipe.layer(0), model: recipe, rope: rope, load: load)
+        // The model says 8 heads of 2 (and its rotation is sized for 2); the block says 4 and 2 of 4.
+        var other = recipe
+        (other.heads, other.kvHeads, other.headDim) = (8, 8, 2)
+        var layer = recipe.layer(0)
+        layer.shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 4)
+        let own = try ComposedBlock<Double>(layer, model: other, rope: rope.resized(headDim: 2), load: load)
+        guard (own.heads, own.kvHeads, own.headDim) == (4, 2, 4), own.rope?.headDim == 4 else {
+            Issue.record("the block took the model's shape: \(own.heads), \(own.kvHeads), \(own.headDim)")
+            return
+        }
+        var random = SeededRandom(seed: 5)
+        let x = Matrix<Double>(rows: 3, cols: 16, values: random.normals(48, scale: 1).map(Double.init))
+        let past = (keys: Matrix<Double>(rows: 2, cols: 8, values: random.normals(16, scale: 1).map(Double.init)),
+                    values: Matrix<Double>(rows: 2, cols: 8, values: random.normals(16, scale: 1).map(Double.init)))
+        let a = plain(x, positions: [2, 3, 4], past: past, pastPositions: [0, 1], keyMask: [true, true, true, true, true])
+        let b = own(x, positions: [2, 3, 4], past: past, pastPositions: [0, 1], keyMask: [true, true, true, true, true])
+        #expect(a.values == b.values)
+        #expect(recipe.attentionShape(ofLayer: 0) == AttentionShape(heads: 4, kvHeads: 2, headDim: 4))
+    }
+
+    @Test("a rotation resized to heads of the same size is the same rotation; to other heads, the same fraction rotates")
+    func resizedRotation() throws {
+        let rotary = RotaryRecipe(theta: 10000, rotatedDims: 4, interleaved: false)
+        let rope = RotaryEmbedding(headDim: 8, recipe: rotary)
+        #expect(rope.resized(headDim: 8).inverseFrequencies == rope.inverseFrequencies)
+        #expect(rope.resized(headDim: 16).rotated == 8 && rope.resized(headDim: 16).headDim == 16)
+    }
+}

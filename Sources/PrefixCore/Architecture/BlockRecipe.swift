@@ -11,6 +11,11 @@ public struct ModelRecipe: Sendable {
     public var family: ArchitectureFamily
     /// `H`, `Hkv`, `hd` of the attention.
     public var heads: Int, kvHeads: Int, headDim: Int
+
+    /// Block `layer`'s heads and head size: its own (``LayerRecipe/shape``), else the model's.
+    public func attentionShape(ofLayer layer: Int) -> AttentionShape {
+        self.layer(layer).shape ?? AttentionShape(heads: heads, kvHeads: kvHeads, headDim: headDim)
+    }
     /// The token embedding table `[V, d]`.
     public var tokenEmbedding: String
     /// How positions enter the model.
@@ -391,6 +396,19 @@ public struct AttentionRecipe: Sendable, Hashable {
     }
 }
 
+/// How many query and key/value heads a block has, and their size.
+public struct AttentionShape: Sendable, Hashable {
+    /// `H`, `Hkv` and `hd`.
+    public var heads: Int, kvHeads: Int, headDim: Int
+
+    /// A shape of `heads` query heads and `kvHeads` key/value heads of `headDim` each.
+    public init(heads: Int, kvHeads: Int, headDim: Int) {
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+    }
+}
+
 /// One block:
 ///
 /// ```
@@ -431,6 +449,9 @@ public struct LayerRecipe: Sendable, Hashable {
     public var residual: ResidualKind
     /// Multiplies each sublayer's output before it is added (Granite `residual_multiplier`).
     public var residualMultiplier: Double
+    /// The block's own head counts and head size, for a family whose layers differ (`nil`: the
+    /// model's, ``ModelRecipe/heads`` etc.). Its prefix keys and values are `[kvHeads, Pn, headDim]`.
+    public var shape: AttentionShape?
 
     /// Creates a block recipe.
     public init(
