@@ -275,7 +275,7 @@ extension PrefixStack {
         let head = Weight<T>(try load(recipe.headUse == .tied || !has(headKey) ? recipe.tokenEmbedding : headKey))
         let bias: Weight<T>? = recipe.head.hasBias && has(recipe.head.name + ".bias") ? Weight(try load(recipe.head.name + ".bias")) : nil
         let rows = finals.first?.rows ?? 0, vocab = config.vocabSize
-        let shape = (try? Shape([finals.count, rows, vocab])) ?? []
+        let shape = try Self.shape([finals.count, rows, vocab], of: "logits")
         var finals = finals
         if let scale = recipe.headInputScale {
             // T5 v1.0 multiplies in the model's dtype: the factor is rounded to T first.
@@ -348,4 +348,16 @@ struct StackOutput<T: ComputeScalar> {
     var layerInputs: [Tensor] = [], layerOutputs: [Tensor] = [], prefixOutputs: [Tensor] = []
     var summaries: [LayerSummary] = []
     var finals: [Matrix<T>] = []
+}
+
+extension PrefixStack {
+    /// The shape `dims` of the tensor `what` this computes.
+    ///
+    /// - Throws: ``ComputeError`` `.invalidInput` for dimensions no tensor can have (inputs so
+    ///   large their product overflows).
+    static func shape(_ dims: [Int], of what: String) throws(ComputeError) -> Shape {
+        do { return try Shape(dims) } catch {
+            throw ComputeError(.invalidInput, "the \(what) would be \(dims): \(error.message)")
+        }
+    }
 }

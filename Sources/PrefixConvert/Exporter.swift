@@ -109,8 +109,8 @@ public enum Exporter {
         let name = (destination as NSString).lastPathComponent
         removeStaleTemporaries(in: parent.isEmpty ? "." : parent, for: name)
         let temporary = (parent.isEmpty ? "." : parent) + "/.\(name).tmp-\(getpid())"
-        try? FileManager.default.removeItem(atPath: temporary)
-        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        Leftovers.discard(temporary)
+        defer { Leftovers.discard(temporary) }
         var report = try write(destination, temporary)
         do {
             // Replaced only once the new output is complete (`force`).
@@ -142,7 +142,7 @@ public enum Exporter {
                 head: adapter.head.map { NamedTensor($0.name, convert($0.tensor, dtype)) }, to: temporary)
             report = ExportReport(
                 format: .peft, reference: info.reference, path: destination, files: ["adapter_config.json", "adapter_model.safetensors"],
-                bytesWritten: directorySize(temporary), conversion: adapter.conversion)
+                bytesWritten: try size(of: temporary), conversion: adapter.conversion)
         case .safetensors, .npz:
             let info = try store.checkpoint(reference)
             var content = try store.load(info, verify: verify)
@@ -157,7 +157,7 @@ public enum Exporter {
             try PrefixFile.write(tensors, metadata: metadata, to: temporary, format: format == .npz ? .npz : .safetensors)
             report = ExportReport(
                 format: format, reference: info.reference, path: destination, files: [(destination as NSString).lastPathComponent],
-                bytesWritten: Int64((try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0), conversion: nil)
+                bytesWritten: try size(of: temporary), conversion: nil)
         }
         return report
     }
@@ -165,15 +165,19 @@ public enum Exporter {
     /// `config.json` describing the weights written: with `dtype`, its `dtype` / `torch_dtype`
     /// (whichever it has; `torch_dtype` when it has neither) names that dtype, as transformers
     /// spells it. Without `dtype` the file is kept byte for byte.
-    static func configJSON(_ text: String, dtype: DType?) -> String {
+    ///
+    /// - Throws: ``PrefixFormats/FormatError`` `.inconsistent` when the stored text is not a JSON
+    ///   object (a dtype cannot be named in it).
+    static func configJSON(_ text: String, dtype: DType?) throws -> String {
         let names: [DType: String] = [.f64: "float64", .f32: "float32", .f16: "float16", .bf16: "bfloat16"]
-        guard let dtype, let name = names[dtype],
-            var object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
-        else { return text }
+        guard let dtype, let name = names[dtype] else { return text }
+        guard var object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw FormatError(.inconsistent, "the stored config.json is not a JSON object: its dtype cannot be set", member: "config.json")
+        }
         let keys = ["dtype", "torch_dtype"].filter { object[$0] != nil }
         for key in keys.isEmpty ? ["torch_dtype"] : keys { object[key] = name }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return text }
-        return String(decoding: data, as: UTF8.self) + "\n"
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+            + "\n"
     }
 
     /// Writes a base as an HF model directory: config.json, model.safetensors (or shards and an
@@ -183,7 +187,7 @@ public enum Exporter {
         verify: Bool, progress: ((Int64) -> Void)?
     ) throws -> ExportReport {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try Data(Self.configJSON(base.configJSON, dtype: dtype).utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
+        try Data(try Self.configJSON(base.configJSON, dtype: dtype).utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
         var files = ["config.json"]
         let entries = try store.tensorEntries(of: base)
         let items = entries.map { (entry: TensorEntry) -> SafetensorsWriter.Item in
@@ -273,24 +277,25 @@ public enum Exporter {
             guard entry.hasPrefix(prefix), let pid = Int32(entry.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
             // Alive (or not ours to signal): leave it.
             if kill(pid, 0) == 0 || errno == EPERM { continue }
-            try? FileManager.default.removeItem(atPath: parent + "/" + entry)
+            Leftovers.discard(parent + "/" + entry)
         }
     }
 
-    static func directorySize(_ path: String) -> Int64 {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        return names.reduce(Int64(0)) {
-            $0 + Int64((try? FileManager.default.attributesOfItem(atPath: path + "/" + $1)[.size] as? Int) ?? 0)
+    /// The bytes of the files at `path`: a file's size, or the sum over a directory's files.
+    ///
+    /// - Throws: Foundation's error for a path that cannot be listed or measured.
+    static func size(of path: String) throws -> Int64 {
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if isDirectory.boolValue {
+            return try FileManager.default.contentsOfDirectory(atPath: path).reduce(Int64(0)) { $0 + (try size(of: path + "/" + $1)) }
         }
+        return Int64(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0)
     }
 }
 
 extension Exporter {
-    /// The bytes under `path` (a file, or a directory's files), for progress totals.
-    public static func sourceSize(_ path: String) -> Int64 {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return 0 }
-        if isDirectory.boolValue { return directorySize(path) }
-        return Int64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
-    }
+    /// The bytes under `path` (a file, or a directory's files), for progress totals: 0 (a bar
+    /// with no total) when they cannot be measured, which the read that follows then reports.
+    public static func sourceSize(_ path: String) -> Int64 { (try? size(of: path)) ?? 0 }
 }

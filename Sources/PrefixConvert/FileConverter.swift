@@ -43,7 +43,7 @@ public enum FileConverter {
                 try PEFTAdapter.write(layers: content.layers, configJSON: config, head: content.head, to: temporary)
                 return ExportReport(
                     format: .peft, reference: reference, path: destination,
-                    files: ["adapter_config.json", "adapter_model.safetensors"], bytesWritten: Exporter.directorySize(temporary),
+                    files: ["adapter_config.json", "adapter_model.safetensors"], bytesWritten: try Exporter.size(of: temporary),
                     conversion: conversion)
             case .npz, .safetensors:
                 var (tensors, metadata) = PrefixFile.entries(
@@ -52,7 +52,7 @@ public enum FileConverter {
                 try PrefixFile.write(tensors, metadata: metadata, to: temporary, format: format == .npz ? .npz : .safetensors)
                 return ExportReport(
                     format: format, reference: reference, path: destination, files: [(destination as NSString).lastPathComponent],
-                    bytesWritten: Exporter.sourceSize(temporary), conversion: nil)
+                    bytesWritten: try Exporter.size(of: temporary), conversion: nil)
             case .hf:
                 throw StorageError(.invalidArgument, "an HF model directory holds a base model, not a prefix: pass --base DIR")
             }

@@ -6,21 +6,22 @@ public import PrefixFormats
 extension ActivationExchange {
     /// The exchange form of a forward pass: inputs, mask, every `H^l` and `Hbar^{l+1}`, the final
     /// output, the logits when computed, and `meta`.
-    public init(result: ForwardResult, input: ForwardInput, tool: String = "prefixkit \(PrefixKitVersion.current)") {
+    ///
+    /// - Throws: ``PrefixCore/CoreError`` when the inputs' ids do not form a `[B, N]` tensor.
+    public init(result: ForwardResult, input: ForwardInput, tool: String = "prefixkit \(PrefixKitVersion.current)") throws {
         self.init()
-        let batch = input.batch, n = input.length
+        func int64(_ rows: [[Int]], columns: Int) throws -> Tensor {
+            let values = rows.flatMap { $0.map { Int64($0).littleEndian } }
+            return try Tensor(dtype: .i64, shape: Shape([rows.count, columns]), bytes: values.withUnsafeBytes { Array($0) })
+        }
+        let n = input.length
         if let ids = input.ids {
-            let values = ids.flatMap { $0.map { Int64($0).littleEndian } }
-            inputIDs = try? Tensor(dtype: .i64, shape: Shape([batch, n]), bytes: values.withUnsafeBytes { Array($0) })
+            inputIDs = try int64(ids, columns: n)
         } else {
             inputsEmbeds = input.embeddings
         }
-        let mask = input.mask.flatMap { $0.map { Int64($0 ? 1 : 0).littleEndian } }
-        attentionMask = try? Tensor(dtype: .i64, shape: Shape([batch, n]), bytes: mask.withUnsafeBytes { Array($0) })
-        if let types = input.tokenTypes {
-            let values = types.flatMap { $0.map { Int64($0).littleEndian } }
-            tokenTypeIDs = try? Tensor(dtype: .i64, shape: Shape([batch, n]), bytes: values.withUnsafeBytes { Array($0) })
-        }
+        attentionMask = try int64(input.mask.map { $0.map { $0 ? 1 : 0 } }, columns: n)
+        if let types = input.tokenTypes { tokenTypeIDs = try int64(types, columns: n) }
         for (l, t) in result.layerInputs.enumerated() { layerInputs[l] = t }
         for (l, t) in result.layerOutputs.enumerated() { layerOutputs[l] = t }
         final = result.final
@@ -33,9 +34,7 @@ extension ActivationExchange {
         ]
         if let encoder = result.encoder, let decoderIDs = result.decoderIDs {
             // An encoder-decoder: both stacks' blocks under their section, the decoder's ids.
-            let t = decoderIDs.first?.count ?? 0
-            let values = decoderIDs.flatMap { $0.map { Int64($0).littleEndian } }
-            decoderInputIDs = try? Tensor(dtype: .i64, shape: Shape([decoderIDs.count, t]), bytes: values.withUnsafeBytes { Array($0) })
+            decoderInputIDs = try int64(decoderIDs, columns: decoderIDs.first?.count ?? 0)
             for (l, t) in encoder.layerInputs.enumerated() { encoderLayerInputs[l] = t }
             for (l, t) in encoder.layerOutputs.enumerated() { encoderLayerOutputs[l] = t }
             encoderFinal = encoder.final
@@ -43,7 +42,7 @@ extension ActivationExchange {
             object["prefix_layout"] = result.layout.rawValue
             object["task_type"] = TaskType.seq2seqLM.rawValue
         }
-        meta = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+        meta = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 }
 

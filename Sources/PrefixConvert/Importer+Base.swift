@@ -90,7 +90,7 @@ extension Importer {
             }
             guard let base = found else {
                 // Neither a directory nor a stored base: most likely a mistyped path.
-                let known = ((try? store.bases()) ?? []).map { $0.alias ?? $0.shortReference }
+                let known = try store.bases().map { $0.alias ?? $0.shortReference }
                 throw StorageError(
                     .notFound,
                     "--base '\(Names.printable(reference))': no such directory, and no stored base is called that (--base takes an HF model directory, hf:ORG/NAME, base:FP or an alias\(known.isEmpty ? "; the store holds no base" : "; stored: " + known.joined(separator: ", ")))"

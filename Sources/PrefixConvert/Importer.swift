@@ -1,7 +1,7 @@
 import Foundation
 import PrefixCompute
 public import PrefixCore
-public import PrefixFormats
+import PrefixFormats
 import PrefixRuntime
 public import PrefixStore
 

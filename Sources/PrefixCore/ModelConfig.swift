@@ -164,8 +164,10 @@ public struct ModelConfig: Sendable {
     public var tokenDim: Int { prefixKVHeads * headDim }
 
     /// The number of key/value heads in one layer's key/value prefix: the family's cache shape
-    /// (``ModelArchitecture/prefixKVHeads(_:)``), `Hkv` for a family this version does not know.
-    public var prefixKVHeads: Int { (try? Architectures.named(family).prefixKVHeads(self)) ?? numKVHeads }
+    /// (``ModelArchitecture/prefixKVHeads(_:)``). Every configuration read from a file or a
+    /// catalog names a family this version knows (``Architectures/parse(_:)`` and decoding refuse
+    /// the others); one built in code for an unknown family has `Hkv`.
+    public var prefixKVHeads: Int { Architectures.known(family)?.prefixKVHeads(self) ?? numKVHeads }
 
     /// The shape of each tensor of one layer's prefix of `prefixLength` rows: `[Pn, d]` in
     /// hidden form, `[Hkv, Pn, hd]` for each of the key and the value in key/value form (with

@@ -53,15 +53,20 @@ public enum SyntheticModel {
                 ].compactMap { $0.map { $0.name + ".weight" } }
             } + [recipe.finalNorm, recipe.embeddingNorm].compactMap { $0.map { $0.name + ".weight" } })
         let one: Float = config.normKind == .rmsNormPlusOne ? 0 : 1
-        var tensors = shapes.map { name, shape -> NamedTensor in
+        func checked(_ name: String, _ dims: [Int]) throws(ConfigError) -> Shape {
+            do { return try Shape(dims) } catch {
+                throw ConfigError(.inconsistent, "the recipe gives '\(name)' the shape \(dims): \(error.message)", field: name)
+            }
+        }
+        var tensors: [NamedTensor] = []
+        for (name, shape) in shapes {
             let count = shape.reduce(1, *)
             let values = norms.contains(name) ? [Float](repeating: one, count: count) : random.normals(count, scale: 0.02)
-            return NamedTensor(prefix + name, Tensor(shape: (try? Shape(shape)) ?? [], floats: values))
+            tensors.append(NamedTensor(prefix + name, Tensor(shape: try checked(name, shape), floats: values)))
         }
         if recipe.headUse == .required {
             for (name, shape) in recipe.head.tensors {
-                tensors.append(
-                    NamedTensor(name, Tensor(shape: (try? Shape(shape)) ?? [], floats: random.normals(shape.reduce(1, *), scale: 0.02))))
+                tensors.append(NamedTensor(name, Tensor(shape: try checked(name, shape), floats: random.normals(shape.reduce(1, *), scale: 0.02))))
             }
         }
         return BaseWeights(config: config, configJSON: config.huggingFaceJSON(), tensors: tensors)
@@ -83,6 +88,6 @@ public enum SyntheticModel {
 extension ModelConfig {
     /// This configuration as its family's Hugging Face `config.json`.
     public func huggingFaceJSON() -> String {
-        (try? Architectures.named(family).huggingFaceJSON(self)) ?? "{}"
+        Architectures.known(family)?.huggingFaceJSON(self) ?? "{}"
     }
 }

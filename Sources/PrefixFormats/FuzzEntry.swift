@@ -1,16 +1,17 @@
 public import Foundation
 
 /// One parser of untrusted input as the fuzzer drives it: a name (`PREFIXKIT_FUZZ_TARGET`, the
-/// corpus directory `Fuzz/corpus/NAME`) and an entry point fed arbitrary bytes, which must return,
-/// never trap, hang or allocate without bound.
+/// corpus directory `Fuzz/corpus/NAME`) and an entry point fed arbitrary bytes, which must return
+/// or throw (a refusal is the expected outcome of most inputs), never trap, hang or allocate
+/// without bound.
 public struct FuzzEntry: Sendable {
     /// The target's name.
     public let name: String
     /// Runs the parser on `bytes`; `scratch` is a directory for parsers that read files.
-    public let run: @Sendable (_ bytes: UnsafeRawBufferPointer, _ scratch: String) -> Void
+    public let run: @Sendable (_ bytes: UnsafeRawBufferPointer, _ scratch: String) throws -> Void
 
     /// An entry named `name` running `run`.
-    public init(_ name: String, run: @escaping @Sendable (_ bytes: UnsafeRawBufferPointer, _ scratch: String) -> Void) {
+    public init(_ name: String, run: @escaping @Sendable (_ bytes: UnsafeRawBufferPointer, _ scratch: String) throws -> Void) {
         self.name = name
         self.run = run
     }

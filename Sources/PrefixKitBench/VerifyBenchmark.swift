@@ -29,7 +29,7 @@ struct VerifyBenchmark {
         let stack = try store.stack(for: info)
         // The reference: the training side's dump (here our own f32 pass), as a file.
         let reference = try stack.forward(input, as: Float.self, options: ForwardOptions(logits: false))
-        var exchange = ActivationExchange(result: reference, input: input)
+        var exchange = try ActivationExchange(result: reference, input: input)
         exchange.meta = #"{"form": "hidden", "Pn": 20, "input_start": 20, "compute_dtype": "f32", "layers": \#(config.numLayers)}"#
         try exchange.write(to: work + "/reference.npz")
 

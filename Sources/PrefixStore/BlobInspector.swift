@@ -164,7 +164,7 @@ private struct ChildInspection {
         guard FileManager.default.createFile(atPath: requests, contents: body) else {
             return ([], "cannot write the blob inspector's requests to \(requests)")
         }
-        defer { try? FileManager.default.removeItem(atPath: requests) }
+        defer { FileSystem.discard(requests) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments + [requests]

@@ -132,6 +132,15 @@ enum FileSystem {
     }
 
     /// Removes a file, ignoring a file that is already gone.
+    /// Removes a leftover of the store's own making (a temporary, a stale lock, a file `gc` or
+    /// `recover` reclaims): a removal that fails leaves it where the next `gc` or `recover`
+    /// reclaims it, so its error changes nothing an operation reports.
+    static func discard(_ path: String) {
+        do { try remove(path) } catch {
+            // Nothing to do: see above.
+        }
+    }
+
     static func remove(_ path: String) throws(StorageError) {
         if unlink(path) != 0 && errno != ENOENT { throw errnoError("unlink", path) }
     }

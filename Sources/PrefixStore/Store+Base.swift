@@ -89,9 +89,9 @@ extension Store {
                     ) { try Tensor(dtype: .u8, shape: Shape([bytes.count]), bytes: bytes) }))
         }
         let batch = try writeBatch(pending, progress: progress)
-        let fingerprint = Store.fingerprint(config: config, tensors: tensors, digests: Array(batch.digests.prefix(tensors.count)))
-        let configDigest = SHA256Digest.hex(of: Store.canonicalJSON(config) + "\n" + configJSON)
-        let metadataJSON = weightsMetadata.map { pairs in Store.canonicalJSON(pairs.map { [$0.key, $0.value] }) }
+        let fingerprint = try Store.fingerprint(config: config, tensors: tensors, digests: Array(batch.digests.prefix(tensors.count)))
+        let configDigest = SHA256Digest.hex(of: try Store.canonicalJSON(config) + "\n" + configJSON)
+        let metadataJSON = try weightsMetadata.map { pairs throws(StorageError) in try Store.canonicalJSON(pairs.map { [$0.key, $0.value] }) }
         let created: Bool
         do {
             created = try write { db -> Bool in
@@ -237,14 +237,14 @@ extension Store {
         if let id = try Int64.fetchOne(db, sql: "SELECT id FROM model WHERE config_digest = ?", arguments: [digest]) {
             return id
         }
-        var record = ModelRecord(config: config, json: json, digest: digest)
+        var record = try ModelRecord(config: config, json: json, digest: digest)
         try record.insert(db)
         return record.id ?? -1
     }
 
     /// The base fingerprint: SHA-256 of the canonical config and the sorted tensor list.
-    static func fingerprint(config: ModelConfig, tensors: [LazyTensor], digests: [String]) -> String {
-        var lines = ["prefixkit-base-fingerprint/1", canonicalJSON(config)]
+    static func fingerprint(config: ModelConfig, tensors: [LazyTensor], digests: [String]) throws(StorageError) -> String {
+        var lines = ["prefixkit-base-fingerprint/1", try canonicalJSON(config)]
         let entries = zip(tensors, digests).sorted { $0.0.name < $1.0.name }
         for (item, digest) in entries {
             lines.append("\(item.name)\t\(item.dtype.rawValue)\t\(shapeText(item.shape))\t\(digest)")
@@ -253,26 +253,38 @@ extension Store {
     }
 
     /// A stored base's fingerprint, recomputed from the catalog's digests of its tensors.
-    public static func baseFingerprint(config: ModelConfig, entries: [TensorEntry]) -> String {
-        let tensors = entries.map {
-            LazyTensor(name: $0.name, dtype: $0.dtype, shape: (try? Shape($0.shape)) ?? [], load: { throw StorageError(.io, "not loaded") })
+    ///
+    /// - Throws: ``StorageError`` `.corruptCatalog` for a tensor shape no tensor can have,
+    ///   `.invalidArgument` for a configuration with no canonical text.
+    public static func baseFingerprint(config: ModelConfig, entries: [TensorEntry]) throws(StorageError) -> String {
+        var tensors: [LazyTensor] = []
+        for entry in entries {
+            let shape: Shape
+            do { shape = try Shape(entry.shape) } catch {
+                throw StorageError(.corruptCatalog, "tensor '\(entry.name)' has the shape \(entry.shape): \(error.message)")
+            }
+            tensors.append(LazyTensor(name: entry.name, dtype: entry.dtype, shape: shape, load: { throw StorageError(.io, "not loaded") }))
         }
-        return fingerprint(config: config, tensors: tensors, digests: entries.map(\.sha256))
+        return try fingerprint(config: config, tensors: tensors, digests: entries.map(\.sha256))
     }
 
     /// Sorted-key JSON of a value (the canonical text hashed into fingerprints).
-    static func canonicalJSON(_ value: some Encodable) -> String {
+    ///
+    /// - Throws: ``StorageError`` `.invalidArgument` for a value JSON cannot spell (a non-finite
+    ///   number): no two such values may share a fingerprint.
+    static func canonicalJSON(_ value: some Encodable) throws(StorageError) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(value) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        do { return String(decoding: try encoder.encode(value), as: UTF8.self) } catch {
+            throw StorageError(.invalidArgument, "the value has no canonical JSON text (\(error)): it cannot be fingerprinted")
+        }
     }
 }
 
 extension ModelRecord {
-    init(config: ModelConfig, json: String, digest: String) {
+    init(config: ModelConfig, json: String, digest: String) throws(StorageError) {
         self.init(
-            id: nil, configDigest: digest, family: config.family.rawValue, canonicalConfig: Store.canonicalJSON(config),
+            id: nil, configDigest: digest, family: config.family.rawValue, canonicalConfig: try Store.canonicalJSON(config),
             configJson: json)
     }
 

@@ -298,7 +298,7 @@ extension Store {
 
     /// Saves a check or verification result in the catalog.
     func recordRun(kind: String, checkpointID: Int64?, started: String, verdict: String, details: [String: Int]) throws(StorageError) {
-        let json = Store.canonicalJSON(details)
+        let json = try Store.canonicalJSON(details)
         try write { db in
             var run = CheckRunRecord(
                 id: nil, kind: kind, checkpointId: checkpointID, startedAt: started, finishedAt: Store.timestamp(),

@@ -124,7 +124,7 @@ extension Store {
         try ensureManifestDirectory()
         try FileSystem.writeAtomically(data, to: path)
         // A new save of a deleted NAME@STEP: its manifest supersedes the tombstone.
-        try? FileSystem.remove(tombstonePath(forManifest: path))
+        FileSystem.discard(tombstonePath(forManifest: path))
     }
 
     func ensureManifestDirectory() throws(StorageError) {

@@ -165,7 +165,7 @@ extension Store {
         } catch {
             digests.cancel()
             writer?.abandon()
-            try? FileSystem.remove(temporaryPath)
+            FileSystem.discard(temporaryPath)
             throw error
         }
     }
@@ -194,7 +194,7 @@ extension Store {
 
     /// Removes a blob written by ``writeBatch(_:)`` whose catalog transaction failed.
     func discard(_ batch: WrittenBatch) {
-        if let blob = batch.blob { try? FileSystem.remove("\(directory)/\(blob.path)") }
+        if let blob = batch.blob { FileSystem.discard("\(directory)/\(blob.path)") }
     }
 
     /// The catalog's text form of a shape: a JSON array.
@@ -204,12 +204,8 @@ extension Store {
 
     /// Parses the catalog's text form of a shape.
     static func parseShape(_ text: String) throws(StorageError) -> Shape {
-        guard let data = text.data(using: .utf8),
-            let dims = try? JSONDecoder().decode([Int].self, from: data),
-            let shape = try? Shape(dims)
-        else {
-            throw StorageError(.corruptCatalog, "malformed shape '\(text)' in the catalog")
+        do { return try Shape(try JSONDecoder().decode([Int].self, from: Data(text.utf8))) } catch {
+            throw StorageError(.corruptCatalog, "malformed shape '\(text)' in the catalog: \(error)")
         }
-        return shape
     }
 }

@@ -97,7 +97,7 @@ public final class Store: Sendable {
             // An empty lock file from an older PrefixKit is all an unfinished store may hold.
             let lockSize = ((try? FileSystem.fileSize(directory + "/.lock")) ?? nil) ?? UInt64.max
             if contents == [".lock"], FileSystem.kind(directory + "/.lock") == .regular, lockSize <= 32 {
-                try? FileSystem.remove(directory + "/.lock")
+                FileSystem.discard(directory + "/.lock")
                 contents = []
             }
             if !contents.isEmpty {
@@ -138,7 +138,7 @@ public final class Store: Sendable {
             try FileSystem.fsyncDirectory(staging)
             // An empty directory at `path` is replaced; anything else there makes this fail.
             try FileSystem.rename(staging, directory)
-            try? FileSystem.fsyncDirectory(parent.isEmpty ? "." : parent)
+            try FileSystem.fsyncDirectory(parent.isEmpty ? "." : parent)
         } catch {
             discardNewStore(at: staging)
             if FileSystem.kind(directory + "/catalog.sqlite") != .missing { return try open(at: directory, lockTimeout: lockTimeout) }
@@ -156,19 +156,19 @@ public final class Store: Sendable {
         for (sub, suffix) in [("blobs", ".h5"), ("tmp", ".h5.partial")] where FileSystem.kind("\(directory)/\(sub)") == .directory {
             for name in FileSystem.contents(of: "\(directory)/\(sub)")
             where isBlobName(name, suffix: suffix) && FileSystem.kind("\(directory)/\(sub)/\(name)") == .regular {
-                try? FileSystem.remove("\(directory)/\(sub)/\(name)")
+                FileSystem.discard("\(directory)/\(sub)/\(name)")
             }
             _ = rmdir("\(directory)/\(sub)")
         }
         let manifests = "\(directory)/manifests"
         for name in FileSystem.contents(of: manifests)
         where (name.hasPrefix("base-") || name.hasPrefix("checkpoint-") || name.hasPrefix("deleted-")) && name.hasSuffix(".json") {
-            try? FileSystem.remove("\(manifests)/\(name)")
+            FileSystem.discard("\(manifests)/\(name)")
         }
         _ = rmdir(manifests)
         for name in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", ".lock"]
         where FileSystem.kind("\(directory)/\(name)") == .regular {
-            try? FileSystem.remove("\(directory)/\(name)")
+            FileSystem.discard("\(directory)/\(name)")
         }
         _ = rmdir(directory)
     }

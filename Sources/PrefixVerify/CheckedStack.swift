@@ -74,14 +74,15 @@ extension CompositionCheck {
                     describe: { _, _, _, rows in "\(rows) rows in -> \(form == .hidden ? "\(rows) out -> kept last \(n)" : "\(n) out")" })
             ])
         }
-        guard let decoderIDs = reference.decoderInputIDs, decoderIDs.shape.rank == 2, decoderIDs.shape[0] == input.batch,
-            (try? input.setDecoderIDs(decoderIDs)) != nil
-        else {
-            return .failure(
-                .init(
-                    message:
-                        "the reference has no decoder_input_ids [\(input.batch), T]: an encoder-decoder's decoder runs on its own ids, which the reference must name"
-                ))
+        let missing = CheckedStack.Unavailable(
+            message:
+                "the reference has no decoder_input_ids [\(input.batch), T]: an encoder-decoder's decoder runs on its own ids, which the reference must name"
+        )
+        guard let decoderIDs = reference.decoderInputIDs, decoderIDs.shape.rank == 2, decoderIDs.shape[0] == input.batch else {
+            return .failure(missing)
+        }
+        do { try input.setDecoderIDs(decoderIDs) } catch {
+            return .failure(.init(message: "the reference's decoder_input_ids are not decoder ids: \(error)"))
         }
         if reference.encoderLayerCount > stack.encoderLayers || reference.layerCount > config.numLayers {
             return .failure(
@@ -118,10 +119,12 @@ extension CompositionCheck {
                 guard let encoded = reference.encoderFinal else {
                     return .failure(.init(message: "not checked: the reference has no encoder.final for its cross-attention"))
                 }
-                return .success(
-                    .decoder(
-                        encoderStates: encoded, encoderMask: encoderMask,
-                        crossPrefix: try? stack.prefix.crossLayer.map { load in try load(l) }))
+                do {
+                    let cross = try stack.prefix.crossLayer.map { load in try load(l) }
+                    return .success(.decoder(encoderStates: encoded, encoderMask: encoderMask, crossPrefix: cross))
+                } catch {
+                    return .failure(.init(message: "not checked: cannot read its cross-attention prefix: \(error)"))
+                }
             },
             keys: {
                 (

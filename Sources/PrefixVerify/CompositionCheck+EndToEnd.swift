@@ -232,12 +232,12 @@ extension CompositionCheck {
                 bug: bug, layer: nil, summary: summary, relativeError: found.error, fix: fix,
                 candidates: fits.sorted { $0.relativeError < $1.relativeError })
         }
-        if let step = try search(alternativeSteps(), as: .wrongStep, firstFound: true) {
+        if let step = try search(try alternativeSteps(), as: .wrongStep, firstFound: true) {
             return reproduced(
                 .wrongStep, by: step, own: "this step",
                 fix: "verify \(step.label) against this reference, or recompute the reference from this step's adapter")
         }
-        if let base = try search(alternativeBases(), as: .wrongBase, firstFound: false) {
+        if let base = try search(try alternativeBases(), as: .wrongBase, firstFound: false) {
             return reproduced(
                 .wrongBase, by: base, own: "the checkpoint's own base",
                 fix: "verify against \(base.label), or import the checkpoint on it; otherwise recompute the reference")

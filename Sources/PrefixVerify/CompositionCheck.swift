@@ -19,11 +19,11 @@ struct CompositionCheck {
     /// Other base weights the checkpoint's prefix fits (a store's other bases, labelled
     /// `base:FP`): tried end to end when the reference is not reproduced, to name the base it
     /// was computed with.
-    var alternativeBases: @Sendable () -> [(label: String, stack: PrefixStack)] = { [] }
+    var alternativeBases: @Sendable () throws -> [(label: String, stack: PrefixStack)] = { [] }
     /// Other steps of the checkpoint's name on its own base (at most 64, nearest first, labelled
     /// `NAME@STEP`): tried end to end before other bases, to name the step the reference was
     /// computed with (a CI job verifying step N against the reference of step M).
-    var alternativeSteps: @Sendable () -> [(label: String, stack: PrefixStack)] = { [] }
+    var alternativeSteps: @Sendable () throws -> [(label: String, stack: PrefixStack)] = { [] }
     /// Told after each layer's check: the layers done and the layers to check.
     var layerDone: (@Sendable (Int, Int) -> Void)?
 
@@ -61,7 +61,11 @@ struct CompositionCheck {
             outcome.unexplained = true
             return outcome
         }
-        guard let n = inputLength, var input = try? forwardInput() else {
+        var input: ForwardInput
+        do { input = try forwardInput() } catch {
+            return refuse("the reference has no usable inputs (input_ids or inputs_embeds of the right shape): \(error)")
+        }
+        guard let n = inputLength else {
             return refuse("the reference has no usable inputs (input_ids or inputs_embeds of the right shape)")
         }
         let stacks: [CheckedStack]

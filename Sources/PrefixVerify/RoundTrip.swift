@@ -15,7 +15,7 @@ enum RoundTrip {
 
     static func prefix(_ store: Store, _ info: CheckpointInfo) -> [CheckResult] {
         let dir = temporary()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { Leftovers.discard(dir) }
         var checks: [CheckResult] = []
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -120,7 +120,7 @@ enum RoundTrip {
     /// fingerprint unchanged.
     static func base(_ store: Store, _ info: CheckpointInfo) -> [CheckResult] {
         let dir = temporary()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { Leftovers.discard(dir) }
         let clock = ContinuousClock.now
         return base(store, info, dir: dir).map { check in
             var check = check

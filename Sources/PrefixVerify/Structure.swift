@@ -38,7 +38,7 @@ enum Structure {
                 problems.append("Pn differs between layers")
             }
             let baseEntries = try store.tensorEntries(of: base)
-            let recomputed = Store.baseFingerprint(config: config, entries: baseEntries)
+            let recomputed = try Store.baseFingerprint(config: config, entries: baseEntries)
             if recomputed != base.fingerprint {
                 problems.append("the base's fingerprint does not match its tensors (recomputed \(recomputed.prefix(12)))")
             }

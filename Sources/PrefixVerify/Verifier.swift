@@ -240,8 +240,8 @@ public enum Verifier {
                 stack: stack, reference: reference, tolerances: tolerances, useDouble: computeDType == .f64,
                 layers: layers, jobs: max(1, options.jobs), endToEnd: layerShard.map { $0.index == 0 } ?? true)
             composition.evidence = kind
-            composition.alternativeBases = { otherBases(store, info) }
-            composition.alternativeSteps = { otherSteps(store, info, stack: stack) }
+            composition.alternativeBases = { try otherBases(store, info) }
+            composition.alternativeSteps = { try otherSteps(store, info, stack: stack) }
             if let progress = options.progress {
                 let reference = info.reference
                 composition.layerDone = { done, total in
@@ -276,11 +276,14 @@ public enum Verifier {
 
     /// The other steps of the checkpoint's name on the same base (the `stepsTried` nearest to its
     /// own step, nearest first), each as a stack with that step's prefix, labelled `NAME@STEP`.
-    static func otherSteps(_ store: Store, _ info: CheckpointInfo, stack: PrefixStack) -> [(label: String, stack: PrefixStack)] {
-        guard let steps = try? store.checkpoints(named: info.name, nearestTo: info.step, limit: stepsTried) else { return [] }
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` when the catalog cannot be read.
+    static func otherSteps(_ store: Store, _ info: CheckpointInfo, stack: PrefixStack) throws -> [(label: String, stack: PrefixStack)] {
+        let steps = try store.checkpoints(named: info.name, nearestTo: info.step, limit: stepsTried)
         let candidates = steps.filter {
             $0.baseFingerprint == info.baseFingerprint && $0.numLayers == info.numLayers && $0.prefixLength == info.prefixLength
         }
+        // A step whose prefix does not fit the stack is no candidate.
         return candidates.compactMap { other in
             guard let candidate = try? stack.with(prefix: store.prefixSource(for: other)) else { return nil }
             return (other.reference, candidate)
@@ -288,9 +291,11 @@ public enum Verifier {
     }
 
     /// The checkpoint's prefix on each other stored base that it fits, labelled `base:FP`.
-    static func otherBases(_ store: Store, _ info: CheckpointInfo) -> [(label: String, stack: PrefixStack)] {
-        guard let bases = try? store.bases() else { return [] }
-        return bases.filter { $0.fingerprint != info.baseFingerprint }.compactMap { base in
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` when the catalog cannot be read.
+    static func otherBases(_ store: Store, _ info: CheckpointInfo) throws -> [(label: String, stack: PrefixStack)] {
+        // A base the prefix does not fit (its weights cannot make a stack with it) is no candidate.
+        try store.bases().filter { $0.fingerprint != info.baseFingerprint }.compactMap { base in
             guard base.config.numLayers == info.numLayers,
                 let weights = try? StoredBaseTensors(store: store, base: base),
                 let stack = try? PrefixStack(config: base.config, weights: weights, prefix: store.prefixSource(for: info))

@@ -13,7 +13,7 @@ struct ActivationExchangeTests {
         let fixture = try EngineFixture("gpt2-tiny", prefixLength: 4, inputLength: 4)
         let stack = try PrefixStack(config: fixture.config, weights: InMemoryTensors(fixture.weights), prefix: PrefixSource(fixture.hidden))
         let input = try fixture.input()
-        let exchange = ActivationExchange(
+        let exchange = try ActivationExchange(
             result: try stack.forward(input, as: Float.self, options: ForwardOptions(logits: true)), input: input)
         let dir = TemporaryDirectory()
         try exchange.write(to: dir.path + "/x.npz")

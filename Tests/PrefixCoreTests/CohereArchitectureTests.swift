@@ -16,7 +16,7 @@ struct CohereArchitectureTests {
     @Test("logit_scale and use_qk_norm are Cohere's options, and the recipe reads them")
     func options() throws {
         let plain = try Architectures.parse(Self.fields)
-        #expect(plain.options(as: CohereOptions.self)?.logitScale == 0.0625 && plain.options(as: CohereOptions.self)?.qkNorm == nil)
+        #expect(plain.options(as: CohereOptions.self)?.logitScale == 0.0625 && plain.options(as: CohereOptions.self)?.qkLayerNorm == nil)
         let recipe = try Architectures.recipe(for: plain)
         #expect(recipe.logitScale == 0.0625 && recipe.layer(0).attention.queryNorm == nil)
         #expect(recipe.layer(0).residual == .parallel && recipe.layer(0).mlpNorm == nil && recipe.layer(0).inputNorm?.hasBias == false)

@@ -26,10 +26,10 @@ struct HFModelFormat: CheckpointFormat {
     }
 
     let fuzzEntries = [
-        FuzzEntry("hfconfig") { bytes, _ in _ = try? HFConfig.parse(Data(bytes)) },
+        FuzzEntry("hfconfig") { bytes, _ in _ = try HFConfig.parse(Data(bytes)) },
         FuzzEntry("safetensors") { bytes, _ in
             // The header parse, then every tensor's bytes read back from an in-memory copy.
-            guard let parsed = try? SafetensorsFile.parse(bytes) else { return }
+            let parsed = try SafetensorsFile.parse(bytes)
             var touched = 0
             for entry in parsed.entries where entry.range.upperBound + parsed.dataStart <= bytes.count {
                 touched &+= Int(bytes[parsed.dataStart + entry.range.lowerBound..<parsed.dataStart + entry.range.upperBound].reduce(0, &+))

@@ -49,9 +49,9 @@ struct PEFTAdapterFormat: CheckpointFormat {
     let fuzzEntries = [
         FuzzEntry("peftconfig") { bytes, scratch in
             let directory = scratch + "/adapter"
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             _ = FuzzEntry.file(bytes, scratch, "adapter/adapter_config.json")
-            _ = try? PEFTAdapter(path: directory)
+            _ = try PEFTAdapter(path: directory)
         }
     ]
 }

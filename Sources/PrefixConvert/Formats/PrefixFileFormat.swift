@@ -70,7 +70,7 @@ struct PrefixFileFormat: CheckpointFormat {
     }
 
     let fuzzEntries = [
-        FuzzEntry("npy") { bytes, _ in if let value = try? NPY.decode(bytes), let tensor = value.tensor { _ = tensor.doubles().count } },
-        FuzzEntry("npz") { bytes, scratch in _ = try? NPZ.read(path: FuzzEntry.file(bytes, scratch, "input.npz")) },
+        FuzzEntry("npy") { bytes, _ in _ = try NPY.decode(bytes).tensor?.doubles().count },
+        FuzzEntry("npz") { bytes, scratch in _ = try NPZ.read(path: FuzzEntry.file(bytes, scratch, "input.npz")) },
     ]
 }

@@ -39,10 +39,9 @@ struct TorchCheckpointFormat: CheckpointFormat {
     let fuzzEntries = [
         FuzzEntry("torch") { bytes, scratch in
             // The archive, the pickle and every tensor's bytes.
-            if let checkpoint = try? TorchCheckpoint(path: FuzzEntry.file(bytes, scratch, "input.pt")) {
-                for entry in checkpoint.entries { _ = (try? checkpoint.tensor(entry))?.byteCount }
-            }
+            let checkpoint = try TorchCheckpoint(path: FuzzEntry.file(bytes, scratch, "input.pt"))
+            for entry in checkpoint.entries { _ = try checkpoint.tensor(entry).byteCount }
         },
-        FuzzEntry("pickle") { bytes, _ in _ = try? RestrictedUnpickler.load(Array(bytes), name: "input") },
+        FuzzEntry("pickle") { bytes, _ in _ = try RestrictedUnpickler.load(Array(bytes), name: "input") },
     ]
 }

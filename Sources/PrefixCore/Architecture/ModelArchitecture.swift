@@ -138,11 +138,16 @@ public enum Architectures {
         RefusedFamilies.reasons.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
+    /// The description of `family`, `nil` for a family this version does not know.
+    public static func known(_ family: ArchitectureFamily) -> (any ModelArchitecture)? {
+        all.first { $0.family == family }
+    }
+
     /// The description of `family`.
     ///
     /// - Throws: ``ConfigError`` `.unsupported` for a family this version does not know.
     public static func named(_ family: ArchitectureFamily) throws(ConfigError) -> any ModelArchitecture {
-        guard let found = all.first(where: { $0.family == family }) else {
+        guard let found = known(family) else {
             throw ConfigError(
                 .unsupported,
                 "model family '\(family)' is not known to this version (\(all.map(\.family.rawValue).joined(separator: ", ")))",
@@ -177,7 +182,7 @@ public enum Architectures {
 
     /// The options of `family` with none set (no options for a family this version does not know).
     public static func defaultOptions(for family: ArchitectureFamily) -> any FamilyOptions {
-        all.first { $0.family == family }?.optionsType.init() ?? NoFamilyOptions()
+        known(family)?.optionsType.init() ?? NoFamilyOptions()
     }
 
     /// The recipe of `config`'s family.

@@ -44,7 +44,7 @@ public struct CohereArchitecture: ModelArchitecture {
             attentionBias: try fields.optionalBool("attention_bias") ?? false)
         var options = CohereOptions()
         options.logitScale = try fields.optionalDouble("logit_scale") ?? 0.0625
-        if try fields.optionalBool("use_qk_norm") == true { options.qkNorm = true }
+        if try fields.optionalBool("use_qk_norm") == true { options.qkLayerNorm = true }
         config.options = options
         return config
     }
@@ -59,7 +59,7 @@ public struct CohereArchitecture: ModelArchitecture {
         }
         let d = config.hiddenSize, ff = config.intermediateSize, eps = config.normEps, hd = config.headDim
         let (heads, kvHeads) = (config.numHeads, config.numKVHeads)
-        let q = heads * hd, kv = kvHeads * hd, bias = config.attentionBias, qkNorm = options.qkNorm == true
+        let q = heads * hd, kv = kvHeads * hd, bias = config.attentionBias, qkNorm = options.qkLayerNorm == true
         var recipe = ModelRecipe(
             family: family, heads: heads, kvHeads: kvHeads, headDim: hd, tokenEmbedding: "embed_tokens.weight",
             positions: .rotary(RotaryConfig.recipe(config, interleaved: true)),
@@ -104,7 +104,7 @@ public struct CohereArchitecture: ModelArchitecture {
             "vocab_size": .int(config.vocabSize), "layer_norm_eps": .double(config.normEps),
             "rope_theta": .double(config.ropeTheta ?? 10000), "rope_scaling": config.ropeScaling?.configJSON,
             "attention_bias": .bool(config.attentionBias), "tie_word_embeddings": .bool(config.tieWordEmbeddings),
-            "logit_scale": options.logitScale.map { .double($0) }, "use_qk_norm": .bool(options.qkNorm == true),
+            "logit_scale": options.logitScale.map { .double($0) }, "use_qk_norm": .bool(options.qkLayerNorm == true),
         ]).text
     }
 }
@@ -114,7 +114,7 @@ public struct CohereOptions: FamilyOptions {
     /// What the logits are multiplied by (`logit_scale`, 0.0625 by default).
     public var logitScale: Double?
     /// Whether each query and key head is LayerNormed with its own weights (`use_qk_norm`).
-    public var qkNorm: Bool?
+    public var qkLayerNorm: Bool?
 
     /// No option set.
     public init() {}

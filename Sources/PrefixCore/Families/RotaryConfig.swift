@@ -22,9 +22,11 @@ struct RotaryConfig {
         if partial == nil { partial = try parameters?.optionalDouble("partial_rotary_factor") }
         partialRotaryFactor = partial == 1 ? nil : partial
         var source = try fields.optionalObject("rope_scaling")
-        if source == nil, let parameters, (try? parameters.optionalString("rope_type")) != "default" { source = parameters }
+        if source == nil, let parameters, try parameters.optionalString("rope_type") != "default" { source = parameters }
         guard let source else { return }
-        let type = (try? source.optionalString("type")) ?? (try? source.optionalString("rope_type")) ?? "?"
+        var named = try source.optionalString("type")
+        if named == nil { named = try source.optionalString("rope_type") }
+        let type = named ?? "?"
         if type == "default" { return }
         guard Self.implementedTypes.contains(type) else {
             throw ConfigError(

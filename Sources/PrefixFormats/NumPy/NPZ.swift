@@ -233,7 +233,7 @@ public enum NPZ {
     /// - Throws: ``FormatError`` `.io`, `.unsupportedDType` (bf16, f8), `.unsafeName`.
     public static func write(_ entries: [(name: String, value: NPYValue)], to path: String) throws(FormatError) {
         let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        try? FileManager.default.removeItem(atPath: temporary)
+        Leftovers.discard(temporary)
         do throws(FormatError) {
             let archive: Archive
             do { archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create) } catch {
@@ -288,7 +288,7 @@ public enum NPZ {
                 throw FormatError(.io, "cannot move the archive into place: \(error.localizedDescription)", path: path)
             }
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
+            Leftovers.discard(temporary)
             throw error
         }
     }

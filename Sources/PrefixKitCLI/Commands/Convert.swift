@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrefixFormats
 import PrefixKit
 
 /// `prefixkit convert`: file to file through a temporary store.
@@ -47,7 +48,7 @@ struct Convert: ParsableCommand {
             return
         }
         let temporary = FileManager.default.temporaryDirectory.path + "/prefixkit-convert-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        defer { Leftovers.discard(temporary) }
         let store = try Store.create(at: temporary)
         var options = ImportOptions()
         options.base = base

@@ -39,7 +39,7 @@ struct Delete: ParsableCommand {
         print("deleted \(what); removed \(summary.blobFiles) blob(s), freed \(Format.bytes(summary.bytesFreed))")
         // What is left of each name a step was deleted from.
         let names = Set(summary.checkpoints.compactMap { $0.split(separator: "@").first.map(String.init) })
-        let remaining = (try? opened.checkpoints()) ?? []
+        let remaining = try opened.checkpoints()
         for name in names.sorted() {
             let steps = remaining.filter { $0.name == name }.map { String($0.step) }
             print(

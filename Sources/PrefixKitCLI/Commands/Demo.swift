@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrefixFormats
 import PrefixKit
 
 /// `prefixkit demo`: the main job on an embedded default model.
@@ -150,12 +151,12 @@ struct Demo: ParsableCommand {
 
         let logical =
             Int64(stored.count) * base.byteCount
-            + stored.reduce(Int64(0)) { total, info in
-                total + ((try? reopened.tensorEntries(of: info).reduce(Int64(0)) { $0 + $1.byteCount }) ?? 0)
-            }
+            + (try stored.reduce(Int64(0)) { total, info in
+                total + (try reopened.tensorEntries(of: info).reduce(Int64(0)) { $0 + $1.byteCount })
+            })
         let onDisk = try FileManager.default.contentsOfDirectory(atPath: reopened.directory + "/blobs")
             .reduce(Int64(0)) {
-                $0 + Int64((try? FileManager.default.attributesOfItem(atPath: reopened.directory + "/blobs/" + $1)[.size] as? Int) ?? 0)
+                $0 + Int64(try FileManager.default.attributesOfItem(atPath: reopened.directory + "/blobs/" + $1)[.size] as? Int ?? 0)
             }
         print(
             "\ndedupe: \(stored.count) checkpoint(s) on one base reference \(Format.bytes(logical)) of tensors; the blobs hold \(Format.bytes(onDisk))"
@@ -195,7 +196,7 @@ struct Demo: ParsableCommand {
     private func exportRoundTrip(_ store: Store, _ checkpoint: CheckpointInfo) throws -> Bool {
         let work = FileManager.default.temporaryDirectory.path + "/prefixkit-demo-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        defer { Leftovers.discard(work) }
         let original = try store.load(checkpoint)
         print("\nexport and re-import of \(checkpoint.reference):")
         var options = ImportOptions()
@@ -223,7 +224,7 @@ struct Demo: ParsableCommand {
     private func attachProbe(_ content: inout CheckpointContent, inputs: [NamedTensor], weights: BaseWeights) throws {
         let stack = try PrefixStack(config: weights.config, weights: InMemoryTensors(weights.tensors), prefix: PrefixSource(content))
         let input = try ForwardInput(ids: inputs[0].tensor, mask: inputs[1].tensor)
-        let exchange = ActivationExchange(
+        let exchange = try ActivationExchange(
             result: try stack.forward(input, as: Double.self, options: ForwardOptions(logits: true)), input: input,
             tool: "prefixkit demo")
         content.probe = exchange.entries().compactMap { entry in entry.value.tensor.map { NamedTensor(entry.name, $0) } }
