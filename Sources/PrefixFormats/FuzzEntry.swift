@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// One parser of untrusted input as the fuzzer drives it: a name (`PREFIXKIT_FUZZ_TARGET`, the
 /// corpus directory `Fuzz/corpus/NAME`) and an entry point fed arbitrary bytes, which must return

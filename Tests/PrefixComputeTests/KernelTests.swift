@@ -108,7 +108,7 @@ struct GroupedNormTests {
         let w = random.normals(heads * hd, scale: 1).map(Double.init)
         let part = NormPart("q_norm", kind: kind, width: heads * hd, bias: false, eps: 1e-5, groups: heads)
         #expect(part.tensors.map(\.1) == [[heads, hd]])
-        let norm = try LoadedNorm<Double>(part) { _ in Tensor(shape: [heads, hd], doubles: w) }
+        let norm = LoadedNorm<Double>(part) { _ in Tensor(shape: [heads, hd], doubles: w) }
         let out = norm(Matrix(rows: rows, cols: heads * hd, values: x)).values
         // The definition, head by head.
         for r in 0..<rows {

@@ -5,21 +5,9 @@
 /// Adding a family is one file with a type conforming to this protocol and one line in
 /// ``Architectures/all``.
 public protocol ModelArchitecture: Sendable {
-    /// The family name stored in the catalog.
-    var family: ArchitectureFamily { get }
-    /// The `model_type` values of `config.json` this description reads.
-    var modelTypes: [String] { get }
-    /// One line for listings: what the family is and what it supports.
-    var summary: String { get }
-    /// What the family's blocks are made of, in a phrase (Markdown code spans allowed): the
-    /// generated family table in `docs/families.md`.
-    var blocks: String { get }
-    /// The config features a `config.json` of this family is refused for, by name ("" when
-    /// none): the generated family table.
-    var refusedByName: String { get }
-
-    /// The type of the family's ``ModelConfig/options``.
-    var optionsType: any FamilyOptions.Type { get }
+    /// The family's name, the `model_type` values it reads, what listings and the family table
+    /// say of it, and the type of its options.
+    var listing: FamilyListing { get }
 
     /// Reads a `config.json` object whose `model_type` is one of ``modelTypes``.
     ///
@@ -65,14 +53,18 @@ extension ModelArchitecture {
     /// Why an adapter's head count cannot fit (see ``ModelArchitecture/adapterHeadsHint(_:adapterHeads:)``).
     public func adapterHeadsHint(_ config: ModelConfig, adapterHeads: Int) -> String? { nil }
 
-    /// No options (see ``ModelArchitecture/optionsType``).
-    public var optionsType: any FamilyOptions.Type { NoFamilyOptions.self }
-
-    /// The summary (see ``ModelArchitecture/blocks``).
-    public var blocks: String { summary }
-
-    /// Nothing refused by name (see ``ModelArchitecture/refusedByName``).
-    public var refusedByName: String { "" }
+    /// The family name stored in the catalog.
+    public var family: ArchitectureFamily { listing.family }
+    /// The `model_type` values of `config.json` this description reads.
+    public var modelTypes: [String] { listing.modelTypes }
+    /// One line for listings: what the family is and what it supports.
+    public var summary: String { listing.summary }
+    /// What the family's blocks are made of (the generated family table in `docs/families.md`).
+    public var blocks: String { listing.blocks }
+    /// The config features refused by name ("" when none).
+    public var refusedByName: String { listing.refusedByName }
+    /// The type of the family's ``ModelConfig/options``.
+    public var optionsType: any FamilyOptions.Type { listing.options }
 
     /// No note (see ``ModelArchitecture/peftNote``).
     public var peftNote: String? { nil }
@@ -96,6 +88,35 @@ extension ModelArchitecture {
         let recipe = try taskHead(task, config: config, labels: labels)
         try recipe.check(tensors)
         return recipe
+    }
+}
+
+/// What the registry, listings and the family table know of a family.
+public struct FamilyListing: Sendable {
+    /// The family name stored in the catalog.
+    public var family: ArchitectureFamily
+    /// The `model_type` values of `config.json` the description reads.
+    public var modelTypes: [String]
+    /// One line for listings: what the family is and what it supports.
+    public var summary: String
+    /// What the family's blocks are made of, in a phrase (Markdown code spans allowed).
+    public var blocks: String
+    /// The config features a `config.json` of this family is refused for, by name ("" when none).
+    public var refusedByName: String
+    /// The type of the family's ``ModelConfig/options``.
+    public var options: any FamilyOptions.Type
+
+    /// A listing; `modelTypes` default to the family's name, `blocks` to the summary.
+    public init(
+        _ family: ArchitectureFamily, modelTypes: [String]? = nil, summary: String, blocks: String? = nil, refusedByName: String = "",
+        options: any FamilyOptions.Type = NoFamilyOptions.self
+    ) {
+        self.family = family
+        self.modelTypes = modelTypes ?? [family.rawValue]
+        self.summary = summary
+        self.blocks = blocks ?? summary
+        self.refusedByName = refusedByName
+        self.options = options
     }
 }
 

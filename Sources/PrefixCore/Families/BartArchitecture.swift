@@ -15,25 +15,19 @@ extension ArchitectureFamily {
 /// at 0 whatever the mask. Refused by name: mBART-style pre-norm (`normalize_before`), separate
 /// encoder and decoder widths or head counts.
 public struct BartArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public let family: ArchitectureFamily = .bart
-    /// One line for listings.
-    public let summary = "BART: encoder-decoder, post-LN, learned positions (offset 2), layernorm_embedding"
-    /// What its blocks are made of (the family table).
-    public var blocks: String {
-        """
-        encoder-decoder: post-LN blocks and cross-attention, learned positions with offset 2 per stack, \
-        `layernorm_embedding`, `scale_embedding`, head tied to `shared` plus `final_logits_bias`; \
-        decoder rows start at the cache length (`Pn` under PEFT), encoder rows at 0
-        """
-    }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "`normalize_before`, decoder shaped unlike the encoder, untied head" }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["bart"] }
-
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { BartOptions.self }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .bart,
+        modelTypes: ["bart"],
+        summary: "BART: encoder-decoder, post-LN, learned positions (offset 2), layernorm_embedding",
+        blocks: """
+    encoder-decoder: post-LN blocks and cross-attention, learned positions with offset 2 per stack, \
+    `layernorm_embedding`, `scale_embedding`, head tied to `shared` plus `final_logits_bias`; \
+    decoder rows start at the cache length (`Pn` under PEFT), encoder rows at 0
+    """,
+        refusedByName: "`normalize_before`, decoder shaped unlike the encoder, untied head",
+        options: BartOptions.self)
 
     /// Creates the description.
     public init() {}

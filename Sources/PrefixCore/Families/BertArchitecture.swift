@@ -38,11 +38,12 @@ public struct BertArchitecture: ModelArchitecture {
     /// The config features refused by name (the family table).
     public let refusedByName: String
 
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { [family.rawValue] }
 
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { BertOptions.self }
+    /// The family's name, its `model_type`, what listings and the family table say of it, and
+    /// its options.
+    public var listing: FamilyListing {
+        FamilyListing(family, summary: summary, blocks: blocks, refusedByName: refusedByName, options: BertOptions.self)
+    }
 
     /// BERT: positions by column from `Pn`, token types, pooler.
     public static let bert = BertArchitecture(

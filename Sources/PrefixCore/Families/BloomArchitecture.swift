@@ -10,16 +10,14 @@ extension ArchitectureFamily {
 /// head, BLOOM's own GELU-tanh MLP (``Activation/geluTanhBloom``), a tied head. Refused by name: `apply_residual_connection_post_layernorm`
 /// and the tensor-parallel `slow_but_exact` path.
 public struct BloomArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .bloom }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["bloom"] }
-    /// One line for listings.
-    public var summary: String { "BLOOM: ALiBi, embedding LayerNorm, fused per-head q/k/v" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String { "ALiBi over real-token positions, embedding LayerNorm, per-head fused q/k/v, BLOOM's GELU" }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "`apply_residual_connection_post_layernorm`, `slow_but_exact`" }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .bloom,
+        modelTypes: ["bloom"],
+        summary: "BLOOM: ALiBi, embedding LayerNorm, fused per-head q/k/v",
+        blocks: "ALiBi over real-token positions, embedding LayerNorm, per-head fused q/k/v, BLOOM's GELU",
+        refusedByName: "`apply_residual_connection_post_layernorm`, `slow_but_exact`")
 
     /// Creates the description.
     public init() {}

@@ -7,20 +7,15 @@ extension ArchitectureFamily {
 /// block input, interleaved RoPE, grouped-query attention, optionally a LayerNorm of each query
 /// and key head with per-head weights (`use_qk_norm`), and logits multiplied by `logit_scale`.
 public struct CohereArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public let family = ArchitectureFamily.cohere
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["cohere"] }
-    /// One line for listings.
-    public var summary: String { "Cohere: parallel attention and MLP from one bias-free LayerNorm, interleaved RoPE, logit_scale" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String {
-        "bias-free LayerNorm, attention and SwiGLU MLP in parallel, interleaved RoPE, GQA, `use_qk_norm` (per-head), `logit_scale`"
-    }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "`partial_rotary_factor`" }
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { CohereOptions.self }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .cohere,
+        modelTypes: ["cohere"],
+        summary: "Cohere: parallel attention and MLP from one bias-free LayerNorm, interleaved RoPE, logit_scale",
+        blocks: "bias-free LayerNorm, attention and SwiGLU MLP in parallel, interleaved RoPE, GQA, `use_qk_norm` (per-head), `logit_scale`",
+        refusedByName: "`partial_rotary_factor`",
+        options: CohereOptions.self)
 
     /// Creates the description.
     public init() {}

@@ -11,23 +11,18 @@ extension ArchitectureFamily {
 /// it as a no-op (and fails outright when given an attention mask, which it lengthens by `Pn`).
 /// PrefixKit computes the prefix-tuned encoder as the definition says, with BERT's position rule.
 public struct DistilBertArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .distilbert }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["distilbert"] }
-    /// One line for listings.
-    public var summary: String { "DistilBERT: BERT's encoder without token types or pooler (PEFT ignores its prefix)" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String {
-        """
-        BERT's blocks under other names, no token types, no pooler; SEQ_CLS (`pre_classifier -> ReLU -> \
-        classifier`), TOKEN_CLS. transformers' DistilBERT takes no key/value cache, so PEFT applies a \
-        prefix adapter to it as a no-op: PrefixKit says so at import and in `verify`, and computes the \
-        real prefix-tuned encoder
-        """
-    }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "" }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .distilbert,
+        modelTypes: ["distilbert"],
+        summary: "DistilBERT: BERT's encoder without token types or pooler (PEFT ignores its prefix)",
+        blocks: """
+    BERT's blocks under other names, no token types, no pooler; SEQ_CLS (`pre_classifier -> ReLU -> \
+    classifier`), TOKEN_CLS. transformers' DistilBERT takes no key/value cache, so PEFT applies a \
+    prefix adapter to it as a no-op: PrefixKit says so at import and in `verify`, and computes the \
+    real prefix-tuned encoder
+    """)
 
     /// Creates the description.
     public init() {}

@@ -18,27 +18,21 @@ extension ArchitectureFamily {
 ///   `post_attention_layernorm`.
 /// Refused by name: `alibi` (its slopes are rounded to bfloat16 by transformers).
 public struct FalconArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .falcon }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["falcon", "RefinedWeb", "RefinedWebModel"] }
-    /// One line for listings.
-    public var summary: String { "Falcon: RoPE, parallel attention, grouped (new) or multi-query q/k/v" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String {
-        """
-        RoPE, parallel attention; new decoder architecture (grouped q/k/v, cache of `H` heads, one or \
-        two norms), multi-query (cache of one head), per-head
-        """
-    }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "`alibi`; multi-query adapters with `H` heads" }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .falcon,
+        modelTypes: ["falcon", "RefinedWeb", "RefinedWebModel"],
+        summary: "Falcon: RoPE, parallel attention, grouped (new) or multi-query q/k/v",
+        blocks: """
+    RoPE, parallel attention; new decoder architecture (grouped q/k/v, cache of `H` heads, one or \
+    two norms), multi-query (cache of one head), per-head
+    """,
+        refusedByName: "`alibi`; multi-query adapters with `H` heads",
+        options: FalconOptions.self)
 
     /// Creates the description.
     public init() {}
-
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { FalconOptions.self }
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {

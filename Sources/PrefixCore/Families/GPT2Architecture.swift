@@ -8,24 +8,18 @@ extension ArchitectureFamily {
 /// `scale_attn_weights: false` leaves scores unscaled; `scale_attn_by_inverse_layer_idx` divides
 /// block `l`'s scores by `l + 1` as well.
 public struct GPT2Architecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .gpt2 }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["gpt2"] }
-    /// One line for listings.
-    public var summary: String { "GPT-2: learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh MLP" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String {
-        """
-        learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh (or `gelu`, `relu`, `silu`), \
-        `scale_attn_weights`, `scale_attn_by_inverse_layer_idx`, `reorder_and_upcast_attn`
-        """
-    }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "other activations" }
-
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { GPT2Options.self }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .gpt2,
+        modelTypes: ["gpt2"],
+        summary: "GPT-2: learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh MLP",
+        blocks: """
+    learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh (or `gelu`, `relu`, `silu`), \
+    `scale_attn_weights`, `scale_attn_by_inverse_layer_idx`, `reorder_and_upcast_attn`
+    """,
+        refusedByName: "other activations",
+        options: GPT2Options.self)
 
     /// Creates the description.
     public init() {}

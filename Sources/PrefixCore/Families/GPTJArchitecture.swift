@@ -7,22 +7,18 @@ extension ArchitectureFamily {
 /// interleaved (`rotate_every_two`) RoPE on the first `rotary_dim` dimensions with base 10000,
 /// a GELU MLP with biases, and an LM head with a bias.
 public struct GPTJArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .gptJ }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["gptj"] }
-    /// One line for listings.
-    public var summary: String { "GPT-J: parallel residual, interleaved partial RoPE" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String { "one LayerNorm feeding parallel attention and MLP, interleaved partial RoPE, biased head" }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "`rotary_dim: null`" }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .gptJ,
+        modelTypes: ["gptj"],
+        summary: "GPT-J: parallel residual, interleaved partial RoPE",
+        blocks: "one LayerNorm feeding parallel attention and MLP, interleaved partial RoPE, biased head",
+        refusedByName: "`rotary_dim: null`",
+        options: GPTJOptions.self)
 
     /// Creates the description.
     public init() {}
-
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { GPTJOptions.self }
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {

@@ -8,27 +8,21 @@ extension ArchitectureFamily {
 /// a parallel residual reading two norms (or sequential with `use_parallel_residual: false`),
 /// an untied `embed_out` head.
 public struct GPTNeoXArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .gptNeoX }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["gpt_neox"] }
-    /// One line for listings.
-    public var summary: String { "GPT-NeoX / Pythia: fused per-head q/k/v, partial RoPE, parallel residual" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String {
-        """
-        LayerNorm, per-head fused q/k/v, partial RoPE (`rotary_pct`), exact GELU, parallel residual with \
-        two norms or sequential
-        """
-    }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "odd rotated dimensions" }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .gptNeoX,
+        modelTypes: ["gpt_neox"],
+        summary: "GPT-NeoX / Pythia: fused per-head q/k/v, partial RoPE, parallel residual",
+        blocks: """
+    LayerNorm, per-head fused q/k/v, partial RoPE (`rotary_pct`), exact GELU, parallel residual with \
+    two norms or sequential
+    """,
+        refusedByName: "odd rotated dimensions",
+        options: GPTNeoXOptions.self)
 
     /// Creates the description.
     public init() {}
-
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { GPTNeoXOptions.self }
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {

@@ -53,11 +53,12 @@ public struct LlamaArchitecture: ModelArchitecture {
     /// The config features refused by name (the family table).
     public var refusedByName = ""
 
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { [family.rawValue] }
 
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { LlamaOptions.self }
+    /// The family's name, its `model_type`, what listings and the family table say of it, and
+    /// its options.
+    public var listing: FamilyListing {
+        FamilyListing(family, summary: summary, blocks: blocks, refusedByName: refusedByName, options: LlamaOptions.self)
+    }
 
     /// LLaMA: biases only with `attention_bias` (then on q, k, v and o) and `mlp_bias`.
     public static let llama = LlamaArchitecture(

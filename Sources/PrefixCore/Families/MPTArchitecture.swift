@@ -12,19 +12,15 @@ extension ArchitectureFamily {
 /// `num_attention_heads` and `token_dim` given explicitly for MPT (its config says `n_heads`,
 /// `d_model`).
 public struct MPTArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .mpt }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["mpt"] }
-
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { MPTOptions.self }
-    /// One line for listings.
-    public var summary: String { "MPT: ALiBi by column, bias-free LayerNorm and maps" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String { "ALiBi by column (`alibi_bias_max`), bias-free LayerNorm and maps, `clip_qkv`, `softmax_scale`" }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "learned positions, `qk_ln`, `prefix_lm`, `attn_uses_sequence_id`, biases" }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .mpt,
+        modelTypes: ["mpt"],
+        summary: "MPT: ALiBi by column, bias-free LayerNorm and maps",
+        blocks: "ALiBi by column (`alibi_bias_max`), bias-free LayerNorm and maps, `clip_qkv`, `softmax_scale`",
+        refusedByName: "learned positions, `qk_ln`, `prefix_lm`, `attn_uses_sequence_id`, biases",
+        options: MPTOptions.self)
 
     /// Creates the description.
     public init() {}

@@ -9,27 +9,21 @@ extension ArchitectureFamily {
 /// 350m model), `word_embed_proj_dim != hidden_size` (project_in/out), LayerNorms without
 /// affine parameters, `_remove_final_layer_norm`.
 public struct OPTArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .opt }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["opt"] }
-    /// One line for listings.
-    public var summary: String { "OPT: learned positions with offset 2, pre-LN, ReLU MLP" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String { "learned positions with offset 2, pre-LN, ReLU MLP, `enable_bias`" }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String {
-        """
-        post-LN (`do_layer_norm_before: false`), `word_embed_proj_dim != hidden_size`, non-affine \
-        LayerNorm, `_remove_final_layer_norm`
-        """
-    }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .opt,
+        modelTypes: ["opt"],
+        summary: "OPT: learned positions with offset 2, pre-LN, ReLU MLP",
+        blocks: "learned positions with offset 2, pre-LN, ReLU MLP, `enable_bias`",
+        refusedByName: """
+    post-LN (`do_layer_norm_before: false`), `word_embed_proj_dim != hidden_size`, non-affine \
+    LayerNorm, `_remove_final_layer_norm`
+    """,
+        options: OPTOptions.self)
 
     /// Creates the description.
     public init() {}
-
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { OPTOptions.self }
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {

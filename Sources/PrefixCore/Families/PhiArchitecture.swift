@@ -7,22 +7,18 @@ extension ArchitectureFamily {
 /// `dense` projections, partial rotate-half RoPE, a GELU MLP (`fc1`, `fc2`), `final_layernorm`,
 /// and an LM head with a bias. `qk_layernorm` is refused by name.
 public struct PhiArchitecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .phi }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["phi"] }
-    /// One line for listings.
-    public var summary: String { "Phi: parallel residual, partial RoPE, biased head" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String { "parallel residual, partial RoPE, biased maps and head" }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "`qk_layernorm`" }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .phi,
+        modelTypes: ["phi"],
+        summary: "Phi: parallel residual, partial RoPE, biased head",
+        blocks: "parallel residual, partial RoPE, biased maps and head",
+        refusedByName: "`qk_layernorm`",
+        options: PhiOptions.self)
 
     /// Creates the description.
     public init() {}
-
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { PhiOptions.self }
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {

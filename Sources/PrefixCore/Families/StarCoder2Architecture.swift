@@ -7,22 +7,18 @@ extension ArchitectureFamily {
 /// RoPE, grouped-query attention, a plain GELU-tanh MLP (`c_fc`, `c_proj`), a sliding window on
 /// every layer, a tied head by default.
 public struct StarCoder2Architecture: ModelArchitecture {
-    /// The family name stored in the catalog.
-    public var family: ArchitectureFamily { .starcoder2 }
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { ["starcoder2"] }
-    /// One line for listings.
-    public var summary: String { "StarCoder2: LayerNorm, biased maps, RoPE, GQA, sliding window" }
-    /// What its blocks are made of (the family table).
-    public var blocks: String { "LayerNorm, biased maps, RoPE, GQA, plain GELU-tanh MLP, sliding window" }
-    /// The config features refused by name (the family table).
-    public var refusedByName: String { "`partial_rotary_factor`" }
+    /// The family's name, its `model_type`s, what listings and the family table say of it, and
+    /// its options.
+    public let listing = FamilyListing(
+        .starcoder2,
+        modelTypes: ["starcoder2"],
+        summary: "StarCoder2: LayerNorm, biased maps, RoPE, GQA, sliding window",
+        blocks: "LayerNorm, biased maps, RoPE, GQA, plain GELU-tanh MLP, sliding window",
+        refusedByName: "`partial_rotary_factor`",
+        options: StarCoder2Options.self)
 
     /// Creates the description.
     public init() {}
-
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { StarCoder2Options.self }
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {

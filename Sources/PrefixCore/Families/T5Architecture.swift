@@ -30,11 +30,12 @@ public struct T5Architecture: ModelArchitecture {
     /// The config features refused by name (the family table).
     public let refusedByName: String
 
-    /// The `model_type` values this description reads.
-    public var modelTypes: [String] { [family.rawValue] }
 
-    /// The options' type.
-    public var optionsType: any FamilyOptions.Type { T5Options.self }
+    /// The family's name, its `model_type`, what listings and the family table say of it, and
+    /// its options.
+    public var listing: FamilyListing {
+        FamilyListing(family, summary: summary, blocks: blocks, refusedByName: refusedByName, options: T5Options.self)
+    }
 
     /// T5 v1.0, v1.1 and Flan-T5.
     public static let t5 = T5Architecture(
