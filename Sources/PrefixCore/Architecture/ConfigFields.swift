@@ -32,6 +32,19 @@ public struct ConfigFields {
         return s
     }
 
+    /// The model width and its number of attention heads, read from `width` and `heads`: the
+    /// heads must be positive and, unless the family gives each head its own size (`head_dim`),
+    /// divide the width.
+    ///
+    /// - Throws: ``ConfigError`` `.missingField`, `.wrongType` for no positive head count,
+    ///   `.inconsistent` for a width the heads do not divide.
+    public func widthAndHeads(_ width: String, _ heads: String, divisible: Bool = true) throws(ConfigError) -> (width: Int, heads: Int) {
+        let (d, h) = (try int(width), try int(heads))
+        guard h > 0 else { throw ConfigError(.wrongType, "\(heads) must be positive", field: heads) }
+        if divisible, d % h != 0 { throw ConfigError(.inconsistent, "\(width) \(d) is not a multiple of \(heads) \(h)", field: width) }
+        return (d, h)
+    }
+
     /// A required integer.
     public func int(_ key: String) throws(ConfigError) -> Int {
         guard let v = try optionalInt(key) else { throw ConfigError(.missingField, "config.json lacks '\(key)'", field: key) }

@@ -19,7 +19,6 @@ public struct BartArchitecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .bart,
-        modelTypes: ["bart"],
         summary: "BART: encoder-decoder, post-LN, learned positions (offset 2), layernorm_embedding",
         blocks: """
     encoder-decoder: post-LN blocks and cross-attention, learned positions with offset 2 per stack, \
@@ -29,15 +28,9 @@ public struct BartArchitecture: ModelArchitecture {
         refusedByName: "`normalize_before`, decoder shaped unlike the encoder, untied head",
         options: BartOptions.self)
 
-    /// Creates the description.
-    public init() {}
-
     /// Reads BART's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("d_model"), heads = try fields.int("encoder_attention_heads")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(.inconsistent, "d_model \(d) is not a multiple of encoder_attention_heads \(heads)", field: "d_model")
-        }
+        let (d, heads) = try fields.widthAndHeads("d_model", "encoder_attention_heads")
         if try fields.optionalBool("normalize_before") == true {
             throw ConfigError.notImplemented("normalize_before=true", family: family, detail: "pre-norm blocks")
         }

@@ -38,7 +38,6 @@ public struct BertArchitecture: ModelArchitecture {
     /// The config features refused by name (the family table).
     public let refusedByName: String
 
-
     /// The family's name, its `model_type`, what listings and the family table say of it, and
     /// its options.
     public var listing: FamilyListing {
@@ -77,11 +76,7 @@ public struct BertArchitecture: ModelArchitecture {
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(
-                .inconsistent, "hidden_size \(d) is not a multiple of num_attention_heads \(heads)", field: "hidden_size")
-        }
+        let (d, heads) = try fields.widthAndHeads("hidden_size", "num_attention_heads")
         if try fields.optionalBool("is_decoder") == true {
             throw ConfigError.notImplemented("is_decoder=true", family: family, detail: "a causal BERT decoder")
         }

@@ -14,13 +14,9 @@ public struct BloomArchitecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .bloom,
-        modelTypes: ["bloom"],
         summary: "BLOOM: ALiBi, embedding LayerNorm, fused per-head q/k/v",
         blocks: "ALiBi over real-token positions, embedding LayerNorm, per-head fused q/k/v, BLOOM's GELU",
         refusedByName: "`apply_residual_connection_post_layernorm`, `slow_but_exact`")
-
-    /// Creates the description.
-    public init() {}
 
     /// HF's slopes: powers of `2^(-8/n)` for the nearest power of two `n <= H`, then odd powers of
     /// `2^(-4/n)` for the remaining heads, computed in f32 as transformers does.

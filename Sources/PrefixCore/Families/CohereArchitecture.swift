@@ -11,21 +11,14 @@ public struct CohereArchitecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .cohere,
-        modelTypes: ["cohere"],
         summary: "Cohere: parallel attention and MLP from one bias-free LayerNorm, interleaved RoPE, logit_scale",
         blocks: "bias-free LayerNorm, attention and SwiGLU MLP in parallel, interleaved RoPE, GQA, `use_qk_norm` (per-head), `logit_scale`",
         refusedByName: "`partial_rotary_factor`",
         options: CohereOptions.self)
 
-    /// Creates the description.
-    public init() {}
-
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(.inconsistent, "hidden_size \(d) is not a multiple of num_attention_heads \(heads)", field: "hidden_size")
-        }
+        let (d, heads) = try fields.widthAndHeads("hidden_size", "num_attention_heads")
         let rotary = try RotaryConfig(fields)
         if rotary.partialRotaryFactor != nil { throw ConfigError.notImplemented("partial_rotary_factor", family: family) }
         var config = ModelConfig(

@@ -15,7 +15,6 @@ public struct DistilBertArchitecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .distilbert,
-        modelTypes: ["distilbert"],
         summary: "DistilBERT: BERT's encoder without token types or pooler (PEFT ignores its prefix)",
         blocks: """
     BERT's blocks under other names, no token types, no pooler; SEQ_CLS (`pre_classifier -> ReLU -> \
@@ -23,9 +22,6 @@ public struct DistilBertArchitecture: ModelArchitecture {
     prefix adapter to it as a no-op: PrefixKit says so at import and in `verify`, and computes the \
     real prefix-tuned encoder
     """)
-
-    /// Creates the description.
-    public init() {}
 
     /// PEFT's prefix does nothing on DistilBERT (see ``ModelArchitecture/peftNote``).
     public var peftNote: String? {
@@ -54,10 +50,7 @@ public struct DistilBertArchitecture: ModelArchitecture {
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("dim"), heads = try fields.int("n_heads")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(.inconsistent, "dim \(d) is not a multiple of n_heads \(heads)", field: "dim")
-        }
+        let (d, heads) = try fields.widthAndHeads("dim", "n_heads")
         return ModelConfig(
             family: family, numLayers: try fields.int("n_layers"), hiddenSize: d, numHeads: heads, numKVHeads: heads,
             headDim: d / heads, intermediateSize: try fields.int("hidden_dim"), normKind: .layerNorm, normEps: 1e-12,

@@ -31,15 +31,9 @@ public struct FalconArchitecture: ModelArchitecture {
         refusedByName: "`alibi`; multi-query adapters with `H` heads",
         options: FalconOptions.self)
 
-    /// Creates the description.
-    public init() {}
-
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(.inconsistent, "hidden_size \(d) is not a multiple of num_attention_heads \(heads)", field: "hidden_size")
-        }
+        let (d, heads) = try fields.widthAndHeads("hidden_size", "num_attention_heads")
         if try fields.optionalBool("alibi") == true {
             throw ConfigError.notImplemented("alibi", family: family, detail: "transformers rounds its slopes to bfloat16")
         }

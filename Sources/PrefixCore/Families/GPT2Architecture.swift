@@ -12,7 +12,6 @@ public struct GPT2Architecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .gpt2,
-        modelTypes: ["gpt2"],
         summary: "GPT-2: learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh MLP",
         blocks: """
     learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh (or `gelu`, `relu`, `silu`), \
@@ -21,15 +20,9 @@ public struct GPT2Architecture: ModelArchitecture {
         refusedByName: "other activations",
         options: GPT2Options.self)
 
-    /// Creates the description.
-    public init() {}
-
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("n_embd"), heads = try fields.int("n_head")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(.inconsistent, "n_embd \(d) is not a multiple of n_head \(heads)", field: "n_embd")
-        }
+        let (d, heads) = try fields.widthAndHeads("n_embd", "n_head")
         let config = ModelConfig(
             family: family, numLayers: try fields.int("n_layer"), hiddenSize: d, numHeads: heads, numKVHeads: heads,
             headDim: d / heads, intermediateSize: try fields.optionalInt("n_inner") ?? 4 * d, normKind: .layerNorm,

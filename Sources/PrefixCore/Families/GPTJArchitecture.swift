@@ -11,21 +11,14 @@ public struct GPTJArchitecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .gptJ,
-        modelTypes: ["gptj"],
         summary: "GPT-J: parallel residual, interleaved partial RoPE",
         blocks: "one LayerNorm feeding parallel attention and MLP, interleaved partial RoPE, biased head",
         refusedByName: "`rotary_dim: null`",
         options: GPTJOptions.self)
 
-    /// Creates the description.
-    public init() {}
-
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("n_embd"), heads = try fields.int("n_head")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(.inconsistent, "n_embd \(d) is not a multiple of n_head \(heads)", field: "n_embd")
-        }
+        let (d, heads) = try fields.widthAndHeads("n_embd", "n_head")
         guard let rotaryDim = try fields.optionalInt("rotary_dim") else {
             throw ConfigError.notImplemented("rotary_dim=null", family: family, detail: "rotation over the whole width")
         }

@@ -12,7 +12,6 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .gptNeoX,
-        modelTypes: ["gpt_neox"],
         summary: "GPT-NeoX / Pythia: fused per-head q/k/v, partial RoPE, parallel residual",
         blocks: """
     LayerNorm, per-head fused q/k/v, partial RoPE (`rotary_pct`), exact GELU, parallel residual with \
@@ -21,15 +20,9 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
         refusedByName: "odd rotated dimensions",
         options: GPTNeoXOptions.self)
 
-    /// Creates the description.
-    public init() {}
-
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(.inconsistent, "hidden_size \(d) is not a multiple of num_attention_heads \(heads)", field: "hidden_size")
-        }
+        let (d, heads) = try fields.widthAndHeads("hidden_size", "num_attention_heads")
         var rotary = try RotaryConfig(fields, defaultTheta: try fields.optionalDouble("rotary_emb_base") ?? 10000)
         if rotary.partialRotaryFactor == nil, !(try fields.optionalObject("rope_parameters")?.has("partial_rotary_factor") ?? false) {
             let pct = try fields.optionalDouble("rotary_pct") ?? 0.25

@@ -53,7 +53,6 @@ public struct LlamaArchitecture: ModelArchitecture {
     /// The config features refused by name (the family table).
     public var refusedByName = ""
 
-
     /// The family's name, its `model_type`, what listings and the family table say of it, and
     /// its options.
     public var listing: FamilyListing {
@@ -68,8 +67,7 @@ public struct LlamaArchitecture: ModelArchitecture {
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
-        guard heads > 0 else { throw ConfigError(.wrongType, "num_attention_heads must be positive", field: "num_attention_heads") }
+        let (d, heads) = try fields.widthAndHeads("hidden_size", "num_attention_heads", divisible: false)
         if try fields.optionalBool("use_bidirectional_attention") == true {
             throw ConfigError.notImplemented("use_bidirectional_attention", family: family)
         }

@@ -16,14 +16,10 @@ public struct MPTArchitecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .mpt,
-        modelTypes: ["mpt"],
         summary: "MPT: ALiBi by column, bias-free LayerNorm and maps",
         blocks: "ALiBi by column (`alibi_bias_max`), bias-free LayerNorm and maps, `clip_qkv`, `softmax_scale`",
         refusedByName: "learned positions, `qk_ln`, `prefix_lm`, `attn_uses_sequence_id`, biases",
         options: MPTOptions.self)
-
-    /// Creates the description.
-    public init() {}
 
     /// MPT's slopes: `2^-(8 (i+1) / n)` for the power of two `n >= H`, interleaved odd then even
     /// when `H` is not a power of two.
@@ -41,10 +37,7 @@ public struct MPTArchitecture: ModelArchitecture {
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("d_model"), heads = try fields.int("n_heads")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(.inconsistent, "d_model \(d) is not a multiple of n_heads \(heads)", field: "d_model")
-        }
+        let (d, heads) = try fields.widthAndHeads("d_model", "n_heads")
         let attention = try fields.optionalObject("attn_config") ?? ConfigFields([:])
         if try attention.optionalBool("alibi") == false { throw ConfigError.notImplemented("attn_config.alibi=false", family: family) }
         for feature in ["qk_ln", "prefix_lm", "attn_uses_sequence_id"] where try attention.optionalBool(feature) == true {

@@ -13,7 +13,6 @@ public struct OPTArchitecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .opt,
-        modelTypes: ["opt"],
         summary: "OPT: learned positions with offset 2, pre-LN, ReLU MLP",
         blocks: "learned positions with offset 2, pre-LN, ReLU MLP, `enable_bias`",
         refusedByName: """
@@ -22,15 +21,9 @@ public struct OPTArchitecture: ModelArchitecture {
     """,
         options: OPTOptions.self)
 
-    /// Creates the description.
-    public init() {}
-
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
-        guard heads > 0, d % heads == 0 else {
-            throw ConfigError(.inconsistent, "hidden_size \(d) is not a multiple of num_attention_heads \(heads)", field: "hidden_size")
-        }
+        let (d, heads) = try fields.widthAndHeads("hidden_size", "num_attention_heads")
         if try fields.optionalBool("do_layer_norm_before") == false {
             throw ConfigError.notImplemented("do_layer_norm_before=false", family: family, detail: "post-LN blocks")
         }

@@ -11,19 +11,14 @@ public struct PhiArchitecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .phi,
-        modelTypes: ["phi"],
         summary: "Phi: parallel residual, partial RoPE, biased head",
         blocks: "parallel residual, partial RoPE, biased maps and head",
         refusedByName: "`qk_layernorm`",
         options: PhiOptions.self)
 
-    /// Creates the description.
-    public init() {}
-
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
-        guard heads > 0 else { throw ConfigError(.wrongType, "num_attention_heads must be positive", field: "num_attention_heads") }
+        let (d, heads) = try fields.widthAndHeads("hidden_size", "num_attention_heads", divisible: false)
         if try fields.optionalBool("qk_layernorm") == true { throw ConfigError.notImplemented("qk_layernorm", family: family) }
         let rotary = try RotaryConfig(fields)
         var config = ModelConfig(

@@ -11,19 +11,14 @@ public struct StarCoder2Architecture: ModelArchitecture {
     /// its options.
     public let listing = FamilyListing(
         .starcoder2,
-        modelTypes: ["starcoder2"],
         summary: "StarCoder2: LayerNorm, biased maps, RoPE, GQA, sliding window",
         blocks: "LayerNorm, biased maps, RoPE, GQA, plain GELU-tanh MLP, sliding window",
         refusedByName: "`partial_rotary_factor`",
         options: StarCoder2Options.self)
 
-    /// Creates the description.
-    public init() {}
-
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
     public func parse(_ fields: ConfigFields) throws(ConfigError) -> ModelConfig {
-        let d = try fields.int("hidden_size"), heads = try fields.int("num_attention_heads")
-        guard heads > 0 else { throw ConfigError(.wrongType, "num_attention_heads must be positive", field: "num_attention_heads") }
+        let (d, heads) = try fields.widthAndHeads("hidden_size", "num_attention_heads", divisible: false)
         let rotary = try RotaryConfig(fields)
         if rotary.partialRotaryFactor != nil { throw ConfigError.notImplemented("partial_rotary_factor", family: family) }
         var config = ModelConfig(

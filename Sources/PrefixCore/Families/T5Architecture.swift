@@ -30,7 +30,6 @@ public struct T5Architecture: ModelArchitecture {
     /// The config features refused by name (the family table).
     public let refusedByName: String
 
-
     /// The family's name, its `model_type`, what listings and the family table say of it, and
     /// its options.
     public var listing: FamilyListing {
