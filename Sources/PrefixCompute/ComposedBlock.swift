@@ -91,60 +91,35 @@ struct LoadedCrossAttention<Scalar: ComputeScalar> {
     }
 }
 
-/// One block composed from shared parts as its ``PrefixCore/LayerRecipe`` says (the recipe's
-/// documentation gives the formula). Shapes: `x [R, d]` -> `[R, d]`; keys and values
-/// `[R, Hkv*hd]`.
-struct ComposedBlock<Scalar: ComputeScalar> {
+/// What a block makes of its input rows before attention: the input norm, the q/k/v
+/// projections, clipping, q/k norms and rotation, as its ``PrefixCore/LayerRecipe`` says. A
+/// block's keys and values come from here alone, so a key/value conversion loads only these
+/// weights. Shapes: `x [R, d]` -> queries `[R, H*hd]`, keys and values `[R, Hkv*hd]`.
+struct AttentionInput<Scalar: ComputeScalar> {
     let heads: Int, kvHeads: Int, headDim: Int
     let recipe: LayerRecipe
     let rope: RotaryEmbedding?
-    /// ALiBi slopes per head and whether key positions are columns (MPT) or mask-counted (BLOOM).
-    let alibi: (slopes: [Double], byColumn: Bool)?
     let inputNorm: LoadedNorm<Scalar>?
     let queryNorm: LoadedNorm<Scalar>?, keyNorm: LoadedNorm<Scalar>?
     let projections: [LoadedLinear<Scalar>]
-    let output: LoadedLinear<Scalar>
-    let attentionOutputNorm: LoadedNorm<Scalar>?
-    let mlpNorm: LoadedNorm<Scalar>?
-    let mlpLinears: [LoadedLinear<Scalar>]
-    let mlpOutputNorm: LoadedNorm<Scalar>?
-    let attentionResidualNorm: LoadedNorm<Scalar>?, mlpResidualNorm: LoadedNorm<Scalar>?
-    /// T5's relative bias: the stack's bucket rule and its `[buckets, H]` table.
-    let relativeBias: (recipe: RelativeBiasRecipe, table: [Scalar])?
-    /// The attention over the encoder's output (decoder blocks of encoder-decoders).
-    let cross: LoadedCrossAttention<Scalar>?
 
-    /// Loads a block; `load` resolves canonical names.
+    /// Loads the block's input side; `load` resolves canonical names.
     init(_ recipe: LayerRecipe, model: ModelRecipe, rope: RotaryEmbedding?, load: (String) throws -> Tensor) rethrows {
         let shape = recipe.shape ?? AttentionShape(heads: model.heads, kvHeads: model.kvHeads, headDim: model.headDim)
         (heads, kvHeads, headDim) = (shape.heads, shape.kvHeads, shape.headDim)
         self.recipe = recipe
         // A block whose heads are another size rotates its own (the same fraction of each head).
         self.rope = rope.map { $0.headDim == shape.headDim ? $0 : $0.resized(headDim: shape.headDim) }
-        if case .alibi(let slopes, let byColumn) = model.positions { alibi = (slopes, byColumn) } else { alibi = nil }
-        if case .relativeBias(let bias) = model.positions {
-            relativeBias = (bias, Scalar.elements(of: try load(bias.table)))
-        } else {
-            relativeBias = nil
-        }
-        cross = try recipe.crossAttention.map { try LoadedCrossAttention($0, load: load) }
         func norm(_ part: NormPart?) throws -> LoadedNorm<Scalar>? { try part.map { try LoadedNorm($0, load: load) } }
         inputNorm = try norm(recipe.inputNorm)
         queryNorm = try norm(recipe.attention.queryNorm)
         keyNorm = try norm(recipe.attention.keyNorm)
         projections = try recipe.qkv.parts.map { try LoadedLinear($0, load: load) }
-        output = try LoadedLinear(recipe.output, load: load)
-        attentionOutputNorm = try norm(recipe.attentionOutputNorm)
-        mlpNorm = try norm(recipe.mlpNorm)
-        mlpLinears = try recipe.mlp.parts.map { try LoadedLinear($0, load: load) }
-        mlpOutputNorm = try norm(recipe.mlpOutputNorm)
-        attentionResidualNorm = try norm(recipe.attentionResidualNorm)
-        mlpResidualNorm = try norm(recipe.mlpResidualNorm)
     }
 
     /// Queries (when asked for), keys and values of block-input rows `x`: normalised,
     /// projected, clipped, q/k-normed and rotated as the recipe says.
-    private func project(_ x: Matrix<Scalar>, positions: [Int], wantQuery: Bool) -> (
+    func project(_ x: Matrix<Scalar>, positions: [Int], wantQuery: Bool) -> (
         q: Matrix<Scalar>?, k: Matrix<Scalar>, v: Matrix<Scalar>
     ) {
         let a = inputNorm.map { $0(x) } ?? x
@@ -192,12 +167,6 @@ struct ComposedBlock<Scalar: ComputeScalar> {
         return (q, k, v)
     }
 
-    /// The ALiBi position of every key: past keys at their positions and own rows at theirs
-    /// (BLOOM counts only real tokens, as `positions` do); by column, key `j` is at `j` (MPT).
-    static func alibiPositions(_ past: [Int], _ own: [Int], _ keyMask: [Bool], byColumn: Bool) -> [Int] {
-        byColumn ? Array(0..<keyMask.count) : past + own
-    }
-
     /// A q/k norm over each head (`width == hd`) or over all heads at once.
     private func normalize(_ m: Matrix<Scalar>, with norm: LoadedNorm<Scalar>, heads: Int) -> Matrix<Scalar> {
         guard norm.part.width == headDim, heads > 1 else { return norm(m) }
@@ -205,9 +174,71 @@ struct ComposedBlock<Scalar: ComputeScalar> {
         return Matrix(rows: m.rows, cols: m.cols, values: norm(perHead).values)
     }
 
+    /// The keys and values of block-input rows `x` at `positions`.
     func keysValues(_ x: Matrix<Scalar>, positions: [Int]) -> (keys: Matrix<Scalar>, values: Matrix<Scalar>) {
         let (_, k, v) = project(x, positions: positions, wantQuery: false)
         return (k, v)
+    }
+}
+
+/// One block composed from shared parts as its ``PrefixCore/LayerRecipe`` says (the recipe's
+/// documentation gives the formula). Shapes: `x [R, d]` -> `[R, d]`; keys and values
+/// `[R, Hkv*hd]`.
+struct ComposedBlock<Scalar: ComputeScalar> {
+    /// The norm, projections and rotation that make queries, keys and values.
+    let input: AttentionInput<Scalar>
+    var heads: Int { input.heads }
+    var kvHeads: Int { input.kvHeads }
+    var headDim: Int { input.headDim }
+    var rope: RotaryEmbedding? { input.rope }
+    var recipe: LayerRecipe { input.recipe }
+    /// ALiBi slopes per head and whether key positions are columns (MPT) or mask-counted (BLOOM).
+    let alibi: (slopes: [Double], byColumn: Bool)?
+    let output: LoadedLinear<Scalar>
+    let attentionOutputNorm: LoadedNorm<Scalar>?
+    let mlpNorm: LoadedNorm<Scalar>?
+    let mlpLinears: [LoadedLinear<Scalar>]
+    let mlpOutputNorm: LoadedNorm<Scalar>?
+    let attentionResidualNorm: LoadedNorm<Scalar>?, mlpResidualNorm: LoadedNorm<Scalar>?
+    /// T5's relative bias: the stack's bucket rule and its `[buckets, H]` table.
+    let relativeBias: (recipe: RelativeBiasRecipe, table: [Scalar])?
+    /// The attention over the encoder's output (decoder blocks of encoder-decoders).
+    let cross: LoadedCrossAttention<Scalar>?
+
+    /// Loads a block; `load` resolves canonical names.
+    init(_ recipe: LayerRecipe, model: ModelRecipe, rope: RotaryEmbedding?, load: (String) throws -> Tensor) rethrows {
+        input = try AttentionInput(recipe, model: model, rope: rope, load: load)
+        if case .alibi(let slopes, let byColumn) = model.positions { alibi = (slopes, byColumn) } else { alibi = nil }
+        if case .relativeBias(let bias) = model.positions {
+            relativeBias = (bias, Scalar.elements(of: try load(bias.table)))
+        } else {
+            relativeBias = nil
+        }
+        cross = try recipe.crossAttention.map { try LoadedCrossAttention($0, load: load) }
+        func norm(_ part: NormPart?) throws -> LoadedNorm<Scalar>? { try part.map { try LoadedNorm($0, load: load) } }
+        output = try LoadedLinear(recipe.output, load: load)
+        attentionOutputNorm = try norm(recipe.attentionOutputNorm)
+        mlpNorm = try norm(recipe.mlpNorm)
+        mlpLinears = try recipe.mlp.parts.map { try LoadedLinear($0, load: load) }
+        mlpOutputNorm = try norm(recipe.mlpOutputNorm)
+        attentionResidualNorm = try norm(recipe.attentionResidualNorm)
+        mlpResidualNorm = try norm(recipe.mlpResidualNorm)
+    }
+
+    private func project(_ x: Matrix<Scalar>, positions: [Int], wantQuery: Bool) -> (
+        q: Matrix<Scalar>?, k: Matrix<Scalar>, v: Matrix<Scalar>
+    ) {
+        input.project(x, positions: positions, wantQuery: wantQuery)
+    }
+
+    /// The ALiBi position of every key: past keys at their positions and own rows at theirs
+    /// (BLOOM counts only real tokens, as `positions` do); by column, key `j` is at `j` (MPT).
+    static func alibiPositions(_ past: [Int], _ own: [Int], _ keyMask: [Bool], byColumn: Bool) -> [Int] {
+        byColumn ? Array(0..<keyMask.count) : past + own
+    }
+
+    func keysValues(_ x: Matrix<Scalar>, positions: [Int]) -> (keys: Matrix<Scalar>, values: Matrix<Scalar>) {
+        input.keysValues(x, positions: positions)
     }
 
     func callAsFunction(
@@ -337,7 +368,7 @@ struct ComposedBlock<Scalar: ComputeScalar> {
             m.add(h)
             return mlpResidualNorm.map { $0(m) } ?? m
         case .parallel:
-            let source = mlpNorm.map { $0(x) } ?? (inputNorm.map { $0(x) } ?? x)
+            let source = mlpNorm.map { $0(x) } ?? (input.inputNorm.map { $0(x) } ?? x)
             var y = feedForward(source)
             if let mlpOutputNorm { y = mlpOutputNorm(y) }
             y.add(o)

@@ -146,7 +146,7 @@ extension PrefixStack {
             return (key, value)
         case .hidden(let p):
             let (stack, positions) = try section(of: layer, context)
-            let block = try block(layer, of: stack, T.self)
+            let block = try attentionInput(layer, of: stack, T.self)
             let rows = Matrix<T>(rows: p.shape[0], cols: config.hiddenSize, values: T.elements(of: p))
             let (k, v) = block.keysValues(rows, positions: Array(positions.prefixStart..<(positions.prefixStart + p.shape[0])))
             return (

@@ -160,6 +160,12 @@ public final class PrefixStack: Sendable {
         try loading(layer) { try ComposedBlock<T>(stack.layer(layer), model: stack, rope: rope) { try load($0) } }
     }
 
+    /// Loads only what block `layer` of `stack` makes its queries, keys and values with, in
+    /// precision `T` (a key/value conversion needs no more).
+    func attentionInput<T: ComputeScalar>(_ layer: Int, of stack: ModelRecipe, _: T.Type) throws(ComputeError) -> AttentionInput<T> {
+        try loading(layer) { try AttentionInput<T>(stack.layer(layer), model: stack, rope: rope) { try load($0) } }
+    }
+
     /// Loads and checks layer `l`'s prefix.
     func prefixLayer(_ l: Int) throws(ComputeError) -> LayerPrefix {
         try prefixLayer(l, section: nil, count: config.numLayers, load: prefix.layer)
