@@ -66,7 +66,8 @@ public enum SyntheticModel {
         }
         if recipe.headUse == .required {
             for (name, shape) in recipe.head.tensors {
-                tensors.append(NamedTensor(name, Tensor(shape: try checked(name, shape), floats: random.normals(shape.reduce(1, *), scale: 0.02))))
+                tensors.append(
+                    NamedTensor(name, Tensor(shape: try checked(name, shape), floats: random.normals(shape.reduce(1, *), scale: 0.02))))
             }
         }
         return BaseWeights(config: config, configJSON: config.huggingFaceJSON(), tensors: tensors)

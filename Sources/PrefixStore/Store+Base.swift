@@ -91,7 +91,9 @@ extension Store {
         let batch = try writeBatch(pending, progress: progress)
         let fingerprint = try Store.fingerprint(config: config, tensors: tensors, digests: Array(batch.digests.prefix(tensors.count)))
         let configDigest = SHA256Digest.hex(of: try Store.canonicalJSON(config) + "\n" + configJSON)
-        let metadataJSON = try weightsMetadata.map { pairs throws(StorageError) in try Store.canonicalJSON(pairs.map { [$0.key, $0.value] }) }
+        let metadataJSON = try weightsMetadata.map { pairs throws(StorageError) in
+            try Store.canonicalJSON(pairs.map { [$0.key, $0.value] })
+        }
         let created: Bool
         do {
             created = try write { db -> Bool in

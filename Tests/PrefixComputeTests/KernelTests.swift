@@ -162,8 +162,10 @@ struct LayerShapeTests {
         }
         var random = SeededRandom(seed: 5)
         let x = Matrix<Double>(rows: 3, cols: 16, values: random.normals(48, scale: 1).map(Double.init))
-        let past = (keys: Matrix<Double>(rows: 2, cols: 8, values: random.normals(16, scale: 1).map(Double.init)),
-                    values: Matrix<Double>(rows: 2, cols: 8, values: random.normals(16, scale: 1).map(Double.init)))
+        let past = (
+            keys: Matrix<Double>(rows: 2, cols: 8, values: random.normals(16, scale: 1).map(Double.init)),
+            values: Matrix<Double>(rows: 2, cols: 8, values: random.normals(16, scale: 1).map(Double.init))
+        )
         let a = plain(x, positions: [2, 3, 4], past: past, pastPositions: [0, 1], keyMask: [true, true, true, true, true])
         let b = own(x, positions: [2, 3, 4], past: past, pastPositions: [0, 1], keyMask: [true, true, true, true, true])
         #expect(a.values == b.values)

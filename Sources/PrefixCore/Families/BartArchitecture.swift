@@ -21,10 +21,10 @@ public struct BartArchitecture: ModelArchitecture {
         .bart,
         summary: "BART: encoder-decoder, post-LN, learned positions (offset 2), layernorm_embedding",
         blocks: """
-    encoder-decoder: post-LN blocks and cross-attention, learned positions with offset 2 per stack, \
-    `layernorm_embedding`, `scale_embedding`, head tied to `shared` plus `final_logits_bias`; \
-    decoder rows start at the cache length (`Pn` under PEFT), encoder rows at 0
-    """,
+            encoder-decoder: post-LN blocks and cross-attention, learned positions with offset 2 per stack, \
+            `layernorm_embedding`, `scale_embedding`, head tied to `shared` plus `final_logits_bias`; \
+            decoder rows start at the cache length (`Pn` under PEFT), encoder rows at 0
+            """,
         refusedByName: "`normalize_before`, decoder shaped unlike the encoder, untied head",
         options: BartOptions.self)
 

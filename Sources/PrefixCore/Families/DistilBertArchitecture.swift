@@ -17,11 +17,11 @@ public struct DistilBertArchitecture: ModelArchitecture {
         .distilbert,
         summary: "DistilBERT: BERT's encoder without token types or pooler (PEFT ignores its prefix)",
         blocks: """
-    BERT's blocks under other names, no token types, no pooler; SEQ_CLS (`pre_classifier -> ReLU -> \
-    classifier`), TOKEN_CLS. transformers' DistilBERT takes no key/value cache, so PEFT applies a \
-    prefix adapter to it as a no-op: PrefixKit says so at import and in `verify`, and computes the \
-    real prefix-tuned encoder
-    """)
+            BERT's blocks under other names, no token types, no pooler; SEQ_CLS (`pre_classifier -> ReLU -> \
+            classifier`), TOKEN_CLS. transformers' DistilBERT takes no key/value cache, so PEFT applies a \
+            prefix adapter to it as a no-op: PrefixKit says so at import and in `verify`, and computes the \
+            real prefix-tuned encoder
+            """)
 
     /// PEFT's prefix does nothing on DistilBERT (see ``ModelArchitecture/peftNote``).
     public var peftNote: String? {

@@ -25,9 +25,9 @@ public struct FalconArchitecture: ModelArchitecture {
         modelTypes: ["falcon", "RefinedWeb", "RefinedWebModel"],
         summary: "Falcon: RoPE, parallel attention, grouped (new) or multi-query q/k/v",
         blocks: """
-    RoPE, parallel attention; new decoder architecture (grouped q/k/v, cache of `H` heads, one or \
-    two norms), multi-query (cache of one head), per-head
-    """,
+            RoPE, parallel attention; new decoder architecture (grouped q/k/v, cache of `H` heads, one or \
+            two norms), multi-query (cache of one head), per-head
+            """,
         refusedByName: "`alibi`; multi-query adapters with `H` heads",
         options: FalconOptions.self)
 

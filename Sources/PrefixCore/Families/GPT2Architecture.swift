@@ -14,9 +14,9 @@ public struct GPT2Architecture: ModelArchitecture {
         .gpt2,
         summary: "GPT-2: learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh MLP",
         blocks: """
-    learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh (or `gelu`, `relu`, `silu`), \
-    `scale_attn_weights`, `scale_attn_by_inverse_layer_idx`, `reorder_and_upcast_attn`
-    """,
+            learned positions, LayerNorm, fused Conv1D q/k/v, GELU-tanh (or `gelu`, `relu`, `silu`), \
+            `scale_attn_weights`, `scale_attn_by_inverse_layer_idx`, `reorder_and_upcast_attn`
+            """,
         refusedByName: "other activations",
         options: GPT2Options.self)
 

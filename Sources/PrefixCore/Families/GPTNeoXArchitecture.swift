@@ -14,9 +14,9 @@ public struct GPTNeoXArchitecture: ModelArchitecture {
         .gptNeoX,
         summary: "GPT-NeoX / Pythia: fused per-head q/k/v, partial RoPE, parallel residual",
         blocks: """
-    LayerNorm, per-head fused q/k/v, partial RoPE (`rotary_pct`), exact GELU, parallel residual with \
-    two norms or sequential
-    """,
+            LayerNorm, per-head fused q/k/v, partial RoPE (`rotary_pct`), exact GELU, parallel residual with \
+            two norms or sequential
+            """,
         refusedByName: "odd rotated dimensions",
         options: GPTNeoXOptions.self)
 

@@ -16,9 +16,9 @@ public struct OPTArchitecture: ModelArchitecture {
         summary: "OPT: learned positions with offset 2, pre-LN, ReLU MLP",
         blocks: "learned positions with offset 2, pre-LN, ReLU MLP, `enable_bias`",
         refusedByName: """
-    post-LN (`do_layer_norm_before: false`), `word_embed_proj_dim != hidden_size`, non-affine \
-    LayerNorm, `_remove_final_layer_norm`
-    """,
+            post-LN (`do_layer_norm_before: false`), `word_embed_proj_dim != hidden_size`, non-affine \
+            LayerNorm, `_remove_final_layer_norm`
+            """,
         options: OPTOptions.self)
 
     /// Reads this family's `config.json` fields (see ``ModelArchitecture/parse(_:)``).
