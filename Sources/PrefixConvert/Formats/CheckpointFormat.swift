@@ -77,6 +77,7 @@ public enum CheckpointFormats {
         HFModelFormat(),
         TrainerRunFormat(),
         PrefixFileFormat(),
+        NPYFlatPrefixFormat(),
         TorchCheckpointFormat(),
     ]
 

@@ -13,6 +13,12 @@ public enum PrefixFile {
         public var tensors: [NamedTensor]
         /// The safetensors `__metadata__`, or the fields of an npz's `meta` JSON.
         public var metadata: [String: String]
+
+        /// Contents of `tensors` and `metadata` (a reader of another container builds them).
+        public init(tensors: [NamedTensor], metadata: [String: String]) {
+            self.tensors = tensors
+            self.metadata = metadata
+        }
     }
 
     /// Whether `path` is a file PrefixKit reads prefixes from.
