@@ -17,10 +17,8 @@ struct DiffBenchmark {
             ? ModelConfig.gpt2(layers: 2, width: 256, heads: 2, vocabSize: 64, maxPositions: 64)
             : ModelConfig.gpt2(layers: 12, width: 512, heads: 4, vocabSize: 64, maxPositions: 64)
         let pn = options.small ? 64 : 512
-        let work = URL(fileURLWithPath: options.work).standardizedFileURL.path
-        try? FileManager.default.removeItem(atPath: work)
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let work = try options.freshWork()
+        defer { Leftovers.discard(work) }
         let store = try Store.create(at: work + "/store")
         let base = try store.saveBase(SyntheticModel.gpt2Base(config, seed: 41), provenance: Provenance(sourceFormat: "bench"))
         var random = SeededRandom(seed: 42)

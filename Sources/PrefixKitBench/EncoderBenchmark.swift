@@ -25,10 +25,8 @@ struct EncoderBenchmark {
         bert.typeVocabSize = 2
         config.options = bert
         let (pn, n, batch, labels) = (20, 128, small ? 2 : 8, 2)
-        let work = URL(fileURLWithPath: options.work).standardizedFileURL.path + "-encoder"
-        try? FileManager.default.removeItem(atPath: work)
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let work = try options.freshWork("-encoder")
+        defer { Leftovers.discard(work) }
 
         // A base, a key/value prefix (the exact conversion of a random hidden one) and a random
         // SEQ_CLS head, exported as the HF directory and PEFT adapter the peer loads.

@@ -10,10 +10,8 @@ struct ForwardBenchmark {
         let config = options.small ? ModelConfig.gpt2(layers: 2, width: 256, heads: 4, vocabSize: 1000, maxPositions: 1024)
             : ModelConfig.gpt2(layers: 12, width: 768, heads: 12, vocabSize: 50257, maxPositions: 1024)
         let pn = 20, n = 128
-        let work = URL(fileURLWithPath: options.work).standardizedFileURL.path
-        try? FileManager.default.removeItem(atPath: work)
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let work = try options.freshWork()
+        defer { Leftovers.discard(work) }
 
         let weights = SyntheticModel.gpt2Base(config, seed: 11)
         var content = SyntheticModel.hiddenPrefix(config, prefixLength: pn, seed: 12)

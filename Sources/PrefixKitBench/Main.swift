@@ -113,3 +113,22 @@ struct BenchOptions {
     /// The wheel the `wheel` section measures (default: the newest in `dist/`).
     var wheel: String?
 }
+
+extension BenchOptions {
+    /// The ~1.2 GB GPT-2-shaped model (24 layers, d=1024) the I/O sections move; a small one with
+    /// `--small`.
+    var ioModel: ModelConfig {
+        small
+            ? ModelConfig.gpt2(layers: 4, width: 256, heads: 8, vocabSize: 4096, maxPositions: 1024)
+            : ModelConfig.gpt2(layers: 24, width: 1024, heads: 16, vocabSize: 8192, maxPositions: 1024)
+    }
+
+    /// A fresh, empty work directory for one section (`--work` plus `suffix`), with `creating`
+    /// made inside it; the section removes it when done.
+    func freshWork(_ suffix: String = "", creating sub: String? = nil) throws -> String {
+        let path = URL(fileURLWithPath: work).standardizedFileURL.path + suffix
+        Leftovers.discard(path)
+        try FileManager.default.createDirectory(atPath: path + (sub.map { "/" + $0 } ?? ""), withIntermediateDirectories: true)
+        return path
+    }
+}

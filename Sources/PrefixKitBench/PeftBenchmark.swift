@@ -35,10 +35,8 @@ struct PeftBenchmark {
 
     private func compare(_ name: String, _ config: ModelConfig, prefix: String, python: String, threads: String) throws {
         let pn = 20, n = 128
-        let work = URL(fileURLWithPath: options.work).standardizedFileURL.path + "-peft"
-        try? FileManager.default.removeItem(atPath: work)
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let work = try options.freshWork("-peft")
+        defer { Leftovers.discard(work) }
 
         // One base, one key/value prefix (the exact conversion of a random hidden one), exported as
         // the HF directory and PEFT adapter the peer loads.

@@ -13,14 +13,9 @@ struct PickleBenchmark {
             print("\npickle: skipped (pass --peft-python PATH, a Python with torch: torch.save writes the file and is the peer)")
             return
         }
-        let config =
-            options.small
-            ? ModelConfig.gpt2(layers: 4, width: 256, heads: 8, vocabSize: 4096, maxPositions: 1024)
-            : ModelConfig.gpt2(layers: 24, width: 1024, heads: 16, vocabSize: 8192, maxPositions: 1024)
-        let work = URL(fileURLWithPath: options.work).standardizedFileURL.path + "-pickle"
-        try? FileManager.default.removeItem(atPath: work)
-        try FileManager.default.createDirectory(atPath: work + "/hf", withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let config = options.ioModel
+        let work = try options.freshWork("-pickle", creating: "hf")
+        defer { Leftovers.discard(work) }
         let weights = StoreBenchmark.model(config)
         let total = weights.tensors.reduce(0) { $0 + $1.tensor.byteCount }
         try Data(config.huggingFaceJSON().utf8).write(to: URL(fileURLWithPath: work + "/hf/config.json"))

@@ -15,10 +15,8 @@ struct Seq2SeqBenchmark {
             print("\nseq2seq: skipped (pass --peft-python PATH, a Python with torch, transformers and peft)")
             return
         }
-        let work = URL(fileURLWithPath: options.work).standardizedFileURL.path + "-seq2seq"
-        try? FileManager.default.removeItem(atPath: work)
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let work = try options.freshWork("-seq2seq")
+        defer { Leftovers.discard(work) }
         let maker = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("benchmarks/make_seq2seq.py").path
         _ = try PeftBenchmark.json(python, [maker, work] + (options.small ? ["--small"] : []))

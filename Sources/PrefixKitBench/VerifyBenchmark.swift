@@ -11,10 +11,8 @@ struct VerifyBenchmark {
             options.small
             ? ModelConfig.gpt2(layers: 2, width: 256, heads: 4, vocabSize: 1000, maxPositions: 1024)
             : ModelConfig.gpt2(layers: 12, width: 768, heads: 12, vocabSize: 50257, maxPositions: 1024)
-        let work = URL(fileURLWithPath: options.work).standardizedFileURL.path
-        try? FileManager.default.removeItem(atPath: work)
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let work = try options.freshWork()
+        defer { Leftovers.discard(work) }
         let store = try Store.create(at: work + "/store")
         let weights = SyntheticModel.gpt2Base(config, seed: 31)
         let base = try store.saveBase(weights, provenance: Provenance(sourceFormat: "bench"))

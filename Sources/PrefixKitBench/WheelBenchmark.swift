@@ -1,4 +1,5 @@
 import Foundation
+import PrefixKit
 
 /// The wheel users install, beside what it is compared with in the same run: its size and the
 /// binary's against PyPI's 100 MB default limit, `pip install` of the wheel into a fresh venv
@@ -21,10 +22,8 @@ struct WheelBenchmark {
             return
         }
         let source = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("prefixkit").path
-        let work = URL(fileURLWithPath: options.work).standardizedFileURL.path
-        try? FileManager.default.removeItem(atPath: work)
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let work = try options.freshWork()
+        defer { Leftovers.discard(work) }
 
         let wheelBytes = try Self.size(wheel)
         let binaryBytes = try Self.binarySize(in: wheel, python: python)

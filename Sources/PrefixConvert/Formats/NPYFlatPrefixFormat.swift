@@ -29,8 +29,12 @@ struct NPYFlatPrefixFormat: CheckpointFormat {
                 contents, path: path, flat: true, tensor: nil, layers: config.numLayers, kvHeads: config.prefixKVHeads,
                 headDim: config.headDim, encoderLayers: config.encoderLayers)
         }
-        // A base this flat width fits: a checkpoint of another base would not read.
-        let target = try Importer.resolveBase(store, options.base) { (try? content($0)) != nil }
+        // A base this flat width fits (its refusal is the answer "no", not an error to report).
+        func fits(_ config: ModelConfig) -> Bool {
+            do { _ = try content(config) } catch { return false }
+            return true
+        }
+        let target = try Importer.resolveBase(store, options.base) { fits($0) }
         let prefix = try Importer.fitting(options.base) { try content(target.config) }
         options.binding = options.base != nil ? .explicit : .shape
         return try Importer.finish(
