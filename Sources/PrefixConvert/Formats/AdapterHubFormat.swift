@@ -7,9 +7,7 @@ import PrefixStore
 /// An AdapterHub (`adapters`) prefix-tuning adapter: its locations' prefixes as the
 /// checkpoint's sections, on the one stored (or given) base they fit.
 struct AdapterHubFormat: CheckpointFormat {
-    let name = "adapterhub"
-    let description = "AdapterHub prefix-tuning adapter"
-    let isDirectory = true
+    let listing = FormatListing("adapterhub", "AdapterHub prefix-tuning adapter", .directory)
 
     func detect(_ path: String) -> Bool { AdapterHubPrefix.detect(path) }
 

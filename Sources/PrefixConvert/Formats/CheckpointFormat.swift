@@ -8,14 +8,9 @@ public import PrefixStore
 /// (for the fuzzer). Adding a format is one file conforming to this protocol and one line in
 /// ``CheckpointFormats/all``.
 public protocol CheckpointFormat: Sendable {
-    /// The format's name (`peft`, `prefix-file`, ...).
-    var name: String { get }
-    /// What a source of this format is, in words (an import report's `detected`).
-    var description: String { get }
-    /// Whether a source of this format is a directory (else a regular file).
-    var isDirectory: Bool { get }
-    /// Whether importing it stores a base model (whose `--name` is an alias), not a checkpoint.
-    var holdsBase: Bool { get }
+    /// The format's name, what a source of it is in words, whether it is a directory or a file,
+    /// and what importing it gives.
+    var listing: FormatListing { get }
     /// Whether `path` (a directory or a regular file, as ``isDirectory`` says) holds this format,
     /// judged from its content without reading it whole.
     func detect(_ path: String) -> Bool
@@ -24,8 +19,6 @@ public protocol CheckpointFormat: Sendable {
     /// - Throws: ``PrefixFormats/FormatError`` for an unreadable or inconsistent source,
     ///   ``PrefixStore/StorageError`` for store failures and usage mistakes.
     func importSource(_ source: ImportSource, into store: Store, progress: ProgressHandler?) throws -> ImportReport
-    /// Whether ``standalone(_:)`` reads the format without its base.
-    var readsStandalone: Bool { get }
     /// Reads the prefix with no base and no store (store-less conversion and `inspect FILE`), or
     /// `nil` when the format needs its base model to be read.
     ///
@@ -36,14 +29,46 @@ public protocol CheckpointFormat: Sendable {
 }
 
 extension CheckpointFormat {
-    /// Needs its base (see ``CheckpointFormat/readsStandalone``).
-    public var readsStandalone: Bool { false }
-    /// A checkpoint, not a base.
-    public var holdsBase: Bool { false }
+    /// The format's name (`peft`, `prefix-file`, ...).
+    public var name: String { listing.name }
+    /// What a source of this format is, in words (an import report's `detected`).
+    public var description: String { listing.description }
+    /// Whether a source of this format is a directory (else a regular file).
+    public var isDirectory: Bool { listing.kind == .directory }
+    /// Whether importing it stores a base model (whose `--name` is an alias), not a checkpoint.
+    public var holdsBase: Bool { listing.holdsBase }
+    /// Whether ``standalone(_:)`` reads the format without its base.
+    public var readsStandalone: Bool { listing.readsStandalone }
     /// Needs its base.
     public func standalone(_ path: String) throws -> StandalonePrefix? { nil }
     /// No parser of its own.
     public var fuzzEntries: [FuzzEntry] { [] }
+}
+
+/// What the registry knows of an import format.
+public struct FormatListing: Sendable {
+    /// A source's kind on disk.
+    public enum Kind: Sendable { case directory, file }
+
+    /// The format's name (`peft`, `prefix-file`, ...).
+    public var name: String
+    /// What a source of this format is, in words.
+    public var description: String
+    /// A directory or a regular file.
+    public var kind: Kind
+    /// Whether importing it stores a base model, not a checkpoint.
+    public var holdsBase: Bool
+    /// Whether it reads without its base (store-less conversion, `inspect FILE`).
+    public var readsStandalone: Bool
+
+    /// A listing; by default a format of checkpoints that needs its base.
+    public init(_ name: String, _ description: String, _ kind: Kind, holdsBase: Bool = false, readsStandalone: Bool = false) {
+        self.name = name
+        self.description = description
+        self.kind = kind
+        self.holdsBase = holdsBase
+        self.readsStandalone = readsStandalone
+    }
 }
 
 /// A source being imported: where it is, and the import's options.

@@ -6,10 +6,7 @@ import PrefixStore
 /// A Hugging Face model directory (`config.json` and safetensors): a base model, or P-Tuning v2's
 /// prefix encoder saved with its model.
 struct HFModelFormat: CheckpointFormat {
-    let name = "hf"
-    let description = "Hugging Face model directory"
-    let isDirectory = true
-    let holdsBase = true
+    let listing = FormatListing("hf", "Hugging Face model directory", .directory, holdsBase: true)
 
     func detect(_ path: String) -> Bool { HFModelDirectory.detect(path) }
 

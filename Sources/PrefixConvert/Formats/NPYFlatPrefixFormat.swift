@@ -7,9 +7,7 @@ import PrefixStore
 /// `get_prompt_embedding_to_save` returns, saved with `numpy.save`): read as `--layout flat-kv`
 /// reads that tensor from a `.npz` or `.safetensors`, on the one stored (or given) base it fits.
 struct NPYFlatPrefixFormat: CheckpointFormat {
-    let name = "npy"
-    let description = "NumPy .npy of PEFT's flat prompt tensor"
-    let isDirectory = false
+    let listing = FormatListing("npy", "NumPy .npy of PEFT's flat prompt tensor", .file)
 
     func detect(_ path: String) -> Bool { path.hasSuffix(".npy") }
 

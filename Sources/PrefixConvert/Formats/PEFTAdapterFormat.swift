@@ -5,10 +5,7 @@ import PrefixStore
 
 /// A PEFT prefix-tuning adapter directory (`adapter_config.json`, `adapter_model.safetensors`).
 struct PEFTAdapterFormat: CheckpointFormat {
-    let name = "peft"
-    let description = "PEFT prefix-tuning adapter"
-    let readsStandalone = true
-    let isDirectory = true
+    let listing = FormatListing("peft", "PEFT prefix-tuning adapter", .directory, readsStandalone: true)
 
     func detect(_ path: String) -> Bool { PEFTAdapter.detect(path) }
 

@@ -6,10 +6,7 @@ import PrefixStore
 /// Prefix tensors in a `.npz` or `.safetensors` file, in hidden or key/value form (or PEFT's
 /// flat key/value tensor with `--layout flat-kv`).
 struct PrefixFileFormat: CheckpointFormat {
-    let name = "prefix-file"
-    let description = "prefix tensor file"
-    let readsStandalone = true
-    let isDirectory = false
+    let listing = FormatListing("prefix-file", "prefix tensor file", .file, readsStandalone: true)
 
     func detect(_ path: String) -> Bool { PrefixFile.detect(path) }
 

@@ -7,9 +7,7 @@ import PrefixStore
 /// A `torch.save` checkpoint of Li & Liang's `PrefixTuning` module, read without executing it:
 /// its MLP materialised into the sections it has, on the one stored (or given) base it fits.
 struct TorchCheckpointFormat: CheckpointFormat {
-    let name = "li-liang"
-    let description = "PyTorch checkpoint"
-    let isDirectory = false
+    let listing = FormatListing("li-liang", "PyTorch checkpoint", .file)
 
     func detect(_ path: String) -> Bool { TorchCheckpoint.kind(of: path) != .other }
 

@@ -6,9 +6,7 @@ import PrefixStore
 
 /// An HF Trainer output directory (`checkpoint-<step>/`, each a prefix source).
 struct TrainerRunFormat: CheckpointFormat {
-    let name = "trainer-run"
-    let description = "HF Trainer run"
-    let isDirectory = true
+    let listing = FormatListing("trainer-run", "HF Trainer run", .directory)
 
     func detect(_ path: String) -> Bool { TrainerRun.detect(path) }
 
