@@ -91,9 +91,11 @@ struct ForwardBenchmark {
                 a.withUnsafeBufferPointer { pa in
                     b.withUnsafeBufferPointer { pb in
                         c.withUnsafeMutableBufferPointer { pc in
+                            // The buffers hold size * size values each: never empty, so never without a base address.
+                            guard let a = pa.baseAddress, let b = pb.baseAddress, let c = pc.baseAddress else { return }
                             Float.gemm(
-                                transposeA: false, transposeB: false, m: size, n: size, k: size, alpha: 1, a: pa.baseAddress!, lda: size,
-                                b: pb.baseAddress!, ldb: size, beta: 0, c: pc.baseAddress!, ldc: size)
+                                transposeA: false, transposeB: false, m: size, n: size, k: size, alpha: 1, a: a, lda: size, b: b,
+                                ldb: size, beta: 0, c: c, ldc: size)
                         }
                     }
                 }
