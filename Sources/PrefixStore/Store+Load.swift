@@ -168,32 +168,33 @@ extension Store {
     public func prefix(of checkpoint: CheckpointInfo, layer: Int, section: PrefixSection = .decoder, verify: Bool = false)
         throws(StorageError) -> LayerPrefix
     {
-        let entries = try read { db in
+        let entries = try tensors(
+            of: checkpoint, where: "ct.role = 'prefix' AND ct.layer = ? AND coalesce(ct.section, 'decoder') = ? ORDER BY ct.name",
+            arguments: [layer, section.rawValue])
+        return try layerPrefix(entries, form: checkpoint.form, layer: layer, checkpoint: checkpoint, verify: verify)
+    }
+
+    /// The entries of `checkpoint`'s tensors that `condition` (SQL over `ct`, the checkpoint's
+    /// tensor rows, with its `arguments` after the checkpoint's id) selects.
+    private func tensors(of checkpoint: CheckpointInfo, where condition: String, arguments: [(any DatabaseValueConvertible)?])
+        throws(StorageError) -> [TensorEntry]
+    {
+        try read { db in
             try Store.entries(
                 db,
                 sql: """
                     SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
                     FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
-                    WHERE ct.checkpoint_id = ? AND ct.role = 'prefix' AND ct.layer = ? AND coalesce(ct.section, 'decoder') = ?
-                    ORDER BY ct.name
-                    """, arguments: [checkpoint.id, layer, section.rawValue])
+                    WHERE ct.checkpoint_id = ? AND \(condition)
+                    """, arguments: StatementArguments([checkpoint.id] + arguments))
         }
-        return try layerPrefix(entries, form: checkpoint.form, layer: layer, checkpoint: checkpoint, verify: verify)
     }
 
     /// The checkpoint's task head tensors (empty when it has none).
     ///
     /// - Throws: the errors of ``load(_:verify:owner:populate:)``.
     public func head(of checkpoint: CheckpointInfo, verify: Bool = false) throws(StorageError) -> [NamedTensor] {
-        let entries = try read { db in
-            try Store.entries(
-                db,
-                sql: """
-                    SELECT ct.name, ct.role, ct.layer, t.*, b.path AS blob_path
-                    FROM checkpoint_tensor ct JOIN tensor t ON t.id = ct.tensor_id JOIN blob b ON b.id = t.blob_id
-                    WHERE ct.checkpoint_id = ? AND ct.role = 'head' ORDER BY ct.ordinal
-                    """, arguments: [checkpoint.id])
-        }
+        let entries = try tensors(of: checkpoint, where: "ct.role = 'head' ORDER BY ct.ordinal", arguments: [])
         var head: [NamedTensor] = []
         for entry in entries { head.append(NamedTensor(entry.name, try load(entry, verify: verify, owner: checkpoint.reference))) }
         return head
