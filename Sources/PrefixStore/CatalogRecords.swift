@@ -2,7 +2,24 @@ import GRDB
 
 // One record struct per catalog table; optionals exactly where a column is nullable.
 
-struct ModelRecord: Codable, FetchableRecord, MutablePersistableRecord {
+/// A catalog row: Codable properties named as the table's snake_case columns.
+protocol CatalogRecord: Codable, FetchableRecord, EncodableRecord {}
+
+extension CatalogRecord {
+    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+}
+
+/// A row whose key is SQLite's rowid, learnt when it is inserted.
+protocol RowIDRecord: MutablePersistableRecord {
+    var id: Int64? { get set }
+}
+
+extension RowIDRecord {
+    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+struct ModelRecord: CatalogRecord, MutablePersistableRecord, RowIDRecord {
     static let databaseTableName = "model"
     var id: Int64?
     var configDigest: String
@@ -10,22 +27,17 @@ struct ModelRecord: Codable, FetchableRecord, MutablePersistableRecord {
     /// The sorted-key JSON of the `ModelConfig`.
     var canonicalConfig: String
     var configJson: String
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-struct BlobRecord: Codable, FetchableRecord, PersistableRecord {
+struct BlobRecord: CatalogRecord, PersistableRecord {
     static let databaseTableName = "blob"
     var id: String
     var path: String
     var byteLength: Int64
     var createdAt: String
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
-struct TensorRecord: Codable, FetchableRecord, MutablePersistableRecord {
+struct TensorRecord: CatalogRecord, MutablePersistableRecord, RowIDRecord {
     static let databaseTableName = "tensor"
     var id: Int64?
     var sha256: String
@@ -35,12 +47,9 @@ struct TensorRecord: Codable, FetchableRecord, MutablePersistableRecord {
     var blobId: String
     var dataset: String
     var fileOffset: Int64?
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-struct BaseRecord: Codable, FetchableRecord, PersistableRecord {
+struct BaseRecord: CatalogRecord, PersistableRecord {
     static let databaseTableName = "base"
     var fingerprint: String
     var modelId: Int64
@@ -51,29 +60,23 @@ struct BaseRecord: Codable, FetchableRecord, PersistableRecord {
     var toolVersion: String
     var weightsMetadata: String?
     var provenanceDetail: String?
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
-struct BaseFileRecord: Codable, FetchableRecord, PersistableRecord {
+struct BaseFileRecord: CatalogRecord, PersistableRecord {
     static let databaseTableName = "base_file"
     var baseFingerprint: String
     var name: String
     var tensorId: Int64
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
-struct BaseTensorRecord: Codable, FetchableRecord, PersistableRecord {
+struct BaseTensorRecord: CatalogRecord, PersistableRecord {
     static let databaseTableName = "base_tensor"
     var baseFingerprint: String
     var name: String
     var tensorId: Int64
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
-struct CheckpointRecord: Codable, FetchableRecord, MutablePersistableRecord {
+struct CheckpointRecord: CatalogRecord, MutablePersistableRecord, RowIDRecord {
     static let databaseTableName = "checkpoint"
     var id: Int64?
     var name: String
@@ -98,20 +101,15 @@ struct CheckpointRecord: Codable, FetchableRecord, MutablePersistableRecord {
     var encoderPrefixStart: Int
     var encoderInputStart: Int
     var provenanceDetail: String?
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-struct CheckpointTagRecord: Codable, FetchableRecord, PersistableRecord {
+struct CheckpointTagRecord: CatalogRecord, PersistableRecord {
     static let databaseTableName = "checkpoint_tag"
     var checkpointId: Int64
     var tag: String
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
-struct CheckpointTensorRecord: Codable, FetchableRecord, PersistableRecord {
+struct CheckpointTensorRecord: CatalogRecord, PersistableRecord {
     static let databaseTableName = "checkpoint_tensor"
     var checkpointId: Int64
     var role: String
@@ -120,11 +118,9 @@ struct CheckpointTensorRecord: Codable, FetchableRecord, PersistableRecord {
     var ordinal: Int
     var tensorId: Int64
     var section: String?
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
-struct CheckRunRecord: Codable, FetchableRecord, MutablePersistableRecord {
+struct CheckRunRecord: CatalogRecord, MutablePersistableRecord, RowIDRecord {
     static let databaseTableName = "check_run"
     var id: Int64?
     var kind: String
@@ -134,7 +130,4 @@ struct CheckRunRecord: Codable, FetchableRecord, MutablePersistableRecord {
     var verdict: String
     var checksJson: String
     var toolVersion: String
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
