@@ -69,5 +69,37 @@ struct VerifyBenchmark {
                 ["structure (incl. base fingerprint)", Measure.ms(Measure.median(structure)), "", ""],
                 ["round trip (safetensors, npz, peft)", Measure.ms(Measure.median(roundTrip)), "", ""],
             ]))
+        try wholeProcesses(store: work + "/store", reference: work + "/reference.npz", output: work + "/forward.npz")
+    }
+
+    /// `prefixkit verify` of the checkpoint against the reference beside `prefixkit forward` of
+    /// the reference's inputs (both reading every digest, as they do by default), as processes.
+    func wholeProcesses(store: String, reference: String, output: String) throws {
+        let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("prefixkit").path
+        var forward: [Double] = [], verify: [Double] = [], verifyNoTrip: [Double] = []
+        for _ in 0..<options.rounds {
+            forward.append(
+                try Measure.seconds {
+                    try PeftBenchmark.run(cli, ["forward", store, "bench", "--input", reference, "--out", output, "--quiet"])
+                })
+            verify.append(
+                try Measure.seconds {
+                    try PeftBenchmark.run(cli, ["verify", store, "bench", "--reference", reference, "--no-record", "--quiet"])
+                })
+            verifyNoTrip.append(
+                try Measure.seconds {
+                    try PeftBenchmark.run(
+                        cli, ["verify", store, "bench", "--reference", reference, "--no-record", "--quiet", "--round-trip", "none"])
+                })
+        }
+        let f = Measure.median(forward), v = Measure.median(verify), n = Measure.median(verifyNoTrip)
+        print("whole processes (the same store and inputs; \(options.rounds) rounds, medians):")
+        print(
+            Format.table([
+                ["process", "time", "vs forward", "target"],
+                ["prefixkit forward --input REF --out OUT (baseline)", Measure.ms(f), "1.00x", ""],
+                ["prefixkit verify --reference REF", Measure.ms(v), Measure.ratio(v / f), "<= 1.50x"],
+                ["prefixkit verify --reference REF --round-trip none", Measure.ms(n), Measure.ratio(n / f), ""],
+            ]))
     }
 }
