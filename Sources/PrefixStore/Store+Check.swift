@@ -3,7 +3,7 @@ import GRDB
 import PrefixCore
 public import PrefixStoreRules
 
-/// One problem ``Store/check(digests:record:isolation:progress:)`` found.
+/// One problem ``Store/check(_:digests:record:isolation:progress:)`` found.
 public struct CheckFinding: Sendable, Codable, Hashable {
     /// `error` (the store is damaged) or `warning` (leftovers that `gc` removes).
     public var severity: String
@@ -22,7 +22,7 @@ public struct CheckFinding: Sendable, Codable, Hashable {
     public var tensor: String?
 }
 
-/// The result of ``Store/check(digests:record:isolation:progress:)``.
+/// The result of ``Store/check(_:digests:record:isolation:progress:)``.
 public struct CheckReport: Sendable, Codable, Hashable {
     /// The store directory.
     public var store: String
@@ -44,20 +44,28 @@ public struct CheckReport: Sendable, Codable, Hashable {
     public var findings: [CheckFinding]
     /// Whether the result was recorded in the catalog.
     public var recorded: Bool
+    /// The blobs a scoped check covered (paths relative to the store); nil for the whole store.
+    public var blobPaths: [String]?
 
     /// `true` when no finding is an error (warnings do not fail a check).
     public var passed: Bool
 }
 
 extension Store {
-    /// Checks the whole store: catalog integrity and foreign keys, every blob's presence, size
-    /// and HDF5 structure against the catalog, every tensor's SHA-256 (unless `digests` is
-    /// false), and leftovers.
+    /// The blobs one inspector child reads before the next starts (a child per batch keeps
+    /// the number of processes small while progress still moves on a large store).
+    static let inspectionBatch = 512
+
+    /// Checks the store, or what some checkpoints read: catalog integrity and references, each
+    /// blob's presence, size and HDF5 structure against the catalog, each tensor's SHA-256
+    /// (unless `digests` is false), and, for the whole store, manifests and leftovers.
     ///
     /// Damage is reported as findings, not thrown: only a catalog that cannot be read at all
     /// throws.
     ///
     /// - Parameters:
+    ///   - scope: the whole store (the default), or the checkpoints whose rows, blobs and
+    ///     digests (and their bases') are checked, at a cost independent of the rest.
     ///   - digests: recompute every tensor's digest (the expensive part).
     ///   - record: save the result as a `check_run` row.
     ///   - isolation: where libhdf5 reads the blobs' metadata; `prefixkit` reads it in a child
@@ -66,46 +74,26 @@ extension Store {
     /// - Returns: every finding, errors first, with counts of what was checked.
     /// - Throws: ``StorageError`` when the catalog cannot be queried.
     public func check(
-        digests: Bool = true, record: Bool = true, isolation: BlobIsolation = .inProcess, progress: ProgressHandler? = nil
+        _ scope: CheckScope = .store, digests: Bool = true, record: Bool = true, isolation: BlobIsolation = .inProcess,
+        progress: ProgressHandler? = nil
     ) throws(StorageError) -> CheckReport {
         let started = Store.timestamp()
-        var findings: [CheckFinding] = []
-        func error(
-            _ check: String, _ code: StoreFindingCode, _ message: String, path: String? = nil, owners: [String]? = nil,
-            tensor: String? = nil
-        ) {
-            findings.append(
-                CheckFinding(severity: "error", check: check, code: code, message: message, path: path, owners: owners, tensor: tensor))
-        }
-        func warning(_ check: String, _ code: StoreFindingCode, _ message: String, path: String? = nil, tensor: String? = nil) {
-            findings.append(CheckFinding(severity: "warning", check: check, code: code, message: message, path: path, tensor: tensor))
-        }
+        var findings = CheckFindings()
 
         // 1. Catalog.
-        let integrity = try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
-        for line in integrity where line != "ok" { error("catalog", .catalogIntegrity, "SQLite integrity: \(line)", path: catalogPath) }
-        let foreignKeys = try read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
-        for row in foreignKeys {
-            let table: String = row[0] ?? "?"
-            let rowid: Int64 = row[1] ?? -1
-            let parent: String = row[2] ?? "?"
-            error("catalog", .catalogIntegrity, "foreign key: row \(rowid) of \(table) references a missing \(parent)", path: catalogPath)
-        }
-        // Every row's values against the rules of what PrefixKit writes: a store someone else
-        // edited is found here, before any of its paths or names is used.
-        for (table, problem) in try catalogRuleViolations() {
-            error("catalog", problem.code, "\(table) row: \(problem.description)", path: catalogPath)
-        }
+        try checkCatalog(scope, into: &findings)
 
         // 2-3. Blobs, structure and digests.
+        let arguments = scope.arguments
         let (blobs, tensors, owners, counts) = try read { db in
             (
-                try BlobRecord.fetchAll(db, sql: "SELECT * FROM blob ORDER BY path"),
-                try TensorRecord.fetchAll(db, sql: "SELECT * FROM tensor ORDER BY blob_id, file_offset, id"),
-                try Store.tensorOwners(db),
+                try BlobRecord.fetchAll(db, sql: scope.select("blob", "ORDER BY path"), arguments: arguments),
+                try TensorRecord.fetchAll(db, sql: scope.select("tensor", "ORDER BY blob_id, file_offset, id"), arguments: arguments),
+                try Store.tensorOwners(db, scope),
                 (
-                    bases: try Int.fetchOne(db, sql: "SELECT count(*) FROM base") ?? 0,
-                    checkpoints: try Int.fetchOne(db, sql: "SELECT count(*) FROM checkpoint") ?? 0
+                    bases: try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(scope.select("base")))", arguments: arguments) ?? 0,
+                    checkpoints: try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(scope.select("checkpoint")))", arguments: arguments)
+                        ?? 0
                 )
             )
         }
@@ -119,98 +107,167 @@ extension Store {
         }
         let totalBytes = blobs.reduce(Int64(0)) { $0 + $1.byteLength }
         var bytesDone: Int64 = 0
-        for blob in blobs {
-            defer {
-                bytesDone += blob.byteLength
+        for batch in stride(from: 0, to: blobs.count, by: Store.inspectionBatch).map({
+            blobs[$0..<min($0 + Store.inspectionBatch, blobs.count)]
+        }) {
+            // Each blob's file and size first; then one inspector for the blobs that passed.
+            var jobs: [(blob: BlobRecord, expectations: [(TensorRecord, BlobExpectation)])] = []
+            for blob in batch {
+                let before = findings.count
+                let blobTensors = tensorsByBlob[blob.id] ?? []
+                if let expectations = checkBlobFile(blob, blobTensors, owners: owners, into: &findings) {
+                    jobs.append((blob, expectations))
+                } else {
+                    if findings.count > before, deletedSince(blob) { findings.removeSince(before) }
+                    bytesDone += blob.byteLength
+                    progress?(bytesDone, totalBytes)
+                }
+            }
+            let inspections = BlobInspector.inspect(
+                jobs.map { ("\(directory)/\($0.blob.path)", $0.expectations.map(\.1)) }, isolation: isolation)
+            for (job, inspection) in zip(jobs, inspections) {
+                let before = findings.count
+                let path = "\(directory)/\(job.blob.path)"
+                if let failure = inspection.failure {
+                    findings.error(
+                        "blob", .corruption, failure, path: path, owners: Store.owners(of: tensorsByBlob[job.blob.id] ?? [], owners))
+                } else {
+                    for (tensor, expected) in job.expectations {
+                        let names = owners[tensor.id ?? -1] ?? []
+                        let tensorOwners = names.map(\.owner)
+                        let tensorName = names.first?.name ?? tensor.dataset
+                        if let problem = inspection.sizeProblems[tensor.dataset] {
+                            findings.error(
+                                "structure", .sizeBeyondBlob, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners,
+                                tensor: tensorName)
+                            continue
+                        }
+                        if let problem = inspection.problems[tensor.dataset] {
+                            findings.error(
+                                "structure", .corruption, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners,
+                                tensor: tensorName)
+                            continue
+                        }
+                        guard digests else { continue }
+                        let entry = TensorEntry(
+                            name: tensorName, role: names.first?.role ?? "unreferenced", layer: nil, dtype: expected.dtype,
+                            shape: expected.shape, byteCount: tensor.byteLength, sha256: tensor.sha256,
+                            blobPath: job.blob.path, dataset: tensor.dataset, fileOffset: tensor.fileOffset)
+                        do {
+                            _ = try load(entry, verify: true, owner: tensorOwners.first)
+                            hashed += 1
+                            bytesHashed += tensor.byteLength
+                        } catch let failure {
+                            findings.error(
+                                failure.code == .digestMismatch ? "digest" : "blob",
+                                failure.finding ?? (failure.code == .digestMismatch ? .digestMismatch : .corruption), failure.message,
+                                path: path, owners: tensorOwners, tensor: tensorName)
+                        }
+                    }
+                }
+                if findings.count > before, deletedSince(job.blob) { findings.removeSince(before) }
+                bytesDone += job.blob.byteLength
                 progress?(bytesDone, totalBytes)
-            }
-            let before = findings.count
-            defer {
-                if findings.count > before, deletedSince(blob) { findings.removeSubrange(before...) }
-            }
-            let path = "\(directory)/\(blob.path)"
-            let blobTensors = tensorsByBlob[blob.id] ?? []
-            let blobOwners = Array(Set(blobTensors.flatMap { owners[$0.id ?? -1]?.map(\.owner) ?? [] })).sorted()
-            let size: UInt64
-            do {
-                try StoreRules.blobPath(blob.path, id: blob.id)
-                size = try BlobFile(store: directory, relativePath: blob.path).size
-            } catch let rule as StoreRuleError {
-                error("blob", rule.code, "refused: \(rule.description)", path: catalogPath, owners: blobOwners)
-                continue
-            } catch let failure as StorageError {
-                let code = failure.finding ?? (failure.code == .corruptBlob ? .missingBlob : .corruption)
-                error("blob", code, failure.message, path: path, owners: blobOwners)
-                continue
-            } catch let other {
-                error("blob", .corruption, "\(other)", path: path, owners: blobOwners)
-                continue
-            }
-            guard size == UInt64(blob.byteLength) else {
-                error(
-                    "blob", .corruption, "blob file has \(size) bytes, the catalog recorded \(blob.byteLength)", path: path,
-                    owners: blobOwners)
-                continue
-            }
-            let expectations = blobTensors.compactMap { tensor -> (TensorRecord, BlobExpectation)? in
-                guard let dtype = DType(rawValue: tensor.dtype), let shape = try? Store.parseShape(tensor.shape) else {
-                    let names = owners[tensor.id ?? -1] ?? []
-                    error(
-                        "catalog", .malformedValue, "unknown dtype or malformed shape in the catalog", path: catalogPath,
-                        owners: names.map(\.owner), tensor: names.first?.name ?? tensor.dataset)
-                    return nil
-                }
-                return (
-                    tensor,
-                    BlobExpectation(
-                        dataset: tensor.dataset, dtype: dtype, shape: shape.dimensions, byteLength: tensor.byteLength,
-                        fileOffset: tensor.fileOffset)
-                )
-            }
-            let inspection = BlobInspector.inspect([(path, expectations.map(\.1))], isolation: isolation)[0]
-            if let failure = inspection.failure {
-                error("blob", .corruption, failure, path: path, owners: blobOwners)
-                continue
-            }
-            for (tensor, expected) in expectations {
-                let names = owners[tensor.id ?? -1] ?? []
-                let tensorOwners = names.map(\.owner)
-                let tensorName = names.first?.name ?? tensor.dataset
-                if let problem = inspection.sizeProblems[tensor.dataset] {
-                    error(
-                        "structure", .sizeBeyondBlob, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners,
-                        tensor: tensorName)
-                    continue
-                }
-                if let problem = inspection.problems[tensor.dataset] {
-                    error(
-                        "structure", .corruption, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners,
-                        tensor: tensorName)
-                    continue
-                }
-                let (dtype, shape) = (expected.dtype, expected.shape)
-                guard digests else { continue }
-                let entry = TensorEntry(
-                    name: tensorName, role: names.first?.role ?? "unreferenced", layer: nil, dtype: dtype,
-                    shape: shape, byteCount: tensor.byteLength, sha256: tensor.sha256,
-                    blobPath: blob.path, dataset: tensor.dataset, fileOffset: tensor.fileOffset)
-                do {
-                    _ = try load(entry, verify: true, owner: tensorOwners.first)
-                    hashed += 1
-                    bytesHashed += tensor.byteLength
-                } catch let failure {
-                    error(
-                        failure.code == .digestMismatch ? "digest" : "blob",
-                        failure.finding ?? (failure.code == .digestMismatch ? .digestMismatch : .corruption), failure.message, path: path,
-                        owners: tensorOwners, tensor: tensorName)
-                }
             }
         }
 
-        // 4. Leftovers.
+        // 4-5. Leftovers and manifests: the whole store's, not a scope's.
+        if case .store = scope { checkLeftovers(blobs: blobs, tensors: tensors, owners: owners, into: &findings) }
+
+        let sorted = findings.all.sorted { ($0.severity, $0.check) < ($1.severity, $1.check) }
+        var report = CheckReport(
+            store: directory, checkedAt: started, bases: counts.bases, checkpoints: counts.checkpoints,
+            blobs: blobs.count, tensors: tensors.count, tensorsHashed: hashed, bytesHashed: bytesHashed,
+            findings: sorted, recorded: false, passed: !sorted.contains { $0.severity == "error" })
+        if case .checkpoints = scope { report.blobPaths = blobs.map(\.path) }
+        if record {
+            report.recorded =
+                (try? recordRun(
+                    kind: "check", checkpointID: nil, started: started, verdict: report.passed ? "pass" : "fail",
+                    details: ["findings": report.findings.count, "tensors_hashed": hashed])) != nil
+        }
+        return report
+    }
+
+    /// SQLite's own checks (the whole store) or the scope's references, then every row in scope
+    /// against the rules of what PrefixKit writes: a store someone else edited is found here,
+    /// before any of its paths or names is used.
+    private func checkCatalog(_ scope: CheckScope, into findings: inout CheckFindings) throws(StorageError) {
+        if case .store = scope {
+            let integrity = try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+            for line in integrity where line != "ok" {
+                findings.error("catalog", .catalogIntegrity, "SQLite integrity: \(line)", path: catalogPath)
+            }
+            let foreignKeys = try read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
+            for row in foreignKeys {
+                let table: String = row[0] ?? "?"
+                let rowid: Int64 = row[1] ?? -1
+                let parent: String = row[2] ?? "?"
+                findings.error(
+                    "catalog", .catalogIntegrity, "foreign key: row \(rowid) of \(table) references a missing \(parent)", path: catalogPath)
+            }
+        } else {
+            for message in try read({ db in try scope.danglingReferences(db) }) {
+                findings.error("catalog", .catalogIntegrity, message, path: catalogPath)
+            }
+        }
+        for (table, problem) in try catalogRuleViolations(scope) {
+            findings.error("catalog", problem.code, "\(table) row: \(problem.description)", path: catalogPath)
+        }
+    }
+
+    /// A blob's path against the rules, its file's presence and size, and what the catalog says
+    /// each of its tensors is: the expectations the inspector checks, or nil after a finding.
+    private func checkBlobFile(
+        _ blob: BlobRecord, _ blobTensors: [TensorRecord], owners: [Int64: [TensorOwner]], into findings: inout CheckFindings
+    ) -> [(TensorRecord, BlobExpectation)]? {
+        let path = "\(directory)/\(blob.path)"
+        let blobOwners = Store.owners(of: blobTensors, owners)
+        let size: UInt64
+        do {
+            try StoreRules.blobPath(blob.path, id: blob.id)
+            size = try BlobFile(store: directory, relativePath: blob.path).size
+        } catch let rule as StoreRuleError {
+            findings.error("blob", rule.code, "refused: \(rule.description)", path: catalogPath, owners: blobOwners)
+            return nil
+        } catch let failure as StorageError {
+            let code = failure.finding ?? (failure.code == .corruptBlob ? .missingBlob : .corruption)
+            findings.error("blob", code, failure.message, path: path, owners: blobOwners)
+            return nil
+        } catch let other {
+            findings.error("blob", .corruption, "\(other)", path: path, owners: blobOwners)
+            return nil
+        }
+        guard size == UInt64(blob.byteLength) else {
+            findings.error(
+                "blob", .corruption, "blob file has \(size) bytes, the catalog recorded \(blob.byteLength)", path: path, owners: blobOwners)
+            return nil
+        }
+        return blobTensors.compactMap { tensor -> (TensorRecord, BlobExpectation)? in
+            guard let dtype = DType(rawValue: tensor.dtype), let shape = try? Store.parseShape(tensor.shape) else {
+                let names = owners[tensor.id ?? -1] ?? []
+                findings.error(
+                    "catalog", .malformedValue, "unknown dtype or malformed shape in the catalog", path: catalogPath,
+                    owners: names.map(\.owner), tensor: names.first?.name ?? tensor.dataset)
+                return nil
+            }
+            return (
+                tensor,
+                BlobExpectation(
+                    dataset: tensor.dataset, dtype: dtype, shape: shape.dimensions, byteLength: tensor.byteLength,
+                    fileOffset: tensor.fileOffset)
+            )
+        }
+    }
+
+    /// Files in the store the catalog does not know, manifests of saves it lost, and tensor
+    /// rows nothing references.
+    private func checkLeftovers(
+        blobs: [BlobRecord], tensors: [TensorRecord], owners: [Int64: [TensorOwner]], into findings: inout CheckFindings
+    ) {
         let known = Set(blobs.map(\.path))
         let leftovers = leftovers(known: known)
-        // 5. Manifests: a save the catalog no longer holds is a possible catalog loss.
+        // Manifests: a save the catalog no longer holds is a possible catalog loss.
         let (manifests, unreadableManifests) = manifests()
         var needed = Set<String>()
         // A delete running beside this check buries its manifests before it commits: a manifest
@@ -222,7 +279,7 @@ extension Store {
             return true
         }
         for manifest in manifests where !((try? catalogHolds(manifest)) ?? true) && stillRecorded(manifest) {
-            error(
+            findings.error(
                 "manifest", .catalogLoss,
                 "possible catalog loss: \(manifest.reference) was saved (its manifest records it) but the catalog no longer holds it; run `prefixkit recover`",
                 path: manifest.path, owners: [manifest.reference])
@@ -231,38 +288,32 @@ extension Store {
         for problem in unreadableManifests {
             // A manifest that breaks the rules is an error: someone wrote it to be replayed.
             if problem.finding == .unreadableManifest {
-                warning("manifest", problem.finding, "unreadable manifest, recover cannot use it: \(problem.reason)", path: problem.path)
+                findings.warning(
+                    "manifest", problem.finding, "unreadable manifest, recover cannot use it: \(problem.reason)", path: problem.path)
             } else {
-                error("manifest", problem.finding, "manifest refused, recover will not replay it: \(problem.reason)", path: problem.path)
+                findings.error(
+                    "manifest", problem.finding, "manifest refused, recover will not replay it: \(problem.reason)", path: problem.path)
             }
         }
         for leftover in leftovers.removable where !needed.contains(leftover) {
-            warning("orphan", .orphan, "leftover file not in the catalog (run gc)", path: leftover)
+            findings.warning("orphan", .orphan, "leftover file not in the catalog (run gc)", path: leftover)
         }
         for file in leftovers.foreign {
             let link = FileSystem.kind(file) == .symlink
-            warning(
+            findings.warning(
                 "orphan", link ? .pathOutsideStore : .foreignFile,
                 "file not created by PrefixKit (\(link ? "a symbolic link" : "unknown name or kind")): gc leaves it alone", path: file)
         }
         for tensor in tensors where owners[tensor.id ?? -1] == nil {
-            warning(
+            findings.warning(
                 "orphan", .orphan, "tensor row \(tensor.id ?? -1) is referenced by nothing (run gc)", path: catalogPath,
                 tensor: tensor.dataset)
         }
+    }
 
-        var report = CheckReport(
-            store: directory, checkedAt: started, bases: counts.bases, checkpoints: counts.checkpoints,
-            blobs: blobs.count, tensors: tensors.count, tensorsHashed: hashed, bytesHashed: bytesHashed,
-            findings: findings.sorted { ($0.severity, $0.check) < ($1.severity, $1.check) }, recorded: false,
-            passed: !findings.contains { $0.severity == "error" })
-        if record {
-            report.recorded =
-                (try? recordRun(
-                    kind: "check", checkpointID: nil, started: started, verdict: report.passed ? "pass" : "fail",
-                    details: ["findings": report.findings.count, "tensors_hashed": hashed])) != nil
-        }
-        return report
+    /// Who owns any of `tensors`, sorted.
+    private static func owners(of tensors: [TensorRecord], _ owners: [Int64: [TensorOwner]]) -> [String] {
+        Array(Set(tensors.flatMap { owners[$0.id ?? -1]?.map(\.owner) ?? [] })).sorted()
     }
 
     /// Saves a verification result for a checkpoint in the catalog (`check_run`, kind `verify`).
@@ -308,11 +359,11 @@ extension Store {
     }
 
     /// Every catalog row of the tables ``StoreRules`` covers that breaks a rule, with its table.
-    func catalogRuleViolations() throws(StorageError) -> [(String, StoreRuleError)] {
+    func catalogRuleViolations(_ scope: CheckScope = .store) throws(StorageError) -> [(String, StoreRuleError)] {
         try read { db in
             var violations: [(String, StoreRuleError)] = []
             for table in StoreRules.manifestTables {
-                let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM \(table)")
+                let cursor = try Row.fetchCursor(db, sql: scope.select(table), arguments: scope.arguments)
                 while let row = try cursor.next() {
                     var values: [String: StoreValue] = [:]
                     for (column, value) in row {
@@ -332,22 +383,46 @@ extension Store {
         }
     }
 
-    /// For each tensor id, who uses it: `(owner reference, role, name within owner)`.
-    static func tensorOwners(_ db: Database) throws -> [Int64: [(owner: String, role: String, name: String)]] {
-        var result: [Int64: [(owner: String, role: String, name: String)]] = [:]
+    /// For each tensor id in `scope`, who uses it: `(owner reference, role, name within owner)`.
+    static func tensorOwners(_ db: Database, _ scope: CheckScope = .store) throws -> [Int64: [TensorOwner]] {
+        var result: [Int64: [TensorOwner]] = [:]
         for row in try Row.fetchAll(
             db,
             sql: """
                 SELECT ct.tensor_id, c.name || '@' || c.step AS owner, ct.role, ct.name
-                FROM checkpoint_tensor ct JOIN checkpoint c ON c.id = ct.checkpoint_id
+                FROM (\(scope.select("checkpoint_tensor"))) ct JOIN checkpoint c ON c.id = ct.checkpoint_id
                 UNION ALL
-                SELECT bt.tensor_id, 'base:' || substr(bt.base_fingerprint, 1, 12), 'base', bt.name FROM base_tensor bt
+                SELECT bt.tensor_id, 'base:' || substr(bt.base_fingerprint, 1, 12), 'base', bt.name FROM (\(scope.select("base_tensor"))) bt
                 UNION ALL
-                SELECT bf.tensor_id, 'base:' || substr(bf.base_fingerprint, 1, 12), 'file', bf.name FROM base_file bf
-                """)
+                SELECT bf.tensor_id, 'base:' || substr(bf.base_fingerprint, 1, 12), 'file', bf.name FROM (\(scope.select("base_file"))) bf
+                """, arguments: scope.arguments)
         {
             result[row[0], default: []].append((row[1], row[2], row[3]))
         }
         return result
     }
+}
+
+/// Who uses a tensor: a checkpoint (`NAME@STEP`) or a base (`base:FP12`), in which role, under
+/// which name.
+typealias TensorOwner = (owner: String, role: String, name: String)
+
+/// The findings of a check as it goes.
+struct CheckFindings {
+    private(set) var all: [CheckFinding] = []
+
+    var count: Int { all.count }
+
+    mutating func error(
+        _ check: String, _ code: StoreFindingCode, _ message: String, path: String? = nil, owners: [String]? = nil, tensor: String? = nil
+    ) {
+        all.append(CheckFinding(severity: "error", check: check, code: code, message: message, path: path, owners: owners, tensor: tensor))
+    }
+
+    mutating func warning(_ check: String, _ code: StoreFindingCode, _ message: String, path: String? = nil, tensor: String? = nil) {
+        all.append(CheckFinding(severity: "warning", check: check, code: code, message: message, path: path, tensor: tensor))
+    }
+
+    /// Drops the findings made since there were `count`.
+    mutating func removeSince(_ count: Int) { all.removeSubrange(count...) }
 }

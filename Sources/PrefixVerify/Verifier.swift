@@ -87,7 +87,7 @@ public enum Verifier {
         var timings: [String: Double] = [:]
         let catalogClock = ContinuousClock.now
         options.progress?(VerifyProgress(checkpoint: nil, index: 0, count: selected.count, stage: "catalog and blobs"))
-        let catalog = try catalogChecks(store, quick: options.quick, checkpoints: selected, isolation: options.blobIsolation)
+        let (catalog, covered) = try catalogChecks(store, quick: options.quick, checkpoints: selected, isolation: options.blobIsolation)
         timings["catalog"] = CompositionCheck.seconds(since: catalogClock)
         var report = VerificationReport(
             store: store.directory, startedAt: started, toolVersion: PrefixKitVersion.current,
@@ -95,6 +95,7 @@ public enum Verifier {
             checkpoints: [], recorded: false, recordNote: nil,
             shard: options.shard.map { "\($0.index)/\($0.count)" })
         report.requireReference = options.requireReference
+        report.blobsCovered = covered
         var roundTrippedBases = Set<String>()
         for (index, info) in selected.enumerated() {
             options.progress?(VerifyProgress(checkpoint: info.reference, index: index + 1, count: selected.count, stage: "composition"))
@@ -135,24 +136,29 @@ public enum Verifier {
         return report
     }
 
-    /// Catalog integrity and blobs (every digest, or a sample with `quick`).
-    static func catalogChecks(_ store: Store, quick: Bool, checkpoints: [CheckpointInfo], isolation: BlobIsolation) throws -> [CheckResult]
-    {
-        let check = try store.check(digests: !quick, record: false, isolation: isolation)
+    /// The catalog rows and blobs the checkpoints read (every digest, or a sample with
+    /// `quick`), with the blobs covered.
+    static func catalogChecks(_ store: Store, quick: Bool, checkpoints: [CheckpointInfo], isolation: BlobIsolation) throws -> (
+        [CheckResult], covered: [String]
+    ) {
+        let check = try store.check(.checkpoints(checkpoints), digests: !quick, record: false, isolation: isolation)
         let catalog = check.findings.filter { $0.check == "catalog" && $0.severity == "error" }
         let blobs = check.findings.filter { ["blob", "structure", "digest"].contains($0.check) && $0.severity == "error" }
+        let covered = check.blobPaths ?? []
+        let blobList = covered.count <= 3 ? covered.joined(separator: ", ") : "\(covered.prefix(2).joined(separator: ", ")), ..."
         var results = [
             CheckResult(
                 check: .catalog, status: catalog.isEmpty ? .pass : .fail,
                 message: catalog.isEmpty
-                    ? "SQLite integrity, foreign keys and schema version OK" : catalog.map(describe).joined(separator: "; "),
+                    ? "the catalog rows of \(check.checkpoints) checkpoint(s) and \(check.bases) base(s), and the rows they reference, OK (the whole store: `prefixkit check`)"
+                    : catalog.map(describe).joined(separator: "; "),
                 fix: catalog.isEmpty ? nil : "restore the store from a backup; `prefixkit check` lists every finding", evidence: .integrity),
             CheckResult(
                 check: .blobs, status: blobs.isEmpty ? .pass : .fail,
                 message: blobs.isEmpty
                     ? (quick
-                        ? "\(check.blobs) blob(s): sizes and structure OK (digests sampled)"
-                        : "\(check.blobs) blob(s), \(check.tensorsHashed) digests OK")
+                        ? "the \(check.blobs) blob(s) they read (\(blobList)): sizes and structure OK (digests sampled)"
+                        : "the \(check.blobs) blob(s) they read (\(blobList)): sizes, structure and \(check.tensorsHashed) digests OK")
                     : blobs.map(describe).joined(separator: "; "),
                 fix: blobs.isEmpty ? nil : "re-import the affected checkpoints; `prefixkit check` lists every finding", evidence: .integrity
             ),
@@ -172,7 +178,7 @@ public enum Verifier {
                     message: problems.isEmpty ? "sampled digests of \(sampled) layer(s) OK" : problems.joined(separator: "; "),
                     evidence: .integrity))
         }
-        return results
+        return (results, covered)
     }
 
     static func describe(_ finding: CheckFinding) -> String {

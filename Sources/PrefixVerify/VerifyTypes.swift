@@ -331,6 +331,9 @@ public struct VerificationReport: Sendable, Codable {
     public var shard: String?
     /// Whether an unverified checkpoint fails the run (`--require-reference`).
     public var requireReference = false
+    /// The blobs whose structure and digests the run checked (paths relative to the store):
+    /// those the verified checkpoints and their bases read, and no others.
+    public var blobsCovered: [String] = []
     /// Seconds spent per phase: `catalog`, `structure`, `per_layer` (teacher-forced and prefix
     /// rows), `end_to_end`, `self_consistency`, `round_trip`.
     public var timings: [String: Double] = [:]
@@ -354,7 +357,7 @@ public struct VerificationReport: Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case store, startedAt, toolVersion, catalog, checkpoints, recorded, recordNote, shard, passed, exitCode, timings
-        case verdict, requireReference
+        case verdict, requireReference, blobsCovered
     }
 
     /// Encodes the report with its derived fields (`passed`, `exit_code`, `verdict`).
@@ -373,6 +376,7 @@ public struct VerificationReport: Sendable, Codable {
         try c.encode(requireReference, forKey: .requireReference)
         try c.encode(exitCode, forKey: .exitCode)
         try c.encode(timings, forKey: .timings)
+        try c.encode(blobsCovered, forKey: .blobsCovered)
     }
 
     /// Decodes a report written by ``encode(to:)``.
@@ -388,6 +392,7 @@ public struct VerificationReport: Sendable, Codable {
         shard = try c.decodeIfPresent(String.self, forKey: .shard)
         requireReference = try c.decodeIfPresent(Bool.self, forKey: .requireReference) ?? false
         timings = try c.decodeIfPresent([String: Double].self, forKey: .timings) ?? [:]
+        blobsCovered = try c.decodeIfPresent([String].self, forKey: .blobsCovered) ?? []
     }
 
     init(

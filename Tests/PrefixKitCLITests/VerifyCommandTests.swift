@@ -30,6 +30,33 @@ struct VerifyCommandTests {
         "\(Self.root)/\(model)/pn\(pn)-n\(n)/\(bug).npz"
     }
 
+    @Test("verify reads the blobs of what it verifies and names them; another checkpoint's damaged blob is left to check")
+    func coversOnlyWhatItReads() throws {
+        let dir = TemporaryDirectory()
+        let path = try store(dir)
+        let store = try Store.open(at: path)
+        let base = try store.base("base:" + store.checkpoint("ck").baseFingerprint)
+        try store.saveCheckpoint(
+            SyntheticModel.hiddenPrefix(base.config, prefixLength: 4, seed: 5),
+            as: CheckpointSpec(name: "other", step: 1, base: base.shortReference))
+        let other = try store.tensorEntries(of: store.checkpoint("other"))[0].blobPath
+        // The other checkpoint's blob truncated: check and a verify of it fail, a verify of ck does not read it.
+        let handle = try #require(FileHandle(forUpdatingAtPath: path + "/" + other))
+        try handle.truncate(atOffset: 100)
+        try handle.close()
+        let run = try Processes.prefixkit(["verify", path, "ck", "--reference", reference("correct"), "--json", "--no-record"])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let covered = try #require(report["blobs_covered"] as? [String])
+        let expected = Set(try store.tensorEntries(of: store.checkpoint("ck")).map(\.blobPath)).union(
+            try store.tensorEntries(of: base).map(\.blobPath))
+        #expect(Set(covered) == expected && !covered.contains(other))
+        #expect(try Processes.validateJSON(run.stdout, schema: "verify.schema.json").status == 0)
+        let failing = try Processes.prefixkit(["verify", path, "other", "--no-record"])
+        #expect(failing.status == 1 && failing.stdout.contains(other), "\(failing.stdout)")
+        #expect(try Processes.prefixkit(["check", path, "--quick", "--no-record"]).status == 1)
+    }
+
     @Test("a correct reference passes (exit 0), records the result, and inspect shows it; JSON, JUnit and HTML are valid")
     func passes() throws {
         let dir = TemporaryDirectory()
