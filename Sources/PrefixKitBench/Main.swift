@@ -30,6 +30,7 @@ enum Main {
             case "forward": options.sections.append("forward")
             case "convert": options.sections.append("convert")
             case "verify": options.sections.append("verify")
+            case "verify-scale": options.sections.append("verify-scale")
             case "peft": options.sections.append("peft")
             case "families": options.sections.append("families")
             case "encoder": options.sections.append("encoder")
@@ -51,7 +52,9 @@ enum Main {
                       convert import of an HF safetensors model into a store and export back, vs Python safetensors
                               load_file + writing the tensors + fsync, and load_file + save_file + fsync
                       verify  verification of a 12-layer d=768 checkpoint against a reference, time split by check,
-                              beside one plain forward pass
+                              beside one plain forward pass, in-process and as processes (prefixkit verify vs forward)
+                      verify-scale prefixkit verify of the newest checkpoint and check --quick in stores of 1, 1,000 and
+                              10,000 checkpoints of one run (100 and 1,000 with --small), beside prefixkit forward
                       peft    the forward (GPT-2 L=12 d=768, and a LLaMA-shaped L=12 d=768 GQA model; Pn=20, N=128, B=1,
                               f32, logits) vs HF transformers + PEFT on CPU PyTorch with the same thread count
                               (OPENBLAS_NUM_THREADS), in-process and as whole processes, beside the sgemm rate at the
@@ -83,13 +86,15 @@ enum Main {
         }
         if options.sections.isEmpty {
             options.sections = [
-                "store", "forward", "convert", "verify", "peft", "families", "encoder", "seq2seq", "pickle", "diff", "wheel",
+                "store", "forward", "convert", "verify", "verify-scale", "peft", "families", "encoder", "seq2seq", "pickle", "diff",
+                "wheel",
             ]
         }
         if options.sections.contains("store") { try StoreBenchmark(options: options).run() }
         if options.sections.contains("forward") { try ForwardBenchmark(options: options).run() }
         if options.sections.contains("convert") { try ConvertBenchmark(options: options).run() }
         if options.sections.contains("verify") { try VerifyBenchmark(options: options).run() }
+        if options.sections.contains("verify-scale") { try VerifyScaleBenchmark(options: options).run() }
         if options.sections.contains("peft") { try PeftBenchmark(options: options).run() }
         if options.sections.contains("families") { try FamilyBenchmark(options: options).run() }
         if options.sections.contains("encoder") { try EncoderBenchmark(options: options).run() }

@@ -9,6 +9,21 @@ enum Measure {
         return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
     }
 
+    /// The CPU time (user + system) of the waited-for child processes so far.
+    static func childCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// The wall time and CPU time of `body`, which runs child processes.
+    static func processSeconds(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+        let cpu = childCPUSeconds()
+        let wall = try seconds(body)
+        return (wall, childCPUSeconds() - cpu)
+    }
+
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         guard !sorted.isEmpty else { return .nan }

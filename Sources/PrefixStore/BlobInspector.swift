@@ -104,8 +104,31 @@ public enum BlobInspector {
         case .inProcess:
             return jobs.map { inspect(path: $0.path, expecting: $0.expecting) }
         case .childProcess(let executable, let arguments, let timeout):
-            return ChildInspection(executable: executable, arguments: arguments, timeout: timeout).run(jobs)
+            let inspection = ChildInspection(executable: executable, arguments: arguments, timeout: timeout)
+            // One child per core (at most four) on contiguous slices: libhdf5 is serial, the
+            // blobs are independent, and a large store is mostly time spent opening files.
+            let children = min(ProcessInfo.processInfo.activeProcessorCount, maxChildren, (jobs.count + 127) / 128)
+            guard children > 1 else { return inspection.run(jobs) }
+            let results = SliceResults(count: children)
+            DispatchQueue.concurrentPerform(iterations: children) { child in
+                let (low, high) = (jobs.count * child / children, jobs.count * (child + 1) / children)
+                results.set(child, inspection.run(Array(jobs[low..<high])))
+            }
+            return results.joined
         }
+    }
+
+    /// The most inspector children run at once.
+    static let maxChildren = 4
+
+    /// Each child's answers, written by concurrent children.
+    private final class SliceResults: @unchecked Sendable {
+        // Safety: every access goes through `lock`.
+        private var slices: [[BlobInspection]]
+        private let lock = NSLock()
+        init(count: Int) { slices = Array(repeating: [], count: count) }
+        func set(_ index: Int, _ value: [BlobInspection]) { lock.withLock { slices[index] = value } }
+        var joined: [BlobInspection] { lock.withLock { slices.flatMap { $0 } } }
     }
 
     /// One request line of the child protocol.
@@ -172,6 +195,11 @@ private struct ChildInspection {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
+        // The inspector computes nothing: without this, BLAS's idle worker threads spin at its
+        // start-up on the cores the check itself needs.
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        process.environment = environment
         do { try process.run() } catch {
             return ([], "cannot start the blob inspector \(executable): \(error)")
         }

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// What ``Store/check(_:digests:record:isolation:progress:)`` covers.
+/// What ``Store/check(_:digests:record:isolation:progress:structureChecked:)`` covers.
 public enum CheckScope: Sendable, Hashable {
     /// The whole store (`prefixkit check`): SQLite's integrity and foreign-key checks, every
     /// catalog row, blob and digest, the manifests and the leftovers.

@@ -3,7 +3,7 @@ import GRDB
 import PrefixCore
 public import PrefixStoreRules
 
-/// One problem ``Store/check(_:digests:record:isolation:progress:)`` found.
+/// One problem ``Store/check(_:digests:record:isolation:progress:structureChecked:)`` found.
 public struct CheckFinding: Sendable, Codable, Hashable {
     /// `error` (the store is damaged) or `warning` (leftovers that `gc` removes).
     public var severity: String
@@ -22,7 +22,7 @@ public struct CheckFinding: Sendable, Codable, Hashable {
     public var tensor: String?
 }
 
-/// The result of ``Store/check(_:digests:record:isolation:progress:)``.
+/// The result of ``Store/check(_:digests:record:isolation:progress:structureChecked:)``.
 public struct CheckReport: Sendable, Codable, Hashable {
     /// The store directory.
     public var store: String
@@ -54,7 +54,7 @@ public struct CheckReport: Sendable, Codable, Hashable {
 extension Store {
     /// The blobs one inspector child reads before the next starts (a child per batch keeps
     /// the number of processes small while progress still moves on a large store).
-    static let inspectionBatch = 512
+    static let inspectionBatch = 2048
 
     /// Checks the store, or what some checkpoints read: catalog integrity and references, each
     /// blob's presence, size and HDF5 structure against the catalog, each tensor's SHA-256
@@ -71,11 +71,14 @@ extension Store {
     ///   - isolation: where libhdf5 reads the blobs' metadata; `prefixkit` reads it in a child
     ///     process, so that damage which crashes or bloats libhdf5 is reported, not suffered.
     ///   - progress: called after each blob with the blob bytes checked so far and in all.
+    ///   - structureChecked: called once the catalog, every blob's file and every blob's
+    ///     structure are checked, before the first digest (a caller may then read the blobs
+    ///     while their digests are computed).
     /// - Returns: every finding, errors first, with counts of what was checked.
     /// - Throws: ``StorageError`` when the catalog cannot be queried.
     public func check(
         _ scope: CheckScope = .store, digests: Bool = true, record: Bool = true, isolation: BlobIsolation = .inProcess,
-        progress: ProgressHandler? = nil
+        progress: ProgressHandler? = nil, structureChecked: (() -> Void)? = nil
     ) throws(StorageError) -> CheckReport {
         let started = Store.timestamp()
         var findings = CheckFindings()
@@ -107,72 +110,64 @@ extension Store {
         }
         let totalBytes = blobs.reduce(Int64(0)) { $0 + $1.byteLength }
         var bytesDone: Int64 = 0
+        func done(_ blob: BlobRecord) {
+            bytesDone += blob.byteLength
+            progress?(bytesDone, totalBytes)
+        }
+        // Structure first, every blob (each file and size, then one inspector a batch of the
+        // blobs that passed), so that nothing is hashed, or read by a caller waiting on
+        // `structureChecked`, before its blob's structure is known.
+        var toHash: [(blob: BlobRecord, tensors: [(TensorRecord, BlobExpectation)])] = []
         for batch in stride(from: 0, to: blobs.count, by: Store.inspectionBatch).map({
             blobs[$0..<min($0 + Store.inspectionBatch, blobs.count)]
         }) {
-            // Each blob's file and size first; then one inspector for the blobs that passed.
             var jobs: [(blob: BlobRecord, expectations: [(TensorRecord, BlobExpectation)])] = []
             for blob in batch {
                 let before = findings.count
-                let blobTensors = tensorsByBlob[blob.id] ?? []
-                if let expectations = checkBlobFile(blob, blobTensors, owners: owners, into: &findings) {
+                if let expectations = checkBlobFile(blob, tensorsByBlob[blob.id] ?? [], owners: owners, into: &findings) {
                     jobs.append((blob, expectations))
                 } else {
                     if findings.count > before, deletedSince(blob) { findings.removeSince(before) }
-                    bytesDone += blob.byteLength
-                    progress?(bytesDone, totalBytes)
+                    done(blob)
                 }
             }
             let inspections = BlobInspector.inspect(
                 jobs.map { ("\(directory)/\($0.blob.path)", $0.expectations.map(\.1)) }, isolation: isolation)
             for (job, inspection) in zip(jobs, inspections) {
                 let before = findings.count
-                let path = "\(directory)/\(job.blob.path)"
-                if let failure = inspection.failure {
-                    findings.error(
-                        "blob", .corruption, failure, path: path, owners: Store.owners(of: tensorsByBlob[job.blob.id] ?? [], owners))
-                } else {
-                    for (tensor, expected) in job.expectations {
-                        let names = owners[tensor.id ?? -1] ?? []
-                        let tensorOwners = names.map(\.owner)
-                        let tensorName = names.first?.name ?? tensor.dataset
-                        if let problem = inspection.sizeProblems[tensor.dataset] {
-                            findings.error(
-                                "structure", .sizeBeyondBlob, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners,
-                                tensor: tensorName)
-                            continue
-                        }
-                        if let problem = inspection.problems[tensor.dataset] {
-                            findings.error(
-                                "structure", .corruption, "dataset \(tensor.dataset): \(problem)", path: path, owners: tensorOwners,
-                                tensor: tensorName)
-                            continue
-                        }
-                        guard digests else { continue }
-                        let entry = TensorEntry(
-                            name: tensorName, role: names.first?.role ?? "unreferenced", layer: nil, dtype: expected.dtype,
-                            shape: expected.shape, byteCount: tensor.byteLength, sha256: tensor.sha256,
-                            blobPath: job.blob.path, dataset: tensor.dataset, fileOffset: tensor.fileOffset)
-                        do {
-                            _ = try load(entry, verify: true, owner: tensorOwners.first)
-                            hashed += 1
-                            bytesHashed += tensor.byteLength
-                        } catch let failure {
-                            findings.error(
-                                failure.code == .digestMismatch ? "digest" : "blob",
-                                failure.finding ?? (failure.code == .digestMismatch ? .digestMismatch : .corruption), failure.message,
-                                path: path, owners: tensorOwners, tensor: tensorName)
-                        }
-                    }
-                }
+                let sound = checkStructure(job.blob, job.expectations, inspection, owners: owners, into: &findings)
                 if findings.count > before, deletedSince(job.blob) { findings.removeSince(before) }
-                bytesDone += job.blob.byteLength
-                progress?(bytesDone, totalBytes)
+                if digests, !sound.isEmpty { toHash.append((job.blob, sound)) } else { done(job.blob) }
             }
+        }
+        structureChecked?()
+        for (blob, sound) in toHash {
+            let before = findings.count
+            for (tensor, expected) in sound {
+                let names = owners[tensor.id ?? -1] ?? []
+                let entry = TensorEntry(
+                    name: names.first?.name ?? tensor.dataset, role: names.first?.role ?? "unreferenced", layer: nil,
+                    dtype: expected.dtype, shape: expected.shape, byteCount: tensor.byteLength, sha256: tensor.sha256,
+                    blobPath: blob.path, dataset: tensor.dataset, fileOffset: tensor.fileOffset)
+                do {
+                    _ = try load(entry, verify: true, owner: names.first?.owner)
+                    hashed += 1
+                    bytesHashed += tensor.byteLength
+                } catch let failure {
+                    findings.error(
+                        failure.code == .digestMismatch ? "digest" : "blob",
+                        failure.finding ?? (failure.code == .digestMismatch ? .digestMismatch : .corruption), failure.message,
+                        path: "\(directory)/\(blob.path)", owners: names.map(\.owner), tensor: entry.name)
+                }
+            }
+            if findings.count > before, deletedSince(blob) { findings.removeSince(before) }
+            done(blob)
         }
 
         // 4-5. Leftovers and manifests: the whole store's, not a scope's.
-        if case .store = scope { checkLeftovers(blobs: blobs, tensors: tensors, owners: owners, into: &findings) }
+        if case .store = scope {
+            try checkLeftovers(blobs: blobs, tensors: tensors, owners: owners, readingHeldManifests: digests, into: &findings)
+        }
 
         let sorted = findings.all.sorted { ($0.severity, $0.check) < ($1.severity, $1.check) }
         var report = CheckReport(
@@ -260,15 +255,41 @@ extension Store {
         }
     }
 
+    /// What the inspector saw of a blob against the catalog: a finding for each dataset that
+    /// differs; the tensors whose structure is sound (none when the blob could not be read).
+    private func checkStructure(
+        _ blob: BlobRecord, _ expectations: [(TensorRecord, BlobExpectation)], _ inspection: BlobInspection,
+        owners: [Int64: [TensorOwner]], into findings: inout CheckFindings
+    ) -> [(TensorRecord, BlobExpectation)] {
+        let path = "\(directory)/\(blob.path)"
+        if let failure = inspection.failure {
+            findings.error("blob", .corruption, failure, path: path, owners: Store.owners(of: expectations.map(\.0), owners))
+            return []
+        }
+        return expectations.filter { tensor, _ in
+            let names = owners[tensor.id ?? -1] ?? []
+            let found =
+                inspection.sizeProblems[tensor.dataset].map { ($0, StoreFindingCode.sizeBeyondBlob) }
+                ?? inspection.problems[tensor.dataset].map { ($0, StoreFindingCode.corruption) }
+            guard let (problem, code) = found else { return true }
+            findings.error(
+                "structure", code, "dataset \(tensor.dataset): \(problem)", path: path, owners: names.map(\.owner),
+                tensor: names.first?.name ?? tensor.dataset)
+            return false
+        }
+    }
+
     /// Files in the store the catalog does not know, manifests of saves it lost, and tensor
-    /// rows nothing references.
+    /// rows nothing references. Without `readingHeldManifests` (`--quick`), the manifests of
+    /// what the catalog holds are known by their names and not read.
     private func checkLeftovers(
-        blobs: [BlobRecord], tensors: [TensorRecord], owners: [Int64: [TensorOwner]], into findings: inout CheckFindings
-    ) {
+        blobs: [BlobRecord], tensors: [TensorRecord], owners: [Int64: [TensorOwner]], readingHeldManifests: Bool,
+        into findings: inout CheckFindings
+    ) throws(StorageError) {
         let known = Set(blobs.map(\.path))
         let leftovers = leftovers(known: known)
         // Manifests: a save the catalog no longer holds is a possible catalog loss.
-        let (manifests, unreadableManifests) = manifests()
+        let (manifests, unreadableManifests) = manifests(skipping: readingHeldManifests ? [] : try heldManifestNames())
         var needed = Set<String>()
         // A delete running beside this check buries its manifests before it commits: a manifest
         // whose file is gone (or buried) by the time the catalog lacks its rows is that delete.

@@ -181,11 +181,13 @@ extension Store {
     }
 
     /// Every manifest in the store; those that cannot be read, or break the rules of what
-    /// PrefixKit writes, are returned as problems and never replayed.
-    func manifests() -> (manifests: [Manifest], unreadable: [ManifestProblem]) {
+    /// PrefixKit writes, are returned as problems and never replayed. The files named in
+    /// `skipping` (``heldManifestNames()``, for a quick check) are not read.
+    func manifests(skipping held: Set<String> = []) -> (manifests: [Manifest], unreadable: [ManifestProblem]) {
         var manifests: [Manifest] = [], problems: [ManifestProblem] = []
         let buried = tombstones()
-        for name in FileSystem.contents(of: manifestDirectory).sorted() where name.hasSuffix(".json") && !name.hasPrefix("deleted-") {
+        for name in FileSystem.contents(of: manifestDirectory).sorted()
+        where name.hasSuffix(".json") && !name.hasPrefix("deleted-") && !held.contains(name) {
             let path = "\(manifestDirectory)/\(name)"
             do {
                 let manifest = try readManifest(path, name: name)
@@ -200,6 +202,18 @@ extension Store {
             }
         }
         return (manifests, problems)
+    }
+
+    /// The file names of the manifests of every base and checkpoint the catalog holds.
+    func heldManifestNames() throws(StorageError) -> Set<String> {
+        try read { db in
+            var names = Set<String>()
+            for row in try Row.fetchAll(db, sql: "SELECT name, step FROM checkpoint") {
+                names.insert(URL(fileURLWithPath: manifestPath(checkpoint: row[0], step: row[1])).lastPathComponent)
+            }
+            for fingerprint in try String.fetchAll(db, sql: "SELECT fingerprint FROM base") { names.insert("base-\(fingerprint).json") }
+            return names
+        }
     }
 
     /// Reads and checks one manifest: a bounded regular file that ``StoreManifest`` parses,

@@ -43,7 +43,7 @@ import PrefixCore
 /// ### Maintenance
 /// - ``delete(_:cascade:allSteps:dryRun:)``
 /// - ``gc(dryRun:progress:)``
-/// - ``check(_:digests:record:isolation:progress:)``
+/// - ``check(_:digests:record:isolation:progress:structureChecked:)``
 public final class Store: Sendable {
     /// The store directory.
     public let directory: String

@@ -85,17 +85,21 @@ public enum Verifier {
             }
         }
         var timings: [String: Double] = [:]
-        let catalogClock = ContinuousClock.now
         options.progress?(VerifyProgress(checkpoint: nil, index: 0, count: selected.count, stage: "catalog and blobs"))
-        let (catalog, covered) = try catalogChecks(store, quick: options.quick, checkpoints: selected, isolation: options.blobIsolation)
-        timings["catalog"] = CompositionCheck.seconds(since: catalogClock)
+        // The catalog rows and the blobs' structure are checked before anything reads a blob;
+        // the digests are then computed beside the compositions, which read the same bytes.
+        let (quick, isolation, checkpoints) = (options.quick, options.blobIsolation, selected)
+        let blobChecks = BesideWork { structureChecked in
+            let clock = ContinuousClock.now
+            let checks = try catalogChecks(
+                store, quick: quick, checkpoints: checkpoints, isolation: isolation, structureChecked: structureChecked)
+            return (checks.0, checks.covered, CompositionCheck.seconds(since: clock))
+        }
+        blobChecks.waitUntilReady()
         var report = VerificationReport(
-            store: store.directory, startedAt: started, toolVersion: PrefixKitVersion.current,
-            catalog: catalog,
-            checkpoints: [], recorded: false, recordNote: nil,
-            shard: options.shard.map { "\($0.index)/\($0.count)" })
+            store: store.directory, startedAt: started, toolVersion: PrefixKitVersion.current, catalog: [], checkpoints: [],
+            recorded: false, recordNote: nil, shard: options.shard.map { "\($0.index)/\($0.count)" })
         report.requireReference = options.requireReference
-        report.blobsCovered = covered
         var roundTrippedBases = Set<String>()
         for (index, info) in selected.enumerated() {
             options.progress?(VerifyProgress(checkpoint: info.reference, index: index + 1, count: selected.count, stage: "composition"))
@@ -115,6 +119,9 @@ public enum Verifier {
             result.seconds = CompositionCheck.seconds(since: checkpointClock)
             report.checkpoints.append(result)
         }
+        let (catalog, covered, catalogSeconds) = try blobChecks.result()
+        (report.catalog, report.blobsCovered) = (catalog, covered)
+        timings["catalog"] = catalogSeconds
         report.timings = timings
         if options.record, let reason = store.readOnlyReason {
             report.recordNote = "the store is read-only (\(reason)): the result was not recorded"
@@ -138,10 +145,11 @@ public enum Verifier {
 
     /// The catalog rows and blobs the checkpoints read (every digest, or a sample with
     /// `quick`), with the blobs covered.
-    static func catalogChecks(_ store: Store, quick: Bool, checkpoints: [CheckpointInfo], isolation: BlobIsolation) throws -> (
-        [CheckResult], covered: [String]
-    ) {
-        let check = try store.check(.checkpoints(checkpoints), digests: !quick, record: false, isolation: isolation)
+    static func catalogChecks(
+        _ store: Store, quick: Bool, checkpoints: [CheckpointInfo], isolation: BlobIsolation, structureChecked: (() -> Void)? = nil
+    ) throws -> ([CheckResult], covered: [String]) {
+        let check = try store.check(
+            .checkpoints(checkpoints), digests: !quick, record: false, isolation: isolation, structureChecked: structureChecked)
         let catalog = check.findings.filter { $0.check == "catalog" && $0.severity == "error" }
         let blobs = check.findings.filter { ["blob", "structure", "digest"].contains($0.check) && $0.severity == "error" }
         let covered = check.blobPaths ?? []
@@ -307,6 +315,55 @@ public enum Verifier {
                 let stack = try? PrefixStack(config: base.config, weights: weights, prefix: store.prefixSource(for: info))
             else { return nil }
             return (base.shortReference, stack)
+        }
+    }
+}
+
+/// Work run on its own thread beside the caller's: it says once when the caller may go on
+/// (`ready`), and its result is collected at the end.
+final class BesideWork<Value: Sendable>: @unchecked Sendable {
+    // Safety: `outcome` is written once by the worker before `finished.leave()` and read only
+    // after `finished.wait()`.
+    private var outcome: Result<Value, any Error>?
+    private let finished = DispatchGroup()
+    private let readySignal = DispatchSemaphore(value: 0)
+
+    /// Starts `work`, which calls its argument once the caller may go on (or returns first).
+    init(_ work: @escaping @Sendable (_ ready: @escaping () -> Void) throws -> Value) {
+        finished.enter()
+        let ready = readySignal
+        Thread.detachNewThread { [self] in
+            let signalled = Flag()
+            outcome = Result {
+                try work {
+                    if signalled.set() { ready.signal() }
+                }
+            }
+            if signalled.set() { ready.signal() }
+            finished.leave()
+        }
+    }
+
+    /// Blocks until the work said the caller may go on, or ended.
+    func waitUntilReady() { readySignal.wait() }
+
+    /// Blocks until the work ends; its value, or the error it threw.
+    func result() throws -> Value {
+        finished.wait()
+        guard let outcome else { preconditionFailure("the work ended without an outcome") }
+        return try outcome.get()
+    }
+
+    /// A flag set once, from any thread.
+    private final class Flag: @unchecked Sendable {
+        // Safety: every access goes through `lock`.
+        private var isSet = false
+        private let lock = NSLock()
+        /// Sets the flag; true the first time.
+        func set() -> Bool {
+            lock.withLock {
+                defer { isSet = true }; return !isSet
+            }
         }
     }
 }

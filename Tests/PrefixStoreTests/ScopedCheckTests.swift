@@ -106,4 +106,20 @@ struct ScopedCheckTests {
         let started = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
         #expect(started.count == 1)
     }
+
+    @Test("the structure of every blob is checked before the first digest, and the caller is told in between")
+    func structureBeforeDigests() throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir)
+        final class Events: @unchecked Sendable {
+            var items: [String] = []
+        }
+        let events = Events()
+        let report = try store.check(
+            .checkpoints([store.checkpoint("a")]), record: false, progress: { done, _ in events.items.append("blob \(done)") },
+            structureChecked: { events.items.append("structure") })
+        #expect(report.passed && report.tensorsHashed == report.tensors)
+        #expect(events.items.first == "structure" && events.items.filter { $0 == "structure" }.count == 1, "\(events.items)")
+        #expect(events.items.count == report.blobs + 1)
+    }
 }
