@@ -13,6 +13,9 @@ struct PeerComparison {
     var agreement: Double
     /// The whole-process medians, in seconds.
     var ourProcess: Double, peerProcess: Double
+    /// The median of the forward time `prefixkit forward` reports for itself (a fresh process:
+    /// weights mapped from the store and their digests checked as they are read), in seconds.
+    var ourColdForward: Double
     /// What the peer printed (`tool`, `attention`, ...).
     var peer: [String: Any]
 
@@ -49,18 +52,24 @@ struct PeerComparison {
 
         // Whole processes, what a CI job feels.
         let cli = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("prefixkit").path
-        var ourProcess: [Double] = [], peerProcess: [Double] = []
+        var ourProcess: [Double] = [], peerProcess: [Double] = [], coldForward: [Double] = []
         for round in 0..<processRounds {
+            var printed = ""
             ourProcess.append(
                 try Measure.seconds {
-                    try PeftBenchmark.run(
+                    printed = try PeftBenchmark.output(
                         cli,
                         ["forward", work + "/store", "kv", "--input", work + "/" + inputs, "--logits", "--out", work + "/o\(round).npz"])
                 })
+            // `  123.4 ms, 567 tokens/s`: the time of the forward itself.
+            guard let line = printed.split(separator: "\n").first(where: { $0.hasSuffix("tokens/s") }),
+                let ms = Double(line.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
+            else { throw BenchError("prefixkit forward printed no timing: \(printed)") }
+            coldForward.append(ms / 1000)
             peerProcess.append(try Measure.seconds { _ = try PeftBenchmark.json(python, peerArguments + ["--once"]) })
         }
         return PeerComparison(
             ours: ours, theirs: theirs, agreement: agreement, ourProcess: Measure.median(ourProcess),
-            peerProcess: Measure.median(peerProcess), peer: peer)
+            peerProcess: Measure.median(peerProcess), ourColdForward: Measure.median(coldForward), peer: peer)
     }
 }

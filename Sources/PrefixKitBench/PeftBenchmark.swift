@@ -29,11 +29,13 @@ struct PeftBenchmark {
             return
         }
         for model in Self.models(small: options.small) {
-            try compare(model.name, model.config, prefix: model.prefix, python: python, threads: threads)
+            for batch in [1, 4] {
+                try compare(model.name, model.config, prefix: model.prefix, batch: batch, python: python, threads: threads)
+            }
         }
     }
 
-    private func compare(_ name: String, _ config: ModelConfig, prefix: String, python: String, threads: String) throws {
+    private func compare(_ name: String, _ config: ModelConfig, prefix: String, batch: Int, python: String, threads: String) throws {
         let pn = 20, n = 128
         let work = try options.freshWork("-peft")
         defer { Leftovers.discard(work) }
@@ -51,8 +53,9 @@ struct PeftBenchmark {
         _ = try Exporter.run(store, reference: "kv", format: .peft, out: work + "/adapter")
         _ = try Exporter.run(store, reference: "kv", format: .hf, out: work + "/hf")
         var random = SeededRandom(seed: 43)
-        let ids = (0..<n).map { _ in Int64(random.next() % UInt64(config.vocabSize)) }
-        let idsTensor = try Tensor(dtype: .i64, shape: [1, n], bytes: ids.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
+        let ids = (0..<(batch * n)).map { _ in Int64(random.next() % UInt64(config.vocabSize)) }
+        let idsTensor = try Tensor(
+            dtype: .i64, shape: [batch, n], bytes: ids.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
         try NPY.encode(idsTensor).write(to: URL(fileURLWithPath: work + "/ids.npy"))
 
         let peakBefore = Self.shapePeak(config, pn: pn, n: n)
@@ -69,13 +72,13 @@ struct PeftBenchmark {
             stack, input, work: work, python: python, threads: threads, rounds: options.rounds * 2 + 1, processRounds: options.rounds)
         let (ours, theirs, agreement, peer) = (run.ours, run.theirs, run.agreement, run.peer)
 
-        let flops = Self.flops(config, pn: pn, n: n)
+        let flops = Self.flops(config, pn: pn, n: n) * Double(batch)
         // Measured before and after the timings, the better of the two: a single measurement on
         // this VM can catch BLAS threads asleep or a noisy neighbour and read low.
         let shapePeak = max(peakBefore, Self.shapePeak(config, pn: pn, n: n))
         print(
             "\nforward vs HF transformers + PEFT: \(name) \(Format.config(config)) d_ff=\(config.intermediateSize) V=\(config.vocabSize), "
-                + "Pn=\(pn), N=\(n), B=1, f32, \(threads) thread(s); peer: \(peer["tool"] as? String ?? "?") (\(peer["attention"] as? String ?? "?") attention)"
+                + "Pn=\(pn), N=\(n), B=\(batch), f32, \(threads) thread(s); peer: \(peer["tool"] as? String ?? "?") (\(peer["attention"] as? String ?? "?") attention)"
         )
         print(
             Format.table([
@@ -88,6 +91,12 @@ struct PeftBenchmark {
                 [
                     "transformers + PEFT in-process", Measure.ms(theirs), String(format: "%.1f", flops / theirs / 1e9),
                     "PrefixKit " + Measure.ratio(theirs / ours), ">= 1.15x",
+                ],
+                [
+                    "`prefixkit forward`'s own forward, cold (weights from the store, digests)", Measure.ms(run.ourColdForward),
+                    String(format: "%.1f", flops / run.ourColdForward / 1e9),
+                    "vs PEFT in-process " + Measure.ratio(theirs / run.ourColdForward),
+                    ">= 1.15x",
                 ],
                 ["`prefixkit forward` whole process (store, digests, .npz out)", Measure.ms(run.ourProcess), "", "", ""],
                 [
@@ -160,15 +169,24 @@ struct PeftBenchmark {
 
     /// Runs a process to completion, throwing on a non-zero exit.
     static func run(_ executable: String, _ arguments: [String]) throws {
+        _ = try output(executable, arguments, keep: false)
+    }
+
+    /// Runs a process to completion and returns what it printed, throwing on a non-zero exit.
+    @discardableResult
+    static func output(_ executable: String, _ arguments: [String], keep: Bool = true) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
+        let pipe = Pipe()
+        process.standardOutput = keep ? pipe : FileHandle.nullDevice
         try process.run()
+        let data = keep ? pipe.fileHandleForReading.readDataToEndOfFile() : Data()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw BenchError("\(executable) \(arguments.first ?? "") exited \(process.terminationStatus)")
         }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Runs a Python script and parses the JSON object it prints last.

@@ -10,18 +10,41 @@ public struct StoredBaseTensors: TensorSource {
     public let store: Store
     /// The base.
     public let base: BaseInfo
-    /// Whether each load checks the tensor's digest.
+    /// Whether each load checks the tensor's digest before it returns.
     public let verify: Bool
+    /// The digests being checked beside the caller's work, when the source was made with
+    /// `.beside`: confirm them before trusting anything computed from these tensors.
+    public let backgroundDigests: BackgroundDigests?
     private let entries: [String: TensorEntry]
+
+    /// How a stored base's digests are checked.
+    public enum DigestCheck: Sendable {
+        /// Not at all.
+        case none
+        /// Each tensor's, when it is loaded, before the load returns.
+        case beforeUse
+        /// Every tensor's, on a thread of their own from the start, while the caller computes
+        /// (``backgroundDigests``).
+        case beside
+    }
 
     /// Lists the base's tensors (no bytes are read).
     ///
     /// - Throws: ``PrefixStore/StorageError`` on a catalog failure.
     public init(store: Store, base: BaseInfo, verify: Bool = false) throws {
+        try self.init(store: store, base: base, digests: verify ? .beforeUse : .none)
+    }
+
+    /// Lists the base's tensors and, with `.beside`, starts checking their digests.
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` on a catalog failure.
+    public init(store: Store, base: BaseInfo, digests: DigestCheck) throws {
         self.store = store
         self.base = base
-        self.verify = verify
-        entries = Dictionary(uniqueKeysWithValues: try store.tensorEntries(of: base).map { ($0.name, $0) })
+        let list = try store.tensorEntries(of: base)
+        verify = digests == .beforeUse
+        backgroundDigests = digests == .beside ? store.checkDigestsInBackground(list, owner: base.shortReference) : nil
+        entries = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
     }
 
     /// The dtype and shape of every stored tensor of the base, by name.
@@ -71,9 +94,30 @@ extension Store {
     /// - Throws: ``PrefixStore/StorageError`` for catalog failures and
     ///   ``PrefixCompute/ComputeError`` when the base does not fit its config.
     public func stack(for checkpoint: CheckpointInfo, verify: Bool = false) throws -> PrefixStack {
+        try stack(for: checkpoint, digests: verify ? .beforeUse : .none)
+    }
+
+    /// The prefix-tuned stack of a stored checkpoint, its base's digests checked as `digests`
+    /// says (the prefix's, small, before use whenever they are checked at all). With
+    /// `.beside`, confirm them (``PrefixStack/confirmStoredDigests()``) before trusting what the
+    /// stack computed.
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` for catalog failures and
+    ///   ``PrefixCompute/ComputeError`` when the base does not fit its config.
+    public func stack(for checkpoint: CheckpointInfo, digests: StoredBaseTensors.DigestCheck) throws -> PrefixStack {
         let base = try self.base("base:" + checkpoint.baseFingerprint)
         return try PrefixStack(
-            config: base.config, weights: StoredBaseTensors(store: self, base: base, verify: verify),
-            prefix: prefixSource(for: checkpoint, verify: verify))
+            config: base.config, weights: StoredBaseTensors(store: self, base: base, digests: digests),
+            prefix: prefixSource(for: checkpoint, verify: digests != .none))
+    }
+}
+
+extension PrefixStack {
+    /// Waits for the digests of a stored base checked beside the computation
+    /// (``PrefixStore/Store/stack(for:digests:)`` with `.beside`); nothing to wait for otherwise.
+    ///
+    /// - Throws: ``PrefixStore/StorageError`` `.digestMismatch` for a tensor whose bytes changed.
+    public func confirmStoredDigests() throws(StorageError) {
+        try (weightSource as? StoredBaseTensors)?.backgroundDigests?.confirm()
     }
 }

@@ -52,14 +52,17 @@ struct DamagedReadTests {
         #expect(forced.status == 0, "\(forced.stderr)")
     }
 
-    @Test("forward verifies by default (exit 1 naming the tensor); --no-verify runs; --verify is still accepted")
-    func forward() throws {
+    @Test(
+        "forward verifies by default (exit 1 naming the tensor, nothing written, whichever layer); --no-verify runs; --verify is still accepted",
+        arguments: ["h.0.ln_1.weight", "h.1.mlp.c_proj.weight", "wte.weight"])
+    func forward(tensor: String) throws {
         let dir = TemporaryDirectory()
-        let store = try Self.damagedStore(dir, tensor: "h.0.ln_1.weight", role: "base")
+        let store = try Self.damagedStore(dir, tensor: tensor, role: "base")
         let input = Processes.repositoryRoot + "/fixtures/verify/gpt2/pn4-n6/correct.npz"
         for flags in [[], ["--verify"]] {
-            let run = try Processes.prefixkit(["forward", store, "demo", "--input", input] + flags)
-            #expect(run.status == 1 && run.stderr.contains("tensor 'h.0.ln_1.weight'"), "\(flags): \(run.stdout)\(run.stderr)")
+            let run = try Processes.prefixkit(["forward", store, "demo", "--input", input, "--out", dir.path + "/out.npz"] + flags)
+            #expect(run.status == 1 && run.stderr.contains("tensor '\(tensor)'"), "\(flags): \(run.stdout)\(run.stderr)")
+            #expect(Self.leftovers(dir.path).isEmpty, "\(Self.leftovers(dir.path))")
         }
         #expect(try Processes.prefixkit(["forward", store, "demo", "--input", input, "--no-verify"]).status == 0)
     }

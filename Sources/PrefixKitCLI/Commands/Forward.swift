@@ -49,7 +49,9 @@ struct Forward: ParsableCommand {
     func run() throws {
         let opened = try Store.open(at: store.store, lockTimeout: store.lockTimeout)
         let info = try opened.checkpoint(checkpoint)
-        let stack = try opened.stack(for: info, verify: verify)
+        // The base's digests are checked on a thread of their own while the forward runs; its
+        // result is reported and written only once they all match.
+        let stack = try opened.stack(for: info, digests: verify ? .beside : .none)
         let inputs = try ForwardInput(file: input, bounds: ExchangeBounds(config: stack.config, prefixLength: info.prefixLength))
         var options = ForwardOptions(computePrefixRows: prefixRows, logits: logits)
         let bar = Progress("forward", mode: progress.mode)
@@ -59,6 +61,7 @@ struct Forward: ParsableCommand {
             dtype == .f64
             ? try stack.forward(inputs, as: Double.self, options: options)
             : try stack.forward(inputs, as: Float.self, options: options)
+        try stack.confirmStoredDigests()
         let elapsed = ContinuousClock.now - started
         bar.finish()
         print(
