@@ -20,6 +20,7 @@ let package = Package(
         // C libraries, each behind a thin shim header of `static inline` accessors.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLibZ", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CPosix"),
 
@@ -40,7 +41,9 @@ let package = Package(
         // A stored checkpoint as something the engine runs: its base's tensors and its prefix as
         // compute sources (below the converter, the verifier and the differ).
         .target(name: "PrefixRuntime", dependencies: ["PrefixCore", "PrefixStore", "PrefixCompute"]),
-        .target(name: "PrefixFormats", dependencies: ["PrefixCore", "CPosix", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(
+            name: "PrefixFormats",
+            dependencies: ["PrefixCore", "CPosix", "CLibZ", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(
             name: "PrefixConvert",
             dependencies: ["PrefixCore", "PrefixStoreRules", "PrefixStore", "PrefixCompute", "PrefixRuntime", "PrefixFormats"]),

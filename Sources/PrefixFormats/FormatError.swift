@@ -33,6 +33,8 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
         case unsafeName
         /// An archive member inflates to more than its header promises.
         case inflationBomb
+        /// An archive member's bytes do not match the CRC-32 its archive records for them.
+        case checksumMismatch
         /// The container (zip) is malformed.
         case malformedArchive
         /// A required key or tensor is absent.

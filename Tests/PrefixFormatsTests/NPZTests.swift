@@ -1,8 +1,9 @@
 import Foundation
 import PrefixCore
-import PrefixFormats
 import TestSupport
 import Testing
+
+@testable import PrefixFormats
 
 @Suite("NumPy .npz")
 struct NPZTests {
@@ -33,6 +34,57 @@ struct NPZTests {
             print(list(z.keys()), z["x"].tolist(), str(z["meta"]))
             """, [ours])
         #expect(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "['x', 'meta'] [1.5, -2.0] héllo")
+    }
+
+    @Test(
+        "the archives written carry zlib's CRC-32 of each member, classic or ZIP64: Python's zipfile checks them, NumPy reads them",
+        // 1: every size and every offset but the first member's (0) in ZIP64 records.
+        arguments: [UInt64(0xFFFF_FFFF), 1])
+    func checksumsAndZip64(limit: UInt64) throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/z.npz"
+        var random = SeededRandom(seed: 7)
+        let big = Tensor(shape: [257, 129], floats: random.normals(257 * 129, scale: 1))
+        try NPZ.write(
+            [("big", .tensor(big)), ("empty", .tensor(try Tensor(zeros: .f64, shape: [0]))), ("names", .strings(["héllo"], shape: []))],
+            to: path, zip64Limit: limit)
+        let check = try Processes.python(
+            """
+            import sys, struct, zipfile, numpy as np
+            data = open(sys.argv[1], "rb").read()
+            with zipfile.ZipFile(sys.argv[1]) as z:
+                bad = z.testzip()
+                # The local headers carry the same CRC-32 as the central directory.
+                for i in z.infolist():
+                    assert struct.unpack("<I", data[i.header_offset + 14:i.header_offset + 18])[0] == i.CRC, i.filename
+                zip64 = [i.filename for i in z.infolist() if i.extract_version >= 45 or i.file_size >= 0xFFFFFFFF]
+                print(bad, len(z.infolist()), sorted(zip64))
+            a = np.load(sys.argv[1], allow_pickle=False)
+            print(a["big"].shape, a["big"].dtype, float(a["big"].astype(np.float64).sum()), a["empty"].shape, str(a["names"]))
+            """, [path])
+        #expect(check.status == 0, "\(check.stderr)")
+        let lines = check.stdout.split(separator: "\n").map(String.init)
+        let expectedZip64 = limit == 1 ? "['big.npy', 'empty.npy', 'names.npy']" : "[]"
+        #expect(lines.first == "None 3 \(expectedZip64)", "\(check.stdout)")
+        let sum = big.floats().reduce(0.0) { $0 + Double($1) }
+        #expect(lines.count == 2 && lines[1].hasPrefix("(257, 129) float32 "), "\(check.stdout)")
+        #expect(abs((Double(lines[1].split(separator: " ")[3]) ?? .nan) - sum) <= 1e-6 * max(1, abs(sum)), "\(check.stdout)")
+        #expect(lines[1].hasSuffix("(0,) héllo"))
+        // And ZIPFoundation, which checks every CRC as it reads.
+        let back = try NPZ.read(path: path)
+        #expect(back.map(\.name) == ["big", "empty", "names"] && back[0].value.tensor == big, "\(back.map(\.name))")
+    }
+
+    @Test("a member whose CRC-32 does not match its bytes is refused when read")
+    func damagedChecksum() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/z.npz"
+        try NPZ.write([("x", .tensor(Builders.randomTensor(.f32, [64], seed: 3)))], to: path)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[30 + "x.npy".utf8.count + 200] ^= 0x01  // a byte of the array's data
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let error = #expect(throws: FormatError.self) { try NPZ.read(path: path) }
+        #expect(error?.code == .checksumMismatch && error?.member == "x.npy", "\(String(describing: error))")
     }
 
     @Test(

@@ -110,7 +110,7 @@ public enum NPZ {
         var body: InflationBuffer?
         var received = 0
         do {
-            _ = try archive.extract(entry, bufferSize: 1 << 20, skipCRC32: false) { chunk in
+            let checksum = try archive.extract(entry, bufferSize: 1 << 20, skipCRC32: false) { chunk in
                 received += chunk.count
                 guard received <= declared else {
                     throw FormatError(.inflationBomb, "member inflates past the \(declared) bytes the archive promises", member: entry.path)
@@ -140,6 +140,13 @@ public enum NPZ {
                 try buffer.append(Data(prefix[parsed.dataOffset...]), member: entry.path)
                 body = buffer
                 prefix.removeAll()
+            }
+            // ZIPFoundation returns the CRC-32 of what it read; comparing it is the caller's job.
+            guard checksum == entry.checksum else {
+                throw FormatError(
+                    .checksumMismatch,
+                    String(format: "member's bytes have CRC-32 %08x, the archive records %08x", checksum, entry.checksum),
+                    member: entry.path)
             }
         } catch let error as FormatError {
             throw error
@@ -232,13 +239,17 @@ public enum NPZ {
     ///
     /// - Throws: ``FormatError`` `.io`, `.unsupportedDType` (bf16, f8), `.unsafeName`.
     public static func write(_ entries: [(name: String, value: NPYValue)], to path: String) throws(FormatError) {
+        try write(entries, to: path, zip64Limit: 0xFFFF_FFFF)
+    }
+
+    /// ``write(_:to:)`` with ZIP64 records for every size and offset from `zip64Limit` on (tests
+    /// lower it to exercise them on small files).
+    static func write(_ entries: [(name: String, value: NPYValue)], to path: String, zip64Limit: UInt64) throws(FormatError) {
         let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         Leftovers.discard(temporary)
         do throws(FormatError) {
-            let archive: Archive
-            do { archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create) } catch {
-                throw FormatError(.io, "cannot create archive: \(error)", path: path)
-            }
+            var archive = try StoredZipWriter(path: temporary, zip64Limit: zip64Limit)
+            defer { archive.close() }
             var seen = Set<String>()
             for (name, value) in entries {
                 guard !name.isEmpty, !name.contains("/"), !name.contains("\\"), seen.insert(name).inserted else {
@@ -260,27 +271,17 @@ public enum NPZ {
                 } else {
                     header = try NPY.encode(value)
                 }
-                let total = header.count + (tensor?.byteCount ?? 0)
-                do {
-                    try archive.addEntry(
-                        with: name + ".npy", type: .file, uncompressedSize: Int64(total),
-                        modificationDate: Date(timeIntervalSince1970: 315_532_800), compressionMethod: .none
-                    ) { position, size in
-                        let start = Int(position), end = Int(position) + size
-                        var chunk = Data(capacity: size)
-                        if start < header.count { chunk.append(header.subdata(in: start..<min(end, header.count))) }
-                        if let tensor, end > header.count {
-                            tensor.withUnsafeBytes { bytes in
-                                chunk.append(contentsOf: bytes[max(start, header.count) - header.count..<end - header.count])
-                            }
-                        }
-                        return chunk
+                try archive.add(name + ".npy", size: UInt64(header.count + (tensor?.byteCount ?? 0))) { write throws(FormatError) in
+                    var failure: FormatError?
+                    header.withUnsafeBytes { bytes in
+                        do throws(FormatError) { try write(bytes) } catch { failure = error }
                     }
-                } catch {
-                    throw FormatError(.io, "cannot add member: \(error)", path: path, member: name)
+                    if let failure { throw failure }
+                    try tensor?.withUnsafeBytes { bytes throws(FormatError) in try write(bytes) }
                 }
                 tensor?.releaseFilePages()
             }
+            try archive.finish()
             do {
                 if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
                 try FileManager.default.moveItem(atPath: temporary, toPath: path)
