@@ -47,7 +47,9 @@ struct ForwardBenchmark {
         let fullFlops = L * (2 * (p + r) * d * 3 * d + 2 * 2 * (p + r) * (p + r) * d + 2 * (p + r) * d * d + 2 * 2 * (p + r) * d * ff)
 
         var rows: [[String]] = [["measure", "time", "tokens/s", "GFLOP/s", "vs", "target"]]
-        rows.append(["cblas_sgemm peak, 1024^3 (Debian OpenBLAS)", "", "", String(format: "%.1f", peak), "", ""])
+        rows.append([
+            "cblas_sgemm peak, 1024^3 (Debian OpenBLAS, \(BLASKernels.current) kernels)", "", "", String(format: "%.1f", peak), "", "",
+        ])
         rows.append([
             "PrefixKit forward (prefix rows: K/V only)", Measure.ms(ours), String(format: "%.0f", r / ours),
             String(format: "%.1f", skipFlops / ours / 1e9), String(format: "%.0f%% of peak", skipFlops / ours / 1e9 / peak * 100), ">= 80%",

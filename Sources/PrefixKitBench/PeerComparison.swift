@@ -61,8 +61,8 @@ struct PeerComparison {
                         cli,
                         ["forward", work + "/store", "kv", "--input", work + "/" + inputs, "--logits", "--out", work + "/o\(round).npz"])
                 })
-            // `  123.4 ms, 567 tokens/s`: the time of the forward itself.
-            guard let line = printed.split(separator: "\n").first(where: { $0.hasSuffix("tokens/s") }),
+            // `  123.4 ms, 567 tokens/s, ...`: the time of the forward itself.
+            guard let line = printed.split(separator: "\n").first(where: { $0.contains(" tokens/s") }),
                 let ms = Double(line.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
             else { throw BenchError("prefixkit forward printed no timing: \(printed)") }
             coldForward.append(ms / 1000)

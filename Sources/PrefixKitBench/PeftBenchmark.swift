@@ -78,7 +78,7 @@ struct PeftBenchmark {
         let shapePeak = max(peakBefore, Self.shapePeak(config, pn: pn, n: n))
         print(
             "\nforward vs HF transformers + PEFT: \(name) \(Format.config(config)) d_ff=\(config.intermediateSize) V=\(config.vocabSize), "
-                + "Pn=\(pn), N=\(n), B=\(batch), f32, \(threads) thread(s); peer: \(peer["tool"] as? String ?? "?") (\(peer["attention"] as? String ?? "?") attention)"
+                + "Pn=\(pn), N=\(n), B=\(batch), f32, \(threads) thread(s), OpenBLAS \(BLASKernels.current) kernels; peer: \(peer["tool"] as? String ?? "?") (\(peer["attention"] as? String ?? "?") attention)"
         )
         print(
             Format.table([

@@ -39,6 +39,20 @@ struct ForwardCommandTests {
         #expect(full.stdout.contains("layer 0: 148 rows in -> 148 out -> kept last 128"))
     }
 
+    @Test("forward names the OpenBLAS kernels its f32 products ran on: OpenBLAS's choice, or OPENBLAS_CORETYPE's")
+    func blasKernels() throws {
+        let dir = TemporaryDirectory()
+        let (path, _) = try store(dir)
+        let reference = EngineFixture.root + "/gpt2-tiny/pn20-n128/expected_hidden.npz"
+        // Prescott (SSE3) runs on every x86-64 CPU; another core type is then named.
+        for kernels in ["Prescott", "Sandybridge"] {
+            let run = try Processes.prefixkit(["forward", path, "fx", "--input", reference], environment: ["OPENBLAS_CORETYPE": kernels])
+            #expect(run.status == 0 && run.stdout.contains("tokens/s, OpenBLAS \(kernels) kernels"), "\(run.stdout)")
+        }
+        let f64 = try Processes.prefixkit(["forward", path, "fx", "--input", reference, "--dtype", "f64"])
+        #expect(f64.status == 0 && f64.stdout.contains(" tokens/s\n") && !f64.stdout.contains("OpenBLAS"), "\(f64.stdout)")
+    }
+
     @Test("kv saves an exact key/value checkpoint that forwards to the same outputs")
     func keyValueCommand() throws {
         let dir = TemporaryDirectory()

@@ -70,7 +70,9 @@ struct Forward: ParsableCommand {
         for summary in result.summaries { print("  \(summary)") }
         if !result.skippedWeights.isEmpty { print("  skipped known buffers: \(result.skippedWeights.joined(separator: ", "))") }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        print(String(format: "  %.1f ms, %.0f tokens/s", seconds * 1000, Double(inputs.batch * inputs.length) / max(seconds, 1e-9)))
+        print(
+            String(format: "  %.1f ms, %.0f tokens/s", seconds * 1000, Double(inputs.batch * inputs.length) / max(seconds, 1e-9))
+                + (dtype == .f32 ? ", OpenBLAS \(BLASKernels.current) kernels" : ""))
         if let out {
             try ActivationExchange(result: result, input: inputs).write(to: out)
             print("wrote \(out)")
