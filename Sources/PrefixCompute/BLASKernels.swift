@@ -9,4 +9,7 @@ public enum BLASKernels {
     public static var current: String {
         openblas_get_corename().map { String(cString: $0) } ?? "unknown"
     }
+
+    /// The threads OpenBLAS runs its products on (`OPENBLAS_NUM_THREADS`, else one per core).
+    public static var threads: Int { Int(openblas_get_num_threads()) }
 }

@@ -13,7 +13,8 @@ public struct StoredBaseTensors: TensorSource {
     /// Whether each load checks the tensor's digest before it returns.
     public let verify: Bool
     /// The digests being checked beside the caller's work, when the source was made with
-    /// `.beside`: confirm them before trusting anything computed from these tensors.
+    /// `.beside`: confirm them before trusting anything computed from these tensors. When BLAS
+    /// runs on every core, they are checked on every core before the source is returned.
     public let backgroundDigests: BackgroundDigests?
     private let entries: [String: TensorEntry]
 
@@ -43,7 +44,17 @@ public struct StoredBaseTensors: TensorSource {
         self.base = base
         let list = try store.tensorEntries(of: base)
         verify = digests == .beforeUse
-        backgroundDigests = digests == .beside ? store.checkDigestsInBackground(list, owner: base.shortReference) : nil
+        if digests == .beside {
+            // Beside BLAS on the cores it leaves free; when it takes them all, hashing on every
+            // core first costs less than both fighting for them.
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            let spare = cores - BLASKernels.threads
+            let background = store.checkDigestsInBackground(list, owner: base.shortReference, threads: spare > 0 ? spare : cores)
+            if spare <= 0 { try background.confirm() }
+            backgroundDigests = background
+        } else {
+            backgroundDigests = nil
+        }
         entries = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
     }
 
