@@ -23,7 +23,13 @@ struct VerifyScaleBenchmark {
             "verify at scale: one run's checkpoints (\(Format.config(config)), hidden Pn=20, a blob each), N=64; "
                 + "\(options.rounds) rounds, medians; processes"
         )
-        var rows = [["checkpoints", "blobs", "build", "forward (baseline)", "verify NEWEST", "vs forward", "check --quick", "vs forward"]]
+        let sha = Self.sha256Rate()
+        var rows = [
+            [
+                "checkpoints", "blobs", "build", "forward (baseline)", "verify NEWEST", "vs forward", "check --quick", "vs forward",
+                "check (full)", "hashed", "rate vs SHA-256 (\(String(format: "%.2f", sha / 1e9)) GB/s)",
+            ]
+        ]
         var saved = 0
         for size in sizes {
             let clock = ContinuousClock.now
@@ -53,14 +59,29 @@ struct VerifyScaleBenchmark {
                     })
                 check.append(try Measure.seconds { try PeftBenchmark.run(cli, ["check", store.directory, "--quick", "--no-record"]) })
             }
+            // The whole store's digests, once (its time is the bytes over the hashing rate).
+            var printed = ""
+            let full = try Measure.seconds {
+                printed = try PeftBenchmark.output(cli, ["check", store.directory, "--no-record", "--json"])
+            }
+            let hashed = ((try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any])?["bytes_hashed"] as? Int) ?? 0
             let (f, v, c) = (Measure.median(forward), Measure.median(verify), Measure.median(check))
             let blobs = try store.checkpoints().count + 1
             rows.append([
                 "\(size)", "\(blobs)",
                 String(format: "%.1f s", Double(built.components.seconds) + Double(built.components.attoseconds) * 1e-18),
                 Measure.ms(f), Measure.ms(v), Measure.ratio(v / f), Measure.ms(c), Measure.ratio(c / f),
+                Measure.ms(full), String(format: "%.0f MB", Double(hashed) / 1e6),
+                Measure.ratio(Double(hashed) / full / sha),
             ])
         }
         print(Format.table(rows))
+    }
+
+    /// SHA-256's rate on this machine, one thread, over 64 MB in memory (the best of three).
+    static func sha256Rate() -> Double {
+        let bytes = [UInt8](repeating: 0x5a, count: 64 << 20)
+        let best = (0..<3).map { _ in Measure.seconds { _ = bytes.withUnsafeBytes { SHA256Digest.hex(of: $0) } } }.min() ?? .nan
+        return Double(bytes.count) / best
     }
 }

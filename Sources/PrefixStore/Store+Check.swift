@@ -141,27 +141,46 @@ extension Store {
             }
         }
         structureChecked?()
-        for (blob, sound) in toHash {
-            let before = findings.count
+        // Digests, one blob at a time per core (each hashes its tensors in file order).
+        let structureBytes = bytesDone
+        let hashList = toHash
+        let hashOne = { (index: Int) -> (findings: CheckFindings, hashed: Int, bytes: Int64) in
+            let (blob, sound) = hashList[index]
+            var result = (findings: CheckFindings(), hashed: 0, bytes: Int64(0))
             for (tensor, expected) in sound {
                 let names = owners[tensor.id ?? -1] ?? []
                 let entry = TensorEntry(
                     name: names.first?.name ?? tensor.dataset, role: names.first?.role ?? "unreferenced", layer: nil,
                     dtype: expected.dtype, shape: expected.shape, byteCount: tensor.byteLength, sha256: tensor.sha256,
                     blobPath: blob.path, dataset: tensor.dataset, fileOffset: tensor.fileOffset)
-                do {
-                    _ = try load(entry, verify: true, owner: names.first?.owner)
-                    hashed += 1
-                    bytesHashed += tensor.byteLength
+                do throws(StorageError) {
+                    _ = try self.load(entry, verify: true, owner: names.first?.owner)
+                    result.hashed += 1
+                    result.bytes += tensor.byteLength
                 } catch let failure {
-                    findings.error(
+                    result.findings.error(
                         failure.code == .digestMismatch ? "digest" : "blob",
                         failure.finding ?? (failure.code == .digestMismatch ? .digestMismatch : .corruption), failure.message,
-                        path: "\(directory)/\(blob.path)", owners: names.map(\.owner), tensor: entry.name)
+                        path: "\(self.directory)/\(blob.path)", owners: names.map(\.owner), tensor: entry.name)
                 }
             }
-            if findings.count > before, deletedSince(blob) { findings.removeSince(before) }
-            done(blob)
+            if result.findings.count > 0, deletedSince(blob) { result.findings = CheckFindings() }
+            return result
+        }
+        let hashedSoFar = { (bytes: Int64) -> Void in progress?(bytes + structureBytes, totalBytes) }
+        let digestsDone = DigestResults(count: hashList.count)
+        // Safety: `hashOne` reads only values no thread writes (and the catalog, through its
+        // pool); `hashedSoFar` runs under `digestsDone`'s lock, one call at a time.
+        nonisolated(unsafe) let (work, told) = (hashOne, hashedSoFar)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(ProcessInfo.processInfo.activeProcessorCount, hashList.count))) { _ in
+            while let index = digestsDone.take() {
+                digestsDone.set(index, work(index), progress: told, bytes: hashList[index].blob.byteLength)
+            }
+        }
+        for result in digestsDone.results {
+            findings.append(result.findings)
+            hashed += result.hashed
+            bytesHashed += result.bytes
         }
 
         // 4-5. Leftovers and manifests: the whole store's, not a scope's.
@@ -446,4 +465,40 @@ struct CheckFindings {
 
     /// Drops the findings made since there were `count`.
     mutating func removeSince(_ count: Int) { all.removeSubrange(count...) }
+
+    /// Adds another list's findings after these.
+    mutating func append(_ other: CheckFindings) { all += other.all }
+}
+
+/// Each blob's digest results, written by the workers hashing blobs side by side.
+private final class DigestResults: @unchecked Sendable {
+    // Safety: every access goes through `lock`.
+    private var items: [(findings: CheckFindings, hashed: Int, bytes: Int64)?]
+    private var next = 0
+    private var bytesDone: Int64 = 0
+    private let lock = NSLock()
+
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+
+    /// The next blob to hash, if any is left.
+    func take() -> Int? {
+        lock.withLock {
+            guard next < items.count else { return nil }
+            defer { next += 1 }
+            return next
+        }
+    }
+
+    /// Records blob `index`'s result, then tells `progress` the blob bytes hashed so far (under
+    /// the lock, so the calls come one at a time and in increasing order).
+    func set(_ index: Int, _ value: (findings: CheckFindings, hashed: Int, bytes: Int64), progress: (Int64) -> Void, bytes: Int64) {
+        lock.withLock {
+            items[index] = value
+            bytesDone += bytes
+            progress(bytesDone)
+        }
+    }
+
+    /// Every blob's result, in order.
+    var results: [(findings: CheckFindings, hashed: Int, bytes: Int64)] { lock.withLock { items.compactMap { $0 } } }
 }
