@@ -95,7 +95,7 @@ public enum Verifier {
                 store, quick: quick, checkpoints: checkpoints, isolation: isolation, structureChecked: structureChecked)
             return (checks.0, checks.covered, CompositionCheck.seconds(since: clock))
         }
-        blobChecks.waitUntilReady()
+        try blobChecks.waitUntilReady()
         var report = VerificationReport(
             store: store.directory, startedAt: started, toolVersion: PrefixKitVersion.current, catalog: [], checkpoints: [],
             recorded: false, recordNote: nil, shard: options.shard.map { "\($0.index)/\($0.count)" })
@@ -323,8 +323,9 @@ public enum Verifier {
 /// (`ready`), and its result is collected at the end.
 final class BesideWork<Value: Sendable>: @unchecked Sendable {
     // Safety: `outcome` is written once by the worker before `finished.leave()` and read only
-    // after `finished.wait()`.
+    // after `finished.wait()`; `failedEarly` before `readySignal.signal()`, read after its wait.
     private var outcome: Result<Value, any Error>?
+    private var failedEarly: (any Error)?
     private let finished = DispatchGroup()
     private let readySignal = DispatchSemaphore(value: 0)
 
@@ -334,18 +335,28 @@ final class BesideWork<Value: Sendable>: @unchecked Sendable {
         let ready = readySignal
         Thread.detachNewThread { [self] in
             let signalled = Flag()
-            outcome = Result {
+            let result = Result {
                 try work {
                     if signalled.set() { ready.signal() }
                 }
             }
-            if signalled.set() { ready.signal() }
+            outcome = result
+            if signalled.set() {
+                // The work ended without saying the caller may go on: an error ends the caller too.
+                if case .failure(let error) = result { failedEarly = error }
+                ready.signal()
+            }
             finished.leave()
         }
     }
 
     /// Blocks until the work said the caller may go on, or ended.
-    func waitUntilReady() { readySignal.wait() }
+    ///
+    /// - Throws: the error of work that failed before it said so (the caller must not go on).
+    func waitUntilReady() throws {
+        readySignal.wait()
+        if let failedEarly { throw failedEarly }
+    }
 
     /// Blocks until the work ends; its value, or the error it threw.
     func result() throws -> Value {

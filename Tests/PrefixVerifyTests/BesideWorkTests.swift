@@ -17,16 +17,26 @@ struct BesideWorkTests {
             release.wait()
             return 42
         }
-        work.waitUntilReady()
+        try work.waitUntilReady()
         // The work is still blocked here: the caller went on before it ended.
         release.signal()
         #expect(try work.result() == 42)
     }
 
-    @Test("work that throws before saying ready still releases the caller, and the error reaches the result")
+    @Test("work that throws before saying ready releases the caller with its error, and the result holds it too")
     func throwsBeforeReady() {
         let work = BesideWork<Int> { _ in throw Failure() }
-        work.waitUntilReady()
+        #expect(throws: Failure.self) { try work.waitUntilReady() }
+        #expect(throws: Failure.self) { try work.result() }
+    }
+
+    @Test("work that throws after saying ready lets the caller go on; the error reaches the result")
+    func throwsAfterReady() throws {
+        let work = BesideWork<Int> { ready in
+            ready()
+            throw Failure()
+        }
+        try work.waitUntilReady()
         #expect(throws: Failure.self) { try work.result() }
     }
 }
