@@ -145,7 +145,18 @@ extension Store {
             store: directory, checkedAt: started, bases: counts.bases, checkpoints: counts.checkpoints,
             blobs: blobs.count, tensors: tensors.count, tensorsHashed: hashed, bytesHashed: bytesHashed,
             findings: sorted, recorded: false, passed: !sorted.contains { $0.severity == "error" })
-        if case .checkpoints = scope { report.blobPaths = blobs.map(\.path) }
+        if case .checkpoints = scope {
+            // Paths read from the catalog are listed (and printed) only once they pass the rules;
+            // a refused one is a finding above.
+            report.blobPaths = blobs.compactMap { blob in
+                do throws(StoreRuleError) {
+                    try StoreRules.blobPath(blob.path, id: blob.id)
+                    return blob.path
+                } catch {
+                    return nil
+                }
+            }
+        }
         if record {
             report.recorded =
                 (try? recordRun(

@@ -69,6 +69,23 @@ struct ScopedCheckTests {
         #expect(!scopedB.passed && scopedB.findings.contains { $0.check == "catalog" && $0.message.hasPrefix("checkpoint row:") })
     }
 
+    @Test("a blob path the rules refuse is a finding of the scoped check and never listed among the blobs it covered")
+    func hostileBlobPath() throws {
+        let dir = TemporaryDirectory()
+        let store = try store(dir)
+        let b = try store.checkpoint("b")
+        let hostile = try #require(try blobs(store, "b").first)
+        // Someone else's catalog: its CHECK constraints do not hold what they say.
+        try sql(
+            store,
+            "PRAGMA ignore_check_constraints = ON; UPDATE blob SET path = 'blobs/x' || char(27) || '[31m.h5' WHERE path = '\(hostile)';")
+        let scopedB = try store.check(.checkpoints([b]), record: false)
+        let listed = try #require(scopedB.blobPaths)
+        #expect(
+            !scopedB.passed && scopedB.findings.contains { $0.check == "blob" && $0.message.hasPrefix("refused:") }, "\(scopedB.findings)")
+        #expect(listed.allSatisfy { !$0.contains("\u{1b}") } && listed.count == scopedB.blobs - 1, "\(listed)")
+    }
+
     @Test("a scoped check finds a row of its scope that references a missing row, in place of SQLite's whole-catalog check")
     func danglingReference() throws {
         let dir = TemporaryDirectory()
